@@ -10,39 +10,39 @@ pub(crate) static GROUP: Group = Group {
     name: "ATM",
     objects: &[
         Object {
-            path: s(538, 11), /* Device.ATM. */
+            path: s(28506, 11), /* Device.ATM. */
             parameters: p(0, 1),
             ..object(&GROUP)
         },
         Object {
-            path: s(568, 23), /* Device.ATM.Diagnostics. */
+            path: s(28506, 23), /* Device.ATM.Diagnostics. */
             commands: p(0, 1),
             ..object(&GROUP)
         },
         Object {
-            path: s(710, 34), /* Device.ATM.Diagnostics.F5Loopback. */
+            path: s(28506, 34), /* Device.ATM.Diagnostics.F5Loopback. */
             protocols: Protocols::CWMP,
             parameters: p(10, 9),
             ..object(&GROUP)
         },
         Object {
-            path: s(760, 20), /* Device.ATM.Link.{i}. */
+            path: s(44064, 20), /* Device.ATM.Link.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(549, 19) /* LinkNumberOfEntries */),
-            enable_parameter: Some(s(780, 6) /* Enable */),
+            num_entries_parameter: Some(s(62347, 19) /* LinkNumberOfEntries */),
+            enable_parameter: Some(s(3773, 6) /* Enable */),
             unique_keys: p(0, 2),
             parameters: p(19, 14),
             ..object(&GROUP)
         },
         Object {
-            path: s(892, 24), /* Device.ATM.Link.{i}.QoS. */
+            path: s(48686, 24), /* Device.ATM.Link.{i}.QoS. */
             parameters: p(33, 4),
             ..object(&GROUP)
         },
         Object {
-            path: s(971, 26), /* Device.ATM.Link.{i}.Stats. */
+            path: s(44064, 26), /* Device.ATM.Link.{i}.Stats. */
             parameters: p(37, 20),
             commands: p(1, 1),
             ..object(&GROUP)
@@ -50,12 +50,12 @@ pub(crate) static GROUP: Group = Group {
     ],
     parameters: &[
         Parameter {
-            name: s(549, 19), /* LinkNumberOfEntries */
+            name: s(62347, 19), /* LinkNumberOfEntries */
             syntax: 0,
             ..PARAM
         },
         Parameter {
-            name: s(262, 9), /* Interface */
+            name: s(6361, 9), /* Interface */
             syntax: 18,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
@@ -63,7 +63,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(603, 19), /* NumberOfRepetitions */
+            name: s(40971, 19), /* NumberOfRepetitions */
             syntax: 19,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
@@ -71,7 +71,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(622, 7), /* Timeout */
+            name: s(30451, 7), /* Timeout */
             syntax: 20,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
@@ -79,303 +79,303 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(629, 19), /* AverageResponseTime */
+            name: s(41518, 19), /* AverageResponseTime */
             syntax: 21,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(648, 12), /* FailureCount */
+            name: s(12752, 12), /* FailureCount */
             syntax: 0,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(660, 19), /* MaximumResponseTime */
+            name: s(42706, 19), /* MaximumResponseTime */
             syntax: 21,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(679, 19), /* MinimumResponseTime */
+            name: s(42733, 19), /* MinimumResponseTime */
             syntax: 21,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(427, 6), /* Status */
+            name: s(2491, 6), /* Status */
             syntax: 11,
             version: v(2, 13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(698, 12), /* SuccessCount */
+            name: s(86949, 12), /* SuccessCount */
             syntax: 0,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(629, 19), /* AverageResponseTime */
+            name: s(41518, 19), /* AverageResponseTime */
             syntax: 21,
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(744, 16), /* DiagnosticsState */
+            name: s(72154, 16), /* DiagnosticsState */
             syntax: 22,
             access: Access::ReadWrite,
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(648, 12), /* FailureCount */
+            name: s(12752, 12), /* FailureCount */
             syntax: 0,
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(262, 9), /* Interface */
+            name: s(6361, 9), /* Interface */
             syntax: 18,
             access: Access::ReadWrite,
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
-            name: s(660, 19), /* MaximumResponseTime */
+            name: s(42706, 19), /* MaximumResponseTime */
             syntax: 21,
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(679, 19), /* MinimumResponseTime */
+            name: s(42733, 19), /* MinimumResponseTime */
             syntax: 21,
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(603, 19), /* NumberOfRepetitions */
+            name: s(40971, 19), /* NumberOfRepetitions */
             syntax: 19,
             access: Access::ReadWrite,
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
-            name: s(698, 12), /* SuccessCount */
+            name: s(86949, 12), /* SuccessCount */
             syntax: 0,
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(622, 7), /* Timeout */
+            name: s(30451, 7), /* Timeout */
             syntax: 20,
             access: Access::ReadWrite,
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
-            name: s(795, 3), /* AAL */
+            name: s(98043, 3), /* AAL */
             syntax: 23,
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(798, 10), /* AutoConfig */
+            name: s(78403, 10), /* AutoConfig */
             syntax: 16,
             ..PARAM
         },
         Parameter {
-            name: s(808, 18), /* DestinationAddress */
+            name: s(46910, 18), /* DestinationAddress */
             syntax: 25,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(780, 6), /* Enable */
+            name: s(3773, 6), /* Enable */
             syntax: 26,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(826, 13), /* Encapsulation */
+            name: s(44822, 13), /* Encapsulation */
             syntax: 27,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(839, 12), /* FCSPreserved */
+            name: s(85413, 12), /* FCSPreserved */
             syntax: 16,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(851, 10), /* LastChange */
+            name: s(68122, 10), /* LastChange */
             syntax: 28,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(861, 8), /* LinkType */
+            name: s(94921, 8), /* LinkType */
             syntax: 29,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(869, 11), /* LowerLayers */
+            name: s(88667, 11), /* LowerLayers */
             syntax: 30,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(791, 4), /* Name */
+            name: s(31079, 4), /* Name */
             syntax: 31,
             ..PARAM
         },
         Parameter {
-            name: s(427, 6), /* Status */
+            name: s(2491, 6), /* Status */
             syntax: 32,
             ..PARAM
         },
         Parameter {
-            name: s(880, 12), /* VCSearchList */
+            name: s(87189, 12), /* VCSearchList */
             syntax: 33,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(916, 16), /* MaximumBurstSize */
+            name: s(73050, 16), /* MaximumBurstSize */
             syntax: 34,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(932, 12), /* PeakCellRate */
+            name: s(86289, 12), /* PeakCellRate */
             syntax: 35,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(944, 8), /* QoSClass */
+            name: s(95217, 8), /* QoSClass */
             syntax: 36,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(952, 19), /* SustainableCellRate */
+            name: s(63791, 19), /* SustainableCellRate */
             syntax: 35,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(997, 24), /* BroadcastPacketsReceived */
+            name: s(22722, 24), /* BroadcastPacketsReceived */
             syntax: 37,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1021, 20), /* BroadcastPacketsSent */
+            name: s(22761, 20), /* BroadcastPacketsSent */
             syntax: 37,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1041, 13), /* BytesReceived */
+            name: s(19258, 13), /* BytesReceived */
             syntax: 38,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1054, 9), /* BytesSent */
+            name: s(24224, 9), /* BytesSent */
             syntax: 38,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1063, 9), /* CRCErrors */
+            name: s(68047, 9), /* CRCErrors */
             syntax: 0,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1072, 22), /* DiscardPacketsReceived */
+            name: s(25137, 22), /* DiscardPacketsReceived */
             syntax: 39,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1094, 18), /* DiscardPacketsSent */
+            name: s(30572, 18), /* DiscardPacketsSent */
             syntax: 39,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1112, 14), /* ErrorsReceived */
+            name: s(28148, 14), /* ErrorsReceived */
             syntax: 39,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1126, 10), /* ErrorsSent */
+            name: s(23957, 10), /* ErrorsSent */
             syntax: 39,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1136, 9), /* HECErrors */
+            name: s(59489, 9), /* HECErrors */
             syntax: 0,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1145, 24), /* MulticastPacketsReceived */
+            name: s(22800, 24), /* MulticastPacketsReceived */
             syntax: 37,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1169, 20), /* MulticastPacketsSent */
+            name: s(22839, 20), /* MulticastPacketsSent */
             syntax: 37,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1189, 15), /* PacketsReceived */
+            name: s(17412, 15), /* PacketsReceived */
             syntax: 37,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1204, 11), /* PacketsSent */
+            name: s(22423, 11), /* PacketsSent */
             syntax: 37,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1215, 14), /* ReceivedBlocks */
+            name: s(80321, 14), /* ReceivedBlocks */
             syntax: 0,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1229, 5), /* Reset */
+            name: s(31685, 5), /* Reset */
             syntax: 40,
             access: Access::ReadWrite,
             version: v(2, 18, 0),
@@ -383,25 +383,25 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(1234, 17), /* TransmittedBlocks */
+            name: s(70835, 17), /* TransmittedBlocks */
             syntax: 0,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1251, 22), /* UnicastPacketsReceived */
+            name: s(25211, 22), /* UnicastPacketsReceived */
             syntax: 37,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1273, 18), /* UnicastPacketsSent */
+            name: s(30605, 18), /* UnicastPacketsSent */
             syntax: 37,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1291, 27), /* UnknownProtoPacketsReceived */
+            name: s(19160, 27), /* UnknownProtoPacketsReceived */
             syntax: 39,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
@@ -409,7 +409,7 @@ pub(crate) static GROUP: Group = Group {
     ],
     commands: &[
         Command {
-            name: s(591, 12), /* F5Loopback() */
+            name: s(85401, 12), /* F5Loopback() */
             is_async: true,
             group: GroupRef(&GROUP),
             input: p(1, 3),
@@ -419,7 +419,7 @@ pub(crate) static GROUP: Group = Group {
             protocols: Protocols::USP,
         },
         Command {
-            name: s(1318, 7), /* Reset() */
+            name: s(76957, 7), /* Reset() */
             is_async: false,
             group: GroupRef(&GROUP),
             input: p(57, 0),

@@ -10,31 +10,31 @@ pub(crate) static GROUP: Group = Group {
     name: "BASAPM",
     objects: &[
         Object {
-            path: s(1325, 14), /* Device.BASAPM. */
+            path: s(11872, 14), /* Device.BASAPM. */
             version: v(2, 12, 0),
             parameters: p(0, 1),
             ..object(&GROUP)
         },
         Object {
-            path: s(1373, 38), /* Device.BASAPM.MeasurementEndpoint.{i}. */
+            path: s(11872, 38), /* Device.BASAPM.MeasurementEndpoint.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(1339, 34) /* MeasurementEndpointNumberOfEntries */),
-            enable_parameter: Some(s(780, 6) /* Enable */),
+            num_entries_parameter: Some(s(29254, 34) /* MeasurementEndpointNumberOfEntries */),
+            enable_parameter: Some(s(3773, 6) /* Enable */),
             unique_keys: p(0, 2),
             version: v(2, 12, 0),
             parameters: p(1, 8),
             ..object(&GROUP)
         },
         Object {
-            path: s(1504, 53), /* Device.BASAPM.MeasurementEndpoint.{i}.CustomerDevice. */
+            path: s(11872, 53), /* Device.BASAPM.MeasurementEndpoint.{i}.CustomerDevice. */
             version: v(2, 12, 0),
             parameters: p(9, 2),
             ..object(&GROUP)
         },
         Object {
-            path: s(1594, 48), /* Device.BASAPM.MeasurementEndpoint.{i}.ISPDevice. */
+            path: s(14159, 48), /* Device.BASAPM.MeasurementEndpoint.{i}.ISPDevice. */
             version: v(2, 12, 0),
             parameters: p(11, 2),
             ..object(&GROUP)
@@ -42,13 +42,13 @@ pub(crate) static GROUP: Group = Group {
     ],
     parameters: &[
         Parameter {
-            name: s(1339, 34), /* MeasurementEndpointNumberOfEntries */
+            name: s(29254, 34), /* MeasurementEndpointNumberOfEntries */
             syntax: 0,
             version: v(2, 12, 0),
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
@@ -56,7 +56,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
             version: v(2, 12, 0),
@@ -64,70 +64,70 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(1427, 15), /* DeviceOwnership */
+            name: s(75644, 15), /* DeviceOwnership */
             syntax: 41,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
             ..PARAM
         },
         Parameter {
-            name: s(780, 6), /* Enable */
+            name: s(3773, 6), /* Enable */
             syntax: 16,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
             ..PARAM
         },
         Parameter {
-            name: s(1442, 14), /* InternetDomain */
+            name: s(79523, 14), /* InternetDomain */
             syntax: 31,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
             ..PARAM
         },
         Parameter {
-            name: s(1411, 16), /* MeasurementAgent */
+            name: s(5054, 16), /* MeasurementAgent */
             syntax: 42,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
             ..PARAM
         },
         Parameter {
-            name: s(1456, 17), /* OperationalDomain */
+            name: s(69696, 17), /* OperationalDomain */
             syntax: 6,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
             ..PARAM
         },
         Parameter {
-            name: s(1473, 31), /* UseMeasurementEndpointInReports */
+            name: s(34697, 31), /* UseMeasurementEndpointInReports */
             syntax: 16,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
             ..PARAM
         },
         Parameter {
-            name: s(1557, 18), /* CustomerIdentifier */
+            name: s(64953, 18), /* CustomerIdentifier */
             syntax: 6,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
             ..PARAM
         },
         Parameter {
-            name: s(1575, 19), /* EquipmentIdentifier */
+            name: s(61872, 19), /* EquipmentIdentifier */
             syntax: 31,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
             ..PARAM
         },
         Parameter {
-            name: s(1642, 20), /* GeographicalLocation */
+            name: s(59518, 20), /* GeographicalLocation */
             syntax: 43,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
             ..PARAM
         },
         Parameter {
-            name: s(1662, 14), /* ReferencePoint */
+            name: s(80391, 14), /* ReferencePoint */
             syntax: 44,
             access: Access::ReadWrite,
             version: v(2, 12, 0),

@@ -10,90 +10,90 @@ pub(crate) static GROUP: Group = Group {
     name: "Bridging",
     objects: &[
         Object {
-            path: s(1676, 16), /* Device.Bridging. */
+            path: s(11386, 16), /* Device.Bridging. */
             parameters: p(0, 9),
             ..object(&GROUP)
         },
         Object {
-            path: s(1867, 27), /* Device.Bridging.Bridge.{i}. */
+            path: s(11386, 27), /* Device.Bridging.Bridge.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(1692, 21) /* BridgeNumberOfEntries */),
-            enable_parameter: Some(s(780, 6) /* Enable */),
+            num_entries_parameter: Some(s(38792, 21) /* BridgeNumberOfEntries */),
+            enable_parameter: Some(s(3773, 6) /* Enable */),
             unique_keys: p(0, 1),
             parameters: p(9, 10),
             ..object(&GROUP)
         },
         Object {
-            path: s(1972, 36), /* Device.Bridging.Bridge.{i}.Port.{i}. */
+            path: s(11386, 36), /* Device.Bridging.Bridge.{i}.Port.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(1903, 19) /* PortNumberOfEntries */),
-            enable_parameter: Some(s(780, 6) /* Enable */),
+            num_entries_parameter: Some(s(45913, 19) /* PortNumberOfEntries */),
+            enable_parameter: Some(s(3773, 6) /* Enable */),
             unique_keys: p(1, 2),
             parameters: p(19, 21),
             ..object(&GROUP)
         },
         Object {
-            path: s(2211, 54), /* Device.Bridging.Bridge.{i}.Port.{i}.PriorityCodePoint. */
+            path: s(11386, 54), /* Device.Bridging.Bridge.{i}.Port.{i}.PriorityCodePoint. */
             version: v(2, 7, 0),
             parameters: p(40, 5),
             ..object(&GROUP)
         },
         Object {
-            path: s(2324, 42), /* Device.Bridging.Bridge.{i}.Port.{i}.Stats. */
+            path: s(18473, 42), /* Device.Bridging.Bridge.{i}.Port.{i}.Stats. */
             parameters: p(45, 16),
             commands: p(0, 1),
             ..object(&GROUP)
         },
         Object {
-            path: s(2366, 31), /* Device.Bridging.Bridge.{i}.STP. */
+            path: s(32868, 31), /* Device.Bridging.Bridge.{i}.STP. */
             version: v(2, 16, 0),
             parameters: p(61, 7),
             ..object(&GROUP)
         },
         Object {
-            path: s(2449, 36), /* Device.Bridging.Bridge.{i}.VLAN.{i}. */
+            path: s(25672, 36), /* Device.Bridging.Bridge.{i}.VLAN.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(1930, 19) /* VLANNumberOfEntries */),
-            enable_parameter: Some(s(780, 6) /* Enable */),
+            num_entries_parameter: Some(s(64171, 19) /* VLANNumberOfEntries */),
+            enable_parameter: Some(s(3773, 6) /* Enable */),
             unique_keys: p(3, 2),
             parameters: p(68, 5),
             ..object(&GROUP)
         },
         Object {
-            path: s(2491, 40), /* Device.Bridging.Bridge.{i}.VLANPort.{i}. */
+            path: s(20334, 40), /* Device.Bridging.Bridge.{i}.VLANPort.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(1949, 23) /* VLANPortNumberOfEntries */),
-            enable_parameter: Some(s(780, 6) /* Enable */),
+            num_entries_parameter: Some(s(52578, 23) /* VLANPortNumberOfEntries */),
+            enable_parameter: Some(s(3773, 6) /* Enable */),
             unique_keys: p(5, 2),
             parameters: p(73, 6),
             ..object(&GROUP)
         },
         Object {
-            path: s(2547, 27), /* Device.Bridging.Filter.{i}. */
+            path: s(41896, 27), /* Device.Bridging.Filter.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(1713, 21) /* FilterNumberOfEntries */),
-            enable_parameter: Some(s(780, 6) /* Enable */),
+            num_entries_parameter: Some(s(56610, 21) /* FilterNumberOfEntries */),
+            enable_parameter: Some(s(3773, 6) /* Enable */),
             unique_keys: p(7, 1),
             parameters: p(79, 45),
             ..object(&GROUP)
         },
         Object {
-            path: s(3421, 35), /* Device.Bridging.ProviderBridge.{i}. */
+            path: s(27322, 35), /* Device.Bridging.ProviderBridge.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(1838, 29) /* ProviderBridgeNumberOfEntries */),
-            enable_parameter: Some(s(780, 6) /* Enable */),
+            num_entries_parameter: Some(s(38784, 29) /* ProviderBridgeNumberOfEntries */),
+            enable_parameter: Some(s(3773, 6) /* Enable */),
             unique_keys: p(8, 1),
             version: v(2, 7, 0),
             parameters: p(124, 7),
@@ -102,351 +102,351 @@ pub(crate) static GROUP: Group = Group {
     ],
     parameters: &[
         Parameter {
-            name: s(1692, 21), /* BridgeNumberOfEntries */
+            name: s(38792, 21), /* BridgeNumberOfEntries */
             syntax: 0,
             ..PARAM
         },
         Parameter {
-            name: s(1713, 21), /* FilterNumberOfEntries */
+            name: s(56610, 21), /* FilterNumberOfEntries */
             syntax: 0,
             ..PARAM
         },
         Parameter {
-            name: s(1734, 16), /* MaxBridgeEntries */
+            name: s(72922, 16), /* MaxBridgeEntries */
             syntax: 0,
             ..PARAM
         },
         Parameter {
-            name: s(1750, 17), /* MaxDBridgeEntries */
+            name: s(69288, 17), /* MaxDBridgeEntries */
             syntax: 0,
             ..PARAM
         },
         Parameter {
-            name: s(1767, 16), /* MaxFilterEntries */
+            name: s(72938, 16), /* MaxFilterEntries */
             syntax: 0,
             ..PARAM
         },
         Parameter {
-            name: s(1783, 24), /* MaxProviderBridgeEntries */
-            syntax: 0,
-            version: v(2, 7, 0),
-            ..PARAM
-        },
-        Parameter {
-            name: s(1807, 17), /* MaxQBridgeEntries */
-            syntax: 0,
-            ..PARAM
-        },
-        Parameter {
-            name: s(1824, 14), /* MaxVLANEntries */
-            syntax: 0,
-            ..PARAM
-        },
-        Parameter {
-            name: s(1838, 29), /* ProviderBridgeNumberOfEntries */
+            name: s(49406, 24), /* MaxProviderBridgeEntries */
             syntax: 0,
             version: v(2, 7, 0),
             ..PARAM
         },
         Parameter {
-            name: s(1894, 9), /* AgingTime */
+            name: s(69356, 17), /* MaxQBridgeEntries */
+            syntax: 0,
+            ..PARAM
+        },
+        Parameter {
+            name: s(79831, 14), /* MaxVLANEntries */
+            syntax: 0,
+            ..PARAM
+        },
+        Parameter {
+            name: s(38784, 29), /* ProviderBridgeNumberOfEntries */
+            syntax: 0,
+            version: v(2, 7, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(92441, 9), /* AgingTime */
             syntax: 45,
             access: Access::ReadWrite,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(780, 6), /* Enable */
+            name: s(3773, 6), /* Enable */
             syntax: 26,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(791, 4), /* Name */
+            name: s(31079, 4), /* Name */
             syntax: 31,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(1903, 19), /* PortNumberOfEntries */
+            name: s(45913, 19), /* PortNumberOfEntries */
             syntax: 0,
             ..PARAM
         },
         Parameter {
-            name: s(1922, 8), /* Standard */
+            name: s(4014, 8), /* Standard */
             syntax: 46,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(427, 6), /* Status */
+            name: s(2491, 6), /* Status */
             syntax: 47,
             ..PARAM
         },
         Parameter {
-            name: s(1930, 19), /* VLANNumberOfEntries */
+            name: s(64171, 19), /* VLANNumberOfEntries */
             syntax: 0,
             ..PARAM
         },
         Parameter {
-            name: s(1949, 23), /* VLANPortNumberOfEntries */
+            name: s(52578, 23), /* VLANPortNumberOfEntries */
             syntax: 0,
             ..PARAM
         },
         Parameter {
-            name: s(2008, 20), /* AcceptableFrameTypes */
+            name: s(58538, 20), /* AcceptableFrameTypes */
             syntax: 48,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(2028, 19), /* DefaultUserPriority */
+            name: s(61549, 19), /* DefaultUserPriority */
             syntax: 49,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(780, 6), /* Enable */
+            name: s(3773, 6), /* Enable */
             syntax: 26,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(2047, 16), /* IngressFiltering */
+            name: s(72682, 16), /* IngressFiltering */
             syntax: 26,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(851, 10), /* LastChange */
+            name: s(68122, 10), /* LastChange */
             syntax: 28,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(869, 11), /* LowerLayers */
+            name: s(88667, 11), /* LowerLayers */
             syntax: 30,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(2063, 14), /* ManagementPort */
+            name: s(79803, 14), /* ManagementPort */
             syntax: 26,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(791, 4), /* Name */
+            name: s(31079, 4), /* Name */
             syntax: 31,
             ..PARAM
         },
         Parameter {
-            name: s(2077, 4), /* PVID */
+            name: s(98287, 4), /* PVID */
             syntax: 50,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(2081, 8), /* PathCost */
+            name: s(95161, 8), /* PathCost */
             syntax: 51,
             access: Access::ReadWrite,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(2089, 9), /* PortState */
+            name: s(93377, 9), /* PortState */
             syntax: 52,
             ..PARAM
         },
         Parameter {
-            name: s(2098, 8), /* Priority */
+            name: s(11422, 8), /* Priority */
             syntax: 53,
             access: Access::ReadWrite,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(2106, 20), /* PriorityRegeneration */
+            name: s(60178, 20), /* PriorityRegeneration */
             syntax: 54,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(2126, 15), /* PriorityTagging */
+            name: s(77159, 15), /* PriorityTagging */
             syntax: 26,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(2141, 30), /* ServiceAccessPrioritySelection */
+            name: s(36441, 30), /* ServiceAccessPrioritySelection */
             syntax: 26,
             access: Access::ReadWrite,
             version: v(2, 7, 0),
             ..PARAM
         },
         Parameter {
-            name: s(2171, 32), /* ServiceAccessPriorityTranslation */
+            name: s(32491, 32), /* ServiceAccessPriorityTranslation */
             syntax: 54,
             access: Access::ReadWrite,
             version: v(2, 7, 0),
             ..PARAM
         },
         Parameter {
-            name: s(427, 6), /* Status */
+            name: s(2491, 6), /* Status */
             syntax: 32,
             ..PARAM
         },
         Parameter {
-            name: s(2203, 4), /* TPID */
+            name: s(98169, 4), /* TPID */
             syntax: 55,
             access: Access::ReadWrite,
             version: v(2, 7, 0),
             ..PARAM
         },
         Parameter {
-            name: s(2207, 4), /* Type */
+            name: s(38248, 4), /* Type */
             syntax: 56,
             access: Access::ReadWrite,
             version: v(2, 7, 0),
             ..PARAM
         },
         Parameter {
-            name: s(2265, 11), /* PCPDecoding */
+            name: s(88986, 11), /* PCPDecoding */
             syntax: 57,
             access: Access::ReadWrite,
             version: v(2, 7, 0),
             ..PARAM
         },
         Parameter {
-            name: s(2276, 11), /* PCPEncoding */
+            name: s(88997, 11), /* PCPEncoding */
             syntax: 58,
             access: Access::ReadWrite,
             version: v(2, 7, 0),
             ..PARAM
         },
         Parameter {
-            name: s(2287, 12), /* PCPSelection */
+            name: s(86205, 12), /* PCPSelection */
             syntax: 59,
             access: Access::ReadWrite,
             version: v(2, 7, 0),
             ..PARAM
         },
         Parameter {
-            name: s(2299, 19), /* RequireDropEncoding */
+            name: s(63240, 19), /* RequireDropEncoding */
             syntax: 26,
             access: Access::ReadWrite,
             version: v(2, 7, 0),
             ..PARAM
         },
         Parameter {
-            name: s(2318, 6), /* UseDEI */
+            name: s(97218, 6), /* UseDEI */
             syntax: 26,
             access: Access::ReadWrite,
             version: v(2, 7, 0),
             ..PARAM
         },
         Parameter {
-            name: s(997, 24), /* BroadcastPacketsReceived */
+            name: s(22722, 24), /* BroadcastPacketsReceived */
             syntax: 37,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1021, 20), /* BroadcastPacketsSent */
+            name: s(22761, 20), /* BroadcastPacketsSent */
             syntax: 37,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1041, 13), /* BytesReceived */
+            name: s(19258, 13), /* BytesReceived */
             syntax: 38,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1054, 9), /* BytesSent */
+            name: s(24224, 9), /* BytesSent */
             syntax: 38,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1072, 22), /* DiscardPacketsReceived */
+            name: s(25137, 22), /* DiscardPacketsReceived */
             syntax: 39,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1094, 18), /* DiscardPacketsSent */
+            name: s(30572, 18), /* DiscardPacketsSent */
             syntax: 39,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1112, 14), /* ErrorsReceived */
+            name: s(28148, 14), /* ErrorsReceived */
             syntax: 39,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1126, 10), /* ErrorsSent */
+            name: s(23957, 10), /* ErrorsSent */
             syntax: 39,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1145, 24), /* MulticastPacketsReceived */
+            name: s(22800, 24), /* MulticastPacketsReceived */
             syntax: 37,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1169, 20), /* MulticastPacketsSent */
+            name: s(22839, 20), /* MulticastPacketsSent */
             syntax: 37,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1189, 15), /* PacketsReceived */
+            name: s(17412, 15), /* PacketsReceived */
             syntax: 37,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1204, 11), /* PacketsSent */
+            name: s(22423, 11), /* PacketsSent */
             syntax: 37,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1229, 5), /* Reset */
+            name: s(31685, 5), /* Reset */
             syntax: 40,
             access: Access::ReadWrite,
             version: v(2, 19, 0),
@@ -454,431 +454,431 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(1251, 22), /* UnicastPacketsReceived */
+            name: s(25211, 22), /* UnicastPacketsReceived */
             syntax: 37,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1273, 18), /* UnicastPacketsSent */
+            name: s(30605, 18), /* UnicastPacketsSent */
             syntax: 37,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1291, 27), /* UnknownProtoPacketsReceived */
+            name: s(19160, 27), /* UnknownProtoPacketsReceived */
             syntax: 39,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(2397, 14), /* BridgePriority */
+            name: s(78487, 14), /* BridgePriority */
             syntax: 60,
             access: Access::ReadWrite,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(780, 6), /* Enable */
+            name: s(3773, 6), /* Enable */
             syntax: 26,
             access: Access::ReadWrite,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(2411, 15), /* ForwardingDelay */
+            name: s(75929, 15), /* ForwardingDelay */
             syntax: 61,
             access: Access::ReadWrite,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(2426, 9), /* HelloTime */
+            name: s(92792, 9), /* HelloTime */
             syntax: 62,
             access: Access::ReadWrite,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(2435, 6), /* MaxAge */
+            name: s(96930, 6), /* MaxAge */
             syntax: 63,
             access: Access::ReadWrite,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(2441, 8), /* Protocol */
+            name: s(18372, 8), /* Protocol */
             syntax: 64,
             access: Access::ReadWrite,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(427, 6), /* Status */
+            name: s(2491, 6), /* Status */
             syntax: 65,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(780, 6), /* Enable */
+            name: s(3773, 6), /* Enable */
             syntax: 26,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(791, 4), /* Name */
+            name: s(31079, 4), /* Name */
             syntax: 66,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(2485, 6), /* VLANID */
+            name: s(84130, 6), /* VLANID */
             syntax: 67,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(780, 6), /* Enable */
+            name: s(3773, 6), /* Enable */
             syntax: 26,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(2535, 4), /* Port */
+            name: s(9673, 4), /* Port */
             syntax: 68,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(2539, 8), /* Untagged */
+            name: s(55741, 8), /* Untagged */
             syntax: 16,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(2531, 4), /* VLAN */
+            name: s(18699, 4), /* VLAN */
             syntax: 69,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(2574, 6), /* Bridge */
+            name: s(11402, 6), /* Bridge */
             syntax: 70,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(2580, 8), /* DHCPType */
+            name: s(94481, 8), /* DHCPType */
             syntax: 71,
             access: Access::ReadWrite,
             version: v(2, 2, 0),
             ..PARAM
         },
         Parameter {
-            name: s(2588, 6), /* DestIP */
+            name: s(81829, 6), /* DestIP */
             syntax: 72,
             access: Access::ReadWrite,
             version: v(2, 6, 0),
             ..PARAM
         },
         Parameter {
-            name: s(2594, 13), /* DestIPExclude */
+            name: s(81842, 13), /* DestIPExclude */
             syntax: 26,
             access: Access::ReadWrite,
             version: v(2, 6, 0),
             ..PARAM
         },
         Parameter {
-            name: s(2607, 27), /* DestMACAddressFilterExclude */
+            name: s(41869, 27), /* DestMACAddressFilterExclude */
             syntax: 73,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(2634, 24), /* DestMACAddressFilterList */
+            name: s(48638, 24), /* DestMACAddressFilterList */
             syntax: 74,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(2658, 25), /* DestMACFromClientIDFilter */
+            name: s(31211, 25), /* DestMACFromClientIDFilter */
             syntax: 75,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(2683, 32), /* DestMACFromClientIDFilterExclude */
+            name: s(31211, 32), /* DestMACFromClientIDFilterExclude */
             syntax: 73,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(2715, 28), /* DestMACFromUserClassIDFilter */
+            name: s(27287, 28), /* DestMACFromUserClassIDFilter */
             syntax: 75,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(2743, 35), /* DestMACFromUserClassIDFilterExclude */
+            name: s(27287, 35), /* DestMACFromUserClassIDFilterExclude */
             syntax: 73,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(2778, 30), /* DestMACFromVendorClassIDFilter */
+            name: s(24308, 30), /* DestMACFromVendorClassIDFilter */
             syntax: 76,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(2808, 37), /* DestMACFromVendorClassIDFilterExclude */
+            name: s(24308, 37), /* DestMACFromVendorClassIDFilterExclude */
             syntax: 73,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(2845, 32), /* DestMACFromVendorClassIDFilterv6 */
+            name: s(31243, 32), /* DestMACFromVendorClassIDFilterv6 */
             syntax: 75,
             access: Access::ReadWrite,
             version: v(2, 2, 0),
             ..PARAM
         },
         Parameter {
-            name: s(2877, 28), /* DestMACFromVendorClassIDMode */
+            name: s(39898, 28), /* DestMACFromVendorClassIDMode */
             syntax: 77,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(2905, 8), /* DestMask */
+            name: s(94553, 8), /* DestMask */
             syntax: 78,
             access: Access::ReadWrite,
             version: v(2, 6, 0),
             ..PARAM
         },
         Parameter {
-            name: s(2913, 8), /* DestPort */
+            name: s(72090, 8), /* DestPort */
             syntax: 79,
             access: Access::ReadWrite,
             version: v(2, 6, 0),
             ..PARAM
         },
         Parameter {
-            name: s(2921, 15), /* DestPortExclude */
+            name: s(75599, 15), /* DestPortExclude */
             syntax: 26,
             access: Access::ReadWrite,
             version: v(2, 6, 0),
             ..PARAM
         },
         Parameter {
-            name: s(2936, 16), /* DestPortRangeMax */
+            name: s(72090, 16), /* DestPortRangeMax */
             syntax: 79,
             access: Access::ReadWrite,
             version: v(2, 6, 0),
             ..PARAM
         },
         Parameter {
-            name: s(780, 6), /* Enable */
+            name: s(3773, 6), /* Enable */
             syntax: 26,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(2952, 22), /* EthertypeFilterExclude */
+            name: s(53775, 22), /* EthertypeFilterExclude */
             syntax: 73,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(2974, 19), /* EthertypeFilterList */
+            name: s(61986, 19), /* EthertypeFilterList */
             syntax: 80,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(262, 9), /* Interface */
+            name: s(6361, 9), /* Interface */
             syntax: 68,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(2993, 5), /* Order */
+            name: s(81824, 5), /* Order */
             syntax: 81,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(2441, 8), /* Protocol */
+            name: s(18372, 8), /* Protocol */
             syntax: 82,
             access: Access::ReadWrite,
             version: v(2, 6, 0),
             ..PARAM
         },
         Parameter {
-            name: s(2998, 15), /* ProtocolExclude */
+            name: s(77174, 15), /* ProtocolExclude */
             syntax: 26,
             access: Access::ReadWrite,
             version: v(2, 6, 0),
             ..PARAM
         },
         Parameter {
-            name: s(3013, 8), /* SourceIP */
+            name: s(56646, 8), /* SourceIP */
             syntax: 72,
             access: Access::ReadWrite,
             version: v(2, 6, 0),
             ..PARAM
         },
         Parameter {
-            name: s(3021, 15), /* SourceIPExclude */
+            name: s(77624, 15), /* SourceIPExclude */
             syntax: 26,
             access: Access::ReadWrite,
             version: v(2, 6, 0),
             ..PARAM
         },
         Parameter {
-            name: s(3036, 29), /* SourceMACAddressFilterExclude */
+            name: s(39103, 29), /* SourceMACAddressFilterExclude */
             syntax: 73,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(3065, 26), /* SourceMACAddressFilterList */
+            name: s(45520, 26), /* SourceMACAddressFilterList */
             syntax: 74,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(3091, 27), /* SourceMACFromClientIDFilter */
+            name: s(29594, 27), /* SourceMACFromClientIDFilter */
             syntax: 75,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(3118, 34), /* SourceMACFromClientIDFilterExclude */
+            name: s(29594, 34), /* SourceMACFromClientIDFilterExclude */
             syntax: 73,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(3152, 30), /* SourceMACFromUserClassIDFilter */
+            name: s(25381, 30), /* SourceMACFromUserClassIDFilter */
             syntax: 75,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(3182, 37), /* SourceMACFromUserClassIDFilterExclude */
+            name: s(25381, 37), /* SourceMACFromUserClassIDFilterExclude */
             syntax: 73,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(3219, 32), /* SourceMACFromVendorClassIDFilter */
+            name: s(22902, 32), /* SourceMACFromVendorClassIDFilter */
             syntax: 76,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(3251, 39), /* SourceMACFromVendorClassIDFilterExclude */
+            name: s(22902, 39), /* SourceMACFromVendorClassIDFilterExclude */
             syntax: 73,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(3290, 34), /* SourceMACFromVendorClassIDFilterv6 */
+            name: s(29628, 34), /* SourceMACFromVendorClassIDFilterv6 */
             syntax: 75,
             access: Access::ReadWrite,
             version: v(2, 2, 0),
             ..PARAM
         },
         Parameter {
-            name: s(3324, 30), /* SourceMACFromVendorClassIDMode */
+            name: s(36561, 30), /* SourceMACFromVendorClassIDMode */
             syntax: 77,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(3354, 10), /* SourceMask */
+            name: s(91830, 10), /* SourceMask */
             syntax: 78,
             access: Access::ReadWrite,
             version: v(2, 6, 0),
             ..PARAM
         },
         Parameter {
-            name: s(3364, 10), /* SourcePort */
+            name: s(67239, 10), /* SourcePort */
             syntax: 79,
             access: Access::ReadWrite,
             version: v(2, 6, 0),
             ..PARAM
         },
         Parameter {
-            name: s(3374, 17), /* SourcePortExclude */
+            name: s(70546, 17), /* SourcePortExclude */
             syntax: 26,
             access: Access::ReadWrite,
             version: v(2, 6, 0),
             ..PARAM
         },
         Parameter {
-            name: s(3391, 18), /* SourcePortRangeMax */
+            name: s(67239, 18), /* SourcePortRangeMax */
             syntax: 79,
             access: Access::ReadWrite,
             version: v(2, 6, 0),
             ..PARAM
         },
         Parameter {
-            name: s(427, 6), /* Status */
+            name: s(2491, 6), /* Status */
             syntax: 65,
             ..PARAM
         },
         Parameter {
-            name: s(3409, 12), /* VLANIDFilter */
+            name: s(87201, 12), /* VLANIDFilter */
             syntax: 83,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
             version: v(2, 7, 0),
@@ -886,7 +886,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
             version: v(2, 7, 0),
@@ -894,34 +894,34 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(3456, 15), /* CVLANcomponents */
+            name: s(75344, 15), /* CVLANcomponents */
             syntax: 84,
             access: Access::ReadWrite,
             version: v(2, 7, 0),
             ..PARAM
         },
         Parameter {
-            name: s(780, 6), /* Enable */
+            name: s(3773, 6), /* Enable */
             syntax: 26,
             access: Access::ReadWrite,
             version: v(2, 7, 0),
             ..PARAM
         },
         Parameter {
-            name: s(3471, 14), /* SVLANcomponent */
+            name: s(80531, 14), /* SVLANcomponent */
             syntax: 85,
             access: Access::ReadWrite,
             version: v(2, 7, 0),
             ..PARAM
         },
         Parameter {
-            name: s(427, 6), /* Status */
+            name: s(2491, 6), /* Status */
             syntax: 65,
             version: v(2, 7, 0),
             ..PARAM
         },
         Parameter {
-            name: s(2207, 4), /* Type */
+            name: s(38248, 4), /* Type */
             syntax: 86,
             access: Access::ReadWrite,
             version: v(2, 7, 0),
@@ -929,7 +929,7 @@ pub(crate) static GROUP: Group = Group {
         },
     ],
     commands: &[Command {
-        name: s(1318, 7), /* Reset() */
+        name: s(76957, 7), /* Reset() */
         is_async: false,
         group: GroupRef(&GROUP),
         input: p(61, 0),

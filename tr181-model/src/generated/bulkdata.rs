@@ -10,18 +10,18 @@ pub(crate) static GROUP: Group = Group {
     name: "BulkData",
     objects: &[
         Object {
-            path: s(3485, 16), /* Device.BulkData. */
+            path: s(9872, 16), /* Device.BulkData. */
             version: v(2, 5, 0),
             parameters: p(0, 11),
             ..object(&GROUP)
         },
         Object {
-            path: s(3640, 28), /* Device.BulkData.Profile.{i}. */
+            path: s(9872, 28), /* Device.BulkData.Profile.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(3609, 22) /* ProfileNumberOfEntries */),
-            enable_parameter: Some(s(780, 6) /* Enable */),
+            num_entries_parameter: Some(s(17594, 22) /* ProfileNumberOfEntries */),
+            enable_parameter: Some(s(3773, 6) /* Enable */),
             unique_keys: p(0, 1),
             version: v(2, 5, 0),
             parameters: p(11, 18),
@@ -30,45 +30,45 @@ pub(crate) static GROUP: Group = Group {
             ..object(&GROUP)
         },
         Object {
-            path: s(3915, 40), /* Device.BulkData.Profile.{i}.CSVEncoding. */
+            path: s(20374, 40), /* Device.BulkData.Profile.{i}.CSVEncoding. */
             version: v(2, 10, 0),
             parameters: p(30, 5),
             ..object(&GROUP)
         },
         Object {
-            path: s(4020, 33), /* Device.BulkData.Profile.{i}.HTTP. */
+            path: s(9872, 33), /* Device.BulkData.Profile.{i}.HTTP. */
             version: v(2, 10, 0),
             parameters: p(35, 13),
             ..object(&GROUP)
         },
         Object {
-            path: s(4234, 57), /* Device.BulkData.Profile.{i}.HTTP.RequestURIParameter.{i}. */
+            path: s(9872, 57), /* Device.BulkData.Profile.{i}.HTTP.RequestURIParameter.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(4126, 34) /* RequestURIParameterNumberOfEntries */),
+            num_entries_parameter: Some(s(29560, 34) /* RequestURIParameterNumberOfEntries */),
             version: v(2, 10, 0),
             parameters: p(48, 2),
             ..object(&GROUP)
         },
         Object {
-            path: s(4300, 41), /* Device.BulkData.Profile.{i}.JSONEncoding. */
+            path: s(19353, 41), /* Device.BulkData.Profile.{i}.JSONEncoding. */
             version: v(2, 10, 0),
             parameters: p(50, 2),
             ..object(&GROUP)
         },
         Object {
-            path: s(4356, 33), /* Device.BulkData.Profile.{i}.MQTT. */
+            path: s(29864, 33), /* Device.BulkData.Profile.{i}.MQTT. */
             version: v(2, 15, 0),
             parameters: p(52, 4),
             ..object(&GROUP)
         },
         Object {
-            path: s(4424, 42), /* Device.BulkData.Profile.{i}.Parameter.{i}. */
+            path: s(18515, 42), /* Device.BulkData.Profile.{i}.Parameter.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(3791, 24) /* ParameterNumberOfEntries */),
+            num_entries_parameter: Some(s(29570, 24) /* ParameterNumberOfEntries */),
             version: v(2, 5, 0),
             parameters: p(56, 3),
             ..object(&GROUP)
@@ -76,78 +76,78 @@ pub(crate) static GROUP: Group = Group {
     ],
     parameters: &[
         Parameter {
-            name: s(780, 6), /* Enable */
+            name: s(3773, 6), /* Enable */
             syntax: 16,
             access: Access::ReadWrite,
             version: v(2, 5, 0),
             ..PARAM
         },
         Parameter {
-            name: s(3501, 13), /* EncodingTypes */
+            name: s(74956, 13), /* EncodingTypes */
             syntax: 87,
             version: v(2, 5, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(3501, 13), /* EncodingTypes */
+            name: s(74956, 13), /* EncodingTypes */
             syntax: 88,
             version: v(2, 5, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(3514, 30), /* MaxNumberOfParameterReferences */
+            name: s(36021, 30), /* MaxNumberOfParameterReferences */
             syntax: 89,
             version: v(2, 5, 0),
             ..PARAM
         },
         Parameter {
-            name: s(3544, 19), /* MaxNumberOfProfiles */
+            name: s(62537, 19), /* MaxNumberOfProfiles */
             syntax: 89,
             version: v(2, 5, 0),
             ..PARAM
         },
         Parameter {
-            name: s(3563, 20), /* MinReportingInterval */
+            name: s(59798, 20), /* MinReportingInterval */
             syntax: 28,
             version: v(2, 5, 0),
             ..PARAM
         },
         Parameter {
-            name: s(3583, 26), /* ParameterWildCardSupported */
+            name: s(45156, 26), /* ParameterWildCardSupported */
             syntax: 16,
             version: v(2, 10, 0),
             ..PARAM
         },
         Parameter {
-            name: s(3609, 22), /* ProfileNumberOfEntries */
+            name: s(17594, 22), /* ProfileNumberOfEntries */
             syntax: 0,
             version: v(2, 5, 0),
             ..PARAM
         },
         Parameter {
-            name: s(3631, 9), /* Protocols */
+            name: s(19991, 9), /* Protocols */
             syntax: 90,
             version: v(2, 5, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(3631, 9), /* Protocols */
+            name: s(19991, 9), /* Protocols */
             syntax: 91,
             version: v(2, 5, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(427, 6), /* Status */
+            name: s(2491, 6), /* Status */
             syntax: 92,
             version: v(2, 5, 0),
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
             version: v(2, 5, 0),
@@ -155,7 +155,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
             version: v(2, 5, 0),
@@ -163,7 +163,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(3668, 17), /* ControlFileFormat */
+            name: s(68200, 17), /* ControlFileFormat */
             syntax: 93,
             access: Access::ReadWrite,
             version: v(2, 5, 0),
@@ -171,28 +171,28 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(3685, 10), /* Controller */
+            name: s(9774, 10), /* Controller */
             syntax: 94,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(780, 6), /* Enable */
+            name: s(3773, 6), /* Enable */
             syntax: 26,
             access: Access::ReadWrite,
             version: v(2, 5, 0),
             ..PARAM
         },
         Parameter {
-            name: s(3695, 12), /* EncodingType */
+            name: s(74956, 12), /* EncodingType */
             syntax: 95,
             access: Access::ReadWrite,
             version: v(2, 5, 0),
             ..PARAM
         },
         Parameter {
-            name: s(3707, 20), /* FileTransferPassword */
+            name: s(59418, 20), /* FileTransferPassword */
             syntax: 96,
             access: Access::ReadWrite,
             version: v(2, 5, 0),
@@ -200,7 +200,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(3727, 15), /* FileTransferURL */
+            name: s(75869, 15), /* FileTransferURL */
             syntax: 5,
             access: Access::ReadWrite,
             version: v(2, 5, 0),
@@ -208,7 +208,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(3742, 20), /* FileTransferUsername */
+            name: s(59438, 20), /* FileTransferUsername */
             syntax: 31,
             access: Access::ReadWrite,
             version: v(2, 5, 0),
@@ -216,41 +216,41 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(791, 4), /* Name */
+            name: s(31079, 4), /* Name */
             syntax: 97,
             access: Access::ReadWrite,
             version: v(2, 10, 0),
             ..PARAM
         },
         Parameter {
-            name: s(3762, 29), /* NumberOfRetainedFailedReports */
+            name: s(38697, 29), /* NumberOfRetainedFailedReports */
             syntax: 98,
             access: Access::ReadWrite,
             version: v(2, 10, 0),
             ..PARAM
         },
         Parameter {
-            name: s(3791, 24), /* ParameterNumberOfEntries */
+            name: s(29570, 24), /* ParameterNumberOfEntries */
             syntax: 0,
             version: v(2, 5, 0),
             ..PARAM
         },
         Parameter {
-            name: s(2441, 8), /* Protocol */
+            name: s(18372, 8), /* Protocol */
             syntax: 99,
             access: Access::ReadWrite,
             version: v(2, 5, 0),
             ..PARAM
         },
         Parameter {
-            name: s(3815, 17), /* ReportingInterval */
+            name: s(34924, 17), /* ReportingInterval */
             syntax: 100,
             access: Access::ReadWrite,
             version: v(2, 5, 0),
             ..PARAM
         },
         Parameter {
-            name: s(3832, 13), /* StreamingHost */
+            name: s(83766, 13), /* StreamingHost */
             syntax: 6,
             access: Access::ReadWrite,
             version: v(2, 5, 0),
@@ -258,7 +258,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(3845, 13), /* StreamingPort */
+            name: s(83779, 13), /* StreamingPort */
             syntax: 101,
             access: Access::ReadWrite,
             version: v(2, 5, 0),
@@ -266,7 +266,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(3858, 18), /* StreamingSessionID */
+            name: s(67293, 18), /* StreamingSessionID */
             syntax: 102,
             access: Access::ReadWrite,
             version: v(2, 5, 0),
@@ -274,214 +274,214 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(3876, 13), /* TimeReference */
+            name: s(83883, 13), /* TimeReference */
             syntax: 103,
             access: Access::ReadWrite,
             version: v(2, 5, 0),
             ..PARAM
         },
         Parameter {
-            name: s(3906, 4), /* Data */
+            name: s(12, 4), /* Data */
             syntax: 3,
             version: v(2, 13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(3955, 15), /* EscapeCharacter */
+            name: s(75779, 15), /* EscapeCharacter */
             syntax: 104,
             access: Access::ReadWrite,
             version: v(2, 10, 0),
             ..PARAM
         },
         Parameter {
-            name: s(3970, 14), /* FieldSeparator */
+            name: s(79285, 14), /* FieldSeparator */
             syntax: 105,
             access: Access::ReadWrite,
             version: v(2, 10, 0),
             ..PARAM
         },
         Parameter {
-            name: s(3984, 12), /* ReportFormat */
+            name: s(86697, 12), /* ReportFormat */
             syntax: 106,
             access: Access::ReadWrite,
             version: v(2, 10, 0),
             ..PARAM
         },
         Parameter {
-            name: s(3996, 12), /* RowSeparator */
+            name: s(86757, 12), /* RowSeparator */
             syntax: 107,
             access: Access::ReadWrite,
             version: v(2, 10, 0),
             ..PARAM
         },
         Parameter {
-            name: s(4008, 12), /* RowTimestamp */
+            name: s(86769, 12), /* RowTimestamp */
             syntax: 108,
             access: Access::ReadWrite,
             version: v(2, 10, 0),
             ..PARAM
         },
         Parameter {
-            name: s(4053, 11), /* Compression */
+            name: s(49002, 11), /* Compression */
             syntax: 109,
             access: Access::ReadWrite,
             version: v(2, 10, 0),
             ..PARAM
         },
         Parameter {
-            name: s(4064, 21), /* CompressionsSupported */
+            name: s(55896, 21), /* CompressionsSupported */
             syntax: 110,
             version: v(2, 10, 0),
             ..PARAM
         },
         Parameter {
-            name: s(4085, 6), /* Method */
+            name: s(1120, 6), /* Method */
             syntax: 111,
             access: Access::ReadWrite,
             version: v(2, 10, 0),
             ..PARAM
         },
         Parameter {
-            name: s(4091, 16), /* MethodsSupported */
+            name: s(15916, 16), /* MethodsSupported */
             syntax: 112,
             version: v(2, 10, 0),
             ..PARAM
         },
         Parameter {
-            name: s(282, 8), /* Password */
+            name: s(16587, 8), /* Password */
             syntax: 9,
             access: Access::ReadWrite,
             version: v(2, 10, 0),
             ..PARAM
         },
         Parameter {
-            name: s(4107, 19), /* PersistAcrossReboot */
+            name: s(62917, 19), /* PersistAcrossReboot */
             syntax: 26,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
             ..PARAM
         },
         Parameter {
-            name: s(4126, 34), /* RequestURIParameterNumberOfEntries */
+            name: s(29560, 34), /* RequestURIParameterNumberOfEntries */
             syntax: 0,
             version: v(2, 10, 0),
             ..PARAM
         },
         Parameter {
-            name: s(4160, 11), /* RetryEnable */
+            name: s(89250, 11), /* RetryEnable */
             syntax: 26,
             access: Access::ReadWrite,
             version: v(2, 10, 0),
             ..PARAM
         },
         Parameter {
-            name: s(4171, 23), /* RetryIntervalMultiplier */
+            name: s(27229, 23), /* RetryIntervalMultiplier */
             syntax: 113,
             access: Access::ReadWrite,
             version: v(2, 10, 0),
             ..PARAM
         },
         Parameter {
-            name: s(4194, 24), /* RetryMinimumWaitInterval */
+            name: s(25540, 24), /* RetryMinimumWaitInterval */
             syntax: 114,
             access: Access::ReadWrite,
             version: v(2, 10, 0),
             ..PARAM
         },
         Parameter {
-            name: s(4218, 3), /* URL */
+            name: s(58955, 3), /* URL */
             syntax: 5,
             access: Access::ReadWrite,
             version: v(2, 10, 0),
             ..PARAM
         },
         Parameter {
-            name: s(4221, 13), /* UseDateHeader */
+            name: s(84117, 13), /* UseDateHeader */
             syntax: 73,
             access: Access::ReadWrite,
             version: v(2, 10, 0),
             ..PARAM
         },
         Parameter {
-            name: s(290, 8), /* Username */
+            name: s(14137, 8), /* Username */
             syntax: 6,
             access: Access::ReadWrite,
             version: v(2, 10, 0),
             ..PARAM
         },
         Parameter {
-            name: s(791, 4), /* Name */
+            name: s(31079, 4), /* Name */
             syntax: 31,
             access: Access::ReadWrite,
             version: v(2, 10, 0),
             ..PARAM
         },
         Parameter {
-            name: s(4291, 9), /* Reference */
+            name: s(36041, 9), /* Reference */
             syntax: 115,
             access: Access::ReadWrite,
             version: v(2, 10, 0),
             ..PARAM
         },
         Parameter {
-            name: s(3984, 12), /* ReportFormat */
+            name: s(86697, 12), /* ReportFormat */
             syntax: 116,
             access: Access::ReadWrite,
             version: v(2, 10, 0),
             ..PARAM
         },
         Parameter {
-            name: s(4341, 15), /* ReportTimestamp */
+            name: s(77414, 15), /* ReportTimestamp */
             syntax: 108,
             access: Access::ReadWrite,
             version: v(2, 10, 0),
             ..PARAM
         },
         Parameter {
-            name: s(4389, 10), /* PublishQoS */
+            name: s(91500, 10), /* PublishQoS */
             syntax: 117,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(4399, 13), /* PublishRetain */
+            name: s(57366, 13), /* PublishRetain */
             syntax: 26,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(4412, 12), /* PublishTopic */
+            name: s(86421, 12), /* PublishTopic */
             syntax: 118,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(4291, 9), /* Reference */
+            name: s(36041, 9), /* Reference */
             syntax: 119,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(4466, 7), /* Exclude */
+            name: s(22934, 7), /* Exclude */
             syntax: 26,
             access: Access::ReadWrite,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(791, 4), /* Name */
+            name: s(31079, 4), /* Name */
             syntax: 31,
             access: Access::ReadWrite,
             version: v(2, 10, 0),
             ..PARAM
         },
         Parameter {
-            name: s(4291, 9), /* Reference */
+            name: s(36041, 9), /* Reference */
             syntax: 115,
             access: Access::ReadWrite,
             version: v(2, 5, 0),
@@ -489,7 +489,7 @@ pub(crate) static GROUP: Group = Group {
         },
     ],
     commands: &[Command {
-        name: s(3889, 17), /* ForceCollection() */
+        name: s(68676, 17), /* ForceCollection() */
         is_async: false,
         group: GroupRef(&GROUP),
         input: p(29, 0),
@@ -499,7 +499,7 @@ pub(crate) static GROUP: Group = Group {
         protocols: Protocols::USP,
     }],
     events: &[Event {
-        name: s(3910, 5), /* Push! */
+        name: s(97680, 5), /* Push! */
         group: GroupRef(&GROUP),
         arguments: p(29, 1),
         status: Status::Current,

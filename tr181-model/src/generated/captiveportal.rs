@@ -8,30 +8,30 @@ use crate::key::Key;
 pub(crate) static GROUP: Group = Group {
     name: "CaptivePortal",
     objects: &[Object {
-        path: s(4511, 21), /* Device.CaptivePortal. */
+        path: s(56232, 21), /* Device.CaptivePortal. */
         parameters: p(0, 4),
         ..object(&GROUP)
     }],
     parameters: &[
         Parameter {
-            name: s(4532, 11), /* AllowedList */
+            name: s(77088, 11), /* AllowedList */
             syntax: 121,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(780, 6), /* Enable */
+            name: s(3773, 6), /* Enable */
             syntax: 16,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(427, 6), /* Status */
+            name: s(2491, 6), /* Status */
             syntax: 122,
             ..PARAM
         },
         Parameter {
-            name: s(4218, 3), /* URL */
+            name: s(58955, 3), /* URL */
             syntax: 5,
             access: Access::ReadWrite,
             ..PARAM

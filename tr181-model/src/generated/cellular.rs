@@ -10,81 +10,81 @@ pub(crate) static GROUP: Group = Group {
     name: "Cellular",
     objects: &[
         Object {
-            path: s(4543, 16), /* Device.Cellular. */
+            path: s(15013, 16), /* Device.Cellular. */
             version: v(2, 8, 0),
             parameters: p(0, 4),
             ..object(&GROUP)
         },
         Object {
-            path: s(4636, 32), /* Device.Cellular.AccessPoint.{i}. */
+            path: s(31307, 32), /* Device.Cellular.AccessPoint.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(4559, 26) /* AccessPointNumberOfEntries */),
-            enable_parameter: Some(s(780, 6) /* Enable */),
+            num_entries_parameter: Some(s(43674, 26) /* AccessPointNumberOfEntries */),
+            enable_parameter: Some(s(3773, 6) /* Enable */),
             unique_keys: p(0, 2),
             version: v(2, 8, 0),
             parameters: p(4, 11),
             ..object(&GROUP)
         },
         Object {
-            path: s(4694, 30), /* Device.Cellular.Interface.{i}. */
+            path: s(15013, 30), /* Device.Cellular.Interface.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(4585, 24) /* InterfaceNumberOfEntries */),
+            num_entries_parameter: Some(s(49094, 24) /* InterfaceNumberOfEntries */),
             unique_keys: p(2, 2),
             version: v(2, 8, 0),
             parameters: p(15, 21),
             ..object(&GROUP)
         },
         Object {
-            path: s(4922, 34), /* Device.Cellular.Interface.{i}.SMS. */
+            path: s(15013, 34), /* Device.Cellular.Interface.{i}.SMS. */
             version: v(2, 19, 0),
             parameters: p(36, 2),
             ..object(&GROUP)
         },
         Object {
-            path: s(5000, 43), /* Device.Cellular.Interface.{i}.SMS.Incoming. */
+            path: s(17659, 43), /* Device.Cellular.Interface.{i}.SMS.Incoming. */
             version: v(2, 19, 0),
             parameters: p(38, 2),
             ..object(&GROUP)
         },
         Object {
-            path: s(5066, 46), /* Device.Cellular.Interface.{i}.SMS.Message.{i}. */
+            path: s(15013, 46), /* Device.Cellular.Interface.{i}.SMS.Message.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(4956, 22) /* MessageNumberOfEntries */),
+            num_entries_parameter: Some(s(54303, 22) /* MessageNumberOfEntries */),
             unique_keys: p(4, 1),
             version: v(2, 19, 0),
             parameters: p(40, 9),
             ..object(&GROUP)
         },
         Object {
-            path: s(5139, 43), /* Device.Cellular.Interface.{i}.SMS.Outgoing. */
+            path: s(17702, 43), /* Device.Cellular.Interface.{i}.SMS.Outgoing. */
             version: v(2, 19, 0),
             parameters: p(49, 2),
             ..object(&GROUP)
         },
         Object {
-            path: s(5182, 46), /* Device.Cellular.Interface.{i}.SMS.Storage.{i}. */
+            path: s(15059, 46), /* Device.Cellular.Interface.{i}.SMS.Storage.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(4978, 22) /* StorageNumberOfEntries */),
+            num_entries_parameter: Some(s(55359, 22) /* StorageNumberOfEntries */),
             unique_keys: p(5, 1),
             version: v(2, 19, 0),
             parameters: p(51, 6),
             ..object(&GROUP)
         },
         Object {
-            path: s(5277, 36), /* Device.Cellular.Interface.{i}.Stats. */
+            path: s(25708, 36), /* Device.Cellular.Interface.{i}.Stats. */
             version: v(2, 8, 0),
             parameters: p(57, 16),
             commands: p(0, 1),
             ..object(&GROUP)
         },
         Object {
-            path: s(5313, 35), /* Device.Cellular.Interface.{i}.USIM. */
+            path: s(27357, 35), /* Device.Cellular.Interface.{i}.USIM. */
             status: Status::Deprecated,
             version: v(2, 8, 0),
             parameters: p(73, 6),
@@ -93,39 +93,39 @@ pub(crate) static GROUP: Group = Group {
     ],
     parameters: &[
         Parameter {
-            name: s(4559, 26), /* AccessPointNumberOfEntries */
+            name: s(43674, 26), /* AccessPointNumberOfEntries */
             syntax: 0,
             version: v(2, 8, 0),
             ..PARAM
         },
         Parameter {
-            name: s(4585, 24), /* InterfaceNumberOfEntries */
+            name: s(49094, 24), /* InterfaceNumberOfEntries */
             syntax: 0,
             version: v(2, 8, 0),
             ..PARAM
         },
         Parameter {
-            name: s(4609, 14), /* RoamingEnabled */
+            name: s(80475, 14), /* RoamingEnabled */
             syntax: 16,
             access: Access::ReadWrite,
             version: v(2, 8, 0),
             ..PARAM
         },
         Parameter {
-            name: s(4623, 13), /* RoamingStatus */
+            name: s(83480, 13), /* RoamingStatus */
             syntax: 123,
             version: v(2, 8, 0),
             ..PARAM
         },
         Parameter {
-            name: s(4668, 3), /* APN */
+            name: s(41474, 3), /* APN */
             syntax: 31,
             access: Access::ReadWrite,
             version: v(2, 8, 0),
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
             version: v(2, 8, 0),
@@ -133,7 +133,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
             version: v(2, 8, 0),
@@ -141,63 +141,63 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(780, 6), /* Enable */
+            name: s(3773, 6), /* Enable */
             syntax: 16,
             access: Access::ReadWrite,
             version: v(2, 8, 0),
             ..PARAM
         },
         Parameter {
-            name: s(4671, 9), /* IPVersion */
+            name: s(92846, 9), /* IPVersion */
             syntax: 124,
             access: Access::ReadWrite,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(262, 9), /* Interface */
+            name: s(6361, 9), /* Interface */
             syntax: 125,
             access: Access::ReadWrite,
             version: v(2, 8, 0),
             ..PARAM
         },
         Parameter {
-            name: s(282, 8), /* Password */
+            name: s(16587, 8), /* Password */
             syntax: 9,
             access: Access::ReadWrite,
             version: v(2, 8, 0),
             ..PARAM
         },
         Parameter {
-            name: s(4680, 5), /* Proxy */
+            name: s(26441, 5), /* Proxy */
             syntax: 126,
             access: Access::ReadWrite,
             version: v(2, 8, 0),
             ..PARAM
         },
         Parameter {
-            name: s(4685, 9), /* ProxyPort */
+            name: s(93440, 9), /* ProxyPort */
             syntax: 127,
             access: Access::ReadWrite,
             version: v(2, 8, 0),
             ..PARAM
         },
         Parameter {
-            name: s(2207, 4), /* Type */
+            name: s(38248, 4), /* Type */
             syntax: 128,
             access: Access::ReadWrite,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(290, 8), /* Username */
+            name: s(14137, 8), /* Username */
             syntax: 6,
             access: Access::ReadWrite,
             version: v(2, 8, 0),
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
             version: v(2, 8, 0),
@@ -205,7 +205,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
             version: v(2, 8, 0),
@@ -213,157 +213,157 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(4724, 17), /* AvailableNetworks */
+            name: s(67860, 17), /* AvailableNetworks */
             syntax: 129,
             version: v(2, 8, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(4741, 23), /* CurrentAccessTechnology */
+            name: s(50853, 23), /* CurrentAccessTechnology */
             syntax: 130,
             version: v(2, 8, 0),
             ..PARAM
         },
         Parameter {
-            name: s(4764, 20), /* DownstreamMaxBitRate */
+            name: s(59118, 20), /* DownstreamMaxBitRate */
             syntax: 131,
             version: v(2, 8, 0),
             ..PARAM
         },
         Parameter {
-            name: s(780, 6), /* Enable */
+            name: s(3773, 6), /* Enable */
             syntax: 16,
             access: Access::ReadWrite,
             version: v(2, 8, 0),
             ..PARAM
         },
         Parameter {
-            name: s(4784, 4), /* IMEI */
+            name: s(98175, 4), /* IMEI */
             syntax: 132,
             version: v(2, 8, 0),
             ..PARAM
         },
         Parameter {
-            name: s(851, 10), /* LastChange */
+            name: s(68122, 10), /* LastChange */
             syntax: 28,
             version: v(2, 8, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(869, 11), /* LowerLayers */
+            name: s(88667, 11), /* LowerLayers */
             syntax: 133,
             access: Access::ReadWrite,
             version: v(2, 8, 0),
             ..PARAM
         },
         Parameter {
-            name: s(791, 4), /* Name */
+            name: s(31079, 4), /* Name */
             syntax: 31,
             version: v(2, 8, 0),
             ..PARAM
         },
         Parameter {
-            name: s(4788, 12), /* NetworkInUse */
+            name: s(86109, 12), /* NetworkInUse */
             syntax: 134,
             version: v(2, 8, 0),
             ..PARAM
         },
         Parameter {
-            name: s(4800, 16), /* NetworkRequested */
+            name: s(73242, 16), /* NetworkRequested */
             syntax: 135,
             access: Access::ReadWrite,
             version: v(2, 8, 0),
             ..PARAM
         },
         Parameter {
-            name: s(4816, 25), /* PreferredAccessTechnology */
+            name: s(47232, 25), /* PreferredAccessTechnology */
             syntax: 136,
             access: Access::ReadWrite,
             version: v(2, 8, 0),
             ..PARAM
         },
         Parameter {
-            name: s(4841, 4), /* RSRP */
+            name: s(98303, 4), /* RSRP */
             syntax: 137,
             version: v(2, 14, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(4845, 4), /* RSRQ */
+            name: s(98307, 4), /* RSRQ */
             syntax: 137,
             version: v(2, 14, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(4849, 4), /* RSSI */
+            name: s(58894, 4), /* RSSI */
             syntax: 137,
             version: v(2, 8, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(4853, 16), /* SIMReferenceList */
+            name: s(74058, 16), /* SIMReferenceList */
             syntax: 138,
             access: Access::ReadWrite,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(427, 6), /* Status */
+            name: s(2491, 6), /* Status */
             syntax: 139,
             version: v(2, 8, 0),
             ..PARAM
         },
         Parameter {
-            name: s(4869, 27), /* SupportedAccessTechnologies */
+            name: s(43246, 27), /* SupportedAccessTechnologies */
             syntax: 140,
             version: v(2, 8, 0),
             ..PARAM
         },
         Parameter {
-            name: s(4896, 8), /* Upstream */
+            name: s(19531, 8), /* Upstream */
             syntax: 16,
             version: v(2, 8, 0),
             ..PARAM
         },
         Parameter {
-            name: s(4904, 18), /* UpstreamMaxBitRate */
+            name: s(67527, 18), /* UpstreamMaxBitRate */
             syntax: 131,
             version: v(2, 8, 0),
             ..PARAM
         },
         Parameter {
-            name: s(4956, 22), /* MessageNumberOfEntries */
+            name: s(54303, 22), /* MessageNumberOfEntries */
             syntax: 0,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(4978, 22), /* StorageNumberOfEntries */
+            name: s(55359, 22), /* StorageNumberOfEntries */
             syntax: 0,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(5043, 13), /* CapacityLimit */
+            name: s(81582, 13), /* CapacityLimit */
             syntax: 89,
             access: Access::ReadWrite,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(5056, 10), /* StorageRef */
+            name: s(91900, 10), /* StorageRef */
             syntax: 141,
             access: Access::ReadWrite,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
             version: v(2, 19, 0),
@@ -371,7 +371,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
             version: v(2, 19, 0),
@@ -379,63 +379,63 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(5112, 8), /* Receiver */
+            name: s(80363, 8), /* Receiver */
             syntax: 3,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(5120, 6), /* Sender */
+            name: s(97110, 6), /* Sender */
             syntax: 3,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(427, 6), /* Status */
+            name: s(2491, 6), /* Status */
             syntax: 142,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(5056, 10), /* StorageRef */
+            name: s(91900, 10), /* StorageRef */
             syntax: 141,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(5126, 4), /* Text */
+            name: s(17773, 4), /* Text */
             syntax: 3,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(5130, 9), /* TimeStamp */
+            name: s(10992, 9), /* TimeStamp */
             syntax: 10,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(2207, 4), /* Type */
+            name: s(38248, 4), /* Type */
             syntax: 143,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(5043, 13), /* CapacityLimit */
+            name: s(81582, 13), /* CapacityLimit */
             syntax: 89,
             access: Access::ReadWrite,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(5056, 10), /* StorageRef */
+            name: s(91900, 10), /* StorageRef */
             syntax: 141,
             access: Access::ReadWrite,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
             version: v(2, 19, 0),
@@ -443,7 +443,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
             version: v(2, 19, 0),
@@ -451,116 +451,116 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(5228, 17), /* AvailableCapacity */
+            name: s(67843, 17), /* AvailableCapacity */
             syntax: 0,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(5245, 8), /* Capacity */
+            name: s(5823, 8), /* Capacity */
             syntax: 0,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(5253, 8), /* Location */
+            name: s(9455, 8), /* Location */
             syntax: 31,
             access: Access::ReadWrite,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(5261, 16), /* StorageAvailable */
+            name: s(74330, 16), /* StorageAvailable */
             syntax: 16,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(997, 24), /* BroadcastPacketsReceived */
+            name: s(22722, 24), /* BroadcastPacketsReceived */
             syntax: 37,
             version: v(2, 8, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1021, 20), /* BroadcastPacketsSent */
+            name: s(22761, 20), /* BroadcastPacketsSent */
             syntax: 37,
             version: v(2, 8, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1041, 13), /* BytesReceived */
+            name: s(19258, 13), /* BytesReceived */
             syntax: 38,
             version: v(2, 8, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1054, 9), /* BytesSent */
+            name: s(24224, 9), /* BytesSent */
             syntax: 38,
             version: v(2, 8, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1072, 22), /* DiscardPacketsReceived */
+            name: s(25137, 22), /* DiscardPacketsReceived */
             syntax: 144,
             version: v(2, 8, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1094, 18), /* DiscardPacketsSent */
+            name: s(30572, 18), /* DiscardPacketsSent */
             syntax: 144,
             version: v(2, 8, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1112, 14), /* ErrorsReceived */
+            name: s(28148, 14), /* ErrorsReceived */
             syntax: 144,
             version: v(2, 8, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1126, 10), /* ErrorsSent */
+            name: s(23957, 10), /* ErrorsSent */
             syntax: 144,
             version: v(2, 8, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1145, 24), /* MulticastPacketsReceived */
+            name: s(22800, 24), /* MulticastPacketsReceived */
             syntax: 37,
             version: v(2, 8, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1169, 20), /* MulticastPacketsSent */
+            name: s(22839, 20), /* MulticastPacketsSent */
             syntax: 37,
             version: v(2, 8, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1189, 15), /* PacketsReceived */
+            name: s(17412, 15), /* PacketsReceived */
             syntax: 37,
             version: v(2, 8, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1204, 11), /* PacketsSent */
+            name: s(22423, 11), /* PacketsSent */
             syntax: 37,
             version: v(2, 8, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1229, 5), /* Reset */
+            name: s(31685, 5), /* Reset */
             syntax: 40,
             access: Access::ReadWrite,
             version: v(2, 19, 0),
@@ -568,67 +568,67 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(1251, 22), /* UnicastPacketsReceived */
+            name: s(25211, 22), /* UnicastPacketsReceived */
             syntax: 37,
             version: v(2, 8, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1273, 18), /* UnicastPacketsSent */
+            name: s(30605, 18), /* UnicastPacketsSent */
             syntax: 37,
             version: v(2, 8, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1291, 27), /* UnknownProtoPacketsReceived */
+            name: s(19160, 27), /* UnknownProtoPacketsReceived */
             syntax: 144,
             version: v(2, 8, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(5348, 5), /* ICCID */
+            name: s(97575, 5), /* ICCID */
             syntax: 145,
             version: v(2, 8, 0),
             ..PARAM
         },
         Parameter {
-            name: s(5353, 4), /* IMSI */
+            name: s(98179, 4), /* IMSI */
             syntax: 146,
             version: v(2, 8, 0),
             ..PARAM
         },
         Parameter {
-            name: s(5357, 6), /* MSISDN */
+            name: s(30650, 6), /* MSISDN */
             syntax: 146,
             version: v(2, 8, 0),
             ..PARAM
         },
         Parameter {
-            name: s(5363, 3), /* PIN */
+            name: s(95129, 3), /* PIN */
             syntax: 147,
             access: Access::ReadWrite,
             version: v(2, 8, 0),
             ..PARAM
         },
         Parameter {
-            name: s(5366, 8), /* PINCheck */
+            name: s(95129, 8), /* PINCheck */
             syntax: 148,
             access: Access::ReadWrite,
             version: v(2, 8, 0),
             ..PARAM
         },
         Parameter {
-            name: s(427, 6), /* Status */
+            name: s(2491, 6), /* Status */
             syntax: 149,
             version: v(2, 8, 0),
             ..PARAM
         },
     ],
     commands: &[Command {
-        name: s(1318, 7), /* Reset() */
+        name: s(76957, 7), /* Reset() */
         is_async: false,
         group: GroupRef(&GROUP),
         input: p(73, 0),

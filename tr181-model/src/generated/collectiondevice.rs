@@ -10,10 +10,10 @@ pub(crate) static GROUP: Group = Group {
     name: "CollectionDevice",
     objects: &[
         Object {
-            path: s(5374, 28), /* Device.CollectionDevice.{i}. */
+            path: s(39954, 28), /* Device.CollectionDevice.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(7, 31) /* CollectionDeviceNumberOfEntries */),
+            num_entries_parameter: Some(s(32806, 31) /* CollectionDeviceNumberOfEntries */),
             unique_keys: p(0, 1),
             version: v(2, 19, 0),
             protocols: Protocols::CWMP,
@@ -21,10 +21,10 @@ pub(crate) static GROUP: Group = Group {
             ..object(&GROUP)
         },
         Object {
-            path: s(5374, 28), /* Device.CollectionDevice.{i}. */
+            path: s(39954, 28), /* Device.CollectionDevice.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(7, 31) /* CollectionDeviceNumberOfEntries */),
+            num_entries_parameter: Some(s(32806, 31) /* CollectionDeviceNumberOfEntries */),
             unique_keys: p(1, 1),
             version: v(2, 16, 0),
             protocols: Protocols::USP,
@@ -34,7 +34,7 @@ pub(crate) static GROUP: Group = Group {
     ],
     parameters: &[
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
             version: v(2, 19, 0),
@@ -42,105 +42,105 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(5402, 21), /* DataElementsDeviceRef */
+            name: s(56127, 21), /* DataElementsDeviceRef */
             syntax: 150,
             version: v(2, 19, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(5423, 22), /* GhnAssociatedDeviceRef */
+            name: s(53929, 22), /* GhnAssociatedDeviceRef */
             syntax: 151,
             version: v(2, 19, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(5445, 23), /* HPNAAssociatedDeviceRef */
+            name: s(51336, 23), /* HPNAAssociatedDeviceRef */
             syntax: 152,
             version: v(2, 19, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(5468, 27), /* HomePlugAssociatedDeviceRef */
+            name: s(42544, 27), /* HomePlugAssociatedDeviceRef */
             syntax: 153,
             version: v(2, 19, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(5495, 13), /* HostDeviceRef */
+            name: s(82375, 13), /* HostDeviceRef */
             syntax: 154,
             version: v(2, 19, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(5508, 17), /* IEEE1905DeviceRef */
+            name: s(52900, 17), /* IEEE1905DeviceRef */
             syntax: 155,
             version: v(2, 19, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(5525, 14), /* IsNativeDevice */
+            name: s(79551, 14), /* IsNativeDevice */
             syntax: 16,
             version: v(2, 19, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(5539, 13), /* LLDPDeviceRef */
+            name: s(82713, 13), /* LLDPDeviceRef */
             syntax: 156,
             version: v(2, 19, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(5552, 23), /* MoCAAssociatedDeviceRef */
+            name: s(51681, 23), /* MoCAAssociatedDeviceRef */
             syntax: 157,
             version: v(2, 19, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(5575, 23), /* ThreadAssociatedNodeRef */
+            name: s(52371, 23), /* ThreadAssociatedNodeRef */
             syntax: 158,
             version: v(2, 19, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(5598, 22), /* UPAAssociatedDeviceRef */
+            name: s(55535, 22), /* UPAAssociatedDeviceRef */
             syntax: 159,
             version: v(2, 19, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(5620, 13), /* UPnPDeviceRef */
+            name: s(84013, 13), /* UPnPDeviceRef */
             syntax: 160,
             version: v(2, 19, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(5633, 23), /* WiFiAssociatedDeviceRef */
+            name: s(52670, 23), /* WiFiAssociatedDeviceRef */
             syntax: 161,
             version: v(2, 19, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(5656, 25), /* ZigBeeAssociatedDeviceRef */
+            name: s(48132, 25), /* ZigBeeAssociatedDeviceRef */
             syntax: 162,
             version: v(2, 19, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
             version: v(2, 16, 0),
@@ -148,105 +148,105 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(5402, 21), /* DataElementsDeviceRef */
+            name: s(56127, 21), /* DataElementsDeviceRef */
             syntax: 150,
             version: v(2, 16, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(5423, 22), /* GhnAssociatedDeviceRef */
+            name: s(53929, 22), /* GhnAssociatedDeviceRef */
             syntax: 151,
             version: v(2, 16, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(5445, 23), /* HPNAAssociatedDeviceRef */
+            name: s(51336, 23), /* HPNAAssociatedDeviceRef */
             syntax: 152,
             version: v(2, 16, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(5468, 27), /* HomePlugAssociatedDeviceRef */
+            name: s(42544, 27), /* HomePlugAssociatedDeviceRef */
             syntax: 153,
             version: v(2, 16, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(5495, 13), /* HostDeviceRef */
+            name: s(82375, 13), /* HostDeviceRef */
             syntax: 154,
             version: v(2, 16, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(5508, 17), /* IEEE1905DeviceRef */
+            name: s(52900, 17), /* IEEE1905DeviceRef */
             syntax: 155,
             version: v(2, 16, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(5525, 14), /* IsNativeDevice */
+            name: s(79551, 14), /* IsNativeDevice */
             syntax: 16,
             version: v(2, 16, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(5539, 13), /* LLDPDeviceRef */
+            name: s(82713, 13), /* LLDPDeviceRef */
             syntax: 156,
             version: v(2, 16, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(5552, 23), /* MoCAAssociatedDeviceRef */
+            name: s(51681, 23), /* MoCAAssociatedDeviceRef */
             syntax: 157,
             version: v(2, 16, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(5681, 16), /* ProxiedDeviceRef */
+            name: s(73674, 16), /* ProxiedDeviceRef */
             syntax: 163,
             version: v(2, 16, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(5575, 23), /* ThreadAssociatedNodeRef */
+            name: s(52371, 23), /* ThreadAssociatedNodeRef */
             syntax: 158,
             version: v(2, 19, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(5598, 22), /* UPAAssociatedDeviceRef */
+            name: s(55535, 22), /* UPAAssociatedDeviceRef */
             syntax: 159,
             version: v(2, 16, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(5620, 13), /* UPnPDeviceRef */
+            name: s(84013, 13), /* UPnPDeviceRef */
             syntax: 160,
             version: v(2, 16, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(5633, 23), /* WiFiAssociatedDeviceRef */
+            name: s(52670, 23), /* WiFiAssociatedDeviceRef */
             syntax: 161,
             version: v(2, 16, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(5656, 25), /* ZigBeeAssociatedDeviceRef */
+            name: s(48132, 25), /* ZigBeeAssociatedDeviceRef */
             syntax: 162,
             version: v(2, 16, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),

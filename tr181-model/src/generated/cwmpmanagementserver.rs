@@ -8,14 +8,14 @@ use crate::key::Key;
 pub(crate) static GROUP: Group = Group {
     name: "CWMPManagementServer",
     objects: &[Object {
-        path: s(4473, 28), /* Device.CWMPManagementServer. */
+        path: s(39926, 28), /* Device.CWMPManagementServer. */
         version: v(2, 15, 0),
         protocols: Protocols::USP,
         parameters: p(0, 1),
         ..object(&GROUP)
     }],
     parameters: &[Parameter {
-        name: s(4501, 10), /* EnableCWMP */
+        name: s(90700, 10), /* EnableCWMP */
         syntax: 120,
         access: Access::ReadWrite,
         version: v(2, 15, 0),

@@ -10,25 +10,25 @@ pub(crate) static GROUP: Group = Group {
     name: "DeviceInfo",
     objects: &[
         Object {
-            path: s(15354, 18), /* Device.DeviceInfo. */
+            path: s(9582, 18), /* Device.DeviceInfo. */
             parameters: p(0, 30),
             ..object(&GROUP)
         },
         Object {
-            path: s(15883, 38), /* Device.DeviceInfo.DeviceImageFile.{i}. */
+            path: s(23207, 38), /* Device.DeviceInfo.DeviceImageFile.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(15486, 26) /* DeviceImageNumberOfEntries */),
+            num_entries_parameter: Some(s(44220, 26) /* DeviceImageNumberOfEntries */),
             unique_keys: p(0, 2),
             version: v(2, 11, 0),
             parameters: p(30, 4),
             ..object(&GROUP)
         },
         Object {
-            path: s(15926, 36), /* Device.DeviceInfo.FirmwareImage.{i}. */
+            path: s(25816, 36), /* Device.DeviceInfo.FirmwareImage.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(15512, 28) /* FirmwareImageNumberOfEntries */),
+            num_entries_parameter: Some(s(40542, 28) /* FirmwareImageNumberOfEntries */),
             unique_keys: p(2, 1),
             version: v(2, 12, 0),
             parameters: p(34, 7),
@@ -36,17 +36,17 @@ pub(crate) static GROUP: Group = Group {
             ..object(&GROUP)
         },
         Object {
-            path: s(16165, 31), /* Device.DeviceInfo.KernelFaults. */
+            path: s(14590, 31), /* Device.DeviceInfo.KernelFaults. */
             version: v(2, 17, 0),
             parameters: p(53, 7),
             commands: p(2, 1),
             ..object(&GROUP)
         },
         Object {
-            path: s(16346, 47), /* Device.DeviceInfo.KernelFaults.KernelFault.{i}. */
+            path: s(14590, 47), /* Device.DeviceInfo.KernelFaults.KernelFault.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(16196, 26) /* KernelFaultNumberOfEntries */),
+            num_entries_parameter: Some(s(44740, 26) /* KernelFaultNumberOfEntries */),
             unique_keys: p(3, 1),
             version: v(2, 17, 0),
             parameters: p(60, 8),
@@ -54,83 +54,83 @@ pub(crate) static GROUP: Group = Group {
             ..object(&GROUP)
         },
         Object {
-            path: s(16448, 31), /* Device.DeviceInfo.Location.{i}. */
+            path: s(33054, 31), /* Device.DeviceInfo.Location.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(15579, 23) /* LocationNumberOfEntries */),
+            num_entries_parameter: Some(s(51566, 23) /* LocationNumberOfEntries */),
             unique_keys: p(4, 1),
             version: v(2, 4, 0),
             parameters: p(71, 5),
             ..object(&GROUP)
         },
         Object {
-            path: s(16537, 32), /* Device.DeviceInfo.LogRotate.{i}. */
+            path: s(16649, 32), /* Device.DeviceInfo.LogRotate.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(15602, 24) /* LogRotateNumberOfEntries */),
-            enable_parameter: Some(s(780, 6) /* Enable */),
+            num_entries_parameter: Some(s(49238, 24) /* LogRotateNumberOfEntries */),
+            enable_parameter: Some(s(3773, 6) /* Enable */),
             unique_keys: p(5, 2),
             version: v(2, 17, 0),
             parameters: p(76, 10),
             ..object(&GROUP)
         },
         Object {
-            path: s(16632, 44), /* Device.DeviceInfo.LogRotate.{i}.LogFile.{i}. */
+            path: s(16649, 44), /* Device.DeviceInfo.LogRotate.{i}.LogFile.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(16569, 22) /* LogFileNumberOfEntries */),
+            num_entries_parameter: Some(s(41276, 22) /* LogFileNumberOfEntries */),
             unique_keys: p(7, 2),
             version: v(2, 17, 0),
             parameters: p(86, 5),
             ..object(&GROUP)
         },
         Object {
-            path: s(16680, 31), /* Device.DeviceInfo.MemoryStatus. */
+            path: s(15977, 31), /* Device.DeviceInfo.MemoryStatus. */
             parameters: p(91, 4),
             ..object(&GROUP)
         },
         Object {
-            path: s(16749, 45), /* Device.DeviceInfo.MemoryStatus.MemoryMonitor. */
+            path: s(15977, 45), /* Device.DeviceInfo.MemoryStatus.MemoryMonitor. */
             version: v(2, 18, 0),
             parameters: p(95, 10),
             events: p(0, 1),
             ..object(&GROUP)
         },
         Object {
-            path: s(16968, 36), /* Device.DeviceInfo.NetworkProperties. */
+            path: s(25852, 36), /* Device.DeviceInfo.NetworkProperties. */
             parameters: p(106, 2),
             ..object(&GROUP)
         },
         Object {
-            path: s(17037, 30), /* Device.DeviceInfo.PowerStatus. */
+            path: s(15151, 30), /* Device.DeviceInfo.PowerStatus. */
             version: v(2, 19, 0),
             parameters: p(108, 1),
             ..object(&GROUP)
         },
         Object {
-            path: s(17093, 46), /* Device.DeviceInfo.PowerStatus.PowerSensor.{i}. */
+            path: s(15151, 46), /* Device.DeviceInfo.PowerStatus.PowerSensor.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(17067, 26) /* PowerSensorNumberOfEntries */),
+            num_entries_parameter: Some(s(45260, 26) /* PowerSensorNumberOfEntries */),
             unique_keys: p(9, 2),
             version: v(2, 19, 0),
             parameters: p(109, 9),
             ..object(&GROUP)
         },
         Object {
-            path: s(17153, 32), /* Device.DeviceInfo.ProcessFaults. */
+            path: s(13474, 32), /* Device.DeviceInfo.ProcessFaults. */
             version: v(2, 17, 0),
             parameters: p(118, 7),
             commands: p(5, 1),
             ..object(&GROUP)
         },
         Object {
-            path: s(17283, 49), /* Device.DeviceInfo.ProcessFaults.ProcessFault.{i}. */
+            path: s(13474, 49), /* Device.DeviceInfo.ProcessFaults.ProcessFault.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(17207, 27) /* ProcessFaultNumberOfEntries */),
+            num_entries_parameter: Some(s(42949, 27) /* ProcessFaultNumberOfEntries */),
             unique_keys: p(11, 1),
             version: v(2, 17, 0),
             parameters: p(125, 9),
@@ -138,15 +138,15 @@ pub(crate) static GROUP: Group = Group {
             ..object(&GROUP)
         },
         Object {
-            path: s(17350, 32), /* Device.DeviceInfo.ProcessStatus. */
+            path: s(16693, 32), /* Device.DeviceInfo.ProcessStatus. */
             parameters: p(137, 3),
             ..object(&GROUP)
         },
         Object {
-            path: s(17430, 40), /* Device.DeviceInfo.ProcessStatus.CPU.{i}. */
+            path: s(20654, 40), /* Device.DeviceInfo.ProcessStatus.CPU.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(17382, 18) /* CPUNumberOfEntries */),
+            num_entries_parameter: Some(s(64719, 18) /* CPUNumberOfEntries */),
             unique_keys: p(12, 2),
             version: v(2, 18, 0),
             parameters: p(140, 18),
@@ -154,19 +154,19 @@ pub(crate) static GROUP: Group = Group {
             ..object(&GROUP)
         },
         Object {
-            path: s(17582, 44), /* Device.DeviceInfo.ProcessStatus.Process.{i}. */
+            path: s(16693, 44), /* Device.DeviceInfo.ProcessStatus.Process.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(17408, 22) /* ProcessNumberOfEntries */),
+            num_entries_parameter: Some(s(54831, 22) /* ProcessNumberOfEntries */),
             unique_keys: p(14, 1),
             parameters: p(160, 6),
             ..object(&GROUP)
         },
         Object {
-            path: s(17648, 32), /* Device.DeviceInfo.Processor.{i}. */
+            path: s(31403, 32), /* Device.DeviceInfo.Processor.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(15706, 24) /* ProcessorNumberOfEntries */),
+            num_entries_parameter: Some(s(49694, 24) /* ProcessorNumberOfEntries */),
             unique_keys: p(15, 1),
             status: Status::Deprecated,
             version: v(2, 1, 0),
@@ -174,14 +174,14 @@ pub(crate) static GROUP: Group = Group {
             ..object(&GROUP)
         },
         Object {
-            path: s(17692, 30), /* Device.DeviceInfo.ProxierInfo. */
+            path: s(35031, 30), /* Device.DeviceInfo.ProxierInfo. */
             version: v(2, 3, 0),
             protocols: Protocols::CWMP,
             parameters: p(169, 4),
             ..object(&GROUP)
         },
         Object {
-            path: s(17735, 26), /* Device.DeviceInfo.Reboots. */
+            path: s(24382, 26), /* Device.DeviceInfo.Reboots. */
             version: v(2, 18, 0),
             protocols: Protocols::USP,
             parameters: p(173, 7),
@@ -189,10 +189,10 @@ pub(crate) static GROUP: Group = Group {
             ..object(&GROUP)
         },
         Object {
-            path: s(17891, 37), /* Device.DeviceInfo.Reboots.Reboot.{i}. */
+            path: s(24382, 37), /* Device.DeviceInfo.Reboots.Reboot.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(17822, 21) /* RebootNumberOfEntries */),
+            num_entries_parameter: Some(s(57429, 21) /* RebootNumberOfEntries */),
             unique_keys: p(16, 2),
             version: v(2, 18, 0),
             protocols: Protocols::USP,
@@ -201,45 +201,45 @@ pub(crate) static GROUP: Group = Group {
             ..object(&GROUP)
         },
         Object {
-            path: s(17928, 41), /* Device.DeviceInfo.SupportedDataModel.{i}. */
+            path: s(19599, 41), /* Device.DeviceInfo.SupportedDataModel.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(15785, 33) /* SupportedDataModelNumberOfEntries */),
+            num_entries_parameter: Some(s(30887, 33) /* SupportedDataModelNumberOfEntries */),
             unique_keys: p(18, 3),
             protocols: Protocols::CWMP,
             parameters: p(185, 5),
             ..object(&GROUP)
         },
         Object {
-            path: s(17984, 36), /* Device.DeviceInfo.TemperatureStatus. */
+            path: s(9582, 36), /* Device.DeviceInfo.TemperatureStatus. */
             parameters: p(190, 1),
             ..object(&GROUP)
         },
         Object {
-            path: s(18052, 58), /* Device.DeviceInfo.TemperatureStatus.TemperatureSensor.{i}. */
+            path: s(9582, 58), /* Device.DeviceInfo.TemperatureStatus.TemperatureSensor.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(18020, 32) /* TemperatureSensorNumberOfEntries */),
+            num_entries_parameter: Some(s(32523, 32) /* TemperatureSensorNumberOfEntries */),
             unique_keys: p(21, 2),
             parameters: p(191, 18),
             commands: p(10, 1),
             ..object(&GROUP)
         },
         Object {
-            path: s(18201, 39), /* Device.DeviceInfo.VendorConfigFile.{i}. */
+            path: s(21888, 39), /* Device.DeviceInfo.VendorConfigFile.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(15824, 31) /* VendorConfigFileNumberOfEntries */),
+            num_entries_parameter: Some(s(34728, 31) /* VendorConfigFileNumberOfEntries */),
             unique_keys: p(23, 2),
             parameters: p(209, 7),
             commands: p(11, 2),
             ..object(&GROUP)
         },
         Object {
-            path: s(18294, 36), /* Device.DeviceInfo.VendorLogFile.{i}. */
+            path: s(25888, 36), /* Device.DeviceInfo.VendorLogFile.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(15855, 28) /* VendorLogFileNumberOfEntries */),
+            num_entries_parameter: Some(s(41270, 28) /* VendorLogFileNumberOfEntries */),
             unique_keys: p(25, 2),
             version: v(2, 1, 0),
             parameters: p(226, 5),
@@ -249,183 +249,183 @@ pub(crate) static GROUP: Group = Group {
     ],
     parameters: &[
         Parameter {
-            name: s(15372, 19), /* ActiveFirmwareImage */
+            name: s(61055, 19), /* ActiveFirmwareImage */
             syntax: 347,
             version: v(2, 12, 0),
             ..PARAM
         },
         Parameter {
-            name: s(15391, 25), /* AdditionalHardwareVersion */
+            name: s(45932, 25), /* AdditionalHardwareVersion */
             syntax: 348,
             ..PARAM
         },
         Parameter {
-            name: s(15416, 25), /* AdditionalSoftwareVersion */
+            name: s(45982, 25), /* AdditionalSoftwareVersion */
             syntax: 348,
             ..PARAM
         },
         Parameter {
-            name: s(15441, 17), /* BootFirmwareImage */
+            name: s(67945, 17), /* BootFirmwareImage */
             syntax: 347,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
             ..PARAM
         },
         Parameter {
-            name: s(15458, 3), /* CID */
+            name: s(97577, 3), /* CID */
             syntax: 349,
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(15461, 11), /* Description */
+            name: s(15623, 11), /* Description */
             syntax: 6,
             ..PARAM
         },
         Parameter {
-            name: s(15472, 14), /* DeviceCategory */
+            name: s(78949, 14), /* DeviceCategory */
             syntax: 128,
             version: v(2, 8, 0),
             ..PARAM
         },
         Parameter {
-            name: s(15486, 26), /* DeviceImageNumberOfEntries */
+            name: s(44220, 26), /* DeviceImageNumberOfEntries */
             syntax: 0,
             version: v(2, 11, 0),
             ..PARAM
         },
         Parameter {
-            name: s(15512, 28), /* FirmwareImageNumberOfEntries */
+            name: s(40542, 28), /* FirmwareImageNumberOfEntries */
             syntax: 0,
             version: v(2, 12, 0),
             ..PARAM
         },
         Parameter {
-            name: s(15540, 12), /* FirstUseDate */
+            name: s(85485, 12), /* FirstUseDate */
             syntax: 10,
             ..PARAM
         },
         Parameter {
-            name: s(15552, 12), /* FriendlyName */
+            name: s(59886, 12), /* FriendlyName */
             syntax: 335,
             access: Access::ReadWrite,
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(15564, 15), /* HardwareVersion */
+            name: s(45942, 15), /* HardwareVersion */
             syntax: 31,
             flags: ParameterFlags::new(Protocols::BOTH, true, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(8997, 8), /* HostName */
+            name: s(42266, 8), /* HostName */
             syntax: 97,
             access: Access::ReadWrite,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(15579, 23), /* LocationNumberOfEntries */
+            name: s(51566, 23), /* LocationNumberOfEntries */
             syntax: 0,
             version: v(2, 4, 0),
             ..PARAM
         },
         Parameter {
-            name: s(15602, 24), /* LogRotateNumberOfEntries */
+            name: s(49238, 24), /* LogRotateNumberOfEntries */
             syntax: 0,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(15626, 12), /* Manufacturer */
+            name: s(69254, 12), /* Manufacturer */
             syntax: 31,
             ..PARAM
         },
         Parameter {
-            name: s(15638, 15), /* ManufacturerOUI */
+            name: s(76484, 15), /* ManufacturerOUI */
             syntax: 349,
             ..PARAM
         },
         Parameter {
-            name: s(15653, 30), /* MaxNumberOfActivateTimeWindows */
+            name: s(35961, 30), /* MaxNumberOfActivateTimeWindows */
             syntax: 350,
             version: v(2, 16, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(15683, 9), /* ModelName */
+            name: s(93197, 9), /* ModelName */
             syntax: 31,
             ..PARAM
         },
         Parameter {
-            name: s(15692, 11), /* ModelNumber */
+            name: s(30900, 11), /* ModelNumber */
             syntax: 31,
             version: v(2, 8, 0),
             ..PARAM
         },
         Parameter {
-            name: s(15703, 3), /* PEN */
+            name: s(67992, 3), /* PEN */
             syntax: 351,
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(15706, 24), /* ProcessorNumberOfEntries */
+            name: s(49694, 24), /* ProcessorNumberOfEntries */
             syntax: 0,
             status: Status::Deprecated,
             version: v(2, 1, 0),
             ..PARAM
         },
         Parameter {
-            name: s(15730, 12), /* ProductClass */
+            name: s(86397, 12), /* ProductClass */
             syntax: 31,
             ..PARAM
         },
         Parameter {
-            name: s(15742, 16), /* ProvisioningCode */
+            name: s(73658, 16), /* ProvisioningCode */
             syntax: 31,
             access: Access::ReadWrite,
             flags: ParameterFlags::new(Protocols::BOTH, true, ActiveNotify::ForceEnabled, false),
             ..PARAM
         },
         Parameter {
-            name: s(15758, 12), /* SerialNumber */
+            name: s(86913, 12), /* SerialNumber */
             syntax: 31,
             ..PARAM
         },
         Parameter {
-            name: s(15770, 15), /* SoftwareVersion */
+            name: s(29205, 15), /* SoftwareVersion */
             syntax: 31,
             flags: ParameterFlags::new(Protocols::BOTH, true, ActiveNotify::ForceEnabled, false),
             ..PARAM
         },
         Parameter {
-            name: s(15785, 33), /* SupportedDataModelNumberOfEntries */
+            name: s(30887, 33), /* SupportedDataModelNumberOfEntries */
             syntax: 0,
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(15818, 6), /* UpTime */
+            name: s(97200, 6), /* UpTime */
             syntax: 28,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(15824, 31), /* VendorConfigFileNumberOfEntries */
+            name: s(34728, 31), /* VendorConfigFileNumberOfEntries */
             syntax: 0,
             ..PARAM
         },
         Parameter {
-            name: s(15855, 28), /* VendorLogFileNumberOfEntries */
+            name: s(41270, 28), /* VendorLogFileNumberOfEntries */
             syntax: 0,
             version: v(2, 1, 0),
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
             version: v(2, 11, 0),
@@ -433,7 +433,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
             version: v(2, 11, 0),
@@ -441,19 +441,19 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(15921, 5), /* Image */
+            name: s(23231, 5), /* Image */
             syntax: 352,
             version: v(2, 11, 0),
             ..PARAM
         },
         Parameter {
-            name: s(5253, 8), /* Location */
+            name: s(9455, 8), /* Location */
             syntax: 353,
             version: v(2, 11, 0),
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
@@ -461,7 +461,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
             version: v(2, 12, 0),
@@ -469,167 +469,167 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(15962, 9), /* Available */
+            name: s(3677, 9), /* Available */
             syntax: 16,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
             ..PARAM
         },
         Parameter {
-            name: s(15971, 14), /* BootFailureLog */
+            name: s(78473, 14), /* BootFailureLog */
             syntax: 3,
             version: v(2, 12, 0),
             ..PARAM
         },
         Parameter {
-            name: s(791, 4), /* Name */
+            name: s(31079, 4), /* Name */
             syntax: 31,
             version: v(2, 12, 0),
             ..PARAM
         },
         Parameter {
-            name: s(427, 6), /* Status */
+            name: s(2491, 6), /* Status */
             syntax: 354,
             version: v(2, 12, 0),
             ..PARAM
         },
         Parameter {
-            name: s(15985, 7), /* Version */
+            name: s(19295, 7), /* Version */
             syntax: 31,
             version: v(2, 12, 0),
             ..PARAM
         },
         Parameter {
-            name: s(16002, 18), /* TimeWindow.{i}.End */
+            name: s(67383, 18), /* TimeWindow.{i}.End */
             syntax: 28,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
-            name: s(16020, 25), /* TimeWindow.{i}.MaxRetries */
+            name: s(47857, 25), /* TimeWindow.{i}.MaxRetries */
             syntax: 355,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(16045, 19), /* TimeWindow.{i}.Mode */
+            name: s(63848, 19), /* TimeWindow.{i}.Mode */
             syntax: 356,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
-            name: s(16064, 20), /* TimeWindow.{i}.Start */
+            name: s(60738, 20), /* TimeWindow.{i}.Start */
             syntax: 28,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
-            name: s(16084, 26), /* TimeWindow.{i}.UserMessage */
+            name: s(45676, 26), /* TimeWindow.{i}.UserMessage */
             syntax: 3,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(16120, 12), /* AutoActivate */
+            name: s(84657, 12), /* AutoActivate */
             syntax: 16,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
-            name: s(16132, 8), /* CheckSum */
+            name: s(68132, 8), /* CheckSum */
             syntax: 357,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(16140, 17), /* CheckSumAlgorithm */
+            name: s(68132, 17), /* CheckSumAlgorithm */
             syntax: 358,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(16157, 8), /* FileSize */
+            name: s(88747, 8), /* FileSize */
             syntax: 0,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(282, 8), /* Password */
+            name: s(16587, 8), /* Password */
             syntax: 6,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(4218, 3), /* URL */
+            name: s(58955, 3), /* URL */
             syntax: 5,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
-            name: s(290, 8), /* Username */
+            name: s(14137, 8), /* Username */
             syntax: 6,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(16196, 26), /* KernelFaultNumberOfEntries */
+            name: s(44740, 26), /* KernelFaultNumberOfEntries */
             syntax: 0,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(16222, 16), /* LastUpgradeCount */
+            name: s(72778, 16), /* LastUpgradeCount */
             syntax: 0,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(16238, 21), /* MaxKernelFaultEntries */
+            name: s(56883, 21), /* MaxKernelFaultEntries */
             syntax: 0,
             access: Access::ReadWrite,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(16259, 12), /* MinFreeSpace */
+            name: s(86061, 12), /* MinFreeSpace */
             syntax: 359,
             access: Access::ReadWrite,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(16271, 17), /* PreviousBootCount */
+            name: s(70002, 17), /* PreviousBootCount */
             syntax: 0,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(16288, 24), /* RotateKernelFaultEntries */
+            name: s(49862, 24), /* RotateKernelFaultEntries */
             syntax: 16,
             access: Access::ReadWrite,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(16312, 11), /* StoragePath */
+            name: s(89580, 11), /* StoragePath */
             syntax: 3,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
             version: v(2, 17, 0),
@@ -637,7 +637,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
             version: v(2, 17, 0),
@@ -645,95 +645,95 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(16393, 13), /* FaultLocation */
+            name: s(82141, 13), /* FaultLocation */
             syntax: 3,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(10540, 15), /* FirmwareVersion */
+            name: s(75899, 15), /* FirmwareVersion */
             syntax: 3,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(16406, 15), /* LastInstruction */
+            name: s(76334, 15), /* LastInstruction */
             syntax: 3,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(16421, 11), /* ProcessName */
+            name: s(89085, 11), /* ProcessName */
             syntax: 3,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(181, 6), /* Reason */
+            name: s(43928, 6), /* Reason */
             syntax: 3,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(5130, 9), /* TimeStamp */
+            name: s(10992, 9), /* TimeStamp */
             syntax: 10,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(282, 8), /* Password */
+            name: s(16587, 8), /* Password */
             syntax: 6,
             version: v(2, 17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
-            name: s(4218, 3), /* URL */
+            name: s(58955, 3), /* URL */
             syntax: 5,
             version: v(2, 17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
-            name: s(290, 8), /* Username */
+            name: s(14137, 8), /* Username */
             syntax: 6,
             version: v(2, 17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
-            name: s(16499, 12), /* AcquiredTime */
+            name: s(84573, 12), /* AcquiredTime */
             syntax: 10,
             version: v(2, 4, 0),
             ..PARAM
         },
         Parameter {
-            name: s(16511, 10), /* DataObject */
+            name: s(90550, 10), /* DataObject */
             syntax: 360,
             access: Access::ReadWrite,
             version: v(2, 4, 0),
             ..PARAM
         },
         Parameter {
-            name: s(16521, 16), /* ExternalProtocol */
+            name: s(72458, 16), /* ExternalProtocol */
             syntax: 361,
             version: v(2, 4, 0),
             ..PARAM
         },
         Parameter {
-            name: s(16485, 14), /* ExternalSource */
+            name: s(79229, 14), /* ExternalSource */
             syntax: 3,
             version: v(2, 4, 0),
             ..PARAM
         },
         Parameter {
-            name: s(16479, 6), /* Source */
+            name: s(22902, 6), /* Source */
             syntax: 362,
             version: v(2, 4, 0),
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
             version: v(2, 17, 0),
@@ -741,7 +741,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
             version: v(2, 17, 0),
@@ -749,62 +749,62 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(4053, 11), /* Compression */
+            name: s(49002, 11), /* Compression */
             syntax: 363,
             access: Access::ReadWrite,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(780, 6), /* Enable */
+            name: s(3773, 6), /* Enable */
             syntax: 16,
             access: Access::ReadWrite,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(16569, 22), /* LogFileNumberOfEntries */
+            name: s(41276, 22), /* LogFileNumberOfEntries */
             syntax: 0,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(16591, 11), /* MaxFileSize */
+            name: s(88744, 11), /* MaxFileSize */
             syntax: 359,
             access: Access::ReadWrite,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(791, 4), /* Name */
+            name: s(31079, 4), /* Name */
             syntax: 3,
             access: Access::ReadWrite,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(16602, 13), /* NumberOfFiles */
+            name: s(83064, 13), /* NumberOfFiles */
             syntax: 19,
             access: Access::ReadWrite,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(16615, 9), /* Retention */
+            name: s(93539, 9), /* Retention */
             syntax: 364,
             access: Access::ReadWrite,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(16624, 8), /* RollOver */
+            name: s(95297, 8), /* RollOver */
             syntax: 364,
             access: Access::ReadWrite,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
             version: v(2, 17, 0),
@@ -812,7 +812,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
             version: v(2, 17, 0),
@@ -820,139 +820,139 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(851, 10), /* LastChange */
+            name: s(68122, 10), /* LastChange */
             syntax: 10,
             version: v(2, 17, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(791, 4), /* Name */
+            name: s(31079, 4), /* Name */
             syntax: 31,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(16676, 4), /* Size */
+            name: s(2088, 4), /* Size */
             syntax: 365,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(16711, 4), /* Free */
+            name: s(68693, 4), /* Free */
             syntax: 359,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(16715, 14), /* FreePersistent */
+            name: s(79313, 14), /* FreePersistent */
             syntax: 359,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(16729, 5), /* Total */
+            name: s(19253, 5), /* Total */
             syntax: 359,
             ..PARAM
         },
         Parameter {
-            name: s(16734, 15), /* TotalPersistent */
+            name: s(77804, 15), /* TotalPersistent */
             syntax: 359,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(16794, 21), /* CriticalFallThreshold */
+            name: s(56001, 21), /* CriticalFallThreshold */
             syntax: 366,
             access: Access::ReadWrite,
             version: v(2, 18, 0),
             ..PARAM
         },
         Parameter {
-            name: s(16815, 21), /* CriticalFallTimeStamp */
+            name: s(56022, 21), /* CriticalFallTimeStamp */
             syntax: 10,
             version: v(2, 18, 0),
             ..PARAM
         },
         Parameter {
-            name: s(16836, 21), /* CriticalRiseThreshold */
+            name: s(56043, 21), /* CriticalRiseThreshold */
             syntax: 367,
             access: Access::ReadWrite,
             version: v(2, 18, 0),
             ..PARAM
         },
         Parameter {
-            name: s(16857, 21), /* CriticalRiseTimeStamp */
+            name: s(56064, 21), /* CriticalRiseTimeStamp */
             syntax: 10,
             version: v(2, 18, 0),
             ..PARAM
         },
         Parameter {
-            name: s(780, 6), /* Enable */
+            name: s(3773, 6), /* Enable */
             syntax: 368,
             access: Access::ReadWrite,
             version: v(2, 18, 0),
             ..PARAM
         },
         Parameter {
-            name: s(16878, 17), /* EnableCriticalLog */
+            name: s(68506, 17), /* EnableCriticalLog */
             syntax: 368,
             access: Access::ReadWrite,
             version: v(2, 18, 0),
             ..PARAM
         },
         Parameter {
-            name: s(16895, 8), /* FilePath */
+            name: s(94633, 8), /* FilePath */
             syntax: 3,
             access: Access::ReadWrite,
             version: v(2, 18, 0),
             ..PARAM
         },
         Parameter {
-            name: s(16903, 14), /* MemUtilization */
+            name: s(79887, 14), /* MemUtilization */
             syntax: 369,
             version: v(2, 18, 0),
             ..PARAM
         },
         Parameter {
-            name: s(16917, 15), /* PollingInterval */
+            name: s(77069, 15), /* PollingInterval */
             syntax: 28,
             access: Access::ReadWrite,
             version: v(2, 18, 0),
             ..PARAM
         },
         Parameter {
-            name: s(16932, 16), /* VendorLogFileRef */
+            name: s(74842, 16), /* VendorLogFileRef */
             syntax: 370,
             version: v(2, 18, 0),
             ..PARAM
         },
         Parameter {
-            name: s(16903, 14), /* MemUtilization */
+            name: s(79887, 14), /* MemUtilization */
             syntax: 369,
             version: v(2, 18, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(17004, 16), /* MaxTCPWindowSize */
+            name: s(73018, 16), /* MaxTCPWindowSize */
             syntax: 365,
             ..PARAM
         },
         Parameter {
-            name: s(17020, 17), /* TCPImplementation */
+            name: s(70614, 17), /* TCPImplementation */
             syntax: 371,
             ..PARAM
         },
         Parameter {
-            name: s(17067, 26), /* PowerSensorNumberOfEntries */
+            name: s(45260, 26), /* PowerSensorNumberOfEntries */
             syntax: 0,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
             version: v(2, 19, 0),
@@ -960,7 +960,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
             version: v(2, 19, 0),
@@ -968,96 +968,96 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(17139, 7), /* Current */
+            name: s(1522, 7), /* Current */
             syntax: 372,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(780, 6), /* Enable */
+            name: s(3773, 6), /* Enable */
             syntax: 16,
             access: Access::ReadWrite,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(9751, 10), /* LastUpdate */
+            name: s(91070, 10), /* LastUpdate */
             syntax: 10,
             version: v(2, 19, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(791, 4), /* Name */
+            name: s(31079, 4), /* Name */
             syntax: 3,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(10233, 5), /* Power */
+            name: s(15169, 5), /* Power */
             syntax: 373,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(427, 6), /* Status */
+            name: s(2491, 6), /* Status */
             syntax: 179,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(17146, 7), /* Voltage */
+            name: s(96508, 7), /* Voltage */
             syntax: 374,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(16222, 16), /* LastUpgradeCount */
+            name: s(72778, 16), /* LastUpgradeCount */
             syntax: 0,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(17185, 22), /* MaxProcessFaultEntries */
+            name: s(54281, 22), /* MaxProcessFaultEntries */
             syntax: 0,
             access: Access::ReadWrite,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(16259, 12), /* MinFreeSpace */
+            name: s(86061, 12), /* MinFreeSpace */
             syntax: 359,
             access: Access::ReadWrite,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(16271, 17), /* PreviousBootCount */
+            name: s(70002, 17), /* PreviousBootCount */
             syntax: 0,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(17207, 27), /* ProcessFaultNumberOfEntries */
+            name: s(42949, 27), /* ProcessFaultNumberOfEntries */
             syntax: 0,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(17234, 25), /* RotateProcessFaultEntries */
+            name: s(47507, 25), /* RotateProcessFaultEntries */
             syntax: 16,
             access: Access::ReadWrite,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(16312, 11), /* StoragePath */
+            name: s(89580, 11), /* StoragePath */
             syntax: 3,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
             version: v(2, 17, 0),
@@ -1065,7 +1065,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
             version: v(2, 17, 0),
@@ -1073,87 +1073,87 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(17332, 9), /* Arguments */
+            name: s(92477, 9), /* Arguments */
             syntax: 3,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(16393, 13), /* FaultLocation */
+            name: s(82141, 13), /* FaultLocation */
             syntax: 3,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(10540, 15), /* FirmwareVersion */
+            name: s(75899, 15), /* FirmwareVersion */
             syntax: 3,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(17341, 9), /* ProcessID */
+            name: s(93413, 9), /* ProcessID */
             syntax: 3,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(16421, 11), /* ProcessName */
+            name: s(89085, 11), /* ProcessName */
             syntax: 3,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(181, 6), /* Reason */
+            name: s(43928, 6), /* Reason */
             syntax: 3,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(5130, 9), /* TimeStamp */
+            name: s(10992, 9), /* TimeStamp */
             syntax: 10,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(282, 8), /* Password */
+            name: s(16587, 8), /* Password */
             syntax: 6,
             version: v(2, 17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
-            name: s(4218, 3), /* URL */
+            name: s(58955, 3), /* URL */
             syntax: 5,
             version: v(2, 17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
-            name: s(290, 8), /* Username */
+            name: s(14137, 8), /* Username */
             syntax: 6,
             version: v(2, 17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
-            name: s(17382, 18), /* CPUNumberOfEntries */
+            name: s(64719, 18), /* CPUNumberOfEntries */
             syntax: 0,
             version: v(2, 18, 0),
             ..PARAM
         },
         Parameter {
-            name: s(17400, 8), /* CPUUsage */
+            name: s(94433, 8), /* CPUUsage */
             syntax: 369,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(17408, 22), /* ProcessNumberOfEntries */
+            name: s(54831, 22), /* ProcessNumberOfEntries */
             syntax: 0,
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
             version: v(2, 18, 0),
@@ -1161,7 +1161,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
             version: v(2, 18, 0),
@@ -1169,157 +1169,157 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(17470, 14), /* CPUUtilization */
+            name: s(78641, 14), /* CPUUtilization */
             syntax: 369,
             version: v(2, 18, 0),
             ..PARAM
         },
         Parameter {
-            name: s(16794, 21), /* CriticalFallThreshold */
+            name: s(56001, 21), /* CriticalFallThreshold */
             syntax: 366,
             access: Access::ReadWrite,
             version: v(2, 18, 0),
             ..PARAM
         },
         Parameter {
-            name: s(16815, 21), /* CriticalFallTimeStamp */
+            name: s(56022, 21), /* CriticalFallTimeStamp */
             syntax: 10,
             version: v(2, 18, 0),
             ..PARAM
         },
         Parameter {
-            name: s(16836, 21), /* CriticalRiseThreshold */
+            name: s(56043, 21), /* CriticalRiseThreshold */
             syntax: 367,
             access: Access::ReadWrite,
             version: v(2, 18, 0),
             ..PARAM
         },
         Parameter {
-            name: s(16857, 21), /* CriticalRiseTimeStamp */
+            name: s(56064, 21), /* CriticalRiseTimeStamp */
             syntax: 10,
             version: v(2, 18, 0),
             ..PARAM
         },
         Parameter {
-            name: s(780, 6), /* Enable */
+            name: s(3773, 6), /* Enable */
             syntax: 368,
             access: Access::ReadWrite,
             version: v(2, 18, 0),
             ..PARAM
         },
         Parameter {
-            name: s(16878, 17), /* EnableCriticalLog */
+            name: s(68506, 17), /* EnableCriticalLog */
             syntax: 368,
             access: Access::ReadWrite,
             version: v(2, 18, 0),
             ..PARAM
         },
         Parameter {
-            name: s(16895, 8), /* FilePath */
+            name: s(94633, 8), /* FilePath */
             syntax: 3,
             access: Access::ReadWrite,
             version: v(2, 18, 0),
             ..PARAM
         },
         Parameter {
-            name: s(17484, 19), /* IdleModeUtilization */
+            name: s(62214, 19), /* IdleModeUtilization */
             syntax: 369,
             version: v(2, 18, 0),
             ..PARAM
         },
         Parameter {
-            name: s(791, 4), /* Name */
+            name: s(31079, 4), /* Name */
             syntax: 6,
             version: v(2, 18, 0),
             ..PARAM
         },
         Parameter {
-            name: s(17503, 10), /* NumSamples */
+            name: s(91300, 10), /* NumSamples */
             syntax: 375,
             access: Access::ReadWrite,
             version: v(2, 18, 0),
             ..PARAM
         },
         Parameter {
-            name: s(17513, 12), /* PollInterval */
+            name: s(86325, 12), /* PollInterval */
             syntax: 376,
             access: Access::ReadWrite,
             version: v(2, 18, 0),
             ..PARAM
         },
         Parameter {
-            name: s(17525, 21), /* SystemModeUtilization */
+            name: s(58164, 21), /* SystemModeUtilization */
             syntax: 369,
             version: v(2, 18, 0),
             ..PARAM
         },
         Parameter {
-            name: s(15818, 6), /* UpTime */
+            name: s(97200, 6), /* UpTime */
             syntax: 28,
             version: v(2, 18, 0),
             ..PARAM
         },
         Parameter {
-            name: s(17546, 19), /* UserModeUtilization */
+            name: s(64114, 19), /* UserModeUtilization */
             syntax: 369,
             version: v(2, 18, 0),
             ..PARAM
         },
         Parameter {
-            name: s(16932, 16), /* VendorLogFileRef */
+            name: s(74842, 16), /* VendorLogFileRef */
             syntax: 370,
             version: v(2, 18, 0),
             ..PARAM
         },
         Parameter {
-            name: s(17470, 14), /* CPUUtilization */
+            name: s(78641, 14), /* CPUUtilization */
             syntax: 369,
             version: v(2, 18, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(791, 4), /* Name */
+            name: s(31079, 4), /* Name */
             syntax: 6,
             version: v(2, 18, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(17629, 7), /* CPUTime */
+            name: s(95787, 7), /* CPUTime */
             syntax: 21,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(17636, 7), /* Command */
+            name: s(50761, 7), /* Command */
             syntax: 6,
             ..PARAM
         },
         Parameter {
-            name: s(17626, 3), /* PID */
+            name: s(98170, 3), /* PID */
             syntax: 0,
             ..PARAM
         },
         Parameter {
-            name: s(2098, 8), /* Priority */
+            name: s(11422, 8), /* Priority */
             syntax: 377,
             ..PARAM
         },
         Parameter {
-            name: s(16676, 4), /* Size */
+            name: s(2088, 4), /* Size */
             syntax: 359,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(17643, 5), /* State */
+            name: s(13794, 5), /* State */
             syntax: 378,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
             version: v(2, 3, 0),
@@ -1327,7 +1327,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
             version: v(2, 3, 0),
@@ -1335,62 +1335,62 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(17680, 12), /* Architecture */
+            name: s(50274, 12), /* Architecture */
             syntax: 379,
             version: v(2, 1, 0),
             ..PARAM
         },
         Parameter {
-            name: s(15638, 15), /* ManufacturerOUI */
+            name: s(76484, 15), /* ManufacturerOUI */
             syntax: 349,
             version: v(2, 3, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(15730, 12), /* ProductClass */
+            name: s(86397, 12), /* ProductClass */
             syntax: 31,
             version: v(2, 3, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(17722, 13), /* ProxyProtocol */
+            name: s(54853, 13), /* ProxyProtocol */
             syntax: 380,
             version: v(2, 3, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(15758, 12), /* SerialNumber */
+            name: s(86913, 12), /* SerialNumber */
             syntax: 31,
             version: v(2, 3, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(17761, 9), /* BootCount */
+            name: s(50913, 9), /* BootCount */
             syntax: 0,
             version: v(2, 18, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(17770, 13), /* ColdBootCount */
+            name: s(81673, 13), /* ColdBootCount */
             syntax: 0,
             version: v(2, 18, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(17783, 23), /* CurrentVersionBootCount */
+            name: s(50899, 23), /* CurrentVersionBootCount */
             syntax: 0,
             version: v(2, 18, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(17806, 16), /* MaxRebootEntries */
+            name: s(72954, 16), /* MaxRebootEntries */
             syntax: 89,
             access: Access::ReadWrite,
             version: v(2, 18, 0),
@@ -1398,28 +1398,28 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(17822, 21), /* RebootNumberOfEntries */
+            name: s(57429, 21), /* RebootNumberOfEntries */
             syntax: 0,
             version: v(2, 18, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(17843, 13), /* WarmBootCount */
+            name: s(84195, 13), /* WarmBootCount */
             syntax: 0,
             version: v(2, 18, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(17856, 17), /* WatchdogBootCount */
+            name: s(71107, 17), /* WatchdogBootCount */
             syntax: 0,
             version: v(2, 18, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
             version: v(2, 18, 0),
@@ -1427,35 +1427,35 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(176, 5), /* Cause */
+            name: s(63767, 5), /* Cause */
             syntax: 15,
             version: v(2, 18, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(506, 15), /* FirmwareUpdated */
+            name: s(75884, 15), /* FirmwareUpdated */
             syntax: 16,
             version: v(2, 18, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(181, 6), /* Reason */
+            name: s(43928, 6), /* Reason */
             syntax: 381,
             version: v(2, 18, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(5130, 9), /* TimeStamp */
+            name: s(10992, 9), /* TimeStamp */
             syntax: 10,
             version: v(2, 18, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
             version: v(2, 3, 0),
@@ -1463,37 +1463,37 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(17973, 8), /* Features */
+            name: s(94625, 8), /* Features */
             syntax: 128,
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(4218, 3), /* URL */
+            name: s(58955, 3), /* URL */
             syntax: 5,
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(17981, 3), /* URN */
+            name: s(98598, 3), /* URN */
             syntax: 6,
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(17969, 4), /* UUID */
+            name: s(75145, 4), /* UUID */
             syntax: 382,
             version: v(2, 6, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(18020, 32), /* TemperatureSensorNumberOfEntries */
+            name: s(32523, 32), /* TemperatureSensorNumberOfEntries */
             syntax: 0,
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
             version: v(2, 3, 0),
@@ -1501,7 +1501,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
             version: v(2, 3, 0),
@@ -1509,206 +1509,206 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(780, 6), /* Enable */
+            name: s(3773, 6), /* Enable */
             syntax: 16,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(18110, 13), /* HighAlarmTime */
+            name: s(82323, 13), /* HighAlarmTime */
             syntax: 10,
             ..PARAM
         },
         Parameter {
-            name: s(18123, 14), /* HighAlarmValue */
+            name: s(79355, 14), /* HighAlarmValue */
             syntax: 383,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(9751, 10), /* LastUpdate */
+            name: s(91070, 10), /* LastUpdate */
             syntax: 10,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(18137, 12), /* LowAlarmTime */
+            name: s(85857, 12), /* LowAlarmTime */
             syntax: 10,
             ..PARAM
         },
         Parameter {
-            name: s(18149, 13), /* LowAlarmValue */
+            name: s(82869, 13), /* LowAlarmValue */
             syntax: 383,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(18162, 7), /* MaxTime */
+            name: s(40588, 7), /* MaxTime */
             syntax: 10,
             ..PARAM
         },
         Parameter {
-            name: s(18169, 8), /* MaxValue */
+            name: s(94961, 8), /* MaxValue */
             syntax: 383,
             ..PARAM
         },
         Parameter {
-            name: s(18177, 7), /* MinTime */
+            name: s(96151, 7), /* MinTime */
             syntax: 10,
             ..PARAM
         },
         Parameter {
-            name: s(18184, 8), /* MinValue */
+            name: s(94977, 8), /* MinValue */
             syntax: 383,
             ..PARAM
         },
         Parameter {
-            name: s(791, 4), /* Name */
+            name: s(31079, 4), /* Name */
             syntax: 6,
             ..PARAM
         },
         Parameter {
-            name: s(16917, 15), /* PollingInterval */
+            name: s(77069, 15), /* PollingInterval */
             syntax: 28,
             access: Access::ReadWrite,
             version: v(2, 1, 0),
             ..PARAM
         },
         Parameter {
-            name: s(1229, 5), /* Reset */
+            name: s(31685, 5), /* Reset */
             syntax: 40,
             access: Access::ReadWrite,
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(18192, 9), /* ResetTime */
+            name: s(93512, 9), /* ResetTime */
             syntax: 10,
             ..PARAM
         },
         Parameter {
-            name: s(427, 6), /* Status */
+            name: s(2491, 6), /* Status */
             syntax: 179,
             ..PARAM
         },
         Parameter {
-            name: s(6002, 5), /* Value */
+            name: s(25595, 5), /* Value */
             syntax: 383,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(18240, 4), /* Date */
+            name: s(78259, 4), /* Date */
             syntax: 10,
             ..PARAM
         },
         Parameter {
-            name: s(15461, 11), /* Description */
+            name: s(15623, 11), /* Description */
             syntax: 6,
             ..PARAM
         },
         Parameter {
-            name: s(791, 4), /* Name */
+            name: s(31079, 4), /* Name */
             syntax: 31,
             ..PARAM
         },
         Parameter {
-            name: s(18244, 19), /* UseForBackupRestore */
+            name: s(64095, 19), /* UseForBackupRestore */
             syntax: 16,
             version: v(2, 7, 0),
             ..PARAM
         },
         Parameter {
-            name: s(15985, 7), /* Version */
+            name: s(19295, 7), /* Version */
             syntax: 338,
             ..PARAM
         },
         Parameter {
-            name: s(282, 8), /* Password */
+            name: s(16587, 8), /* Password */
             syntax: 6,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
-            name: s(4218, 3), /* URL */
+            name: s(58955, 3), /* URL */
             syntax: 5,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
-            name: s(290, 8), /* Username */
+            name: s(14137, 8), /* Username */
             syntax: 6,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
-            name: s(16132, 8), /* CheckSum */
+            name: s(68132, 8), /* CheckSum */
             syntax: 357,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(16140, 17), /* CheckSumAlgorithm */
+            name: s(68132, 17), /* CheckSumAlgorithm */
             syntax: 358,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(16157, 8), /* FileSize */
+            name: s(88747, 8), /* FileSize */
             syntax: 0,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(282, 8), /* Password */
+            name: s(16587, 8), /* Password */
             syntax: 6,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
-            name: s(18280, 14), /* TargetFileName */
+            name: s(80853, 14), /* TargetFileName */
             syntax: 6,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(4218, 3), /* URL */
+            name: s(58955, 3), /* URL */
             syntax: 5,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
-            name: s(290, 8), /* Username */
+            name: s(14137, 8), /* Username */
             syntax: 6,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
             version: v(2, 1, 0),
@@ -1716,7 +1716,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
             version: v(2, 1, 0),
@@ -1724,39 +1724,39 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(18330, 11), /* MaximumSize */
+            name: s(88766, 11), /* MaximumSize */
             syntax: 365,
             version: v(2, 1, 0),
             ..PARAM
         },
         Parameter {
-            name: s(791, 4), /* Name */
+            name: s(31079, 4), /* Name */
             syntax: 31,
             version: v(2, 1, 0),
             ..PARAM
         },
         Parameter {
-            name: s(18341, 10), /* Persistent */
+            name: s(77809, 10), /* Persistent */
             syntax: 16,
             version: v(2, 1, 0),
             ..PARAM
         },
         Parameter {
-            name: s(282, 8), /* Password */
+            name: s(16587, 8), /* Password */
             syntax: 6,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
-            name: s(4218, 3), /* URL */
+            name: s(58955, 3), /* URL */
             syntax: 5,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
-            name: s(290, 8), /* Username */
+            name: s(14137, 8), /* Username */
             syntax: 6,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, true),
@@ -1765,7 +1765,7 @@ pub(crate) static GROUP: Group = Group {
     ],
     commands: &[
         Command {
-            name: s(15992, 10), /* Activate() */
+            name: s(90260, 10), /* Activate() */
             is_async: true,
             group: GroupRef(&GROUP),
             input: p(41, 5),
@@ -1775,7 +1775,7 @@ pub(crate) static GROUP: Group = Group {
             protocols: Protocols::USP,
         },
         Command {
-            name: s(16110, 10), /* Download() */
+            name: s(90610, 10), /* Download() */
             is_async: true,
             group: GroupRef(&GROUP),
             input: p(46, 7),
@@ -1785,7 +1785,7 @@ pub(crate) static GROUP: Group = Group {
             protocols: Protocols::USP,
         },
         Command {
-            name: s(16323, 23), /* RemoveAllKernelFaults() */
+            name: s(51957, 23), /* RemoveAllKernelFaults() */
             is_async: true,
             group: GroupRef(&GROUP),
             input: p(60, 0),
@@ -1795,7 +1795,7 @@ pub(crate) static GROUP: Group = Group {
             protocols: Protocols::USP,
         },
         Command {
-            name: s(16432, 8), /* Remove() */
+            name: s(95257, 8), /* Remove() */
             is_async: true,
             group: GroupRef(&GROUP),
             input: p(68, 0),
@@ -1805,7 +1805,7 @@ pub(crate) static GROUP: Group = Group {
             protocols: Protocols::USP,
         },
         Command {
-            name: s(16440, 8), /* Upload() */
+            name: s(95513, 8), /* Upload() */
             is_async: true,
             group: GroupRef(&GROUP),
             input: p(68, 3),
@@ -1815,7 +1815,7 @@ pub(crate) static GROUP: Group = Group {
             protocols: Protocols::USP,
         },
         Command {
-            name: s(17259, 24), /* RemoveAllProcessFaults() */
+            name: s(49766, 24), /* RemoveAllProcessFaults() */
             is_async: true,
             group: GroupRef(&GROUP),
             input: p(125, 0),
@@ -1825,7 +1825,7 @@ pub(crate) static GROUP: Group = Group {
             protocols: Protocols::USP,
         },
         Command {
-            name: s(16432, 8), /* Remove() */
+            name: s(95257, 8), /* Remove() */
             is_async: true,
             group: GroupRef(&GROUP),
             input: p(134, 0),
@@ -1835,7 +1835,7 @@ pub(crate) static GROUP: Group = Group {
             protocols: Protocols::USP,
         },
         Command {
-            name: s(16440, 8), /* Upload() */
+            name: s(95513, 8), /* Upload() */
             is_async: true,
             group: GroupRef(&GROUP),
             input: p(134, 3),
@@ -1845,7 +1845,7 @@ pub(crate) static GROUP: Group = Group {
             protocols: Protocols::USP,
         },
         Command {
-            name: s(17873, 18), /* RemoveAllReboots() */
+            name: s(66825, 18), /* RemoveAllReboots() */
             is_async: true,
             group: GroupRef(&GROUP),
             input: p(180, 0),
@@ -1855,7 +1855,7 @@ pub(crate) static GROUP: Group = Group {
             protocols: Protocols::USP,
         },
         Command {
-            name: s(16432, 8), /* Remove() */
+            name: s(95257, 8), /* Remove() */
             is_async: true,
             group: GroupRef(&GROUP),
             input: p(185, 0),
@@ -1865,7 +1865,7 @@ pub(crate) static GROUP: Group = Group {
             protocols: Protocols::USP,
         },
         Command {
-            name: s(1318, 7), /* Reset() */
+            name: s(76957, 7), /* Reset() */
             is_async: false,
             group: GroupRef(&GROUP),
             input: p(209, 0),
@@ -1875,7 +1875,7 @@ pub(crate) static GROUP: Group = Group {
             protocols: Protocols::USP,
         },
         Command {
-            name: s(18263, 8), /* Backup() */
+            name: s(94377, 8), /* Backup() */
             is_async: true,
             group: GroupRef(&GROUP),
             input: p(216, 3),
@@ -1885,7 +1885,7 @@ pub(crate) static GROUP: Group = Group {
             protocols: Protocols::USP,
         },
         Command {
-            name: s(18271, 9), /* Restore() */
+            name: s(93530, 9), /* Restore() */
             is_async: true,
             group: GroupRef(&GROUP),
             input: p(219, 7),
@@ -1895,7 +1895,7 @@ pub(crate) static GROUP: Group = Group {
             protocols: Protocols::USP,
         },
         Command {
-            name: s(16440, 8), /* Upload() */
+            name: s(95513, 8), /* Upload() */
             is_async: true,
             group: GroupRef(&GROUP),
             input: p(231, 3),
@@ -1907,7 +1907,7 @@ pub(crate) static GROUP: Group = Group {
     ],
     events: &[
         Event {
-            name: s(16948, 20), /* MemoryCriticalState! */
+            name: s(59778, 20), /* MemoryCriticalState! */
             group: GroupRef(&GROUP),
             arguments: p(105, 1),
             status: Status::Current,
@@ -1915,7 +1915,7 @@ pub(crate) static GROUP: Group = Group {
             protocols: Protocols::USP,
         },
         Event {
-            name: s(17565, 17), /* CPUCriticalState! */
+            name: s(68013, 17), /* CPUCriticalState! */
             group: GroupRef(&GROUP),
             arguments: p(158, 2),
             status: Status::Current,

@@ -10,141 +10,141 @@ pub(crate) static GROUP: Group = Group {
     name: "DHCPv4",
     objects: &[
         Object {
-            path: s(5697, 14), /* Device.DHCPv4. */
+            path: s(9929, 14), /* Device.DHCPv4. */
             parameters: p(0, 1),
             ..object(&GROUP)
         },
         Object {
-            path: s(5732, 25), /* Device.DHCPv4.Client.{i}. */
+            path: s(20414, 25), /* Device.DHCPv4.Client.{i}. */
             access: Access::ReadWrite,
             max_entries: None,
-            num_entries_parameter: Some(s(5711, 21) /* ClientNumberOfEntries */),
-            enable_parameter: Some(s(780, 6) /* Enable */),
+            num_entries_parameter: Some(s(55875, 21) /* ClientNumberOfEntries */),
+            enable_parameter: Some(s(3773, 6) /* Enable */),
             unique_keys: p(0, 2),
             parameters: p(1, 19),
             commands: p(0, 1),
             ..object(&GROUP)
         },
         Object {
-            path: s(5960, 39), /* Device.DHCPv4.Client.{i}.ReqOption.{i}. */
+            path: s(21810, 39), /* Device.DHCPv4.Client.{i}.ReqOption.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(5894, 24) /* ReqOptionNumberOfEntries */),
-            enable_parameter: Some(s(780, 6) /* Enable */),
+            num_entries_parameter: Some(s(49790, 24) /* ReqOptionNumberOfEntries */),
+            enable_parameter: Some(s(3773, 6) /* Enable */),
             unique_keys: p(2, 2),
             parameters: p(20, 6),
             ..object(&GROUP)
         },
         Object {
-            path: s(6007, 40), /* Device.DHCPv4.Client.{i}.Retransmission. */
+            path: s(20414, 40), /* Device.DHCPv4.Client.{i}.Retransmission. */
             version: v(2, 18, 0),
             parameters: p(26, 7),
             ..object(&GROUP)
         },
         Object {
-            path: s(6178, 40), /* Device.DHCPv4.Client.{i}.SentOption.{i}. */
+            path: s(20454, 40), /* Device.DHCPv4.Client.{i}.SentOption.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(5918, 25) /* SentOptionNumberOfEntries */),
-            enable_parameter: Some(s(780, 6) /* Enable */),
+            num_entries_parameter: Some(s(47732, 25) /* SentOptionNumberOfEntries */),
+            enable_parameter: Some(s(3773, 6) /* Enable */),
             unique_keys: p(4, 2),
             parameters: p(33, 5),
             ..object(&GROUP)
         },
         Object {
-            path: s(6218, 31), /* Device.DHCPv4.Client.{i}.Stats. */
+            path: s(32899, 31), /* Device.DHCPv4.Client.{i}.Stats. */
             version: v(2, 19, 0),
             parameters: p(38, 12),
             commands: p(1, 1),
             ..object(&GROUP)
         },
         Object {
-            path: s(6337, 20), /* Device.DHCPv4.Relay. */
+            path: s(27392, 20), /* Device.DHCPv4.Relay. */
             parameters: p(50, 3),
             ..object(&GROUP)
         },
         Object {
-            path: s(6382, 35), /* Device.DHCPv4.Relay.Forwarding.{i}. */
+            path: s(27392, 35), /* Device.DHCPv4.Relay.Forwarding.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(6357, 25) /* ForwardingNumberOfEntries */),
-            enable_parameter: Some(s(780, 6) /* Enable */),
+            num_entries_parameter: Some(s(38382, 25) /* ForwardingNumberOfEntries */),
+            enable_parameter: Some(s(3773, 6) /* Enable */),
             unique_keys: p(6, 1),
             parameters: p(53, 18),
             ..object(&GROUP)
         },
         Object {
-            path: s(6580, 21), /* Device.DHCPv4.Server. */
+            path: s(9929, 21), /* Device.DHCPv4.Server. */
             parameters: p(71, 2),
             ..object(&GROUP)
         },
         Object {
-            path: s(6620, 30), /* Device.DHCPv4.Server.Pool.{i}. */
+            path: s(9929, 30), /* Device.DHCPv4.Server.Pool.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(6601, 19) /* PoolNumberOfEntries */),
-            enable_parameter: Some(s(780, 6) /* Enable */),
+            num_entries_parameter: Some(s(62955, 19) /* PoolNumberOfEntries */),
+            enable_parameter: Some(s(3773, 6) /* Enable */),
             unique_keys: p(7, 2),
             parameters: p(73, 30),
             ..object(&GROUP)
         },
         Object {
-            path: s(6780, 41), /* Device.DHCPv4.Server.Pool.{i}.Client.{i}. */
+            path: s(9929, 41), /* Device.DHCPv4.Server.Pool.{i}.Client.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(5711, 21) /* ClientNumberOfEntries */),
+            num_entries_parameter: Some(s(55875, 21) /* ClientNumberOfEntries */),
             unique_keys: p(9, 2),
             version: v(2, 2, 0),
             parameters: p(103, 6),
             ..object(&GROUP)
         },
         Object {
-            path: s(6853, 57), /* Device.DHCPv4.Server.Pool.{i}.Client.{i}.IPv4Address.{i}. */
+            path: s(9929, 57), /* Device.DHCPv4.Server.Pool.{i}.Client.{i}.IPv4Address.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(6827, 26) /* IPv4AddressNumberOfEntries */),
+            num_entries_parameter: Some(s(44584, 26) /* IPv4AddressNumberOfEntries */),
             unique_keys: p(11, 1),
             version: v(2, 2, 0),
             parameters: p(109, 2),
             ..object(&GROUP)
         },
         Object {
-            path: s(6910, 52), /* Device.DHCPv4.Server.Pool.{i}.Client.{i}.Option.{i}. */
+            path: s(12400, 52), /* Device.DHCPv4.Server.Pool.{i}.Client.{i}.Option.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(6703, 21) /* OptionNumberOfEntries */),
+            num_entries_parameter: Some(s(38937, 21) /* OptionNumberOfEntries */),
             version: v(2, 2, 0),
             parameters: p(111, 2),
             ..object(&GROUP)
         },
         Object {
-            path: s(6962, 41), /* Device.DHCPv4.Server.Pool.{i}.Option.{i}. */
+            path: s(19394, 41), /* Device.DHCPv4.Server.Pool.{i}.Option.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(6703, 21) /* OptionNumberOfEntries */),
-            enable_parameter: Some(s(780, 6) /* Enable */),
+            num_entries_parameter: Some(s(38937, 21) /* OptionNumberOfEntries */),
+            enable_parameter: Some(s(3773, 6) /* Enable */),
             unique_keys: p(12, 2),
             parameters: p(113, 5),
             ..object(&GROUP)
         },
         Object {
-            path: s(7003, 48), /* Device.DHCPv4.Server.Pool.{i}.StaticAddress.{i}. */
+            path: s(14207, 48), /* Device.DHCPv4.Server.Pool.{i}.StaticAddress.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(6741, 28) /* StaticAddressNumberOfEntries */),
-            enable_parameter: Some(s(780, 6) /* Enable */),
+            num_entries_parameter: Some(s(41158, 28) /* StaticAddressNumberOfEntries */),
+            enable_parameter: Some(s(3773, 6) /* Enable */),
             unique_keys: p(14, 2),
             parameters: p(118, 5),
             ..object(&GROUP)
         },
         Object {
-            path: s(7057, 27), /* Device.DHCPv4.Server.Stats. */
+            path: s(41923, 27), /* Device.DHCPv4.Server.Stats. */
             version: v(2, 19, 0),
             parameters: p(123, 14),
             commands: p(2, 1),
@@ -153,300 +153,300 @@ pub(crate) static GROUP: Group = Group {
     ],
     parameters: &[
         Parameter {
-            name: s(5711, 21), /* ClientNumberOfEntries */
+            name: s(55875, 21), /* ClientNumberOfEntries */
             syntax: 0,
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(5757, 22), /* AuthenticationProtocol */
+            name: s(52917, 22), /* AuthenticationProtocol */
             syntax: 164,
             access: Access::ReadWrite,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(5779, 10), /* DHCPServer */
+            name: s(61511, 10), /* DHCPServer */
             syntax: 165,
             ..PARAM
         },
         Parameter {
-            name: s(5789, 10), /* DHCPStatus */
+            name: s(90520, 10), /* DHCPStatus */
             syntax: 166,
             ..PARAM
         },
         Parameter {
-            name: s(5799, 10), /* DNSServers */
+            name: s(90530, 10), /* DNSServers */
             syntax: 167,
             ..PARAM
         },
         Parameter {
-            name: s(5809, 8), /* DSCPMark */
+            name: s(75591, 8), /* DSCPMark */
             syntax: 168,
             access: Access::ReadWrite,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(780, 6), /* Enable */
+            name: s(3773, 6), /* Enable */
             syntax: 26,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(5817, 9), /* IPAddress */
+            name: s(45589, 9), /* IPAddress */
             syntax: 165,
             ..PARAM
         },
         Parameter {
-            name: s(5826, 9), /* IPRouters */
+            name: s(92837, 9), /* IPRouters */
             syntax: 167,
             ..PARAM
         },
         Parameter {
-            name: s(262, 9), /* Interface */
+            name: s(6361, 9), /* Interface */
             syntax: 169,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(5835, 18), /* LeaseTimeRemaining */
+            name: s(65799, 18), /* LeaseTimeRemaining */
             syntax: 170,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(5853, 19), /* PassthroughDHCPPool */
+            name: s(62860, 19), /* PassthroughDHCPPool */
             syntax: 171,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(5872, 17), /* PassthroughEnable */
+            name: s(69866, 17), /* PassthroughEnable */
             syntax: 26,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(5889, 5), /* Renew */
+            name: s(63183, 5), /* Renew */
             syntax: 172,
             access: Access::ReadWrite,
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(5894, 24), /* ReqOptionNumberOfEntries */
+            name: s(49790, 24), /* ReqOptionNumberOfEntries */
             syntax: 0,
             ..PARAM
         },
         Parameter {
-            name: s(5918, 25), /* SentOptionNumberOfEntries */
+            name: s(47732, 25), /* SentOptionNumberOfEntries */
             syntax: 0,
             ..PARAM
         },
         Parameter {
-            name: s(427, 6), /* Status */
+            name: s(2491, 6), /* Status */
             syntax: 65,
             ..PARAM
         },
         Parameter {
-            name: s(5943, 10), /* SubnetMask */
+            name: s(78939, 10), /* SubnetMask */
             syntax: 165,
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(780, 6), /* Enable */
+            name: s(3773, 6), /* Enable */
             syntax: 26,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(2993, 5), /* Order */
+            name: s(81824, 5), /* Order */
             syntax: 81,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(5999, 3), /* Tag */
+            name: s(61087, 3), /* Tag */
             syntax: 173,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(6002, 5), /* Value */
+            name: s(25595, 5), /* Value */
             syntax: 174,
             ..PARAM
         },
         Parameter {
-            name: s(6047, 22), /* DiscoverInitialTimeout */
+            name: s(53467, 22), /* DiscoverInitialTimeout */
             syntax: 175,
             access: Access::ReadWrite,
             version: v(2, 18, 0),
             ..PARAM
         },
         Parameter {
-            name: s(6069, 19), /* DiscoverMaxDuration */
+            name: s(61739, 19), /* DiscoverMaxDuration */
             syntax: 176,
             access: Access::ReadWrite,
             version: v(2, 18, 0),
             ..PARAM
         },
         Parameter {
-            name: s(6088, 18), /* DiscoverMaxTimeout */
+            name: s(65079, 18), /* DiscoverMaxTimeout */
             syntax: 177,
             access: Access::ReadWrite,
             version: v(2, 18, 0),
             ..PARAM
         },
         Parameter {
-            name: s(6106, 21), /* RequestInitialTimeout */
+            name: s(32278, 21), /* RequestInitialTimeout */
             syntax: 175,
             access: Access::ReadWrite,
             version: v(2, 18, 0),
             ..PARAM
         },
         Parameter {
-            name: s(6127, 18), /* RequestMaxDuration */
+            name: s(66879, 18), /* RequestMaxDuration */
             syntax: 176,
             access: Access::ReadWrite,
             version: v(2, 18, 0),
             ..PARAM
         },
         Parameter {
-            name: s(6145, 17), /* RequestMaxTimeout */
+            name: s(40581, 17), /* RequestMaxTimeout */
             syntax: 177,
             access: Access::ReadWrite,
             version: v(2, 18, 0),
             ..PARAM
         },
         Parameter {
-            name: s(6162, 16), /* TimeoutRandomize */
+            name: s(74538, 16), /* TimeoutRandomize */
             syntax: 178,
             access: Access::ReadWrite,
             version: v(2, 18, 0),
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(780, 6), /* Enable */
+            name: s(3773, 6), /* Enable */
             syntax: 26,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(5999, 3), /* Tag */
+            name: s(61087, 3), /* Tag */
             syntax: 173,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(6002, 5), /* Value */
+            name: s(25595, 5), /* Value */
             syntax: 174,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(6249, 3), /* ACK */
+            name: s(15495, 3), /* ACK */
             syntax: 144,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(6252, 7), /* Decline */
+            name: s(56148, 7), /* Decline */
             syntax: 144,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(6259, 16), /* DiscardedPackets */
+            name: s(72186, 16), /* DiscardedPackets */
             syntax: 144,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(6275, 8), /* Discover */
+            name: s(6810, 8), /* Discover */
             syntax: 144,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(6283, 10), /* ForceRenew */
+            name: s(90770, 10), /* ForceRenew */
             syntax: 144,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(6293, 6), /* Inform */
+            name: s(6837, 6), /* Inform */
             syntax: 144,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(6299, 4), /* NACK */
+            name: s(98247, 4), /* NACK */
             syntax: 144,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(6303, 5), /* Offer */
+            name: s(97665, 5), /* Offer */
             syntax: 144,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(6308, 7), /* Release */
+            name: s(57534, 7), /* Release */
             syntax: 144,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(6315, 7), /* Request */
+            name: s(589, 7), /* Request */
             syntax: 144,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(1229, 5), /* Reset */
+            name: s(31685, 5), /* Reset */
             syntax: 40,
             access: Access::ReadWrite,
             version: v(2, 19, 0),
@@ -454,337 +454,337 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(6322, 15), /* TransmitFailure */
+            name: s(77819, 15), /* TransmitFailure */
             syntax: 144,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(780, 6), /* Enable */
+            name: s(3773, 6), /* Enable */
             syntax: 16,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(6357, 25), /* ForwardingNumberOfEntries */
+            name: s(38382, 25), /* ForwardingNumberOfEntries */
             syntax: 0,
             ..PARAM
         },
         Parameter {
-            name: s(427, 6), /* Status */
+            name: s(2491, 6), /* Status */
             syntax: 179,
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(6417, 6), /* Chaddr */
+            name: s(81595, 6), /* Chaddr */
             syntax: 180,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(6423, 13), /* ChaddrExclude */
+            name: s(81595, 13), /* ChaddrExclude */
             syntax: 26,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(6436, 10), /* ChaddrMask */
+            name: s(90410, 10), /* ChaddrMask */
             syntax: 180,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(6446, 8), /* ClientID */
+            name: s(29607, 8), /* ClientID */
             syntax: 181,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(6454, 15), /* ClientIDExclude */
+            name: s(58023, 15), /* ClientIDExclude */
             syntax: 26,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(6469, 19), /* DHCPServerIPAddress */
+            name: s(61511, 19), /* DHCPServerIPAddress */
             syntax: 182,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(780, 6), /* Enable */
+            name: s(3773, 6), /* Enable */
             syntax: 26,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(262, 9), /* Interface */
+            name: s(6361, 9), /* Interface */
             syntax: 169,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(6488, 13), /* LocallyServed */
+            name: s(82843, 13), /* LocallyServed */
             syntax: 26,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(2993, 5), /* Order */
+            name: s(81824, 5), /* Order */
             syntax: 81,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(427, 6), /* Status */
+            name: s(2491, 6), /* Status */
             syntax: 65,
             ..PARAM
         },
         Parameter {
-            name: s(6501, 11), /* UserClassID */
+            name: s(25394, 11), /* UserClassID */
             syntax: 181,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(6512, 18), /* UserClassIDExclude */
+            name: s(50132, 18), /* UserClassIDExclude */
             syntax: 26,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(6530, 13), /* VendorClassID */
+            name: s(22915, 13), /* VendorClassID */
             syntax: 76,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(6543, 20), /* VendorClassIDExclude */
+            name: s(45552, 20), /* VendorClassIDExclude */
             syntax: 26,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(6563, 17), /* VendorClassIDMode */
+            name: s(36574, 17), /* VendorClassIDMode */
             syntax: 77,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(780, 6), /* Enable */
+            name: s(3773, 6), /* Enable */
             syntax: 16,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(6601, 19), /* PoolNumberOfEntries */
+            name: s(62955, 19), /* PoolNumberOfEntries */
             syntax: 0,
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(6650, 14), /* AllowedDevices */
+            name: s(78375, 14), /* AllowedDevices */
             syntax: 183,
             access: Access::ReadWrite,
             version: v(2, 13, 0),
             ..PARAM
         },
         Parameter {
-            name: s(6417, 6), /* Chaddr */
+            name: s(81595, 6), /* Chaddr */
             syntax: 180,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(6423, 13), /* ChaddrExclude */
+            name: s(81595, 13), /* ChaddrExclude */
             syntax: 26,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(6436, 10), /* ChaddrMask */
+            name: s(90410, 10), /* ChaddrMask */
             syntax: 180,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(6446, 8), /* ClientID */
+            name: s(29607, 8), /* ClientID */
             syntax: 181,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(6454, 15), /* ClientIDExclude */
+            name: s(58023, 15), /* ClientIDExclude */
             syntax: 26,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(5711, 21), /* ClientNumberOfEntries */
+            name: s(55875, 21), /* ClientNumberOfEntries */
             syntax: 0,
             version: v(2, 2, 0),
             ..PARAM
         },
         Parameter {
-            name: s(5799, 10), /* DNSServers */
+            name: s(90530, 10), /* DNSServers */
             syntax: 184,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(5809, 8), /* DSCPMark */
+            name: s(75591, 8), /* DSCPMark */
             syntax: 168,
             access: Access::ReadWrite,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(6664, 10), /* DomainName */
+            name: s(59098, 10), /* DomainName */
             syntax: 31,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(780, 6), /* Enable */
+            name: s(3773, 6), /* Enable */
             syntax: 26,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(5826, 9), /* IPRouters */
+            name: s(92837, 9), /* IPRouters */
             syntax: 184,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(262, 9), /* Interface */
+            name: s(6361, 9), /* Interface */
             syntax: 169,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(6674, 9), /* LeaseTime */
+            name: s(65799, 9), /* LeaseTime */
             syntax: 185,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(6683, 10), /* MaxAddress */
+            name: s(63266, 10), /* MaxAddress */
             syntax: 182,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(6693, 10), /* MinAddress */
+            name: s(91240, 10), /* MinAddress */
             syntax: 182,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(6703, 21), /* OptionNumberOfEntries */
+            name: s(38937, 21), /* OptionNumberOfEntries */
             syntax: 0,
             ..PARAM
         },
         Parameter {
-            name: s(2993, 5), /* Order */
+            name: s(81824, 5), /* Order */
             syntax: 81,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(6724, 17), /* ReservedAddresses */
+            name: s(70206, 17), /* ReservedAddresses */
             syntax: 186,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(6741, 28), /* StaticAddressNumberOfEntries */
+            name: s(41158, 28), /* StaticAddressNumberOfEntries */
             syntax: 0,
             ..PARAM
         },
         Parameter {
-            name: s(427, 6), /* Status */
+            name: s(2491, 6), /* Status */
             syntax: 65,
             ..PARAM
         },
         Parameter {
-            name: s(5943, 10), /* SubnetMask */
+            name: s(78939, 10), /* SubnetMask */
             syntax: 182,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(6501, 11), /* UserClassID */
+            name: s(25394, 11), /* UserClassID */
             syntax: 181,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(6512, 18), /* UserClassIDExclude */
+            name: s(50132, 18), /* UserClassIDExclude */
             syntax: 26,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(6530, 13), /* VendorClassID */
+            name: s(22915, 13), /* VendorClassID */
             syntax: 76,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(6543, 20), /* VendorClassIDExclude */
+            name: s(45552, 20), /* VendorClassIDExclude */
             syntax: 26,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(6563, 17), /* VendorClassIDMode */
+            name: s(36574, 17), /* VendorClassIDMode */
             syntax: 77,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(6769, 11), /* WINSServers */
+            name: s(89932, 11), /* WINSServers */
             syntax: 187,
             access: Access::ReadWrite,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(6821, 6), /* Active */
+            name: s(4245, 6), /* Active */
             syntax: 16,
             version: v(2, 2, 0),
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
             version: v(2, 2, 0),
@@ -792,7 +792,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
             version: v(2, 2, 0),
@@ -800,179 +800,179 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(6417, 6), /* Chaddr */
+            name: s(81595, 6), /* Chaddr */
             syntax: 188,
             version: v(2, 2, 0),
             ..PARAM
         },
         Parameter {
-            name: s(6827, 26), /* IPv4AddressNumberOfEntries */
+            name: s(44584, 26), /* IPv4AddressNumberOfEntries */
             syntax: 0,
             version: v(2, 2, 0),
             ..PARAM
         },
         Parameter {
-            name: s(6703, 21), /* OptionNumberOfEntries */
+            name: s(38937, 21), /* OptionNumberOfEntries */
             syntax: 0,
             version: v(2, 2, 0),
             ..PARAM
         },
         Parameter {
-            name: s(5817, 9), /* IPAddress */
+            name: s(45589, 9), /* IPAddress */
             syntax: 182,
             version: v(2, 2, 0),
             ..PARAM
         },
         Parameter {
-            name: s(5835, 18), /* LeaseTimeRemaining */
+            name: s(65799, 18), /* LeaseTimeRemaining */
             syntax: 10,
             version: v(2, 2, 0),
             ..PARAM
         },
         Parameter {
-            name: s(5999, 3), /* Tag */
+            name: s(61087, 3), /* Tag */
             syntax: 189,
             version: v(2, 2, 0),
             ..PARAM
         },
         Parameter {
-            name: s(6002, 5), /* Value */
+            name: s(25595, 5), /* Value */
             syntax: 190,
             version: v(2, 2, 0),
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(780, 6), /* Enable */
+            name: s(3773, 6), /* Enable */
             syntax: 26,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(5999, 3), /* Tag */
+            name: s(61087, 3), /* Tag */
             syntax: 173,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(6002, 5), /* Value */
+            name: s(25595, 5), /* Value */
             syntax: 174,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(6417, 6), /* Chaddr */
+            name: s(81595, 6), /* Chaddr */
             syntax: 180,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(780, 6), /* Enable */
+            name: s(3773, 6), /* Enable */
             syntax: 26,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(7051, 6), /* Yiaddr */
+            name: s(97278, 6), /* Yiaddr */
             syntax: 165,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(6249, 3), /* ACK */
+            name: s(15495, 3), /* ACK */
             syntax: 144,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(6252, 7), /* Decline */
+            name: s(56148, 7), /* Decline */
             syntax: 144,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(6259, 16), /* DiscardedPackets */
+            name: s(72186, 16), /* DiscardedPackets */
             syntax: 144,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(6275, 8), /* Discover */
+            name: s(6810, 8), /* Discover */
             syntax: 144,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(6283, 10), /* ForceRenew */
+            name: s(90770, 10), /* ForceRenew */
             syntax: 144,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(6293, 6), /* Inform */
+            name: s(6837, 6), /* Inform */
             syntax: 144,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(6299, 4), /* NACK */
+            name: s(98247, 4), /* NACK */
             syntax: 144,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(6303, 5), /* Offer */
+            name: s(97665, 5), /* Offer */
             syntax: 144,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(7084, 18), /* RelayOptionDropped */
+            name: s(66735, 18), /* RelayOptionDropped */
             syntax: 144,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(6308, 7), /* Release */
+            name: s(57534, 7), /* Release */
             syntax: 144,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(6315, 7), /* Request */
+            name: s(589, 7), /* Request */
             syntax: 144,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(1229, 5), /* Reset */
+            name: s(31685, 5), /* Reset */
             syntax: 40,
             access: Access::ReadWrite,
             version: v(2, 19, 0),
@@ -980,13 +980,13 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(7102, 20), /* SecondServerDetected */
+            name: s(60478, 20), /* SecondServerDetected */
             syntax: 144,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(6322, 15), /* TransmitFailure */
+            name: s(77819, 15), /* TransmitFailure */
             syntax: 144,
             version: v(2, 19, 0),
             ..PARAM
@@ -994,7 +994,7 @@ pub(crate) static GROUP: Group = Group {
     ],
     commands: &[
         Command {
-            name: s(5953, 7), /* Renew() */
+            name: s(96284, 7), /* Renew() */
             is_async: false,
             group: GroupRef(&GROUP),
             input: p(20, 0),
@@ -1004,7 +1004,7 @@ pub(crate) static GROUP: Group = Group {
             protocols: Protocols::USP,
         },
         Command {
-            name: s(1318, 7), /* Reset() */
+            name: s(76957, 7), /* Reset() */
             is_async: false,
             group: GroupRef(&GROUP),
             input: p(50, 0),
@@ -1014,7 +1014,7 @@ pub(crate) static GROUP: Group = Group {
             protocols: Protocols::USP,
         },
         Command {
-            name: s(1318, 7), /* Reset() */
+            name: s(76957, 7), /* Reset() */
             is_async: false,
             group: GroupRef(&GROUP),
             input: p(137, 0),

@@ -10,17 +10,17 @@ pub(crate) static GROUP: Group = Group {
     name: "DHCPv6",
     objects: &[
         Object {
-            path: s(7122, 14), /* Device.DHCPv6. */
+            path: s(9986, 14), /* Device.DHCPv6. */
             version: v(2, 2, 0),
             parameters: p(0, 1),
             ..object(&GROUP)
         },
         Object {
-            path: s(7136, 25), /* Device.DHCPv6.Client.{i}. */
+            path: s(16605, 25), /* Device.DHCPv6.Client.{i}. */
             access: Access::ReadWrite,
             max_entries: None,
-            num_entries_parameter: Some(s(5711, 21) /* ClientNumberOfEntries */),
-            enable_parameter: Some(s(780, 6) /* Enable */),
+            num_entries_parameter: Some(s(55875, 21) /* ClientNumberOfEntries */),
+            enable_parameter: Some(s(3773, 6) /* Enable */),
             unique_keys: p(0, 2),
             version: v(2, 2, 0),
             parameters: p(1, 19),
@@ -28,120 +28,120 @@ pub(crate) static GROUP: Group = Group {
             ..object(&GROUP)
         },
         Object {
-            path: s(7311, 44), /* Device.DHCPv6.Client.{i}.ReceivedOption.{i}. */
+            path: s(16605, 44), /* Device.DHCPv6.Client.{i}.ReceivedOption.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(7176, 29) /* ReceivedOptionNumberOfEntries */),
+            num_entries_parameter: Some(s(38929, 29) /* ReceivedOptionNumberOfEntries */),
             version: v(2, 2, 0),
             parameters: p(20, 3),
             ..object(&GROUP)
         },
         Object {
-            path: s(7361, 40), /* Device.DHCPv6.Client.{i}.Retransmission. */
+            path: s(20494, 40), /* Device.DHCPv6.Client.{i}.Retransmission. */
             version: v(2, 18, 0),
             parameters: p(23, 28),
             ..object(&GROUP)
         },
         Object {
-            path: s(7892, 40), /* Device.DHCPv6.Client.{i}.SentOption.{i}. */
+            path: s(20534, 40), /* Device.DHCPv6.Client.{i}.SentOption.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(5918, 25) /* SentOptionNumberOfEntries */),
-            enable_parameter: Some(s(780, 6) /* Enable */),
+            num_entries_parameter: Some(s(47732, 25) /* SentOptionNumberOfEntries */),
+            enable_parameter: Some(s(3773, 6) /* Enable */),
             unique_keys: p(2, 2),
             version: v(2, 2, 0),
             parameters: p(51, 5),
             ..object(&GROUP)
         },
         Object {
-            path: s(7932, 36), /* Device.DHCPv6.Client.{i}.Server.{i}. */
+            path: s(25744, 36), /* Device.DHCPv6.Client.{i}.Server.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(7252, 21) /* ServerNumberOfEntries */),
+            num_entries_parameter: Some(s(57891, 21) /* ServerNumberOfEntries */),
             unique_keys: p(4, 1),
             version: v(2, 2, 0),
             parameters: p(56, 3),
             ..object(&GROUP)
         },
         Object {
-            path: s(7981, 31), /* Device.DHCPv6.Client.{i}.Stats. */
+            path: s(32930, 31), /* Device.DHCPv6.Client.{i}.Stats. */
             version: v(2, 19, 0),
             parameters: p(59, 14),
             commands: p(1, 1),
             ..object(&GROUP)
         },
         Object {
-            path: s(8075, 21), /* Device.DHCPv6.Server. */
+            path: s(9986, 21), /* Device.DHCPv6.Server. */
             version: v(2, 2, 0),
             parameters: p(73, 2),
             ..object(&GROUP)
         },
         Object {
-            path: s(8096, 30), /* Device.DHCPv6.Server.Pool.{i}. */
+            path: s(9986, 30), /* Device.DHCPv6.Server.Pool.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(6601, 19) /* PoolNumberOfEntries */),
-            enable_parameter: Some(s(780, 6) /* Enable */),
+            num_entries_parameter: Some(s(62955, 19) /* PoolNumberOfEntries */),
+            enable_parameter: Some(s(3773, 6) /* Enable */),
             unique_keys: p(5, 2),
             version: v(2, 2, 0),
             parameters: p(75, 25),
             ..object(&GROUP)
         },
         Object {
-            path: s(8267, 41), /* Device.DHCPv6.Server.Pool.{i}.Client.{i}. */
+            path: s(9986, 41), /* Device.DHCPv6.Server.Pool.{i}.Client.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(5711, 21) /* ClientNumberOfEntries */),
+            num_entries_parameter: Some(s(55875, 21) /* ClientNumberOfEntries */),
             unique_keys: p(7, 2),
             version: v(2, 2, 0),
             parameters: p(100, 7),
             ..object(&GROUP)
         },
         Object {
-            path: s(8359, 57), /* Device.DHCPv6.Server.Pool.{i}.Client.{i}.IPv6Address.{i}. */
+            path: s(9986, 57), /* Device.DHCPv6.Server.Pool.{i}.Client.{i}.IPv6Address.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(8308, 26) /* IPv6AddressNumberOfEntries */),
+            num_entries_parameter: Some(s(44610, 26) /* IPv6AddressNumberOfEntries */),
             unique_keys: p(9, 1),
             version: v(2, 2, 0),
             parameters: p(107, 3),
             ..object(&GROUP)
         },
         Object {
-            path: s(8446, 56), /* Device.DHCPv6.Server.Pool.{i}.Client.{i}.IPv6Prefix.{i}. */
+            path: s(10385, 56), /* Device.DHCPv6.Server.Pool.{i}.Client.{i}.IPv6Prefix.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(8334, 25) /* IPv6PrefixNumberOfEntries */),
+            num_entries_parameter: Some(s(46832, 25) /* IPv6PrefixNumberOfEntries */),
             unique_keys: p(10, 1),
             version: v(2, 2, 0),
             parameters: p(110, 3),
             ..object(&GROUP)
         },
         Object {
-            path: s(8508, 52), /* Device.DHCPv6.Server.Pool.{i}.Client.{i}.Option.{i}. */
+            path: s(12452, 52), /* Device.DHCPv6.Server.Pool.{i}.Client.{i}.Option.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(6703, 21) /* OptionNumberOfEntries */),
+            num_entries_parameter: Some(s(38937, 21) /* OptionNumberOfEntries */),
             version: v(2, 2, 0),
             parameters: p(113, 2),
             ..object(&GROUP)
         },
         Object {
-            path: s(8560, 41), /* Device.DHCPv6.Server.Pool.{i}.Option.{i}. */
+            path: s(19435, 41), /* Device.DHCPv6.Server.Pool.{i}.Option.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(6703, 21) /* OptionNumberOfEntries */),
-            enable_parameter: Some(s(780, 6) /* Enable */),
+            num_entries_parameter: Some(s(38937, 21) /* OptionNumberOfEntries */),
+            enable_parameter: Some(s(3773, 6) /* Enable */),
             unique_keys: p(11, 2),
             version: v(2, 2, 0),
             parameters: p(115, 6),
             ..object(&GROUP)
         },
         Object {
-            path: s(8618, 27), /* Device.DHCPv6.Server.Stats. */
+            path: s(41950, 27), /* Device.DHCPv6.Server.Stats. */
             version: v(2, 19, 0),
             parameters: p(121, 16),
             commands: p(2, 1),
@@ -150,13 +150,13 @@ pub(crate) static GROUP: Group = Group {
     ],
     parameters: &[
         Parameter {
-            name: s(5711, 21), /* ClientNumberOfEntries */
+            name: s(55875, 21), /* ClientNumberOfEntries */
             syntax: 0,
             version: v(2, 2, 0),
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
             version: v(2, 2, 0),
@@ -164,7 +164,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
             version: v(2, 2, 0),
@@ -172,54 +172,54 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(5757, 22), /* AuthenticationProtocol */
+            name: s(52917, 22), /* AuthenticationProtocol */
             syntax: 191,
             access: Access::ReadWrite,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(5809, 8), /* DSCPMark */
+            name: s(75591, 8), /* DSCPMark */
             syntax: 168,
             access: Access::ReadWrite,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(7161, 4), /* DUID */
+            name: s(87930, 4), /* DUID */
             syntax: 192,
             version: v(2, 2, 0),
             ..PARAM
         },
         Parameter {
-            name: s(780, 6), /* Enable */
+            name: s(3773, 6), /* Enable */
             syntax: 26,
             access: Access::ReadWrite,
             version: v(2, 2, 0),
             ..PARAM
         },
         Parameter {
-            name: s(262, 9), /* Interface */
+            name: s(6361, 9), /* Interface */
             syntax: 169,
             access: Access::ReadWrite,
             version: v(2, 2, 0),
             ..PARAM
         },
         Parameter {
-            name: s(7165, 11), /* RapidCommit */
+            name: s(89151, 11), /* RapidCommit */
             syntax: 26,
             access: Access::ReadWrite,
             version: v(2, 2, 0),
             ..PARAM
         },
         Parameter {
-            name: s(7176, 29), /* ReceivedOptionNumberOfEntries */
+            name: s(38929, 29), /* ReceivedOptionNumberOfEntries */
             syntax: 0,
             version: v(2, 2, 0),
             ..PARAM
         },
         Parameter {
-            name: s(5889, 5), /* Renew */
+            name: s(63183, 5), /* Renew */
             syntax: 172,
             access: Access::ReadWrite,
             version: v(2, 2, 0),
@@ -227,280 +227,280 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(7205, 16), /* RequestAddresses */
+            name: s(73898, 16), /* RequestAddresses */
             syntax: 73,
             access: Access::ReadWrite,
             version: v(2, 2, 0),
             ..PARAM
         },
         Parameter {
-            name: s(7221, 15), /* RequestPrefixes */
+            name: s(77444, 15), /* RequestPrefixes */
             syntax: 26,
             access: Access::ReadWrite,
             version: v(2, 2, 0),
             ..PARAM
         },
         Parameter {
-            name: s(7236, 16), /* RequestedOptions */
+            name: s(73914, 16), /* RequestedOptions */
             syntax: 193,
             access: Access::ReadWrite,
             version: v(2, 2, 0),
             ..PARAM
         },
         Parameter {
-            name: s(5918, 25), /* SentOptionNumberOfEntries */
+            name: s(47732, 25), /* SentOptionNumberOfEntries */
             syntax: 0,
             version: v(2, 2, 0),
             ..PARAM
         },
         Parameter {
-            name: s(7252, 21), /* ServerNumberOfEntries */
+            name: s(57891, 21), /* ServerNumberOfEntries */
             syntax: 0,
             version: v(2, 2, 0),
             ..PARAM
         },
         Parameter {
-            name: s(427, 6), /* Status */
+            name: s(2491, 6), /* Status */
             syntax: 65,
             version: v(2, 2, 0),
             ..PARAM
         },
         Parameter {
-            name: s(7273, 11), /* SuggestedT1 */
+            name: s(89613, 11), /* SuggestedT1 */
             syntax: 194,
             access: Access::ReadWrite,
             version: v(2, 2, 0),
             ..PARAM
         },
         Parameter {
-            name: s(7284, 11), /* SuggestedT2 */
+            name: s(89624, 11), /* SuggestedT2 */
             syntax: 194,
             access: Access::ReadWrite,
             version: v(2, 2, 0),
             ..PARAM
         },
         Parameter {
-            name: s(7295, 16), /* SupportedOptions */
+            name: s(74346, 16), /* SupportedOptions */
             syntax: 193,
             version: v(2, 2, 0),
             ..PARAM
         },
         Parameter {
-            name: s(7355, 6), /* Server */
+            name: s(7297, 6), /* Server */
             syntax: 195,
             version: v(2, 2, 0),
             ..PARAM
         },
         Parameter {
-            name: s(5999, 3), /* Tag */
+            name: s(61087, 3), /* Tag */
             syntax: 51,
             version: v(2, 2, 0),
             ..PARAM
         },
         Parameter {
-            name: s(6002, 5), /* Value */
+            name: s(25595, 5), /* Value */
             syntax: 196,
             version: v(2, 2, 0),
             ..PARAM
         },
         Parameter {
-            name: s(7401, 21), /* ConfirmInitialTimeout */
+            name: s(55917, 21), /* ConfirmInitialTimeout */
             syntax: 197,
             access: Access::ReadWrite,
             version: v(2, 18, 0),
             ..PARAM
         },
         Parameter {
-            name: s(7422, 15), /* ConfirmMaxDelay */
+            name: s(75419, 15), /* ConfirmMaxDelay */
             syntax: 197,
             access: Access::ReadWrite,
             version: v(2, 18, 0),
             ..PARAM
         },
         Parameter {
-            name: s(7437, 18), /* ConfirmMaxDuration */
+            name: s(64845, 18), /* ConfirmMaxDuration */
             syntax: 198,
             access: Access::ReadWrite,
             version: v(2, 18, 0),
             ..PARAM
         },
         Parameter {
-            name: s(7455, 17), /* ConfirmMaxTimeout */
+            name: s(68166, 17), /* ConfirmMaxTimeout */
             syntax: 175,
             access: Access::ReadWrite,
             version: v(2, 18, 0),
             ..PARAM
         },
         Parameter {
-            name: s(7472, 21), /* DeclineInitialTimeout */
+            name: s(56148, 21), /* DeclineInitialTimeout */
             syntax: 197,
             access: Access::ReadWrite,
             version: v(2, 18, 0),
             ..PARAM
         },
         Parameter {
-            name: s(7493, 18), /* DeclineMaxAttempts */
+            name: s(65043, 18), /* DeclineMaxAttempts */
             syntax: 199,
             access: Access::ReadWrite,
             version: v(2, 18, 0),
             ..PARAM
         },
         Parameter {
-            name: s(7511, 13), /* HopCountLimit */
+            name: s(82362, 13), /* HopCountLimit */
             syntax: 200,
             access: Access::ReadWrite,
             version: v(2, 18, 0),
             ..PARAM
         },
         Parameter {
-            name: s(7524, 22), /* InformationRefreshTime */
+            name: s(46935, 22), /* InformationRefreshTime */
             syntax: 201,
             access: Access::ReadWrite,
             version: v(2, 18, 0),
             ..PARAM
         },
         Parameter {
-            name: s(7546, 32), /* InformationRequestInitialTimeout */
+            name: s(32267, 32), /* InformationRequestInitialTimeout */
             syntax: 197,
             access: Access::ReadWrite,
             version: v(2, 18, 0),
             ..PARAM
         },
         Parameter {
-            name: s(7578, 26), /* InformationRequestMaxDelay */
+            name: s(44636, 26), /* InformationRequestMaxDelay */
             syntax: 197,
             access: Access::ReadWrite,
             version: v(2, 18, 0),
             ..PARAM
         },
         Parameter {
-            name: s(7604, 28), /* InformationRequestMaxTimeout */
+            name: s(40570, 28), /* InformationRequestMaxTimeout */
             syntax: 202,
             access: Access::ReadWrite,
             version: v(2, 18, 0),
             ..PARAM
         },
         Parameter {
-            name: s(7632, 11), /* MaxWaitTime */
+            name: s(88755, 11), /* MaxWaitTime */
             syntax: 203,
             access: Access::ReadWrite,
             version: v(2, 18, 0),
             ..PARAM
         },
         Parameter {
-            name: s(7643, 25), /* MinInformationRefreshTime */
+            name: s(46932, 25), /* MinInformationRefreshTime */
             syntax: 204,
             access: Access::ReadWrite,
             version: v(2, 18, 0),
             ..PARAM
         },
         Parameter {
-            name: s(7668, 20), /* RebindInitialTimeout */
+            name: s(60258, 20), /* RebindInitialTimeout */
             syntax: 198,
             access: Access::ReadWrite,
             version: v(2, 18, 0),
             ..PARAM
         },
         Parameter {
-            name: s(7688, 16), /* RebindMaxTimeout */
+            name: s(73754, 16), /* RebindMaxTimeout */
             syntax: 204,
             access: Access::ReadWrite,
             version: v(2, 18, 0),
             ..PARAM
         },
         Parameter {
-            name: s(7704, 25), /* ReconfigureInitialTimeout */
+            name: s(47332, 25), /* ReconfigureInitialTimeout */
             syntax: 205,
             access: Access::ReadWrite,
             version: v(2, 18, 0),
             ..PARAM
         },
         Parameter {
-            name: s(7729, 22), /* ReconfigureMaxAttempts */
+            name: s(54941, 22), /* ReconfigureMaxAttempts */
             syntax: 206,
             access: Access::ReadWrite,
             version: v(2, 18, 0),
             ..PARAM
         },
         Parameter {
-            name: s(7751, 21), /* ReleaseInitialTimeout */
+            name: s(57534, 21), /* ReleaseInitialTimeout */
             syntax: 197,
             access: Access::ReadWrite,
             version: v(2, 18, 0),
             ..PARAM
         },
         Parameter {
-            name: s(7772, 18), /* ReleaseMaxAttempts */
+            name: s(66753, 18), /* ReleaseMaxAttempts */
             syntax: 199,
             access: Access::ReadWrite,
             version: v(2, 18, 0),
             ..PARAM
         },
         Parameter {
-            name: s(7790, 19), /* RenewInitialTimeout */
+            name: s(63183, 19), /* RenewInitialTimeout */
             syntax: 198,
             access: Access::ReadWrite,
             version: v(2, 18, 0),
             ..PARAM
         },
         Parameter {
-            name: s(7809, 15), /* RenewMaxTimeout */
+            name: s(77384, 15), /* RenewMaxTimeout */
             syntax: 204,
             access: Access::ReadWrite,
             version: v(2, 18, 0),
             ..PARAM
         },
         Parameter {
-            name: s(6106, 21), /* RequestInitialTimeout */
+            name: s(32278, 21), /* RequestInitialTimeout */
             syntax: 197,
             access: Access::ReadWrite,
             version: v(2, 18, 0),
             ..PARAM
         },
         Parameter {
-            name: s(7824, 15), /* RequestMaxRetry */
+            name: s(77429, 15), /* RequestMaxRetry */
             syntax: 207,
             access: Access::ReadWrite,
             version: v(2, 18, 0),
             ..PARAM
         },
         Parameter {
-            name: s(6145, 17), /* RequestMaxTimeout */
+            name: s(40581, 17), /* RequestMaxTimeout */
             syntax: 208,
             access: Access::ReadWrite,
             version: v(2, 18, 0),
             ..PARAM
         },
         Parameter {
-            name: s(7839, 21), /* SolicitInitialTimeout */
+            name: s(57996, 21), /* SolicitInitialTimeout */
             syntax: 197,
             access: Access::ReadWrite,
             version: v(2, 18, 0),
             ..PARAM
         },
         Parameter {
-            name: s(7860, 15), /* SolicitMaxDelay */
+            name: s(77594, 15), /* SolicitMaxDelay */
             syntax: 197,
             access: Access::ReadWrite,
             version: v(2, 18, 0),
             ..PARAM
         },
         Parameter {
-            name: s(7875, 17), /* SolicitMaxTimeout */
+            name: s(70512, 17), /* SolicitMaxTimeout */
             syntax: 202,
             access: Access::ReadWrite,
             version: v(2, 18, 0),
             ..PARAM
         },
         Parameter {
-            name: s(6162, 16), /* TimeoutRandomize */
+            name: s(74538, 16), /* TimeoutRandomize */
             syntax: 209,
             access: Access::ReadWrite,
             version: v(2, 18, 0),
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
             version: v(2, 2, 0),
@@ -508,7 +508,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
             version: v(2, 2, 0),
@@ -516,112 +516,112 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(780, 6), /* Enable */
+            name: s(3773, 6), /* Enable */
             syntax: 26,
             access: Access::ReadWrite,
             version: v(2, 2, 0),
             ..PARAM
         },
         Parameter {
-            name: s(5999, 3), /* Tag */
+            name: s(61087, 3), /* Tag */
             syntax: 51,
             access: Access::ReadWrite,
             version: v(2, 2, 0),
             ..PARAM
         },
         Parameter {
-            name: s(6002, 5), /* Value */
+            name: s(25595, 5), /* Value */
             syntax: 210,
             access: Access::ReadWrite,
             version: v(2, 2, 0),
             ..PARAM
         },
         Parameter {
-            name: s(7161, 4), /* DUID */
+            name: s(87930, 4), /* DUID */
             syntax: 192,
             version: v(2, 2, 0),
             ..PARAM
         },
         Parameter {
-            name: s(7524, 22), /* InformationRefreshTime */
+            name: s(46935, 22), /* InformationRefreshTime */
             syntax: 10,
             version: v(2, 2, 0),
             ..PARAM
         },
         Parameter {
-            name: s(7968, 13), /* SourceAddress */
+            name: s(59681, 13), /* SourceAddress */
             syntax: 211,
             version: v(2, 2, 0),
             ..PARAM
         },
         Parameter {
-            name: s(8012, 9), /* Advertise */
+            name: s(9477, 9), /* Advertise */
             syntax: 144,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(8021, 7), /* Confirm */
+            name: s(55917, 7), /* Confirm */
             syntax: 144,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(6252, 7), /* Decline */
+            name: s(56148, 7), /* Decline */
             syntax: 144,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(6259, 16), /* DiscardedPackets */
+            name: s(72186, 16), /* DiscardedPackets */
             syntax: 144,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(8028, 18), /* InformationRequest */
+            name: s(32267, 18), /* InformationRequest */
             syntax: 144,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(8046, 6), /* Rebind */
+            name: s(60258, 6), /* Rebind */
             syntax: 144,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(8052, 11), /* Reconfigure */
+            name: s(40878, 11), /* Reconfigure */
             syntax: 144,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(6308, 7), /* Release */
+            name: s(57534, 7), /* Release */
             syntax: 144,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(5889, 5), /* Renew */
+            name: s(63183, 5), /* Renew */
             syntax: 144,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(8063, 5), /* Reply */
+            name: s(12747, 5), /* Reply */
             syntax: 144,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(6315, 7), /* Request */
+            name: s(589, 7), /* Request */
             syntax: 144,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(1229, 5), /* Reset */
+            name: s(31685, 5), /* Reset */
             syntax: 40,
             access: Access::ReadWrite,
             version: v(2, 19, 0),
@@ -629,32 +629,32 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(8068, 7), /* Solicit */
+            name: s(52098, 7), /* Solicit */
             syntax: 144,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(6322, 15), /* TransmitFailure */
+            name: s(77819, 15), /* TransmitFailure */
             syntax: 144,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(780, 6), /* Enable */
+            name: s(3773, 6), /* Enable */
             syntax: 16,
             access: Access::ReadWrite,
             version: v(2, 2, 0),
             ..PARAM
         },
         Parameter {
-            name: s(6601, 19), /* PoolNumberOfEntries */
+            name: s(62955, 19), /* PoolNumberOfEntries */
             syntax: 0,
             version: v(2, 2, 0),
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
             version: v(2, 2, 0),
@@ -662,7 +662,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
             version: v(2, 2, 0),
@@ -670,169 +670,169 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(5711, 21), /* ClientNumberOfEntries */
+            name: s(55875, 21), /* ClientNumberOfEntries */
             syntax: 0,
             version: v(2, 2, 0),
             ..PARAM
         },
         Parameter {
-            name: s(5809, 8), /* DSCPMark */
+            name: s(75591, 8), /* DSCPMark */
             syntax: 168,
             access: Access::ReadWrite,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(7161, 4), /* DUID */
+            name: s(87930, 4), /* DUID */
             syntax: 212,
             access: Access::ReadWrite,
             version: v(2, 2, 0),
             ..PARAM
         },
         Parameter {
-            name: s(8126, 11), /* DUIDExclude */
+            name: s(87930, 11), /* DUIDExclude */
             syntax: 26,
             access: Access::ReadWrite,
             version: v(2, 2, 0),
             ..PARAM
         },
         Parameter {
-            name: s(780, 6), /* Enable */
+            name: s(3773, 6), /* Enable */
             syntax: 26,
             access: Access::ReadWrite,
             version: v(2, 2, 0),
             ..PARAM
         },
         Parameter {
-            name: s(8137, 10), /* IANAEnable */
+            name: s(90860, 10), /* IANAEnable */
             syntax: 16,
             access: Access::ReadWrite,
             version: v(2, 2, 0),
             ..PARAM
         },
         Parameter {
-            name: s(8147, 18), /* IANAManualPrefixes */
+            name: s(65547, 18), /* IANAManualPrefixes */
             syntax: 213,
             access: Access::ReadWrite,
             version: v(2, 2, 0),
             ..PARAM
         },
         Parameter {
-            name: s(8165, 12), /* IANAPrefixes */
+            name: s(85593, 12), /* IANAPrefixes */
             syntax: 214,
             version: v(2, 2, 0),
             ..PARAM
         },
         Parameter {
-            name: s(8177, 13), /* IAPDAddLength */
+            name: s(82388, 13), /* IAPDAddLength */
             syntax: 215,
             access: Access::ReadWrite,
             version: v(2, 2, 0),
             ..PARAM
         },
         Parameter {
-            name: s(8190, 10), /* IAPDEnable */
+            name: s(90870, 10), /* IAPDEnable */
             syntax: 16,
             access: Access::ReadWrite,
             version: v(2, 2, 0),
             ..PARAM
         },
         Parameter {
-            name: s(8200, 18), /* IAPDManualPrefixes */
+            name: s(65565, 18), /* IAPDManualPrefixes */
             syntax: 213,
             access: Access::ReadWrite,
             version: v(2, 2, 0),
             ..PARAM
         },
         Parameter {
-            name: s(8218, 12), /* IAPDPrefixes */
+            name: s(85605, 12), /* IAPDPrefixes */
             syntax: 214,
             version: v(2, 2, 0),
             ..PARAM
         },
         Parameter {
-            name: s(262, 9), /* Interface */
+            name: s(6361, 9), /* Interface */
             syntax: 169,
             access: Access::ReadWrite,
             version: v(2, 2, 0),
             ..PARAM
         },
         Parameter {
-            name: s(6703, 21), /* OptionNumberOfEntries */
+            name: s(38937, 21), /* OptionNumberOfEntries */
             syntax: 0,
             version: v(2, 2, 0),
             ..PARAM
         },
         Parameter {
-            name: s(2993, 5), /* Order */
+            name: s(81824, 5), /* Order */
             syntax: 81,
             access: Access::ReadWrite,
             version: v(2, 2, 0),
             ..PARAM
         },
         Parameter {
-            name: s(7968, 13), /* SourceAddress */
+            name: s(59681, 13), /* SourceAddress */
             syntax: 216,
             access: Access::ReadWrite,
             version: v(2, 2, 0),
             ..PARAM
         },
         Parameter {
-            name: s(8230, 20), /* SourceAddressExclude */
+            name: s(60618, 20), /* SourceAddressExclude */
             syntax: 26,
             access: Access::ReadWrite,
             version: v(2, 2, 0),
             ..PARAM
         },
         Parameter {
-            name: s(8250, 17), /* SourceAddressMask */
+            name: s(70529, 17), /* SourceAddressMask */
             syntax: 216,
             access: Access::ReadWrite,
             version: v(2, 2, 0),
             ..PARAM
         },
         Parameter {
-            name: s(427, 6), /* Status */
+            name: s(2491, 6), /* Status */
             syntax: 65,
             version: v(2, 2, 0),
             ..PARAM
         },
         Parameter {
-            name: s(6501, 11), /* UserClassID */
+            name: s(25394, 11), /* UserClassID */
             syntax: 75,
             access: Access::ReadWrite,
             version: v(2, 2, 0),
             ..PARAM
         },
         Parameter {
-            name: s(6512, 18), /* UserClassIDExclude */
+            name: s(50132, 18), /* UserClassIDExclude */
             syntax: 26,
             access: Access::ReadWrite,
             version: v(2, 2, 0),
             ..PARAM
         },
         Parameter {
-            name: s(6530, 13), /* VendorClassID */
+            name: s(22915, 13), /* VendorClassID */
             syntax: 75,
             access: Access::ReadWrite,
             version: v(2, 2, 0),
             ..PARAM
         },
         Parameter {
-            name: s(6543, 20), /* VendorClassIDExclude */
+            name: s(45552, 20), /* VendorClassIDExclude */
             syntax: 26,
             access: Access::ReadWrite,
             version: v(2, 2, 0),
             ..PARAM
         },
         Parameter {
-            name: s(6821, 6), /* Active */
+            name: s(4245, 6), /* Active */
             syntax: 16,
             version: v(2, 2, 0),
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
             version: v(2, 2, 0),
@@ -840,7 +840,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
             version: v(2, 2, 0),
@@ -848,79 +848,79 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(8308, 26), /* IPv6AddressNumberOfEntries */
+            name: s(44610, 26), /* IPv6AddressNumberOfEntries */
             syntax: 0,
             version: v(2, 2, 0),
             ..PARAM
         },
         Parameter {
-            name: s(8334, 25), /* IPv6PrefixNumberOfEntries */
+            name: s(46832, 25), /* IPv6PrefixNumberOfEntries */
             syntax: 0,
             version: v(2, 2, 0),
             ..PARAM
         },
         Parameter {
-            name: s(6703, 21), /* OptionNumberOfEntries */
+            name: s(38937, 21), /* OptionNumberOfEntries */
             syntax: 0,
             version: v(2, 2, 0),
             ..PARAM
         },
         Parameter {
-            name: s(7968, 13), /* SourceAddress */
+            name: s(59681, 13), /* SourceAddress */
             syntax: 211,
             version: v(2, 2, 0),
             ..PARAM
         },
         Parameter {
-            name: s(5817, 9), /* IPAddress */
+            name: s(45589, 9), /* IPAddress */
             syntax: 211,
             version: v(2, 2, 0),
             ..PARAM
         },
         Parameter {
-            name: s(8416, 17), /* PreferredLifetime */
+            name: s(69985, 17), /* PreferredLifetime */
             syntax: 10,
             version: v(2, 2, 0),
             ..PARAM
         },
         Parameter {
-            name: s(8433, 13), /* ValidLifetime */
+            name: s(84143, 13), /* ValidLifetime */
             syntax: 10,
             version: v(2, 2, 0),
             ..PARAM
         },
         Parameter {
-            name: s(8416, 17), /* PreferredLifetime */
+            name: s(69985, 17), /* PreferredLifetime */
             syntax: 10,
             version: v(2, 2, 0),
             ..PARAM
         },
         Parameter {
-            name: s(8502, 6), /* Prefix */
+            name: s(10430, 6), /* Prefix */
             syntax: 217,
             version: v(2, 2, 0),
             ..PARAM
         },
         Parameter {
-            name: s(8433, 13), /* ValidLifetime */
+            name: s(84143, 13), /* ValidLifetime */
             syntax: 10,
             version: v(2, 2, 0),
             ..PARAM
         },
         Parameter {
-            name: s(5999, 3), /* Tag */
+            name: s(61087, 3), /* Tag */
             syntax: 51,
             version: v(2, 2, 0),
             ..PARAM
         },
         Parameter {
-            name: s(6002, 5), /* Value */
+            name: s(25595, 5), /* Value */
             syntax: 196,
             version: v(2, 2, 0),
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
             version: v(2, 2, 0),
@@ -928,7 +928,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
             version: v(2, 2, 0),
@@ -936,113 +936,113 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(780, 6), /* Enable */
+            name: s(3773, 6), /* Enable */
             syntax: 26,
             access: Access::ReadWrite,
             version: v(2, 2, 0),
             ..PARAM
         },
         Parameter {
-            name: s(8601, 17), /* PassthroughClient */
+            name: s(69849, 17), /* PassthroughClient */
             syntax: 218,
             access: Access::ReadWrite,
             version: v(2, 2, 0),
             ..PARAM
         },
         Parameter {
-            name: s(5999, 3), /* Tag */
+            name: s(61087, 3), /* Tag */
             syntax: 51,
             access: Access::ReadWrite,
             version: v(2, 2, 0),
             ..PARAM
         },
         Parameter {
-            name: s(6002, 5), /* Value */
+            name: s(25595, 5), /* Value */
             syntax: 210,
             access: Access::ReadWrite,
             version: v(2, 2, 0),
             ..PARAM
         },
         Parameter {
-            name: s(8012, 9), /* Advertise */
+            name: s(9477, 9), /* Advertise */
             syntax: 144,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(8021, 7), /* Confirm */
+            name: s(55917, 7), /* Confirm */
             syntax: 144,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(6252, 7), /* Decline */
+            name: s(56148, 7), /* Decline */
             syntax: 144,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(6259, 16), /* DiscardedPackets */
+            name: s(72186, 16), /* DiscardedPackets */
             syntax: 144,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(8028, 18), /* InformationRequest */
+            name: s(32267, 18), /* InformationRequest */
             syntax: 144,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(8046, 6), /* Rebind */
+            name: s(60258, 6), /* Rebind */
             syntax: 144,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(8052, 11), /* Reconfigure */
+            name: s(40878, 11), /* Reconfigure */
             syntax: 144,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(8645, 12), /* RelayForward */
+            name: s(86637, 12), /* RelayForward */
             syntax: 144,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(8657, 10), /* RelayReply */
+            name: s(91570, 10), /* RelayReply */
             syntax: 144,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(6308, 7), /* Release */
+            name: s(57534, 7), /* Release */
             syntax: 144,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(5889, 5), /* Renew */
+            name: s(63183, 5), /* Renew */
             syntax: 144,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(8063, 5), /* Reply */
+            name: s(12747, 5), /* Reply */
             syntax: 144,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(6315, 7), /* Request */
+            name: s(589, 7), /* Request */
             syntax: 144,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(1229, 5), /* Reset */
+            name: s(31685, 5), /* Reset */
             syntax: 40,
             access: Access::ReadWrite,
             version: v(2, 19, 0),
@@ -1050,13 +1050,13 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(8068, 7), /* Solicit */
+            name: s(52098, 7), /* Solicit */
             syntax: 144,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(6322, 15), /* TransmitFailure */
+            name: s(77819, 15), /* TransmitFailure */
             syntax: 144,
             version: v(2, 19, 0),
             ..PARAM
@@ -1064,7 +1064,7 @@ pub(crate) static GROUP: Group = Group {
     ],
     commands: &[
         Command {
-            name: s(5953, 7), /* Renew() */
+            name: s(96284, 7), /* Renew() */
             is_async: false,
             group: GroupRef(&GROUP),
             input: p(20, 0),
@@ -1074,7 +1074,7 @@ pub(crate) static GROUP: Group = Group {
             protocols: Protocols::USP,
         },
         Command {
-            name: s(1318, 7), /* Reset() */
+            name: s(76957, 7), /* Reset() */
             is_async: false,
             group: GroupRef(&GROUP),
             input: p(73, 0),
@@ -1084,7 +1084,7 @@ pub(crate) static GROUP: Group = Group {
             protocols: Protocols::USP,
         },
         Command {
-            name: s(1318, 7), /* Reset() */
+            name: s(76957, 7), /* Reset() */
             is_async: false,
             group: GroupRef(&GROUP),
             input: p(137, 0),

@@ -9,53 +9,53 @@ pub(crate) static GROUP: Group = Group {
     name: "DLNA",
     objects: &[
         Object {
-            path: s(8667, 12), /* Device.DLNA. */
+            path: s(46332, 12), /* Device.DLNA. */
             ..object(&GROUP)
         },
         Object {
-            path: s(8679, 25), /* Device.DLNA.Capabilities. */
+            path: s(46332, 25), /* Device.DLNA.Capabilities. */
             parameters: p(0, 8),
             ..object(&GROUP)
         },
     ],
     parameters: &[
         Parameter {
-            name: s(8704, 16), /* AVClassProfileID */
+            name: s(71258, 16), /* AVClassProfileID */
             syntax: 219,
             ..PARAM
         },
         Parameter {
-            name: s(8720, 19), /* AudioClassProfileID */
+            name: s(61150, 19), /* AudioClassProfileID */
             syntax: 219,
             ..PARAM
         },
         Parameter {
-            name: s(8739, 16), /* DeviceCapability */
+            name: s(72138, 16), /* DeviceCapability */
             syntax: 219,
             ..PARAM
         },
         Parameter {
-            name: s(8755, 14), /* HIDDeviceClass */
+            name: s(79327, 14), /* HIDDeviceClass */
             syntax: 219,
             ..PARAM
         },
         Parameter {
-            name: s(8769, 14), /* HNDDeviceClass */
+            name: s(79341, 14), /* HNDDeviceClass */
             syntax: 219,
             ..PARAM
         },
         Parameter {
-            name: s(8783, 19), /* ImageClassProfileID */
+            name: s(62233, 19), /* ImageClassProfileID */
             syntax: 219,
             ..PARAM
         },
         Parameter {
-            name: s(8802, 24), /* MediaCollectionProfileID */
+            name: s(49454, 24), /* MediaCollectionProfileID */
             syntax: 219,
             ..PARAM
         },
         Parameter {
-            name: s(8826, 21), /* PrinterClassProfileID */
+            name: s(57303, 21), /* PrinterClassProfileID */
             syntax: 219,
             ..PARAM
         },

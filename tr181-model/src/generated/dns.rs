@@ -10,57 +10,57 @@ pub(crate) static GROUP: Group = Group {
     name: "DNS",
     objects: &[
         Object {
-            path: s(8847, 11), /* Device.DNS. */
+            path: s(11440, 11), /* Device.DNS. */
             parameters: p(0, 2),
             ..object(&GROUP)
         },
         Object {
-            path: s(8897, 18), /* Device.DNS.Client. */
+            path: s(37537, 18), /* Device.DNS.Client. */
             parameters: p(2, 3),
             ..object(&GROUP)
         },
         Object {
-            path: s(8915, 29), /* Device.DNS.Client.Server.{i}. */
+            path: s(37537, 29), /* Device.DNS.Client.Server.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(7252, 21) /* ServerNumberOfEntries */),
-            enable_parameter: Some(s(780, 6) /* Enable */),
+            num_entries_parameter: Some(s(57891, 21) /* ServerNumberOfEntries */),
+            enable_parameter: Some(s(3773, 6) /* Enable */),
             unique_keys: p(0, 2),
             parameters: p(5, 7),
             ..object(&GROUP)
         },
         Object {
-            path: s(8953, 23), /* Device.DNS.Diagnostics. */
+            path: s(11440, 23), /* Device.DNS.Diagnostics. */
             commands: p(0, 1),
             ..object(&GROUP)
         },
         Object {
-            path: s(9137, 43), /* Device.DNS.Diagnostics.NSLookupDiagnostics. */
+            path: s(11440, 43), /* Device.DNS.Diagnostics.NSLookupDiagnostics. */
             protocols: Protocols::CWMP,
             parameters: p(25, 8),
             ..object(&GROUP)
         },
         Object {
-            path: s(9201, 54), /* Device.DNS.Diagnostics.NSLookupDiagnostics.Result.{i}. */
+            path: s(11440, 54), /* Device.DNS.Diagnostics.NSLookupDiagnostics.Result.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(9180, 21) /* ResultNumberOfEntries */),
+            num_entries_parameter: Some(s(25027, 21) /* ResultNumberOfEntries */),
             protocols: Protocols::CWMP,
             parameters: p(33, 6),
             ..object(&GROUP)
         },
         Object {
-            path: s(9315, 17), /* Device.DNS.Relay. */
+            path: s(31339, 17), /* Device.DNS.Relay. */
             parameters: p(39, 4),
             ..object(&GROUP)
         },
         Object {
-            path: s(9375, 28), /* Device.DNS.Relay.Config.{i}. */
+            path: s(39982, 28), /* Device.DNS.Relay.Config.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(9332, 21) /* ConfigNumberOfEntries */),
+            num_entries_parameter: Some(s(42604, 21) /* ConfigNumberOfEntries */),
             unique_keys: p(2, 1),
             version: v(2, 17, 0),
             parameters: p(43, 7),
@@ -68,80 +68,80 @@ pub(crate) static GROUP: Group = Group {
             ..object(&GROUP)
         },
         Object {
-            path: s(9456, 32), /* Device.DNS.Relay.Forwarding.{i}. */
+            path: s(31339, 32), /* Device.DNS.Relay.Forwarding.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(9353, 22) /* ForwardNumberOfEntries */),
-            enable_parameter: Some(s(780, 6) /* Enable */),
+            num_entries_parameter: Some(s(53819, 22) /* ForwardNumberOfEntries */),
+            enable_parameter: Some(s(3773, 6) /* Enable */),
             unique_keys: p(3, 2),
             parameters: p(50, 7),
             ..object(&GROUP)
         },
         Object {
-            path: s(9488, 14), /* Device.DNS.SD. */
+            path: s(17745, 14), /* Device.DNS.SD. */
             version: v(2, 6, 0),
             parameters: p(57, 5),
             ..object(&GROUP)
         },
         Object {
-            path: s(9568, 28), /* Device.DNS.SD.Advertise.{i}. */
+            path: s(17745, 28), /* Device.DNS.SD.Advertise.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(9502, 24) /* AdvertiseNumberOfEntries */),
-            enable_parameter: Some(s(780, 6) /* Enable */),
+            num_entries_parameter: Some(s(48254, 24) /* AdvertiseNumberOfEntries */),
+            enable_parameter: Some(s(3773, 6) /* Enable */),
             unique_keys: p(5, 1),
             version: v(2, 17, 0),
             parameters: p(62, 11),
             ..object(&GROUP)
         },
         Object {
-            path: s(9675, 43), /* Device.DNS.SD.Advertise.{i}.TextRecord.{i}. */
+            path: s(17745, 43), /* Device.DNS.SD.Advertise.{i}.TextRecord.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(9633, 25) /* TextRecordNumberOfEntries */),
+            num_entries_parameter: Some(s(47832, 25) /* TextRecordNumberOfEntries */),
             version: v(2, 17, 0),
             parameters: p(73, 2),
             ..object(&GROUP)
         },
         Object {
-            path: s(9721, 26), /* Device.DNS.SD.Service.{i}. */
+            path: s(19476, 26), /* Device.DNS.SD.Service.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(9546, 22) /* ServiceNumberOfEntries */),
+            num_entries_parameter: Some(s(47935, 22) /* ServiceNumberOfEntries */),
             unique_keys: p(6, 1),
             version: v(2, 6, 0),
             parameters: p(75, 13),
             ..object(&GROUP)
         },
         Object {
-            path: s(9783, 41), /* Device.DNS.SD.Service.{i}.TextRecord.{i}. */
+            path: s(19476, 41), /* Device.DNS.SD.Service.{i}.TextRecord.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(9633, 25) /* TextRecordNumberOfEntries */),
+            num_entries_parameter: Some(s(47832, 25) /* TextRecordNumberOfEntries */),
             version: v(2, 6, 0),
             parameters: p(88, 2),
             ..object(&GROUP)
         },
         Object {
-            path: s(9824, 20), /* Device.DNS.Zone.{i}. */
+            path: s(37566, 20), /* Device.DNS.Zone.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(8878, 19) /* ZoneNumberOfEntries */),
+            num_entries_parameter: Some(s(64228, 19) /* ZoneNumberOfEntries */),
             unique_keys: p(7, 1),
             version: v(2, 17, 0),
             parameters: p(90, 8),
             ..object(&GROUP)
         },
         Object {
-            path: s(9869, 29), /* Device.DNS.Zone.{i}.Host.{i}. */
+            path: s(37566, 29), /* Device.DNS.Zone.{i}.Host.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(9844, 19) /* HostNumberOfEntries */),
+            num_entries_parameter: Some(s(62138, 19) /* HostNumberOfEntries */),
             unique_keys: p(8, 1),
             version: v(2, 17, 0),
             parameters: p(98, 8),
@@ -150,77 +150,77 @@ pub(crate) static GROUP: Group = Group {
     ],
     parameters: &[
         Parameter {
-            name: s(8858, 20), /* SupportedRecordTypes */
+            name: s(60698, 20), /* SupportedRecordTypes */
             syntax: 220,
             version: v(2, 2, 0),
             ..PARAM
         },
         Parameter {
-            name: s(8878, 19), /* ZoneNumberOfEntries */
+            name: s(64228, 19), /* ZoneNumberOfEntries */
             syntax: 0,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(780, 6), /* Enable */
+            name: s(3773, 6), /* Enable */
             syntax: 16,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(7252, 21), /* ServerNumberOfEntries */
+            name: s(57891, 21), /* ServerNumberOfEntries */
             syntax: 0,
             ..PARAM
         },
         Parameter {
-            name: s(427, 6), /* Status */
+            name: s(2491, 6), /* Status */
             syntax: 179,
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(8944, 9), /* DNSServer */
+            name: s(42280, 9), /* DNSServer */
             syntax: 126,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(780, 6), /* Enable */
+            name: s(3773, 6), /* Enable */
             syntax: 26,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(262, 9), /* Interface */
+            name: s(6361, 9), /* Interface */
             syntax: 169,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(427, 6), /* Status */
+            name: s(2491, 6), /* Status */
             syntax: 47,
             ..PARAM
         },
         Parameter {
-            name: s(2207, 4), /* Type */
+            name: s(38248, 4), /* Type */
             syntax: 221,
             ..PARAM
         },
         Parameter {
-            name: s(8944, 9), /* DNSServer */
+            name: s(42280, 9), /* DNSServer */
             syntax: 6,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
@@ -228,7 +228,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(8997, 8), /* HostName */
+            name: s(42266, 8), /* HostName */
             syntax: 6,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
@@ -236,7 +236,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(262, 9), /* Interface */
+            name: s(6361, 9), /* Interface */
             syntax: 8,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
@@ -244,7 +244,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(603, 19), /* NumberOfRepetitions */
+            name: s(40971, 19), /* NumberOfRepetitions */
             syntax: 0,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
@@ -252,7 +252,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(622, 7), /* Timeout */
+            name: s(30451, 7), /* Timeout */
             syntax: 21,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
@@ -260,175 +260,175 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(9005, 21), /* Result.{i}.AnswerType */
+            name: s(57618, 21), /* Result.{i}.AnswerType */
             syntax: 222,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(9026, 22), /* Result.{i}.DNSServerIP */
+            name: s(55095, 22), /* Result.{i}.DNSServerIP */
             syntax: 126,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(9048, 27), /* Result.{i}.HostNameReturned */
+            name: s(43003, 27), /* Result.{i}.HostNameReturned */
             syntax: 6,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(9075, 22), /* Result.{i}.IPAddresses */
+            name: s(55117, 22), /* Result.{i}.IPAddresses */
             syntax: 223,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(9097, 23), /* Result.{i}.ResponseTime */
+            name: s(52049, 23), /* Result.{i}.ResponseTime */
             syntax: 21,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(9120, 17), /* Result.{i}.Status */
+            name: s(70223, 17), /* Result.{i}.Status */
             syntax: 224,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(427, 6), /* Status */
+            name: s(2491, 6), /* Status */
             syntax: 225,
             version: v(2, 13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(698, 12), /* SuccessCount */
+            name: s(86949, 12), /* SuccessCount */
             syntax: 0,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(8944, 9), /* DNSServer */
+            name: s(42280, 9), /* DNSServer */
             syntax: 6,
             access: Access::ReadWrite,
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(744, 16), /* DiagnosticsState */
+            name: s(72154, 16), /* DiagnosticsState */
             syntax: 226,
             access: Access::ReadWrite,
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(8997, 8), /* HostName */
+            name: s(42266, 8), /* HostName */
             syntax: 6,
             access: Access::ReadWrite,
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
-            name: s(262, 9), /* Interface */
+            name: s(6361, 9), /* Interface */
             syntax: 8,
             access: Access::ReadWrite,
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(603, 19), /* NumberOfRepetitions */
+            name: s(40971, 19), /* NumberOfRepetitions */
             syntax: 0,
             access: Access::ReadWrite,
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
-            name: s(9180, 21), /* ResultNumberOfEntries */
+            name: s(25027, 21), /* ResultNumberOfEntries */
             syntax: 0,
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(698, 12), /* SuccessCount */
+            name: s(86949, 12), /* SuccessCount */
             syntax: 0,
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(622, 7), /* Timeout */
+            name: s(30451, 7), /* Timeout */
             syntax: 21,
             access: Access::ReadWrite,
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
-            name: s(9255, 10), /* AnswerType */
+            name: s(57629, 10), /* AnswerType */
             syntax: 222,
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(9265, 11), /* DNSServerIP */
+            name: s(55106, 11), /* DNSServerIP */
             syntax: 126,
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(9276, 16), /* HostNameReturned */
+            name: s(43014, 16), /* HostNameReturned */
             syntax: 6,
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(9292, 11), /* IPAddresses */
+            name: s(55128, 11), /* IPAddresses */
             syntax: 223,
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(9303, 12), /* ResponseTime */
+            name: s(18335, 12), /* ResponseTime */
             syntax: 21,
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(427, 6), /* Status */
+            name: s(2491, 6), /* Status */
             syntax: 224,
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(9332, 21), /* ConfigNumberOfEntries */
+            name: s(42604, 21), /* ConfigNumberOfEntries */
             syntax: 0,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(780, 6), /* Enable */
+            name: s(3773, 6), /* Enable */
             syntax: 16,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(9353, 22), /* ForwardNumberOfEntries */
+            name: s(53819, 22), /* ForwardNumberOfEntries */
             syntax: 0,
             ..PARAM
         },
         Parameter {
-            name: s(427, 6), /* Status */
+            name: s(2491, 6), /* Status */
             syntax: 179,
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
             version: v(2, 17, 0),
@@ -436,7 +436,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
             version: v(2, 17, 0),
@@ -444,87 +444,87 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(9403, 11), /* CacheMaxTTL */
+            name: s(87809, 11), /* CacheMaxTTL */
             syntax: 201,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(9414, 11), /* CacheMinTTL */
+            name: s(87820, 11), /* CacheMinTTL */
             syntax: 176,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(9425, 9), /* CacheSize */
+            name: s(92558, 9), /* CacheSize */
             syntax: 227,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(9434, 10), /* Forwarders */
+            name: s(90780, 10), /* Forwarders */
             syntax: 228,
             access: Access::ReadWrite,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(262, 9), /* Interface */
+            name: s(6361, 9), /* Interface */
             syntax: 169,
             access: Access::ReadWrite,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(8944, 9), /* DNSServer */
+            name: s(42280, 9), /* DNSServer */
             syntax: 126,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(780, 6), /* Enable */
+            name: s(3773, 6), /* Enable */
             syntax: 26,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(262, 9), /* Interface */
+            name: s(6361, 9), /* Interface */
             syntax: 169,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(427, 6), /* Status */
+            name: s(2491, 6), /* Status */
             syntax: 47,
             ..PARAM
         },
         Parameter {
-            name: s(2207, 4), /* Type */
+            name: s(38248, 4), /* Type */
             syntax: 221,
             ..PARAM
         },
         Parameter {
-            name: s(9502, 24), /* AdvertiseNumberOfEntries */
+            name: s(48254, 24), /* AdvertiseNumberOfEntries */
             syntax: 0,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(9526, 20), /* AdvertisedInterfaces */
+            name: s(58578, 20), /* AdvertisedInterfaces */
             syntax: 229,
             access: Access::ReadWrite,
             status: Status::Obsoleted,
@@ -532,26 +532,26 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(780, 6), /* Enable */
+            name: s(3773, 6), /* Enable */
             syntax: 16,
             access: Access::ReadWrite,
             version: v(2, 6, 0),
             ..PARAM
         },
         Parameter {
-            name: s(9546, 22), /* ServiceNumberOfEntries */
+            name: s(47935, 22), /* ServiceNumberOfEntries */
             syntax: 0,
             version: v(2, 6, 0),
             ..PARAM
         },
         Parameter {
-            name: s(427, 6), /* Status */
+            name: s(2491, 6), /* Status */
             syntax: 179,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
             version: v(2, 17, 0),
@@ -559,7 +559,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
             version: v(2, 17, 0),
@@ -567,172 +567,172 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(9596, 19), /* ApplicationProtocol */
+            name: s(61131, 19), /* ApplicationProtocol */
             syntax: 230,
             access: Access::ReadWrite,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(9615, 6), /* Domain */
+            name: s(15714, 6), /* Domain */
             syntax: 231,
             access: Access::ReadWrite,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(780, 6), /* Enable */
+            name: s(3773, 6), /* Enable */
             syntax: 16,
             access: Access::ReadWrite,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(9621, 12), /* InstanceName */
+            name: s(85713, 12), /* InstanceName */
             syntax: 232,
             access: Access::ReadWrite,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(262, 9), /* Interface */
+            name: s(6361, 9), /* Interface */
             syntax: 233,
             access: Access::ReadWrite,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(2535, 4), /* Port */
+            name: s(9673, 4), /* Port */
             syntax: 234,
             access: Access::ReadWrite,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(427, 6), /* Status */
+            name: s(2491, 6), /* Status */
             syntax: 65,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(9633, 25), /* TextRecordNumberOfEntries */
+            name: s(47832, 25), /* TextRecordNumberOfEntries */
             syntax: 0,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(9658, 17), /* TransportProtocol */
+            name: s(18363, 17), /* TransportProtocol */
             syntax: 235,
             access: Access::ReadWrite,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(9718, 3), /* Key */
+            name: s(15497, 3), /* Key */
             syntax: 97,
             access: Access::ReadWrite,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(6002, 5), /* Value */
+            name: s(25595, 5), /* Value */
             syntax: 97,
             access: Access::ReadWrite,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(9596, 19), /* ApplicationProtocol */
+            name: s(61131, 19), /* ApplicationProtocol */
             syntax: 230,
             version: v(2, 6, 0),
             ..PARAM
         },
         Parameter {
-            name: s(9615, 6), /* Domain */
+            name: s(15714, 6), /* Domain */
             syntax: 6,
             version: v(2, 6, 0),
             ..PARAM
         },
         Parameter {
-            name: s(9747, 4), /* Host */
+            name: s(6317, 4), /* Host */
             syntax: 236,
             version: v(2, 6, 0),
             ..PARAM
         },
         Parameter {
-            name: s(9621, 12), /* InstanceName */
+            name: s(85713, 12), /* InstanceName */
             syntax: 232,
             version: v(2, 6, 0),
             ..PARAM
         },
         Parameter {
-            name: s(9751, 10), /* LastUpdate */
+            name: s(91070, 10), /* LastUpdate */
             syntax: 10,
             version: v(2, 6, 0),
             ..PARAM
         },
         Parameter {
-            name: s(2535, 4), /* Port */
+            name: s(9673, 4), /* Port */
             syntax: 234,
             version: v(2, 6, 0),
             ..PARAM
         },
         Parameter {
-            name: s(2098, 8), /* Priority */
+            name: s(11422, 8), /* Priority */
             syntax: 234,
             version: v(2, 6, 0),
             ..PARAM
         },
         Parameter {
-            name: s(427, 6), /* Status */
+            name: s(2491, 6), /* Status */
             syntax: 237,
             version: v(2, 6, 0),
             ..PARAM
         },
         Parameter {
-            name: s(9761, 6), /* Target */
+            name: s(50037, 6), /* Target */
             syntax: 6,
             version: v(2, 6, 0),
             ..PARAM
         },
         Parameter {
-            name: s(9633, 25), /* TextRecordNumberOfEntries */
+            name: s(47832, 25), /* TextRecordNumberOfEntries */
             syntax: 0,
             version: v(2, 6, 0),
             ..PARAM
         },
         Parameter {
-            name: s(9767, 10), /* TimeToLive */
+            name: s(92030, 10), /* TimeToLive */
             syntax: 238,
             version: v(2, 6, 0),
             ..PARAM
         },
         Parameter {
-            name: s(9658, 17), /* TransportProtocol */
+            name: s(18363, 17), /* TransportProtocol */
             syntax: 235,
             version: v(2, 6, 0),
             ..PARAM
         },
         Parameter {
-            name: s(9777, 6), /* Weight */
+            name: s(93971, 6), /* Weight */
             syntax: 234,
             version: v(2, 6, 0),
             ..PARAM
         },
         Parameter {
-            name: s(9718, 3), /* Key */
+            name: s(15497, 3), /* Key */
             syntax: 97,
             version: v(2, 6, 0),
             ..PARAM
         },
         Parameter {
-            name: s(6002, 5), /* Value */
+            name: s(25595, 5), /* Value */
             syntax: 97,
             version: v(2, 6, 0),
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
             version: v(2, 17, 0),
@@ -740,7 +740,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
             version: v(2, 17, 0),
@@ -748,41 +748,41 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(780, 6), /* Enable */
+            name: s(3773, 6), /* Enable */
             syntax: 16,
             access: Access::ReadWrite,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(9844, 19), /* HostNumberOfEntries */
+            name: s(62138, 19), /* HostNumberOfEntries */
             syntax: 0,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(262, 9), /* Interface */
+            name: s(6361, 9), /* Interface */
             syntax: 169,
             access: Access::ReadWrite,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(791, 4), /* Name */
+            name: s(31079, 4), /* Name */
             syntax: 93,
             access: Access::ReadWrite,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(9863, 6), /* Origin */
+            name: s(68942, 6), /* Origin */
             syntax: 239,
             version: v(2, 17, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(9863, 6), /* Origin */
+            name: s(68942, 6), /* Origin */
             syntax: 239,
             access: Access::WriteOnceReadOnly,
             version: v(2, 17, 0),
@@ -790,7 +790,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
             version: v(2, 17, 0),
@@ -798,7 +798,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
             version: v(2, 17, 0),
@@ -806,41 +806,41 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(780, 6), /* Enable */
+            name: s(3773, 6), /* Enable */
             syntax: 16,
             access: Access::ReadWrite,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(9747, 4), /* Host */
+            name: s(6317, 4), /* Host */
             syntax: 240,
             access: Access::ReadWrite,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(9751, 10), /* LastUpdate */
+            name: s(91070, 10), /* LastUpdate */
             syntax: 10,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(791, 4), /* Name */
+            name: s(31079, 4), /* Name */
             syntax: 241,
             access: Access::ReadWrite,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(9863, 6), /* Origin */
+            name: s(68942, 6), /* Origin */
             syntax: 239,
             version: v(2, 17, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(9863, 6), /* Origin */
+            name: s(68942, 6), /* Origin */
             syntax: 239,
             access: Access::WriteOnceReadOnly,
             version: v(2, 17, 0),
@@ -850,7 +850,7 @@ pub(crate) static GROUP: Group = Group {
     ],
     commands: &[
         Command {
-            name: s(8976, 21), /* NSLookupDiagnostics() */
+            name: s(57030, 21), /* NSLookupDiagnostics() */
             is_async: true,
             group: GroupRef(&GROUP),
             input: p(12, 5),
@@ -860,7 +860,7 @@ pub(crate) static GROUP: Group = Group {
             protocols: Protocols::USP,
         },
         Command {
-            name: s(9444, 12), /* FlushCache() */
+            name: s(85497, 12), /* FlushCache() */
             is_async: false,
             group: GroupRef(&GROUP),
             input: p(50, 0),

@@ -10,119 +10,119 @@ pub(crate) static GROUP: Group = Group {
     name: "DOCSIS",
     objects: &[
         Object {
-            path: s(9898, 14), /* Device.DOCSIS. */
+            path: s(11925, 14), /* Device.DOCSIS. */
             version: v(2, 15, 0),
             parameters: p(0, 7),
             ..object(&GROUP)
         },
         Object {
-            path: s(10052, 29), /* Device.DOCSIS.Downstream.{i}. */
+            path: s(27427, 29), /* Device.DOCSIS.Downstream.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(9974, 25) /* DownstreamNumberOfEntries */),
+            num_entries_parameter: Some(s(46532, 25) /* DownstreamNumberOfEntries */),
             unique_keys: p(0, 2),
             version: v(2, 15, 0),
             parameters: p(7, 11),
             ..object(&GROUP)
         },
         Object {
-            path: s(10126, 35), /* Device.DOCSIS.Downstream.{i}.Stats. */
+            path: s(27427, 35), /* Device.DOCSIS.Downstream.{i}.Stats. */
             version: v(2, 15, 0),
             parameters: p(18, 16),
             commands: p(0, 1),
             ..object(&GROUP)
         },
         Object {
-            path: s(10161, 36), /* Device.DOCSIS.DownstreamChannel.{i}. */
+            path: s(11925, 36), /* Device.DOCSIS.DownstreamChannel.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(9942, 32) /* DownstreamChannelNumberOfEntries */),
+            num_entries_parameter: Some(s(32075, 32) /* DownstreamChannelNumberOfEntries */),
             unique_keys: p(2, 1),
             version: v(2, 15, 0),
             parameters: p(34, 9),
             ..object(&GROUP)
         },
         Object {
-            path: s(10243, 50), /* Device.DOCSIS.DownstreamChannel.{i}.SignalQuality. */
+            path: s(13224, 50), /* Device.DOCSIS.DownstreamChannel.{i}.SignalQuality. */
             version: v(2, 15, 0),
             parameters: p(43, 6),
             ..object(&GROUP)
         },
         Object {
-            path: s(10379, 53), /* Device.DOCSIS.DownstreamChannel.{i}.SignalQualityExt. */
+            path: s(11925, 53), /* Device.DOCSIS.DownstreamChannel.{i}.SignalQualityExt. */
             version: v(2, 15, 0),
             parameters: p(49, 3),
             ..object(&GROUP)
         },
         Object {
-            path: s(10476, 28), /* Device.DOCSIS.Interface.{i}. */
+            path: s(14543, 28), /* Device.DOCSIS.Interface.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(4585, 24) /* InterfaceNumberOfEntries */),
+            num_entries_parameter: Some(s(49094, 24) /* InterfaceNumberOfEntries */),
             unique_keys: p(3, 2),
             version: v(2, 15, 0),
             parameters: p(52, 13),
             ..object(&GROUP)
         },
         Object {
-            path: s(10580, 47), /* Device.DOCSIS.Interface.{i}.ConnectivityStatus. */
+            path: s(14543, 47), /* Device.DOCSIS.Interface.{i}.ConnectivityStatus. */
             version: v(2, 15, 0),
             parameters: p(65, 10),
             ..object(&GROUP)
         },
         Object {
-            path: s(10726, 34), /* Device.DOCSIS.Interface.{i}.Stats. */
+            path: s(28540, 34), /* Device.DOCSIS.Interface.{i}.Stats. */
             version: v(2, 15, 0),
             parameters: p(75, 16),
             commands: p(1, 1),
             ..object(&GROUP)
         },
         Object {
-            path: s(10760, 31), /* Device.DOCSIS.SpectrumAnalysis. */
+            path: s(18557, 31), /* Device.DOCSIS.SpectrumAnalysis. */
             version: v(2, 15, 0),
             parameters: p(91, 10),
             ..object(&GROUP)
         },
         Object {
-            path: s(10952, 42), /* Device.DOCSIS.SpectrumAnalysis.Result.{i}. */
+            path: s(18557, 42), /* Device.DOCSIS.SpectrumAnalysis.Result.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(9180, 21) /* ResultNumberOfEntries */),
+            num_entries_parameter: Some(s(25027, 21) /* ResultNumberOfEntries */),
             unique_keys: p(5, 1),
             version: v(2, 15, 0),
             parameters: p(101, 3),
             ..object(&GROUP)
         },
         Object {
-            path: s(11024, 27), /* Device.DOCSIS.Upstream.{i}. */
+            path: s(29897, 27), /* Device.DOCSIS.Upstream.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(10029, 23) /* UpstreamNumberOfEntries */),
+            num_entries_parameter: Some(s(52532, 23) /* UpstreamNumberOfEntries */),
             unique_keys: p(6, 2),
             version: v(2, 15, 0),
             parameters: p(104, 11),
             ..object(&GROUP)
         },
         Object {
-            path: s(11070, 33), /* Device.DOCSIS.Upstream.{i}.Stats. */
+            path: s(29897, 33), /* Device.DOCSIS.Upstream.{i}.Stats. */
             version: v(2, 15, 0),
             parameters: p(115, 16),
             commands: p(2, 1),
             ..object(&GROUP)
         },
         Object {
-            path: s(11103, 34), /* Device.DOCSIS.UpstreamChannel.{i}. */
+            path: s(19517, 34), /* Device.DOCSIS.UpstreamChannel.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(9999, 30) /* UpstreamChannelNumberOfEntries */),
+            num_entries_parameter: Some(s(36861, 30) /* UpstreamChannelNumberOfEntries */),
             unique_keys: p(8, 1),
             version: v(2, 15, 0),
             parameters: p(131, 11),
             ..object(&GROUP)
         },
         Object {
-            path: s(11221, 41), /* Device.DOCSIS.UpstreamChannel.{i}.Status. */
+            path: s(19517, 41), /* Device.DOCSIS.UpstreamChannel.{i}.Status. */
             version: v(2, 15, 0),
             parameters: p(142, 9),
             ..object(&GROUP)
@@ -130,49 +130,49 @@ pub(crate) static GROUP: Group = Group {
     ],
     parameters: &[
         Parameter {
-            name: s(9912, 15), /* CapabilitiesReq */
+            name: s(75374, 15), /* CapabilitiesReq */
             syntax: 242,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(9927, 15), /* CapabilitiesRsp */
+            name: s(75389, 15), /* CapabilitiesRsp */
             syntax: 242,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(9942, 32), /* DownstreamChannelNumberOfEntries */
+            name: s(32075, 32), /* DownstreamChannelNumberOfEntries */
             syntax: 0,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(9974, 25), /* DownstreamNumberOfEntries */
+            name: s(46532, 25), /* DownstreamNumberOfEntries */
             syntax: 0,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(4585, 24), /* InterfaceNumberOfEntries */
+            name: s(49094, 24), /* InterfaceNumberOfEntries */
             syntax: 0,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(9999, 30), /* UpstreamChannelNumberOfEntries */
+            name: s(36861, 30), /* UpstreamChannelNumberOfEntries */
             syntax: 0,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(10029, 23), /* UpstreamNumberOfEntries */
+            name: s(52532, 23), /* UpstreamNumberOfEntries */
             syntax: 0,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
@@ -180,7 +180,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
             version: v(2, 15, 0),
@@ -188,151 +188,151 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(10081, 14), /* CurrentBitRate */
+            name: s(78753, 14), /* CurrentBitRate */
             syntax: 243,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(10095, 21), /* DownstreamChannelList */
+            name: s(56358, 21), /* DownstreamChannelList */
             syntax: 244,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(780, 6), /* Enable */
+            name: s(3773, 6), /* Enable */
             syntax: 16,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(851, 10), /* LastChange */
+            name: s(68122, 10), /* LastChange */
             syntax: 28,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(869, 11), /* LowerLayers */
+            name: s(88667, 11), /* LowerLayers */
             syntax: 133,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(10116, 10), /* MaxBitRate */
+            name: s(59128, 10), /* MaxBitRate */
             syntax: 245,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(791, 4), /* Name */
+            name: s(31079, 4), /* Name */
             syntax: 31,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(427, 6), /* Status */
+            name: s(2491, 6), /* Status */
             syntax: 139,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(4896, 8), /* Upstream */
+            name: s(19531, 8), /* Upstream */
             syntax: 16,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(997, 24), /* BroadcastPacketsReceived */
+            name: s(22722, 24), /* BroadcastPacketsReceived */
             syntax: 37,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1021, 20), /* BroadcastPacketsSent */
+            name: s(22761, 20), /* BroadcastPacketsSent */
             syntax: 37,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1041, 13), /* BytesReceived */
+            name: s(19258, 13), /* BytesReceived */
             syntax: 38,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1054, 9), /* BytesSent */
+            name: s(24224, 9), /* BytesSent */
             syntax: 38,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1072, 22), /* DiscardPacketsReceived */
+            name: s(25137, 22), /* DiscardPacketsReceived */
             syntax: 39,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1094, 18), /* DiscardPacketsSent */
+            name: s(30572, 18), /* DiscardPacketsSent */
             syntax: 39,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1112, 14), /* ErrorsReceived */
+            name: s(28148, 14), /* ErrorsReceived */
             syntax: 39,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1126, 10), /* ErrorsSent */
+            name: s(23957, 10), /* ErrorsSent */
             syntax: 39,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1145, 24), /* MulticastPacketsReceived */
+            name: s(22800, 24), /* MulticastPacketsReceived */
             syntax: 37,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1169, 20), /* MulticastPacketsSent */
+            name: s(22839, 20), /* MulticastPacketsSent */
             syntax: 37,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1189, 15), /* PacketsReceived */
+            name: s(17412, 15), /* PacketsReceived */
             syntax: 37,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1204, 11), /* PacketsSent */
+            name: s(22423, 11), /* PacketsSent */
             syntax: 37,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1229, 5), /* Reset */
+            name: s(31685, 5), /* Reset */
             syntax: 40,
             access: Access::ReadWrite,
             version: v(2, 19, 0),
@@ -340,28 +340,28 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(1251, 22), /* UnicastPacketsReceived */
+            name: s(25211, 22), /* UnicastPacketsReceived */
             syntax: 37,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1273, 18), /* UnicastPacketsSent */
+            name: s(30605, 18), /* UnicastPacketsSent */
             syntax: 37,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1291, 27), /* UnknownProtoPacketsReceived */
+            name: s(19160, 27), /* UnknownProtoPacketsReceived */
             syntax: 39,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
@@ -369,7 +369,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
             version: v(2, 15, 0),
@@ -377,103 +377,103 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(10197, 5), /* Annex */
+            name: s(62013, 5), /* Annex */
             syntax: 246,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(10202, 9), /* Frequency */
+            name: s(30808, 9), /* Frequency */
             syntax: 247,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(10211, 2), /* ID */
+            name: s(1722, 2), /* ID */
             syntax: 189,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(10213, 10), /* Interleave */
+            name: s(91030, 10), /* Interleave */
             syntax: 248,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(10223, 10), /* Modulation */
+            name: s(79929, 10), /* Modulation */
             syntax: 249,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(10233, 5), /* Power */
+            name: s(15169, 5), /* Power */
             syntax: 250,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(10238, 5), /* Width */
+            name: s(85216, 5), /* Width */
             syntax: 251,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(10293, 16), /* EqualizationData */
+            name: s(72298, 16), /* EqualizationData */
             syntax: 252,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(10309, 13), /* ExtCorrecteds */
+            name: s(82050, 13), /* ExtCorrecteds */
             syntax: 144,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(10322, 17), /* ExtUncorrectables */
+            name: s(68625, 17), /* ExtUncorrectables */
             syntax: 144,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(10339, 13), /* ExtUnerroreds */
+            name: s(82063, 13), /* ExtUnerroreds */
             syntax: 144,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(10352, 16), /* Microreflections */
+            name: s(73098, 16), /* Microreflections */
             syntax: 253,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(10368, 11), /* SignalNoise */
+            name: s(89492, 11), /* SignalNoise */
             syntax: 254,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(10432, 27), /* FbeNormalizationCoefficient */
+            name: s(42409, 27), /* FbeNormalizationCoefficient */
             syntax: 255,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(10459, 5), /* RxMER */
+            name: s(97710, 5), /* RxMER */
             syntax: 254,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(10464, 12), /* RxMerSamples */
+            name: s(86781, 12), /* RxMerSamples */
             syntax: 0,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
@@ -481,7 +481,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
             version: v(2, 15, 0),
@@ -489,220 +489,220 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(10504, 11), /* CMTSAddress */
+            name: s(87798, 11), /* CMTSAddress */
             syntax: 188,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(10515, 12), /* Capabilities */
+            name: s(171, 12), /* Capabilities */
             syntax: 256,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(10527, 13), /* DOCSISVersion */
+            name: s(81777, 13), /* DOCSISVersion */
             syntax: 257,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(780, 6), /* Enable */
+            name: s(3773, 6), /* Enable */
             syntax: 16,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(10540, 15), /* FirmwareVersion */
+            name: s(75899, 15), /* FirmwareVersion */
             syntax: 31,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(851, 10), /* LastChange */
+            name: s(68122, 10), /* LastChange */
             syntax: 28,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(869, 11), /* LowerLayers */
+            name: s(88667, 11), /* LowerLayers */
             syntax: 133,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(10555, 10), /* MACAddress */
+            name: s(5260, 10), /* MACAddress */
             syntax: 3,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(10565, 15), /* MdCfgIpProvMode */
+            name: s(76559, 15), /* MdCfgIpProvMode */
             syntax: 258,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(791, 4), /* Name */
+            name: s(31079, 4), /* Name */
             syntax: 31,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(427, 6), /* Status */
+            name: s(2491, 6), /* Status */
             syntax: 139,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(10627, 11), /* InvalidMaps */
+            name: s(88480, 11), /* InvalidMaps */
             syntax: 259,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(10638, 18), /* InvalidRangingRsps */
+            name: s(65691, 18), /* InvalidRangingRsps */
             syntax: 259,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(10656, 14), /* InvalidRegRsps */
+            name: s(79537, 14), /* InvalidRegRsps */
             syntax: 259,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(10670, 11), /* InvalidUcds */
+            name: s(88491, 11), /* InvalidUcds */
             syntax: 259,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(10681, 9), /* LostSyncs */
+            name: s(93017, 9), /* LostSyncs */
             syntax: 259,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(10690, 6), /* Resets */
+            name: s(97050, 6), /* Resets */
             syntax: 259,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(10696, 10), /* StatusCode */
+            name: s(49180, 10), /* StatusCode */
             syntax: 260,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(10706, 10), /* T1Timeouts */
+            name: s(91970, 10), /* T1Timeouts */
             syntax: 259,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(10716, 10), /* T2Timeouts */
+            name: s(91980, 10), /* T2Timeouts */
             syntax: 259,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(6002, 5), /* Value */
+            name: s(25595, 5), /* Value */
             syntax: 261,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(997, 24), /* BroadcastPacketsReceived */
+            name: s(22722, 24), /* BroadcastPacketsReceived */
             syntax: 37,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1021, 20), /* BroadcastPacketsSent */
+            name: s(22761, 20), /* BroadcastPacketsSent */
             syntax: 37,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1041, 13), /* BytesReceived */
+            name: s(19258, 13), /* BytesReceived */
             syntax: 38,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1054, 9), /* BytesSent */
+            name: s(24224, 9), /* BytesSent */
             syntax: 38,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1072, 22), /* DiscardPacketsReceived */
+            name: s(25137, 22), /* DiscardPacketsReceived */
             syntax: 144,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1094, 18), /* DiscardPacketsSent */
+            name: s(30572, 18), /* DiscardPacketsSent */
             syntax: 144,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1112, 14), /* ErrorsReceived */
+            name: s(28148, 14), /* ErrorsReceived */
             syntax: 39,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1126, 10), /* ErrorsSent */
+            name: s(23957, 10), /* ErrorsSent */
             syntax: 39,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1145, 24), /* MulticastPacketsReceived */
+            name: s(22800, 24), /* MulticastPacketsReceived */
             syntax: 37,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1169, 20), /* MulticastPacketsSent */
+            name: s(22839, 20), /* MulticastPacketsSent */
             syntax: 37,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1189, 15), /* PacketsReceived */
+            name: s(17412, 15), /* PacketsReceived */
             syntax: 37,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1204, 11), /* PacketsSent */
+            name: s(22423, 11), /* PacketsSent */
             syntax: 37,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1229, 5), /* Reset */
+            name: s(31685, 5), /* Reset */
             syntax: 40,
             access: Access::ReadWrite,
             version: v(2, 19, 0),
@@ -710,115 +710,115 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(1251, 22), /* UnicastPacketsReceived */
+            name: s(25211, 22), /* UnicastPacketsReceived */
             syntax: 37,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1273, 18), /* UnicastPacketsSent */
+            name: s(30605, 18), /* UnicastPacketsSent */
             syntax: 37,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1291, 27), /* UnknownProtoPacketsReceived */
+            name: s(19160, 27), /* UnknownProtoPacketsReceived */
             syntax: 144,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(780, 6), /* Enable */
+            name: s(3773, 6), /* Enable */
             syntax: 262,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(10791, 24), /* EquivalentNoiseBandwidth */
+            name: s(48830, 24), /* EquivalentNoiseBandwidth */
             syntax: 263,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(10815, 27), /* FirstSegmentCenterFrequency */
+            name: s(42436, 27), /* FirstSegmentCenterFrequency */
             syntax: 264,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(10842, 17), /* InactivityTimeout */
+            name: s(68965, 17), /* InactivityTimeout */
             syntax: 265,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(10859, 26), /* LastSegmentCenterFrequency */
+            name: s(44792, 26), /* LastSegmentCenterFrequency */
             syntax: 266,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(10885, 17), /* NumBinsPerSegment */
+            name: s(69645, 17), /* NumBinsPerSegment */
             syntax: 267,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(10902, 16), /* NumberOfAverages */
+            name: s(73370, 16), /* NumberOfAverages */
             syntax: 268,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(9180, 21), /* ResultNumberOfEntries */
+            name: s(25027, 21), /* ResultNumberOfEntries */
             syntax: 0,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(10918, 20), /* SegmentFrequencySpan */
+            name: s(60498, 20), /* SegmentFrequencySpan */
             syntax: 269,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(10938, 14), /* WindowFunction */
+            name: s(36607, 14), /* WindowFunction */
             syntax: 270,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(10994, 13), /* AmplitudeData */
+            name: s(81335, 13), /* AmplitudeData */
             syntax: 271,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(10202, 9), /* Frequency */
+            name: s(30808, 9), /* Frequency */
             syntax: 272,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(11007, 17), /* TotalSegmentPower */
+            name: s(70784, 17), /* TotalSegmentPower */
             syntax: 254,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
@@ -826,7 +826,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
             version: v(2, 15, 0),
@@ -834,151 +834,151 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(10081, 14), /* CurrentBitRate */
+            name: s(78753, 14), /* CurrentBitRate */
             syntax: 243,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(780, 6), /* Enable */
+            name: s(3773, 6), /* Enable */
             syntax: 16,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(851, 10), /* LastChange */
+            name: s(68122, 10), /* LastChange */
             syntax: 28,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(869, 11), /* LowerLayers */
+            name: s(88667, 11), /* LowerLayers */
             syntax: 133,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(10116, 10), /* MaxBitRate */
+            name: s(59128, 10), /* MaxBitRate */
             syntax: 245,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(791, 4), /* Name */
+            name: s(31079, 4), /* Name */
             syntax: 31,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(427, 6), /* Status */
+            name: s(2491, 6), /* Status */
             syntax: 139,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(4896, 8), /* Upstream */
+            name: s(19531, 8), /* Upstream */
             syntax: 16,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(11051, 19), /* UpstreamChannelList */
+            name: s(64057, 19), /* UpstreamChannelList */
             syntax: 273,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(997, 24), /* BroadcastPacketsReceived */
+            name: s(22722, 24), /* BroadcastPacketsReceived */
             syntax: 37,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1021, 20), /* BroadcastPacketsSent */
+            name: s(22761, 20), /* BroadcastPacketsSent */
             syntax: 37,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1041, 13), /* BytesReceived */
+            name: s(19258, 13), /* BytesReceived */
             syntax: 38,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1054, 9), /* BytesSent */
+            name: s(24224, 9), /* BytesSent */
             syntax: 38,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1072, 22), /* DiscardPacketsReceived */
+            name: s(25137, 22), /* DiscardPacketsReceived */
             syntax: 39,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1094, 18), /* DiscardPacketsSent */
+            name: s(30572, 18), /* DiscardPacketsSent */
             syntax: 39,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1112, 14), /* ErrorsReceived */
+            name: s(28148, 14), /* ErrorsReceived */
             syntax: 39,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1126, 10), /* ErrorsSent */
+            name: s(23957, 10), /* ErrorsSent */
             syntax: 39,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1145, 24), /* MulticastPacketsReceived */
+            name: s(22800, 24), /* MulticastPacketsReceived */
             syntax: 37,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1169, 20), /* MulticastPacketsSent */
+            name: s(22839, 20), /* MulticastPacketsSent */
             syntax: 37,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1189, 15), /* PacketsReceived */
+            name: s(17412, 15), /* PacketsReceived */
             syntax: 37,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1204, 11), /* PacketsSent */
+            name: s(22423, 11), /* PacketsSent */
             syntax: 37,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1229, 5), /* Reset */
+            name: s(31685, 5), /* Reset */
             syntax: 40,
             access: Access::ReadWrite,
             version: v(2, 19, 0),
@@ -986,28 +986,28 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(1251, 22), /* UnicastPacketsReceived */
+            name: s(25211, 22), /* UnicastPacketsReceived */
             syntax: 37,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1273, 18), /* UnicastPacketsSent */
+            name: s(30605, 18), /* UnicastPacketsSent */
             syntax: 37,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1291, 27), /* UnknownProtoPacketsReceived */
+            name: s(19160, 27), /* UnknownProtoPacketsReceived */
             syntax: 39,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
@@ -1015,7 +1015,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
             version: v(2, 15, 0),
@@ -1023,109 +1023,109 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(10202, 9), /* Frequency */
+            name: s(30808, 9), /* Frequency */
             syntax: 247,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(10211, 2), /* ID */
+            name: s(1722, 2), /* ID */
             syntax: 274,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(11137, 17), /* RangingBackoffEnd */
+            name: s(70036, 17), /* RangingBackoffEnd */
             syntax: 275,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(11154, 19), /* RangingBackoffStart */
+            name: s(63107, 19), /* RangingBackoffStart */
             syntax: 275,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(11173, 8), /* SlotSize */
+            name: s(95377, 8), /* SlotSize */
             syntax: 276,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(11181, 12), /* TxBackoffEnd */
+            name: s(87069, 12), /* TxBackoffEnd */
             syntax: 275,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(11193, 14), /* TxBackoffStart */
+            name: s(80993, 14), /* TxBackoffStart */
             syntax: 275,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(11207, 14), /* TxTimingOffset */
+            name: s(81021, 14), /* TxTimingOffset */
             syntax: 0,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(10238, 5), /* Width */
+            name: s(85216, 5), /* Width */
             syntax: 277,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(11262, 6), /* EqData */
+            name: s(96768, 6), /* EqData */
             syntax: 252,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(11268, 7), /* IsMuted */
+            name: s(96039, 7), /* IsMuted */
             syntax: 16,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(11275, 14), /* ModulationType */
+            name: s(79929, 14), /* ModulationType */
             syntax: 278,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(11289, 15), /* RangingAborteds */
+            name: s(77279, 15), /* RangingAborteds */
             syntax: 259,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(11304, 13), /* RangingStatus */
+            name: s(83376, 13), /* RangingStatus */
             syntax: 279,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(11317, 11), /* T3Exceededs */
+            name: s(89635, 11), /* T3Exceededs */
             syntax: 259,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(11328, 10), /* T3Timeouts */
+            name: s(91990, 10), /* T3Timeouts */
             syntax: 259,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(11338, 10), /* T4Timeouts */
+            name: s(92000, 10), /* T4Timeouts */
             syntax: 259,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(11348, 7), /* TxPower */
+            name: s(52486, 7), /* TxPower */
             syntax: 280,
             version: v(2, 15, 0),
             ..PARAM
@@ -1133,7 +1133,7 @@ pub(crate) static GROUP: Group = Group {
     ],
     commands: &[
         Command {
-            name: s(1318, 7), /* Reset() */
+            name: s(76957, 7), /* Reset() */
             is_async: false,
             group: GroupRef(&GROUP),
             input: p(34, 0),
@@ -1143,7 +1143,7 @@ pub(crate) static GROUP: Group = Group {
             protocols: Protocols::USP,
         },
         Command {
-            name: s(1318, 7), /* Reset() */
+            name: s(76957, 7), /* Reset() */
             is_async: false,
             group: GroupRef(&GROUP),
             input: p(91, 0),
@@ -1153,7 +1153,7 @@ pub(crate) static GROUP: Group = Group {
             protocols: Protocols::USP,
         },
         Command {
-            name: s(1318, 7), /* Reset() */
+            name: s(76957, 7), /* Reset() */
             is_async: false,
             group: GroupRef(&GROUP),
             input: p(131, 0),

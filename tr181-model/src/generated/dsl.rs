@@ -10,540 +10,540 @@ pub(crate) static GROUP: Group = Group {
     name: "DSL",
     objects: &[
         Object {
-            path: s(11355, 11), /* Device.DSL. */
+            path: s(8979, 11), /* Device.DSL. */
             parameters: p(0, 3),
             ..object(&GROUP)
         },
         Object {
-            path: s(11434, 28), /* Device.DSL.BondingGroup.{i}. */
+            path: s(8979, 28), /* Device.DSL.BondingGroup.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(11366, 27) /* BondingGroupNumberOfEntries */),
+            num_entries_parameter: Some(s(41599, 27) /* BondingGroupNumberOfEntries */),
             unique_keys: p(0, 3),
             parameters: p(3, 20),
             ..object(&GROUP)
         },
         Object {
-            path: s(11690, 46), /* Device.DSL.BondingGroup.{i}.BondedChannel.{i}. */
+            path: s(8979, 46), /* Device.DSL.BondingGroup.{i}.BondedChannel.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(11499, 28) /* BondedChannelNumberOfEntries */),
+            num_entries_parameter: Some(s(39702, 28) /* BondedChannelNumberOfEntries */),
             unique_keys: p(3, 2),
             parameters: p(23, 3),
             ..object(&GROUP)
         },
         Object {
-            path: s(11743, 55), /* Device.DSL.BondingGroup.{i}.BondedChannel.{i}.Ethernet. */
+            path: s(8979, 55), /* Device.DSL.BondingGroup.{i}.BondedChannel.{i}.Ethernet. */
             ..object(&GROUP)
         },
         Object {
-            path: s(11798, 61), /* Device.DSL.BondingGroup.{i}.BondedChannel.{i}.Ethernet.Stats. */
+            path: s(8979, 61), /* Device.DSL.BondingGroup.{i}.BondedChannel.{i}.Ethernet.Stats. */
             parameters: p(26, 8),
             ..object(&GROUP)
         },
         Object {
-            path: s(12011, 37), /* Device.DSL.BondingGroup.{i}.Ethernet. */
+            path: s(17788, 37), /* Device.DSL.BondingGroup.{i}.Ethernet. */
             min_entries: 0,
             ..object(&GROUP)
         },
         Object {
-            path: s(12048, 43), /* Device.DSL.BondingGroup.{i}.Ethernet.Stats. */
+            path: s(17788, 43), /* Device.DSL.BondingGroup.{i}.Ethernet.Stats. */
             parameters: p(34, 16),
             ..object(&GROUP)
         },
         Object {
-            path: s(12232, 34), /* Device.DSL.BondingGroup.{i}.Stats. */
+            path: s(15105, 34), /* Device.DSL.BondingGroup.{i}.Stats. */
             parameters: p(50, 19),
             commands: p(0, 1),
             ..object(&GROUP)
         },
         Object {
-            path: s(12307, 45), /* Device.DSL.BondingGroup.{i}.Stats.CurrentDay. */
+            path: s(15932, 45), /* Device.DSL.BondingGroup.{i}.Stats.CurrentDay. */
             parameters: p(69, 11),
             ..object(&GROUP)
         },
         Object {
-            path: s(12536, 46), /* Device.DSL.BondingGroup.{i}.Stats.QuarterHour. */
+            path: s(15105, 46), /* Device.DSL.BondingGroup.{i}.Stats.QuarterHour. */
             parameters: p(80, 11),
             ..object(&GROUP)
         },
         Object {
-            path: s(12582, 40), /* Device.DSL.BondingGroup.{i}.Stats.Total. */
+            path: s(20574, 40), /* Device.DSL.BondingGroup.{i}.Stats.Total. */
             parameters: p(91, 11),
             ..object(&GROUP)
         },
         Object {
-            path: s(12622, 23), /* Device.DSL.Channel.{i}. */
+            path: s(18599, 23), /* Device.DSL.Channel.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(11393, 22) /* ChannelNumberOfEntries */),
+            num_entries_parameter: Some(s(24286, 22) /* ChannelNumberOfEntries */),
             unique_keys: p(5, 2),
             parameters: p(102, 22),
             ..object(&GROUP)
         },
         Object {
-            path: s(12818, 29), /* Device.DSL.Channel.{i}.Stats. */
+            path: s(18599, 29), /* Device.DSL.Channel.{i}.Stats. */
             parameters: p(124, 14),
             commands: p(1, 1),
             ..object(&GROUP)
         },
         Object {
-            path: s(12877, 40), /* Device.DSL.Channel.{i}.Stats.CurrentDay. */
+            path: s(20614, 40), /* Device.DSL.Channel.{i}.Stats.CurrentDay. */
             parameters: p(138, 6),
             ..object(&GROUP)
         },
         Object {
-            path: s(12995, 42), /* Device.DSL.Channel.{i}.Stats.LastShowtime. */
+            path: s(18599, 42), /* Device.DSL.Channel.{i}.Stats.LastShowtime. */
             parameters: p(144, 6),
             ..object(&GROUP)
         },
         Object {
-            path: s(13037, 41), /* Device.DSL.Channel.{i}.Stats.QuarterHour. */
+            path: s(19558, 41), /* Device.DSL.Channel.{i}.Stats.QuarterHour. */
             parameters: p(150, 6),
             ..object(&GROUP)
         },
         Object {
-            path: s(13078, 38), /* Device.DSL.Channel.{i}.Stats.Showtime. */
+            path: s(23131, 38), /* Device.DSL.Channel.{i}.Stats.Showtime. */
             parameters: p(156, 6),
             ..object(&GROUP)
         },
         Object {
-            path: s(13116, 35), /* Device.DSL.Channel.{i}.Stats.Total. */
+            path: s(27462, 35), /* Device.DSL.Channel.{i}.Stats.Total. */
             parameters: p(162, 6),
             ..object(&GROUP)
         },
         Object {
-            path: s(13151, 23), /* Device.DSL.Diagnostics. */
+            path: s(25780, 23), /* Device.DSL.Diagnostics. */
             commands: p(2, 4),
             ..object(&GROUP)
         },
         Object {
-            path: s(13770, 36), /* Device.DSL.Diagnostics.ADSLLineTest. */
+            path: s(25780, 36), /* Device.DSL.Diagnostics.ADSLLineTest. */
             protocols: Protocols::CWMP,
             parameters: p(231, 36),
             ..object(&GROUP)
         },
         Object {
-            path: s(13806, 29), /* Device.DSL.Diagnostics.SELTP. */
+            path: s(37595, 29), /* Device.DSL.Diagnostics.SELTP. */
             version: v(2, 13, 0),
             protocols: Protocols::CWMP,
             parameters: p(267, 13),
             ..object(&GROUP)
         },
         Object {
-            path: s(13835, 31), /* Device.DSL.Diagnostics.SELTQLN. */
+            path: s(32961, 31), /* Device.DSL.Diagnostics.SELTQLN. */
             version: v(2, 13, 0),
             protocols: Protocols::CWMP,
             parameters: p(280, 6),
             ..object(&GROUP)
         },
         Object {
-            path: s(13866, 31), /* Device.DSL.Diagnostics.SELTUER. */
+            path: s(32992, 31), /* Device.DSL.Diagnostics.SELTUER. */
             version: v(2, 13, 0),
             protocols: Protocols::CWMP,
             parameters: p(286, 8),
             ..object(&GROUP)
         },
         Object {
-            path: s(13897, 20), /* Device.DSL.Line.{i}. */
+            path: s(21849, 20), /* Device.DSL.Line.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(11415, 19) /* LineNumberOfEntries */),
+            num_entries_parameter: Some(s(62328, 19) /* LineNumberOfEntries */),
             unique_keys: p(7, 2),
             parameters: p(294, 77),
             ..object(&GROUP)
         },
         Object {
-            path: s(14769, 34), /* Device.DSL.Line.{i}.DataGathering. */
+            path: s(28574, 34), /* Device.DSL.Line.{i}.DataGathering. */
             version: v(2, 8, 0),
             parameters: p(371, 3),
             ..object(&GROUP)
         },
         Object {
-            path: s(14858, 26), /* Device.DSL.Line.{i}.Stats. */
+            path: s(21849, 26), /* Device.DSL.Line.{i}.Stats. */
             parameters: p(374, 14),
             commands: p(6, 1),
             ..object(&GROUP)
         },
         Object {
-            path: s(14884, 37), /* Device.DSL.Line.{i}.Stats.CurrentDay. */
+            path: s(24345, 37), /* Device.DSL.Line.{i}.Stats.CurrentDay. */
             parameters: p(388, 2),
             ..object(&GROUP)
         },
         Object {
-            path: s(14951, 39), /* Device.DSL.Line.{i}.Stats.LastShowtime. */
+            path: s(21849, 39), /* Device.DSL.Line.{i}.Stats.LastShowtime. */
             parameters: p(390, 2),
             ..object(&GROUP)
         },
         Object {
-            path: s(14990, 38), /* Device.DSL.Line.{i}.Stats.QuarterHour. */
+            path: s(23169, 38), /* Device.DSL.Line.{i}.Stats.QuarterHour. */
             parameters: p(392, 2),
             ..object(&GROUP)
         },
         Object {
-            path: s(15028, 35), /* Device.DSL.Line.{i}.Stats.Showtime. */
+            path: s(27497, 35), /* Device.DSL.Line.{i}.Stats.Showtime. */
             parameters: p(394, 2),
             ..object(&GROUP)
         },
         Object {
-            path: s(15063, 32), /* Device.DSL.Line.{i}.Stats.Total. */
+            path: s(31371, 32), /* Device.DSL.Line.{i}.Stats.Total. */
             parameters: p(396, 2),
             ..object(&GROUP)
         },
         Object {
-            path: s(15095, 31), /* Device.DSL.Line.{i}.TestParams. */
+            path: s(33023, 31), /* Device.DSL.Line.{i}.TestParams. */
             parameters: p(398, 22),
             ..object(&GROUP)
         },
     ],
     parameters: &[
         Parameter {
-            name: s(11366, 27), /* BondingGroupNumberOfEntries */
+            name: s(41599, 27), /* BondingGroupNumberOfEntries */
             syntax: 0,
             ..PARAM
         },
         Parameter {
-            name: s(11393, 22), /* ChannelNumberOfEntries */
+            name: s(24286, 22), /* ChannelNumberOfEntries */
             syntax: 0,
             ..PARAM
         },
         Parameter {
-            name: s(11415, 19), /* LineNumberOfEntries */
+            name: s(62328, 19), /* LineNumberOfEntries */
             syntax: 0,
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(11469, 10), /* BondScheme */
+            name: s(54637, 10), /* BondScheme */
             syntax: 281,
             ..PARAM
         },
         Parameter {
-            name: s(11479, 20), /* BondSchemesSupported */
+            name: s(58778, 20), /* BondSchemesSupported */
             syntax: 282,
             ..PARAM
         },
         Parameter {
-            name: s(11499, 28), /* BondedChannelNumberOfEntries */
+            name: s(39702, 28), /* BondedChannelNumberOfEntries */
             syntax: 283,
             ..PARAM
         },
         Parameter {
-            name: s(11527, 36), /* DownstreamDifferentialDelayTolerance */
+            name: s(26536, 36), /* DownstreamDifferentialDelayTolerance */
             syntax: 21,
             ..PARAM
         },
         Parameter {
-            name: s(780, 6), /* Enable */
+            name: s(3773, 6), /* Enable */
             syntax: 16,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(11563, 13), /* GroupCapacity */
+            name: s(82245, 13), /* GroupCapacity */
             syntax: 283,
             ..PARAM
         },
         Parameter {
-            name: s(11462, 7), /* GroupID */
+            name: s(95955, 7), /* GroupID */
             syntax: 0,
             ..PARAM
         },
         Parameter {
-            name: s(11576, 11), /* GroupStatus */
+            name: s(88216, 11), /* GroupStatus */
             syntax: 284,
             ..PARAM
         },
         Parameter {
-            name: s(851, 10), /* LastChange */
+            name: s(68122, 10), /* LastChange */
             syntax: 28,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(869, 11), /* LowerLayers */
+            name: s(88667, 11), /* LowerLayers */
             syntax: 133,
             ..PARAM
         },
         Parameter {
-            name: s(791, 4), /* Name */
+            name: s(31079, 4), /* Name */
             syntax: 31,
             ..PARAM
         },
         Parameter {
-            name: s(11587, 11), /* RunningTime */
+            name: s(89305, 11), /* RunningTime */
             syntax: 28,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(427, 6), /* Status */
+            name: s(2491, 6), /* Status */
             syntax: 139,
             ..PARAM
         },
         Parameter {
-            name: s(11598, 14), /* TargetDownRate */
+            name: s(80839, 14), /* TargetDownRate */
             syntax: 285,
             ..PARAM
         },
         Parameter {
-            name: s(11612, 12), /* TargetUpRate */
+            name: s(87009, 12), /* TargetUpRate */
             syntax: 285,
             ..PARAM
         },
         Parameter {
-            name: s(11624, 17), /* ThreshLowDownRate */
+            name: s(70716, 17), /* ThreshLowDownRate */
             syntax: 285,
             ..PARAM
         },
         Parameter {
-            name: s(11641, 15), /* ThreshLowUpRate */
+            name: s(77774, 15), /* ThreshLowUpRate */
             syntax: 285,
             ..PARAM
         },
         Parameter {
-            name: s(11656, 34), /* UpstreamDifferentialDelayTolerance */
+            name: s(29764, 34), /* UpstreamDifferentialDelayTolerance */
             syntax: 21,
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(11736, 7), /* Channel */
+            name: s(85, 7), /* Channel */
             syntax: 286,
             ..PARAM
         },
         Parameter {
-            name: s(11859, 23), /* AlignmentErrorsReceived */
+            name: s(50508, 23), /* AlignmentErrorsReceived */
             syntax: 0,
             ..PARAM
         },
         Parameter {
-            name: s(11882, 17), /* CRCErrorsReceived */
+            name: s(68047, 17), /* CRCErrorsReceived */
             syntax: 0,
             ..PARAM
         },
         Parameter {
-            name: s(11899, 13), /* FramesDropped */
+            name: s(82193, 13), /* FramesDropped */
             syntax: 0,
             ..PARAM
         },
         Parameter {
-            name: s(11912, 19), /* LongPacketsReceived */
+            name: s(62404, 19), /* LongPacketsReceived */
             syntax: 0,
             ..PARAM
         },
         Parameter {
-            name: s(11931, 22), /* OverflowErrorsReceived */
+            name: s(54523, 22), /* OverflowErrorsReceived */
             syntax: 0,
             ..PARAM
         },
         Parameter {
-            name: s(11953, 19), /* PauseFramesReceived */
+            name: s(62879, 19), /* PauseFramesReceived */
             syntax: 0,
             ..PARAM
         },
         Parameter {
-            name: s(11972, 20), /* ShortPacketsReceived */
+            name: s(60558, 20), /* ShortPacketsReceived */
             syntax: 0,
             ..PARAM
         },
         Parameter {
-            name: s(11992, 19), /* UnderflowErrorsSent */
+            name: s(63981, 19), /* UnderflowErrorsSent */
             syntax: 0,
             ..PARAM
         },
         Parameter {
-            name: s(11859, 23), /* AlignmentErrorsReceived */
+            name: s(50508, 23), /* AlignmentErrorsReceived */
             syntax: 0,
             ..PARAM
         },
         Parameter {
-            name: s(11882, 17), /* CRCErrorsReceived */
+            name: s(68047, 17), /* CRCErrorsReceived */
             syntax: 0,
             ..PARAM
         },
         Parameter {
-            name: s(11899, 13), /* FramesDropped */
+            name: s(82193, 13), /* FramesDropped */
             syntax: 0,
             ..PARAM
         },
         Parameter {
-            name: s(11912, 19), /* LongPacketsReceived */
+            name: s(62404, 19), /* LongPacketsReceived */
             syntax: 0,
             ..PARAM
         },
         Parameter {
-            name: s(11931, 22), /* OverflowErrorsReceived */
+            name: s(54523, 22), /* OverflowErrorsReceived */
             syntax: 0,
             ..PARAM
         },
         Parameter {
-            name: s(12091, 15), /* PAFBadFragments */
+            name: s(76844, 15), /* PAFBadFragments */
             syntax: 0,
             ..PARAM
         },
         Parameter {
-            name: s(12106, 9), /* PAFErrors */
+            name: s(93278, 9), /* PAFErrors */
             syntax: 0,
             ..PARAM
         },
         Parameter {
-            name: s(12115, 17), /* PAFLargeFragments */
+            name: s(69764, 17), /* PAFLargeFragments */
             syntax: 0,
             ..PARAM
         },
         Parameter {
-            name: s(12132, 16), /* PAFLateFragments */
+            name: s(73418, 16), /* PAFLateFragments */
             syntax: 0,
             ..PARAM
         },
         Parameter {
-            name: s(12148, 11), /* PAFLostEnds */
+            name: s(88975, 11), /* PAFLostEnds */
             syntax: 0,
             ..PARAM
         },
         Parameter {
-            name: s(12159, 16), /* PAFLostFragments */
+            name: s(73434, 16), /* PAFLostFragments */
             syntax: 0,
             ..PARAM
         },
         Parameter {
-            name: s(12175, 13), /* PAFLostStarts */
+            name: s(83168, 13), /* PAFLostStarts */
             syntax: 0,
             ..PARAM
         },
         Parameter {
-            name: s(12188, 12), /* PAFOverflows */
+            name: s(86193, 12), /* PAFOverflows */
             syntax: 0,
             ..PARAM
         },
         Parameter {
-            name: s(12200, 17), /* PAFSmallFragments */
+            name: s(69781, 17), /* PAFSmallFragments */
             syntax: 0,
             ..PARAM
         },
         Parameter {
-            name: s(12217, 15), /* PauseFramesSent */
+            name: s(76964, 15), /* PauseFramesSent */
             syntax: 0,
             ..PARAM
         },
         Parameter {
-            name: s(11972, 20), /* ShortPacketsReceived */
+            name: s(60558, 20), /* ShortPacketsReceived */
             syntax: 0,
             ..PARAM
         },
         Parameter {
-            name: s(997, 24), /* BroadcastPacketsReceived */
+            name: s(22722, 24), /* BroadcastPacketsReceived */
             syntax: 37,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1021, 20), /* BroadcastPacketsSent */
+            name: s(22761, 20), /* BroadcastPacketsSent */
             syntax: 37,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1041, 13), /* BytesReceived */
+            name: s(19258, 13), /* BytesReceived */
             syntax: 38,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1054, 9), /* BytesSent */
+            name: s(24224, 9), /* BytesSent */
             syntax: 38,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(12266, 15), /* CurrentDayStart */
+            name: s(75479, 15), /* CurrentDayStart */
             syntax: 28,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1072, 22), /* DiscardPacketsReceived */
+            name: s(25137, 22), /* DiscardPacketsReceived */
             syntax: 39,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1094, 18), /* DiscardPacketsSent */
+            name: s(30572, 18), /* DiscardPacketsSent */
             syntax: 39,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1112, 14), /* ErrorsReceived */
+            name: s(28148, 14), /* ErrorsReceived */
             syntax: 39,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1126, 10), /* ErrorsSent */
+            name: s(23957, 10), /* ErrorsSent */
             syntax: 39,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1145, 24), /* MulticastPacketsReceived */
+            name: s(22800, 24), /* MulticastPacketsReceived */
             syntax: 37,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1169, 20), /* MulticastPacketsSent */
+            name: s(22839, 20), /* MulticastPacketsSent */
             syntax: 37,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1189, 15), /* PacketsReceived */
+            name: s(17412, 15), /* PacketsReceived */
             syntax: 37,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1204, 11), /* PacketsSent */
+            name: s(22423, 11), /* PacketsSent */
             syntax: 37,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(12281, 16), /* QuarterHourStart */
+            name: s(73706, 16), /* QuarterHourStart */
             syntax: 28,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1229, 5), /* Reset */
+            name: s(31685, 5), /* Reset */
             syntax: 40,
             access: Access::ReadWrite,
             version: v(2, 19, 0),
@@ -551,382 +551,382 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(12297, 10), /* TotalStart */
+            name: s(92060, 10), /* TotalStart */
             syntax: 28,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1251, 22), /* UnicastPacketsReceived */
+            name: s(25211, 22), /* UnicastPacketsReceived */
             syntax: 37,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1273, 18), /* UnicastPacketsSent */
+            name: s(30605, 18), /* UnicastPacketsSent */
             syntax: 37,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1291, 27), /* UnknownProtoPacketsReceived */
+            name: s(19160, 27), /* UnknownProtoPacketsReceived */
             syntax: 39,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(12352, 27), /* DownstreamDifferentialDelay */
+            name: s(26536, 27), /* DownstreamDifferentialDelay */
             syntax: 21,
             ..PARAM
         },
         Parameter {
-            name: s(12379, 20), /* DownstreamPacketLoss */
+            name: s(59138, 20), /* DownstreamPacketLoss */
             syntax: 0,
             ..PARAM
         },
         Parameter {
-            name: s(12399, 14), /* DownstreamRate */
+            name: s(79047, 14), /* DownstreamRate */
             syntax: 285,
             ..PARAM
         },
         Parameter {
-            name: s(12413, 14), /* ErroredSeconds */
+            name: s(55301, 14), /* ErroredSeconds */
             syntax: 28,
             ..PARAM
         },
         Parameter {
-            name: s(648, 12), /* FailureCount */
+            name: s(12752, 12), /* FailureCount */
             syntax: 0,
             ..PARAM
         },
         Parameter {
-            name: s(12427, 14), /* FailureReasons */
+            name: s(79271, 14), /* FailureReasons */
             syntax: 287,
             ..PARAM
         },
         Parameter {
-            name: s(12441, 22), /* SeverelyErroredSeconds */
+            name: s(55293, 22), /* SeverelyErroredSeconds */
             syntax: 28,
             ..PARAM
         },
         Parameter {
-            name: s(12463, 18), /* UnavailableSeconds */
+            name: s(67509, 18), /* UnavailableSeconds */
             syntax: 28,
             ..PARAM
         },
         Parameter {
-            name: s(12481, 25), /* UpstreamDifferentialDelay */
+            name: s(29764, 25), /* UpstreamDifferentialDelay */
             syntax: 21,
             ..PARAM
         },
         Parameter {
-            name: s(12506, 18), /* UpstreamPacketLoss */
+            name: s(67545, 18), /* UpstreamPacketLoss */
             syntax: 0,
             ..PARAM
         },
         Parameter {
-            name: s(12524, 12), /* UpstreamRate */
+            name: s(87177, 12), /* UpstreamRate */
             syntax: 285,
             ..PARAM
         },
         Parameter {
-            name: s(12352, 27), /* DownstreamDifferentialDelay */
+            name: s(26536, 27), /* DownstreamDifferentialDelay */
             syntax: 21,
             ..PARAM
         },
         Parameter {
-            name: s(12379, 20), /* DownstreamPacketLoss */
+            name: s(59138, 20), /* DownstreamPacketLoss */
             syntax: 0,
             ..PARAM
         },
         Parameter {
-            name: s(12399, 14), /* DownstreamRate */
+            name: s(79047, 14), /* DownstreamRate */
             syntax: 285,
             ..PARAM
         },
         Parameter {
-            name: s(12413, 14), /* ErroredSeconds */
+            name: s(55301, 14), /* ErroredSeconds */
             syntax: 28,
             ..PARAM
         },
         Parameter {
-            name: s(648, 12), /* FailureCount */
+            name: s(12752, 12), /* FailureCount */
             syntax: 0,
             ..PARAM
         },
         Parameter {
-            name: s(12427, 14), /* FailureReasons */
+            name: s(79271, 14), /* FailureReasons */
             syntax: 287,
             ..PARAM
         },
         Parameter {
-            name: s(12441, 22), /* SeverelyErroredSeconds */
+            name: s(55293, 22), /* SeverelyErroredSeconds */
             syntax: 28,
             ..PARAM
         },
         Parameter {
-            name: s(12463, 18), /* UnavailableSeconds */
+            name: s(67509, 18), /* UnavailableSeconds */
             syntax: 28,
             ..PARAM
         },
         Parameter {
-            name: s(12481, 25), /* UpstreamDifferentialDelay */
+            name: s(29764, 25), /* UpstreamDifferentialDelay */
             syntax: 21,
             ..PARAM
         },
         Parameter {
-            name: s(12506, 18), /* UpstreamPacketLoss */
+            name: s(67545, 18), /* UpstreamPacketLoss */
             syntax: 0,
             ..PARAM
         },
         Parameter {
-            name: s(12524, 12), /* UpstreamRate */
+            name: s(87177, 12), /* UpstreamRate */
             syntax: 285,
             ..PARAM
         },
         Parameter {
-            name: s(12352, 27), /* DownstreamDifferentialDelay */
+            name: s(26536, 27), /* DownstreamDifferentialDelay */
             syntax: 21,
             ..PARAM
         },
         Parameter {
-            name: s(12379, 20), /* DownstreamPacketLoss */
+            name: s(59138, 20), /* DownstreamPacketLoss */
             syntax: 0,
             ..PARAM
         },
         Parameter {
-            name: s(12399, 14), /* DownstreamRate */
+            name: s(79047, 14), /* DownstreamRate */
             syntax: 285,
             ..PARAM
         },
         Parameter {
-            name: s(12413, 14), /* ErroredSeconds */
+            name: s(55301, 14), /* ErroredSeconds */
             syntax: 28,
             ..PARAM
         },
         Parameter {
-            name: s(648, 12), /* FailureCount */
+            name: s(12752, 12), /* FailureCount */
             syntax: 0,
             ..PARAM
         },
         Parameter {
-            name: s(12427, 14), /* FailureReasons */
+            name: s(79271, 14), /* FailureReasons */
             syntax: 287,
             ..PARAM
         },
         Parameter {
-            name: s(12441, 22), /* SeverelyErroredSeconds */
+            name: s(55293, 22), /* SeverelyErroredSeconds */
             syntax: 28,
             ..PARAM
         },
         Parameter {
-            name: s(12463, 18), /* UnavailableSeconds */
+            name: s(67509, 18), /* UnavailableSeconds */
             syntax: 28,
             ..PARAM
         },
         Parameter {
-            name: s(12481, 25), /* UpstreamDifferentialDelay */
+            name: s(29764, 25), /* UpstreamDifferentialDelay */
             syntax: 21,
             ..PARAM
         },
         Parameter {
-            name: s(12506, 18), /* UpstreamPacketLoss */
+            name: s(67545, 18), /* UpstreamPacketLoss */
             syntax: 0,
             ..PARAM
         },
         Parameter {
-            name: s(12524, 12), /* UpstreamRate */
+            name: s(87177, 12), /* UpstreamRate */
             syntax: 285,
             ..PARAM
         },
         Parameter {
-            name: s(12645, 6), /* ACTINP */
+            name: s(87523, 6), /* ACTINP */
             syntax: 255,
             ..PARAM
         },
         Parameter {
-            name: s(12651, 10), /* ACTINPREIN */
+            name: s(90170, 10), /* ACTINPREIN */
             syntax: 288,
             version: v(2, 8, 0),
             ..PARAM
         },
         Parameter {
-            name: s(12661, 6), /* ACTNDR */
+            name: s(96678, 6), /* ACTNDR */
             syntax: 131,
             version: v(2, 8, 0),
             ..PARAM
         },
         Parameter {
-            name: s(12667, 23), /* ActualInterleavingDelay */
+            name: s(50462, 23), /* ActualInterleavingDelay */
             syntax: 21,
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(12690, 18), /* DownstreamCurrRate */
+            name: s(65133, 18), /* DownstreamCurrRate */
             syntax: 131,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(780, 6), /* Enable */
+            name: s(3773, 6), /* Enable */
             syntax: 16,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(12708, 9), /* INPREPORT */
+            name: s(92828, 9), /* INPREPORT */
             syntax: 16,
             ..PARAM
         },
         Parameter {
-            name: s(12717, 10), /* INTLVBLOCK */
+            name: s(90900, 10), /* INTLVBLOCK */
             syntax: 255,
             ..PARAM
         },
         Parameter {
-            name: s(12727, 10), /* INTLVDEPTH */
+            name: s(90910, 10), /* INTLVDEPTH */
             syntax: 0,
             ..PARAM
         },
         Parameter {
-            name: s(12737, 5), /* LPATH */
+            name: s(97595, 5), /* LPATH */
             syntax: 289,
             ..PARAM
         },
         Parameter {
-            name: s(12742, 5), /* LSYMB */
+            name: s(97605, 5), /* LSYMB */
             syntax: 255,
             ..PARAM
         },
         Parameter {
-            name: s(851, 10), /* LastChange */
+            name: s(68122, 10), /* LastChange */
             syntax: 28,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(12747, 26), /* LinkEncapsulationSupported */
+            name: s(44818, 26), /* LinkEncapsulationSupported */
             syntax: 290,
             ..PARAM
         },
         Parameter {
-            name: s(12773, 21), /* LinkEncapsulationUsed */
+            name: s(56757, 21), /* LinkEncapsulationUsed */
             syntax: 291,
             ..PARAM
         },
         Parameter {
-            name: s(869, 11), /* LowerLayers */
+            name: s(88667, 11), /* LowerLayers */
             syntax: 133,
             ..PARAM
         },
         Parameter {
-            name: s(12794, 4), /* NFEC */
+            name: s(98251, 4), /* NFEC */
             syntax: 292,
             ..PARAM
         },
         Parameter {
-            name: s(791, 4), /* Name */
+            name: s(31079, 4), /* Name */
             syntax: 31,
             ..PARAM
         },
         Parameter {
-            name: s(12798, 4), /* RFEC */
+            name: s(84289, 4), /* RFEC */
             syntax: 255,
             ..PARAM
         },
         Parameter {
-            name: s(427, 6), /* Status */
+            name: s(2491, 6), /* Status */
             syntax: 139,
             ..PARAM
         },
         Parameter {
-            name: s(12802, 16), /* UpstreamCurrRate */
+            name: s(74762, 16), /* UpstreamCurrRate */
             syntax: 131,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1041, 13), /* BytesReceived */
+            name: s(19258, 13), /* BytesReceived */
             syntax: 38,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1054, 9), /* BytesSent */
+            name: s(24224, 9), /* BytesSent */
             syntax: 38,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(12266, 15), /* CurrentDayStart */
+            name: s(75479, 15), /* CurrentDayStart */
             syntax: 28,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1072, 22), /* DiscardPacketsReceived */
+            name: s(25137, 22), /* DiscardPacketsReceived */
             syntax: 39,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1094, 18), /* DiscardPacketsSent */
+            name: s(30572, 18), /* DiscardPacketsSent */
             syntax: 39,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1112, 14), /* ErrorsReceived */
+            name: s(28148, 14), /* ErrorsReceived */
             syntax: 39,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1126, 10), /* ErrorsSent */
+            name: s(23957, 10), /* ErrorsSent */
             syntax: 39,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(12847, 17), /* LastShowtimeStart */
+            name: s(69152, 17), /* LastShowtimeStart */
             syntax: 28,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1189, 15), /* PacketsReceived */
+            name: s(17412, 15), /* PacketsReceived */
             syntax: 37,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1204, 11), /* PacketsSent */
+            name: s(22423, 11), /* PacketsSent */
             syntax: 37,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(12281, 16), /* QuarterHourStart */
+            name: s(73706, 16), /* QuarterHourStart */
             syntax: 28,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1229, 5), /* Reset */
+            name: s(31685, 5), /* Reset */
             syntax: 40,
             access: Access::ReadWrite,
             version: v(2, 19, 0),
@@ -934,199 +934,199 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(12864, 13), /* ShowtimeStart */
+            name: s(69156, 13), /* ShowtimeStart */
             syntax: 28,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(12297, 10), /* TotalStart */
+            name: s(92060, 10), /* TotalStart */
             syntax: 28,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(12917, 13), /* XTUCCRCErrors */
+            name: s(84234, 13), /* XTUCCRCErrors */
             syntax: 0,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(12930, 13), /* XTUCFECErrors */
+            name: s(84247, 13), /* XTUCFECErrors */
             syntax: 0,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(12943, 13), /* XTUCHECErrors */
+            name: s(84260, 13), /* XTUCHECErrors */
             syntax: 0,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(12956, 13), /* XTURCRCErrors */
+            name: s(84273, 13), /* XTURCRCErrors */
             syntax: 0,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(12969, 13), /* XTURFECErrors */
+            name: s(84286, 13), /* XTURFECErrors */
             syntax: 0,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(12982, 13), /* XTURHECErrors */
+            name: s(84299, 13), /* XTURHECErrors */
             syntax: 0,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(12917, 13), /* XTUCCRCErrors */
+            name: s(84234, 13), /* XTUCCRCErrors */
             syntax: 0,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(12930, 13), /* XTUCFECErrors */
+            name: s(84247, 13), /* XTUCFECErrors */
             syntax: 0,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(12943, 13), /* XTUCHECErrors */
+            name: s(84260, 13), /* XTUCHECErrors */
             syntax: 0,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(12956, 13), /* XTURCRCErrors */
+            name: s(84273, 13), /* XTURCRCErrors */
             syntax: 0,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(12969, 13), /* XTURFECErrors */
+            name: s(84286, 13), /* XTURFECErrors */
             syntax: 0,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(12982, 13), /* XTURHECErrors */
+            name: s(84299, 13), /* XTURHECErrors */
             syntax: 0,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(12917, 13), /* XTUCCRCErrors */
+            name: s(84234, 13), /* XTUCCRCErrors */
             syntax: 0,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(12930, 13), /* XTUCFECErrors */
+            name: s(84247, 13), /* XTUCFECErrors */
             syntax: 0,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(12943, 13), /* XTUCHECErrors */
+            name: s(84260, 13), /* XTUCHECErrors */
             syntax: 0,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(12956, 13), /* XTURCRCErrors */
+            name: s(84273, 13), /* XTURCRCErrors */
             syntax: 0,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(12969, 13), /* XTURFECErrors */
+            name: s(84286, 13), /* XTURFECErrors */
             syntax: 0,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(12982, 13), /* XTURHECErrors */
+            name: s(84299, 13), /* XTURHECErrors */
             syntax: 0,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(12917, 13), /* XTUCCRCErrors */
+            name: s(84234, 13), /* XTUCCRCErrors */
             syntax: 0,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(12930, 13), /* XTUCFECErrors */
+            name: s(84247, 13), /* XTUCFECErrors */
             syntax: 0,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(12943, 13), /* XTUCHECErrors */
+            name: s(84260, 13), /* XTUCHECErrors */
             syntax: 0,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(12956, 13), /* XTURCRCErrors */
+            name: s(84273, 13), /* XTURCRCErrors */
             syntax: 0,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(12969, 13), /* XTURFECErrors */
+            name: s(84286, 13), /* XTURFECErrors */
             syntax: 0,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(12982, 13), /* XTURHECErrors */
+            name: s(84299, 13), /* XTURHECErrors */
             syntax: 0,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(12917, 13), /* XTUCCRCErrors */
+            name: s(84234, 13), /* XTUCCRCErrors */
             syntax: 0,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(12930, 13), /* XTUCFECErrors */
+            name: s(84247, 13), /* XTUCFECErrors */
             syntax: 0,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(12943, 13), /* XTUCHECErrors */
+            name: s(84260, 13), /* XTUCHECErrors */
             syntax: 0,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(12956, 13), /* XTURCRCErrors */
+            name: s(84273, 13), /* XTURCRCErrors */
             syntax: 0,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(12969, 13), /* XTURFECErrors */
+            name: s(84286, 13), /* XTURFECErrors */
             syntax: 0,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(12982, 13), /* XTURHECErrors */
+            name: s(84299, 13), /* XTURHECErrors */
             syntax: 0,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(262, 9), /* Interface */
+            name: s(6361, 9), /* Interface */
             syntax: 293,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
@@ -1134,252 +1134,252 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(13188, 8), /* ACTATPds */
+            name: s(94217, 8), /* ACTATPds */
             syntax: 255,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(13196, 8), /* ACTATPus */
+            name: s(94225, 8), /* ACTATPus */
             syntax: 255,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(13204, 8), /* ACTPSDds */
+            name: s(94233, 8), /* ACTPSDds */
             syntax: 255,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(13212, 8), /* ACTPSDus */
+            name: s(94241, 8), /* ACTPSDus */
             syntax: 255,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(13220, 8), /* BITSpsds */
+            name: s(94353, 8), /* BITSpsds */
             syntax: 294,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(13228, 8), /* BITSpsus */
+            name: s(94361, 8), /* BITSpsus */
             syntax: 295,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(13236, 7), /* HLINGds */
+            name: s(95962, 7), /* HLINGds */
             syntax: 0,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(13243, 7), /* HLINGus */
+            name: s(95969, 7), /* HLINGus */
             syntax: 0,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(13250, 8), /* HLINSCds */
+            name: s(94689, 8), /* HLINSCds */
             syntax: 255,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(13258, 8), /* HLINSCus */
+            name: s(94697, 8), /* HLINSCus */
             syntax: 255,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(13266, 8), /* HLINpsds */
+            name: s(94705, 8), /* HLINpsds */
             syntax: 294,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(13274, 8), /* HLINpsus */
+            name: s(94713, 8), /* HLINpsus */
             syntax: 295,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(13282, 7), /* HLOGGds */
+            name: s(95976, 7), /* HLOGGds */
             syntax: 0,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(13289, 7), /* HLOGGus */
+            name: s(95983, 7), /* HLOGGus */
             syntax: 0,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(13296, 8), /* HLOGMTds */
+            name: s(94721, 8), /* HLOGMTds */
             syntax: 0,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(13304, 8), /* HLOGMTus */
+            name: s(94729, 8), /* HLOGMTus */
             syntax: 0,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(13312, 8), /* HLOGpsds */
+            name: s(94737, 8), /* HLOGpsds */
             syntax: 296,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(13320, 8), /* HLOGpsus */
+            name: s(94745, 8), /* HLOGpsus */
             syntax: 296,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(13328, 8), /* LATNpbds */
+            name: s(94889, 8), /* LATNpbds */
             syntax: 297,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(13336, 8), /* LATNpbus */
+            name: s(94897, 8), /* LATNpbus */
             syntax: 297,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(13344, 6), /* QLNGds */
+            name: s(97032, 6), /* QLNGds */
             syntax: 0,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(13350, 6), /* QLNGus */
+            name: s(97038, 6), /* QLNGus */
             syntax: 0,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(13356, 7), /* QLNMTds */
+            name: s(96249, 7), /* QLNMTds */
             syntax: 0,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(13363, 7), /* QLNMTus */
+            name: s(96256, 7), /* QLNMTus */
             syntax: 0,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(13370, 7), /* QLNpsds */
+            name: s(96263, 7), /* QLNpsds */
             syntax: 294,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(13377, 7), /* QLNpsus */
+            name: s(96270, 7), /* QLNpsus */
             syntax: 295,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(13384, 6), /* SATNds */
+            name: s(97080, 6), /* SATNds */
             syntax: 297,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(13390, 6), /* SATNus */
+            name: s(97086, 6), /* SATNus */
             syntax: 297,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(13396, 6), /* SNRGds */
+            name: s(97092, 6), /* SNRGds */
             syntax: 0,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(13402, 6), /* SNRGus */
+            name: s(97098, 6), /* SNRGus */
             syntax: 0,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(13408, 7), /* SNRMTds */
+            name: s(96347, 7), /* SNRMTds */
             syntax: 0,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(13415, 7), /* SNRMTus */
+            name: s(96354, 7), /* SNRMTus */
             syntax: 0,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(13422, 7), /* SNRpsds */
+            name: s(96361, 7), /* SNRpsds */
             syntax: 294,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(13429, 7), /* SNRpsus */
+            name: s(96368, 7), /* SNRpsus */
             syntax: 295,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(427, 6), /* Status */
+            name: s(2491, 6), /* Status */
             syntax: 11,
             version: v(2, 13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(13443, 24), /* CapacityEstimateEnabling */
+            name: s(48494, 24), /* CapacityEstimateEnabling */
             syntax: 16,
             access: Access::ReadWrite,
             version: v(2, 13, 0),
@@ -1387,7 +1387,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(13467, 16), /* CapacityNoisePSD */
+            name: s(71642, 16), /* CapacityNoisePSD */
             syntax: 298,
             access: Access::ReadWrite,
             version: v(2, 13, 0),
@@ -1395,7 +1395,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(13483, 17), /* CapacitySignalPSD */
+            name: s(68098, 17), /* CapacitySignalPSD */
             syntax: 298,
             access: Access::ReadWrite,
             version: v(2, 13, 0),
@@ -1403,7 +1403,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(13500, 20), /* CapacityTargetMargin */
+            name: s(58838, 20), /* CapacityTargetMargin */
             syntax: 299,
             access: Access::ReadWrite,
             version: v(2, 13, 0),
@@ -1411,7 +1411,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(262, 9), /* Interface */
+            name: s(6361, 9), /* Interface */
             syntax: 300,
             access: Access::ReadWrite,
             version: v(2, 13, 0),
@@ -1419,63 +1419,63 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(13520, 26), /* AttenuationCharacteristics */
+            name: s(17490, 26), /* AttenuationCharacteristics */
             syntax: 301,
             version: v(2, 13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(13546, 16), /* CapacityEstimate */
+            name: s(48494, 16), /* CapacityEstimate */
             syntax: 302,
             version: v(2, 13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(13562, 10), /* LoopLength */
+            name: s(91090, 10), /* LoopLength */
             syntax: 303,
             version: v(2, 13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(13572, 15), /* LoopTermination */
+            name: s(76409, 15), /* LoopTermination */
             syntax: 304,
             version: v(2, 13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(13587, 12), /* LoopTopology */
+            name: s(85833, 12), /* LoopTopology */
             syntax: 219,
             version: v(2, 13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(13599, 13), /* MissingFilter */
+            name: s(82986, 13), /* MissingFilter */
             syntax: 16,
             version: v(2, 13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(427, 6), /* Status */
+            name: s(2491, 6), /* Status */
             syntax: 305,
             version: v(2, 13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(13612, 14), /* TFlogGroupSize */
+            name: s(80811, 14), /* TFlogGroupSize */
             syntax: 306,
             version: v(2, 14, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(262, 9), /* Interface */
+            name: s(6361, 9), /* Interface */
             syntax: 300,
             access: Access::ReadWrite,
             version: v(2, 13, 0),
@@ -1483,7 +1483,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(13635, 25), /* QLNMaxMeasurementDuration */
+            name: s(47257, 25), /* QLNMaxMeasurementDuration */
             syntax: 307,
             access: Access::ReadWrite,
             version: v(2, 13, 0),
@@ -1491,35 +1491,35 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(13660, 26), /* ExtendedBandwidthOperation */
+            name: s(44506, 26), /* ExtendedBandwidthOperation */
             syntax: 16,
             version: v(2, 13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(13686, 3), /* QLN */
+            name: s(32988, 3), /* QLN */
             syntax: 294,
             version: v(2, 13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(13689, 12), /* QLNGroupSize */
+            name: s(86433, 12), /* QLNGroupSize */
             syntax: 306,
             version: v(2, 13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(427, 6), /* Status */
+            name: s(2491, 6), /* Status */
             syntax: 305,
             version: v(2, 13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(262, 9), /* Interface */
+            name: s(6361, 9), /* Interface */
             syntax: 300,
             access: Access::ReadWrite,
             version: v(2, 13, 0),
@@ -1527,7 +1527,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(13710, 25), /* UERMaxMeasurementDuration */
+            name: s(47907, 25), /* UERMaxMeasurementDuration */
             syntax: 308,
             access: Access::ReadWrite,
             version: v(2, 13, 0),
@@ -1535,281 +1535,281 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(13660, 26), /* ExtendedBandwidthOperation */
+            name: s(44506, 26), /* ExtendedBandwidthOperation */
             syntax: 16,
             version: v(2, 13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(427, 6), /* Status */
+            name: s(2491, 6), /* Status */
             syntax: 305,
             version: v(2, 13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(13735, 3), /* UER */
+            name: s(33019, 3), /* UER */
             syntax: 309,
             version: v(2, 13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(13738, 12), /* UERGroupSize */
+            name: s(87081, 12), /* UERGroupSize */
             syntax: 306,
             version: v(2, 13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(13750, 14), /* UERScaleFactor */
+            name: s(81049, 14), /* UERScaleFactor */
             syntax: 0,
             version: v(2, 13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(13764, 6), /* UERVar */
+            name: s(97194, 6), /* UERVar */
             syntax: 310,
             version: v(2, 13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(13188, 8), /* ACTATPds */
+            name: s(94217, 8), /* ACTATPds */
             syntax: 255,
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(13196, 8), /* ACTATPus */
+            name: s(94225, 8), /* ACTATPus */
             syntax: 255,
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(13204, 8), /* ACTPSDds */
+            name: s(94233, 8), /* ACTPSDds */
             syntax: 255,
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(13212, 8), /* ACTPSDus */
+            name: s(94241, 8), /* ACTPSDus */
             syntax: 255,
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(13220, 8), /* BITSpsds */
+            name: s(94353, 8), /* BITSpsds */
             syntax: 294,
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(13228, 8), /* BITSpsus */
+            name: s(94361, 8), /* BITSpsus */
             syntax: 295,
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(744, 16), /* DiagnosticsState */
+            name: s(72154, 16), /* DiagnosticsState */
             syntax: 22,
             access: Access::ReadWrite,
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(13236, 7), /* HLINGds */
+            name: s(95962, 7), /* HLINGds */
             syntax: 0,
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(13243, 7), /* HLINGus */
+            name: s(95969, 7), /* HLINGus */
             syntax: 0,
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(13250, 8), /* HLINSCds */
+            name: s(94689, 8), /* HLINSCds */
             syntax: 255,
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(13258, 8), /* HLINSCus */
+            name: s(94697, 8), /* HLINSCus */
             syntax: 255,
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(13266, 8), /* HLINpsds */
+            name: s(94705, 8), /* HLINpsds */
             syntax: 294,
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(13274, 8), /* HLINpsus */
+            name: s(94713, 8), /* HLINpsus */
             syntax: 295,
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(13282, 7), /* HLOGGds */
+            name: s(95976, 7), /* HLOGGds */
             syntax: 0,
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(13289, 7), /* HLOGGus */
+            name: s(95983, 7), /* HLOGGus */
             syntax: 0,
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(13296, 8), /* HLOGMTds */
+            name: s(94721, 8), /* HLOGMTds */
             syntax: 0,
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(13304, 8), /* HLOGMTus */
+            name: s(94729, 8), /* HLOGMTus */
             syntax: 0,
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(13312, 8), /* HLOGpsds */
+            name: s(94737, 8), /* HLOGpsds */
             syntax: 296,
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(13320, 8), /* HLOGpsus */
+            name: s(94745, 8), /* HLOGpsus */
             syntax: 296,
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(262, 9), /* Interface */
+            name: s(6361, 9), /* Interface */
             syntax: 293,
             access: Access::ReadWrite,
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(13328, 8), /* LATNpbds */
+            name: s(94889, 8), /* LATNpbds */
             syntax: 297,
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(13336, 8), /* LATNpbus */
+            name: s(94897, 8), /* LATNpbus */
             syntax: 297,
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(13344, 6), /* QLNGds */
+            name: s(97032, 6), /* QLNGds */
             syntax: 0,
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(13350, 6), /* QLNGus */
+            name: s(97038, 6), /* QLNGus */
             syntax: 0,
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(13356, 7), /* QLNMTds */
+            name: s(96249, 7), /* QLNMTds */
             syntax: 0,
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(13363, 7), /* QLNMTus */
+            name: s(96256, 7), /* QLNMTus */
             syntax: 0,
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(13370, 7), /* QLNpsds */
+            name: s(96263, 7), /* QLNpsds */
             syntax: 294,
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(13377, 7), /* QLNpsus */
+            name: s(96270, 7), /* QLNpsus */
             syntax: 295,
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(13384, 6), /* SATNds */
+            name: s(97080, 6), /* SATNds */
             syntax: 297,
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(13390, 6), /* SATNus */
+            name: s(97086, 6), /* SATNus */
             syntax: 297,
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(13396, 6), /* SNRGds */
+            name: s(97092, 6), /* SNRGds */
             syntax: 0,
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(13402, 6), /* SNRGus */
+            name: s(97098, 6), /* SNRGus */
             syntax: 0,
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(13408, 7), /* SNRMTds */
+            name: s(96347, 7), /* SNRMTds */
             syntax: 0,
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(13415, 7), /* SNRMTus */
+            name: s(96354, 7), /* SNRMTus */
             syntax: 0,
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(13422, 7), /* SNRpsds */
+            name: s(96361, 7), /* SNRpsds */
             syntax: 294,
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(13429, 7), /* SNRpsus */
+            name: s(96368, 7), /* SNRpsus */
             syntax: 295,
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(13520, 26), /* AttenuationCharacteristics */
+            name: s(17490, 26), /* AttenuationCharacteristics */
             syntax: 301,
             version: v(2, 13, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(13546, 16), /* CapacityEstimate */
+            name: s(48494, 16), /* CapacityEstimate */
             syntax: 302,
             version: v(2, 13, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(13443, 24), /* CapacityEstimateEnabling */
+            name: s(48494, 24), /* CapacityEstimateEnabling */
             syntax: 16,
             access: Access::ReadWrite,
             version: v(2, 13, 0),
@@ -1817,7 +1817,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(13467, 16), /* CapacityNoisePSD */
+            name: s(71642, 16), /* CapacityNoisePSD */
             syntax: 298,
             access: Access::ReadWrite,
             version: v(2, 13, 0),
@@ -1825,7 +1825,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(13483, 17), /* CapacitySignalPSD */
+            name: s(68098, 17), /* CapacitySignalPSD */
             syntax: 298,
             access: Access::ReadWrite,
             version: v(2, 13, 0),
@@ -1833,7 +1833,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(13500, 20), /* CapacityTargetMargin */
+            name: s(58838, 20), /* CapacityTargetMargin */
             syntax: 299,
             access: Access::ReadWrite,
             version: v(2, 13, 0),
@@ -1841,7 +1841,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(744, 16), /* DiagnosticsState */
+            name: s(72154, 16), /* DiagnosticsState */
             syntax: 311,
             access: Access::ReadWrite,
             version: v(2, 13, 0),
@@ -1849,7 +1849,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(262, 9), /* Interface */
+            name: s(6361, 9), /* Interface */
             syntax: 300,
             access: Access::ReadWrite,
             version: v(2, 13, 0),
@@ -1857,42 +1857,42 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(13562, 10), /* LoopLength */
+            name: s(91090, 10), /* LoopLength */
             syntax: 303,
             version: v(2, 13, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(13572, 15), /* LoopTermination */
+            name: s(76409, 15), /* LoopTermination */
             syntax: 304,
             version: v(2, 13, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(13587, 12), /* LoopTopology */
+            name: s(85833, 12), /* LoopTopology */
             syntax: 219,
             version: v(2, 13, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(13599, 13), /* MissingFilter */
+            name: s(82986, 13), /* MissingFilter */
             syntax: 16,
             version: v(2, 13, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(13612, 14), /* TFlogGroupSize */
+            name: s(80811, 14), /* TFlogGroupSize */
             syntax: 306,
             version: v(2, 14, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(744, 16), /* DiagnosticsState */
+            name: s(72154, 16), /* DiagnosticsState */
             syntax: 311,
             access: Access::ReadWrite,
             version: v(2, 13, 0),
@@ -1900,14 +1900,14 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(13660, 26), /* ExtendedBandwidthOperation */
+            name: s(44506, 26), /* ExtendedBandwidthOperation */
             syntax: 16,
             version: v(2, 13, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(262, 9), /* Interface */
+            name: s(6361, 9), /* Interface */
             syntax: 300,
             access: Access::ReadWrite,
             version: v(2, 13, 0),
@@ -1915,21 +1915,21 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(13686, 3), /* QLN */
+            name: s(32988, 3), /* QLN */
             syntax: 294,
             version: v(2, 13, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(13689, 12), /* QLNGroupSize */
+            name: s(86433, 12), /* QLNGroupSize */
             syntax: 306,
             version: v(2, 13, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(13635, 25), /* QLNMaxMeasurementDuration */
+            name: s(47257, 25), /* QLNMaxMeasurementDuration */
             syntax: 307,
             access: Access::ReadWrite,
             version: v(2, 13, 0),
@@ -1937,7 +1937,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(744, 16), /* DiagnosticsState */
+            name: s(72154, 16), /* DiagnosticsState */
             syntax: 311,
             access: Access::ReadWrite,
             version: v(2, 13, 0),
@@ -1945,14 +1945,14 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(13660, 26), /* ExtendedBandwidthOperation */
+            name: s(44506, 26), /* ExtendedBandwidthOperation */
             syntax: 16,
             version: v(2, 13, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(262, 9), /* Interface */
+            name: s(6361, 9), /* Interface */
             syntax: 300,
             access: Access::ReadWrite,
             version: v(2, 13, 0),
@@ -1960,21 +1960,21 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(13735, 3), /* UER */
+            name: s(33019, 3), /* UER */
             syntax: 309,
             version: v(2, 13, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(13738, 12), /* UERGroupSize */
+            name: s(87081, 12), /* UERGroupSize */
             syntax: 306,
             version: v(2, 13, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(13710, 25), /* UERMaxMeasurementDuration */
+            name: s(47907, 25), /* UERMaxMeasurementDuration */
             syntax: 308,
             access: Access::ReadWrite,
             version: v(2, 13, 0),
@@ -1982,529 +1982,529 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(13750, 14), /* UERScaleFactor */
+            name: s(81049, 14), /* UERScaleFactor */
             syntax: 0,
             version: v(2, 13, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(13764, 6), /* UERVar */
+            name: s(97194, 6), /* UERVar */
             syntax: 310,
             version: v(2, 13, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(13917, 11), /* ACTINPROCds */
+            name: s(87523, 11), /* ACTINPROCds */
             syntax: 0,
             version: v(2, 8, 0),
             ..PARAM
         },
         Parameter {
-            name: s(13928, 11), /* ACTINPROCus */
+            name: s(87534, 11), /* ACTINPROCus */
             syntax: 0,
             version: v(2, 8, 0),
             ..PARAM
         },
         Parameter {
-            name: s(13939, 11), /* ACTRAMODEds */
+            name: s(87545, 11), /* ACTRAMODEds */
             syntax: 312,
             version: v(2, 8, 0),
             ..PARAM
         },
         Parameter {
-            name: s(13950, 11), /* ACTRAMODEus */
+            name: s(87556, 11), /* ACTRAMODEus */
             syntax: 312,
             version: v(2, 8, 0),
             ..PARAM
         },
         Parameter {
-            name: s(13961, 12), /* ACTSNRMODEds */
+            name: s(84441, 12), /* ACTSNRMODEds */
             syntax: 0,
             ..PARAM
         },
         Parameter {
-            name: s(13973, 12), /* ACTSNRMODEus */
+            name: s(84453, 12), /* ACTSNRMODEus */
             syntax: 0,
             ..PARAM
         },
         Parameter {
-            name: s(13985, 8), /* ACTUALCE */
+            name: s(94249, 8), /* ACTUALCE */
             syntax: 0,
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(13993, 15), /* AllowedProfiles */
+            name: s(75119, 15), /* AllowedProfiles */
             syntax: 313,
             ..PARAM
         },
         Parameter {
-            name: s(14008, 14), /* CurrentProfile */
+            name: s(78781, 14), /* CurrentProfile */
             syntax: 314,
             ..PARAM
         },
         Parameter {
-            name: s(14022, 21), /* DownstreamAttenuation */
+            name: s(56337, 21), /* DownstreamAttenuation */
             syntax: 315,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(4764, 20), /* DownstreamMaxBitRate */
+            name: s(59118, 20), /* DownstreamMaxBitRate */
             syntax: 131,
             ..PARAM
         },
         Parameter {
-            name: s(14043, 21), /* DownstreamNoiseMargin */
+            name: s(56379, 21), /* DownstreamNoiseMargin */
             syntax: 315,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(14064, 15), /* DownstreamPower */
+            name: s(75704, 15), /* DownstreamPower */
             syntax: 316,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(780, 6), /* Enable */
+            name: s(3773, 6), /* Enable */
             syntax: 16,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(14079, 19), /* EnableDataGathering */
+            name: s(61815, 19), /* EnableDataGathering */
             syntax: 16,
             access: Access::ReadWrite,
             version: v(2, 8, 0),
             ..PARAM
         },
         Parameter {
-            name: s(10540, 15), /* FirmwareVersion */
+            name: s(75899, 15), /* FirmwareVersion */
             syntax: 31,
             ..PARAM
         },
         Parameter {
-            name: s(14098, 7), /* INMCCds */
+            name: s(95997, 7), /* INMCCds */
             syntax: 317,
             ..PARAM
         },
         Parameter {
-            name: s(14105, 9), /* INMIATOds */
+            name: s(92810, 9), /* INMIATOds */
             syntax: 318,
             ..PARAM
         },
         Parameter {
-            name: s(14114, 9), /* INMIATSds */
+            name: s(92819, 9), /* INMIATSds */
             syntax: 49,
             ..PARAM
         },
         Parameter {
-            name: s(14123, 14), /* INMINPEQMODEds */
+            name: s(79439, 14), /* INMINPEQMODEds */
             syntax: 319,
             ..PARAM
         },
         Parameter {
-            name: s(14137, 9), /* LIMITMASK */
+            name: s(92900, 9), /* LIMITMASK */
             syntax: 0,
             ..PARAM
         },
         Parameter {
-            name: s(851, 10), /* LastChange */
+            name: s(68122, 10), /* LastChange */
             syntax: 28,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(14146, 30), /* LastStateTransmittedDownstream */
+            name: s(35871, 30), /* LastStateTransmittedDownstream */
             syntax: 0,
             ..PARAM
         },
         Parameter {
-            name: s(14176, 28), /* LastStateTransmittedUpstream */
+            name: s(40682, 28), /* LastStateTransmittedUpstream */
             syntax: 0,
             ..PARAM
         },
         Parameter {
-            name: s(14204, 12), /* LineEncoding */
+            name: s(85797, 12), /* LineEncoding */
             syntax: 320,
             ..PARAM
         },
         Parameter {
-            name: s(14216, 10), /* LineNumber */
+            name: s(62328, 10), /* LineNumber */
             syntax: 321,
             ..PARAM
         },
         Parameter {
-            name: s(14226, 10), /* LinkStatus */
+            name: s(91080, 10), /* LinkStatus */
             syntax: 322,
             ..PARAM
         },
         Parameter {
-            name: s(869, 11), /* LowerLayers */
+            name: s(88667, 11), /* LowerLayers */
             syntax: 133,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(14236, 9), /* MREFPSDds */
+            name: s(93152, 9), /* MREFPSDds */
             syntax: 323,
             ..PARAM
         },
         Parameter {
-            name: s(14245, 9), /* MREFPSDus */
+            name: s(93161, 9), /* MREFPSDus */
             syntax: 323,
             ..PARAM
         },
         Parameter {
-            name: s(791, 4), /* Name */
+            name: s(31079, 4), /* Name */
             syntax: 31,
             ..PARAM
         },
         Parameter {
-            name: s(14254, 20), /* PowerManagementState */
+            name: s(60078, 20), /* PowerManagementState */
             syntax: 324,
             ..PARAM
         },
         Parameter {
-            name: s(14274, 9), /* RXTHRSHds */
+            name: s(93476, 9), /* RXTHRSHds */
             syntax: 325,
             version: v(2, 8, 0),
             ..PARAM
         },
         Parameter {
-            name: s(14283, 9), /* SNRMROCds */
+            name: s(93620, 9), /* SNRMROCds */
             syntax: 326,
             version: v(2, 8, 0),
             ..PARAM
         },
         Parameter {
-            name: s(14292, 9), /* SNRMROCus */
+            name: s(93629, 9), /* SNRMROCus */
             syntax: 326,
             version: v(2, 8, 0),
             ..PARAM
         },
         Parameter {
-            name: s(14301, 8), /* SNRMpbds */
+            name: s(95321, 8), /* SNRMpbds */
             syntax: 297,
             ..PARAM
         },
         Parameter {
-            name: s(14309, 8), /* SNRMpbus */
+            name: s(95329, 8), /* SNRMpbus */
             syntax: 297,
             ..PARAM
         },
         Parameter {
-            name: s(427, 6), /* Status */
+            name: s(2491, 6), /* Status */
             syntax: 139,
             ..PARAM
         },
         Parameter {
-            name: s(14317, 19), /* SuccessFailureCause */
+            name: s(63753, 19), /* SuccessFailureCause */
             syntax: 327,
             ..PARAM
         },
         Parameter {
-            name: s(14336, 9), /* TRELLISds */
+            name: s(93764, 9), /* TRELLISds */
             syntax: 255,
             ..PARAM
         },
         Parameter {
-            name: s(14345, 9), /* TRELLISus */
+            name: s(93773, 9), /* TRELLISus */
             syntax: 255,
             ..PARAM
         },
         Parameter {
-            name: s(14354, 7), /* UPBOKLE */
+            name: s(92140, 7), /* UPBOKLE */
             syntax: 328,
             ..PARAM
         },
         Parameter {
-            name: s(14361, 9), /* UPBOKLEPb */
+            name: s(93872, 9), /* UPBOKLEPb */
             syntax: 329,
             version: v(2, 8, 0),
             ..PARAM
         },
         Parameter {
-            name: s(14370, 8), /* UPBOKLER */
+            name: s(92140, 8), /* UPBOKLER */
             syntax: 330,
             version: v(2, 8, 0),
             ..PARAM
         },
         Parameter {
-            name: s(14378, 10), /* UPBOKLERPb */
+            name: s(92140, 10), /* UPBOKLERPb */
             syntax: 329,
             version: v(2, 8, 0),
             ..PARAM
         },
         Parameter {
-            name: s(14388, 7), /* US0MASK */
+            name: s(96459, 7), /* US0MASK */
             syntax: 0,
             ..PARAM
         },
         Parameter {
-            name: s(4896, 8), /* Upstream */
+            name: s(19531, 8), /* Upstream */
             syntax: 16,
             ..PARAM
         },
         Parameter {
-            name: s(14395, 19), /* UpstreamAttenuation */
+            name: s(64038, 19), /* UpstreamAttenuation */
             syntax: 315,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(4904, 18), /* UpstreamMaxBitRate */
+            name: s(67527, 18), /* UpstreamMaxBitRate */
             syntax: 131,
             ..PARAM
         },
         Parameter {
-            name: s(14414, 19), /* UpstreamNoiseMargin */
+            name: s(64076, 19), /* UpstreamNoiseMargin */
             syntax: 315,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(14433, 13), /* UpstreamPower */
+            name: s(84104, 13), /* UpstreamPower */
             syntax: 316,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(14446, 17), /* VirtualNoisePSDds */
+            name: s(71022, 17), /* VirtualNoisePSDds */
             syntax: 331,
             ..PARAM
         },
         Parameter {
-            name: s(14463, 17), /* VirtualNoisePSDus */
+            name: s(71039, 17), /* VirtualNoisePSDus */
             syntax: 332,
             ..PARAM
         },
         Parameter {
-            name: s(14480, 4), /* XTSE */
+            name: s(98379, 4), /* XTSE */
             syntax: 333,
             version: v(2, 8, 0),
             ..PARAM
         },
         Parameter {
-            name: s(14484, 7), /* XTSUsed */
+            name: s(96543, 7), /* XTSUsed */
             syntax: 333,
             version: v(2, 8, 0),
             ..PARAM
         },
         Parameter {
-            name: s(14491, 11), /* XTUCANSIRev */
+            name: s(89943, 11), /* XTUCANSIRev */
             syntax: 0,
             ..PARAM
         },
         Parameter {
-            name: s(14502, 11), /* XTUCANSIStd */
+            name: s(89954, 11), /* XTUCANSIStd */
             syntax: 0,
             ..PARAM
         },
         Parameter {
-            name: s(14513, 11), /* XTUCCountry */
+            name: s(89965, 11), /* XTUCCountry */
             syntax: 334,
             ..PARAM
         },
         Parameter {
-            name: s(14524, 10), /* XTUCSerial */
+            name: s(92270, 10), /* XTUCSerial */
             syntax: 335,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(14534, 17), /* XTUCSystemCountry */
+            name: s(71158, 17), /* XTUCSystemCountry */
             syntax: 334,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(14551, 16), /* XTUCSystemVendor */
+            name: s(50414, 16), /* XTUCSystemVendor */
             syntax: 336,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(14567, 24), /* XTUCSystemVendorSpecific */
+            name: s(50414, 24), /* XTUCSystemVendorSpecific */
             syntax: 334,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(14591, 10), /* XTUCVendor */
+            name: s(67635, 10), /* XTUCVendor */
             syntax: 336,
             ..PARAM
         },
         Parameter {
-            name: s(14601, 18), /* XTUCVendorSpecific */
+            name: s(67635, 18), /* XTUCVendorSpecific */
             syntax: 334,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(14619, 11), /* XTUCVersion */
+            name: s(89976, 11), /* XTUCVersion */
             syntax: 337,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(14630, 11), /* XTURANSIRev */
+            name: s(89987, 11), /* XTURANSIRev */
             syntax: 0,
             ..PARAM
         },
         Parameter {
-            name: s(14641, 11), /* XTURANSIStd */
+            name: s(89998, 11), /* XTURANSIStd */
             syntax: 0,
             ..PARAM
         },
         Parameter {
-            name: s(14652, 11), /* XTURCountry */
+            name: s(90009, 11), /* XTURCountry */
             syntax: 334,
             ..PARAM
         },
         Parameter {
-            name: s(14663, 10), /* XTURSerial */
+            name: s(92280, 10), /* XTURSerial */
             syntax: 335,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(14673, 17), /* XTURSystemCountry */
+            name: s(71175, 17), /* XTURSystemCountry */
             syntax: 334,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(14690, 16), /* XTURSystemVendor */
+            name: s(50438, 16), /* XTURSystemVendor */
             syntax: 336,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(14706, 24), /* XTURSystemVendorSpecific */
+            name: s(50438, 24), /* XTURSystemVendorSpecific */
             syntax: 334,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(14730, 10), /* XTURVendor */
+            name: s(67653, 10), /* XTURVendor */
             syntax: 336,
             ..PARAM
         },
         Parameter {
-            name: s(14740, 18), /* XTURVendorSpecific */
+            name: s(67653, 18), /* XTURVendorSpecific */
             syntax: 334,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(14758, 11), /* XTURVersion */
+            name: s(90020, 11), /* XTURVersion */
             syntax: 338,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(14803, 25), /* ActLoggingDepthReportingR */
+            name: s(45882, 25), /* ActLoggingDepthReportingR */
             syntax: 339,
             version: v(2, 8, 0),
             ..PARAM
         },
         Parameter {
-            name: s(14828, 17), /* EventTraceBufferR */
+            name: s(68591, 17), /* EventTraceBufferR */
             syntax: 340,
             version: v(2, 8, 0),
             ..PARAM
         },
         Parameter {
-            name: s(14845, 13), /* LoggingDepthR */
+            name: s(45885, 13), /* LoggingDepthR */
             syntax: 339,
             version: v(2, 8, 0),
             ..PARAM
         },
         Parameter {
-            name: s(1041, 13), /* BytesReceived */
+            name: s(19258, 13), /* BytesReceived */
             syntax: 38,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1054, 9), /* BytesSent */
+            name: s(24224, 9), /* BytesSent */
             syntax: 38,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(12266, 15), /* CurrentDayStart */
+            name: s(75479, 15), /* CurrentDayStart */
             syntax: 28,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1072, 22), /* DiscardPacketsReceived */
+            name: s(25137, 22), /* DiscardPacketsReceived */
             syntax: 39,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1094, 18), /* DiscardPacketsSent */
+            name: s(30572, 18), /* DiscardPacketsSent */
             syntax: 39,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1112, 14), /* ErrorsReceived */
+            name: s(28148, 14), /* ErrorsReceived */
             syntax: 39,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1126, 10), /* ErrorsSent */
+            name: s(23957, 10), /* ErrorsSent */
             syntax: 39,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(12847, 17), /* LastShowtimeStart */
+            name: s(69152, 17), /* LastShowtimeStart */
             syntax: 28,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1189, 15), /* PacketsReceived */
+            name: s(17412, 15), /* PacketsReceived */
             syntax: 37,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1204, 11), /* PacketsSent */
+            name: s(22423, 11), /* PacketsSent */
             syntax: 37,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(12281, 16), /* QuarterHourStart */
+            name: s(73706, 16), /* QuarterHourStart */
             syntax: 28,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1229, 5), /* Reset */
+            name: s(31685, 5), /* Reset */
             syntax: 40,
             access: Access::ReadWrite,
             version: v(2, 19, 0),
@@ -2512,205 +2512,205 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(12864, 13), /* ShowtimeStart */
+            name: s(69156, 13), /* ShowtimeStart */
             syntax: 28,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(12297, 10), /* TotalStart */
+            name: s(92060, 10), /* TotalStart */
             syntax: 28,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(14921, 11), /* ErroredSecs */
+            name: s(63647, 11), /* ErroredSecs */
             syntax: 28,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(14932, 19), /* SeverelyErroredSecs */
+            name: s(63639, 19), /* SeverelyErroredSecs */
             syntax: 28,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(14921, 11), /* ErroredSecs */
+            name: s(63647, 11), /* ErroredSecs */
             syntax: 28,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(14932, 19), /* SeverelyErroredSecs */
+            name: s(63639, 19), /* SeverelyErroredSecs */
             syntax: 28,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(14921, 11), /* ErroredSecs */
+            name: s(63647, 11), /* ErroredSecs */
             syntax: 28,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(14932, 19), /* SeverelyErroredSecs */
+            name: s(63639, 19), /* SeverelyErroredSecs */
             syntax: 28,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(14921, 11), /* ErroredSecs */
+            name: s(63647, 11), /* ErroredSecs */
             syntax: 28,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(14932, 19), /* SeverelyErroredSecs */
+            name: s(63639, 19), /* SeverelyErroredSecs */
             syntax: 28,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(14921, 11), /* ErroredSecs */
+            name: s(63647, 11), /* ErroredSecs */
             syntax: 28,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(14932, 19), /* SeverelyErroredSecs */
+            name: s(63639, 19), /* SeverelyErroredSecs */
             syntax: 28,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(13282, 7), /* HLOGGds */
+            name: s(95976, 7), /* HLOGGds */
             syntax: 0,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(13289, 7), /* HLOGGus */
+            name: s(95983, 7), /* HLOGGus */
             syntax: 0,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(13296, 8), /* HLOGMTds */
+            name: s(94721, 8), /* HLOGMTds */
             syntax: 0,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(13304, 8), /* HLOGMTus */
+            name: s(94729, 8), /* HLOGMTus */
             syntax: 0,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(13312, 8), /* HLOGpsds */
+            name: s(94737, 8), /* HLOGpsds */
             syntax: 296,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(13320, 8), /* HLOGpsus */
+            name: s(94745, 8), /* HLOGpsus */
             syntax: 296,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(15126, 6), /* LATNds */
+            name: s(96846, 6), /* LATNds */
             syntax: 341,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(15132, 6), /* LATNus */
+            name: s(96852, 6), /* LATNus */
             syntax: 341,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(13344, 6), /* QLNGds */
+            name: s(97032, 6), /* QLNGds */
             syntax: 0,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(13350, 6), /* QLNGus */
+            name: s(97038, 6), /* QLNGus */
             syntax: 0,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(13356, 7), /* QLNMTds */
+            name: s(96249, 7), /* QLNMTds */
             syntax: 0,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(13363, 7), /* QLNMTus */
+            name: s(96256, 7), /* QLNMTus */
             syntax: 0,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(13370, 7), /* QLNpsds */
+            name: s(96263, 7), /* QLNpsds */
             syntax: 342,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(13377, 7), /* QLNpsus */
+            name: s(96270, 7), /* QLNpsus */
             syntax: 343,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(13384, 6), /* SATNds */
+            name: s(97080, 6), /* SATNds */
             syntax: 341,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(13390, 6), /* SATNus */
+            name: s(97086, 6), /* SATNus */
             syntax: 341,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(13396, 6), /* SNRGds */
+            name: s(97092, 6), /* SNRGds */
             syntax: 0,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(13402, 6), /* SNRGus */
+            name: s(97098, 6), /* SNRGus */
             syntax: 0,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(13408, 7), /* SNRMTds */
+            name: s(96347, 7), /* SNRMTds */
             syntax: 0,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(13415, 7), /* SNRMTus */
+            name: s(96354, 7), /* SNRMTus */
             syntax: 0,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(13422, 7), /* SNRpsds */
+            name: s(96361, 7), /* SNRpsds */
             syntax: 342,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(13429, 7), /* SNRpsus */
+            name: s(96368, 7), /* SNRpsus */
             syntax: 343,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
@@ -2718,7 +2718,7 @@ pub(crate) static GROUP: Group = Group {
     ],
     commands: &[
         Command {
-            name: s(1318, 7), /* Reset() */
+            name: s(76957, 7), /* Reset() */
             is_async: false,
             group: GroupRef(&GROUP),
             input: p(69, 0),
@@ -2728,7 +2728,7 @@ pub(crate) static GROUP: Group = Group {
             protocols: Protocols::USP,
         },
         Command {
-            name: s(1318, 7), /* Reset() */
+            name: s(76957, 7), /* Reset() */
             is_async: false,
             group: GroupRef(&GROUP),
             input: p(138, 0),
@@ -2738,7 +2738,7 @@ pub(crate) static GROUP: Group = Group {
             protocols: Protocols::USP,
         },
         Command {
-            name: s(13174, 14), /* ADSLLineTest() */
+            name: s(78193, 14), /* ADSLLineTest() */
             is_async: true,
             group: GroupRef(&GROUP),
             input: p(168, 1),
@@ -2748,7 +2748,7 @@ pub(crate) static GROUP: Group = Group {
             protocols: Protocols::USP,
         },
         Command {
-            name: s(13436, 7), /* SELTP() */
+            name: s(96305, 7), /* SELTP() */
             is_async: true,
             group: GroupRef(&GROUP),
             input: p(204, 5),
@@ -2758,7 +2758,7 @@ pub(crate) static GROUP: Group = Group {
             protocols: Protocols::USP,
         },
         Command {
-            name: s(13626, 9), /* SELTQLN() */
+            name: s(93584, 9), /* SELTQLN() */
             is_async: true,
             group: GroupRef(&GROUP),
             input: p(217, 2),
@@ -2768,7 +2768,7 @@ pub(crate) static GROUP: Group = Group {
             protocols: Protocols::USP,
         },
         Command {
-            name: s(13701, 9), /* SELTUER() */
+            name: s(93593, 9), /* SELTUER() */
             is_async: true,
             group: GroupRef(&GROUP),
             input: p(223, 2),
@@ -2778,7 +2778,7 @@ pub(crate) static GROUP: Group = Group {
             protocols: Protocols::USP,
         },
         Command {
-            name: s(1318, 7), /* Reset() */
+            name: s(76957, 7), /* Reset() */
             is_async: false,
             group: GroupRef(&GROUP),
             input: p(388, 0),

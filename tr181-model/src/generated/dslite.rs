@@ -10,16 +10,16 @@ pub(crate) static GROUP: Group = Group {
     name: "DSLite",
     objects: &[
         Object {
-            path: s(15138, 14), /* Device.DSLite. */
+            path: s(27532, 14), /* Device.DSLite. */
             version: v(2, 2, 0),
             parameters: p(0, 2),
             ..object(&GROUP)
         },
         Object {
-            path: s(15183, 35), /* Device.DSLite.InterfaceSetting.{i}. */
+            path: s(27532, 35), /* Device.DSLite.InterfaceSetting.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(15152, 31) /* InterfaceSettingNumberOfEntries */),
+            num_entries_parameter: Some(s(33984, 31) /* InterfaceSettingNumberOfEntries */),
             unique_keys: p(0, 1),
             version: v(2, 2, 0),
             parameters: p(2, 12),
@@ -28,20 +28,20 @@ pub(crate) static GROUP: Group = Group {
     ],
     parameters: &[
         Parameter {
-            name: s(780, 6), /* Enable */
+            name: s(3773, 6), /* Enable */
             syntax: 16,
             access: Access::ReadWrite,
             version: v(2, 2, 0),
             ..PARAM
         },
         Parameter {
-            name: s(15152, 31), /* InterfaceSettingNumberOfEntries */
+            name: s(33984, 31), /* InterfaceSettingNumberOfEntries */
             syntax: 0,
             version: v(2, 2, 0),
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
             version: v(2, 2, 0),
@@ -49,7 +49,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
             version: v(2, 2, 0),
@@ -57,66 +57,66 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(780, 6), /* Enable */
+            name: s(3773, 6), /* Enable */
             syntax: 16,
             access: Access::ReadWrite,
             version: v(2, 2, 0),
             ..PARAM
         },
         Parameter {
-            name: s(15218, 15), /* EndpointAddress */
+            name: s(38233, 15), /* EndpointAddress */
             syntax: 211,
             access: Access::ReadWrite,
             version: v(2, 2, 0),
             ..PARAM
         },
         Parameter {
-            name: s(15233, 20), /* EndpointAddressInUse */
+            name: s(59238, 20), /* EndpointAddressInUse */
             syntax: 211,
             version: v(2, 5, 0),
             ..PARAM
         },
         Parameter {
-            name: s(15253, 29), /* EndpointAddressTypePrecedence */
+            name: s(38233, 29), /* EndpointAddressTypePrecedence */
             syntax: 344,
             access: Access::ReadWrite,
             version: v(2, 5, 0),
             ..PARAM
         },
         Parameter {
-            name: s(15282, 28), /* EndpointAssignmentPrecedence */
+            name: s(40458, 28), /* EndpointAssignmentPrecedence */
             syntax: 345,
             access: Access::ReadWrite,
             version: v(2, 2, 0),
             ..PARAM
         },
         Parameter {
-            name: s(15310, 12), /* EndpointName */
+            name: s(85317, 12), /* EndpointName */
             syntax: 6,
             access: Access::ReadWrite,
             version: v(2, 2, 0),
             ..PARAM
         },
         Parameter {
-            name: s(9863, 6), /* Origin */
+            name: s(68942, 6), /* Origin */
             syntax: 346,
             version: v(2, 2, 0),
             ..PARAM
         },
         Parameter {
-            name: s(427, 6), /* Status */
+            name: s(2491, 6), /* Status */
             syntax: 179,
             version: v(2, 2, 0),
             ..PARAM
         },
         Parameter {
-            name: s(15322, 15), /* TunnelInterface */
+            name: s(77834, 15), /* TunnelInterface */
             syntax: 233,
             version: v(2, 2, 0),
             ..PARAM
         },
         Parameter {
-            name: s(15337, 17), /* TunneledInterface */
+            name: s(70869, 17), /* TunneledInterface */
             syntax: 233,
             version: v(2, 2, 0),
             ..PARAM

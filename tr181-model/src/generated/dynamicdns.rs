@@ -10,42 +10,42 @@ pub(crate) static GROUP: Group = Group {
     name: "DynamicDNS",
     objects: &[
         Object {
-            path: s(18351, 18), /* Device.DynamicDNS. */
+            path: s(18641, 18), /* Device.DynamicDNS. */
             version: v(2, 10, 0),
             parameters: p(0, 3),
             ..object(&GROUP)
         },
         Object {
-            path: s(18386, 29), /* Device.DynamicDNS.Client.{i}. */
+            path: s(18641, 29), /* Device.DynamicDNS.Client.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(5711, 21) /* ClientNumberOfEntries */),
-            enable_parameter: Some(s(780, 6) /* Enable */),
+            num_entries_parameter: Some(s(55875, 21) /* ClientNumberOfEntries */),
+            enable_parameter: Some(s(3773, 6) /* Enable */),
             unique_keys: p(0, 2),
             version: v(2, 10, 0),
             parameters: p(3, 10),
             ..object(&GROUP)
         },
         Object {
-            path: s(18447, 42), /* Device.DynamicDNS.Client.{i}.Hostname.{i}. */
+            path: s(18641, 42), /* Device.DynamicDNS.Client.{i}.Hostname.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(18415, 23) /* HostnameNumberOfEntries */),
-            enable_parameter: Some(s(780, 6) /* Enable */),
+            num_entries_parameter: Some(s(51359, 23) /* HostnameNumberOfEntries */),
+            enable_parameter: Some(s(3773, 6) /* Enable */),
             unique_keys: p(2, 1),
             version: v(2, 10, 0),
             parameters: p(13, 4),
             ..object(&GROUP)
         },
         Object {
-            path: s(18489, 29), /* Device.DynamicDNS.Server.{i}. */
+            path: s(37624, 29), /* Device.DynamicDNS.Server.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(7252, 21) /* ServerNumberOfEntries */),
-            enable_parameter: Some(s(780, 6) /* Enable */),
+            num_entries_parameter: Some(s(57891, 21) /* ServerNumberOfEntries */),
+            enable_parameter: Some(s(3773, 6) /* Enable */),
             unique_keys: p(3, 2),
             version: v(2, 10, 0),
             parameters: p(17, 12),
@@ -54,25 +54,25 @@ pub(crate) static GROUP: Group = Group {
     ],
     parameters: &[
         Parameter {
-            name: s(5711, 21), /* ClientNumberOfEntries */
+            name: s(55875, 21), /* ClientNumberOfEntries */
             syntax: 0,
             version: v(2, 10, 0),
             ..PARAM
         },
         Parameter {
-            name: s(7252, 21), /* ServerNumberOfEntries */
+            name: s(57891, 21), /* ServerNumberOfEntries */
             syntax: 0,
             version: v(2, 10, 0),
             ..PARAM
         },
         Parameter {
-            name: s(18369, 17), /* SupportedServices */
+            name: s(27585, 17), /* SupportedServices */
             syntax: 384,
             version: v(2, 10, 0),
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
             version: v(2, 10, 0),
@@ -80,7 +80,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
             version: v(2, 10, 0),
@@ -88,86 +88,86 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(780, 6), /* Enable */
+            name: s(3773, 6), /* Enable */
             syntax: 16,
             access: Access::ReadWrite,
             version: v(2, 10, 0),
             ..PARAM
         },
         Parameter {
-            name: s(18415, 23), /* HostnameNumberOfEntries */
+            name: s(51359, 23), /* HostnameNumberOfEntries */
             syntax: 0,
             version: v(2, 10, 0),
             ..PARAM
         },
         Parameter {
-            name: s(262, 9), /* Interface */
+            name: s(6361, 9), /* Interface */
             syntax: 233,
             access: Access::ReadWrite,
             version: v(2, 10, 0),
             ..PARAM
         },
         Parameter {
-            name: s(18438, 9), /* LastError */
+            name: s(92909, 9), /* LastError */
             syntax: 385,
             version: v(2, 10, 0),
             ..PARAM
         },
         Parameter {
-            name: s(282, 8), /* Password */
+            name: s(16587, 8), /* Password */
             syntax: 9,
             access: Access::ReadWrite,
             version: v(2, 10, 0),
             ..PARAM
         },
         Parameter {
-            name: s(7355, 6), /* Server */
+            name: s(7297, 6), /* Server */
             syntax: 386,
             access: Access::ReadWrite,
             version: v(2, 10, 0),
             ..PARAM
         },
         Parameter {
-            name: s(427, 6), /* Status */
+            name: s(2491, 6), /* Status */
             syntax: 387,
             version: v(2, 10, 0),
             ..PARAM
         },
         Parameter {
-            name: s(290, 8), /* Username */
+            name: s(14137, 8), /* Username */
             syntax: 6,
             access: Access::ReadWrite,
             version: v(2, 10, 0),
             ..PARAM
         },
         Parameter {
-            name: s(780, 6), /* Enable */
+            name: s(3773, 6), /* Enable */
             syntax: 16,
             access: Access::ReadWrite,
             version: v(2, 10, 0),
             ..PARAM
         },
         Parameter {
-            name: s(9751, 10), /* LastUpdate */
+            name: s(91070, 10), /* LastUpdate */
             syntax: 10,
             version: v(2, 10, 0),
             ..PARAM
         },
         Parameter {
-            name: s(791, 4), /* Name */
+            name: s(31079, 4), /* Name */
             syntax: 6,
             access: Access::ReadWrite,
             version: v(2, 10, 0),
             ..PARAM
         },
         Parameter {
-            name: s(427, 6), /* Status */
+            name: s(2491, 6), /* Status */
             syntax: 388,
             version: v(2, 10, 0),
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
             version: v(2, 10, 0),
@@ -175,7 +175,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
             version: v(2, 10, 0),
@@ -183,70 +183,70 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(18518, 13), /* CheckInterval */
+            name: s(81634, 13), /* CheckInterval */
             syntax: 28,
             access: Access::ReadWrite,
             version: v(2, 10, 0),
             ..PARAM
         },
         Parameter {
-            name: s(780, 6), /* Enable */
+            name: s(3773, 6), /* Enable */
             syntax: 16,
             access: Access::ReadWrite,
             version: v(2, 10, 0),
             ..PARAM
         },
         Parameter {
-            name: s(18531, 10), /* MaxRetries */
+            name: s(47872, 10), /* MaxRetries */
             syntax: 0,
             access: Access::ReadWrite,
             version: v(2, 10, 0),
             ..PARAM
         },
         Parameter {
-            name: s(791, 4), /* Name */
+            name: s(31079, 4), /* Name */
             syntax: 31,
             access: Access::ReadWrite,
             version: v(2, 10, 0),
             ..PARAM
         },
         Parameter {
-            name: s(2441, 8), /* Protocol */
+            name: s(18372, 8), /* Protocol */
             syntax: 389,
             access: Access::ReadWrite,
             version: v(2, 10, 0),
             ..PARAM
         },
         Parameter {
-            name: s(18541, 13), /* RetryInterval */
+            name: s(27229, 13), /* RetryInterval */
             syntax: 28,
             access: Access::ReadWrite,
             version: v(2, 10, 0),
             ..PARAM
         },
         Parameter {
-            name: s(18554, 13), /* ServerAddress */
+            name: s(45967, 13), /* ServerAddress */
             syntax: 6,
             access: Access::ReadWrite,
             version: v(2, 10, 0),
             ..PARAM
         },
         Parameter {
-            name: s(18567, 10), /* ServerPort */
+            name: s(47697, 10), /* ServerPort */
             syntax: 51,
             access: Access::ReadWrite,
             version: v(2, 10, 0),
             ..PARAM
         },
         Parameter {
-            name: s(18577, 11), /* ServiceName */
+            name: s(89448, 11), /* ServiceName */
             syntax: 390,
             access: Access::ReadWrite,
             version: v(2, 10, 0),
             ..PARAM
         },
         Parameter {
-            name: s(18588, 18), /* SupportedProtocols */
+            name: s(32664, 18), /* SupportedProtocols */
             syntax: 391,
             version: v(2, 10, 0),
             ..PARAM

@@ -10,92 +10,92 @@ pub(crate) static GROUP: Group = Group {
     name: "Ethernet",
     objects: &[
         Object {
-            path: s(20203, 16), /* Device.Ethernet. */
+            path: s(18683, 16), /* Device.Ethernet. */
             parameters: p(0, 7),
             ..object(&GROUP)
         },
         Object {
-            path: s(20323, 30), /* Device.Ethernet.Interface.{i}. */
+            path: s(25924, 30), /* Device.Ethernet.Interface.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(4585, 24) /* InterfaceNumberOfEntries */),
+            num_entries_parameter: Some(s(49094, 24) /* InterfaceNumberOfEntries */),
             unique_keys: p(0, 2),
             parameters: p(7, 25),
             ..object(&GROUP)
         },
         Object {
-            path: s(20543, 36), /* Device.Ethernet.Interface.{i}.Stats. */
+            path: s(25924, 36), /* Device.Ethernet.Interface.{i}.Stats. */
             parameters: p(32, 17),
             commands: p(0, 1),
             ..object(&GROUP)
         },
         Object {
-            path: s(20589, 24), /* Device.Ethernet.LAG.{i}. */
+            path: s(35061, 24), /* Device.Ethernet.LAG.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(20239, 18) /* LAGNumberOfEntries */),
-            enable_parameter: Some(s(780, 6) /* Enable */),
+            num_entries_parameter: Some(s(65745, 18) /* LAGNumberOfEntries */),
+            enable_parameter: Some(s(3773, 6) /* Enable */),
             unique_keys: p(2, 3),
             version: v(2, 12, 0),
             parameters: p(49, 8),
             ..object(&GROUP)
         },
         Object {
-            path: s(20613, 30), /* Device.Ethernet.LAG.{i}.Stats. */
+            path: s(35061, 30), /* Device.Ethernet.LAG.{i}.Stats. */
             version: v(2, 12, 0),
             parameters: p(57, 16),
             commands: p(1, 1),
             ..object(&GROUP)
         },
         Object {
-            path: s(20643, 25), /* Device.Ethernet.Link.{i}. */
+            path: s(33085, 25), /* Device.Ethernet.Link.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(549, 19) /* LinkNumberOfEntries */),
-            enable_parameter: Some(s(780, 6) /* Enable */),
+            num_entries_parameter: Some(s(62347, 19) /* LinkNumberOfEntries */),
+            enable_parameter: Some(s(3773, 6) /* Enable */),
             unique_keys: p(5, 3),
             parameters: p(73, 12),
             ..object(&GROUP)
         },
         Object {
-            path: s(20687, 31), /* Device.Ethernet.Link.{i}.Stats. */
+            path: s(33085, 31), /* Device.Ethernet.Link.{i}.Stats. */
             parameters: p(85, 18),
             commands: p(2, 1),
             ..object(&GROUP)
         },
         Object {
-            path: s(20754, 30), /* Device.Ethernet.RMONStats.{i}. */
+            path: s(35091, 30), /* Device.Ethernet.RMONStats.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(20257, 24) /* RMONStatsNumberOfEntries */),
-            enable_parameter: Some(s(780, 6) /* Enable */),
+            num_entries_parameter: Some(s(49742, 24) /* RMONStatsNumberOfEntries */),
+            enable_parameter: Some(s(3773, 6) /* Enable */),
             unique_keys: p(8, 2),
             version: v(2, 4, 0),
             parameters: p(103, 23),
             ..object(&GROUP)
         },
         Object {
-            path: s(21016, 36), /* Device.Ethernet.VLANTermination.{i}. */
+            path: s(18683, 36), /* Device.Ethernet.VLANTermination.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(20281, 30) /* VLANTerminationNumberOfEntries */),
-            enable_parameter: Some(s(780, 6) /* Enable */),
+            num_entries_parameter: Some(s(36891, 30) /* VLANTerminationNumberOfEntries */),
+            enable_parameter: Some(s(3773, 6) /* Enable */),
             unique_keys: p(10, 2),
             parameters: p(126, 10),
             ..object(&GROUP)
         },
         Object {
-            path: s(21064, 42), /* Device.Ethernet.VLANTermination.{i}.Stats. */
+            path: s(18683, 42), /* Device.Ethernet.VLANTermination.{i}.Stats. */
             parameters: p(136, 16),
             commands: p(3, 1),
             ..object(&GROUP)
         },
         Object {
-            path: s(21106, 20), /* Device.Ethernet.WoL. */
+            path: s(59038, 20), /* Device.Ethernet.WoL. */
             version: v(2, 13, 0),
             parameters: p(152, 3),
             commands: p(4, 1),
@@ -104,278 +104,278 @@ pub(crate) static GROUP: Group = Group {
     ],
     parameters: &[
         Parameter {
-            name: s(20219, 20), /* FlowControlSupported */
+            name: s(59458, 20), /* FlowControlSupported */
             syntax: 16,
             version: v(2, 14, 0),
             ..PARAM
         },
         Parameter {
-            name: s(4585, 24), /* InterfaceNumberOfEntries */
+            name: s(49094, 24), /* InterfaceNumberOfEntries */
             syntax: 0,
             ..PARAM
         },
         Parameter {
-            name: s(20239, 18), /* LAGNumberOfEntries */
+            name: s(65745, 18), /* LAGNumberOfEntries */
             syntax: 0,
             version: v(2, 12, 0),
             ..PARAM
         },
         Parameter {
-            name: s(549, 19), /* LinkNumberOfEntries */
+            name: s(62347, 19), /* LinkNumberOfEntries */
             syntax: 0,
             ..PARAM
         },
         Parameter {
-            name: s(20257, 24), /* RMONStatsNumberOfEntries */
+            name: s(49742, 24), /* RMONStatsNumberOfEntries */
             syntax: 0,
             version: v(2, 4, 0),
             ..PARAM
         },
         Parameter {
-            name: s(20281, 30), /* VLANTerminationNumberOfEntries */
+            name: s(36891, 30), /* VLANTerminationNumberOfEntries */
             syntax: 0,
             ..PARAM
         },
         Parameter {
-            name: s(20311, 12), /* WoLSupported */
+            name: s(87285, 12), /* WoLSupported */
             syntax: 16,
             version: v(2, 13, 0),
             ..PARAM
         },
         Parameter {
-            name: s(20353, 19), /* AdvertisedLinkModes */
+            name: s(35912, 19), /* AdvertisedLinkModes */
             syntax: 193,
             access: Access::ReadWrite,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(10081, 14), /* CurrentBitRate */
+            name: s(78753, 14), /* CurrentBitRate */
             syntax: 243,
             version: v(2, 7, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(20372, 17), /* CurrentDuplexMode */
+            name: s(68251, 17), /* CurrentDuplexMode */
             syntax: 403,
             version: v(2, 18, 0),
             ..PARAM
         },
         Parameter {
-            name: s(20389, 11), /* CurrentMDIX */
+            name: s(87853, 11), /* CurrentMDIX */
             syntax: 404,
             version: v(2, 18, 0),
             ..PARAM
         },
         Parameter {
-            name: s(20400, 10), /* DuplexMode */
+            name: s(68258, 10), /* DuplexMode */
             syntax: 405,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(20410, 14), /* EDPDCapability */
+            name: s(79075, 14), /* EDPDCapability */
             syntax: 16,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(20424, 10), /* EDPDEnable */
+            name: s(90640, 10), /* EDPDEnable */
             syntax: 16,
             access: Access::ReadWrite,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(20434, 10), /* EDPDStatus */
+            name: s(90650, 10), /* EDPDStatus */
             syntax: 406,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(20444, 13), /* EEECapability */
+            name: s(81946, 13), /* EEECapability */
             syntax: 16,
             version: v(2, 8, 0),
             ..PARAM
         },
         Parameter {
-            name: s(20457, 9), /* EEEEnable */
+            name: s(92684, 9), /* EEEEnable */
             syntax: 16,
             access: Access::ReadWrite,
             version: v(2, 8, 0),
             ..PARAM
         },
         Parameter {
-            name: s(20466, 9), /* EEEStatus */
+            name: s(92693, 9), /* EEEStatus */
             syntax: 407,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(780, 6), /* Enable */
+            name: s(3773, 6), /* Enable */
             syntax: 16,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(851, 10), /* LastChange */
+            name: s(68122, 10), /* LastChange */
             syntax: 28,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(20475, 30), /* LinkPartnerAdvertisedLinkModes */
+            name: s(35901, 30), /* LinkPartnerAdvertisedLinkModes */
             syntax: 193,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(869, 11), /* LowerLayers */
+            name: s(88667, 11), /* LowerLayers */
             syntax: 133,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(10555, 10), /* MACAddress */
+            name: s(5260, 10), /* MACAddress */
             syntax: 188,
             ..PARAM
         },
         Parameter {
-            name: s(20505, 4), /* MDIX */
+            name: s(87860, 4), /* MDIX */
             syntax: 408,
             access: Access::ReadWrite,
             version: v(2, 18, 0),
             ..PARAM
         },
         Parameter {
-            name: s(10116, 10), /* MaxBitRate */
+            name: s(59128, 10), /* MaxBitRate */
             syntax: 245,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(791, 4), /* Name */
+            name: s(31079, 4), /* Name */
             syntax: 31,
             ..PARAM
         },
         Parameter {
-            name: s(20509, 16), /* SFPReferenceList */
+            name: s(74042, 16), /* SFPReferenceList */
             syntax: 409,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(427, 6), /* Status */
+            name: s(2491, 6), /* Status */
             syntax: 139,
             ..PARAM
         },
         Parameter {
-            name: s(20525, 18), /* SupportedLinkModes */
+            name: s(67311, 18), /* SupportedLinkModes */
             syntax: 193,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(4896, 8), /* Upstream */
+            name: s(19531, 8), /* Upstream */
             syntax: 16,
             ..PARAM
         },
         Parameter {
-            name: s(997, 24), /* BroadcastPacketsReceived */
+            name: s(22722, 24), /* BroadcastPacketsReceived */
             syntax: 37,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1021, 20), /* BroadcastPacketsSent */
+            name: s(22761, 20), /* BroadcastPacketsSent */
             syntax: 37,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1041, 13), /* BytesReceived */
+            name: s(19258, 13), /* BytesReceived */
             syntax: 38,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1054, 9), /* BytesSent */
+            name: s(24224, 9), /* BytesSent */
             syntax: 38,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(20579, 10), /* Collisions */
+            name: s(90440, 10), /* Collisions */
             syntax: 144,
             version: v(2, 18, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1072, 22), /* DiscardPacketsReceived */
+            name: s(25137, 22), /* DiscardPacketsReceived */
             syntax: 39,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1094, 18), /* DiscardPacketsSent */
+            name: s(30572, 18), /* DiscardPacketsSent */
             syntax: 39,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1112, 14), /* ErrorsReceived */
+            name: s(28148, 14), /* ErrorsReceived */
             syntax: 39,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1126, 10), /* ErrorsSent */
+            name: s(23957, 10), /* ErrorsSent */
             syntax: 39,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1145, 24), /* MulticastPacketsReceived */
+            name: s(22800, 24), /* MulticastPacketsReceived */
             syntax: 37,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1169, 20), /* MulticastPacketsSent */
+            name: s(22839, 20), /* MulticastPacketsSent */
             syntax: 37,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1189, 15), /* PacketsReceived */
+            name: s(17412, 15), /* PacketsReceived */
             syntax: 37,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1204, 11), /* PacketsSent */
+            name: s(22423, 11), /* PacketsSent */
             syntax: 37,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1229, 5), /* Reset */
+            name: s(31685, 5), /* Reset */
             syntax: 40,
             access: Access::ReadWrite,
             version: v(2, 18, 0),
@@ -383,25 +383,25 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(1251, 22), /* UnicastPacketsReceived */
+            name: s(25211, 22), /* UnicastPacketsReceived */
             syntax: 37,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1273, 18), /* UnicastPacketsSent */
+            name: s(30605, 18), /* UnicastPacketsSent */
             syntax: 37,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1291, 27), /* UnknownProtoPacketsReceived */
+            name: s(19160, 27), /* UnknownProtoPacketsReceived */
             syntax: 39,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
@@ -409,7 +409,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
             version: v(2, 12, 0),
@@ -417,131 +417,131 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(780, 6), /* Enable */
+            name: s(3773, 6), /* Enable */
             syntax: 26,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
             ..PARAM
         },
         Parameter {
-            name: s(851, 10), /* LastChange */
+            name: s(68122, 10), /* LastChange */
             syntax: 28,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(869, 11), /* LowerLayers */
+            name: s(88667, 11), /* LowerLayers */
             syntax: 30,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
             ..PARAM
         },
         Parameter {
-            name: s(10555, 10), /* MACAddress */
+            name: s(5260, 10), /* MACAddress */
             syntax: 188,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
             ..PARAM
         },
         Parameter {
-            name: s(791, 4), /* Name */
+            name: s(31079, 4), /* Name */
             syntax: 31,
             version: v(2, 12, 0),
             ..PARAM
         },
         Parameter {
-            name: s(427, 6), /* Status */
+            name: s(2491, 6), /* Status */
             syntax: 32,
             version: v(2, 12, 0),
             ..PARAM
         },
         Parameter {
-            name: s(997, 24), /* BroadcastPacketsReceived */
+            name: s(22722, 24), /* BroadcastPacketsReceived */
             syntax: 37,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1021, 20), /* BroadcastPacketsSent */
+            name: s(22761, 20), /* BroadcastPacketsSent */
             syntax: 37,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1041, 13), /* BytesReceived */
+            name: s(19258, 13), /* BytesReceived */
             syntax: 38,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1054, 9), /* BytesSent */
+            name: s(24224, 9), /* BytesSent */
             syntax: 38,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1072, 22), /* DiscardPacketsReceived */
+            name: s(25137, 22), /* DiscardPacketsReceived */
             syntax: 39,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1094, 18), /* DiscardPacketsSent */
+            name: s(30572, 18), /* DiscardPacketsSent */
             syntax: 39,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1112, 14), /* ErrorsReceived */
+            name: s(28148, 14), /* ErrorsReceived */
             syntax: 39,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1126, 10), /* ErrorsSent */
+            name: s(23957, 10), /* ErrorsSent */
             syntax: 39,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1145, 24), /* MulticastPacketsReceived */
+            name: s(22800, 24), /* MulticastPacketsReceived */
             syntax: 37,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1169, 20), /* MulticastPacketsSent */
+            name: s(22839, 20), /* MulticastPacketsSent */
             syntax: 37,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1189, 15), /* PacketsReceived */
+            name: s(17412, 15), /* PacketsReceived */
             syntax: 37,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1204, 11), /* PacketsSent */
+            name: s(22423, 11), /* PacketsSent */
             syntax: 37,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1229, 5), /* Reset */
+            name: s(31685, 5), /* Reset */
             syntax: 40,
             access: Access::ReadWrite,
             version: v(2, 18, 0),
@@ -549,189 +549,189 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(1251, 22), /* UnicastPacketsReceived */
+            name: s(25211, 22), /* UnicastPacketsReceived */
             syntax: 37,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1273, 18), /* UnicastPacketsSent */
+            name: s(30605, 18), /* UnicastPacketsSent */
             syntax: 37,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1291, 27), /* UnknownProtoPacketsReceived */
+            name: s(19160, 27), /* UnknownProtoPacketsReceived */
             syntax: 39,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(780, 6), /* Enable */
+            name: s(3773, 6), /* Enable */
             syntax: 26,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(20668, 11), /* FlowControl */
+            name: s(59458, 11), /* FlowControl */
             syntax: 26,
             access: Access::ReadWrite,
             version: v(2, 14, 0),
             ..PARAM
         },
         Parameter {
-            name: s(851, 10), /* LastChange */
+            name: s(68122, 10), /* LastChange */
             syntax: 28,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(869, 11), /* LowerLayers */
+            name: s(88667, 11), /* LowerLayers */
             syntax: 30,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(10555, 10), /* MACAddress */
+            name: s(5260, 10), /* MACAddress */
             syntax: 188,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(20679, 3), /* MTU */
+            name: s(90277, 3), /* MTU */
             syntax: 365,
             access: Access::ReadWrite,
             version: v(2, 18, 0),
             ..PARAM
         },
         Parameter {
-            name: s(791, 4), /* Name */
+            name: s(31079, 4), /* Name */
             syntax: 31,
             ..PARAM
         },
         Parameter {
-            name: s(20682, 5), /* NoARP */
+            name: s(97650, 5), /* NoARP */
             syntax: 26,
             access: Access::ReadWrite,
             version: v(2, 18, 0),
             ..PARAM
         },
         Parameter {
-            name: s(2126, 15), /* PriorityTagging */
+            name: s(77159, 15), /* PriorityTagging */
             syntax: 26,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(427, 6), /* Status */
+            name: s(2491, 6), /* Status */
             syntax: 32,
             ..PARAM
         },
         Parameter {
-            name: s(997, 24), /* BroadcastPacketsReceived */
+            name: s(22722, 24), /* BroadcastPacketsReceived */
             syntax: 37,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1021, 20), /* BroadcastPacketsSent */
+            name: s(22761, 20), /* BroadcastPacketsSent */
             syntax: 37,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1041, 13), /* BytesReceived */
+            name: s(19258, 13), /* BytesReceived */
             syntax: 38,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1054, 9), /* BytesSent */
+            name: s(24224, 9), /* BytesSent */
             syntax: 38,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1072, 22), /* DiscardPacketsReceived */
+            name: s(25137, 22), /* DiscardPacketsReceived */
             syntax: 39,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1094, 18), /* DiscardPacketsSent */
+            name: s(30572, 18), /* DiscardPacketsSent */
             syntax: 39,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1112, 14), /* ErrorsReceived */
+            name: s(28148, 14), /* ErrorsReceived */
             syntax: 39,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1126, 10), /* ErrorsSent */
+            name: s(23957, 10), /* ErrorsSent */
             syntax: 39,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1145, 24), /* MulticastPacketsReceived */
+            name: s(22800, 24), /* MulticastPacketsReceived */
             syntax: 37,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1169, 20), /* MulticastPacketsSent */
+            name: s(22839, 20), /* MulticastPacketsSent */
             syntax: 37,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1189, 15), /* PacketsReceived */
+            name: s(17412, 15), /* PacketsReceived */
             syntax: 37,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1204, 11), /* PacketsSent */
+            name: s(22423, 11), /* PacketsSent */
             syntax: 37,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(20718, 20), /* PausePacketsReceived */
+            name: s(60038, 20), /* PausePacketsReceived */
             syntax: 144,
             version: v(2, 18, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(20738, 16), /* PausePacketsSent */
+            name: s(73498, 16), /* PausePacketsSent */
             syntax: 144,
             version: v(2, 18, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1229, 5), /* Reset */
+            name: s(31685, 5), /* Reset */
             syntax: 40,
             access: Access::ReadWrite,
             version: v(2, 18, 0),
@@ -739,25 +739,25 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(1251, 22), /* UnicastPacketsReceived */
+            name: s(25211, 22), /* UnicastPacketsReceived */
             syntax: 37,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1273, 18), /* UnicastPacketsSent */
+            name: s(30605, 18), /* UnicastPacketsSent */
             syntax: 37,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1291, 27), /* UnknownProtoPacketsReceived */
+            name: s(19160, 27), /* UnknownProtoPacketsReceived */
             syntax: 39,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
             version: v(2, 4, 0),
@@ -765,7 +765,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
             version: v(2, 4, 0),
@@ -773,286 +773,286 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(20789, 9), /* AllQueues */
+            name: s(92459, 9), /* AllQueues */
             syntax: 26,
             access: Access::ReadWrite,
             version: v(2, 4, 0),
             ..PARAM
         },
         Parameter {
-            name: s(20798, 16), /* BroadcastPackets */
+            name: s(15856, 16), /* BroadcastPackets */
             syntax: 410,
             version: v(2, 4, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(20814, 5), /* Bytes */
+            name: s(19258, 5), /* Bytes */
             syntax: 411,
             version: v(2, 4, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(20819, 17), /* CRCErroredPackets */
+            name: s(68030, 17), /* CRCErroredPackets */
             syntax: 412,
             version: v(2, 4, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(20836, 10), /* DropEvents */
+            name: s(90620, 10), /* DropEvents */
             syntax: 227,
             version: v(2, 4, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(780, 6), /* Enable */
+            name: s(3773, 6), /* Enable */
             syntax: 26,
             access: Access::ReadWrite,
             version: v(2, 4, 0),
             ..PARAM
         },
         Parameter {
-            name: s(262, 9), /* Interface */
+            name: s(6361, 9), /* Interface */
             syntax: 413,
             access: Access::ReadWrite,
             version: v(2, 4, 0),
             ..PARAM
         },
         Parameter {
-            name: s(20846, 16), /* MulticastPackets */
+            name: s(22800, 16), /* MulticastPackets */
             syntax: 410,
             version: v(2, 4, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(791, 4), /* Name */
+            name: s(31079, 4), /* Name */
             syntax: 31,
             version: v(2, 4, 0),
             ..PARAM
         },
         Parameter {
-            name: s(20862, 15), /* OversizePackets */
+            name: s(76829, 15), /* OversizePackets */
             syntax: 412,
             version: v(2, 4, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(20877, 7), /* Packets */
+            name: s(15865, 7), /* Packets */
             syntax: 410,
             version: v(2, 4, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(20884, 22), /* Packets1024to1518Bytes */
+            name: s(54545, 22), /* Packets1024to1518Bytes */
             syntax: 410,
             version: v(2, 4, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(20906, 20), /* Packets128to255Bytes */
+            name: s(59958, 20), /* Packets128to255Bytes */
             syntax: 410,
             version: v(2, 4, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(20926, 20), /* Packets256to511Bytes */
+            name: s(59978, 20), /* Packets256to511Bytes */
             syntax: 410,
             version: v(2, 4, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(20946, 21), /* Packets512to1023Bytes */
+            name: s(57156, 21), /* Packets512to1023Bytes */
             syntax: 410,
             version: v(2, 4, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(20967, 14), /* Packets64Bytes */
+            name: s(80181, 14), /* Packets64Bytes */
             syntax: 410,
             version: v(2, 4, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(20981, 19), /* Packets65to127Bytes */
+            name: s(62822, 19), /* Packets65to127Bytes */
             syntax: 410,
             version: v(2, 4, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(20784, 5), /* Queue */
+            name: s(2083, 5), /* Queue */
             syntax: 414,
             access: Access::ReadWrite,
             version: v(2, 4, 0),
             ..PARAM
         },
         Parameter {
-            name: s(427, 6), /* Status */
+            name: s(2491, 6), /* Status */
             syntax: 65,
             version: v(2, 4, 0),
             ..PARAM
         },
         Parameter {
-            name: s(21000, 16), /* UndersizePackets */
+            name: s(74682, 16), /* UndersizePackets */
             syntax: 412,
             version: v(2, 4, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(2485, 6), /* VLANID */
+            name: s(84130, 6), /* VLANID */
             syntax: 83,
             access: Access::ReadWrite,
             version: v(2, 4, 0),
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(780, 6), /* Enable */
+            name: s(3773, 6), /* Enable */
             syntax: 26,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(851, 10), /* LastChange */
+            name: s(68122, 10), /* LastChange */
             syntax: 28,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(869, 11), /* LowerLayers */
+            name: s(88667, 11), /* LowerLayers */
             syntax: 30,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(791, 4), /* Name */
+            name: s(31079, 4), /* Name */
             syntax: 31,
             ..PARAM
         },
         Parameter {
-            name: s(427, 6), /* Status */
+            name: s(2491, 6), /* Status */
             syntax: 32,
             ..PARAM
         },
         Parameter {
-            name: s(2203, 4), /* TPID */
+            name: s(98169, 4), /* TPID */
             syntax: 55,
             access: Access::ReadWrite,
             version: v(2, 7, 0),
             ..PARAM
         },
         Parameter {
-            name: s(2485, 6), /* VLANID */
+            name: s(84130, 6), /* VLANID */
             syntax: 415,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(21052, 12), /* VLANPriority */
+            name: s(87213, 12), /* VLANPriority */
             syntax: 416,
             access: Access::ReadWrite,
             version: v(2, 18, 0),
             ..PARAM
         },
         Parameter {
-            name: s(997, 24), /* BroadcastPacketsReceived */
+            name: s(22722, 24), /* BroadcastPacketsReceived */
             syntax: 37,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1021, 20), /* BroadcastPacketsSent */
+            name: s(22761, 20), /* BroadcastPacketsSent */
             syntax: 37,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1041, 13), /* BytesReceived */
+            name: s(19258, 13), /* BytesReceived */
             syntax: 38,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1054, 9), /* BytesSent */
+            name: s(24224, 9), /* BytesSent */
             syntax: 38,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1072, 22), /* DiscardPacketsReceived */
+            name: s(25137, 22), /* DiscardPacketsReceived */
             syntax: 39,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1094, 18), /* DiscardPacketsSent */
+            name: s(30572, 18), /* DiscardPacketsSent */
             syntax: 39,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1112, 14), /* ErrorsReceived */
+            name: s(28148, 14), /* ErrorsReceived */
             syntax: 39,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1126, 10), /* ErrorsSent */
+            name: s(23957, 10), /* ErrorsSent */
             syntax: 39,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1145, 24), /* MulticastPacketsReceived */
+            name: s(22800, 24), /* MulticastPacketsReceived */
             syntax: 37,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1169, 20), /* MulticastPacketsSent */
+            name: s(22839, 20), /* MulticastPacketsSent */
             syntax: 37,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1189, 15), /* PacketsReceived */
+            name: s(17412, 15), /* PacketsReceived */
             syntax: 37,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1204, 11), /* PacketsSent */
+            name: s(22423, 11), /* PacketsSent */
             syntax: 37,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1229, 5), /* Reset */
+            name: s(31685, 5), /* Reset */
             syntax: 40,
             access: Access::ReadWrite,
             version: v(2, 18, 0),
@@ -1060,25 +1060,25 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(1251, 22), /* UnicastPacketsReceived */
+            name: s(25211, 22), /* UnicastPacketsReceived */
             syntax: 37,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1273, 18), /* UnicastPacketsSent */
+            name: s(30605, 18), /* UnicastPacketsSent */
             syntax: 37,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1291, 27), /* UnknownProtoPacketsReceived */
+            name: s(19160, 27), /* UnknownProtoPacketsReceived */
             syntax: 39,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(10555, 10), /* MACAddress */
+            name: s(5260, 10), /* MACAddress */
             syntax: 188,
             access: Access::ReadWrite,
             version: v(2, 13, 0),
@@ -1086,7 +1086,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(282, 8), /* Password */
+            name: s(16587, 8), /* Password */
             syntax: 3,
             access: Access::ReadWrite,
             version: v(2, 13, 0),
@@ -1094,7 +1094,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(21126, 15), /* SendMagicPacket */
+            name: s(70393, 15), /* SendMagicPacket */
             syntax: 40,
             access: Access::ReadWrite,
             version: v(2, 13, 0),
@@ -1102,7 +1102,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(10555, 10), /* MACAddress */
+            name: s(5260, 10), /* MACAddress */
             syntax: 188,
             access: Access::ReadWrite,
             version: v(2, 13, 0),
@@ -1110,7 +1110,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(282, 8), /* Password */
+            name: s(16587, 8), /* Password */
             syntax: 3,
             access: Access::ReadWrite,
             version: v(2, 13, 0),
@@ -1120,7 +1120,7 @@ pub(crate) static GROUP: Group = Group {
     ],
     commands: &[
         Command {
-            name: s(1318, 7), /* Reset() */
+            name: s(76957, 7), /* Reset() */
             is_async: false,
             group: GroupRef(&GROUP),
             input: p(49, 0),
@@ -1130,7 +1130,7 @@ pub(crate) static GROUP: Group = Group {
             protocols: Protocols::USP,
         },
         Command {
-            name: s(1318, 7), /* Reset() */
+            name: s(76957, 7), /* Reset() */
             is_async: false,
             group: GroupRef(&GROUP),
             input: p(73, 0),
@@ -1140,7 +1140,7 @@ pub(crate) static GROUP: Group = Group {
             protocols: Protocols::USP,
         },
         Command {
-            name: s(1318, 7), /* Reset() */
+            name: s(76957, 7), /* Reset() */
             is_async: false,
             group: GroupRef(&GROUP),
             input: p(103, 0),
@@ -1150,7 +1150,7 @@ pub(crate) static GROUP: Group = Group {
             protocols: Protocols::USP,
         },
         Command {
-            name: s(1318, 7), /* Reset() */
+            name: s(76957, 7), /* Reset() */
             is_async: false,
             group: GroupRef(&GROUP),
             input: p(152, 0),
@@ -1160,7 +1160,7 @@ pub(crate) static GROUP: Group = Group {
             protocols: Protocols::USP,
         },
         Command {
-            name: s(21141, 17), /* SendMagicPacket() */
+            name: s(70393, 17), /* SendMagicPacket() */
             is_async: false,
             group: GroupRef(&GROUP),
             input: p(155, 2),

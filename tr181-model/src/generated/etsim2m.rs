@@ -10,19 +10,19 @@ pub(crate) static GROUP: Group = Group {
     name: "ETSIM2M",
     objects: &[
         Object {
-            path: s(18606, 15), /* Device.ETSIM2M. */
+            path: s(535, 15), /* Device.ETSIM2M. */
             version: v(2, 6, 0),
             protocols: Protocols::CWMP,
             parameters: p(0, 1),
             ..object(&GROUP)
         },
         Object {
-            path: s(18639, 23), /* Device.ETSIM2M.SCL.{i}. */
+            path: s(535, 23), /* Device.ETSIM2M.SCL.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(18621, 18) /* SCLNumberOfEntries */),
-            enable_parameter: Some(s(780, 6) /* Enable */),
+            num_entries_parameter: Some(s(66987, 18) /* SCLNumberOfEntries */),
+            enable_parameter: Some(s(3773, 6) /* Enable */),
             unique_keys: p(0, 1),
             version: v(2, 6, 0),
             protocols: Protocols::CWMP,
@@ -30,11 +30,11 @@ pub(crate) static GROUP: Group = Group {
             ..object(&GROUP)
         },
         Object {
-            path: s(18777, 53), /* Device.ETSIM2M.SCL.{i}.AreaNwkDeviceInfoInstance.{i}. */
+            path: s(7819, 53), /* Device.ETSIM2M.SCL.{i}.AreaNwkDeviceInfoInstance.{i}. */
             min_entries: 0,
             max_entries: None,
             num_entries_parameter: Some(
-                s(18680, 40), /* AreaNwkDeviceInfoInstanceNumberOfEntries */
+                s(20214, 40), /* AreaNwkDeviceInfoInstanceNumberOfEntries */
             ),
             version: v(2, 6, 0),
             protocols: Protocols::CWMP,
@@ -42,20 +42,20 @@ pub(crate) static GROUP: Group = Group {
             ..object(&GROUP)
         },
         Object {
-            path: s(18939, 66), /* Device.ETSIM2M.SCL.{i}.AreaNwkDeviceInfoInstance.{i}.Property.{i}. */
+            path: s(7819, 66), /* Device.ETSIM2M.SCL.{i}.AreaNwkDeviceInfoInstance.{i}.Property.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(18890, 23) /* PropertyNumberOfEntries */),
+            num_entries_parameter: Some(s(43466, 23) /* PropertyNumberOfEntries */),
             version: v(2, 6, 0),
             protocols: Protocols::CWMP,
             parameters: p(16, 2),
             ..object(&GROUP)
         },
         Object {
-            path: s(19005, 43), /* Device.ETSIM2M.SCL.{i}.AreaNwkInstance.{i}. */
+            path: s(10441, 43), /* Device.ETSIM2M.SCL.{i}.AreaNwkInstance.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(18720, 30) /* AreaNwkInstanceNumberOfEntries */),
+            num_entries_parameter: Some(s(34881, 30) /* AreaNwkInstanceNumberOfEntries */),
             unique_keys: p(1, 1),
             version: v(2, 6, 0),
             protocols: Protocols::CWMP,
@@ -63,43 +63,43 @@ pub(crate) static GROUP: Group = Group {
             ..object(&GROUP)
         },
         Object {
-            path: s(19072, 56), /* Device.ETSIM2M.SCL.{i}.AreaNwkInstance.{i}.Property.{i}. */
+            path: s(10441, 56), /* Device.ETSIM2M.SCL.{i}.AreaNwkInstance.{i}.Property.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(18890, 23) /* PropertyNumberOfEntries */),
+            num_entries_parameter: Some(s(43466, 23) /* PropertyNumberOfEntries */),
             version: v(2, 6, 0),
             protocols: Protocols::CWMP,
             parameters: p(22, 2),
             ..object(&GROUP)
         },
         Object {
-            path: s(19128, 33), /* Device.ETSIM2M.SCL.{i}.Discovery. */
+            path: s(29930, 33), /* Device.ETSIM2M.SCL.{i}.Discovery. */
             version: v(2, 6, 0),
             protocols: Protocols::CWMP,
             parameters: p(24, 2),
             ..object(&GROUP)
         },
         Object {
-            path: s(19206, 38), /* Device.ETSIM2M.SCL.{i}.Reregistration. */
+            path: s(12816, 38), /* Device.ETSIM2M.SCL.{i}.Reregistration. */
             version: v(2, 6, 0),
             protocols: Protocols::CWMP,
             parameters: p(26, 5),
             ..object(&GROUP)
         },
         Object {
-            path: s(19328, 51), /* Device.ETSIM2M.SCL.{i}.Reregistration.ActionStatus. */
+            path: s(12816, 51), /* Device.ETSIM2M.SCL.{i}.Reregistration.ActionStatus. */
             version: v(2, 6, 0),
             protocols: Protocols::CWMP,
             parameters: p(31, 2),
             ..object(&GROUP)
         },
         Object {
-            path: s(19398, 40), /* Device.ETSIM2M.SCL.{i}.SAFPolicySet.{i}. */
+            path: s(535, 40), /* Device.ETSIM2M.SCL.{i}.SAFPolicySet.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(18750, 27) /* SAFPolicySetNumberOfEntries */),
-            enable_parameter: Some(s(780, 6) /* Enable */),
+            num_entries_parameter: Some(s(43057, 27) /* SAFPolicySetNumberOfEntries */),
+            enable_parameter: Some(s(3773, 6) /* Enable */),
             unique_keys: p(2, 1),
             version: v(2, 6, 0),
             protocols: Protocols::CWMP,
@@ -107,12 +107,12 @@ pub(crate) static GROUP: Group = Group {
             ..object(&GROUP)
         },
         Object {
-            path: s(19473, 54), /* Device.ETSIM2M.SCL.{i}.SAFPolicySet.{i}.ANPPolicy.{i}. */
+            path: s(535, 54), /* Device.ETSIM2M.SCL.{i}.SAFPolicySet.{i}.ANPPolicy.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(19438, 24) /* ANPPolicyNumberOfEntries */),
-            enable_parameter: Some(s(780, 6) /* Enable */),
+            num_entries_parameter: Some(s(48206, 24) /* ANPPolicyNumberOfEntries */),
+            enable_parameter: Some(s(3773, 6) /* Enable */),
             unique_keys: p(3, 2),
             version: v(2, 6, 0),
             protocols: Protocols::CWMP,
@@ -120,12 +120,12 @@ pub(crate) static GROUP: Group = Group {
             ..object(&GROUP)
         },
         Object {
-            path: s(19589, 70), /* Device.ETSIM2M.SCL.{i}.SAFPolicySet.{i}.ANPPolicy.{i}.BlockPeriod.{i}. */
+            path: s(6588, 70), /* Device.ETSIM2M.SCL.{i}.SAFPolicySet.{i}.ANPPolicy.{i}.BlockPeriod.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(19533, 26) /* BlockPeriodNumberOfEntries */),
-            enable_parameter: Some(s(780, 6) /* Enable */),
+            num_entries_parameter: Some(s(43856, 26) /* BlockPeriodNumberOfEntries */),
+            enable_parameter: Some(s(3773, 6) /* Enable */),
             unique_keys: p(5, 2),
             version: v(2, 6, 0),
             protocols: Protocols::CWMP,
@@ -133,12 +133,12 @@ pub(crate) static GROUP: Group = Group {
             ..object(&GROUP)
         },
         Object {
-            path: s(19686, 74), /* Device.ETSIM2M.SCL.{i}.SAFPolicySet.{i}.ANPPolicy.{i}.RequestCategory.{i}. */
+            path: s(535, 74), /* Device.ETSIM2M.SCL.{i}.SAFPolicySet.{i}.ANPPolicy.{i}.RequestCategory.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(19559, 30) /* RequestCategoryNumberOfEntries */),
-            enable_parameter: Some(s(780, 6) /* Enable */),
+            num_entries_parameter: Some(s(36351, 30) /* RequestCategoryNumberOfEntries */),
+            enable_parameter: Some(s(3773, 6) /* Enable */),
             unique_keys: p(7, 2),
             version: v(2, 6, 0),
             protocols: Protocols::CWMP,
@@ -146,12 +146,12 @@ pub(crate) static GROUP: Group = Group {
             ..object(&GROUP)
         },
         Object {
-            path: s(19787, 87), /* Device.ETSIM2M.SCL.{i}.SAFPolicySet.{i}.ANPPolicy.{i}.RequestCategory.{i}.Schedule.{i}. */
+            path: s(535, 87), /* Device.ETSIM2M.SCL.{i}.SAFPolicySet.{i}.ANPPolicy.{i}.RequestCategory.{i}.Schedule.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(19764, 23) /* ScheduleNumberOfEntries */),
-            enable_parameter: Some(s(780, 6) /* Enable */),
+            num_entries_parameter: Some(s(52164, 23) /* ScheduleNumberOfEntries */),
+            enable_parameter: Some(s(3773, 6) /* Enable */),
             unique_keys: p(9, 1),
             version: v(2, 6, 0),
             protocols: Protocols::CWMP,
@@ -159,12 +159,12 @@ pub(crate) static GROUP: Group = Group {
             ..object(&GROUP)
         },
         Object {
-            path: s(19909, 103), /* Device.ETSIM2M.SCL.{i}.SAFPolicySet.{i}.ANPPolicy.{i}.RequestCategory.{i}.Schedule.{i}.AbsTimeSpan.{i}. */
+            path: s(535, 103), /* Device.ETSIM2M.SCL.{i}.SAFPolicySet.{i}.ANPPolicy.{i}.RequestCategory.{i}.Schedule.{i}.AbsTimeSpan.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(19874, 26) /* AbsTimeSpanNumberOfEntries */),
-            enable_parameter: Some(s(780, 6) /* Enable */),
+            num_entries_parameter: Some(s(43648, 26) /* AbsTimeSpanNumberOfEntries */),
+            enable_parameter: Some(s(3773, 6) /* Enable */),
             unique_keys: p(10, 1),
             version: v(2, 6, 0),
             protocols: Protocols::CWMP,
@@ -172,19 +172,19 @@ pub(crate) static GROUP: Group = Group {
             ..object(&GROUP)
         },
         Object {
-            path: s(20028, 52), /* Device.ETSIM2M.SCL.{i}.SAFPolicySet.{i}.M2MSPPolicy. */
+            path: s(6159, 52), /* Device.ETSIM2M.SCL.{i}.SAFPolicySet.{i}.M2MSPPolicy. */
             version: v(2, 6, 0),
             protocols: Protocols::CWMP,
             parameters: p(58, 2),
             ..object(&GROUP)
         },
         Object {
-            path: s(20096, 72), /* Device.ETSIM2M.SCL.{i}.SAFPolicySet.{i}.M2MSPPolicy.RequestCategory.{i}. */
+            path: s(6159, 72), /* Device.ETSIM2M.SCL.{i}.SAFPolicySet.{i}.M2MSPPolicy.RequestCategory.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(19559, 30) /* RequestCategoryNumberOfEntries */),
-            enable_parameter: Some(s(780, 6) /* Enable */),
+            num_entries_parameter: Some(s(36351, 30) /* RequestCategoryNumberOfEntries */),
+            enable_parameter: Some(s(3773, 6) /* Enable */),
             unique_keys: p(11, 2),
             version: v(2, 6, 0),
             protocols: Protocols::CWMP,
@@ -194,14 +194,14 @@ pub(crate) static GROUP: Group = Group {
     ],
     parameters: &[
         Parameter {
-            name: s(18621, 18), /* SCLNumberOfEntries */
+            name: s(66987, 18), /* SCLNumberOfEntries */
             syntax: 0,
             version: v(2, 6, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
             version: v(2, 6, 0),
@@ -209,7 +209,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(18662, 18), /* AnnouncedToSCLList */
+            name: s(64485, 18), /* AnnouncedToSCLList */
             syntax: 128,
             access: Access::ReadWrite,
             version: v(2, 6, 0),
@@ -217,21 +217,21 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(18680, 40), /* AreaNwkDeviceInfoInstanceNumberOfEntries */
+            name: s(20214, 40), /* AreaNwkDeviceInfoInstanceNumberOfEntries */
             syntax: 0,
             version: v(2, 6, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(18720, 30), /* AreaNwkInstanceNumberOfEntries */
+            name: s(34881, 30), /* AreaNwkInstanceNumberOfEntries */
             syntax: 0,
             version: v(2, 6, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(780, 6), /* Enable */
+            name: s(3773, 6), /* Enable */
             syntax: 26,
             access: Access::ReadWrite,
             version: v(2, 6, 0),
@@ -239,56 +239,56 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(18750, 27), /* SAFPolicySetNumberOfEntries */
+            name: s(43057, 27), /* SAFPolicySetNumberOfEntries */
             syntax: 0,
             version: v(2, 6, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(6821, 6), /* Active */
+            name: s(4245, 6), /* Active */
             syntax: 16,
             version: v(2, 6, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(18830, 15), /* AreaNwkInstance */
+            name: s(10464, 15), /* AreaNwkInstance */
             syntax: 392,
             version: v(2, 6, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(9747, 4), /* Host */
+            name: s(6317, 4), /* Host */
             syntax: 154,
             version: v(2, 6, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(18845, 24), /* ListOfDeviceApplications */
+            name: s(49190, 24), /* ListOfDeviceApplications */
             syntax: 128,
             version: v(2, 6, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(18869, 21), /* ListOfDeviceNeighbors */
+            name: s(56778, 21), /* ListOfDeviceNeighbors */
             syntax: 154,
             version: v(2, 6, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(18890, 23), /* PropertyNumberOfEntries */
+            name: s(43466, 23), /* PropertyNumberOfEntries */
             syntax: 0,
             version: v(2, 6, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(18913, 13), /* SleepDuration */
+            name: s(83649, 13), /* SleepDuration */
             syntax: 28,
             access: Access::ReadWrite,
             version: v(2, 6, 0),
@@ -296,7 +296,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(18926, 13), /* SleepInterval */
+            name: s(83662, 13), /* SleepInterval */
             syntax: 28,
             access: Access::ReadWrite,
             version: v(2, 6, 0),
@@ -304,78 +304,70 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(427, 6), /* Status */
+            name: s(2491, 6), /* Status */
             syntax: 393,
             version: v(2, 6, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(791, 4), /* Name */
+            name: s(31079, 4), /* Name */
             syntax: 3,
             version: v(2, 6, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(6002, 5), /* Value */
+            name: s(25595, 5), /* Value */
             syntax: 3,
             version: v(2, 6, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(19048, 11), /* AreaNwkType */
+            name: s(87622, 11), /* AreaNwkType */
             syntax: 3,
             version: v(2, 6, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(10211, 2), /* ID */
+            name: s(1722, 2), /* ID */
             syntax: 3,
             version: v(2, 6, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(19059, 13), /* ListOfDevices */
+            name: s(82804, 13), /* ListOfDevices */
             syntax: 394,
             version: v(2, 6, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(18890, 23), /* PropertyNumberOfEntries */
+            name: s(43466, 23), /* PropertyNumberOfEntries */
             syntax: 0,
             version: v(2, 6, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(791, 4), /* Name */
+            name: s(31079, 4), /* Name */
             syntax: 3,
             version: v(2, 6, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(6002, 5), /* Value */
+            name: s(25595, 5), /* Value */
             syntax: 3,
             version: v(2, 6, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(19161, 24), /* MaxNumberOfDiscovRecords */
-            syntax: 0,
-            access: Access::ReadWrite,
-            version: v(2, 6, 0),
-            flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
-            ..PARAM
-        },
-        Parameter {
-            name: s(19185, 21), /* MaxSizeOfDiscovAnswer */
+            name: s(49382, 24), /* MaxNumberOfDiscovRecords */
             syntax: 0,
             access: Access::ReadWrite,
             version: v(2, 6, 0),
@@ -383,7 +375,15 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(19244, 16), /* RegAccessRightID */
+            name: s(56904, 21), /* MaxSizeOfDiscovAnswer */
+            syntax: 0,
+            access: Access::ReadWrite,
+            version: v(2, 6, 0),
+            flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
+            ..PARAM
+        },
+        Parameter {
+            name: s(73786, 16), /* RegAccessRightID */
             syntax: 3,
             access: Access::ReadWrite,
             version: v(2, 6, 0),
@@ -391,7 +391,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(19260, 21), /* RegExpirationDuration */
+            name: s(57513, 21), /* RegExpirationDuration */
             syntax: 395,
             access: Access::ReadWrite,
             version: v(2, 6, 0),
@@ -399,7 +399,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(19281, 16), /* RegSearchStrings */
+            name: s(73802, 16), /* RegSearchStrings */
             syntax: 128,
             access: Access::ReadWrite,
             version: v(2, 6, 0),
@@ -407,7 +407,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(19297, 17), /* RegTargetNSCLList */
+            name: s(70087, 17), /* RegTargetNSCLList */
             syntax: 128,
             access: Access::ReadWrite,
             version: v(2, 6, 0),
@@ -415,7 +415,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(19314, 14), /* Reregistration */
+            name: s(12839, 14), /* Reregistration */
             syntax: 40,
             access: Access::ReadWrite,
             version: v(2, 6, 0),
@@ -423,28 +423,28 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(19379, 11), /* FinalStatus */
+            name: s(88150, 11), /* FinalStatus */
             syntax: 396,
             version: v(2, 6, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(19390, 8), /* Progress */
+            name: s(35623, 8), /* Progress */
             syntax: 397,
             version: v(2, 6, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(19438, 24), /* ANPPolicyNumberOfEntries */
+            name: s(48206, 24), /* ANPPolicyNumberOfEntries */
             syntax: 0,
             version: v(2, 6, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
             version: v(2, 6, 0),
@@ -452,7 +452,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(780, 6), /* Enable */
+            name: s(3773, 6), /* Enable */
             syntax: 26,
             access: Access::ReadWrite,
             version: v(2, 6, 0),
@@ -460,7 +460,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(19462, 11), /* PolicyScope */
+            name: s(89063, 11), /* PolicyScope */
             syntax: 398,
             access: Access::ReadWrite,
             version: v(2, 6, 0),
@@ -468,7 +468,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(19527, 6), /* ANName */
+            name: s(96696, 6), /* ANName */
             syntax: 399,
             access: Access::ReadWrite,
             version: v(2, 6, 0),
@@ -476,7 +476,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
             version: v(2, 6, 0),
@@ -484,14 +484,14 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(19533, 26), /* BlockPeriodNumberOfEntries */
+            name: s(43856, 26), /* BlockPeriodNumberOfEntries */
             syntax: 0,
             version: v(2, 6, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(780, 6), /* Enable */
+            name: s(3773, 6), /* Enable */
             syntax: 26,
             access: Access::ReadWrite,
             version: v(2, 6, 0),
@@ -499,14 +499,14 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(19559, 30), /* RequestCategoryNumberOfEntries */
+            name: s(36351, 30), /* RequestCategoryNumberOfEntries */
             syntax: 0,
             version: v(2, 6, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
             version: v(2, 6, 0),
@@ -514,7 +514,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(19673, 13), /* BlockDuration */
+            name: s(81439, 13), /* BlockDuration */
             syntax: 400,
             access: Access::ReadWrite,
             version: v(2, 6, 0),
@@ -522,7 +522,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(780, 6), /* Enable */
+            name: s(3773, 6), /* Enable */
             syntax: 26,
             access: Access::ReadWrite,
             version: v(2, 6, 0),
@@ -530,7 +530,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(19659, 14), /* FailedAttempts */
+            name: s(25241, 14), /* FailedAttempts */
             syntax: 227,
             access: Access::ReadWrite,
             version: v(2, 6, 0),
@@ -538,7 +538,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
             version: v(2, 6, 0),
@@ -546,7 +546,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(780, 6), /* Enable */
+            name: s(3773, 6), /* Enable */
             syntax: 26,
             access: Access::ReadWrite,
             version: v(2, 6, 0),
@@ -554,7 +554,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(19760, 4), /* RCAT */
+            name: s(72081, 4), /* RCAT */
             syntax: 3,
             access: Access::ReadWrite,
             version: v(2, 6, 0),
@@ -562,21 +562,21 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(19764, 23), /* ScheduleNumberOfEntries */
+            name: s(52164, 23), /* ScheduleNumberOfEntries */
             syntax: 0,
             version: v(2, 6, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(19874, 26), /* AbsTimeSpanNumberOfEntries */
+            name: s(43648, 26), /* AbsTimeSpanNumberOfEntries */
             syntax: 0,
             version: v(2, 6, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
             version: v(2, 6, 0),
@@ -584,7 +584,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(780, 6), /* Enable */
+            name: s(3773, 6), /* Enable */
             syntax: 26,
             access: Access::ReadWrite,
             version: v(2, 6, 0),
@@ -592,7 +592,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(19900, 9), /* Schedules */
+            name: s(35458, 9), /* Schedules */
             syntax: 398,
             access: Access::ReadWrite,
             version: v(2, 6, 0),
@@ -600,7 +600,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
             version: v(2, 6, 0),
@@ -608,7 +608,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(780, 6), /* Enable */
+            name: s(3773, 6), /* Enable */
             syntax: 26,
             access: Access::ReadWrite,
             version: v(2, 6, 0),
@@ -616,7 +616,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(20012, 7), /* EndTime */
+            name: s(34318, 7), /* EndTime */
             syntax: 103,
             access: Access::ReadWrite,
             version: v(2, 6, 0),
@@ -624,7 +624,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(20019, 9), /* StartTime */
+            name: s(30680, 9), /* StartTime */
             syntax: 103,
             access: Access::ReadWrite,
             version: v(2, 6, 0),
@@ -632,7 +632,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(20080, 16), /* DefaultRCATValue */
+            name: s(72074, 16), /* DefaultRCATValue */
             syntax: 399,
             access: Access::ReadWrite,
             version: v(2, 6, 0),
@@ -640,14 +640,14 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(19559, 30), /* RequestCategoryNumberOfEntries */
+            name: s(36351, 30), /* RequestCategoryNumberOfEntries */
             syntax: 0,
             version: v(2, 6, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
             version: v(2, 6, 0),
@@ -655,7 +655,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(780, 6), /* Enable */
+            name: s(3773, 6), /* Enable */
             syntax: 26,
             access: Access::ReadWrite,
             version: v(2, 6, 0),
@@ -663,7 +663,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(20168, 3), /* Mem */
+            name: s(15995, 3), /* Mem */
             syntax: 401,
             access: Access::ReadWrite,
             version: v(2, 6, 0),
@@ -671,7 +671,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(19760, 4), /* RCAT */
+            name: s(72081, 4), /* RCAT */
             syntax: 3,
             access: Access::ReadWrite,
             version: v(2, 6, 0),
@@ -679,7 +679,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(20171, 12), /* RankedANList */
+            name: s(86553, 12), /* RankedANList */
             syntax: 402,
             access: Access::ReadWrite,
             version: v(2, 6, 0),
@@ -687,7 +687,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(20183, 6), /* Thresh */
+            name: s(12179, 6), /* Thresh */
             syntax: 227,
             access: Access::ReadWrite,
             version: v(2, 6, 0),
@@ -695,7 +695,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(20189, 14), /* TolerableDelay */
+            name: s(80951, 14), /* TolerableDelay */
             syntax: 170,
             access: Access::ReadWrite,
             version: v(2, 6, 0),

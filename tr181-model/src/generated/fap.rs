@@ -10,114 +10,114 @@ pub(crate) static GROUP: Group = Group {
     name: "FAP",
     objects: &[
         Object {
-            path: s(21158, 11), /* Device.FAP. */
+            path: s(9405, 11), /* Device.FAP. */
             version: v(2, 4, 0),
             ..object(&GROUP)
         },
         Object {
-            path: s(21169, 31), /* Device.FAP.ApplicationPlatform. */
+            path: s(9405, 31), /* Device.FAP.ApplicationPlatform. */
             version: v(2, 4, 0),
             parameters: p(0, 5),
             ..object(&GROUP)
         },
         Object {
-            path: s(21250, 44), /* Device.FAP.ApplicationPlatform.Capabilities. */
+            path: s(16737, 44), /* Device.FAP.ApplicationPlatform.Capabilities. */
             version: v(2, 4, 0),
             parameters: p(5, 13),
             ..object(&GROUP)
         },
         Object {
-            path: s(21659, 39), /* Device.FAP.ApplicationPlatform.Control. */
+            path: s(10497, 39), /* Device.FAP.ApplicationPlatform.Control. */
             version: v(2, 4, 0),
             parameters: p(18, 2),
             ..object(&GROUP)
         },
         Object {
-            path: s(21728, 54), /* Device.FAP.ApplicationPlatform.Control.FemtoAwareness. */
+            path: s(11494, 54), /* Device.FAP.ApplicationPlatform.Control.FemtoAwareness. */
             version: v(2, 4, 0),
             parameters: p(20, 8),
             ..object(&GROUP)
         },
         Object {
-            path: s(21945, 43), /* Device.FAP.ApplicationPlatform.Control.MMS. */
+            path: s(17831, 43), /* Device.FAP.ApplicationPlatform.Control.MMS. */
             version: v(2, 4, 0),
             parameters: p(28, 7),
             ..object(&GROUP)
         },
         Object {
-            path: s(22094, 43), /* Device.FAP.ApplicationPlatform.Control.SMS. */
+            path: s(17874, 43), /* Device.FAP.ApplicationPlatform.Control.SMS. */
             version: v(2, 4, 0),
             parameters: p(35, 7),
             ..object(&GROUP)
         },
         Object {
-            path: s(22187, 56), /* Device.FAP.ApplicationPlatform.Control.TerminalLocation. */
+            path: s(10497, 56), /* Device.FAP.ApplicationPlatform.Control.TerminalLocation. */
             version: v(2, 4, 0),
             parameters: p(42, 8),
             ..object(&GROUP)
         },
         Object {
-            path: s(22392, 42), /* Device.FAP.ApplicationPlatform.Monitoring. */
+            path: s(9405, 42), /* Device.FAP.ApplicationPlatform.Monitoring. */
             version: v(2, 4, 0),
             parameters: p(50, 4),
             ..object(&GROUP)
         },
         Object {
-            path: s(22512, 57), /* Device.FAP.ApplicationPlatform.Monitoring.FemtoAwareness. */
+            path: s(10043, 57), /* Device.FAP.ApplicationPlatform.Monitoring.FemtoAwareness. */
             version: v(2, 4, 0),
             parameters: p(54, 6),
             ..object(&GROUP)
         },
         Object {
-            path: s(22634, 46), /* Device.FAP.ApplicationPlatform.Monitoring.MMS. */
+            path: s(15197, 46), /* Device.FAP.ApplicationPlatform.Monitoring.MMS. */
             version: v(2, 4, 0),
             parameters: p(60, 6),
             ..object(&GROUP)
         },
         Object {
-            path: s(22680, 46), /* Device.FAP.ApplicationPlatform.Monitoring.SMS. */
+            path: s(15243, 46), /* Device.FAP.ApplicationPlatform.Monitoring.SMS. */
             version: v(2, 4, 0),
             parameters: p(66, 6),
             ..object(&GROUP)
         },
         Object {
-            path: s(22726, 59), /* Device.FAP.ApplicationPlatform.Monitoring.TerminalLocation. */
+            path: s(9405, 59), /* Device.FAP.ApplicationPlatform.Monitoring.TerminalLocation. */
             version: v(2, 4, 0),
             parameters: p(72, 6),
             ..object(&GROUP)
         },
         Object {
-            path: s(22785, 15), /* Device.FAP.GPS. */
+            path: s(27602, 15), /* Device.FAP.GPS. */
             version: v(2, 4, 0),
             parameters: p(78, 14),
             commands: p(0, 1),
             ..object(&GROUP)
         },
         Object {
-            path: s(22999, 32), /* Device.FAP.GPS.AGPSServerConfig. */
+            path: s(31435, 32), /* Device.FAP.GPS.AGPSServerConfig. */
             version: v(2, 4, 0),
             parameters: p(92, 8),
             ..object(&GROUP)
         },
         Object {
-            path: s(23086, 35), /* Device.FAP.GPS.ContinuousGPSStatus. */
+            path: s(27602, 35), /* Device.FAP.GPS.ContinuousGPSStatus. */
             version: v(2, 4, 0),
             parameters: p(100, 14),
             ..object(&GROUP)
         },
         Object {
-            path: s(23301, 20), /* Device.FAP.PerfMgmt. */
+            path: s(33116, 20), /* Device.FAP.PerfMgmt. */
             version: v(2, 4, 0),
             parameters: p(114, 1),
             ..object(&GROUP)
         },
         Object {
-            path: s(23321, 31), /* Device.FAP.PerfMgmt.Config.{i}. */
+            path: s(33116, 31), /* Device.FAP.PerfMgmt.Config.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(9332, 21) /* ConfigNumberOfEntries */),
-            enable_parameter: Some(s(780, 6) /* Enable */),
+            num_entries_parameter: Some(s(42604, 21) /* ConfigNumberOfEntries */),
+            enable_parameter: Some(s(3773, 6) /* Enable */),
             unique_keys: p(0, 2),
             version: v(2, 4, 0),
             parameters: p(115, 8),
@@ -126,523 +126,523 @@ pub(crate) static GROUP: Group = Group {
     ],
     parameters: &[
         Parameter {
-            name: s(21200, 27), /* CurrentNumberofApplications */
+            name: s(41761, 27), /* CurrentNumberofApplications */
             syntax: 0,
             version: v(2, 4, 0),
             ..PARAM
         },
         Parameter {
-            name: s(780, 6), /* Enable */
+            name: s(3773, 6), /* Enable */
             syntax: 16,
             access: Access::ReadWrite,
             version: v(2, 4, 0),
             ..PARAM
         },
         Parameter {
-            name: s(21227, 23), /* MaxNumberOfApplications */
+            name: s(51612, 23), /* MaxNumberOfApplications */
             syntax: 0,
             version: v(2, 4, 0),
             ..PARAM
         },
         Parameter {
-            name: s(427, 6), /* Status */
+            name: s(2491, 6), /* Status */
             syntax: 417,
             version: v(2, 4, 0),
             ..PARAM
         },
         Parameter {
-            name: s(15985, 7), /* Version */
+            name: s(19295, 7), /* Version */
             syntax: 31,
             version: v(2, 4, 0),
             ..PARAM
         },
         Parameter {
-            name: s(21294, 21), /* AccessLevelsSupported */
+            name: s(55665, 21), /* AccessLevelsSupported */
             syntax: 418,
             version: v(2, 4, 0),
             ..PARAM
         },
         Parameter {
-            name: s(21315, 30), /* AuthenticationMethodsSupported */
+            name: s(15902, 30), /* AuthenticationMethodsSupported */
             syntax: 419,
             version: v(2, 4, 0),
             ..PARAM
         },
         Parameter {
-            name: s(21345, 24), /* FemtoAwarenessAPISupport */
+            name: s(48950, 24), /* FemtoAwarenessAPISupport */
             syntax: 16,
             version: v(2, 4, 0),
             ..PARAM
         },
         Parameter {
-            name: s(21369, 13), /* MMSAPISupport */
+            name: s(82921, 13), /* MMSAPISupport */
             syntax: 16,
             version: v(2, 4, 0),
             ..PARAM
         },
         Parameter {
-            name: s(21382, 26), /* PresenceApplicationSupport */
+            name: s(45286, 26), /* PresenceApplicationSupport */
             syntax: 16,
             version: v(2, 4, 0),
             ..PARAM
         },
         Parameter {
-            name: s(21408, 29), /* QueryMMSDeliveryStatusSupport */
+            name: s(38842, 29), /* QueryMMSDeliveryStatusSupport */
             syntax: 16,
             version: v(2, 4, 0),
             ..PARAM
         },
         Parameter {
-            name: s(21437, 29), /* QuerySMSDeliveryStatusSupport */
+            name: s(38871, 29), /* QuerySMSDeliveryStatusSupport */
             syntax: 16,
             version: v(2, 4, 0),
             ..PARAM
         },
         Parameter {
-            name: s(21466, 13), /* SMSAPISupport */
+            name: s(83558, 13), /* SMSAPISupport */
             syntax: 16,
             version: v(2, 4, 0),
             ..PARAM
         },
         Parameter {
-            name: s(21479, 24), /* SendMMSTargetAddressType */
+            name: s(50030, 24), /* SendMMSTargetAddressType */
             syntax: 420,
             version: v(2, 4, 0),
             ..PARAM
         },
         Parameter {
-            name: s(21503, 24), /* SendSMSTargetAddressType */
+            name: s(50054, 24), /* SendSMSTargetAddressType */
             syntax: 420,
             version: v(2, 4, 0),
             ..PARAM
         },
         Parameter {
-            name: s(21527, 53), /* SubscribeToNotificationsOfMMSSentToApplicationSupport */
+            name: s(12190, 53), /* SubscribeToNotificationsOfMMSSentToApplicationSupport */
             syntax: 16,
             version: v(2, 4, 0),
             ..PARAM
         },
         Parameter {
-            name: s(21580, 53), /* SubscribeToNotificationsOfSMSSentToApplicationSupport */
+            name: s(12243, 53), /* SubscribeToNotificationsOfSMSSentToApplicationSupport */
             syntax: 16,
             version: v(2, 4, 0),
             ..PARAM
         },
         Parameter {
-            name: s(21633, 26), /* TerminalLocationAPISupport */
+            name: s(45624, 26), /* TerminalLocationAPISupport */
             syntax: 16,
             version: v(2, 4, 0),
             ..PARAM
         },
         Parameter {
-            name: s(21698, 20), /* AuthenticationMethod */
+            name: s(15902, 20), /* AuthenticationMethod */
             syntax: 421,
             access: Access::ReadWrite,
             version: v(2, 4, 0),
             ..PARAM
         },
         Parameter {
-            name: s(21718, 10), /* TunnelInst */
+            name: s(92080, 10), /* TunnelInst */
             syntax: 6,
             access: Access::ReadWrite,
             version: v(2, 4, 0),
             ..PARAM
         },
         Parameter {
-            name: s(21782, 9), /* APIEnable */
+            name: s(92414, 9), /* APIEnable */
             syntax: 16,
             access: Access::ReadWrite,
             version: v(2, 4, 0),
             ..PARAM
         },
         Parameter {
-            name: s(21791, 11), /* FemtozoneID */
+            name: s(88139, 11), /* FemtozoneID */
             syntax: 6,
             access: Access::ReadWrite,
             version: v(2, 4, 0),
             ..PARAM
         },
         Parameter {
-            name: s(21802, 17), /* MaxAPIUsersNumber */
+            name: s(69271, 17), /* MaxAPIUsersNumber */
             syntax: 189,
             access: Access::ReadWrite,
             version: v(2, 4, 0),
             ..PARAM
         },
         Parameter {
-            name: s(21819, 33), /* NotificationsUserIdentifierMSISDN */
+            name: s(30623, 33), /* NotificationsUserIdentifierMSISDN */
             syntax: 16,
             access: Access::ReadWrite,
             version: v(2, 4, 0),
             ..PARAM
         },
         Parameter {
-            name: s(21852, 30), /* QueryFemtocellResponseTimezone */
+            name: s(36291, 30), /* QueryFemtocellResponseTimezone */
             syntax: 16,
             access: Access::ReadWrite,
             version: v(2, 4, 0),
             ..PARAM
         },
         Parameter {
-            name: s(21882, 11), /* QueueEnable */
+            name: s(89107, 11), /* QueueEnable */
             syntax: 16,
             access: Access::ReadWrite,
             version: v(2, 4, 0),
             ..PARAM
         },
         Parameter {
-            name: s(21893, 8), /* Queueing */
+            name: s(95225, 8), /* Queueing */
             syntax: 422,
             access: Access::ReadWrite,
             version: v(2, 4, 0),
             ..PARAM
         },
         Parameter {
-            name: s(21901, 44), /* SubscribeToNotificationsResponseCallbackData */
+            name: s(17529, 44), /* SubscribeToNotificationsResponseCallbackData */
             syntax: 16,
             access: Access::ReadWrite,
             version: v(2, 4, 0),
             ..PARAM
         },
         Parameter {
-            name: s(21782, 9), /* APIEnable */
+            name: s(92414, 9), /* APIEnable */
             syntax: 16,
             access: Access::ReadWrite,
             version: v(2, 4, 0),
             ..PARAM
         },
         Parameter {
-            name: s(21988, 28), /* EnableQueryMMSDeliveryStatus */
+            name: s(40374, 28), /* EnableQueryMMSDeliveryStatus */
             syntax: 16,
             access: Access::ReadWrite,
             version: v(2, 4, 0),
             ..PARAM
         },
         Parameter {
-            name: s(22016, 56), /* EnableSubscribeToNotificationsOfMessageSentToApplication */
+            name: s(10889, 56), /* EnableSubscribeToNotificationsOfMessageSentToApplication */
             syntax: 16,
             access: Access::ReadWrite,
             version: v(2, 4, 0),
             ..PARAM
         },
         Parameter {
-            name: s(21802, 17), /* MaxAPIUsersNumber */
+            name: s(69271, 17), /* MaxAPIUsersNumber */
             syntax: 189,
             access: Access::ReadWrite,
             version: v(2, 4, 0),
             ..PARAM
         },
         Parameter {
-            name: s(22072, 22), /* MinSendMMSTimeInterval */
+            name: s(54325, 22), /* MinSendMMSTimeInterval */
             syntax: 423,
             access: Access::ReadWrite,
             version: v(2, 4, 0),
             ..PARAM
         },
         Parameter {
-            name: s(21882, 11), /* QueueEnable */
+            name: s(89107, 11), /* QueueEnable */
             syntax: 16,
             access: Access::ReadWrite,
             version: v(2, 4, 0),
             ..PARAM
         },
         Parameter {
-            name: s(21893, 8), /* Queueing */
+            name: s(95225, 8), /* Queueing */
             syntax: 422,
             access: Access::ReadWrite,
             version: v(2, 4, 0),
             ..PARAM
         },
         Parameter {
-            name: s(21782, 9), /* APIEnable */
+            name: s(92414, 9), /* APIEnable */
             syntax: 16,
             access: Access::ReadWrite,
             version: v(2, 4, 0),
             ..PARAM
         },
         Parameter {
-            name: s(22137, 28), /* EnableQuerySMSDeliveryStatus */
+            name: s(40402, 28), /* EnableQuerySMSDeliveryStatus */
             syntax: 16,
             access: Access::ReadWrite,
             version: v(2, 4, 0),
             ..PARAM
         },
         Parameter {
-            name: s(22016, 56), /* EnableSubscribeToNotificationsOfMessageSentToApplication */
+            name: s(10889, 56), /* EnableSubscribeToNotificationsOfMessageSentToApplication */
             syntax: 16,
             access: Access::ReadWrite,
             version: v(2, 4, 0),
             ..PARAM
         },
         Parameter {
-            name: s(21802, 17), /* MaxAPIUsersNumber */
+            name: s(69271, 17), /* MaxAPIUsersNumber */
             syntax: 189,
             access: Access::ReadWrite,
             version: v(2, 4, 0),
             ..PARAM
         },
         Parameter {
-            name: s(22165, 22), /* MinSendSMSTimeInterval */
+            name: s(54347, 22), /* MinSendSMSTimeInterval */
             syntax: 423,
             access: Access::ReadWrite,
             version: v(2, 4, 0),
             ..PARAM
         },
         Parameter {
-            name: s(21882, 11), /* QueueEnable */
+            name: s(89107, 11), /* QueueEnable */
             syntax: 16,
             access: Access::ReadWrite,
             version: v(2, 4, 0),
             ..PARAM
         },
         Parameter {
-            name: s(21893, 8), /* Queueing */
+            name: s(95225, 8), /* Queueing */
             syntax: 422,
             access: Access::ReadWrite,
             version: v(2, 4, 0),
             ..PARAM
         },
         Parameter {
-            name: s(21782, 9), /* APIEnable */
+            name: s(92414, 9), /* APIEnable */
             syntax: 16,
             access: Access::ReadWrite,
             version: v(2, 4, 0),
             ..PARAM
         },
         Parameter {
-            name: s(21802, 17), /* MaxAPIUsersNumber */
+            name: s(69271, 17), /* MaxAPIUsersNumber */
             syntax: 189,
             access: Access::ReadWrite,
             version: v(2, 4, 0),
             ..PARAM
         },
         Parameter {
-            name: s(22243, 34), /* QueryMobileLocationResponseAddress */
+            name: s(29526, 34), /* QueryMobileLocationResponseAddress */
             syntax: 424,
             access: Access::ReadWrite,
             version: v(2, 4, 0),
             ..PARAM
         },
         Parameter {
-            name: s(22277, 35), /* QueryMobileLocationResponseAltitude */
+            name: s(28197, 35), /* QueryMobileLocationResponseAltitude */
             syntax: 16,
             access: Access::ReadWrite,
             version: v(2, 4, 0),
             ..PARAM
         },
         Parameter {
-            name: s(22312, 44), /* QueryMobileLocationResponseLongitudeLatitude */
+            name: s(17441, 44), /* QueryMobileLocationResponseLongitudeLatitude */
             syntax: 16,
             access: Access::ReadWrite,
             version: v(2, 4, 0),
             ..PARAM
         },
         Parameter {
-            name: s(22356, 36), /* QueryMobileLocationResponseTimestamp */
+            name: s(26968, 36), /* QueryMobileLocationResponseTimestamp */
             syntax: 425,
             access: Access::ReadWrite,
             version: v(2, 4, 0),
             ..PARAM
         },
         Parameter {
-            name: s(21882, 11), /* QueueEnable */
+            name: s(89107, 11), /* QueueEnable */
             syntax: 16,
             access: Access::ReadWrite,
             version: v(2, 4, 0),
             ..PARAM
         },
         Parameter {
-            name: s(21893, 8), /* Queueing */
+            name: s(95225, 8), /* Queueing */
             syntax: 422,
             access: Access::ReadWrite,
             version: v(2, 4, 0),
             ..PARAM
         },
         Parameter {
-            name: s(22434, 30), /* AuthenticationRequestsReceived */
+            name: s(34941, 30), /* AuthenticationRequestsReceived */
             syntax: 0,
             version: v(2, 4, 0),
             ..PARAM
         },
         Parameter {
-            name: s(22464, 30), /* AuthenticationRequestsRejected */
+            name: s(34971, 30), /* AuthenticationRequestsRejected */
             syntax: 0,
             version: v(2, 4, 0),
             ..PARAM
         },
         Parameter {
-            name: s(780, 6), /* Enable */
+            name: s(3773, 6), /* Enable */
             syntax: 16,
             access: Access::ReadWrite,
             version: v(2, 4, 0),
             ..PARAM
         },
         Parameter {
-            name: s(22494, 18), /* MonitoringInterval */
+            name: s(65925, 18), /* MonitoringInterval */
             syntax: 28,
             access: Access::ReadWrite,
             version: v(2, 4, 0),
             ..PARAM
         },
         Parameter {
-            name: s(22569, 12), /* APIAvailable */
+            name: s(84525, 12), /* APIAvailable */
             syntax: 16,
             version: v(2, 4, 0),
             ..PARAM
         },
         Parameter {
-            name: s(22581, 8), /* APIUsers */
+            name: s(69274, 8), /* APIUsers */
             syntax: 189,
             version: v(2, 4, 0),
             ..PARAM
         },
         Parameter {
-            name: s(22589, 14), /* QueueDiscarded */
+            name: s(80279, 14), /* QueueDiscarded */
             syntax: 0,
             version: v(2, 4, 0),
             ..PARAM
         },
         Parameter {
-            name: s(22603, 8), /* QueueNum */
+            name: s(60198, 8), /* QueueNum */
             syntax: 189,
             version: v(2, 4, 0),
             ..PARAM
         },
         Parameter {
-            name: s(22611, 13), /* QueueReceived */
+            name: s(83324, 13), /* QueueReceived */
             syntax: 0,
             version: v(2, 4, 0),
             ..PARAM
         },
         Parameter {
-            name: s(22624, 10), /* QueueState */
+            name: s(91510, 10), /* QueueState */
             syntax: 426,
             version: v(2, 4, 0),
             ..PARAM
         },
         Parameter {
-            name: s(22569, 12), /* APIAvailable */
+            name: s(84525, 12), /* APIAvailable */
             syntax: 16,
             version: v(2, 4, 0),
             ..PARAM
         },
         Parameter {
-            name: s(22581, 8), /* APIUsers */
+            name: s(69274, 8), /* APIUsers */
             syntax: 189,
             version: v(2, 4, 0),
             ..PARAM
         },
         Parameter {
-            name: s(22589, 14), /* QueueDiscarded */
+            name: s(80279, 14), /* QueueDiscarded */
             syntax: 0,
             version: v(2, 4, 0),
             ..PARAM
         },
         Parameter {
-            name: s(22603, 8), /* QueueNum */
+            name: s(60198, 8), /* QueueNum */
             syntax: 189,
             version: v(2, 4, 0),
             ..PARAM
         },
         Parameter {
-            name: s(22611, 13), /* QueueReceived */
+            name: s(83324, 13), /* QueueReceived */
             syntax: 0,
             version: v(2, 4, 0),
             ..PARAM
         },
         Parameter {
-            name: s(22624, 10), /* QueueState */
+            name: s(91510, 10), /* QueueState */
             syntax: 426,
             version: v(2, 4, 0),
             ..PARAM
         },
         Parameter {
-            name: s(22569, 12), /* APIAvailable */
+            name: s(84525, 12), /* APIAvailable */
             syntax: 16,
             version: v(2, 4, 0),
             ..PARAM
         },
         Parameter {
-            name: s(22581, 8), /* APIUsers */
+            name: s(69274, 8), /* APIUsers */
             syntax: 189,
             version: v(2, 4, 0),
             ..PARAM
         },
         Parameter {
-            name: s(22589, 14), /* QueueDiscarded */
+            name: s(80279, 14), /* QueueDiscarded */
             syntax: 0,
             version: v(2, 4, 0),
             ..PARAM
         },
         Parameter {
-            name: s(22603, 8), /* QueueNum */
+            name: s(60198, 8), /* QueueNum */
             syntax: 189,
             version: v(2, 4, 0),
             ..PARAM
         },
         Parameter {
-            name: s(22611, 13), /* QueueReceived */
+            name: s(83324, 13), /* QueueReceived */
             syntax: 0,
             version: v(2, 4, 0),
             ..PARAM
         },
         Parameter {
-            name: s(22624, 10), /* QueueState */
+            name: s(91510, 10), /* QueueState */
             syntax: 426,
             version: v(2, 4, 0),
             ..PARAM
         },
         Parameter {
-            name: s(22569, 12), /* APIAvailable */
+            name: s(84525, 12), /* APIAvailable */
             syntax: 16,
             version: v(2, 4, 0),
             ..PARAM
         },
         Parameter {
-            name: s(22581, 8), /* APIUsers */
+            name: s(69274, 8), /* APIUsers */
             syntax: 189,
             version: v(2, 4, 0),
             ..PARAM
         },
         Parameter {
-            name: s(22589, 14), /* QueueDiscarded */
+            name: s(80279, 14), /* QueueDiscarded */
             syntax: 0,
             version: v(2, 4, 0),
             ..PARAM
         },
         Parameter {
-            name: s(22603, 8), /* QueueNum */
+            name: s(60198, 8), /* QueueNum */
             syntax: 189,
             version: v(2, 4, 0),
             ..PARAM
         },
         Parameter {
-            name: s(22611, 13), /* QueueReceived */
+            name: s(83324, 13), /* QueueReceived */
             syntax: 0,
             version: v(2, 4, 0),
             ..PARAM
         },
         Parameter {
-            name: s(22624, 10), /* QueueState */
+            name: s(91510, 10), /* QueueState */
             syntax: 426,
             version: v(2, 4, 0),
             ..PARAM
         },
         Parameter {
-            name: s(22800, 13), /* ContinuousGPS */
+            name: s(27617, 13), /* ContinuousGPS */
             syntax: 16,
             access: Access::ReadWrite,
             version: v(2, 4, 0),
             ..PARAM
         },
         Parameter {
-            name: s(22813, 12), /* ErrorDetails */
+            name: s(85341, 12), /* ErrorDetails */
             syntax: 6,
             version: v(2, 4, 0),
             ..PARAM
         },
         Parameter {
-            name: s(22825, 8), /* GPSReset */
+            name: s(90810, 8), /* GPSReset */
             syntax: 40,
             access: Access::ReadWrite,
             version: v(2, 4, 0),
@@ -650,7 +650,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(22833, 12), /* LastScanTime */
+            name: s(85761, 12), /* LastScanTime */
             syntax: 10,
             version: v(2, 4, 0),
             flags: ParameterFlags::new(
@@ -662,235 +662,235 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(22845, 22), /* LastSuccessfulScanTime */
+            name: s(54171, 22), /* LastSuccessfulScanTime */
             syntax: 10,
             version: v(2, 4, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(22867, 14), /* LockedLatitude */
+            name: s(79663, 14), /* LockedLatitude */
             syntax: 427,
             version: v(2, 4, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(22881, 15), /* LockedLongitude */
+            name: s(76394, 15), /* LockedLongitude */
             syntax: 428,
             version: v(2, 4, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(22896, 18), /* NumberOfSatellites */
+            name: s(66141, 18), /* NumberOfSatellites */
             syntax: 0,
             version: v(2, 4, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(22914, 16), /* PeriodicInterval */
+            name: s(50206, 16), /* PeriodicInterval */
             syntax: 28,
             access: Access::ReadWrite,
             version: v(2, 4, 0),
             ..PARAM
         },
         Parameter {
-            name: s(22930, 12), /* PeriodicTime */
+            name: s(26270, 12), /* PeriodicTime */
             syntax: 10,
             access: Access::ReadWrite,
             version: v(2, 4, 0),
             ..PARAM
         },
         Parameter {
-            name: s(22942, 10), /* ScanOnBoot */
+            name: s(91760, 10), /* ScanOnBoot */
             syntax: 120,
             access: Access::ReadWrite,
             version: v(2, 4, 0),
             ..PARAM
         },
         Parameter {
-            name: s(22952, 16), /* ScanPeriodically */
+            name: s(74074, 16), /* ScanPeriodically */
             syntax: 262,
             access: Access::ReadWrite,
             version: v(2, 4, 0),
             ..PARAM
         },
         Parameter {
-            name: s(22968, 10), /* ScanStatus */
+            name: s(10318, 10), /* ScanStatus */
             syntax: 429,
             version: v(2, 4, 0),
             ..PARAM
         },
         Parameter {
-            name: s(22978, 11), /* ScanTimeout */
+            name: s(89371, 11), /* ScanTimeout */
             syntax: 28,
             access: Access::ReadWrite,
             version: v(2, 4, 0),
             ..PARAM
         },
         Parameter {
-            name: s(780, 6), /* Enable */
+            name: s(3773, 6), /* Enable */
             syntax: 16,
             access: Access::ReadWrite,
             version: v(2, 4, 0),
             ..PARAM
         },
         Parameter {
-            name: s(282, 8), /* Password */
+            name: s(16587, 8), /* Password */
             syntax: 430,
             access: Access::ReadWrite,
             version: v(2, 4, 0),
             ..PARAM
         },
         Parameter {
-            name: s(23031, 17), /* ReferenceLatitude */
+            name: s(70070, 17), /* ReferenceLatitude */
             syntax: 427,
             access: Access::ReadWrite,
             version: v(2, 4, 0),
             ..PARAM
         },
         Parameter {
-            name: s(23048, 18), /* ReferenceLongitude */
+            name: s(66609, 18), /* ReferenceLongitude */
             syntax: 428,
             access: Access::ReadWrite,
             version: v(2, 4, 0),
             ..PARAM
         },
         Parameter {
-            name: s(23066, 11), /* ServerInUse */
+            name: s(89426, 11), /* ServerInUse */
             syntax: 16,
             version: v(2, 4, 0),
             ..PARAM
         },
         Parameter {
-            name: s(18567, 10), /* ServerPort */
+            name: s(47697, 10), /* ServerPort */
             syntax: 234,
             access: Access::ReadWrite,
             version: v(2, 4, 0),
             ..PARAM
         },
         Parameter {
-            name: s(23077, 9), /* ServerURL */
+            name: s(93665, 9), /* ServerURL */
             syntax: 6,
             access: Access::ReadWrite,
             version: v(2, 4, 0),
             ..PARAM
         },
         Parameter {
-            name: s(290, 8), /* Username */
+            name: s(14137, 8), /* Username */
             syntax: 31,
             access: Access::ReadWrite,
             version: v(2, 4, 0),
             ..PARAM
         },
         Parameter {
-            name: s(23121, 10), /* CurrentFix */
+            name: s(90490, 10), /* CurrentFix */
             syntax: 16,
             version: v(2, 4, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(23131, 9), /* Elevation */
+            name: s(92711, 9), /* Elevation */
             syntax: 431,
             version: v(2, 4, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(23140, 15), /* FirstFixTimeout */
+            name: s(75914, 15), /* FirstFixTimeout */
             syntax: 194,
             access: Access::ReadWrite,
             version: v(2, 4, 0),
             ..PARAM
         },
         Parameter {
-            name: s(23155, 6), /* GotFix */
+            name: s(96798, 6), /* GotFix */
             syntax: 16,
             version: v(2, 4, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(23161, 15), /* LastFixDuration */
+            name: s(76319, 15), /* LastFixDuration */
             syntax: 28,
             version: v(2, 4, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(23176, 11), /* LastFixTime */
+            name: s(88557, 11), /* LastFixTime */
             syntax: 10,
             version: v(2, 4, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(23187, 8), /* Latitude */
+            name: s(17477, 8), /* Latitude */
             syntax: 427,
             version: v(2, 4, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(23195, 12), /* LocationType */
+            name: s(85821, 12), /* LocationType */
             syntax: 432,
             version: v(2, 4, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(23207, 19), /* LockTimeOutDuration */
+            name: s(62385, 19), /* LockTimeOutDuration */
             syntax: 433,
             access: Access::ReadWrite,
             version: v(2, 4, 0),
             ..PARAM
         },
         Parameter {
-            name: s(23226, 9), /* Longitude */
+            name: s(17468, 9), /* Longitude */
             syntax: 428,
             version: v(2, 4, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(23235, 14), /* ReceiverStatus */
+            name: s(80363, 14), /* ReceiverStatus */
             syntax: 6,
             version: v(2, 4, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(23249, 25), /* SatelliteTrackingInterval */
+            name: s(47632, 25), /* SatelliteTrackingInterval */
             syntax: 434,
             access: Access::ReadWrite,
             version: v(2, 4, 0),
             ..PARAM
         },
         Parameter {
-            name: s(23274, 17), /* SatellitesTracked */
+            name: s(70376, 17), /* SatellitesTracked */
             syntax: 0,
             version: v(2, 4, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(23291, 10), /* TimingGood */
+            name: s(92050, 10), /* TimingGood */
             syntax: 16,
             version: v(2, 4, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(9332, 21), /* ConfigNumberOfEntries */
+            name: s(42604, 21), /* ConfigNumberOfEntries */
             syntax: 0,
             version: v(2, 4, 0),
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
             version: v(2, 4, 0),
@@ -898,7 +898,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
             version: v(2, 4, 0),
@@ -906,42 +906,42 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(780, 6), /* Enable */
+            name: s(3773, 6), /* Enable */
             syntax: 16,
             access: Access::ReadWrite,
             version: v(2, 4, 0),
             ..PARAM
         },
         Parameter {
-            name: s(282, 8), /* Password */
+            name: s(16587, 8), /* Password */
             syntax: 9,
             access: Access::ReadWrite,
             version: v(2, 4, 0),
             ..PARAM
         },
         Parameter {
-            name: s(23352, 22), /* PeriodicUploadInterval */
+            name: s(54677, 22), /* PeriodicUploadInterval */
             syntax: 4,
             access: Access::ReadWrite,
             version: v(2, 4, 0),
             ..PARAM
         },
         Parameter {
-            name: s(23374, 18), /* PeriodicUploadTime */
+            name: s(66375, 18), /* PeriodicUploadTime */
             syntax: 10,
             access: Access::ReadWrite,
             version: v(2, 4, 0),
             ..PARAM
         },
         Parameter {
-            name: s(4218, 3), /* URL */
+            name: s(58955, 3), /* URL */
             syntax: 5,
             access: Access::ReadWrite,
             version: v(2, 4, 0),
             ..PARAM
         },
         Parameter {
-            name: s(290, 8), /* Username */
+            name: s(14137, 8), /* Username */
             syntax: 6,
             access: Access::ReadWrite,
             version: v(2, 4, 0),
@@ -949,7 +949,7 @@ pub(crate) static GROUP: Group = Group {
         },
     ],
     commands: &[Command {
-        name: s(22989, 10), /* GPSReset() */
+        name: s(90810, 10), /* GPSReset() */
         is_async: false,
         group: GroupRef(&GROUP),
         input: p(92, 0),

@@ -10,60 +10,60 @@ pub(crate) static GROUP: Group = Group {
     name: "FAST",
     objects: &[
         Object {
-            path: s(23392, 12), /* Device.FAST. */
+            path: s(20694, 12), /* Device.FAST. */
             version: v(2, 11, 0),
             parameters: p(0, 1),
             ..object(&GROUP)
         },
         Object {
-            path: s(23404, 21), /* Device.FAST.Line.{i}. */
+            path: s(20694, 21), /* Device.FAST.Line.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(11415, 19) /* LineNumberOfEntries */),
+            num_entries_parameter: Some(s(62328, 19) /* LineNumberOfEntries */),
             unique_keys: p(0, 2),
             version: v(2, 11, 0),
             parameters: p(1, 38),
             ..object(&GROUP)
         },
         Object {
-            path: s(23582, 27), /* Device.FAST.Line.{i}.Stats. */
+            path: s(20694, 27), /* Device.FAST.Line.{i}.Stats. */
             version: v(2, 11, 0),
             parameters: p(39, 14),
             commands: p(0, 1),
             ..object(&GROUP)
         },
         Object {
-            path: s(23609, 38), /* Device.FAST.Line.{i}.Stats.CurrentDay. */
+            path: s(23245, 38), /* Device.FAST.Line.{i}.Stats.CurrentDay. */
             version: v(2, 11, 0),
             parameters: p(53, 12),
             ..object(&GROUP)
         },
         Object {
-            path: s(23719, 40), /* Device.FAST.Line.{i}.Stats.LastShowtime. */
+            path: s(20694, 40), /* Device.FAST.Line.{i}.Stats.LastShowtime. */
             version: v(2, 11, 0),
             parameters: p(65, 12),
             ..object(&GROUP)
         },
         Object {
-            path: s(23759, 39), /* Device.FAST.Line.{i}.Stats.QuarterHour. */
+            path: s(21927, 39), /* Device.FAST.Line.{i}.Stats.QuarterHour. */
             version: v(2, 11, 0),
             parameters: p(77, 12),
             ..object(&GROUP)
         },
         Object {
-            path: s(23798, 36), /* Device.FAST.Line.{i}.Stats.Showtime. */
+            path: s(25960, 36), /* Device.FAST.Line.{i}.Stats.Showtime. */
             version: v(2, 11, 0),
             parameters: p(89, 12),
             ..object(&GROUP)
         },
         Object {
-            path: s(23834, 33), /* Device.FAST.Line.{i}.Stats.Total. */
+            path: s(29963, 33), /* Device.FAST.Line.{i}.Stats.Total. */
             version: v(2, 11, 0),
             parameters: p(101, 12),
             ..object(&GROUP)
         },
         Object {
-            path: s(23867, 32), /* Device.FAST.Line.{i}.TestParams. */
+            path: s(31467, 32), /* Device.FAST.Line.{i}.TestParams. */
             version: v(2, 11, 0),
             parameters: p(113, 12),
             ..object(&GROUP)
@@ -71,27 +71,27 @@ pub(crate) static GROUP: Group = Group {
     ],
     parameters: &[
         Parameter {
-            name: s(11415, 19), /* LineNumberOfEntries */
+            name: s(62328, 19), /* LineNumberOfEntries */
             syntax: 0,
             version: v(2, 11, 0),
             ..PARAM
         },
         Parameter {
-            name: s(23425, 8), /* ATTETRds */
+            name: s(94273, 8), /* ATTETRds */
             syntax: 131,
             version: v(2, 11, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(23433, 8), /* ATTETRus */
+            name: s(94281, 8), /* ATTETRus */
             syntax: 131,
             version: v(2, 11, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
             version: v(2, 11, 0),
@@ -99,7 +99,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
             version: v(2, 11, 0),
@@ -107,304 +107,304 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(13993, 15), /* AllowedProfiles */
+            name: s(75119, 15), /* AllowedProfiles */
             syntax: 435,
             version: v(2, 11, 0),
             ..PARAM
         },
         Parameter {
-            name: s(23441, 11), /* BITSRMCpsds */
+            name: s(87644, 11), /* BITSRMCpsds */
             syntax: 436,
             version: v(2, 11, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(23452, 11), /* BITSRMCpsus */
+            name: s(87655, 11), /* BITSRMCpsus */
             syntax: 436,
             version: v(2, 11, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(14008, 14), /* CurrentProfile */
+            name: s(78781, 14), /* CurrentProfile */
             syntax: 314,
             version: v(2, 11, 0),
             ..PARAM
         },
         Parameter {
-            name: s(14022, 21), /* DownstreamAttenuation */
+            name: s(56337, 21), /* DownstreamAttenuation */
             syntax: 315,
             version: v(2, 11, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(4764, 20), /* DownstreamMaxBitRate */
+            name: s(59118, 20), /* DownstreamMaxBitRate */
             syntax: 131,
             version: v(2, 11, 0),
             ..PARAM
         },
         Parameter {
-            name: s(14043, 21), /* DownstreamNoiseMargin */
+            name: s(56379, 21), /* DownstreamNoiseMargin */
             syntax: 315,
             version: v(2, 11, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(14064, 15), /* DownstreamPower */
+            name: s(75704, 15), /* DownstreamPower */
             syntax: 316,
             version: v(2, 11, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(23463, 5), /* ETRds */
+            name: s(94276, 5), /* ETRds */
             syntax: 131,
             version: v(2, 11, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(23468, 5), /* ETRus */
+            name: s(94284, 5), /* ETRus */
             syntax: 131,
             version: v(2, 11, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(780, 6), /* Enable */
+            name: s(3773, 6), /* Enable */
             syntax: 16,
             access: Access::ReadWrite,
             version: v(2, 11, 0),
             ..PARAM
         },
         Parameter {
-            name: s(23473, 12), /* FEXTCANCELds */
+            name: s(85425, 12), /* FEXTCANCELds */
             syntax: 16,
             version: v(2, 11, 0),
             ..PARAM
         },
         Parameter {
-            name: s(23485, 12), /* FEXTCANCELus */
+            name: s(85437, 12), /* FEXTCANCELus */
             syntax: 16,
             version: v(2, 11, 0),
             ..PARAM
         },
         Parameter {
-            name: s(10540, 15), /* FirmwareVersion */
+            name: s(75899, 15), /* FirmwareVersion */
             syntax: 31,
             version: v(2, 11, 0),
             ..PARAM
         },
         Parameter {
-            name: s(851, 10), /* LastChange */
+            name: s(68122, 10), /* LastChange */
             syntax: 28,
             version: v(2, 11, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(23497, 31), /* LastTransmittedDownstreamSignal */
+            name: s(34015, 31), /* LastTransmittedDownstreamSignal */
             syntax: 437,
             version: v(2, 11, 0),
             ..PARAM
         },
         Parameter {
-            name: s(23528, 29), /* LastTransmittedUpstreamSignal */
+            name: s(38552, 29), /* LastTransmittedUpstreamSignal */
             syntax: 437,
             version: v(2, 11, 0),
             ..PARAM
         },
         Parameter {
-            name: s(14216, 10), /* LineNumber */
+            name: s(62328, 10), /* LineNumber */
             syntax: 321,
             version: v(2, 11, 0),
             ..PARAM
         },
         Parameter {
-            name: s(14226, 10), /* LinkStatus */
+            name: s(91080, 10), /* LinkStatus */
             syntax: 322,
             version: v(2, 11, 0),
             ..PARAM
         },
         Parameter {
-            name: s(869, 11), /* LowerLayers */
+            name: s(88667, 11), /* LowerLayers */
             syntax: 133,
             access: Access::ReadWrite,
             version: v(2, 11, 0),
             ..PARAM
         },
         Parameter {
-            name: s(23557, 7), /* MINEFTR */
+            name: s(96088, 7), /* MINEFTR */
             syntax: 131,
             version: v(2, 11, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(791, 4), /* Name */
+            name: s(31079, 4), /* Name */
             syntax: 31,
             version: v(2, 11, 0),
             ..PARAM
         },
         Parameter {
-            name: s(14254, 20), /* PowerManagementState */
+            name: s(60078, 20), /* PowerManagementState */
             syntax: 438,
             version: v(2, 11, 0),
             ..PARAM
         },
         Parameter {
-            name: s(23564, 9), /* SNRMRMCds */
+            name: s(93602, 9), /* SNRMRMCds */
             syntax: 315,
             version: v(2, 11, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(23573, 9), /* SNRMRMCus */
+            name: s(93611, 9), /* SNRMRMCus */
             syntax: 315,
             version: v(2, 11, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(427, 6), /* Status */
+            name: s(2491, 6), /* Status */
             syntax: 139,
             version: v(2, 11, 0),
             ..PARAM
         },
         Parameter {
-            name: s(14317, 19), /* SuccessFailureCause */
+            name: s(63753, 19), /* SuccessFailureCause */
             syntax: 439,
             version: v(2, 11, 0),
             ..PARAM
         },
         Parameter {
-            name: s(14354, 7), /* UPBOKLE */
+            name: s(92140, 7), /* UPBOKLE */
             syntax: 328,
             version: v(2, 11, 0),
             ..PARAM
         },
         Parameter {
-            name: s(14370, 8), /* UPBOKLER */
+            name: s(92140, 8), /* UPBOKLER */
             syntax: 330,
             version: v(2, 11, 0),
             ..PARAM
         },
         Parameter {
-            name: s(4896, 8), /* Upstream */
+            name: s(19531, 8), /* Upstream */
             syntax: 16,
             version: v(2, 11, 0),
             ..PARAM
         },
         Parameter {
-            name: s(14395, 19), /* UpstreamAttenuation */
+            name: s(64038, 19), /* UpstreamAttenuation */
             syntax: 315,
             version: v(2, 11, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(4904, 18), /* UpstreamMaxBitRate */
+            name: s(67527, 18), /* UpstreamMaxBitRate */
             syntax: 131,
             version: v(2, 11, 0),
             ..PARAM
         },
         Parameter {
-            name: s(14414, 19), /* UpstreamNoiseMargin */
+            name: s(64076, 19), /* UpstreamNoiseMargin */
             syntax: 315,
             version: v(2, 11, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(14433, 13), /* UpstreamPower */
+            name: s(84104, 13), /* UpstreamPower */
             syntax: 316,
             version: v(2, 11, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1041, 13), /* BytesReceived */
+            name: s(19258, 13), /* BytesReceived */
             syntax: 38,
             version: v(2, 11, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1054, 9), /* BytesSent */
+            name: s(24224, 9), /* BytesSent */
             syntax: 38,
             version: v(2, 11, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(12266, 15), /* CurrentDayStart */
+            name: s(75479, 15), /* CurrentDayStart */
             syntax: 28,
             version: v(2, 11, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1072, 22), /* DiscardPacketsReceived */
+            name: s(25137, 22), /* DiscardPacketsReceived */
             syntax: 39,
             version: v(2, 11, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1094, 18), /* DiscardPacketsSent */
+            name: s(30572, 18), /* DiscardPacketsSent */
             syntax: 39,
             version: v(2, 11, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1112, 14), /* ErrorsReceived */
+            name: s(28148, 14), /* ErrorsReceived */
             syntax: 39,
             version: v(2, 11, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1126, 10), /* ErrorsSent */
+            name: s(23957, 10), /* ErrorsSent */
             syntax: 39,
             version: v(2, 11, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(12847, 17), /* LastShowtimeStart */
+            name: s(69152, 17), /* LastShowtimeStart */
             syntax: 28,
             version: v(2, 11, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1189, 15), /* PacketsReceived */
+            name: s(17412, 15), /* PacketsReceived */
             syntax: 37,
             version: v(2, 11, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1204, 11), /* PacketsSent */
+            name: s(22423, 11), /* PacketsSent */
             syntax: 37,
             version: v(2, 11, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(12281, 16), /* QuarterHourStart */
+            name: s(73706, 16), /* QuarterHourStart */
             syntax: 28,
             version: v(2, 11, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1229, 5), /* Reset */
+            name: s(31685, 5), /* Reset */
             syntax: 40,
             access: Access::ReadWrite,
             version: v(2, 19, 0),
@@ -412,518 +412,518 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(12864, 13), /* ShowtimeStart */
+            name: s(69156, 13), /* ShowtimeStart */
             syntax: 28,
             version: v(2, 11, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(12297, 10), /* TotalStart */
+            name: s(92060, 10), /* TotalStart */
             syntax: 28,
             version: v(2, 11, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(14921, 11), /* ErroredSecs */
+            name: s(63647, 11), /* ErroredSecs */
             syntax: 28,
             version: v(2, 11, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(23647, 4), /* LORS */
+            name: s(98227, 4), /* LORS */
             syntax: 28,
             version: v(2, 11, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(23651, 4), /* LOSS */
+            name: s(91682, 4), /* LOSS */
             syntax: 28,
             version: v(2, 11, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(23655, 5), /* RTXTX */
+            name: s(97700, 5), /* RTXTX */
             syntax: 0,
             version: v(2, 11, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(23660, 5), /* RTXUC */
+            name: s(97705, 5), /* RTXUC */
             syntax: 0,
             version: v(2, 11, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(14932, 19), /* SeverelyErroredSecs */
+            name: s(63639, 19), /* SeverelyErroredSecs */
             syntax: 28,
             version: v(2, 11, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(23665, 10), /* SuccessBSW */
+            name: s(91920, 10), /* SuccessBSW */
             syntax: 0,
             version: v(2, 11, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(23675, 10), /* SuccessFRA */
+            name: s(91930, 10), /* SuccessFRA */
             syntax: 0,
             version: v(2, 11, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(23685, 10), /* SuccessRPA */
+            name: s(91940, 10), /* SuccessRPA */
             syntax: 0,
             version: v(2, 11, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(23695, 10), /* SuccessSRA */
+            name: s(91950, 10), /* SuccessSRA */
             syntax: 0,
             version: v(2, 11, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(23705, 11), /* SuccessTIGA */
+            name: s(89602, 11), /* SuccessTIGA */
             syntax: 0,
             version: v(2, 11, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(23716, 3), /* UAS */
+            name: s(98589, 3), /* UAS */
             syntax: 28,
             version: v(2, 11, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(14921, 11), /* ErroredSecs */
+            name: s(63647, 11), /* ErroredSecs */
             syntax: 28,
             version: v(2, 11, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(23647, 4), /* LORS */
+            name: s(98227, 4), /* LORS */
             syntax: 28,
             version: v(2, 11, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(23651, 4), /* LOSS */
+            name: s(91682, 4), /* LOSS */
             syntax: 28,
             version: v(2, 11, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(23655, 5), /* RTXTX */
+            name: s(97700, 5), /* RTXTX */
             syntax: 0,
             version: v(2, 11, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(23660, 5), /* RTXUC */
+            name: s(97705, 5), /* RTXUC */
             syntax: 0,
             version: v(2, 11, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(14932, 19), /* SeverelyErroredSecs */
+            name: s(63639, 19), /* SeverelyErroredSecs */
             syntax: 28,
             version: v(2, 11, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(23665, 10), /* SuccessBSW */
+            name: s(91920, 10), /* SuccessBSW */
             syntax: 0,
             version: v(2, 11, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(23675, 10), /* SuccessFRA */
+            name: s(91930, 10), /* SuccessFRA */
             syntax: 0,
             version: v(2, 11, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(23685, 10), /* SuccessRPA */
+            name: s(91940, 10), /* SuccessRPA */
             syntax: 0,
             version: v(2, 11, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(23695, 10), /* SuccessSRA */
+            name: s(91950, 10), /* SuccessSRA */
             syntax: 0,
             version: v(2, 11, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(23705, 11), /* SuccessTIGA */
+            name: s(89602, 11), /* SuccessTIGA */
             syntax: 0,
             version: v(2, 11, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(23716, 3), /* UAS */
+            name: s(98589, 3), /* UAS */
             syntax: 28,
             version: v(2, 11, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(14921, 11), /* ErroredSecs */
+            name: s(63647, 11), /* ErroredSecs */
             syntax: 28,
             version: v(2, 11, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(23647, 4), /* LORS */
+            name: s(98227, 4), /* LORS */
             syntax: 28,
             version: v(2, 11, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(23651, 4), /* LOSS */
+            name: s(91682, 4), /* LOSS */
             syntax: 28,
             version: v(2, 11, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(23655, 5), /* RTXTX */
+            name: s(97700, 5), /* RTXTX */
             syntax: 0,
             version: v(2, 11, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(23660, 5), /* RTXUC */
+            name: s(97705, 5), /* RTXUC */
             syntax: 0,
             version: v(2, 11, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(14932, 19), /* SeverelyErroredSecs */
+            name: s(63639, 19), /* SeverelyErroredSecs */
             syntax: 28,
             version: v(2, 11, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(23665, 10), /* SuccessBSW */
+            name: s(91920, 10), /* SuccessBSW */
             syntax: 0,
             version: v(2, 11, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(23675, 10), /* SuccessFRA */
+            name: s(91930, 10), /* SuccessFRA */
             syntax: 0,
             version: v(2, 11, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(23685, 10), /* SuccessRPA */
+            name: s(91940, 10), /* SuccessRPA */
             syntax: 0,
             version: v(2, 11, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(23695, 10), /* SuccessSRA */
+            name: s(91950, 10), /* SuccessSRA */
             syntax: 0,
             version: v(2, 11, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(23705, 11), /* SuccessTIGA */
+            name: s(89602, 11), /* SuccessTIGA */
             syntax: 0,
             version: v(2, 11, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(23716, 3), /* UAS */
+            name: s(98589, 3), /* UAS */
             syntax: 28,
             version: v(2, 11, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(14921, 11), /* ErroredSecs */
+            name: s(63647, 11), /* ErroredSecs */
             syntax: 28,
             version: v(2, 11, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(23647, 4), /* LORS */
+            name: s(98227, 4), /* LORS */
             syntax: 28,
             version: v(2, 11, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(23651, 4), /* LOSS */
+            name: s(91682, 4), /* LOSS */
             syntax: 28,
             version: v(2, 11, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(23655, 5), /* RTXTX */
+            name: s(97700, 5), /* RTXTX */
             syntax: 0,
             version: v(2, 11, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(23660, 5), /* RTXUC */
+            name: s(97705, 5), /* RTXUC */
             syntax: 0,
             version: v(2, 11, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(14932, 19), /* SeverelyErroredSecs */
+            name: s(63639, 19), /* SeverelyErroredSecs */
             syntax: 28,
             version: v(2, 11, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(23665, 10), /* SuccessBSW */
+            name: s(91920, 10), /* SuccessBSW */
             syntax: 0,
             version: v(2, 11, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(23675, 10), /* SuccessFRA */
+            name: s(91930, 10), /* SuccessFRA */
             syntax: 0,
             version: v(2, 11, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(23685, 10), /* SuccessRPA */
+            name: s(91940, 10), /* SuccessRPA */
             syntax: 0,
             version: v(2, 11, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(23695, 10), /* SuccessSRA */
+            name: s(91950, 10), /* SuccessSRA */
             syntax: 0,
             version: v(2, 11, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(23705, 11), /* SuccessTIGA */
+            name: s(89602, 11), /* SuccessTIGA */
             syntax: 0,
             version: v(2, 11, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(23716, 3), /* UAS */
+            name: s(98589, 3), /* UAS */
             syntax: 28,
             version: v(2, 11, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(14921, 11), /* ErroredSecs */
+            name: s(63647, 11), /* ErroredSecs */
             syntax: 28,
             version: v(2, 11, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(23647, 4), /* LORS */
+            name: s(98227, 4), /* LORS */
             syntax: 28,
             version: v(2, 11, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(23651, 4), /* LOSS */
+            name: s(91682, 4), /* LOSS */
             syntax: 28,
             version: v(2, 11, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(23655, 5), /* RTXTX */
+            name: s(97700, 5), /* RTXTX */
             syntax: 0,
             version: v(2, 11, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(23660, 5), /* RTXUC */
+            name: s(97705, 5), /* RTXUC */
             syntax: 0,
             version: v(2, 11, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(14932, 19), /* SeverelyErroredSecs */
+            name: s(63639, 19), /* SeverelyErroredSecs */
             syntax: 28,
             version: v(2, 11, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(23665, 10), /* SuccessBSW */
+            name: s(91920, 10), /* SuccessBSW */
             syntax: 0,
             version: v(2, 11, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(23675, 10), /* SuccessFRA */
+            name: s(91930, 10), /* SuccessFRA */
             syntax: 0,
             version: v(2, 11, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(23685, 10), /* SuccessRPA */
+            name: s(91940, 10), /* SuccessRPA */
             syntax: 0,
             version: v(2, 11, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(23695, 10), /* SuccessSRA */
+            name: s(91950, 10), /* SuccessSRA */
             syntax: 0,
             version: v(2, 11, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(23705, 11), /* SuccessTIGA */
+            name: s(89602, 11), /* SuccessTIGA */
             syntax: 0,
             version: v(2, 11, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(23716, 3), /* UAS */
+            name: s(98589, 3), /* UAS */
             syntax: 28,
             version: v(2, 11, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(12645, 6), /* ACTINP */
+            name: s(87523, 6), /* ACTINP */
             syntax: 0,
             version: v(2, 11, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(12651, 10), /* ACTINPREIN */
+            name: s(90170, 10), /* ACTINPREIN */
             syntax: 0,
             version: v(2, 11, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(12690, 18), /* DownstreamCurrRate */
+            name: s(65133, 18), /* DownstreamCurrRate */
             syntax: 131,
             version: v(2, 11, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(12794, 4), /* NFEC */
+            name: s(98251, 4), /* NFEC */
             syntax: 0,
             version: v(2, 11, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(12798, 4), /* RFEC */
+            name: s(84289, 4), /* RFEC */
             syntax: 255,
             version: v(2, 11, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(13396, 6), /* SNRGds */
+            name: s(97092, 6), /* SNRGds */
             syntax: 0,
             version: v(2, 11, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(13402, 6), /* SNRGus */
+            name: s(97098, 6), /* SNRGus */
             syntax: 0,
             version: v(2, 11, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(13408, 7), /* SNRMTds */
+            name: s(96347, 7), /* SNRMTds */
             syntax: 0,
             version: v(2, 11, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(13415, 7), /* SNRMTus */
+            name: s(96354, 7), /* SNRMTus */
             syntax: 0,
             version: v(2, 11, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(13422, 7), /* SNRpsds */
+            name: s(96361, 7), /* SNRpsds */
             syntax: 342,
             version: v(2, 11, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(13429, 7), /* SNRpsus */
+            name: s(96368, 7), /* SNRpsus */
             syntax: 343,
             version: v(2, 11, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(12802, 16), /* UpstreamCurrRate */
+            name: s(74762, 16), /* UpstreamCurrRate */
             syntax: 131,
             version: v(2, 11, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
@@ -931,7 +931,7 @@ pub(crate) static GROUP: Group = Group {
         },
     ],
     commands: &[Command {
-        name: s(1318, 7), /* Reset() */
+        name: s(76957, 7), /* Reset() */
         is_async: false,
         group: GroupRef(&GROUP),
         input: p(53, 0),

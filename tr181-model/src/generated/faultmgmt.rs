@@ -10,56 +10,56 @@ pub(crate) static GROUP: Group = Group {
     name: "FaultMgmt",
     objects: &[
         Object {
-            path: s(23956, 17), /* Device.FaultMgmt. */
+            path: s(25996, 17), /* Device.FaultMgmt. */
             version: v(2, 4, 0),
             parameters: p(0, 6),
             ..object(&GROUP)
         },
         Object {
-            path: s(24133, 34), /* Device.FaultMgmt.CurrentAlarm.{i}. */
+            path: s(28608, 34), /* Device.FaultMgmt.CurrentAlarm.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(23973, 27) /* CurrentAlarmNumberOfEntries */),
+            num_entries_parameter: Some(s(41734, 27) /* CurrentAlarmNumberOfEntries */),
             unique_keys: p(0, 2),
             version: v(2, 4, 0),
             parameters: p(6, 10),
             ..object(&GROUP)
         },
         Object {
-            path: s(24323, 36), /* Device.FaultMgmt.ExpeditedEvent.{i}. */
+            path: s(25996, 36), /* Device.FaultMgmt.ExpeditedEvent.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(24000, 29) /* ExpeditedEventNumberOfEntries */),
+            num_entries_parameter: Some(s(38262, 29) /* ExpeditedEventNumberOfEntries */),
             unique_keys: p(2, 1),
             version: v(2, 4, 0),
             parameters: p(16, 10),
             ..object(&GROUP)
         },
         Object {
-            path: s(24384, 34), /* Device.FaultMgmt.HistoryEvent.{i}. */
+            path: s(28642, 34), /* Device.FaultMgmt.HistoryEvent.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(24029, 27) /* HistoryEventNumberOfEntries */),
+            num_entries_parameter: Some(s(42517, 27) /* HistoryEventNumberOfEntries */),
             unique_keys: p(3, 1),
             version: v(2, 4, 0),
             parameters: p(26, 10),
             ..object(&GROUP)
         },
         Object {
-            path: s(24418, 33), /* Device.FaultMgmt.QueuedEvent.{i}. */
+            path: s(29996, 33), /* Device.FaultMgmt.QueuedEvent.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(24078, 26) /* QueuedEventNumberOfEntries */),
+            num_entries_parameter: Some(s(45338, 26) /* QueuedEventNumberOfEntries */),
             unique_keys: p(4, 1),
             version: v(2, 4, 0),
             parameters: p(36, 10),
             ..object(&GROUP)
         },
         Object {
-            path: s(24451, 36), /* Device.FaultMgmt.SupportedAlarm.{i}. */
+            path: s(26032, 36), /* Device.FaultMgmt.SupportedAlarm.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(24104, 29) /* SupportedAlarmNumberOfEntries */),
+            num_entries_parameter: Some(s(39161, 29) /* SupportedAlarmNumberOfEntries */),
             unique_keys: p(5, 1),
             version: v(2, 4, 0),
             parameters: p(46, 5),
@@ -68,308 +68,308 @@ pub(crate) static GROUP: Group = Group {
     ],
     parameters: &[
         Parameter {
-            name: s(23973, 27), /* CurrentAlarmNumberOfEntries */
+            name: s(41734, 27), /* CurrentAlarmNumberOfEntries */
             syntax: 0,
             version: v(2, 4, 0),
             ..PARAM
         },
         Parameter {
-            name: s(24000, 29), /* ExpeditedEventNumberOfEntries */
+            name: s(38262, 29), /* ExpeditedEventNumberOfEntries */
             syntax: 0,
             version: v(2, 4, 0),
             ..PARAM
         },
         Parameter {
-            name: s(24029, 27), /* HistoryEventNumberOfEntries */
+            name: s(42517, 27), /* HistoryEventNumberOfEntries */
             syntax: 0,
             version: v(2, 4, 0),
             ..PARAM
         },
         Parameter {
-            name: s(24056, 22), /* MaxCurrentAlarmEntries */
+            name: s(54237, 22), /* MaxCurrentAlarmEntries */
             syntax: 0,
             version: v(2, 4, 0),
             ..PARAM
         },
         Parameter {
-            name: s(24078, 26), /* QueuedEventNumberOfEntries */
+            name: s(45338, 26), /* QueuedEventNumberOfEntries */
             syntax: 0,
             version: v(2, 4, 0),
             ..PARAM
         },
         Parameter {
-            name: s(24104, 29), /* SupportedAlarmNumberOfEntries */
+            name: s(39161, 29), /* SupportedAlarmNumberOfEntries */
             syntax: 0,
             version: v(2, 4, 0),
             ..PARAM
         },
         Parameter {
-            name: s(24219, 21), /* AdditionalInformation */
+            name: s(55707, 21), /* AdditionalInformation */
             syntax: 6,
             version: v(2, 4, 0),
             ..PARAM
         },
         Parameter {
-            name: s(24240, 14), /* AdditionalText */
+            name: s(78263, 14), /* AdditionalText */
             syntax: 6,
             version: v(2, 4, 0),
             ..PARAM
         },
         Parameter {
-            name: s(24254, 16), /* AlarmChangedTime */
+            name: s(71402, 16), /* AlarmChangedTime */
             syntax: 10,
             version: v(2, 4, 0),
             ..PARAM
         },
         Parameter {
-            name: s(24167, 15), /* AlarmIdentifier */
+            name: s(75089, 15), /* AlarmIdentifier */
             syntax: 31,
             version: v(2, 4, 0),
             ..PARAM
         },
         Parameter {
-            name: s(24270, 15), /* AlarmRaisedTime */
+            name: s(75104, 15), /* AlarmRaisedTime */
             syntax: 10,
             version: v(2, 4, 0),
             ..PARAM
         },
         Parameter {
-            name: s(24182, 9), /* EventType */
+            name: s(92747, 9), /* EventType */
             syntax: 31,
             version: v(2, 4, 0),
             ..PARAM
         },
         Parameter {
-            name: s(24285, 21), /* ManagedObjectInstance */
+            name: s(56862, 21), /* ManagedObjectInstance */
             syntax: 440,
             version: v(2, 4, 0),
             ..PARAM
         },
         Parameter {
-            name: s(24306, 17), /* PerceivedSeverity */
+            name: s(69900, 17), /* PerceivedSeverity */
             syntax: 441,
             version: v(2, 4, 0),
             ..PARAM
         },
         Parameter {
-            name: s(24191, 13), /* ProbableCause */
+            name: s(83285, 13), /* ProbableCause */
             syntax: 31,
             version: v(2, 4, 0),
             ..PARAM
         },
         Parameter {
-            name: s(24204, 15), /* SpecificProblem */
+            name: s(77639, 15), /* SpecificProblem */
             syntax: 93,
             version: v(2, 4, 0),
             ..PARAM
         },
         Parameter {
-            name: s(24219, 21), /* AdditionalInformation */
+            name: s(55707, 21), /* AdditionalInformation */
             syntax: 6,
             version: v(2, 4, 0),
             ..PARAM
         },
         Parameter {
-            name: s(24240, 14), /* AdditionalText */
+            name: s(78263, 14), /* AdditionalText */
             syntax: 6,
             version: v(2, 4, 0),
             ..PARAM
         },
         Parameter {
-            name: s(24167, 15), /* AlarmIdentifier */
+            name: s(75089, 15), /* AlarmIdentifier */
             syntax: 31,
             version: v(2, 4, 0),
             ..PARAM
         },
         Parameter {
-            name: s(24359, 9), /* EventTime */
+            name: s(92738, 9), /* EventTime */
             syntax: 10,
             version: v(2, 4, 0),
             ..PARAM
         },
         Parameter {
-            name: s(24182, 9), /* EventType */
+            name: s(92747, 9), /* EventType */
             syntax: 31,
             version: v(2, 4, 0),
             ..PARAM
         },
         Parameter {
-            name: s(24285, 21), /* ManagedObjectInstance */
+            name: s(56862, 21), /* ManagedObjectInstance */
             syntax: 440,
             version: v(2, 4, 0),
             ..PARAM
         },
         Parameter {
-            name: s(24368, 16), /* NotificationType */
+            name: s(73354, 16), /* NotificationType */
             syntax: 442,
             version: v(2, 4, 0),
             ..PARAM
         },
         Parameter {
-            name: s(24306, 17), /* PerceivedSeverity */
+            name: s(69900, 17), /* PerceivedSeverity */
             syntax: 443,
             version: v(2, 4, 0),
             ..PARAM
         },
         Parameter {
-            name: s(24191, 13), /* ProbableCause */
+            name: s(83285, 13), /* ProbableCause */
             syntax: 31,
             version: v(2, 4, 0),
             ..PARAM
         },
         Parameter {
-            name: s(24204, 15), /* SpecificProblem */
+            name: s(77639, 15), /* SpecificProblem */
             syntax: 93,
             version: v(2, 4, 0),
             ..PARAM
         },
         Parameter {
-            name: s(24219, 21), /* AdditionalInformation */
+            name: s(55707, 21), /* AdditionalInformation */
             syntax: 6,
             version: v(2, 4, 0),
             ..PARAM
         },
         Parameter {
-            name: s(24240, 14), /* AdditionalText */
+            name: s(78263, 14), /* AdditionalText */
             syntax: 6,
             version: v(2, 4, 0),
             ..PARAM
         },
         Parameter {
-            name: s(24167, 15), /* AlarmIdentifier */
+            name: s(75089, 15), /* AlarmIdentifier */
             syntax: 31,
             version: v(2, 4, 0),
             ..PARAM
         },
         Parameter {
-            name: s(24359, 9), /* EventTime */
+            name: s(92738, 9), /* EventTime */
             syntax: 10,
             version: v(2, 4, 0),
             ..PARAM
         },
         Parameter {
-            name: s(24182, 9), /* EventType */
+            name: s(92747, 9), /* EventType */
             syntax: 31,
             version: v(2, 4, 0),
             ..PARAM
         },
         Parameter {
-            name: s(24285, 21), /* ManagedObjectInstance */
+            name: s(56862, 21), /* ManagedObjectInstance */
             syntax: 440,
             version: v(2, 4, 0),
             ..PARAM
         },
         Parameter {
-            name: s(24368, 16), /* NotificationType */
+            name: s(73354, 16), /* NotificationType */
             syntax: 442,
             version: v(2, 4, 0),
             ..PARAM
         },
         Parameter {
-            name: s(24306, 17), /* PerceivedSeverity */
+            name: s(69900, 17), /* PerceivedSeverity */
             syntax: 443,
             version: v(2, 4, 0),
             ..PARAM
         },
         Parameter {
-            name: s(24191, 13), /* ProbableCause */
+            name: s(83285, 13), /* ProbableCause */
             syntax: 31,
             version: v(2, 4, 0),
             ..PARAM
         },
         Parameter {
-            name: s(24204, 15), /* SpecificProblem */
+            name: s(77639, 15), /* SpecificProblem */
             syntax: 93,
             version: v(2, 4, 0),
             ..PARAM
         },
         Parameter {
-            name: s(24219, 21), /* AdditionalInformation */
+            name: s(55707, 21), /* AdditionalInformation */
             syntax: 6,
             version: v(2, 4, 0),
             ..PARAM
         },
         Parameter {
-            name: s(24240, 14), /* AdditionalText */
+            name: s(78263, 14), /* AdditionalText */
             syntax: 6,
             version: v(2, 4, 0),
             ..PARAM
         },
         Parameter {
-            name: s(24167, 15), /* AlarmIdentifier */
+            name: s(75089, 15), /* AlarmIdentifier */
             syntax: 31,
             version: v(2, 4, 0),
             ..PARAM
         },
         Parameter {
-            name: s(24359, 9), /* EventTime */
+            name: s(92738, 9), /* EventTime */
             syntax: 10,
             version: v(2, 4, 0),
             ..PARAM
         },
         Parameter {
-            name: s(24182, 9), /* EventType */
+            name: s(92747, 9), /* EventType */
             syntax: 31,
             version: v(2, 4, 0),
             ..PARAM
         },
         Parameter {
-            name: s(24285, 21), /* ManagedObjectInstance */
+            name: s(56862, 21), /* ManagedObjectInstance */
             syntax: 440,
             version: v(2, 4, 0),
             ..PARAM
         },
         Parameter {
-            name: s(24368, 16), /* NotificationType */
+            name: s(73354, 16), /* NotificationType */
             syntax: 442,
             version: v(2, 4, 0),
             ..PARAM
         },
         Parameter {
-            name: s(24306, 17), /* PerceivedSeverity */
+            name: s(69900, 17), /* PerceivedSeverity */
             syntax: 443,
             version: v(2, 4, 0),
             ..PARAM
         },
         Parameter {
-            name: s(24191, 13), /* ProbableCause */
+            name: s(83285, 13), /* ProbableCause */
             syntax: 31,
             version: v(2, 4, 0),
             ..PARAM
         },
         Parameter {
-            name: s(24204, 15), /* SpecificProblem */
+            name: s(77639, 15), /* SpecificProblem */
             syntax: 93,
             version: v(2, 4, 0),
             ..PARAM
         },
         Parameter {
-            name: s(24182, 9), /* EventType */
+            name: s(92747, 9), /* EventType */
             syntax: 31,
             version: v(2, 4, 0),
             ..PARAM
         },
         Parameter {
-            name: s(24306, 17), /* PerceivedSeverity */
+            name: s(69900, 17), /* PerceivedSeverity */
             syntax: 444,
             version: v(2, 4, 0),
             ..PARAM
         },
         Parameter {
-            name: s(24191, 13), /* ProbableCause */
+            name: s(83285, 13), /* ProbableCause */
             syntax: 31,
             version: v(2, 4, 0),
             ..PARAM
         },
         Parameter {
-            name: s(24487, 18), /* ReportingMechanism */
+            name: s(66843, 18), /* ReportingMechanism */
             syntax: 445,
             access: Access::ReadWrite,
             version: v(2, 4, 0),
             ..PARAM
         },
         Parameter {
-            name: s(24204, 15), /* SpecificProblem */
+            name: s(77639, 15), /* SpecificProblem */
             syntax: 93,
             version: v(2, 4, 0),
             ..PARAM

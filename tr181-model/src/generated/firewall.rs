@@ -10,180 +10,180 @@ pub(crate) static GROUP: Group = Group {
     name: "Firewall",
     objects: &[
         Object {
-            path: s(24505, 16), /* Device.Firewall. */
+            path: s(20734, 16), /* Device.Firewall. */
             parameters: p(0, 16),
             ..object(&GROUP)
         },
         Object {
-            path: s(24688, 26), /* Device.Firewall.Chain.{i}. */
+            path: s(27637, 26), /* Device.Firewall.Chain.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(24534, 20) /* ChainNumberOfEntries */),
-            enable_parameter: Some(s(780, 6) /* Enable */),
+            num_entries_parameter: Some(s(58858, 20) /* ChainNumberOfEntries */),
+            enable_parameter: Some(s(3773, 6) /* Enable */),
             unique_keys: p(0, 2),
             version: v(2, 2, 0),
             parameters: p(16, 6),
             ..object(&GROUP)
         },
         Object {
-            path: s(24740, 35), /* Device.Firewall.Chain.{i}.Rule.{i}. */
+            path: s(27637, 35), /* Device.Firewall.Chain.{i}.Rule.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(24721, 19) /* RuleNumberOfEntries */),
-            enable_parameter: Some(s(780, 6) /* Enable */),
+            num_entries_parameter: Some(s(38301, 19) /* RuleNumberOfEntries */),
+            enable_parameter: Some(s(3773, 6) /* Enable */),
             unique_keys: p(2, 1),
             version: v(2, 2, 0),
             parameters: p(22, 42),
             ..object(&GROUP)
         },
         Object {
-            path: s(25044, 35), /* Device.Firewall.ConnectionTracking. */
+            path: s(20734, 35), /* Device.Firewall.ConnectionTracking. */
             version: v(2, 17, 0),
             ..object(&GROUP)
         },
         Object {
-            path: s(25079, 39), /* Device.Firewall.ConnectionTracking.FTP. */
+            path: s(21966, 39), /* Device.Firewall.ConnectionTracking.FTP. */
             version: v(2, 17, 0),
             parameters: p(64, 3),
             ..object(&GROUP)
         },
         Object {
-            path: s(25128, 40), /* Device.Firewall.ConnectionTracking.H323. */
+            path: s(20734, 40), /* Device.Firewall.ConnectionTracking.H323. */
             version: v(2, 17, 0),
             parameters: p(67, 4),
             ..object(&GROUP)
         },
         Object {
-            path: s(25219, 39), /* Device.Firewall.ConnectionTracking.IRC. */
+            path: s(22005, 39), /* Device.Firewall.ConnectionTracking.IRC. */
             version: v(2, 17, 0),
             parameters: p(71, 4),
             ..object(&GROUP)
         },
         Object {
-            path: s(25282, 40), /* Device.Firewall.ConnectionTracking.PPTP. */
+            path: s(20774, 40), /* Device.Firewall.ConnectionTracking.PPTP. */
             version: v(2, 17, 0),
             parameters: p(75, 1),
             ..object(&GROUP)
         },
         Object {
-            path: s(25322, 39), /* Device.Firewall.ConnectionTracking.SIP. */
+            path: s(22044, 39), /* Device.Firewall.ConnectionTracking.SIP. */
             version: v(2, 17, 0),
             parameters: p(76, 6),
             ..object(&GROUP)
         },
         Object {
-            path: s(25407, 40), /* Device.Firewall.ConnectionTracking.TFTP. */
+            path: s(20814, 40), /* Device.Firewall.ConnectionTracking.TFTP. */
             version: v(2, 17, 0),
             parameters: p(82, 2),
             ..object(&GROUP)
         },
         Object {
-            path: s(25447, 24), /* Device.Firewall.DMZ.{i}. */
+            path: s(48710, 24), /* Device.Firewall.DMZ.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(24560, 18) /* DMZNumberOfEntries */),
-            enable_parameter: Some(s(780, 6) /* Enable */),
+            num_entries_parameter: Some(s(65025, 18) /* DMZNumberOfEntries */),
+            enable_parameter: Some(s(3773, 6) /* Enable */),
             unique_keys: p(3, 2),
             version: v(2, 16, 0),
             parameters: p(84, 14),
             ..object(&GROUP)
         },
         Object {
-            path: s(25514, 37), /* Device.Firewall.InterfaceSetting.{i}. */
+            path: s(24419, 37), /* Device.Firewall.InterfaceSetting.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(15152, 31) /* InterfaceSettingNumberOfEntries */),
-            enable_parameter: Some(s(780, 6) /* Enable */),
+            num_entries_parameter: Some(s(33984, 31) /* InterfaceSettingNumberOfEntries */),
+            enable_parameter: Some(s(3773, 6) /* Enable */),
             unique_keys: p(5, 2),
             version: v(2, 17, 0),
             parameters: p(98, 11),
             ..object(&GROUP)
         },
         Object {
-            path: s(25686, 26), /* Device.Firewall.Level.{i}. */
+            path: s(44116, 26), /* Device.Firewall.Level.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(24578, 20) /* LevelNumberOfEntries */),
+            num_entries_parameter: Some(s(59658, 20) /* LevelNumberOfEntries */),
             unique_keys: p(7, 2),
             version: v(2, 2, 0),
             parameters: p(109, 10),
             ..object(&GROUP)
         },
         Object {
-            path: s(25772, 24), /* Device.Firewall.Log.{i}. */
+            path: s(33147, 24), /* Device.Firewall.Log.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(24598, 18) /* LogNumberOfEntries */),
+            num_entries_parameter: Some(s(48236, 18) /* LogNumberOfEntries */),
             unique_keys: p(9, 1),
             version: v(2, 19, 0),
             parameters: p(119, 6),
             ..object(&GROUP)
         },
         Object {
-            path: s(25804, 31), /* Device.Firewall.Log.{i}.Filter. */
+            path: s(33147, 31), /* Device.Firewall.Log.{i}.Filter. */
             version: v(2, 19, 0),
             parameters: p(125, 3),
             ..object(&GROUP)
         },
         Object {
-            path: s(25861, 28), /* Device.Firewall.Pinhole.{i}. */
+            path: s(40010, 28), /* Device.Firewall.Pinhole.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(24616, 22) /* PinholeNumberOfEntries */),
-            enable_parameter: Some(s(780, 6) /* Enable */),
+            num_entries_parameter: Some(s(54721, 22) /* PinholeNumberOfEntries */),
+            enable_parameter: Some(s(3773, 6) /* Enable */),
             unique_keys: p(10, 1),
             version: v(2, 16, 0),
             parameters: p(128, 22),
             ..object(&GROUP)
         },
         Object {
-            path: s(25928, 27), /* Device.Firewall.Policy.{i}. */
+            path: s(41977, 27), /* Device.Firewall.Policy.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(24649, 21) /* PolicyNumberOfEntries */),
+            num_entries_parameter: Some(s(30932, 21) /* PolicyNumberOfEntries */),
             unique_keys: p(11, 1),
             version: v(2, 16, 0),
             parameters: p(150, 13),
             ..object(&GROUP)
         },
         Object {
-            path: s(25985, 28), /* Device.Firewall.Service.{i}. */
+            path: s(40038, 28), /* Device.Firewall.Service.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(9546, 22) /* ServiceNumberOfEntries */),
-            enable_parameter: Some(s(780, 6) /* Enable */),
+            num_entries_parameter: Some(s(47935, 22) /* ServiceNumberOfEntries */),
+            enable_parameter: Some(s(3773, 6) /* Enable */),
             unique_keys: p(12, 2),
             version: v(2, 16, 0),
             parameters: p(163, 13),
             ..object(&GROUP)
         },
         Object {
-            path: s(26027, 24), /* Device.Firewall.Set.{i}. */
+            path: s(30029, 24), /* Device.Firewall.Set.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(24670, 18) /* SetNumberOfEntries */),
-            enable_parameter: Some(s(780, 6) /* Enable */),
+            num_entries_parameter: Some(s(43066, 18) /* SetNumberOfEntries */),
+            enable_parameter: Some(s(3773, 6) /* Enable */),
             unique_keys: p(14, 2),
             version: v(2, 18, 0),
             parameters: p(176, 9),
             ..object(&GROUP)
         },
         Object {
-            path: s(26051, 33), /* Device.Firewall.Set.{i}.Rule.{i}. */
+            path: s(30029, 33), /* Device.Firewall.Set.{i}.Rule.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(24721, 19) /* RuleNumberOfEntries */),
+            num_entries_parameter: Some(s(38301, 19) /* RuleNumberOfEntries */),
             unique_keys: p(16, 1),
             version: v(2, 18, 0),
             parameters: p(185, 6),
@@ -192,104 +192,104 @@ pub(crate) static GROUP: Group = Group {
     ],
     parameters: &[
         Parameter {
-            name: s(24521, 13), /* AdvancedLevel */
+            name: s(81309, 13), /* AdvancedLevel */
             syntax: 446,
             access: Access::ReadWrite,
             version: v(2, 2, 0),
             ..PARAM
         },
         Parameter {
-            name: s(24534, 20), /* ChainNumberOfEntries */
+            name: s(58858, 20), /* ChainNumberOfEntries */
             syntax: 0,
             version: v(2, 2, 0),
             ..PARAM
         },
         Parameter {
-            name: s(24554, 6), /* Config */
+            name: s(1714, 6), /* Config */
             syntax: 447,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(24560, 18), /* DMZNumberOfEntries */
+            name: s(65025, 18), /* DMZNumberOfEntries */
             syntax: 0,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(780, 6), /* Enable */
+            name: s(3773, 6), /* Enable */
             syntax: 16,
             access: Access::ReadWrite,
             version: v(2, 2, 0),
             ..PARAM
         },
         Parameter {
-            name: s(15152, 31), /* InterfaceSettingNumberOfEntries */
+            name: s(33984, 31), /* InterfaceSettingNumberOfEntries */
             syntax: 0,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(851, 10), /* LastChange */
+            name: s(68122, 10), /* LastChange */
             syntax: 10,
             ..PARAM
         },
         Parameter {
-            name: s(24578, 20), /* LevelNumberOfEntries */
+            name: s(59658, 20), /* LevelNumberOfEntries */
             syntax: 0,
             version: v(2, 2, 0),
             ..PARAM
         },
         Parameter {
-            name: s(24598, 18), /* LogNumberOfEntries */
+            name: s(48236, 18), /* LogNumberOfEntries */
             syntax: 0,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(24616, 22), /* PinholeNumberOfEntries */
+            name: s(54721, 22), /* PinholeNumberOfEntries */
             syntax: 0,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(24638, 11), /* PolicyLevel */
+            name: s(89052, 11), /* PolicyLevel */
             syntax: 446,
             access: Access::ReadWrite,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(24649, 21), /* PolicyNumberOfEntries */
+            name: s(30932, 21), /* PolicyNumberOfEntries */
             syntax: 0,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(9546, 22), /* ServiceNumberOfEntries */
+            name: s(47935, 22), /* ServiceNumberOfEntries */
             syntax: 0,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(24670, 18), /* SetNumberOfEntries */
+            name: s(43066, 18), /* SetNumberOfEntries */
             syntax: 0,
             version: v(2, 18, 0),
             ..PARAM
         },
         Parameter {
-            name: s(2207, 4), /* Type */
+            name: s(38248, 4), /* Type */
             syntax: 448,
             version: v(2, 2, 0),
             ..PARAM
         },
         Parameter {
-            name: s(15985, 7), /* Version */
+            name: s(19295, 7), /* Version */
             syntax: 338,
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
             version: v(2, 2, 0),
@@ -297,7 +297,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
             version: v(2, 2, 0),
@@ -305,33 +305,33 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(24714, 7), /* Creator */
+            name: s(95801, 7), /* Creator */
             syntax: 449,
             version: v(2, 2, 0),
             ..PARAM
         },
         Parameter {
-            name: s(780, 6), /* Enable */
+            name: s(3773, 6), /* Enable */
             syntax: 26,
             access: Access::ReadWrite,
             version: v(2, 2, 0),
             ..PARAM
         },
         Parameter {
-            name: s(791, 4), /* Name */
+            name: s(31079, 4), /* Name */
             syntax: 31,
             access: Access::ReadWrite,
             version: v(2, 2, 0),
             ..PARAM
         },
         Parameter {
-            name: s(24721, 19), /* RuleNumberOfEntries */
+            name: s(38301, 19), /* RuleNumberOfEntries */
             syntax: 0,
             version: v(2, 2, 0),
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
             version: v(2, 2, 0),
@@ -339,7 +339,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
             version: v(2, 2, 0),
@@ -347,425 +347,425 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(24775, 15), /* ConnectionState */
+            name: s(75449, 15), /* ConnectionState */
             syntax: 450,
             access: Access::ReadWrite,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(24790, 12), /* CreationDate */
+            name: s(85053, 12), /* CreationDate */
             syntax: 10,
             version: v(2, 2, 0),
             ..PARAM
         },
         Parameter {
-            name: s(24802, 4), /* DSCP */
+            name: s(52781, 4), /* DSCP */
             syntax: 451,
             access: Access::ReadWrite,
             version: v(2, 2, 0),
             ..PARAM
         },
         Parameter {
-            name: s(24806, 11), /* DSCPExclude */
+            name: s(87908, 11), /* DSCPExclude */
             syntax: 26,
             access: Access::ReadWrite,
             version: v(2, 2, 0),
             ..PARAM
         },
         Parameter {
-            name: s(15461, 11), /* Description */
+            name: s(15623, 11), /* Description */
             syntax: 6,
             access: Access::ReadWrite,
             version: v(2, 2, 0),
             ..PARAM
         },
         Parameter {
-            name: s(24817, 17), /* DestAllInterfaces */
+            name: s(68404, 17), /* DestAllInterfaces */
             syntax: 26,
             access: Access::ReadWrite,
             version: v(2, 2, 0),
             ..PARAM
         },
         Parameter {
-            name: s(2588, 6), /* DestIP */
+            name: s(81829, 6), /* DestIP */
             syntax: 72,
             access: Access::ReadWrite,
             version: v(2, 2, 0),
             ..PARAM
         },
         Parameter {
-            name: s(2594, 13), /* DestIPExclude */
+            name: s(81842, 13), /* DestIPExclude */
             syntax: 26,
             access: Access::ReadWrite,
             version: v(2, 2, 0),
             ..PARAM
         },
         Parameter {
-            name: s(24834, 13), /* DestInterface */
+            name: s(58998, 13), /* DestInterface */
             syntax: 452,
             access: Access::ReadWrite,
             version: v(2, 2, 0),
             ..PARAM
         },
         Parameter {
-            name: s(24847, 20), /* DestInterfaceExclude */
+            name: s(58998, 20), /* DestInterfaceExclude */
             syntax: 26,
             access: Access::ReadWrite,
             version: v(2, 2, 0),
             ..PARAM
         },
         Parameter {
-            name: s(2905, 8), /* DestMask */
+            name: s(94553, 8), /* DestMask */
             syntax: 78,
             access: Access::ReadWrite,
             version: v(2, 2, 0),
             ..PARAM
         },
         Parameter {
-            name: s(24867, 12), /* DestMatchSet */
+            name: s(61606, 12), /* DestMatchSet */
             syntax: 453,
             access: Access::ReadWrite,
             version: v(2, 18, 0),
             ..PARAM
         },
         Parameter {
-            name: s(24879, 19), /* DestMatchSetExclude */
+            name: s(61606, 19), /* DestMatchSetExclude */
             syntax: 453,
             access: Access::ReadWrite,
             version: v(2, 18, 0),
             ..PARAM
         },
         Parameter {
-            name: s(2913, 8), /* DestPort */
+            name: s(72090, 8), /* DestPort */
             syntax: 79,
             access: Access::ReadWrite,
             version: v(2, 2, 0),
             ..PARAM
         },
         Parameter {
-            name: s(2921, 15), /* DestPortExclude */
+            name: s(75599, 15), /* DestPortExclude */
             syntax: 26,
             access: Access::ReadWrite,
             version: v(2, 2, 0),
             ..PARAM
         },
         Parameter {
-            name: s(2936, 16), /* DestPortRangeMax */
+            name: s(72090, 16), /* DestPortRangeMax */
             syntax: 79,
             access: Access::ReadWrite,
             version: v(2, 2, 0),
             ..PARAM
         },
         Parameter {
-            name: s(780, 6), /* Enable */
+            name: s(3773, 6), /* Enable */
             syntax: 26,
             access: Access::ReadWrite,
             version: v(2, 2, 0),
             ..PARAM
         },
         Parameter {
-            name: s(24898, 10), /* ExpiryDate */
+            name: s(90750, 10), /* ExpiryDate */
             syntax: 454,
             access: Access::ReadWrite,
             version: v(2, 2, 0),
             ..PARAM
         },
         Parameter {
-            name: s(4671, 9), /* IPVersion */
+            name: s(92846, 9), /* IPVersion */
             syntax: 124,
             access: Access::ReadWrite,
             version: v(2, 2, 0),
             ..PARAM
         },
         Parameter {
-            name: s(24908, 3), /* Log */
+            name: s(13662, 3), /* Log */
             syntax: 26,
             access: Access::ReadWrite,
             version: v(2, 2, 0),
             ..PARAM
         },
         Parameter {
-            name: s(24911, 6), /* LogRef */
+            name: s(96924, 6), /* LogRef */
             syntax: 455,
             access: Access::ReadWrite,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(2993, 5), /* Order */
+            name: s(81824, 5), /* Order */
             syntax: 81,
             access: Access::ReadWrite,
             version: v(2, 2, 0),
             ..PARAM
         },
         Parameter {
-            name: s(2441, 8), /* Protocol */
+            name: s(18372, 8), /* Protocol */
             syntax: 82,
             access: Access::ReadWrite,
             version: v(2, 2, 0),
             ..PARAM
         },
         Parameter {
-            name: s(2998, 15), /* ProtocolExclude */
+            name: s(77174, 15), /* ProtocolExclude */
             syntax: 26,
             access: Access::ReadWrite,
             version: v(2, 2, 0),
             ..PARAM
         },
         Parameter {
-            name: s(24917, 19), /* SourceAllInterfaces */
+            name: s(63696, 19), /* SourceAllInterfaces */
             syntax: 26,
             access: Access::ReadWrite,
             version: v(2, 2, 0),
             ..PARAM
         },
         Parameter {
-            name: s(3013, 8), /* SourceIP */
+            name: s(56646, 8), /* SourceIP */
             syntax: 72,
             access: Access::ReadWrite,
             version: v(2, 2, 0),
             ..PARAM
         },
         Parameter {
-            name: s(3021, 15), /* SourceIPExclude */
+            name: s(77624, 15), /* SourceIPExclude */
             syntax: 26,
             access: Access::ReadWrite,
             version: v(2, 2, 0),
             ..PARAM
         },
         Parameter {
-            name: s(24936, 15), /* SourceInterface */
+            name: s(55315, 15), /* SourceInterface */
             syntax: 452,
             access: Access::ReadWrite,
             version: v(2, 2, 0),
             ..PARAM
         },
         Parameter {
-            name: s(24951, 22), /* SourceInterfaceExclude */
+            name: s(55315, 22), /* SourceInterfaceExclude */
             syntax: 26,
             access: Access::ReadWrite,
             version: v(2, 2, 0),
             ..PARAM
         },
         Parameter {
-            name: s(24973, 9), /* SourceMAC */
+            name: s(22902, 9), /* SourceMAC */
             syntax: 180,
             access: Access::ReadWrite,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(24982, 16), /* SourceMACExclude */
+            name: s(74202, 16), /* SourceMACExclude */
             syntax: 26,
             access: Access::ReadWrite,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(3354, 10), /* SourceMask */
+            name: s(91830, 10), /* SourceMask */
             syntax: 78,
             access: Access::ReadWrite,
             version: v(2, 2, 0),
             ..PARAM
         },
         Parameter {
-            name: s(24998, 14), /* SourceMatchSet */
+            name: s(58038, 14), /* SourceMatchSet */
             syntax: 453,
             access: Access::ReadWrite,
             version: v(2, 18, 0),
             ..PARAM
         },
         Parameter {
-            name: s(25012, 21), /* SourceMatchSetExclude */
+            name: s(58038, 21), /* SourceMatchSetExclude */
             syntax: 453,
             access: Access::ReadWrite,
             version: v(2, 18, 0),
             ..PARAM
         },
         Parameter {
-            name: s(3364, 10), /* SourcePort */
+            name: s(67239, 10), /* SourcePort */
             syntax: 79,
             access: Access::ReadWrite,
             version: v(2, 2, 0),
             ..PARAM
         },
         Parameter {
-            name: s(3374, 17), /* SourcePortExclude */
+            name: s(70546, 17), /* SourcePortExclude */
             syntax: 26,
             access: Access::ReadWrite,
             version: v(2, 2, 0),
             ..PARAM
         },
         Parameter {
-            name: s(3391, 18), /* SourcePortRangeMax */
+            name: s(67239, 18), /* SourcePortRangeMax */
             syntax: 79,
             access: Access::ReadWrite,
             version: v(2, 2, 0),
             ..PARAM
         },
         Parameter {
-            name: s(427, 6), /* Status */
+            name: s(2491, 6), /* Status */
             syntax: 65,
             version: v(2, 2, 0),
             ..PARAM
         },
         Parameter {
-            name: s(9761, 6), /* Target */
+            name: s(50037, 6), /* Target */
             syntax: 456,
             access: Access::ReadWrite,
             version: v(2, 2, 0),
             ..PARAM
         },
         Parameter {
-            name: s(25033, 11), /* TargetChain */
+            name: s(66958, 11), /* TargetChain */
             syntax: 457,
             access: Access::ReadWrite,
             version: v(2, 2, 0),
             ..PARAM
         },
         Parameter {
-            name: s(780, 6), /* Enable */
+            name: s(3773, 6), /* Enable */
             syntax: 16,
             access: Access::ReadWrite,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(25118, 5), /* Loose */
+            name: s(97610, 5), /* Loose */
             syntax: 16,
             access: Access::ReadWrite,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(25123, 5), /* Ports */
+            name: s(65614, 5), /* Ports */
             syntax: 458,
             access: Access::ReadWrite,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(25168, 17), /* CallForwardFilter */
+            name: s(68081, 17), /* CallForwardFilter */
             syntax: 16,
             access: Access::ReadWrite,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(780, 6), /* Enable */
+            name: s(3773, 6), /* Enable */
             syntax: 16,
             access: Access::ReadWrite,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(25185, 12), /* GKRoutedOnly */
+            name: s(85533, 12), /* GKRoutedOnly */
             syntax: 16,
             access: Access::ReadWrite,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(25197, 22), /* RegistrationRequestTTL */
+            name: s(54985, 22), /* RegistrationRequestTTL */
             syntax: 0,
             access: Access::ReadWrite,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(25258, 10), /* DCCTimeout */
+            name: s(90500, 10), /* DCCTimeout */
             syntax: 0,
             access: Access::ReadWrite,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(780, 6), /* Enable */
+            name: s(3773, 6), /* Enable */
             syntax: 16,
             access: Access::ReadWrite,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(25268, 14), /* MAXDCCChannels */
+            name: s(79761, 14), /* MAXDCCChannels */
             syntax: 0,
             access: Access::ReadWrite,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(25123, 5), /* Ports */
+            name: s(65614, 5), /* Ports */
             syntax: 459,
             access: Access::ReadWrite,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(780, 6), /* Enable */
+            name: s(3773, 6), /* Enable */
             syntax: 16,
             access: Access::ReadWrite,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(25361, 11), /* DirectMedia */
+            name: s(87963, 11), /* DirectMedia */
             syntax: 460,
             access: Access::ReadWrite,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(25372, 15), /* DirectSignaling */
+            name: s(75659, 15), /* DirectSignaling */
             syntax: 460,
             access: Access::ReadWrite,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(780, 6), /* Enable */
+            name: s(3773, 6), /* Enable */
             syntax: 16,
             access: Access::ReadWrite,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(25387, 13), /* ExternalMedia */
+            name: s(82089, 13), /* ExternalMedia */
             syntax: 368,
             access: Access::ReadWrite,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(25123, 5), /* Ports */
+            name: s(65614, 5), /* Ports */
             syntax: 459,
             access: Access::ReadWrite,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(25400, 7), /* TimeOut */
+            name: s(62389, 7), /* TimeOut */
             syntax: 0,
             access: Access::ReadWrite,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(780, 6), /* Enable */
+            name: s(3773, 6), /* Enable */
             syntax: 16,
             access: Access::ReadWrite,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(25123, 5), /* Ports */
+            name: s(65614, 5), /* Ports */
             syntax: 458,
             access: Access::ReadWrite,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
             version: v(2, 16, 0),
@@ -773,7 +773,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
             version: v(2, 16, 0),
@@ -781,14 +781,14 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(15461, 11), /* Description */
+            name: s(15623, 11), /* Description */
             syntax: 6,
             access: Access::ReadWrite,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(2588, 6), /* DestIP */
+            name: s(81829, 6), /* DestIP */
             syntax: 182,
             access: Access::ReadWrite,
             version: v(2, 16, 0),
@@ -796,49 +796,49 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(780, 6), /* Enable */
+            name: s(3773, 6), /* Enable */
             syntax: 16,
             access: Access::ReadWrite,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(262, 9), /* Interface */
+            name: s(6361, 9), /* Interface */
             syntax: 169,
             access: Access::ReadWrite,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(25483, 13), /* LeaseDuration */
+            name: s(82765, 13), /* LeaseDuration */
             syntax: 28,
             access: Access::ReadWrite,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(24908, 3), /* Log */
+            name: s(13662, 3), /* Log */
             syntax: 26,
             access: Access::ReadWrite,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(24911, 6), /* LogRef */
+            name: s(96924, 6), /* LogRef */
             syntax: 455,
             access: Access::ReadWrite,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(9863, 6), /* Origin */
+            name: s(68942, 6), /* Origin */
             syntax: 461,
             version: v(2, 16, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(9863, 6), /* Origin */
+            name: s(68942, 6), /* Origin */
             syntax: 461,
             access: Access::WriteOnceReadOnly,
             version: v(2, 16, 0),
@@ -846,27 +846,27 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(25496, 18), /* RemainingLeaseTime */
+            name: s(66771, 18), /* RemainingLeaseTime */
             syntax: 28,
             version: v(2, 17, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(25471, 12), /* SourcePrefix */
+            name: s(51416, 12), /* SourcePrefix */
             syntax: 462,
             access: Access::ReadWrite,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(427, 6), /* Status */
+            name: s(2491, 6), /* Status */
             syntax: 65,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
             version: v(2, 17, 0),
@@ -874,7 +874,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
             version: v(2, 17, 0),
@@ -882,69 +882,69 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(780, 6), /* Enable */
+            name: s(3773, 6), /* Enable */
             syntax: 26,
             access: Access::ReadWrite,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(25551, 25), /* IPv4AcceptICMPEchoRequest */
+            name: s(46782, 25), /* IPv4AcceptICMPEchoRequest */
             syntax: 16,
             access: Access::ReadWrite,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(25576, 22), /* IPv4SpoofingProtection */
+            name: s(54083, 22), /* IPv4SpoofingProtection */
             syntax: 16,
             access: Access::ReadWrite,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(25598, 25), /* IPv6AcceptICMPEchoRequest */
+            name: s(46807, 25), /* IPv6AcceptICMPEchoRequest */
             syntax: 16,
             access: Access::ReadWrite,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(25623, 30), /* IPv6PassThroughICMPEchoRequest */
+            name: s(35721, 30), /* IPv6PassThroughICMPEchoRequest */
             syntax: 16,
             access: Access::ReadWrite,
             version: v(2, 18, 0),
             ..PARAM
         },
         Parameter {
-            name: s(25653, 22), /* IPv6SpoofingProtection */
+            name: s(54105, 22), /* IPv6SpoofingProtection */
             syntax: 16,
             access: Access::ReadWrite,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(262, 9), /* Interface */
+            name: s(6361, 9), /* Interface */
             syntax: 169,
             access: Access::ReadWrite,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(427, 6), /* Status */
+            name: s(2491, 6), /* Status */
             syntax: 65,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(25675, 11), /* StealthMode */
+            name: s(89558, 11), /* StealthMode */
             syntax: 16,
             access: Access::ReadWrite,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
             version: v(2, 2, 0),
@@ -952,7 +952,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
             version: v(2, 2, 0),
@@ -960,62 +960,62 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(25712, 5), /* Chain */
+            name: s(27653, 5), /* Chain */
             syntax: 463,
             version: v(2, 2, 0),
             ..PARAM
         },
         Parameter {
-            name: s(25717, 16), /* DefaultLogPolicy */
+            name: s(72058, 16), /* DefaultLogPolicy */
             syntax: 26,
             access: Access::ReadWrite,
             version: v(2, 2, 0),
             ..PARAM
         },
         Parameter {
-            name: s(25733, 13), /* DefaultPolicy */
+            name: s(81803, 13), /* DefaultPolicy */
             syntax: 464,
             access: Access::ReadWrite,
             version: v(2, 2, 0),
             ..PARAM
         },
         Parameter {
-            name: s(15461, 11), /* Description */
+            name: s(15623, 11), /* Description */
             syntax: 6,
             access: Access::ReadWrite,
             version: v(2, 2, 0),
             ..PARAM
         },
         Parameter {
-            name: s(791, 4), /* Name */
+            name: s(31079, 4), /* Name */
             syntax: 31,
             access: Access::ReadWrite,
             version: v(2, 2, 0),
             ..PARAM
         },
         Parameter {
-            name: s(2993, 5), /* Order */
+            name: s(81824, 5), /* Order */
             syntax: 81,
             access: Access::ReadWrite,
             version: v(2, 2, 0),
             ..PARAM
         },
         Parameter {
-            name: s(25746, 8), /* Policies */
+            name: s(95177, 8), /* Policies */
             syntax: 465,
             access: Access::ReadWrite,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(25754, 18), /* PortMappingEnabled */
+            name: s(66411, 18), /* PortMappingEnabled */
             syntax: 73,
             access: Access::ReadWrite,
             version: v(2, 2, 0),
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
             version: v(2, 19, 0),
@@ -1023,7 +1023,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
             version: v(2, 19, 0),
@@ -1031,56 +1031,56 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(15461, 11), /* Description */
+            name: s(15623, 11), /* Description */
             syntax: 6,
             access: Access::ReadWrite,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(780, 6), /* Enable */
+            name: s(3773, 6), /* Enable */
             syntax: 16,
             access: Access::ReadWrite,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(8502, 6), /* Prefix */
+            name: s(10430, 6), /* Prefix */
             syntax: 399,
             access: Access::ReadWrite,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(25796, 8), /* Severity */
+            name: s(57954, 8), /* Severity */
             syntax: 466,
             access: Access::ReadWrite,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(25835, 20), /* DestinationInterface */
+            name: s(59018, 20), /* DestinationInterface */
             syntax: 169,
             access: Access::ReadWrite,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(25855, 6), /* Policy */
+            name: s(561, 6), /* Policy */
             syntax: 467,
             access: Access::ReadWrite,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(24936, 15), /* SourceInterface */
+            name: s(55315, 15), /* SourceInterface */
             syntax: 169,
             access: Access::ReadWrite,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
             version: v(2, 16, 0),
@@ -1088,7 +1088,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
             version: v(2, 16, 0),
@@ -1096,91 +1096,91 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(15461, 11), /* Description */
+            name: s(15623, 11), /* Description */
             syntax: 6,
             access: Access::ReadWrite,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(2588, 6), /* DestIP */
+            name: s(81829, 6), /* DestIP */
             syntax: 126,
             access: Access::ReadWrite,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(25889, 14), /* DestMACAddress */
+            name: s(21757, 14), /* DestMACAddress */
             syntax: 188,
             access: Access::ReadWrite,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(2913, 8), /* DestPort */
+            name: s(72090, 8), /* DestPort */
             syntax: 79,
             access: Access::ReadWrite,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(2936, 16), /* DestPortRangeMax */
+            name: s(72090, 16), /* DestPortRangeMax */
             syntax: 79,
             access: Access::ReadWrite,
             version: v(2, 18, 0),
             ..PARAM
         },
         Parameter {
-            name: s(780, 6), /* Enable */
+            name: s(3773, 6), /* Enable */
             syntax: 16,
             access: Access::ReadWrite,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(4671, 9), /* IPVersion */
+            name: s(92846, 9), /* IPVersion */
             syntax: 124,
             access: Access::ReadWrite,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(262, 9), /* Interface */
+            name: s(6361, 9), /* Interface */
             syntax: 169,
             access: Access::ReadWrite,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(25483, 13), /* LeaseDuration */
+            name: s(82765, 13), /* LeaseDuration */
             syntax: 28,
             access: Access::ReadWrite,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(24908, 3), /* Log */
+            name: s(13662, 3), /* Log */
             syntax: 26,
             access: Access::ReadWrite,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(24911, 6), /* LogRef */
+            name: s(96924, 6), /* LogRef */
             syntax: 455,
             access: Access::ReadWrite,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(9863, 6), /* Origin */
+            name: s(68942, 6), /* Origin */
             syntax: 468,
             version: v(2, 16, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(9863, 6), /* Origin */
+            name: s(68942, 6), /* Origin */
             syntax: 468,
             access: Access::WriteOnceReadOnly,
             version: v(2, 16, 0),
@@ -1188,55 +1188,55 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(2441, 8), /* Protocol */
+            name: s(18372, 8), /* Protocol */
             syntax: 469,
             access: Access::ReadWrite,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(25496, 18), /* RemainingLeaseTime */
+            name: s(66771, 18), /* RemainingLeaseTime */
             syntax: 28,
             version: v(2, 17, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(25903, 11), /* ScheduleRef */
+            name: s(89382, 11), /* ScheduleRef */
             syntax: 470,
             access: Access::ReadWrite,
             version: v(2, 18, 0),
             ..PARAM
         },
         Parameter {
-            name: s(3364, 10), /* SourcePort */
+            name: s(67239, 10), /* SourcePort */
             syntax: 79,
             access: Access::ReadWrite,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(3391, 18), /* SourcePortRangeMax */
+            name: s(67239, 18), /* SourcePortRangeMax */
             syntax: 79,
             access: Access::ReadWrite,
             version: v(2, 18, 0),
             ..PARAM
         },
         Parameter {
-            name: s(25914, 14), /* SourcePrefixes */
+            name: s(80629, 14), /* SourcePrefixes */
             syntax: 471,
             access: Access::ReadWrite,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(427, 6), /* Status */
+            name: s(2491, 6), /* Status */
             syntax: 472,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
             version: v(2, 16, 0),
@@ -1244,7 +1244,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
             version: v(2, 16, 0),
@@ -1252,90 +1252,90 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(25712, 5), /* Chain */
+            name: s(27653, 5), /* Chain */
             syntax: 463,
             access: Access::ReadWrite,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(25835, 20), /* DestinationInterface */
+            name: s(59018, 20), /* DestinationInterface */
             syntax: 169,
             access: Access::ReadWrite,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(780, 6), /* Enable */
+            name: s(3773, 6), /* Enable */
             syntax: 16,
             access: Access::ReadWrite,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(4671, 9), /* IPVersion */
+            name: s(92846, 9), /* IPVersion */
             syntax: 124,
             access: Access::ReadWrite,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(24908, 3), /* Log */
+            name: s(13662, 3), /* Log */
             syntax: 26,
             access: Access::ReadWrite,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(24911, 6), /* LogRef */
+            name: s(96924, 6), /* LogRef */
             syntax: 455,
             access: Access::ReadWrite,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(25955, 12), /* ReverseChain */
+            name: s(86733, 12), /* ReverseChain */
             syntax: 463,
             access: Access::ReadWrite,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(25967, 18), /* ReverseTargetChain */
+            name: s(66951, 18), /* ReverseTargetChain */
             syntax: 473,
             access: Access::ReadWrite,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(24936, 15), /* SourceInterface */
+            name: s(55315, 15), /* SourceInterface */
             syntax: 169,
             access: Access::ReadWrite,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(427, 6), /* Status */
+            name: s(2491, 6), /* Status */
             syntax: 65,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(25033, 11), /* TargetChain */
+            name: s(66958, 11), /* TargetChain */
             syntax: 473,
             access: Access::ReadWrite,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(26013, 6), /* Action */
+            name: s(7258, 6), /* Action */
             syntax: 474,
             access: Access::ReadWrite,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
             version: v(2, 16, 0),
@@ -1343,7 +1343,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
             version: v(2, 16, 0),
@@ -1351,76 +1351,76 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(2913, 8), /* DestPort */
+            name: s(72090, 8), /* DestPort */
             syntax: 475,
             access: Access::ReadWrite,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(780, 6), /* Enable */
+            name: s(3773, 6), /* Enable */
             syntax: 16,
             access: Access::ReadWrite,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(26019, 8), /* ICMPType */
+            name: s(94801, 8), /* ICMPType */
             syntax: 82,
             access: Access::ReadWrite,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(4671, 9), /* IPVersion */
+            name: s(92846, 9), /* IPVersion */
             syntax: 124,
             access: Access::ReadWrite,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(262, 9), /* Interface */
+            name: s(6361, 9), /* Interface */
             syntax: 169,
             access: Access::ReadWrite,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(24908, 3), /* Log */
+            name: s(13662, 3), /* Log */
             syntax: 26,
             access: Access::ReadWrite,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(24911, 6), /* LogRef */
+            name: s(96924, 6), /* LogRef */
             syntax: 455,
             access: Access::ReadWrite,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(2441, 8), /* Protocol */
+            name: s(18372, 8), /* Protocol */
             syntax: 469,
             access: Access::ReadWrite,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(25914, 14), /* SourcePrefixes */
+            name: s(80629, 14), /* SourcePrefixes */
             syntax: 476,
             access: Access::ReadWrite,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(427, 6), /* Status */
+            name: s(2491, 6), /* Status */
             syntax: 65,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
             version: v(2, 18, 0),
@@ -1428,7 +1428,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
             version: v(2, 18, 0),
@@ -1436,35 +1436,35 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(780, 6), /* Enable */
+            name: s(3773, 6), /* Enable */
             syntax: 26,
             access: Access::ReadWrite,
             version: v(2, 18, 0),
             ..PARAM
         },
         Parameter {
-            name: s(4671, 9), /* IPVersion */
+            name: s(92846, 9), /* IPVersion */
             syntax: 124,
             access: Access::ReadWrite,
             version: v(2, 18, 0),
             ..PARAM
         },
         Parameter {
-            name: s(791, 4), /* Name */
+            name: s(31079, 4), /* Name */
             syntax: 477,
             access: Access::ReadWrite,
             version: v(2, 18, 0),
             ..PARAM
         },
         Parameter {
-            name: s(9863, 6), /* Origin */
+            name: s(68942, 6), /* Origin */
             syntax: 461,
             version: v(2, 18, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(9863, 6), /* Origin */
+            name: s(68942, 6), /* Origin */
             syntax: 461,
             access: Access::WriteOnceReadOnly,
             version: v(2, 18, 0),
@@ -1472,20 +1472,20 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(24721, 19), /* RuleNumberOfEntries */
+            name: s(38301, 19), /* RuleNumberOfEntries */
             syntax: 0,
             version: v(2, 18, 0),
             ..PARAM
         },
         Parameter {
-            name: s(2207, 4), /* Type */
+            name: s(38248, 4), /* Type */
             syntax: 478,
             access: Access::ReadWrite,
             version: v(2, 18, 0),
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
             version: v(2, 18, 0),
@@ -1493,7 +1493,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
             version: v(2, 18, 0),
@@ -1501,28 +1501,28 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(4466, 7), /* Exclude */
+            name: s(22934, 7), /* Exclude */
             syntax: 26,
             access: Access::ReadWrite,
             version: v(2, 18, 0),
             ..PARAM
         },
         Parameter {
-            name: s(26084, 13), /* IPAddressList */
+            name: s(82492, 13), /* IPAddressList */
             syntax: 479,
             access: Access::ReadWrite,
             version: v(2, 18, 0),
             ..PARAM
         },
         Parameter {
-            name: s(26097, 14), /* MACAddressList */
+            name: s(79747, 14), /* MACAddressList */
             syntax: 480,
             access: Access::ReadWrite,
             version: v(2, 18, 0),
             ..PARAM
         },
         Parameter {
-            name: s(26111, 8), /* PortList */
+            name: s(95185, 8), /* PortList */
             syntax: 398,
             access: Access::ReadWrite,
             version: v(2, 18, 0),

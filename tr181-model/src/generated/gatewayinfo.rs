@@ -10,13 +10,13 @@ pub(crate) static GROUP: Group = Group {
     name: "GatewayInfo",
     objects: &[
         Object {
-            path: s(26646, 19), /* Device.GatewayInfo. */
+            path: s(61663, 19), /* Device.GatewayInfo. */
             protocols: Protocols::CWMP,
             parameters: p(0, 3),
             ..object(&GROUP)
         },
         Object {
-            path: s(26646, 19), /* Device.GatewayInfo. */
+            path: s(61663, 19), /* Device.GatewayInfo. */
             version: v(2, 16, 0),
             protocols: Protocols::USP,
             parameters: p(3, 6),
@@ -26,7 +26,7 @@ pub(crate) static GROUP: Group = Group {
     ],
     parameters: &[
         Parameter {
-            name: s(15638, 15), /* ManufacturerOUI */
+            name: s(76484, 15), /* ManufacturerOUI */
             syntax: 490,
             flags: ParameterFlags::new(
                 Protocols::CWMP,
@@ -37,7 +37,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(15730, 12), /* ProductClass */
+            name: s(86397, 12), /* ProductClass */
             syntax: 31,
             flags: ParameterFlags::new(
                 Protocols::CWMP,
@@ -48,7 +48,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(15758, 12), /* SerialNumber */
+            name: s(86913, 12), /* SerialNumber */
             syntax: 31,
             flags: ParameterFlags::new(
                 Protocols::CWMP,
@@ -59,77 +59,77 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(26665, 10), /* EndpointID */
+            name: s(90720, 10), /* EndpointID */
             syntax: 3,
             version: v(2, 16, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(10555, 10), /* MACAddress */
+            name: s(5260, 10), /* MACAddress */
             syntax: 188,
             version: v(2, 16, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(26675, 18), /* ManagementProtocol */
+            name: s(65871, 18), /* ManagementProtocol */
             syntax: 491,
             version: v(2, 16, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(15638, 15), /* ManufacturerOUI */
+            name: s(76484, 15), /* ManufacturerOUI */
             syntax: 490,
             version: v(2, 16, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(15730, 12), /* ProductClass */
+            name: s(86397, 12), /* ProductClass */
             syntax: 31,
             version: v(2, 16, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(15758, 12), /* SerialNumber */
+            name: s(86913, 12), /* SerialNumber */
             syntax: 31,
             version: v(2, 16, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(15638, 15), /* ManufacturerOUI */
+            name: s(76484, 15), /* ManufacturerOUI */
             syntax: 490,
             version: v(2, 16, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(15730, 12), /* ProductClass */
+            name: s(86397, 12), /* ProductClass */
             syntax: 31,
             version: v(2, 16, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(15758, 12), /* SerialNumber */
+            name: s(86913, 12), /* SerialNumber */
             syntax: 31,
             version: v(2, 16, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(26665, 10), /* EndpointID */
+            name: s(90720, 10), /* EndpointID */
             syntax: 3,
             version: v(2, 16, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(10555, 10), /* MACAddress */
+            name: s(5260, 10), /* MACAddress */
             syntax: 188,
             version: v(2, 16, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
@@ -139,7 +139,7 @@ pub(crate) static GROUP: Group = Group {
     commands: &[],
     events: &[
         Event {
-            name: s(26693, 22), /* CWMPGatewayDiscovered! */
+            name: s(53115, 22), /* CWMPGatewayDiscovered! */
             group: GroupRef(&GROUP),
             arguments: p(9, 3),
             status: Status::Current,
@@ -147,7 +147,7 @@ pub(crate) static GROUP: Group = Group {
             protocols: Protocols::USP,
         },
         Event {
-            name: s(26715, 21), /* USPGatewayDiscovered! */
+            name: s(58374, 21), /* USPGatewayDiscovered! */
             group: GroupRef(&GROUP),
             arguments: p(12, 1),
             status: Status::Current,
@@ -155,7 +155,7 @@ pub(crate) static GROUP: Group = Group {
             protocols: Protocols::USP,
         },
         Event {
-            name: s(26736, 25), /* UnknownGatewayDiscovered! */
+            name: s(47982, 25), /* UnknownGatewayDiscovered! */
             group: GroupRef(&GROUP),
             arguments: p(13, 1),
             status: Status::Current,

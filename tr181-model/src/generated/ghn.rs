@@ -10,43 +10,43 @@ pub(crate) static GROUP: Group = Group {
     name: "Ghn",
     objects: &[
         Object {
-            path: s(26761, 11), /* Device.Ghn. */
+            path: s(7885, 11), /* Device.Ghn. */
             version: v(2, 4, 0),
             parameters: p(0, 1),
             ..object(&GROUP)
         },
         Object {
-            path: s(26772, 23), /* Device.Ghn.Diagnostics. */
+            path: s(7885, 23), /* Device.Ghn.Diagnostics. */
             version: v(2, 8, 0),
             commands: p(0, 2),
             ..object(&GROUP)
         },
         Object {
-            path: s(27857, 37), /* Device.Ghn.Diagnostics.PHYThroughput. */
+            path: s(24456, 37), /* Device.Ghn.Diagnostics.PHYThroughput. */
             version: v(2, 8, 0),
             protocols: Protocols::CWMP,
             parameters: p(42, 1),
             ..object(&GROUP)
         },
         Object {
-            path: s(27894, 45), /* Device.Ghn.Diagnostics.PerformanceMonitoring. */
+            path: s(7885, 45), /* Device.Ghn.Diagnostics.PerformanceMonitoring. */
             version: v(2, 8, 0),
             protocols: Protocols::CWMP,
             parameters: p(43, 5),
             ..object(&GROUP)
         },
         Object {
-            path: s(27939, 54), /* Device.Ghn.Diagnostics.PerformanceMonitoring.Channels. */
+            path: s(7885, 54), /* Device.Ghn.Diagnostics.PerformanceMonitoring.Channels. */
             version: v(2, 8, 0),
             protocols: Protocols::CWMP,
             parameters: p(48, 2),
             ..object(&GROUP)
         },
         Object {
-            path: s(27993, 66), /* Device.Ghn.Diagnostics.PerformanceMonitoring.Channels.Channel.{i}. */
+            path: s(7885, 66), /* Device.Ghn.Diagnostics.PerformanceMonitoring.Channels.Channel.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(11393, 22) /* ChannelNumberOfEntries */),
+            num_entries_parameter: Some(s(24286, 22) /* ChannelNumberOfEntries */),
             unique_keys: p(0, 1),
             version: v(2, 8, 0),
             protocols: Protocols::CWMP,
@@ -54,16 +54,16 @@ pub(crate) static GROUP: Group = Group {
             ..object(&GROUP)
         },
         Object {
-            path: s(28083, 51), /* Device.Ghn.Diagnostics.PerformanceMonitoring.Nodes. */
+            path: s(9345, 51), /* Device.Ghn.Diagnostics.PerformanceMonitoring.Nodes. */
             version: v(2, 8, 0),
             protocols: Protocols::CWMP,
             parameters: p(52, 3),
             ..object(&GROUP)
         },
         Object {
-            path: s(28156, 60), /* Device.Ghn.Diagnostics.PerformanceMonitoring.Nodes.Node.{i}. */
+            path: s(9345, 60), /* Device.Ghn.Diagnostics.PerformanceMonitoring.Nodes.Node.{i}. */
             max_entries: None,
-            num_entries_parameter: Some(s(95, 19) /* NodeNumberOfEntries */),
+            num_entries_parameter: Some(s(37199, 19) /* NodeNumberOfEntries */),
             unique_keys: p(1, 1),
             version: v(2, 8, 0),
             protocols: Protocols::CWMP,
@@ -71,51 +71,51 @@ pub(crate) static GROUP: Group = Group {
             ..object(&GROUP)
         },
         Object {
-            path: s(28336, 25), /* Device.Ghn.Interface.{i}. */
+            path: s(15289, 25), /* Device.Ghn.Interface.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(4585, 24) /* InterfaceNumberOfEntries */),
+            num_entries_parameter: Some(s(49094, 24) /* InterfaceNumberOfEntries */),
             unique_keys: p(2, 2),
             version: v(2, 4, 0),
             parameters: p(79, 36),
             ..object(&GROUP)
         },
         Object {
-            path: s(28736, 46), /* Device.Ghn.Interface.{i}.AssociatedDevice.{i}. */
+            path: s(15289, 46), /* Device.Ghn.Interface.{i}.AssociatedDevice.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(28361, 31) /* AssociatedDeviceNumberOfEntries */),
+            num_entries_parameter: Some(s(32744, 31) /* AssociatedDeviceNumberOfEntries */),
             unique_keys: p(4, 1),
             version: v(2, 4, 0),
             parameters: p(115, 5),
             ..object(&GROUP)
         },
         Object {
-            path: s(28800, 32), /* Device.Ghn.Interface.{i}.DMInfo. */
+            path: s(31499, 32), /* Device.Ghn.Interface.{i}.DMInfo. */
             version: v(2, 8, 0),
             parameters: p(120, 10),
             ..object(&GROUP)
         },
         Object {
-            path: s(28958, 32), /* Device.Ghn.Interface.{i}.SCInfo. */
+            path: s(31531, 32), /* Device.Ghn.Interface.{i}.SCInfo. */
             version: v(2, 8, 0),
             parameters: p(130, 4),
             ..object(&GROUP)
         },
         Object {
-            path: s(29022, 42), /* Device.Ghn.Interface.{i}.SMMaskedBand.{i}. */
+            path: s(18767, 42), /* Device.Ghn.Interface.{i}.SMMaskedBand.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: Some(32),
-            num_entries_parameter: Some(s(28671, 27) /* SMMaskedBandNumberOfEntries */),
-            enable_parameter: Some(s(780, 6) /* Enable */),
+            num_entries_parameter: Some(s(43111, 27) /* SMMaskedBandNumberOfEntries */),
+            enable_parameter: Some(s(3773, 6) /* Enable */),
             unique_keys: p(5, 1),
             version: v(2, 8, 0),
             parameters: p(134, 4),
             ..object(&GROUP)
         },
         Object {
-            path: s(29103, 31), /* Device.Ghn.Interface.{i}.Stats. */
+            path: s(33178, 31), /* Device.Ghn.Interface.{i}.Stats. */
             version: v(2, 4, 0),
             parameters: p(138, 24),
             commands: p(2, 1),
@@ -124,13 +124,13 @@ pub(crate) static GROUP: Group = Group {
     ],
     parameters: &[
         Parameter {
-            name: s(4585, 24), /* InterfaceNumberOfEntries */
+            name: s(49094, 24), /* InterfaceNumberOfEntries */
             syntax: 0,
             version: v(2, 4, 0),
             ..PARAM
         },
         Parameter {
-            name: s(26810, 18), /* DiagnoseMACAddress */
+            name: s(65061, 18), /* DiagnoseMACAddress */
             syntax: 188,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
@@ -138,7 +138,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(262, 9), /* Interface */
+            name: s(6361, 9), /* Interface */
             syntax: 492,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
@@ -146,42 +146,42 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(26828, 32), /* Result.{i}.DestinationMACAddress */
+            name: s(32427, 32), /* Result.{i}.DestinationMACAddress */
             syntax: 188,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(26860, 20), /* Result.{i}.LinkState */
+            name: s(60338, 20), /* Result.{i}.LinkState */
             syntax: 493,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(26880, 20), /* Result.{i}.RxPhyRate */
+            name: s(60358, 20), /* Result.{i}.RxPhyRate */
             syntax: 243,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(26900, 20), /* Result.{i}.TxPhyRate */
+            name: s(60378, 20), /* Result.{i}.TxPhyRate */
             syntax: 243,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(427, 6), /* Status */
+            name: s(2491, 6), /* Status */
             syntax: 305,
             version: v(2, 13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(26810, 18), /* DiagnoseMACAddress */
+            name: s(65061, 18), /* DiagnoseMACAddress */
             syntax: 188,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
@@ -189,7 +189,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(262, 9), /* Interface */
+            name: s(6361, 9), /* Interface */
             syntax: 492,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
@@ -197,7 +197,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(26943, 14), /* SNRGroupLength */
+            name: s(80503, 14), /* SNRGroupLength */
             syntax: 494,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
@@ -205,7 +205,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(26957, 14), /* SampleInterval */
+            name: s(36217, 14), /* SampleInterval */
             syntax: 28,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
@@ -213,217 +213,217 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(26971, 42), /* Channels.Channel.{i}.DestinationMACAddress */
+            name: s(18431, 42), /* Channels.Channel.{i}.DestinationMACAddress */
             syntax: 188,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(27013, 24), /* Channels.Channel.{i}.SNR */
+            name: s(48590, 24), /* Channels.Channel.{i}.SNR */
             syntax: 495,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(27037, 18), /* Channels.TimeStamp */
+            name: s(64755, 18), /* Channels.TimeStamp */
             syntax: 10,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(27055, 16), /* Nodes.CurrentEnd */
+            name: s(73322, 16), /* Nodes.CurrentEnd */
             syntax: 10,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(27071, 18), /* Nodes.CurrentStart */
+            name: s(66123, 18), /* Nodes.CurrentStart */
             syntax: 10,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(27089, 35), /* Nodes.Node.{i}.BlocksErrorsReceived */
+            name: s(28127, 35), /* Nodes.Node.{i}.BlocksErrorsReceived */
             syntax: 259,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(27124, 29), /* Nodes.Node.{i}.BlocksReceived */
+            name: s(38639, 29), /* Nodes.Node.{i}.BlocksReceived */
             syntax: 144,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(27153, 27), /* Nodes.Node.{i}.BlocksResent */
+            name: s(42814, 27), /* Nodes.Node.{i}.BlocksResent */
             syntax: 259,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(27180, 25), /* Nodes.Node.{i}.BlocksSent */
+            name: s(47007, 25), /* Nodes.Node.{i}.BlocksSent */
             syntax: 144,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(27205, 39), /* Nodes.Node.{i}.BroadcastPacketsReceived */
+            name: s(22707, 39), /* Nodes.Node.{i}.BroadcastPacketsReceived */
             syntax: 144,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(27244, 35), /* Nodes.Node.{i}.BroadcastPacketsSent */
+            name: s(22746, 35), /* Nodes.Node.{i}.BroadcastPacketsSent */
             syntax: 144,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(27279, 28), /* Nodes.Node.{i}.BytesReceived */
+            name: s(40738, 28), /* Nodes.Node.{i}.BytesReceived */
             syntax: 144,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(27307, 24), /* Nodes.Node.{i}.BytesSent */
+            name: s(49598, 24), /* Nodes.Node.{i}.BytesSent */
             syntax: 144,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(27331, 36), /* Nodes.Node.{i}.DestinationMACAddress */
+            name: s(26824, 36), /* Nodes.Node.{i}.DestinationMACAddress */
             syntax: 188,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(27367, 37), /* Nodes.Node.{i}.DiscardPacketsReceived */
+            name: s(25122, 37), /* Nodes.Node.{i}.DiscardPacketsReceived */
             syntax: 259,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(27404, 33), /* Nodes.Node.{i}.DiscardPacketsSent */
+            name: s(30557, 33), /* Nodes.Node.{i}.DiscardPacketsSent */
             syntax: 259,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(27437, 29), /* Nodes.Node.{i}.ErrorsReceived */
+            name: s(38668, 29), /* Nodes.Node.{i}.ErrorsReceived */
             syntax: 259,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(27466, 25), /* Nodes.Node.{i}.ErrorsSent */
+            name: s(47032, 25), /* Nodes.Node.{i}.ErrorsSent */
             syntax: 259,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(27491, 32), /* Nodes.Node.{i}.MgmtBytesReceived */
+            name: s(32363, 32), /* Nodes.Node.{i}.MgmtBytesReceived */
             syntax: 144,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(27523, 28), /* Nodes.Node.{i}.MgmtBytesSent */
+            name: s(40766, 28), /* Nodes.Node.{i}.MgmtBytesSent */
             syntax: 144,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(27551, 34), /* Nodes.Node.{i}.MgmtPacketsReceived */
+            name: s(29356, 34), /* Nodes.Node.{i}.MgmtPacketsReceived */
             syntax: 144,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(27585, 30), /* Nodes.Node.{i}.MgmtPacketsSent */
+            name: s(36111, 30), /* Nodes.Node.{i}.MgmtPacketsSent */
             syntax: 144,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(27615, 39), /* Nodes.Node.{i}.MulticastPacketsReceived */
+            name: s(22785, 39), /* Nodes.Node.{i}.MulticastPacketsReceived */
             syntax: 144,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(27654, 35), /* Nodes.Node.{i}.MulticastPacketsSent */
+            name: s(22824, 35), /* Nodes.Node.{i}.MulticastPacketsSent */
             syntax: 144,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(27689, 30), /* Nodes.Node.{i}.PacketsReceived */
+            name: s(17397, 30), /* Nodes.Node.{i}.PacketsReceived */
             syntax: 144,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(27719, 26), /* Nodes.Node.{i}.PacketsSent */
+            name: s(36171, 26), /* Nodes.Node.{i}.PacketsSent */
             syntax: 144,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(27745, 37), /* Nodes.Node.{i}.UnicastPacketsReceived */
+            name: s(25196, 37), /* Nodes.Node.{i}.UnicastPacketsReceived */
             syntax: 144,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(27782, 33), /* Nodes.Node.{i}.UnicastPacketsSent */
+            name: s(30590, 33), /* Nodes.Node.{i}.UnicastPacketsSent */
             syntax: 144,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(27815, 42), /* Nodes.Node.{i}.UnknownProtoPacketsReceived */
+            name: s(19145, 42), /* Nodes.Node.{i}.UnknownProtoPacketsReceived */
             syntax: 259,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(427, 6), /* Status */
+            name: s(2491, 6), /* Status */
             syntax: 305,
             version: v(2, 13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(744, 16), /* DiagnosticsState */
+            name: s(72154, 16), /* DiagnosticsState */
             syntax: 311,
             access: Access::ReadWrite,
             version: v(2, 8, 0),
@@ -431,7 +431,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(26810, 18), /* DiagnoseMACAddress */
+            name: s(65061, 18), /* DiagnoseMACAddress */
             syntax: 188,
             access: Access::ReadWrite,
             version: v(2, 8, 0),
@@ -439,7 +439,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(744, 16), /* DiagnosticsState */
+            name: s(72154, 16), /* DiagnosticsState */
             syntax: 311,
             access: Access::ReadWrite,
             version: v(2, 8, 0),
@@ -447,7 +447,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(262, 9), /* Interface */
+            name: s(6361, 9), /* Interface */
             syntax: 492,
             access: Access::ReadWrite,
             version: v(2, 8, 0),
@@ -455,7 +455,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(26943, 14), /* SNRGroupLength */
+            name: s(80503, 14), /* SNRGroupLength */
             syntax: 494,
             access: Access::ReadWrite,
             version: v(2, 8, 0),
@@ -463,7 +463,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(26957, 14), /* SampleInterval */
+            name: s(36217, 14), /* SampleInterval */
             syntax: 28,
             access: Access::ReadWrite,
             version: v(2, 8, 0),
@@ -471,224 +471,224 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(11393, 22), /* ChannelNumberOfEntries */
+            name: s(24286, 22), /* ChannelNumberOfEntries */
             syntax: 0,
             version: v(2, 8, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(5130, 9), /* TimeStamp */
+            name: s(10992, 9), /* TimeStamp */
             syntax: 10,
             version: v(2, 8, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(28059, 21), /* DestinationMACAddress */
+            name: s(18452, 21), /* DestinationMACAddress */
             syntax: 188,
             version: v(2, 8, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(28080, 3), /* SNR */
+            name: s(48611, 3), /* SNR */
             syntax: 495,
             version: v(2, 8, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(28134, 10), /* CurrentEnd */
+            name: s(73328, 10), /* CurrentEnd */
             syntax: 10,
             version: v(2, 8, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(28144, 12), /* CurrentStart */
+            name: s(66129, 12), /* CurrentStart */
             syntax: 10,
             version: v(2, 8, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(95, 19), /* NodeNumberOfEntries */
+            name: s(37199, 19), /* NodeNumberOfEntries */
             syntax: 0,
             version: v(2, 8, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(28216, 20), /* BlocksErrorsReceived */
+            name: s(28142, 20), /* BlocksErrorsReceived */
             syntax: 259,
             version: v(2, 8, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(28236, 14), /* BlocksReceived */
+            name: s(38654, 14), /* BlocksReceived */
             syntax: 144,
             version: v(2, 8, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(28250, 12), /* BlocksResent */
+            name: s(42829, 12), /* BlocksResent */
             syntax: 259,
             version: v(2, 8, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(28262, 10), /* BlocksSent */
+            name: s(47022, 10), /* BlocksSent */
             syntax: 144,
             version: v(2, 8, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(997, 24), /* BroadcastPacketsReceived */
+            name: s(22722, 24), /* BroadcastPacketsReceived */
             syntax: 144,
             version: v(2, 8, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1021, 20), /* BroadcastPacketsSent */
+            name: s(22761, 20), /* BroadcastPacketsSent */
             syntax: 144,
             version: v(2, 8, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1041, 13), /* BytesReceived */
+            name: s(19258, 13), /* BytesReceived */
             syntax: 144,
             version: v(2, 8, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1054, 9), /* BytesSent */
+            name: s(24224, 9), /* BytesSent */
             syntax: 144,
             version: v(2, 8, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(28059, 21), /* DestinationMACAddress */
+            name: s(18452, 21), /* DestinationMACAddress */
             syntax: 188,
             version: v(2, 8, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(1072, 22), /* DiscardPacketsReceived */
+            name: s(25137, 22), /* DiscardPacketsReceived */
             syntax: 259,
             version: v(2, 8, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1094, 18), /* DiscardPacketsSent */
+            name: s(30572, 18), /* DiscardPacketsSent */
             syntax: 259,
             version: v(2, 8, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1112, 14), /* ErrorsReceived */
+            name: s(28148, 14), /* ErrorsReceived */
             syntax: 259,
             version: v(2, 8, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1126, 10), /* ErrorsSent */
+            name: s(23957, 10), /* ErrorsSent */
             syntax: 259,
             version: v(2, 8, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(28272, 17), /* MgmtBytesReceived */
+            name: s(32378, 17), /* MgmtBytesReceived */
             syntax: 144,
             version: v(2, 8, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(28289, 13), /* MgmtBytesSent */
+            name: s(40781, 13), /* MgmtBytesSent */
             syntax: 144,
             version: v(2, 8, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(28302, 19), /* MgmtPacketsReceived */
+            name: s(29371, 19), /* MgmtPacketsReceived */
             syntax: 144,
             version: v(2, 8, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(28321, 15), /* MgmtPacketsSent */
+            name: s(36126, 15), /* MgmtPacketsSent */
             syntax: 144,
             version: v(2, 8, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1145, 24), /* MulticastPacketsReceived */
+            name: s(22800, 24), /* MulticastPacketsReceived */
             syntax: 144,
             version: v(2, 8, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1169, 20), /* MulticastPacketsSent */
+            name: s(22839, 20), /* MulticastPacketsSent */
             syntax: 144,
             version: v(2, 8, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1189, 15), /* PacketsReceived */
+            name: s(17412, 15), /* PacketsReceived */
             syntax: 144,
             version: v(2, 8, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1204, 11), /* PacketsSent */
+            name: s(22423, 11), /* PacketsSent */
             syntax: 144,
             version: v(2, 8, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1251, 22), /* UnicastPacketsReceived */
+            name: s(25211, 22), /* UnicastPacketsReceived */
             syntax: 144,
             version: v(2, 8, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1273, 18), /* UnicastPacketsSent */
+            name: s(30605, 18), /* UnicastPacketsSent */
             syntax: 144,
             version: v(2, 8, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1291, 27), /* UnknownProtoPacketsReceived */
+            name: s(19160, 27), /* UnknownProtoPacketsReceived */
             syntax: 259,
             version: v(2, 8, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
             version: v(2, 4, 0),
@@ -696,7 +696,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
             version: v(2, 4, 0),
@@ -704,516 +704,516 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(28361, 31), /* AssociatedDeviceNumberOfEntries */
+            name: s(32744, 31), /* AssociatedDeviceNumberOfEntries */
             syntax: 0,
             version: v(2, 4, 0),
             ..PARAM
         },
         Parameter {
-            name: s(28392, 11), /* DMRequested */
+            name: s(87886, 11), /* DMRequested */
             syntax: 16,
             access: Access::ReadWrite,
             version: v(2, 8, 0),
             ..PARAM
         },
         Parameter {
-            name: s(28403, 8), /* DeviceId */
+            name: s(73218, 8), /* DeviceId */
             syntax: 0,
             version: v(2, 4, 0),
             ..PARAM
         },
         Parameter {
-            name: s(28411, 8), /* DomainId */
+            name: s(94569, 8), /* DomainId */
             syntax: 0,
             version: v(2, 4, 0),
             ..PARAM
         },
         Parameter {
-            name: s(6664, 10), /* DomainName */
+            name: s(59098, 10), /* DomainName */
             syntax: 335,
             version: v(2, 4, 0),
             ..PARAM
         },
         Parameter {
-            name: s(28419, 20), /* DomainNameIdentifier */
+            name: s(59098, 20), /* DomainNameIdentifier */
             syntax: 0,
             version: v(2, 4, 0),
             ..PARAM
         },
         Parameter {
-            name: s(780, 6), /* Enable */
+            name: s(3773, 6), /* Enable */
             syntax: 16,
             access: Access::ReadWrite,
             version: v(2, 4, 0),
             ..PARAM
         },
         Parameter {
-            name: s(10540, 15), /* FirmwareVersion */
+            name: s(75899, 15), /* FirmwareVersion */
             syntax: 31,
             version: v(2, 4, 0),
             ..PARAM
         },
         Parameter {
-            name: s(28439, 4), /* IsDM */
+            name: s(98199, 4), /* IsDM */
             syntax: 16,
             version: v(2, 8, 0),
             ..PARAM
         },
         Parameter {
-            name: s(28443, 4), /* IsSC */
+            name: s(98203, 4), /* IsSC */
             syntax: 16,
             version: v(2, 8, 0),
             ..PARAM
         },
         Parameter {
-            name: s(851, 10), /* LastChange */
+            name: s(68122, 10), /* LastChange */
             syntax: 28,
             version: v(2, 4, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(869, 11), /* LowerLayers */
+            name: s(88667, 11), /* LowerLayers */
             syntax: 133,
             access: Access::ReadWrite,
             version: v(2, 4, 0),
             ..PARAM
         },
         Parameter {
-            name: s(10555, 10), /* MACAddress */
+            name: s(5260, 10), /* MACAddress */
             syntax: 188,
             version: v(2, 4, 0),
             ..PARAM
         },
         Parameter {
-            name: s(28447, 11), /* MaxBandPlan */
+            name: s(88700, 11), /* MaxBandPlan */
             syntax: 0,
             version: v(2, 8, 0),
             ..PARAM
         },
         Parameter {
-            name: s(10116, 10), /* MaxBitRate */
+            name: s(59128, 10), /* MaxBitRate */
             syntax: 243,
             version: v(2, 4, 0),
             ..PARAM
         },
         Parameter {
-            name: s(28458, 15), /* MaxTransmitRate */
+            name: s(76529, 15), /* MaxTransmitRate */
             syntax: 243,
             version: v(2, 8, 0),
             ..PARAM
         },
         Parameter {
-            name: s(28473, 10), /* MediumType */
+            name: s(91200, 10), /* MediumType */
             syntax: 496,
             version: v(2, 8, 0),
             ..PARAM
         },
         Parameter {
-            name: s(791, 4), /* Name */
+            name: s(31079, 4), /* Name */
             syntax: 31,
             version: v(2, 4, 0),
             ..PARAM
         },
         Parameter {
-            name: s(28483, 17), /* NodeTypeDMCapable */
+            name: s(69594, 17), /* NodeTypeDMCapable */
             syntax: 16,
             version: v(2, 4, 0),
             ..PARAM
         },
         Parameter {
-            name: s(28500, 16), /* NodeTypeDMConfig */
+            name: s(73274, 16), /* NodeTypeDMConfig */
             syntax: 16,
             access: Access::ReadWrite,
             version: v(2, 4, 0),
             ..PARAM
         },
         Parameter {
-            name: s(28516, 16), /* NodeTypeDMStatus */
+            name: s(73290, 16), /* NodeTypeDMStatus */
             syntax: 16,
             version: v(2, 4, 0),
             ..PARAM
         },
         Parameter {
-            name: s(28532, 17), /* NodeTypeSCCapable */
+            name: s(69611, 17), /* NodeTypeSCCapable */
             syntax: 16,
             version: v(2, 4, 0),
             ..PARAM
         },
         Parameter {
-            name: s(28549, 16), /* NodeTypeSCStatus */
+            name: s(73306, 16), /* NodeTypeSCStatus */
             syntax: 16,
             version: v(2, 4, 0),
             ..PARAM
         },
         Parameter {
-            name: s(28565, 24), /* NotchedAmateurRadioBands */
+            name: s(49646, 24), /* NotchedAmateurRadioBands */
             syntax: 497,
             access: Access::ReadWrite,
             version: v(2, 8, 0),
             ..PARAM
         },
         Parameter {
-            name: s(28589, 30), /* PHYThroughputDiagnosticsEnable */
+            name: s(36261, 30), /* PHYThroughputDiagnosticsEnable */
             syntax: 193,
             access: Access::ReadWrite,
             version: v(2, 8, 0),
             ..PARAM
         },
         Parameter {
-            name: s(28619, 3), /* PSM */
+            name: s(34600, 3), /* PSM */
             syntax: 498,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
             ..PARAM
         },
         Parameter {
-            name: s(28622, 38), /* PerformanceMonitoringDiagnosticsEnable */
+            name: s(24233, 38), /* PerformanceMonitoringDiagnosticsEnable */
             syntax: 193,
             access: Access::ReadWrite,
             version: v(2, 8, 0),
             ..PARAM
         },
         Parameter {
-            name: s(28660, 11), /* SCRequested */
+            name: s(89338, 11), /* SCRequested */
             syntax: 16,
             access: Access::ReadWrite,
             version: v(2, 8, 0),
             ..PARAM
         },
         Parameter {
-            name: s(28671, 27), /* SMMaskedBandNumberOfEntries */
+            name: s(43111, 27), /* SMMaskedBandNumberOfEntries */
             syntax: 0,
             version: v(2, 8, 0),
             ..PARAM
         },
         Parameter {
-            name: s(28698, 16), /* StandardVersions */
+            name: s(74234, 16), /* StandardVersions */
             syntax: 128,
             version: v(2, 8, 0),
             ..PARAM
         },
         Parameter {
-            name: s(427, 6), /* Status */
+            name: s(2491, 6), /* Status */
             syntax: 139,
             version: v(2, 4, 0),
             ..PARAM
         },
         Parameter {
-            name: s(28714, 5), /* TAIFG */
+            name: s(97740, 5), /* TAIFG */
             syntax: 499,
             version: v(2, 8, 0),
             ..PARAM
         },
         Parameter {
-            name: s(28719, 17), /* TargetDomainNames */
+            name: s(70665, 17), /* TargetDomainNames */
             syntax: 500,
             access: Access::ReadWrite,
             version: v(2, 4, 0),
             ..PARAM
         },
         Parameter {
-            name: s(4896, 8), /* Upstream */
+            name: s(19531, 8), /* Upstream */
             syntax: 16,
             version: v(2, 4, 0),
             ..PARAM
         },
         Parameter {
-            name: s(6821, 6), /* Active */
+            name: s(4245, 6), /* Active */
             syntax: 16,
             version: v(2, 4, 0),
             ..PARAM
         },
         Parameter {
-            name: s(28403, 8), /* DeviceId */
+            name: s(73218, 8), /* DeviceId */
             syntax: 0,
             version: v(2, 4, 0),
             ..PARAM
         },
         Parameter {
-            name: s(10555, 10), /* MACAddress */
+            name: s(5260, 10), /* MACAddress */
             syntax: 188,
             version: v(2, 4, 0),
             ..PARAM
         },
         Parameter {
-            name: s(28782, 9), /* RxPhyRate */
+            name: s(60369, 9), /* RxPhyRate */
             syntax: 243,
             version: v(2, 4, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(28791, 9), /* TxPhyRate */
+            name: s(60389, 9), /* TxPhyRate */
             syntax: 243,
             version: v(2, 4, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(28411, 8), /* DomainId */
+            name: s(94569, 8), /* DomainId */
             syntax: 0,
             version: v(2, 8, 0),
             ..PARAM
         },
         Parameter {
-            name: s(6664, 10), /* DomainName */
+            name: s(59098, 10), /* DomainName */
             syntax: 501,
             access: Access::ReadWrite,
             version: v(2, 8, 0),
             ..PARAM
         },
         Parameter {
-            name: s(28419, 20), /* DomainNameIdentifier */
+            name: s(59098, 20), /* DomainNameIdentifier */
             syntax: 497,
             version: v(2, 8, 0),
             ..PARAM
         },
         Parameter {
-            name: s(28832, 16), /* MACCycleDuration */
+            name: s(72858, 16), /* MACCycleDuration */
             syntax: 502,
             access: Access::ReadWrite,
             version: v(2, 8, 0),
             ..PARAM
         },
         Parameter {
-            name: s(28848, 20), /* MaxSupportedBandplan */
+            name: s(59738, 20), /* MaxSupportedBandplan */
             syntax: 0,
             access: Access::ReadWrite,
             version: v(2, 8, 0),
             ..PARAM
         },
         Parameter {
-            name: s(28868, 20), /* MinSupportedBandplan */
+            name: s(59818, 20), /* MinSupportedBandplan */
             syntax: 0,
             access: Access::ReadWrite,
             version: v(2, 8, 0),
             ..PARAM
         },
         Parameter {
-            name: s(28888, 24), /* ReregistrationTimePeriod */
+            name: s(49814, 24), /* ReregistrationTimePeriod */
             syntax: 503,
             access: Access::ReadWrite,
             version: v(2, 8, 0),
             ..PARAM
         },
         Parameter {
-            name: s(28912, 10), /* SCDeviceId */
+            name: s(91700, 10), /* SCDeviceId */
             syntax: 0,
             access: Access::ReadWrite,
             version: v(2, 8, 0),
             ..PARAM
         },
         Parameter {
-            name: s(28922, 12), /* SCMACAddress */
+            name: s(86805, 12), /* SCMACAddress */
             syntax: 188,
             access: Access::ReadWrite,
             version: v(2, 8, 0),
             ..PARAM
         },
         Parameter {
-            name: s(28934, 24), /* TopologyPeriodicInterval */
+            name: s(50198, 24), /* TopologyPeriodicInterval */
             syntax: 504,
             access: Access::ReadWrite,
             version: v(2, 8, 0),
             ..PARAM
         },
         Parameter {
-            name: s(5253, 8), /* Location */
+            name: s(9455, 8), /* Location */
             syntax: 16,
             version: v(2, 8, 0),
             ..PARAM
         },
         Parameter {
-            name: s(28990, 7), /* MICSize */
+            name: s(96081, 7), /* MICSize */
             syntax: 505,
             access: Access::ReadWrite,
             version: v(2, 8, 0),
             ..PARAM
         },
         Parameter {
-            name: s(28997, 11), /* ModeEnabled */
+            name: s(3769, 11), /* ModeEnabled */
             syntax: 506,
             access: Access::ReadWrite,
             version: v(2, 8, 0),
             ..PARAM
         },
         Parameter {
-            name: s(29008, 14), /* ModesSupported */
+            name: s(43582, 14), /* ModesSupported */
             syntax: 507,
             version: v(2, 8, 0),
             ..PARAM
         },
         Parameter {
-            name: s(29064, 10), /* BandNumber */
+            name: s(43119, 10), /* BandNumber */
             syntax: 0,
             access: Access::ReadWrite,
             version: v(2, 8, 0),
             ..PARAM
         },
         Parameter {
-            name: s(780, 6), /* Enable */
+            name: s(3773, 6), /* Enable */
             syntax: 16,
             access: Access::ReadWrite,
             version: v(2, 8, 0),
             ..PARAM
         },
         Parameter {
-            name: s(29074, 15), /* StartSubCarrier */
+            name: s(77654, 15), /* StartSubCarrier */
             syntax: 0,
             access: Access::ReadWrite,
             version: v(2, 8, 0),
             ..PARAM
         },
         Parameter {
-            name: s(29089, 14), /* StopSubCarrier */
+            name: s(80727, 14), /* StopSubCarrier */
             syntax: 0,
             access: Access::ReadWrite,
             version: v(2, 8, 0),
             ..PARAM
         },
         Parameter {
-            name: s(28216, 20), /* BlocksErrorsReceived */
+            name: s(28142, 20), /* BlocksErrorsReceived */
             syntax: 259,
             version: v(2, 8, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(28236, 14), /* BlocksReceived */
+            name: s(38654, 14), /* BlocksReceived */
             syntax: 144,
             version: v(2, 8, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(28250, 12), /* BlocksResent */
+            name: s(42829, 12), /* BlocksResent */
             syntax: 259,
             version: v(2, 8, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(28262, 10), /* BlocksSent */
+            name: s(47022, 10), /* BlocksSent */
             syntax: 144,
             version: v(2, 8, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(997, 24), /* BroadcastPacketsReceived */
+            name: s(22722, 24), /* BroadcastPacketsReceived */
             syntax: 37,
             version: v(2, 4, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1021, 20), /* BroadcastPacketsSent */
+            name: s(22761, 20), /* BroadcastPacketsSent */
             syntax: 37,
             version: v(2, 4, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1041, 13), /* BytesReceived */
+            name: s(19258, 13), /* BytesReceived */
             syntax: 38,
             version: v(2, 4, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1054, 9), /* BytesSent */
+            name: s(24224, 9), /* BytesSent */
             syntax: 38,
             version: v(2, 4, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1072, 22), /* DiscardPacketsReceived */
+            name: s(25137, 22), /* DiscardPacketsReceived */
             syntax: 39,
             version: v(2, 4, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1094, 18), /* DiscardPacketsSent */
+            name: s(30572, 18), /* DiscardPacketsSent */
             syntax: 39,
             version: v(2, 4, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1112, 14), /* ErrorsReceived */
+            name: s(28148, 14), /* ErrorsReceived */
             syntax: 39,
             version: v(2, 4, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1126, 10), /* ErrorsSent */
+            name: s(23957, 10), /* ErrorsSent */
             syntax: 39,
             version: v(2, 4, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(28272, 17), /* MgmtBytesReceived */
+            name: s(32378, 17), /* MgmtBytesReceived */
             syntax: 144,
             version: v(2, 8, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(28289, 13), /* MgmtBytesSent */
+            name: s(40781, 13), /* MgmtBytesSent */
             syntax: 144,
             version: v(2, 8, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(28302, 19), /* MgmtPacketsReceived */
+            name: s(29371, 19), /* MgmtPacketsReceived */
             syntax: 144,
             version: v(2, 8, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(28321, 15), /* MgmtPacketsSent */
+            name: s(36126, 15), /* MgmtPacketsSent */
             syntax: 144,
             version: v(2, 8, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1145, 24), /* MulticastPacketsReceived */
+            name: s(22800, 24), /* MulticastPacketsReceived */
             syntax: 37,
             version: v(2, 4, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1169, 20), /* MulticastPacketsSent */
+            name: s(22839, 20), /* MulticastPacketsSent */
             syntax: 37,
             version: v(2, 4, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1189, 15), /* PacketsReceived */
+            name: s(17412, 15), /* PacketsReceived */
             syntax: 37,
             version: v(2, 4, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1204, 11), /* PacketsSent */
+            name: s(22423, 11), /* PacketsSent */
             syntax: 37,
             version: v(2, 4, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1229, 5), /* Reset */
+            name: s(31685, 5), /* Reset */
             syntax: 40,
             access: Access::ReadWrite,
             version: v(2, 19, 0),
@@ -1221,21 +1221,21 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(1251, 22), /* UnicastPacketsReceived */
+            name: s(25211, 22), /* UnicastPacketsReceived */
             syntax: 37,
             version: v(2, 4, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1273, 18), /* UnicastPacketsSent */
+            name: s(30605, 18), /* UnicastPacketsSent */
             syntax: 37,
             version: v(2, 4, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1291, 27), /* UnknownProtoPacketsReceived */
+            name: s(19160, 27), /* UnknownProtoPacketsReceived */
             syntax: 39,
             version: v(2, 4, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
@@ -1244,7 +1244,7 @@ pub(crate) static GROUP: Group = Group {
     ],
     commands: &[
         Command {
-            name: s(26795, 15), /* PHYThroughput() */
+            name: s(76874, 15), /* PHYThroughput() */
             is_async: true,
             group: GroupRef(&GROUP),
             input: p(1, 2),
@@ -1254,7 +1254,7 @@ pub(crate) static GROUP: Group = Group {
             protocols: Protocols::USP,
         },
         Command {
-            name: s(26920, 23), /* PerformanceMonitoring() */
+            name: s(51842, 23), /* PerformanceMonitoring() */
             is_async: true,
             group: GroupRef(&GROUP),
             input: p(8, 4),
@@ -1264,7 +1264,7 @@ pub(crate) static GROUP: Group = Group {
             protocols: Protocols::USP,
         },
         Command {
-            name: s(1318, 7), /* Reset() */
+            name: s(76957, 7), /* Reset() */
             is_async: false,
             group: GroupRef(&GROUP),
             input: p(162, 0),

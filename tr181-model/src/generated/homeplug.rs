@@ -10,30 +10,30 @@ pub(crate) static GROUP: Group = Group {
     name: "HomePlug",
     objects: &[
         Object {
-            path: s(31805, 16), /* Device.HomePlug. */
+            path: s(12867, 16), /* Device.HomePlug. */
             parameters: p(0, 1),
             ..object(&GROUP)
         },
         Object {
-            path: s(31821, 30), /* Device.HomePlug.Interface.{i}. */
+            path: s(12867, 30), /* Device.HomePlug.Interface.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(4585, 24) /* InterfaceNumberOfEntries */),
+            num_entries_parameter: Some(s(49094, 24) /* InterfaceNumberOfEntries */),
             unique_keys: p(0, 2),
             parameters: p(1, 17),
             ..object(&GROUP)
         },
         Object {
-            path: s(31908, 51), /* Device.HomePlug.Interface.{i}.AssociatedDevice.{i}. */
+            path: s(12867, 51), /* Device.HomePlug.Interface.{i}.AssociatedDevice.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(28361, 31) /* AssociatedDeviceNumberOfEntries */),
+            num_entries_parameter: Some(s(32744, 31) /* AssociatedDeviceNumberOfEntries */),
             unique_keys: p(2, 1),
             parameters: p(18, 7),
             ..object(&GROUP)
         },
         Object {
-            path: s(31997, 36), /* Device.HomePlug.Interface.{i}.Stats. */
+            path: s(26068, 36), /* Device.HomePlug.Interface.{i}.Stats. */
             parameters: p(25, 21),
             commands: p(0, 1),
             ..object(&GROUP)
@@ -41,239 +41,239 @@ pub(crate) static GROUP: Group = Group {
     ],
     parameters: &[
         Parameter {
-            name: s(4585, 24), /* InterfaceNumberOfEntries */
+            name: s(49094, 24), /* InterfaceNumberOfEntries */
             syntax: 0,
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(28361, 31), /* AssociatedDeviceNumberOfEntries */
+            name: s(32744, 31), /* AssociatedDeviceNumberOfEntries */
             syntax: 0,
             ..PARAM
         },
         Parameter {
-            name: s(780, 6), /* Enable */
+            name: s(3773, 6), /* Enable */
             syntax: 16,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(10540, 15), /* FirmwareVersion */
+            name: s(75899, 15), /* FirmwareVersion */
             syntax: 31,
             ..PARAM
         },
         Parameter {
-            name: s(31851, 8), /* ForceCCo */
+            name: s(94649, 8), /* ForceCCo */
             syntax: 262,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(851, 10), /* LastChange */
+            name: s(68122, 10), /* LastChange */
             syntax: 28,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(31859, 14), /* LogicalNetwork */
+            name: s(79677, 14), /* LogicalNetwork */
             syntax: 31,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(869, 11), /* LowerLayers */
+            name: s(88667, 11), /* LowerLayers */
             syntax: 133,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(10555, 10), /* MACAddress */
+            name: s(5260, 10), /* MACAddress */
             syntax: 188,
             ..PARAM
         },
         Parameter {
-            name: s(10116, 10), /* MaxBitRate */
+            name: s(59128, 10), /* MaxBitRate */
             syntax: 243,
             ..PARAM
         },
         Parameter {
-            name: s(791, 4), /* Name */
+            name: s(31079, 4), /* Name */
             syntax: 31,
             ..PARAM
         },
         Parameter {
-            name: s(31873, 15), /* NetworkPassword */
+            name: s(76664, 15), /* NetworkPassword */
             syntax: 530,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(31888, 20), /* OtherNetworksPresent */
+            name: s(59898, 20), /* OtherNetworksPresent */
             syntax: 348,
             ..PARAM
         },
         Parameter {
-            name: s(427, 6), /* Status */
+            name: s(2491, 6), /* Status */
             syntax: 139,
             ..PARAM
         },
         Parameter {
-            name: s(4896, 8), /* Upstream */
+            name: s(19531, 8), /* Upstream */
             syntax: 16,
             ..PARAM
         },
         Parameter {
-            name: s(15985, 7), /* Version */
+            name: s(19295, 7), /* Version */
             syntax: 338,
             ..PARAM
         },
         Parameter {
-            name: s(6821, 6), /* Active */
+            name: s(4245, 6), /* Active */
             syntax: 16,
             ..PARAM
         },
         Parameter {
-            name: s(31959, 14), /* AvgAttenuation */
+            name: s(78417, 14), /* AvgAttenuation */
             syntax: 511,
             ..PARAM
         },
         Parameter {
-            name: s(31973, 14), /* EndStationMACs */
+            name: s(79159, 14), /* EndStationMACs */
             syntax: 531,
             ..PARAM
         },
         Parameter {
-            name: s(10555, 10), /* MACAddress */
+            name: s(5260, 10), /* MACAddress */
             syntax: 188,
             ..PARAM
         },
         Parameter {
-            name: s(28782, 9), /* RxPhyRate */
+            name: s(60369, 9), /* RxPhyRate */
             syntax: 243,
             ..PARAM
         },
         Parameter {
-            name: s(31987, 10), /* SNRPerTone */
+            name: s(91720, 10), /* SNRPerTone */
             syntax: 532,
             ..PARAM
         },
         Parameter {
-            name: s(28791, 9), /* TxPhyRate */
+            name: s(60389, 9), /* TxPhyRate */
             syntax: 243,
             ..PARAM
         },
         Parameter {
-            name: s(997, 24), /* BroadcastPacketsReceived */
+            name: s(22722, 24), /* BroadcastPacketsReceived */
             syntax: 37,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1021, 20), /* BroadcastPacketsSent */
+            name: s(22761, 20), /* BroadcastPacketsSent */
             syntax: 37,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1041, 13), /* BytesReceived */
+            name: s(19258, 13), /* BytesReceived */
             syntax: 38,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1054, 9), /* BytesSent */
+            name: s(24224, 9), /* BytesSent */
             syntax: 38,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1072, 22), /* DiscardPacketsReceived */
+            name: s(25137, 22), /* DiscardPacketsReceived */
             syntax: 39,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1094, 18), /* DiscardPacketsSent */
+            name: s(30572, 18), /* DiscardPacketsSent */
             syntax: 39,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1112, 14), /* ErrorsReceived */
+            name: s(28148, 14), /* ErrorsReceived */
             syntax: 39,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1126, 10), /* ErrorsSent */
+            name: s(23957, 10), /* ErrorsSent */
             syntax: 39,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(32033, 9), /* MPDURxAck */
+            name: s(93125, 9), /* MPDURxAck */
             syntax: 515,
             ..PARAM
         },
         Parameter {
-            name: s(32042, 12), /* MPDURxFailed */
+            name: s(85941, 12), /* MPDURxFailed */
             syntax: 515,
             ..PARAM
         },
         Parameter {
-            name: s(32054, 9), /* MPDUTxAck */
+            name: s(93134, 9), /* MPDUTxAck */
             syntax: 515,
             ..PARAM
         },
         Parameter {
-            name: s(32063, 9), /* MPDUTxCol */
+            name: s(93143, 9), /* MPDUTxCol */
             syntax: 515,
             ..PARAM
         },
         Parameter {
-            name: s(32072, 12), /* MPDUTxFailed */
+            name: s(85953, 12), /* MPDUTxFailed */
             syntax: 515,
             ..PARAM
         },
         Parameter {
-            name: s(1145, 24), /* MulticastPacketsReceived */
+            name: s(22800, 24), /* MulticastPacketsReceived */
             syntax: 37,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1169, 20), /* MulticastPacketsSent */
+            name: s(22839, 20), /* MulticastPacketsSent */
             syntax: 37,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1189, 15), /* PacketsReceived */
+            name: s(17412, 15), /* PacketsReceived */
             syntax: 37,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1204, 11), /* PacketsSent */
+            name: s(22423, 11), /* PacketsSent */
             syntax: 37,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1229, 5), /* Reset */
+            name: s(31685, 5), /* Reset */
             syntax: 40,
             access: Access::ReadWrite,
             version: v(2, 19, 0),
@@ -281,26 +281,26 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(1251, 22), /* UnicastPacketsReceived */
+            name: s(25211, 22), /* UnicastPacketsReceived */
             syntax: 37,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1273, 18), /* UnicastPacketsSent */
+            name: s(30605, 18), /* UnicastPacketsSent */
             syntax: 37,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1291, 27), /* UnknownProtoPacketsReceived */
+            name: s(19160, 27), /* UnknownProtoPacketsReceived */
             syntax: 39,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
     ],
     commands: &[Command {
-        name: s(1318, 7), /* Reset() */
+        name: s(76957, 7), /* Reset() */
         is_async: false,
         group: GroupRef(&GROUP),
         input: p(46, 0),

@@ -10,29 +10,29 @@ pub(crate) static GROUP: Group = Group {
     name: "Hosts",
     objects: &[
         Object {
-            path: s(32084, 13), /* Device.Hosts. */
+            path: s(16781, 13), /* Device.Hosts. */
             parameters: p(0, 2),
             ..object(&GROUP)
         },
         Object {
-            path: s(32125, 31), /* Device.Hosts.AccessControl.{i}. */
+            path: s(16781, 31), /* Device.Hosts.AccessControl.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(32097, 28) /* AccessControlNumberOfEntries */),
-            enable_parameter: Some(s(780, 6) /* Enable */),
+            num_entries_parameter: Some(s(39506, 28) /* AccessControlNumberOfEntries */),
+            enable_parameter: Some(s(3773, 6) /* Enable */),
             unique_keys: p(0, 2),
             version: v(2, 14, 0),
             parameters: p(2, 11),
             ..object(&GROUP)
         },
         Object {
-            path: s(32194, 44), /* Device.Hosts.AccessControl.{i}.Schedule.{i}. */
+            path: s(16781, 44), /* Device.Hosts.AccessControl.{i}.Schedule.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(19764, 23) /* ScheduleNumberOfEntries */),
-            enable_parameter: Some(s(780, 6) /* Enable */),
+            num_entries_parameter: Some(s(52164, 23) /* ScheduleNumberOfEntries */),
+            enable_parameter: Some(s(3773, 6) /* Enable */),
             unique_keys: p(2, 1),
             status: Status::Deprecated,
             version: v(2, 14, 0),
@@ -40,36 +40,36 @@ pub(crate) static GROUP: Group = Group {
             ..object(&GROUP)
         },
         Object {
-            path: s(32241, 22), /* Device.Hosts.Host.{i}. */
+            path: s(23283, 22), /* Device.Hosts.Host.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(9844, 19) /* HostNumberOfEntries */),
+            num_entries_parameter: Some(s(62138, 19) /* HostNumberOfEntries */),
             unique_keys: p(3, 1),
             parameters: p(19, 12),
             ..object(&GROUP)
         },
         Object {
-            path: s(32348, 38), /* Device.Hosts.Host.{i}.IPv4Address.{i}. */
+            path: s(23283, 38), /* Device.Hosts.Host.{i}.IPv4Address.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(6827, 26) /* IPv4AddressNumberOfEntries */),
+            num_entries_parameter: Some(s(44584, 26) /* IPv4AddressNumberOfEntries */),
             unique_keys: p(4, 1),
             version: v(2, 2, 0),
             parameters: p(31, 1),
             ..object(&GROUP)
         },
         Object {
-            path: s(32386, 38), /* Device.Hosts.Host.{i}.IPv6Address.{i}. */
+            path: s(23321, 38), /* Device.Hosts.Host.{i}.IPv6Address.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(8308, 26) /* IPv6AddressNumberOfEntries */),
+            num_entries_parameter: Some(s(44610, 26) /* IPv6AddressNumberOfEntries */),
             unique_keys: p(5, 1),
             version: v(2, 2, 0),
             parameters: p(32, 1),
             ..object(&GROUP)
         },
         Object {
-            path: s(32424, 31), /* Device.Hosts.Host.{i}.WANStats. */
+            path: s(33209, 31), /* Device.Hosts.Host.{i}.WANStats. */
             version: v(2, 12, 0),
             parameters: p(33, 7),
             ..object(&GROUP)
@@ -77,25 +77,25 @@ pub(crate) static GROUP: Group = Group {
     ],
     parameters: &[
         Parameter {
-            name: s(32097, 28), /* AccessControlNumberOfEntries */
+            name: s(39506, 28), /* AccessControlNumberOfEntries */
             syntax: 0,
             version: v(2, 14, 0),
             ..PARAM
         },
         Parameter {
-            name: s(9844, 19), /* HostNumberOfEntries */
+            name: s(62138, 19), /* HostNumberOfEntries */
             syntax: 0,
             ..PARAM
         },
         Parameter {
-            name: s(32167, 12), /* AccessPolicy */
+            name: s(84561, 12), /* AccessPolicy */
             syntax: 533,
             access: Access::ReadWrite,
             version: v(2, 14, 0),
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
             version: v(2, 14, 0),
@@ -103,7 +103,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
             version: v(2, 14, 0),
@@ -111,28 +111,28 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(780, 6), /* Enable */
+            name: s(3773, 6), /* Enable */
             syntax: 26,
             access: Access::ReadWrite,
             version: v(2, 14, 0),
             ..PARAM
         },
         Parameter {
-            name: s(8997, 8), /* HostName */
+            name: s(42266, 8), /* HostName */
             syntax: 6,
             access: Access::ReadWrite,
             version: v(2, 14, 0),
             ..PARAM
         },
         Parameter {
-            name: s(9863, 6), /* Origin */
+            name: s(68942, 6), /* Origin */
             syntax: 461,
             version: v(2, 17, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(9863, 6), /* Origin */
+            name: s(68942, 6), /* Origin */
             syntax: 461,
             access: Access::WriteOnceReadOnly,
             version: v(2, 17, 0),
@@ -140,35 +140,35 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(32156, 11), /* PhysAddress */
+            name: s(77039, 11), /* PhysAddress */
             syntax: 31,
             access: Access::ReadWrite,
             version: v(2, 14, 0),
             ..PARAM
         },
         Parameter {
-            name: s(32179, 15), /* PhysAddressMask */
+            name: s(77039, 15), /* PhysAddressMask */
             syntax: 66,
             access: Access::ReadWrite,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(19764, 23), /* ScheduleNumberOfEntries */
+            name: s(52164, 23), /* ScheduleNumberOfEntries */
             syntax: 0,
             status: Status::Deprecated,
             version: v(2, 14, 0),
             ..PARAM
         },
         Parameter {
-            name: s(25903, 11), /* ScheduleRef */
+            name: s(89382, 11), /* ScheduleRef */
             syntax: 470,
             access: Access::ReadWrite,
             version: v(2, 18, 0),
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
             version: v(2, 14, 0),
@@ -176,7 +176,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
             version: v(2, 14, 0),
@@ -184,150 +184,150 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(32238, 3), /* Day */
+            name: s(15973, 3), /* Day */
             syntax: 534,
             access: Access::ReadWrite,
             version: v(2, 14, 0),
             ..PARAM
         },
         Parameter {
-            name: s(222, 8), /* Duration */
+            name: s(27068, 8), /* Duration */
             syntax: 4,
             access: Access::ReadWrite,
             version: v(2, 14, 0),
             ..PARAM
         },
         Parameter {
-            name: s(780, 6), /* Enable */
+            name: s(3773, 6), /* Enable */
             syntax: 26,
             access: Access::ReadWrite,
             version: v(2, 14, 0),
             ..PARAM
         },
         Parameter {
-            name: s(20019, 9), /* StartTime */
+            name: s(30680, 9), /* StartTime */
             syntax: 535,
             access: Access::ReadWrite,
             version: v(2, 14, 0),
             ..PARAM
         },
         Parameter {
-            name: s(6821, 6), /* Active */
+            name: s(4245, 6), /* Active */
             syntax: 16,
             ..PARAM
         },
         Parameter {
-            name: s(32263, 16), /* ActiveLastChange */
+            name: s(71322, 16), /* ActiveLastChange */
             syntax: 10,
             version: v(2, 10, 0),
             ..PARAM
         },
         Parameter {
-            name: s(32279, 16), /* AssociatedDevice */
+            name: s(11304, 16), /* AssociatedDevice */
             syntax: 536,
             version: v(2, 2, 0),
             ..PARAM
         },
         Parameter {
-            name: s(32295, 10), /* DHCPClient */
+            name: s(90510, 10), /* DHCPClient */
             syntax: 537,
             version: v(2, 2, 0),
             ..PARAM
         },
         Parameter {
-            name: s(8997, 8), /* HostName */
+            name: s(42266, 8), /* HostName */
             syntax: 31,
             ..PARAM
         },
         Parameter {
-            name: s(5817, 9), /* IPAddress */
+            name: s(45589, 9), /* IPAddress */
             syntax: 126,
             ..PARAM
         },
         Parameter {
-            name: s(6827, 26), /* IPv4AddressNumberOfEntries */
+            name: s(44584, 26), /* IPv4AddressNumberOfEntries */
             syntax: 0,
             version: v(2, 2, 0),
             ..PARAM
         },
         Parameter {
-            name: s(8308, 26), /* IPv6AddressNumberOfEntries */
+            name: s(44610, 26), /* IPv6AddressNumberOfEntries */
             syntax: 0,
             version: v(2, 2, 0),
             ..PARAM
         },
         Parameter {
-            name: s(32305, 13), /* InterfaceType */
+            name: s(82648, 13), /* InterfaceType */
             syntax: 538,
             version: v(2, 13, 0),
             ..PARAM
         },
         Parameter {
-            name: s(32318, 15), /* Layer1Interface */
+            name: s(76349, 15), /* Layer1Interface */
             syntax: 536,
             ..PARAM
         },
         Parameter {
-            name: s(32333, 15), /* Layer3Interface */
+            name: s(76364, 15), /* Layer3Interface */
             syntax: 233,
             ..PARAM
         },
         Parameter {
-            name: s(32156, 11), /* PhysAddress */
+            name: s(77039, 11), /* PhysAddress */
             syntax: 31,
             ..PARAM
         },
         Parameter {
-            name: s(5817, 9), /* IPAddress */
+            name: s(45589, 9), /* IPAddress */
             syntax: 182,
             version: v(2, 2, 0),
             ..PARAM
         },
         Parameter {
-            name: s(5817, 9), /* IPAddress */
+            name: s(45589, 9), /* IPAddress */
             syntax: 211,
             version: v(2, 2, 0),
             ..PARAM
         },
         Parameter {
-            name: s(1041, 13), /* BytesReceived */
+            name: s(19258, 13), /* BytesReceived */
             syntax: 144,
             version: v(2, 12, 0),
             ..PARAM
         },
         Parameter {
-            name: s(1054, 9), /* BytesSent */
+            name: s(24224, 9), /* BytesSent */
             syntax: 144,
             version: v(2, 12, 0),
             ..PARAM
         },
         Parameter {
-            name: s(1094, 18), /* DiscardPacketsSent */
+            name: s(30572, 18), /* DiscardPacketsSent */
             syntax: 259,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1126, 10), /* ErrorsSent */
+            name: s(23957, 10), /* ErrorsSent */
             syntax: 259,
             version: v(2, 12, 0),
             ..PARAM
         },
         Parameter {
-            name: s(1189, 15), /* PacketsReceived */
+            name: s(17412, 15), /* PacketsReceived */
             syntax: 144,
             version: v(2, 12, 0),
             ..PARAM
         },
         Parameter {
-            name: s(1204, 11), /* PacketsSent */
+            name: s(22423, 11), /* PacketsSent */
             syntax: 144,
             version: v(2, 12, 0),
             ..PARAM
         },
         Parameter {
-            name: s(32455, 12), /* RetransCount */
+            name: s(65355, 12), /* RetransCount */
             syntax: 259,
             version: v(2, 12, 0),
             ..PARAM

@@ -10,104 +10,104 @@ pub(crate) static GROUP: Group = Group {
     name: "HPNA",
     objects: &[
         Object {
-            path: s(29134, 12), /* Device.HPNA. */
+            path: s(7484, 12), /* Device.HPNA. */
             parameters: p(0, 1),
             ..object(&GROUP)
         },
         Object {
-            path: s(29146, 24), /* Device.HPNA.Diagnostics. */
+            path: s(7484, 24), /* Device.HPNA.Diagnostics. */
             commands: p(0, 2),
             ..object(&GROUP)
         },
         Object {
-            path: s(30434, 38), /* Device.HPNA.Diagnostics.PHYThroughput. */
+            path: s(13523, 38), /* Device.HPNA.Diagnostics.PHYThroughput. */
             protocols: Protocols::CWMP,
             parameters: p(61, 10),
             ..object(&GROUP)
         },
         Object {
-            path: s(30472, 49), /* Device.HPNA.Diagnostics.PHYThroughput.Result.{i}. */
+            path: s(13523, 49), /* Device.HPNA.Diagnostics.PHYThroughput.Result.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(9180, 21) /* ResultNumberOfEntries */),
+            num_entries_parameter: Some(s(25027, 21) /* ResultNumberOfEntries */),
             unique_keys: p(0, 1),
             protocols: Protocols::CWMP,
             parameters: p(71, 7),
             ..object(&GROUP)
         },
         Object {
-            path: s(30560, 46), /* Device.HPNA.Diagnostics.PerformanceMonitoring. */
+            path: s(7484, 46), /* Device.HPNA.Diagnostics.PerformanceMonitoring. */
             protocols: Protocols::CWMP,
             parameters: p(78, 3),
             ..object(&GROUP)
         },
         Object {
-            path: s(30606, 55), /* Device.HPNA.Diagnostics.PerformanceMonitoring.Channels. */
+            path: s(7484, 55), /* Device.HPNA.Diagnostics.PerformanceMonitoring.Channels. */
             protocols: Protocols::CWMP,
             parameters: p(81, 2),
             ..object(&GROUP)
         },
         Object {
-            path: s(30661, 67), /* Device.HPNA.Diagnostics.PerformanceMonitoring.Channels.Channel.{i}. */
+            path: s(7484, 67), /* Device.HPNA.Diagnostics.PerformanceMonitoring.Channels.Channel.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(11393, 22) /* ChannelNumberOfEntries */),
+            num_entries_parameter: Some(s(24286, 22) /* ChannelNumberOfEntries */),
             unique_keys: p(1, 1),
             protocols: Protocols::CWMP,
             parameters: p(83, 11),
             ..object(&GROUP)
         },
         Object {
-            path: s(30825, 52), /* Device.HPNA.Diagnostics.PerformanceMonitoring.Nodes. */
+            path: s(9040, 52), /* Device.HPNA.Diagnostics.PerformanceMonitoring.Nodes. */
             protocols: Protocols::CWMP,
             parameters: p(94, 3),
             ..object(&GROUP)
         },
         Object {
-            path: s(30877, 61), /* Device.HPNA.Diagnostics.PerformanceMonitoring.Nodes.Node.{i}. */
+            path: s(9040, 61), /* Device.HPNA.Diagnostics.PerformanceMonitoring.Nodes.Node.{i}. */
             max_entries: None,
-            num_entries_parameter: Some(s(95, 19) /* NodeNumberOfEntries */),
+            num_entries_parameter: Some(s(37199, 19) /* NodeNumberOfEntries */),
             unique_keys: p(2, 1),
             protocols: Protocols::CWMP,
             parameters: p(97, 27),
             ..object(&GROUP)
         },
         Object {
-            path: s(31305, 26), /* Device.HPNA.Interface.{i}. */
+            path: s(14637, 26), /* Device.HPNA.Interface.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(4585, 24) /* InterfaceNumberOfEntries */),
+            num_entries_parameter: Some(s(49094, 24) /* InterfaceNumberOfEntries */),
             unique_keys: p(3, 2),
             parameters: p(124, 28),
             ..object(&GROUP)
         },
         Object {
-            path: s(31541, 47), /* Device.HPNA.Interface.{i}.AssociatedDevice.{i}. */
+            path: s(14637, 47), /* Device.HPNA.Interface.{i}.AssociatedDevice.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(28361, 31) /* AssociatedDeviceNumberOfEntries */),
+            num_entries_parameter: Some(s(32744, 31) /* AssociatedDeviceNumberOfEntries */),
             unique_keys: p(5, 1),
             parameters: p(152, 8),
             ..object(&GROUP)
         },
         Object {
-            path: s(31608, 30), /* Device.HPNA.Interface.{i}.QoS. */
+            path: s(17917, 30), /* Device.HPNA.Interface.{i}.QoS. */
             parameters: p(160, 1),
             ..object(&GROUP)
         },
         Object {
-            path: s(31661, 43), /* Device.HPNA.Interface.{i}.QoS.FlowSpec.{i}. */
+            path: s(17917, 43), /* Device.HPNA.Interface.{i}.QoS.FlowSpec.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(31638, 23) /* FlowSpecNumberOfEntries */),
-            enable_parameter: Some(s(780, 6) /* Enable */),
+            num_entries_parameter: Some(s(51290, 23) /* FlowSpecNumberOfEntries */),
+            enable_parameter: Some(s(3773, 6) /* Enable */),
             unique_keys: p(6, 1),
             parameters: p(161, 15),
             ..object(&GROUP)
         },
         Object {
-            path: s(31773, 32), /* Device.HPNA.Interface.{i}.Stats. */
+            path: s(31563, 32), /* Device.HPNA.Interface.{i}.Stats. */
             parameters: p(176, 16),
             commands: p(2, 1),
             ..object(&GROUP)
@@ -115,12 +115,12 @@ pub(crate) static GROUP: Group = Group {
     ],
     parameters: &[
         Parameter {
-            name: s(4585, 24), /* InterfaceNumberOfEntries */
+            name: s(49094, 24), /* InterfaceNumberOfEntries */
             syntax: 0,
             ..PARAM
         },
         Parameter {
-            name: s(29170, 13), /* BurstInterval */
+            name: s(81478, 13), /* BurstInterval */
             syntax: 21,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
@@ -128,7 +128,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(262, 9), /* Interface */
+            name: s(6361, 9), /* Interface */
             syntax: 508,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
@@ -136,7 +136,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(29183, 17), /* NumPacketsInBurst */
+            name: s(69662, 17), /* NumPacketsInBurst */
             syntax: 0,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
@@ -144,7 +144,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(29200, 14), /* PayloadDataGen */
+            name: s(80209, 14), /* PayloadDataGen */
             syntax: 0,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
@@ -152,7 +152,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(29214, 15), /* PayloadEncoding */
+            name: s(76979, 15), /* PayloadEncoding */
             syntax: 0,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
@@ -160,7 +160,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(29229, 11), /* PayloadType */
+            name: s(89041, 11), /* PayloadType */
             syntax: 509,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
@@ -168,7 +168,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(29240, 13), /* PriorityLevel */
+            name: s(83272, 13), /* PriorityLevel */
             syntax: 49,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
@@ -176,7 +176,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(29253, 23), /* TestPacketPayloadLength */
+            name: s(52348, 23), /* TestPacketPayloadLength */
             syntax: 510,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
@@ -184,63 +184,63 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(29276, 22), /* Result.{i}.Attenuation */
+            name: s(55073, 22), /* Result.{i}.Attenuation */
             syntax: 511,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(29298, 19), /* Result.{i}.BaudRate */
+            name: s(63297, 19), /* Result.{i}.BaudRate */
             syntax: 512,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(29317, 25), /* Result.{i}.DestMACAddress */
+            name: s(47407, 25), /* Result.{i}.DestMACAddress */
             syntax: 188,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(29342, 18), /* Result.{i}.PHYRate */
+            name: s(66933, 18), /* Result.{i}.PHYRate */
             syntax: 243,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(29360, 26), /* Result.{i}.PacketsReceived */
+            name: s(45390, 26), /* Result.{i}.PacketsReceived */
             syntax: 0,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(29386, 14), /* Result.{i}.SNR */
+            name: s(80461, 14), /* Result.{i}.SNR */
             syntax: 511,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(29400, 24), /* Result.{i}.SrcMACAddress */
+            name: s(49838, 24), /* Result.{i}.SrcMACAddress */
             syntax: 188,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(427, 6), /* Status */
+            name: s(2491, 6), /* Status */
             syntax: 513,
             version: v(2, 13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(262, 9), /* Interface */
+            name: s(6361, 9), /* Interface */
             syntax: 508,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
@@ -248,7 +248,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(26957, 14), /* SampleInterval */
+            name: s(36217, 14), /* SampleInterval */
             syntax: 28,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
@@ -256,1057 +256,1057 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(29424, 29), /* Channels.Channel.{i}.BaudRate */
+            name: s(37363, 29), /* Channels.Channel.{i}.BaudRate */
             syntax: 512,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(29453, 29), /* Channels.Channel.{i}.FlowSpec */
+            name: s(37392, 29), /* Channels.Channel.{i}.FlowSpec */
             syntax: 514,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(29482, 39), /* Channels.Channel.{i}.HPNADestMACAddress */
+            name: s(21732, 39), /* Channels.Channel.{i}.HPNADestMACAddress */
             syntax: 188,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(29521, 38), /* Channels.Channel.{i}.HPNASrcMACAddress */
+            name: s(23017, 38), /* Channels.Channel.{i}.HPNASrcMACAddress */
             syntax: 188,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(29559, 39), /* Channels.Channel.{i}.HostDestMACAddress */
+            name: s(21771, 39), /* Channels.Channel.{i}.HostDestMACAddress */
             syntax: 188,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(29598, 38), /* Channels.Channel.{i}.HostSrcMACAddress */
+            name: s(23055, 38), /* Channels.Channel.{i}.HostSrcMACAddress */
             syntax: 188,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(29636, 40), /* Channels.Channel.{i}.LARQPacketsReceived */
+            name: s(20294, 40), /* Channels.Channel.{i}.LARQPacketsReceived */
             syntax: 0,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(29676, 28), /* Channels.Channel.{i}.PHYRate */
+            name: s(39814, 28), /* Channels.Channel.{i}.PHYRate */
             syntax: 243,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(29704, 36), /* Channels.Channel.{i}.PacketsReceived */
+            name: s(25636, 36), /* Channels.Channel.{i}.PacketsReceived */
             syntax: 0,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(29740, 32), /* Channels.Channel.{i}.PacketsSent */
+            name: s(31083, 32), /* Channels.Channel.{i}.PacketsSent */
             syntax: 0,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(27013, 24), /* Channels.Channel.{i}.SNR */
+            name: s(48590, 24), /* Channels.Channel.{i}.SNR */
             syntax: 511,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(27037, 18), /* Channels.TimeStamp */
+            name: s(64755, 18), /* Channels.TimeStamp */
             syntax: 10,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(27055, 16), /* Nodes.CurrentEnd */
+            name: s(73322, 16), /* Nodes.CurrentEnd */
             syntax: 10,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(27071, 18), /* Nodes.CurrentStart */
+            name: s(66123, 18), /* Nodes.CurrentStart */
             syntax: 10,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(29772, 46), /* Nodes.Node.{i}.BroadcastPacketsInternalControl */
+            name: s(15841, 46), /* Nodes.Node.{i}.BroadcastPacketsInternalControl */
             syntax: 0,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(27205, 39), /* Nodes.Node.{i}.BroadcastPacketsReceived */
+            name: s(22707, 39), /* Nodes.Node.{i}.BroadcastPacketsReceived */
             syntax: 515,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(27244, 35), /* Nodes.Node.{i}.BroadcastPacketsSent */
+            name: s(22746, 35), /* Nodes.Node.{i}.BroadcastPacketsSent */
             syntax: 515,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(29818, 39), /* Nodes.Node.{i}.BroadcastPacketsSentWire */
+            name: s(22746, 39), /* Nodes.Node.{i}.BroadcastPacketsSentWire */
             syntax: 515,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(27279, 28), /* Nodes.Node.{i}.BytesReceived */
+            name: s(40738, 28), /* Nodes.Node.{i}.BytesReceived */
             syntax: 515,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(27307, 24), /* Nodes.Node.{i}.BytesSent */
+            name: s(49598, 24), /* Nodes.Node.{i}.BytesSent */
             syntax: 515,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(29857, 32), /* Nodes.Node.{i}.ControlReplyLocal */
+            name: s(32331, 32), /* Nodes.Node.{i}.ControlReplyLocal */
             syntax: 0,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(29889, 33), /* Nodes.Node.{i}.ControlReplyRemote */
+            name: s(30524, 33), /* Nodes.Node.{i}.ControlReplyRemote */
             syntax: 0,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(29922, 34), /* Nodes.Node.{i}.ControlRequestLocal */
+            name: s(29322, 34), /* Nodes.Node.{i}.ControlRequestLocal */
             syntax: 0,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(29956, 35), /* Nodes.Node.{i}.ControlRequestRemote */
+            name: s(28162, 35), /* Nodes.Node.{i}.ControlRequestRemote */
             syntax: 0,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(29991, 25), /* Nodes.Node.{i}.MACAddress */
+            name: s(47057, 25), /* Nodes.Node.{i}.MACAddress */
             syntax: 188,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(27615, 39), /* Nodes.Node.{i}.MulticastPacketsReceived */
+            name: s(22785, 39), /* Nodes.Node.{i}.MulticastPacketsReceived */
             syntax: 515,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(27654, 35), /* Nodes.Node.{i}.MulticastPacketsSent */
+            name: s(22824, 35), /* Nodes.Node.{i}.MulticastPacketsSent */
             syntax: 515,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(30016, 39), /* Nodes.Node.{i}.MulticastPacketsSentWire */
+            name: s(22824, 39), /* Nodes.Node.{i}.MulticastPacketsSentWire */
             syntax: 515,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(30055, 30), /* Nodes.Node.{i}.NodeUtilization */
+            name: s(36141, 30), /* Nodes.Node.{i}.NodeUtilization */
             syntax: 516,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(30085, 32), /* Nodes.Node.{i}.PacketsCrcErrored */
+            name: s(26860, 32), /* Nodes.Node.{i}.PacketsCrcErrored */
             syntax: 0,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(30117, 36), /* Nodes.Node.{i}.PacketsCrcErroredHost */
+            name: s(26860, 36), /* Nodes.Node.{i}.PacketsCrcErroredHost */
             syntax: 0,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(30153, 37), /* Nodes.Node.{i}.PacketsInternalControl */
+            name: s(25159, 37), /* Nodes.Node.{i}.PacketsInternalControl */
             syntax: 0,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(27689, 30), /* Nodes.Node.{i}.PacketsReceived */
+            name: s(17397, 30), /* Nodes.Node.{i}.PacketsReceived */
             syntax: 515,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(30190, 44), /* Nodes.Node.{i}.PacketsReceivedForwardUnknown */
+            name: s(17397, 44), /* Nodes.Node.{i}.PacketsReceivedForwardUnknown */
             syntax: 0,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(30234, 36), /* Nodes.Node.{i}.PacketsReceivedQueued */
+            name: s(26896, 36), /* Nodes.Node.{i}.PacketsReceivedQueued */
             syntax: 0,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(27719, 26), /* Nodes.Node.{i}.PacketsSent */
+            name: s(36171, 26), /* Nodes.Node.{i}.PacketsSent */
             syntax: 515,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(30270, 30), /* Nodes.Node.{i}.PacketsSentWire */
+            name: s(36171, 30), /* Nodes.Node.{i}.PacketsSentWire */
             syntax: 515,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(30300, 34), /* Nodes.Node.{i}.PacketsShortErrored */
+            name: s(24157, 34), /* Nodes.Node.{i}.PacketsShortErrored */
             syntax: 0,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(30334, 38), /* Nodes.Node.{i}.PacketsShortErroredHost */
+            name: s(24157, 38), /* Nodes.Node.{i}.PacketsShortErroredHost */
             syntax: 0,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(30372, 31), /* Nodes.Node.{i}.RxPacketsDropped */
+            name: s(34170, 31), /* Nodes.Node.{i}.RxPacketsDropped */
             syntax: 0,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(30403, 31), /* Nodes.Node.{i}.TxPacketsDropped */
+            name: s(34201, 31), /* Nodes.Node.{i}.TxPacketsDropped */
             syntax: 0,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(427, 6), /* Status */
+            name: s(2491, 6), /* Status */
             syntax: 517,
             version: v(2, 13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(29170, 13), /* BurstInterval */
+            name: s(81478, 13), /* BurstInterval */
             syntax: 21,
             access: Access::ReadWrite,
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
-            name: s(744, 16), /* DiagnosticsState */
+            name: s(72154, 16), /* DiagnosticsState */
             syntax: 518,
             access: Access::ReadWrite,
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(262, 9), /* Interface */
+            name: s(6361, 9), /* Interface */
             syntax: 508,
             access: Access::ReadWrite,
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
-            name: s(29183, 17), /* NumPacketsInBurst */
+            name: s(69662, 17), /* NumPacketsInBurst */
             syntax: 0,
             access: Access::ReadWrite,
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
-            name: s(29200, 14), /* PayloadDataGen */
+            name: s(80209, 14), /* PayloadDataGen */
             syntax: 0,
             access: Access::ReadWrite,
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
-            name: s(29214, 15), /* PayloadEncoding */
+            name: s(76979, 15), /* PayloadEncoding */
             syntax: 0,
             access: Access::ReadWrite,
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
-            name: s(29229, 11), /* PayloadType */
+            name: s(89041, 11), /* PayloadType */
             syntax: 509,
             access: Access::ReadWrite,
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
-            name: s(29240, 13), /* PriorityLevel */
+            name: s(83272, 13), /* PriorityLevel */
             syntax: 49,
             access: Access::ReadWrite,
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
-            name: s(9180, 21), /* ResultNumberOfEntries */
+            name: s(25027, 21), /* ResultNumberOfEntries */
             syntax: 0,
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(29253, 23), /* TestPacketPayloadLength */
+            name: s(52348, 23), /* TestPacketPayloadLength */
             syntax: 510,
             access: Access::ReadWrite,
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
-            name: s(30534, 11), /* Attenuation */
+            name: s(17490, 11), /* Attenuation */
             syntax: 511,
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(30545, 8), /* BaudRate */
+            name: s(37384, 8), /* BaudRate */
             syntax: 512,
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(25889, 14), /* DestMACAddress */
+            name: s(21757, 14), /* DestMACAddress */
             syntax: 188,
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(30553, 7), /* PHYRate */
+            name: s(39835, 7), /* PHYRate */
             syntax: 243,
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(1189, 15), /* PacketsReceived */
+            name: s(17412, 15), /* PacketsReceived */
             syntax: 0,
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(28080, 3), /* SNR */
+            name: s(48611, 3), /* SNR */
             syntax: 511,
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(30521, 13), /* SrcMACAddress */
+            name: s(23042, 13), /* SrcMACAddress */
             syntax: 188,
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(744, 16), /* DiagnosticsState */
+            name: s(72154, 16), /* DiagnosticsState */
             syntax: 519,
             access: Access::ReadWrite,
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(262, 9), /* Interface */
+            name: s(6361, 9), /* Interface */
             syntax: 508,
             access: Access::ReadWrite,
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
-            name: s(26957, 14), /* SampleInterval */
+            name: s(36217, 14), /* SampleInterval */
             syntax: 28,
             access: Access::ReadWrite,
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
-            name: s(11393, 22), /* ChannelNumberOfEntries */
+            name: s(24286, 22), /* ChannelNumberOfEntries */
             syntax: 0,
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(5130, 9), /* TimeStamp */
+            name: s(10992, 9), /* TimeStamp */
             syntax: 10,
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(30545, 8), /* BaudRate */
+            name: s(37384, 8), /* BaudRate */
             syntax: 512,
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(30763, 8), /* FlowSpec */
+            name: s(17947, 8), /* FlowSpec */
             syntax: 514,
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(30771, 18), /* HPNADestMACAddress */
+            name: s(21753, 18), /* HPNADestMACAddress */
             syntax: 188,
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(30789, 17), /* HPNASrcMACAddress */
+            name: s(23038, 17), /* HPNASrcMACAddress */
             syntax: 188,
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(30745, 18), /* HostDestMACAddress */
+            name: s(21792, 18), /* HostDestMACAddress */
             syntax: 188,
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(30728, 17), /* HostSrcMACAddress */
+            name: s(23076, 17), /* HostSrcMACAddress */
             syntax: 188,
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(30806, 19), /* LARQPacketsReceived */
+            name: s(20315, 19), /* LARQPacketsReceived */
             syntax: 0,
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(30553, 7), /* PHYRate */
+            name: s(39835, 7), /* PHYRate */
             syntax: 243,
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(1189, 15), /* PacketsReceived */
+            name: s(17412, 15), /* PacketsReceived */
             syntax: 0,
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(1204, 11), /* PacketsSent */
+            name: s(22423, 11), /* PacketsSent */
             syntax: 0,
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(28080, 3), /* SNR */
+            name: s(48611, 3), /* SNR */
             syntax: 511,
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(28134, 10), /* CurrentEnd */
+            name: s(73328, 10), /* CurrentEnd */
             syntax: 10,
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(28144, 12), /* CurrentStart */
+            name: s(66129, 12), /* CurrentStart */
             syntax: 10,
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(95, 19), /* NodeNumberOfEntries */
+            name: s(37199, 19), /* NodeNumberOfEntries */
             syntax: 0,
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(30938, 31), /* BroadcastPacketsInternalControl */
+            name: s(15856, 31), /* BroadcastPacketsInternalControl */
             syntax: 0,
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(997, 24), /* BroadcastPacketsReceived */
+            name: s(22722, 24), /* BroadcastPacketsReceived */
             syntax: 515,
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(1021, 20), /* BroadcastPacketsSent */
+            name: s(22761, 20), /* BroadcastPacketsSent */
             syntax: 515,
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(30969, 24), /* BroadcastPacketsSentWire */
+            name: s(22761, 24), /* BroadcastPacketsSentWire */
             syntax: 515,
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(1041, 13), /* BytesReceived */
+            name: s(19258, 13), /* BytesReceived */
             syntax: 515,
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(1054, 9), /* BytesSent */
+            name: s(24224, 9), /* BytesSent */
             syntax: 515,
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(30993, 17), /* ControlReplyLocal */
+            name: s(32346, 17), /* ControlReplyLocal */
             syntax: 0,
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(31010, 18), /* ControlReplyRemote */
+            name: s(30539, 18), /* ControlReplyRemote */
             syntax: 0,
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(31028, 19), /* ControlRequestLocal */
+            name: s(29337, 19), /* ControlRequestLocal */
             syntax: 0,
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(31047, 20), /* ControlRequestRemote */
+            name: s(28177, 20), /* ControlRequestRemote */
             syntax: 0,
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(10555, 10), /* MACAddress */
+            name: s(5260, 10), /* MACAddress */
             syntax: 188,
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(1145, 24), /* MulticastPacketsReceived */
+            name: s(22800, 24), /* MulticastPacketsReceived */
             syntax: 515,
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(1169, 20), /* MulticastPacketsSent */
+            name: s(22839, 20), /* MulticastPacketsSent */
             syntax: 515,
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(31067, 24), /* MulticastPacketsSentWire */
+            name: s(22839, 24), /* MulticastPacketsSentWire */
             syntax: 515,
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(31091, 15), /* NodeUtilization */
+            name: s(36156, 15), /* NodeUtilization */
             syntax: 516,
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(31106, 17), /* PacketsCrcErrored */
+            name: s(26875, 17), /* PacketsCrcErrored */
             syntax: 0,
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(31123, 21), /* PacketsCrcErroredHost */
+            name: s(26875, 21), /* PacketsCrcErroredHost */
             syntax: 0,
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(31144, 22), /* PacketsInternalControl */
+            name: s(15865, 22), /* PacketsInternalControl */
             syntax: 0,
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(1189, 15), /* PacketsReceived */
+            name: s(17412, 15), /* PacketsReceived */
             syntax: 515,
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(31166, 29), /* PacketsReceivedForwardUnknown */
+            name: s(17412, 29), /* PacketsReceivedForwardUnknown */
             syntax: 0,
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(31195, 21), /* PacketsReceivedQueued */
+            name: s(26911, 21), /* PacketsReceivedQueued */
             syntax: 0,
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(1204, 11), /* PacketsSent */
+            name: s(22423, 11), /* PacketsSent */
             syntax: 515,
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(31216, 15), /* PacketsSentWire */
+            name: s(22770, 15), /* PacketsSentWire */
             syntax: 515,
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(31231, 19), /* PacketsShortErrored */
+            name: s(24172, 19), /* PacketsShortErrored */
             syntax: 0,
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(31250, 23), /* PacketsShortErroredHost */
+            name: s(24172, 23), /* PacketsShortErroredHost */
             syntax: 0,
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(31273, 16), /* RxPacketsDropped */
+            name: s(34185, 16), /* RxPacketsDropped */
             syntax: 0,
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(31289, 16), /* TxPacketsDropped */
+            name: s(34216, 16), /* TxPacketsDropped */
             syntax: 0,
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(28361, 31), /* AssociatedDeviceNumberOfEntries */
+            name: s(32744, 31), /* AssociatedDeviceNumberOfEntries */
             syntax: 0,
             ..PARAM
         },
         Parameter {
-            name: s(31331, 14), /* ConnectionType */
+            name: s(51873, 14), /* ConnectionType */
             syntax: 520,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(31345, 17), /* DefaultNonLARQPER */
+            name: s(68353, 17), /* DefaultNonLARQPER */
             syntax: 0,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(780, 6), /* Enable */
+            name: s(3773, 6), /* Enable */
             syntax: 16,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(10540, 15), /* FirmwareVersion */
+            name: s(75899, 15), /* FirmwareVersion */
             syntax: 31,
             ..PARAM
         },
         Parameter {
-            name: s(31362, 8), /* IsMaster */
+            name: s(94865, 8), /* IsMaster */
             syntax: 16,
             ..PARAM
         },
         Parameter {
-            name: s(31370, 10), /* LARQEnable */
+            name: s(91060, 10), /* LARQEnable */
             syntax: 16,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(851, 10), /* LastChange */
+            name: s(68122, 10), /* LastChange */
             syntax: 28,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(869, 11), /* LowerLayers */
+            name: s(88667, 11), /* LowerLayers */
             syntax: 133,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(10555, 10), /* MACAddress */
+            name: s(5260, 10), /* MACAddress */
             syntax: 188,
             ..PARAM
         },
         Parameter {
-            name: s(20679, 3), /* MTU */
+            name: s(90277, 3), /* MTU */
             syntax: 365,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(31380, 19), /* MasterSelectionMode */
+            name: s(62480, 19), /* MasterSelectionMode */
             syntax: 521,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(10116, 10), /* MaxBitRate */
+            name: s(59128, 10), /* MaxBitRate */
             syntax: 243,
             ..PARAM
         },
         Parameter {
-            name: s(31399, 16), /* MinMulticastRate */
+            name: s(73114, 16), /* MinMulticastRate */
             syntax: 243,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(791, 4), /* Name */
+            name: s(31079, 4), /* Name */
             syntax: 31,
             ..PARAM
         },
         Parameter {
-            name: s(31415, 16), /* NegMulticastRate */
+            name: s(73194, 16), /* NegMulticastRate */
             syntax: 243,
             ..PARAM
         },
         Parameter {
-            name: s(31431, 18), /* NetworkUtilization */
+            name: s(66087, 18), /* NetworkUtilization */
             syntax: 516,
             ..PARAM
         },
         Parameter {
-            name: s(31449, 6), /* NodeID */
+            name: s(91254, 6), /* NodeID */
             syntax: 0,
             ..PARAM
         },
         Parameter {
-            name: s(31455, 11), /* NoiseMargin */
+            name: s(56389, 11), /* NoiseMargin */
             syntax: 511,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(31466, 23), /* PossibleConnectionTypes */
+            name: s(51865, 23), /* PossibleConnectionTypes */
             syntax: 522,
             ..PARAM
         },
         Parameter {
-            name: s(31489, 21), /* PossibleSpectralModes */
+            name: s(57219, 21), /* PossibleSpectralModes */
             syntax: 523,
             ..PARAM
         },
         Parameter {
-            name: s(31510, 12), /* SpectralMode */
+            name: s(57227, 12), /* SpectralMode */
             syntax: 524,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(427, 6), /* Status */
+            name: s(2491, 6), /* Status */
             syntax: 139,
             ..PARAM
         },
         Parameter {
-            name: s(31522, 6), /* Synced */
+            name: s(97158, 6), /* Synced */
             syntax: 16,
             ..PARAM
         },
         Parameter {
-            name: s(31528, 13), /* TotalSyncTime */
+            name: s(83896, 13), /* TotalSyncTime */
             syntax: 28,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(4896, 8), /* Upstream */
+            name: s(19531, 8), /* Upstream */
             syntax: 16,
             ..PARAM
         },
         Parameter {
-            name: s(6821, 6), /* Active */
+            name: s(4245, 6), /* Active */
             syntax: 16,
             ..PARAM
         },
         Parameter {
-            name: s(31362, 8), /* IsMaster */
+            name: s(94865, 8), /* IsMaster */
             syntax: 16,
             ..PARAM
         },
         Parameter {
-            name: s(10555, 10), /* MACAddress */
+            name: s(5260, 10), /* MACAddress */
             syntax: 188,
             ..PARAM
         },
         Parameter {
-            name: s(10116, 10), /* MaxBitRate */
+            name: s(59128, 10), /* MaxBitRate */
             syntax: 243,
             ..PARAM
         },
         Parameter {
-            name: s(31449, 6), /* NodeID */
+            name: s(91254, 6), /* NodeID */
             syntax: 0,
             ..PARAM
         },
         Parameter {
-            name: s(31588, 20), /* PHYDiagnosticsEnable */
+            name: s(59918, 20), /* PHYDiagnosticsEnable */
             syntax: 16,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(31522, 6), /* Synced */
+            name: s(97158, 6), /* Synced */
             syntax: 16,
             ..PARAM
         },
         Parameter {
-            name: s(31528, 13), /* TotalSyncTime */
+            name: s(83896, 13), /* TotalSyncTime */
             syntax: 28,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(31638, 23), /* FlowSpecNumberOfEntries */
+            name: s(51290, 23), /* FlowSpecNumberOfEntries */
             syntax: 0,
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(31704, 7), /* AvgRate */
+            name: s(95738, 7), /* AvgRate */
             syntax: 227,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(780, 6), /* Enable */
+            name: s(3773, 6), /* Enable */
             syntax: 26,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(31711, 8), /* FlowType */
+            name: s(94641, 8), /* FlowType */
             syntax: 525,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(31719, 6), /* Jitter */
+            name: s(96840, 6), /* Jitter */
             syntax: 526,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(31725, 7), /* Latency */
+            name: s(4166, 7), /* Latency */
             syntax: 526,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(31732, 7), /* MaxRate */
+            name: s(96116, 7), /* MaxRate */
             syntax: 227,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(31739, 7), /* MinRate */
+            name: s(96144, 7), /* MinRate */
             syntax: 227,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(31746, 3), /* PER */
+            name: s(33727, 3), /* PER */
             syntax: 227,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(31749, 10), /* PacketSize */
+            name: s(69431, 10), /* PacketSize */
             syntax: 527,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(2098, 8), /* Priority */
+            name: s(11422, 8), /* Priority */
             syntax: 528,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(427, 6), /* Status */
+            name: s(2491, 6), /* Status */
             syntax: 65,
             ..PARAM
         },
         Parameter {
-            name: s(622, 7), /* Timeout */
+            name: s(30451, 7), /* Timeout */
             syntax: 529,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(31759, 14), /* TrafficClasses */
+            name: s(80965, 14), /* TrafficClasses */
             syntax: 80,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(997, 24), /* BroadcastPacketsReceived */
+            name: s(22722, 24), /* BroadcastPacketsReceived */
             syntax: 37,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1021, 20), /* BroadcastPacketsSent */
+            name: s(22761, 20), /* BroadcastPacketsSent */
             syntax: 37,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1041, 13), /* BytesReceived */
+            name: s(19258, 13), /* BytesReceived */
             syntax: 38,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1054, 9), /* BytesSent */
+            name: s(24224, 9), /* BytesSent */
             syntax: 38,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1072, 22), /* DiscardPacketsReceived */
+            name: s(25137, 22), /* DiscardPacketsReceived */
             syntax: 39,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1094, 18), /* DiscardPacketsSent */
+            name: s(30572, 18), /* DiscardPacketsSent */
             syntax: 39,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1112, 14), /* ErrorsReceived */
+            name: s(28148, 14), /* ErrorsReceived */
             syntax: 39,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1126, 10), /* ErrorsSent */
+            name: s(23957, 10), /* ErrorsSent */
             syntax: 39,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1145, 24), /* MulticastPacketsReceived */
+            name: s(22800, 24), /* MulticastPacketsReceived */
             syntax: 37,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1169, 20), /* MulticastPacketsSent */
+            name: s(22839, 20), /* MulticastPacketsSent */
             syntax: 37,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1189, 15), /* PacketsReceived */
+            name: s(17412, 15), /* PacketsReceived */
             syntax: 37,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1204, 11), /* PacketsSent */
+            name: s(22423, 11), /* PacketsSent */
             syntax: 37,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1229, 5), /* Reset */
+            name: s(31685, 5), /* Reset */
             syntax: 40,
             access: Access::ReadWrite,
             version: v(2, 19, 0),
@@ -1314,19 +1314,19 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(1251, 22), /* UnicastPacketsReceived */
+            name: s(25211, 22), /* UnicastPacketsReceived */
             syntax: 37,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1273, 18), /* UnicastPacketsSent */
+            name: s(30605, 18), /* UnicastPacketsSent */
             syntax: 37,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1291, 27), /* UnknownProtoPacketsReceived */
+            name: s(19160, 27), /* UnknownProtoPacketsReceived */
             syntax: 39,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
@@ -1334,7 +1334,7 @@ pub(crate) static GROUP: Group = Group {
     ],
     commands: &[
         Command {
-            name: s(26795, 15), /* PHYThroughput() */
+            name: s(76874, 15), /* PHYThroughput() */
             is_async: true,
             group: GroupRef(&GROUP),
             input: p(1, 8),
@@ -1344,7 +1344,7 @@ pub(crate) static GROUP: Group = Group {
             protocols: Protocols::USP,
         },
         Command {
-            name: s(26920, 23), /* PerformanceMonitoring() */
+            name: s(51842, 23), /* PerformanceMonitoring() */
             is_async: true,
             group: GroupRef(&GROUP),
             input: p(17, 2),
@@ -1354,7 +1354,7 @@ pub(crate) static GROUP: Group = Group {
             protocols: Protocols::USP,
         },
         Command {
-            name: s(1318, 7), /* Reset() */
+            name: s(76957, 7), /* Reset() */
             is_async: false,
             group: GroupRef(&GROUP),
             input: p(192, 0),

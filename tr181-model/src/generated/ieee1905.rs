@@ -10,189 +10,189 @@ pub(crate) static GROUP: Group = Group {
     name: "IEEE1905",
     objects: &[
         Object {
-            path: s(32467, 16), /* Device.IEEE1905. */
+            path: s(2273, 16), /* Device.IEEE1905. */
             version: v(2, 9, 0),
             parameters: p(0, 1),
             ..object(&GROUP)
         },
         Object {
-            path: s(32483, 19), /* Device.IEEE1905.AL. */
+            path: s(2273, 19), /* Device.IEEE1905.AL. */
             version: v(2, 9, 0),
             parameters: p(1, 6),
             ..object(&GROUP)
         },
         Object {
-            path: s(32529, 35), /* Device.IEEE1905.AL.ForwardingTable. */
+            path: s(11548, 35), /* Device.IEEE1905.AL.ForwardingTable. */
             version: v(2, 9, 0),
             parameters: p(7, 2),
             ..object(&GROUP)
         },
         Object {
-            path: s(32613, 54), /* Device.IEEE1905.AL.ForwardingTable.ForwardingRule.{i}. */
+            path: s(11548, 54), /* Device.IEEE1905.AL.ForwardingTable.ForwardingRule.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(32564, 29) /* ForwardingRuleNumberOfEntries */),
+            num_entries_parameter: Some(s(38291, 29) /* ForwardingRuleNumberOfEntries */),
             version: v(2, 9, 0),
             parameters: p(9, 11),
             ..object(&GROUP)
         },
         Object {
-            path: s(32804, 33), /* Device.IEEE1905.AL.Interface.{i}. */
+            path: s(11602, 33), /* Device.IEEE1905.AL.Interface.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(4585, 24) /* InterfaceNumberOfEntries */),
+            num_entries_parameter: Some(s(49094, 24) /* InterfaceNumberOfEntries */),
             unique_keys: p(0, 1),
             version: v(2, 9, 0),
             parameters: p(20, 13),
             ..object(&GROUP)
         },
         Object {
-            path: s(32988, 42), /* Device.IEEE1905.AL.Interface.{i}.Link.{i}. */
+            path: s(13572, 42), /* Device.IEEE1905.AL.Interface.{i}.Link.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(549, 19) /* LinkNumberOfEntries */),
+            num_entries_parameter: Some(s(62347, 19) /* LinkNumberOfEntries */),
             unique_keys: p(1, 1),
             version: v(2, 9, 0),
             parameters: p(33, 6),
             ..object(&GROUP)
         },
         Object {
-            path: s(33030, 49), /* Device.IEEE1905.AL.Interface.{i}.Link.{i}.Metric. */
+            path: s(13572, 49), /* Device.IEEE1905.AL.Interface.{i}.Link.{i}.Metric. */
             version: v(2, 9, 0),
             parameters: p(39, 9),
             ..object(&GROUP)
         },
         Object {
-            path: s(33183, 54), /* Device.IEEE1905.AL.Interface.{i}.VendorProperties.{i}. */
+            path: s(11602, 54), /* Device.IEEE1905.AL.Interface.{i}.VendorProperties.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(32957, 31) /* VendorPropertiesNumberOfEntries */),
+            num_entries_parameter: Some(s(34759, 31) /* VendorPropertiesNumberOfEntries */),
             version: v(2, 9, 0),
             parameters: p(48, 2),
             ..object(&GROUP)
         },
         Object {
-            path: s(33251, 35), /* Device.IEEE1905.AL.NetworkTopology. */
+            path: s(2273, 35), /* Device.IEEE1905.AL.NetworkTopology. */
             version: v(2, 9, 0),
             parameters: p(50, 6),
             ..object(&GROUP)
         },
         Object {
-            path: s(33358, 49), /* Device.IEEE1905.AL.NetworkTopology.ChangeLog.{i}. */
+            path: s(13621, 49), /* Device.IEEE1905.AL.NetworkTopology.ChangeLog.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(33286, 24) /* ChangeLogNumberOfEntries */),
+            num_entries_parameter: Some(s(48542, 24) /* ChangeLogNumberOfEntries */),
             version: v(2, 9, 0),
             parameters: p(56, 6),
             ..object(&GROUP)
         },
         Object {
-            path: s(33464, 54), /* Device.IEEE1905.AL.NetworkTopology.IEEE1905Device.{i}. */
+            path: s(2273, 54), /* Device.IEEE1905.AL.NetworkTopology.IEEE1905Device.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(33310, 29) /* IEEE1905DeviceNumberOfEntries */),
+            num_entries_parameter: Some(s(38320, 29) /* IEEE1905DeviceNumberOfEntries */),
             unique_keys: p(2, 1),
             version: v(2, 9, 0),
             parameters: p(62, 16),
             ..object(&GROUP)
         },
         Object {
-            path: s(33704, 72), /* Device.IEEE1905.AL.NetworkTopology.IEEE1905Device.{i}.BridgingTuple.{i}. */
+            path: s(6231, 72), /* Device.IEEE1905.AL.NetworkTopology.IEEE1905Device.{i}.BridgingTuple.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(33543, 28) /* BridgingTupleNumberOfEntries */),
+            num_entries_parameter: Some(s(39758, 28) /* BridgingTupleNumberOfEntries */),
             version: v(2, 9, 0),
             parameters: p(78, 1),
             ..object(&GROUP)
         },
         Object {
-            path: s(33776, 75), /* Device.IEEE1905.AL.NetworkTopology.IEEE1905Device.{i}.IEEE1905Neighbor.{i}. */
+            path: s(2273, 75), /* Device.IEEE1905.AL.NetworkTopology.IEEE1905Device.{i}.IEEE1905Neighbor.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(33581, 31) /* IEEE1905NeighborNumberOfEntries */),
+            num_entries_parameter: Some(s(29393, 31) /* IEEE1905NeighborNumberOfEntries */),
             unique_keys: p(3, 1),
             version: v(2, 9, 0),
             parameters: p(79, 3),
             ..object(&GROUP)
         },
         Object {
-            path: s(33902, 86), /* Device.IEEE1905.AL.NetworkTopology.IEEE1905Device.{i}.IEEE1905Neighbor.{i}.Metric.{i}. */
+            path: s(2273, 86), /* Device.IEEE1905.AL.NetworkTopology.IEEE1905Device.{i}.IEEE1905Neighbor.{i}.Metric.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(33881, 21) /* MetricNumberOfEntries */),
+            num_entries_parameter: Some(s(56946, 21) /* MetricNumberOfEntries */),
             unique_keys: p(4, 1),
             version: v(2, 9, 0),
             parameters: p(82, 10),
             ..object(&GROUP)
         },
         Object {
-            path: s(34006, 70), /* Device.IEEE1905.AL.NetworkTopology.IEEE1905Device.{i}.IPv4Address.{i}. */
+            path: s(6658, 70), /* Device.IEEE1905.AL.NetworkTopology.IEEE1905Device.{i}.IPv4Address.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(6827, 26) /* IPv4AddressNumberOfEntries */),
+            num_entries_parameter: Some(s(44584, 26) /* IPv4AddressNumberOfEntries */),
             unique_keys: p(5, 1),
             version: v(2, 9, 0),
             parameters: p(92, 4),
             ..object(&GROUP)
         },
         Object {
-            path: s(34102, 70), /* Device.IEEE1905.AL.NetworkTopology.IEEE1905Device.{i}.IPv6Address.{i}. */
+            path: s(6728, 70), /* Device.IEEE1905.AL.NetworkTopology.IEEE1905Device.{i}.IPv6Address.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(8308, 26) /* IPv6AddressNumberOfEntries */),
+            num_entries_parameter: Some(s(44610, 26) /* IPv6AddressNumberOfEntries */),
             unique_keys: p(6, 1),
             version: v(2, 9, 0),
             parameters: p(96, 4),
             ..object(&GROUP)
         },
         Object {
-            path: s(34215, 68), /* Device.IEEE1905.AL.NetworkTopology.IEEE1905Device.{i}.Interface.{i}. */
+            path: s(7076, 68), /* Device.IEEE1905.AL.NetworkTopology.IEEE1905Device.{i}.Interface.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(4585, 24) /* InterfaceNumberOfEntries */),
+            num_entries_parameter: Some(s(49094, 24) /* InterfaceNumberOfEntries */),
             unique_keys: p(7, 1),
             version: v(2, 9, 0),
             parameters: p(100, 11),
             ..object(&GROUP)
         },
         Object {
-            path: s(34347, 69), /* Device.IEEE1905.AL.NetworkTopology.IEEE1905Device.{i}.L2Neighbor.{i}. */
+            path: s(6938, 69), /* Device.IEEE1905.AL.NetworkTopology.IEEE1905Device.{i}.L2Neighbor.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(33612, 25) /* L2NeighborNumberOfEntries */),
+            num_entries_parameter: Some(s(46857, 25) /* L2NeighborNumberOfEntries */),
             unique_keys: p(8, 1),
             version: v(2, 9, 0),
             parameters: p(111, 3),
             ..object(&GROUP)
         },
         Object {
-            path: s(34453, 78), /* Device.IEEE1905.AL.NetworkTopology.IEEE1905Device.{i}.NonIEEE1905Neighbor.{i}. */
+            path: s(4500, 78), /* Device.IEEE1905.AL.NetworkTopology.IEEE1905Device.{i}.NonIEEE1905Neighbor.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(33670, 34) /* NonIEEE1905NeighborNumberOfEntries */),
+            num_entries_parameter: Some(s(29390, 34) /* NonIEEE1905NeighborNumberOfEntries */),
             unique_keys: p(9, 1),
             version: v(2, 9, 0),
             parameters: p(114, 2),
             ..object(&GROUP)
         },
         Object {
-            path: s(34531, 75), /* Device.IEEE1905.AL.NetworkTopology.IEEE1905Device.{i}.VendorProperties.{i}. */
+            path: s(5270, 75), /* Device.IEEE1905.AL.NetworkTopology.IEEE1905Device.{i}.VendorProperties.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(32957, 31) /* VendorPropertiesNumberOfEntries */),
+            num_entries_parameter: Some(s(34759, 31) /* VendorPropertiesNumberOfEntries */),
             version: v(2, 9, 0),
             parameters: p(116, 3),
             ..object(&GROUP)
         },
         Object {
-            path: s(34617, 39), /* Device.IEEE1905.AL.NetworkingRegistrar. */
+            path: s(22083, 39), /* Device.IEEE1905.AL.NetworkingRegistrar. */
             version: v(2, 9, 0),
             parameters: p(119, 3),
             ..object(&GROUP)
         },
         Object {
-            path: s(34691, 28), /* Device.IEEE1905.AL.Security. */
+            path: s(40094, 28), /* Device.IEEE1905.AL.Security. */
             version: v(2, 9, 0),
             parameters: p(122, 2),
             ..object(&GROUP)
@@ -200,773 +200,773 @@ pub(crate) static GROUP: Group = Group {
     ],
     parameters: &[
         Parameter {
-            name: s(15985, 7), /* Version */
+            name: s(19295, 7), /* Version */
             syntax: 539,
             version: v(2, 9, 0),
             ..PARAM
         },
         Parameter {
-            name: s(32502, 10), /* IEEE1905Id */
+            name: s(90880, 10), /* IEEE1905Id */
             syntax: 188,
             version: v(2, 9, 0),
             ..PARAM
         },
         Parameter {
-            name: s(4585, 24), /* InterfaceNumberOfEntries */
+            name: s(49094, 24), /* InterfaceNumberOfEntries */
             syntax: 0,
             version: v(2, 9, 0),
             ..PARAM
         },
         Parameter {
-            name: s(851, 10), /* LastChange */
+            name: s(68122, 10), /* LastChange */
             syntax: 28,
             version: v(2, 9, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(869, 11), /* LowerLayers */
+            name: s(88667, 11), /* LowerLayers */
             syntax: 540,
             version: v(2, 9, 0),
             ..PARAM
         },
         Parameter {
-            name: s(32512, 17), /* RegistrarFreqBand */
+            name: s(70104, 17), /* RegistrarFreqBand */
             syntax: 541,
             version: v(2, 9, 0),
             ..PARAM
         },
         Parameter {
-            name: s(427, 6), /* Status */
+            name: s(2491, 6), /* Status */
             syntax: 542,
             version: v(2, 9, 0),
             ..PARAM
         },
         Parameter {
-            name: s(32564, 29), /* ForwardingRuleNumberOfEntries */
+            name: s(38291, 29), /* ForwardingRuleNumberOfEntries */
             syntax: 0,
             version: v(2, 9, 0),
             ..PARAM
         },
         Parameter {
-            name: s(32593, 20), /* SetForwardingEnabled */
+            name: s(60538, 20), /* SetForwardingEnabled */
             syntax: 16,
             access: Access::ReadWrite,
             version: v(2, 9, 0),
             ..PARAM
         },
         Parameter {
-            name: s(32667, 9), /* EtherType */
+            name: s(82024, 9), /* EtherType */
             syntax: 0,
             access: Access::ReadWrite,
             version: v(2, 9, 0),
             ..PARAM
         },
         Parameter {
-            name: s(32676, 13), /* EtherTypeFlag */
+            name: s(82024, 13), /* EtherTypeFlag */
             syntax: 26,
             access: Access::ReadWrite,
             version: v(2, 9, 0),
             ..PARAM
         },
         Parameter {
-            name: s(32689, 13), /* InterfaceList */
+            name: s(82635, 13), /* InterfaceList */
             syntax: 543,
             access: Access::ReadWrite,
             version: v(2, 9, 0),
             ..PARAM
         },
         Parameter {
-            name: s(32702, 21), /* MACDestinationAddress */
+            name: s(46907, 21), /* MACDestinationAddress */
             syntax: 188,
             access: Access::ReadWrite,
             version: v(2, 9, 0),
             ..PARAM
         },
         Parameter {
-            name: s(32723, 25), /* MACDestinationAddressFlag */
+            name: s(46907, 25), /* MACDestinationAddressFlag */
             syntax: 26,
             access: Access::ReadWrite,
             version: v(2, 9, 0),
             ..PARAM
         },
         Parameter {
-            name: s(32748, 16), /* MACSourceAddress */
+            name: s(59678, 16), /* MACSourceAddress */
             syntax: 188,
             access: Access::ReadWrite,
             version: v(2, 9, 0),
             ..PARAM
         },
         Parameter {
-            name: s(32764, 20), /* MACSourceAddressFlag */
+            name: s(59678, 20), /* MACSourceAddressFlag */
             syntax: 26,
             access: Access::ReadWrite,
             version: v(2, 9, 0),
             ..PARAM
         },
         Parameter {
-            name: s(32784, 3), /* PCP */
+            name: s(8798, 3), /* PCP */
             syntax: 49,
             access: Access::ReadWrite,
             version: v(2, 9, 0),
             ..PARAM
         },
         Parameter {
-            name: s(32787, 7), /* PCPFlag */
+            name: s(96207, 7), /* PCPFlag */
             syntax: 26,
             access: Access::ReadWrite,
             version: v(2, 9, 0),
             ..PARAM
         },
         Parameter {
-            name: s(32794, 3), /* Vid */
+            name: s(96494, 3), /* Vid */
             syntax: 544,
             access: Access::ReadWrite,
             version: v(2, 9, 0),
             ..PARAM
         },
         Parameter {
-            name: s(32797, 7), /* VidFlag */
+            name: s(96494, 7), /* VidFlag */
             syntax: 26,
             access: Access::ReadWrite,
             version: v(2, 9, 0),
             ..PARAM
         },
         Parameter {
-            name: s(32848, 13), /* GenericPhyOUI */
+            name: s(82219, 13), /* GenericPhyOUI */
             syntax: 349,
             version: v(2, 9, 0),
             ..PARAM
         },
         Parameter {
-            name: s(32861, 13), /* GenericPhyURL */
+            name: s(82232, 13), /* GenericPhyURL */
             syntax: 5,
             version: v(2, 9, 0),
             ..PARAM
         },
         Parameter {
-            name: s(32874, 17), /* GenericPhyVariant */
+            name: s(68727, 17), /* GenericPhyVariant */
             syntax: 545,
             version: v(2, 9, 0),
             ..PARAM
         },
         Parameter {
-            name: s(32837, 11), /* InterfaceId */
+            name: s(45059, 11), /* InterfaceId */
             syntax: 188,
             version: v(2, 9, 0),
             ..PARAM
         },
         Parameter {
-            name: s(32891, 23), /* InterfaceStackReference */
+            name: s(51543, 23), /* InterfaceStackReference */
             syntax: 6,
             version: v(2, 9, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(851, 10), /* LastChange */
+            name: s(68122, 10), /* LastChange */
             syntax: 28,
             version: v(2, 9, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(549, 19), /* LinkNumberOfEntries */
+            name: s(62347, 19), /* LinkNumberOfEntries */
             syntax: 0,
             version: v(2, 9, 0),
             ..PARAM
         },
         Parameter {
-            name: s(869, 11), /* LowerLayers */
+            name: s(88667, 11), /* LowerLayers */
             syntax: 133,
             version: v(2, 9, 0),
             ..PARAM
         },
         Parameter {
-            name: s(32914, 9), /* MediaType */
+            name: s(67902, 9), /* MediaType */
             syntax: 546,
             version: v(2, 9, 0),
             ..PARAM
         },
         Parameter {
-            name: s(32923, 10), /* PowerState */
+            name: s(50109, 10), /* PowerState */
             syntax: 547,
             access: Access::ReadWrite,
             version: v(2, 9, 0),
             ..PARAM
         },
         Parameter {
-            name: s(32933, 24), /* SetIntfPowerStateEnabled */
+            name: s(50102, 24), /* SetIntfPowerStateEnabled */
             syntax: 16,
             access: Access::ReadWrite,
             version: v(2, 9, 0),
             ..PARAM
         },
         Parameter {
-            name: s(427, 6), /* Status */
+            name: s(2491, 6), /* Status */
             syntax: 139,
             version: v(2, 9, 0),
             ..PARAM
         },
         Parameter {
-            name: s(32957, 31), /* VendorPropertiesNumberOfEntries */
+            name: s(34759, 31), /* VendorPropertiesNumberOfEntries */
             syntax: 0,
             version: v(2, 9, 0),
             ..PARAM
         },
         Parameter {
-            name: s(32848, 13), /* GenericPhyOUI */
+            name: s(82219, 13), /* GenericPhyOUI */
             syntax: 349,
             version: v(2, 9, 0),
             ..PARAM
         },
         Parameter {
-            name: s(32861, 13), /* GenericPhyURL */
+            name: s(82232, 13), /* GenericPhyURL */
             syntax: 5,
             version: v(2, 9, 0),
             ..PARAM
         },
         Parameter {
-            name: s(32874, 17), /* GenericPhyVariant */
+            name: s(68727, 17), /* GenericPhyVariant */
             syntax: 545,
             version: v(2, 9, 0),
             ..PARAM
         },
         Parameter {
-            name: s(32502, 10), /* IEEE1905Id */
+            name: s(90880, 10), /* IEEE1905Id */
             syntax: 188,
             version: v(2, 9, 0),
             ..PARAM
         },
         Parameter {
-            name: s(32837, 11), /* InterfaceId */
+            name: s(45059, 11), /* InterfaceId */
             syntax: 188,
             version: v(2, 9, 0),
             ..PARAM
         },
         Parameter {
-            name: s(32914, 9), /* MediaType */
+            name: s(67902, 9), /* MediaType */
             syntax: 546,
             version: v(2, 9, 0),
             ..PARAM
         },
         Parameter {
-            name: s(33079, 17), /* IEEE802dot1Bridge */
+            name: s(68880, 17), /* IEEE802dot1Bridge */
             syntax: 16,
             version: v(2, 9, 0),
             ..PARAM
         },
         Parameter {
-            name: s(33096, 16), /* LinkAvailability */
+            name: s(72794, 16), /* LinkAvailability */
             syntax: 397,
             version: v(2, 9, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(33112, 21), /* MACThroughputCapacity */
+            name: s(56820, 21), /* MACThroughputCapacity */
             syntax: 548,
             version: v(2, 9, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(30553, 7), /* PHYRate */
+            name: s(39835, 7), /* PHYRate */
             syntax: 548,
             version: v(2, 9, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(33133, 12), /* PacketErrors */
+            name: s(59938, 12), /* PacketErrors */
             syntax: 549,
             version: v(2, 9, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(33145, 20), /* PacketErrorsReceived */
+            name: s(59938, 20), /* PacketErrorsReceived */
             syntax: 549,
             version: v(2, 9, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1189, 15), /* PacketsReceived */
+            name: s(17412, 15), /* PacketsReceived */
             syntax: 549,
             version: v(2, 9, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(4849, 4), /* RSSI */
+            name: s(58894, 4), /* RSSI */
             syntax: 550,
             version: v(2, 9, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(33165, 18), /* TransmittedPackets */
+            name: s(67437, 18), /* TransmittedPackets */
             syntax: 549,
             version: v(2, 9, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(33237, 11), /* Information */
+            name: s(6837, 11), /* Information */
             syntax: 551,
             version: v(2, 9, 0),
             ..PARAM
         },
         Parameter {
-            name: s(33248, 3), /* OUI */
+            name: s(76496, 3), /* OUI */
             syntax: 349,
             version: v(2, 9, 0),
             ..PARAM
         },
         Parameter {
-            name: s(33286, 24), /* ChangeLogNumberOfEntries */
+            name: s(48542, 24), /* ChangeLogNumberOfEntries */
             syntax: 0,
             version: v(2, 9, 0),
             ..PARAM
         },
         Parameter {
-            name: s(780, 6), /* Enable */
+            name: s(3773, 6), /* Enable */
             syntax: 16,
             access: Access::ReadWrite,
             version: v(2, 9, 0),
             ..PARAM
         },
         Parameter {
-            name: s(33310, 29), /* IEEE1905DeviceNumberOfEntries */
+            name: s(38320, 29), /* IEEE1905DeviceNumberOfEntries */
             syntax: 0,
             version: v(2, 9, 0),
             ..PARAM
         },
         Parameter {
-            name: s(851, 10), /* LastChange */
+            name: s(68122, 10), /* LastChange */
             syntax: 552,
             version: v(2, 9, 0),
             ..PARAM
         },
         Parameter {
-            name: s(33339, 19), /* MaxChangeLogEntries */
+            name: s(62518, 19), /* MaxChangeLogEntries */
             syntax: 19,
             access: Access::ReadWrite,
             version: v(2, 9, 0),
             ..PARAM
         },
         Parameter {
-            name: s(427, 6), /* Status */
+            name: s(2491, 6), /* Status */
             syntax: 553,
             version: v(2, 9, 0),
             ..PARAM
         },
         Parameter {
-            name: s(24182, 9), /* EventType */
+            name: s(92747, 9), /* EventType */
             syntax: 554,
             version: v(2, 9, 0),
             ..PARAM
         },
         Parameter {
-            name: s(33407, 10), /* NeighborId */
+            name: s(91260, 10), /* NeighborId */
             syntax: 188,
             version: v(2, 9, 0),
             ..PARAM
         },
         Parameter {
-            name: s(33417, 12), /* NeighborType */
+            name: s(86097, 12), /* NeighborType */
             syntax: 555,
             version: v(2, 9, 0),
             ..PARAM
         },
         Parameter {
-            name: s(33429, 16), /* ReporterDeviceId */
+            name: s(73882, 16), /* ReporterDeviceId */
             syntax: 188,
             version: v(2, 9, 0),
             ..PARAM
         },
         Parameter {
-            name: s(33445, 19), /* ReporterInterfaceId */
+            name: s(63202, 19), /* ReporterInterfaceId */
             syntax: 188,
             version: v(2, 9, 0),
             ..PARAM
         },
         Parameter {
-            name: s(5130, 9), /* TimeStamp */
+            name: s(10992, 9), /* TimeStamp */
             syntax: 10,
             version: v(2, 9, 0),
             ..PARAM
         },
         Parameter {
-            name: s(33518, 25), /* AssocWiFiNetworkDeviceRef */
+            name: s(46032, 25), /* AssocWiFiNetworkDeviceRef */
             syntax: 150,
             version: v(2, 13, 0),
             ..PARAM
         },
         Parameter {
-            name: s(33543, 28), /* BridgingTupleNumberOfEntries */
+            name: s(39758, 28), /* BridgingTupleNumberOfEntries */
             syntax: 0,
             version: v(2, 9, 0),
             ..PARAM
         },
         Parameter {
-            name: s(33571, 10), /* ControlURL */
+            name: s(90470, 10), /* ControlURL */
             syntax: 5,
             version: v(2, 9, 0),
             ..PARAM
         },
         Parameter {
-            name: s(15552, 12), /* FriendlyName */
+            name: s(59886, 12), /* FriendlyName */
             syntax: 93,
             version: v(2, 9, 0),
             ..PARAM
         },
         Parameter {
-            name: s(32502, 10), /* IEEE1905Id */
+            name: s(90880, 10), /* IEEE1905Id */
             syntax: 188,
             version: v(2, 9, 0),
             ..PARAM
         },
         Parameter {
-            name: s(33581, 31), /* IEEE1905NeighborNumberOfEntries */
+            name: s(29393, 31), /* IEEE1905NeighborNumberOfEntries */
             syntax: 0,
             version: v(2, 9, 0),
             ..PARAM
         },
         Parameter {
-            name: s(6827, 26), /* IPv4AddressNumberOfEntries */
+            name: s(44584, 26), /* IPv4AddressNumberOfEntries */
             syntax: 0,
             version: v(2, 9, 0),
             ..PARAM
         },
         Parameter {
-            name: s(8308, 26), /* IPv6AddressNumberOfEntries */
+            name: s(44610, 26), /* IPv6AddressNumberOfEntries */
             syntax: 0,
             version: v(2, 9, 0),
             ..PARAM
         },
         Parameter {
-            name: s(4585, 24), /* InterfaceNumberOfEntries */
+            name: s(49094, 24), /* InterfaceNumberOfEntries */
             syntax: 0,
             version: v(2, 9, 0),
             ..PARAM
         },
         Parameter {
-            name: s(33612, 25), /* L2NeighborNumberOfEntries */
+            name: s(46857, 25), /* L2NeighborNumberOfEntries */
             syntax: 0,
             version: v(2, 9, 0),
             ..PARAM
         },
         Parameter {
-            name: s(33637, 17), /* ManufacturerModel */
+            name: s(69254, 17), /* ManufacturerModel */
             syntax: 93,
             version: v(2, 9, 0),
             ..PARAM
         },
         Parameter {
-            name: s(33654, 16), /* ManufacturerName */
+            name: s(72906, 16), /* ManufacturerName */
             syntax: 93,
             version: v(2, 9, 0),
             ..PARAM
         },
         Parameter {
-            name: s(33670, 34), /* NonIEEE1905NeighborNumberOfEntries */
+            name: s(29390, 34), /* NonIEEE1905NeighborNumberOfEntries */
             syntax: 0,
             version: v(2, 9, 0),
             ..PARAM
         },
         Parameter {
-            name: s(32512, 17), /* RegistrarFreqBand */
+            name: s(70104, 17), /* RegistrarFreqBand */
             syntax: 541,
             version: v(2, 9, 0),
             ..PARAM
         },
         Parameter {
-            name: s(32957, 31), /* VendorPropertiesNumberOfEntries */
+            name: s(34759, 31), /* VendorPropertiesNumberOfEntries */
             syntax: 0,
             version: v(2, 9, 0),
             ..PARAM
         },
         Parameter {
-            name: s(15985, 7), /* Version */
+            name: s(19295, 7), /* Version */
             syntax: 539,
             version: v(2, 9, 0),
             ..PARAM
         },
         Parameter {
-            name: s(32689, 13), /* InterfaceList */
+            name: s(82635, 13), /* InterfaceList */
             syntax: 556,
             version: v(2, 9, 0),
             ..PARAM
         },
         Parameter {
-            name: s(33851, 14), /* LocalInterface */
+            name: s(44844, 14), /* LocalInterface */
             syntax: 557,
             version: v(2, 9, 0),
             ..PARAM
         },
         Parameter {
-            name: s(33881, 21), /* MetricNumberOfEntries */
+            name: s(56946, 21), /* MetricNumberOfEntries */
             syntax: 0,
             version: v(2, 9, 0),
             ..PARAM
         },
         Parameter {
-            name: s(33865, 16), /* NeighborDeviceId */
+            name: s(73210, 16), /* NeighborDeviceId */
             syntax: 188,
             version: v(2, 9, 0),
             ..PARAM
         },
         Parameter {
-            name: s(33079, 17), /* IEEE802dot1Bridge */
+            name: s(68880, 17), /* IEEE802dot1Bridge */
             syntax: 16,
             version: v(2, 9, 0),
             ..PARAM
         },
         Parameter {
-            name: s(33096, 16), /* LinkAvailability */
+            name: s(72794, 16), /* LinkAvailability */
             syntax: 397,
             version: v(2, 9, 0),
             ..PARAM
         },
         Parameter {
-            name: s(33112, 21), /* MACThroughputCapacity */
+            name: s(56820, 21), /* MACThroughputCapacity */
             syntax: 548,
             version: v(2, 9, 0),
             ..PARAM
         },
         Parameter {
-            name: s(33988, 18), /* NeighborMACAddress */
+            name: s(66033, 18), /* NeighborMACAddress */
             syntax: 188,
             version: v(2, 9, 0),
             ..PARAM
         },
         Parameter {
-            name: s(30553, 7), /* PHYRate */
+            name: s(39835, 7), /* PHYRate */
             syntax: 548,
             version: v(2, 9, 0),
             ..PARAM
         },
         Parameter {
-            name: s(33133, 12), /* PacketErrors */
+            name: s(59938, 12), /* PacketErrors */
             syntax: 549,
             version: v(2, 9, 0),
             ..PARAM
         },
         Parameter {
-            name: s(33145, 20), /* PacketErrorsReceived */
+            name: s(59938, 20), /* PacketErrorsReceived */
             syntax: 549,
             version: v(2, 9, 0),
             ..PARAM
         },
         Parameter {
-            name: s(1189, 15), /* PacketsReceived */
+            name: s(17412, 15), /* PacketsReceived */
             syntax: 549,
             version: v(2, 9, 0),
             ..PARAM
         },
         Parameter {
-            name: s(4849, 4), /* RSSI */
+            name: s(58894, 4), /* RSSI */
             syntax: 550,
             version: v(2, 9, 0),
             ..PARAM
         },
         Parameter {
-            name: s(33165, 18), /* TransmittedPackets */
+            name: s(67437, 18), /* TransmittedPackets */
             syntax: 549,
             version: v(2, 9, 0),
             ..PARAM
         },
         Parameter {
-            name: s(5779, 10), /* DHCPServer */
+            name: s(61511, 10), /* DHCPServer */
             syntax: 126,
             version: v(2, 9, 0),
             ..PARAM
         },
         Parameter {
-            name: s(34076, 11), /* IPv4Address */
+            name: s(6712, 11), /* IPv4Address */
             syntax: 182,
             version: v(2, 9, 0),
             ..PARAM
         },
         Parameter {
-            name: s(34087, 15), /* IPv4AddressType */
+            name: s(76049, 15), /* IPv4AddressType */
             syntax: 558,
             version: v(2, 9, 0),
             ..PARAM
         },
         Parameter {
-            name: s(10555, 10), /* MACAddress */
+            name: s(5260, 10), /* MACAddress */
             syntax: 188,
             version: v(2, 9, 0),
             ..PARAM
         },
         Parameter {
-            name: s(34172, 11), /* IPv6Address */
+            name: s(6782, 11), /* IPv6Address */
             syntax: 211,
             version: v(2, 9, 0),
             ..PARAM
         },
         Parameter {
-            name: s(34183, 17), /* IPv6AddressOrigin */
+            name: s(68931, 17), /* IPv6AddressOrigin */
             syntax: 211,
             version: v(2, 9, 0),
             ..PARAM
         },
         Parameter {
-            name: s(34200, 15), /* IPv6AddressType */
+            name: s(76064, 15), /* IPv6AddressType */
             syntax: 559,
             version: v(2, 9, 0),
             ..PARAM
         },
         Parameter {
-            name: s(10555, 10), /* MACAddress */
+            name: s(5260, 10), /* MACAddress */
             syntax: 188,
             version: v(2, 9, 0),
             ..PARAM
         },
         Parameter {
-            name: s(34283, 13), /* APChannelBand */
+            name: s(81257, 13), /* APChannelBand */
             syntax: 545,
             version: v(2, 9, 0),
             ..PARAM
         },
         Parameter {
-            name: s(34296, 15), /* FrequencyIndex1 */
+            name: s(75944, 15), /* FrequencyIndex1 */
             syntax: 545,
             version: v(2, 9, 0),
             ..PARAM
         },
         Parameter {
-            name: s(34311, 15), /* FrequencyIndex2 */
+            name: s(75959, 15), /* FrequencyIndex2 */
             syntax: 545,
             version: v(2, 9, 0),
             ..PARAM
         },
         Parameter {
-            name: s(32848, 13), /* GenericPhyOUI */
+            name: s(82219, 13), /* GenericPhyOUI */
             syntax: 349,
             version: v(2, 9, 0),
             ..PARAM
         },
         Parameter {
-            name: s(32861, 13), /* GenericPhyURL */
+            name: s(82232, 13), /* GenericPhyURL */
             syntax: 5,
             version: v(2, 9, 0),
             ..PARAM
         },
         Parameter {
-            name: s(32874, 17), /* GenericPhyVariant */
+            name: s(68727, 17), /* GenericPhyVariant */
             syntax: 545,
             version: v(2, 9, 0),
             ..PARAM
         },
         Parameter {
-            name: s(32837, 11), /* InterfaceId */
+            name: s(45059, 11), /* InterfaceId */
             syntax: 188,
             version: v(2, 9, 0),
             ..PARAM
         },
         Parameter {
-            name: s(32914, 9), /* MediaType */
+            name: s(67902, 9), /* MediaType */
             syntax: 546,
             version: v(2, 9, 0),
             ..PARAM
         },
         Parameter {
-            name: s(34326, 17), /* NetworkMembership */
+            name: s(69543, 17), /* NetworkMembership */
             syntax: 188,
             version: v(2, 9, 0),
             ..PARAM
         },
         Parameter {
-            name: s(32923, 10), /* PowerState */
+            name: s(50109, 10), /* PowerState */
             syntax: 547,
             version: v(2, 9, 0),
             ..PARAM
         },
         Parameter {
-            name: s(34343, 4), /* Role */
+            name: s(193, 4), /* Role */
             syntax: 560,
             version: v(2, 9, 0),
             ..PARAM
         },
         Parameter {
-            name: s(34435, 18), /* BehindInterfaceIds */
+            name: s(64647, 18), /* BehindInterfaceIds */
             syntax: 561,
             version: v(2, 9, 0),
             ..PARAM
         },
         Parameter {
-            name: s(33851, 14), /* LocalInterface */
+            name: s(44844, 14), /* LocalInterface */
             syntax: 557,
             version: v(2, 9, 0),
             ..PARAM
         },
         Parameter {
-            name: s(34416, 19), /* NeighborInterfaceId */
+            name: s(62689, 19), /* NeighborInterfaceId */
             syntax: 188,
             version: v(2, 9, 0),
             ..PARAM
         },
         Parameter {
-            name: s(33851, 14), /* LocalInterface */
+            name: s(44844, 14), /* LocalInterface */
             syntax: 557,
             version: v(2, 9, 0),
             ..PARAM
         },
         Parameter {
-            name: s(34416, 19), /* NeighborInterfaceId */
+            name: s(62689, 19), /* NeighborInterfaceId */
             syntax: 188,
             version: v(2, 9, 0),
             ..PARAM
         },
         Parameter {
-            name: s(33237, 11), /* Information */
+            name: s(6837, 11), /* Information */
             syntax: 196,
             version: v(2, 9, 0),
             ..PARAM
         },
         Parameter {
-            name: s(34606, 11), /* MessageType */
+            name: s(88788, 11), /* MessageType */
             syntax: 545,
             version: v(2, 9, 0),
             ..PARAM
         },
         Parameter {
-            name: s(33248, 3), /* OUI */
+            name: s(76496, 3), /* OUI */
             syntax: 349,
             version: v(2, 9, 0),
             ..PARAM
         },
         Parameter {
-            name: s(34656, 14), /* Registrar2dot4 */
+            name: s(80405, 14), /* Registrar2dot4 */
             syntax: 561,
             version: v(2, 9, 0),
             ..PARAM
         },
         Parameter {
-            name: s(34670, 10), /* Registrar5 */
+            name: s(91560, 10), /* Registrar5 */
             syntax: 561,
             version: v(2, 9, 0),
             ..PARAM
         },
         Parameter {
-            name: s(34680, 11), /* Registrar60 */
+            name: s(89184, 11), /* Registrar60 */
             syntax: 561,
             version: v(2, 9, 0),
             ..PARAM
         },
         Parameter {
-            name: s(282, 8), /* Password */
+            name: s(16587, 8), /* Password */
             syntax: 562,
             access: Access::ReadWrite,
             version: v(2, 9, 0),
             ..PARAM
         },
         Parameter {
-            name: s(34719, 11), /* SetupMethod */
+            name: s(89481, 11), /* SetupMethod */
             syntax: 563,
             access: Access::ReadWrite,
             version: v(2, 9, 0),

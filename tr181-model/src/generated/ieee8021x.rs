@@ -10,33 +10,33 @@ pub(crate) static GROUP: Group = Group {
     name: "IEEE8021x",
     objects: &[
         Object {
-            path: s(34730, 17), /* Device.IEEE8021x. */
+            path: s(22122, 17), /* Device.IEEE8021x. */
             parameters: p(0, 1),
             ..object(&GROUP)
         },
         Object {
-            path: s(34772, 32), /* Device.IEEE8021x.Supplicant.{i}. */
+            path: s(22122, 32), /* Device.IEEE8021x.Supplicant.{i}. */
             access: Access::ReadWrite,
             max_entries: None,
-            num_entries_parameter: Some(s(34747, 25) /* SupplicantNumberOfEntries */),
-            enable_parameter: Some(s(780, 6) /* Enable */),
+            num_entries_parameter: Some(s(47782, 25) /* SupplicantNumberOfEntries */),
+            enable_parameter: Some(s(3773, 6) /* Enable */),
             unique_keys: p(0, 2),
             parameters: p(1, 16),
             commands: p(0, 2),
             ..object(&GROUP)
         },
         Object {
-            path: s(34955, 39), /* Device.IEEE8021x.Supplicant.{i}.EAPMD5. */
+            path: s(22122, 39), /* Device.IEEE8021x.Supplicant.{i}.EAPMD5. */
             parameters: p(17, 2),
             ..object(&GROUP)
         },
         Object {
-            path: s(35006, 39), /* Device.IEEE8021x.Supplicant.{i}.EAPTLS. */
+            path: s(22161, 39), /* Device.IEEE8021x.Supplicant.{i}.EAPTLS. */
             parameters: p(19, 4),
             ..object(&GROUP)
         },
         Object {
-            path: s(35090, 38), /* Device.IEEE8021x.Supplicant.{i}.Stats. */
+            path: s(23359, 38), /* Device.IEEE8021x.Supplicant.{i}.Stats. */
             parameters: p(23, 15),
             commands: p(2, 1),
             ..object(&GROUP)
@@ -44,188 +44,188 @@ pub(crate) static GROUP: Group = Group {
     ],
     parameters: &[
         Parameter {
-            name: s(34747, 25), /* SupplicantNumberOfEntries */
+            name: s(47782, 25), /* SupplicantNumberOfEntries */
             syntax: 0,
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(34804, 10), /* AuthPeriod */
+            name: s(90290, 10), /* AuthPeriod */
             syntax: 28,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(34814, 26), /* AuthenticationCapabilities */
+            name: s(43804, 26), /* AuthenticationCapabilities */
             syntax: 564,
             ..PARAM
         },
         Parameter {
-            name: s(34840, 27), /* AuthenticationSuccessPolicy */
+            name: s(41491, 27), /* AuthenticationSuccessPolicy */
             syntax: 565,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(34867, 10), /* Disconnect */
+            name: s(64213, 10), /* Disconnect */
             syntax: 40,
             access: Access::ReadWrite,
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(34877, 11), /* EAPIdentity */
+            name: s(88018, 11), /* EAPIdentity */
             syntax: 6,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(780, 6), /* Enable */
+            name: s(3773, 6), /* Enable */
             syntax: 26,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(34888, 10), /* HeldPeriod */
+            name: s(90840, 10), /* HeldPeriod */
             syntax: 4,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(262, 9), /* Interface */
+            name: s(6361, 9), /* Interface */
             syntax: 452,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(34898, 8), /* MaxStart */
+            name: s(67254, 8), /* MaxStart */
             syntax: 566,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(34906, 8), /* PAEState */
+            name: s(95121, 8), /* PAEState */
             syntax: 567,
             ..PARAM
         },
         Parameter {
-            name: s(1229, 5), /* Reset */
+            name: s(31685, 5), /* Reset */
             syntax: 40,
             access: Access::ReadWrite,
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(34914, 18), /* StartFailurePolicy */
+            name: s(67257, 18), /* StartFailurePolicy */
             syntax: 568,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(34932, 11), /* StartPeriod */
+            name: s(89514, 11), /* StartPeriod */
             syntax: 4,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(427, 6), /* Status */
+            name: s(2491, 6), /* Status */
             syntax: 65,
             ..PARAM
         },
         Parameter {
-            name: s(780, 6), /* Enable */
+            name: s(3773, 6), /* Enable */
             syntax: 16,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(34994, 12), /* SharedSecret */
+            name: s(86925, 12), /* SharedSecret */
             syntax: 9,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(35045, 8), /* CABundle */
+            name: s(37872, 8), /* CABundle */
             syntax: 569,
             access: Access::ReadWrite,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(35053, 11), /* Certificate */
+            name: s(28694, 11), /* Certificate */
             syntax: 570,
             access: Access::ReadWrite,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(780, 6), /* Enable */
+            name: s(3773, 6), /* Enable */
             syntax: 16,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(35064, 26), /* MutualAuthenticationEnable */
+            name: s(44922, 26), /* MutualAuthenticationEnable */
             syntax: 16,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(648, 12), /* FailureCount */
+            name: s(12752, 12), /* FailureCount */
             syntax: 259,
             version: v(2, 18, 0),
             ..PARAM
         },
         Parameter {
-            name: s(35128, 25), /* LastFrameSourceMACAddress */
+            name: s(46882, 25), /* LastFrameSourceMACAddress */
             syntax: 188,
             ..PARAM
         },
         Parameter {
-            name: s(35153, 16), /* LastFrameVersion */
+            name: s(72762, 16), /* LastFrameVersion */
             syntax: 0,
             ..PARAM
         },
         Parameter {
-            name: s(35169, 14), /* ReceivedFrames */
+            name: s(80335, 14), /* ReceivedFrames */
             syntax: 227,
             ..PARAM
         },
         Parameter {
-            name: s(35183, 21), /* ReceivedInvalidFrames */
+            name: s(57471, 21), /* ReceivedInvalidFrames */
             syntax: 227,
             ..PARAM
         },
         Parameter {
-            name: s(35204, 25), /* ReceivedLengthErrorFrames */
+            name: s(47307, 25), /* ReceivedLengthErrorFrames */
             syntax: 227,
             ..PARAM
         },
         Parameter {
-            name: s(35229, 21), /* ReceivedRequestFrames */
+            name: s(57492, 21), /* ReceivedRequestFrames */
             syntax: 227,
             ..PARAM
         },
         Parameter {
-            name: s(35250, 23), /* ReceivedRequestIdFrames */
+            name: s(51934, 23), /* ReceivedRequestIdFrames */
             syntax: 227,
             ..PARAM
         },
         Parameter {
-            name: s(1229, 5), /* Reset */
+            name: s(31685, 5), /* Reset */
             syntax: 40,
             access: Access::ReadWrite,
             version: v(2, 18, 0),
@@ -233,40 +233,40 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(698, 12), /* SuccessCount */
+            name: s(86949, 12), /* SuccessCount */
             syntax: 259,
             version: v(2, 18, 0),
             ..PARAM
         },
         Parameter {
-            name: s(35273, 17), /* TransmittedFrames */
+            name: s(70852, 17), /* TransmittedFrames */
             syntax: 227,
             ..PARAM
         },
         Parameter {
-            name: s(35290, 23), /* TransmittedLogoffFrames */
+            name: s(52463, 23), /* TransmittedLogoffFrames */
             syntax: 227,
             ..PARAM
         },
         Parameter {
-            name: s(35313, 25), /* TransmittedResponseFrames */
+            name: s(47882, 25), /* TransmittedResponseFrames */
             syntax: 227,
             ..PARAM
         },
         Parameter {
-            name: s(35338, 27), /* TransmittedResponseIdFrames */
+            name: s(43354, 27), /* TransmittedResponseIdFrames */
             syntax: 227,
             ..PARAM
         },
         Parameter {
-            name: s(35365, 22), /* TransmittedStartFrames */
+            name: s(55491, 22), /* TransmittedStartFrames */
             syntax: 227,
             ..PARAM
         },
     ],
     commands: &[
         Command {
-            name: s(34943, 12), /* Disconnect() */
+            name: s(85185, 12), /* Disconnect() */
             is_async: false,
             group: GroupRef(&GROUP),
             input: p(17, 0),
@@ -276,7 +276,7 @@ pub(crate) static GROUP: Group = Group {
             protocols: Protocols::USP,
         },
         Command {
-            name: s(1318, 7), /* Reset() */
+            name: s(76957, 7), /* Reset() */
             is_async: false,
             group: GroupRef(&GROUP),
             input: p(17, 0),
@@ -286,7 +286,7 @@ pub(crate) static GROUP: Group = Group {
             protocols: Protocols::USP,
         },
         Command {
-            name: s(1318, 7), /* Reset() */
+            name: s(76957, 7), /* Reset() */
             is_async: false,
             group: GroupRef(&GROUP),
             input: p(38, 0),

@@ -9,17 +9,17 @@ use crate::schema::UniqueKey;
 pub(crate) static GROUP: Group = Group {
     name: "InterfaceStack",
     objects: &[Object {
-        path: s(43452, 26), /* Device.InterfaceStack.{i}. */
+        path: s(44142, 26), /* Device.InterfaceStack.{i}. */
         min_entries: 0,
         max_entries: None,
-        num_entries_parameter: Some(s(38, 29) /* InterfaceStackNumberOfEntries */),
+        num_entries_parameter: Some(s(38494, 29) /* InterfaceStackNumberOfEntries */),
         unique_keys: p(0, 2),
         parameters: p(0, 6),
         ..object(&GROUP)
     }],
     parameters: &[
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
             version: v(2, 3, 0),
@@ -27,7 +27,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
             version: v(2, 3, 0),
@@ -35,22 +35,22 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(43499, 11), /* HigherAlias */
+            name: s(88249, 11), /* HigherAlias */
             syntax: 31,
             ..PARAM
         },
         Parameter {
-            name: s(43478, 11), /* HigherLayer */
+            name: s(88260, 11), /* HigherLayer */
             syntax: 536,
             ..PARAM
         },
         Parameter {
-            name: s(43510, 10), /* LowerAlias */
+            name: s(91100, 10), /* LowerAlias */
             syntax: 31,
             ..PARAM
         },
         Parameter {
-            name: s(43489, 10), /* LowerLayer */
+            name: s(79733, 10), /* LowerLayer */
             syntax: 536,
             ..PARAM
         },

@@ -10,10 +10,10 @@ pub(crate) static GROUP: Group = Group {
     name: "IoTCapability",
     objects: &[
         Object {
-            path: s(43520, 25), /* Device.IoTCapability.{i}. */
+            path: s(18809, 25), /* Device.IoTCapability.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(67, 28) /* IoTCapabilityNumberOfEntries */),
+            num_entries_parameter: Some(s(40654, 28) /* IoTCapabilityNumberOfEntries */),
             unique_keys: p(0, 2),
             version: v(2, 13, 0),
             protocols: Protocols::USP,
@@ -21,7 +21,7 @@ pub(crate) static GROUP: Group = Group {
             ..object(&GROUP)
         },
         Object {
-            path: s(43550, 39), /* Device.IoTCapability.{i}.BinaryControl. */
+            path: s(22239, 39), /* Device.IoTCapability.{i}.BinaryControl. */
             min_entries: 0,
             version: v(2, 13, 0),
             protocols: Protocols::USP,
@@ -30,7 +30,7 @@ pub(crate) static GROUP: Group = Group {
             ..object(&GROUP)
         },
         Object {
-            path: s(43597, 38), /* Device.IoTCapability.{i}.BinarySensor. */
+            path: s(23397, 38), /* Device.IoTCapability.{i}.BinarySensor. */
             min_entries: 0,
             version: v(2, 13, 0),
             protocols: Protocols::USP,
@@ -38,7 +38,7 @@ pub(crate) static GROUP: Group = Group {
             ..object(&GROUP)
         },
         Object {
-            path: s(43677, 36), /* Device.IoTCapability.{i}.BlobSensor. */
+            path: s(26140, 36), /* Device.IoTCapability.{i}.BlobSensor. */
             min_entries: 0,
             version: v(2, 19, 0),
             protocols: Protocols::USP,
@@ -46,7 +46,7 @@ pub(crate) static GROUP: Group = Group {
             ..object(&GROUP)
         },
         Object {
-            path: s(43713, 37), /* Device.IoTCapability.{i}.EnumControl. */
+            path: s(24493, 37), /* Device.IoTCapability.{i}.EnumControl. */
             min_entries: 0,
             version: v(2, 13, 0),
             protocols: Protocols::USP,
@@ -55,7 +55,7 @@ pub(crate) static GROUP: Group = Group {
             ..object(&GROUP)
         },
         Object {
-            path: s(43779, 36), /* Device.IoTCapability.{i}.EnumSensor. */
+            path: s(26176, 36), /* Device.IoTCapability.{i}.EnumSensor. */
             min_entries: 0,
             version: v(2, 13, 0),
             protocols: Protocols::USP,
@@ -63,7 +63,7 @@ pub(crate) static GROUP: Group = Group {
             ..object(&GROUP)
         },
         Object {
-            path: s(43815, 38), /* Device.IoTCapability.{i}.LevelControl. */
+            path: s(23435, 38), /* Device.IoTCapability.{i}.LevelControl. */
             min_entries: 0,
             version: v(2, 13, 0),
             protocols: Protocols::USP,
@@ -72,7 +72,7 @@ pub(crate) static GROUP: Group = Group {
             ..object(&GROUP)
         },
         Object {
-            path: s(43866, 37), /* Device.IoTCapability.{i}.LevelSensor. */
+            path: s(24530, 37), /* Device.IoTCapability.{i}.LevelSensor. */
             min_entries: 0,
             version: v(2, 13, 0),
             protocols: Protocols::USP,
@@ -80,7 +80,7 @@ pub(crate) static GROUP: Group = Group {
             ..object(&GROUP)
         },
         Object {
-            path: s(43955, 42), /* Device.IoTCapability.{i}.MultiLevelSensor. */
+            path: s(18809, 42), /* Device.IoTCapability.{i}.MultiLevelSensor. */
             min_entries: 0,
             version: v(2, 13, 0),
             protocols: Protocols::USP,
@@ -90,7 +90,7 @@ pub(crate) static GROUP: Group = Group {
     ],
     parameters: &[
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
             version: v(2, 13, 0),
@@ -98,14 +98,14 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(43545, 5), /* Class */
+            name: s(71, 5), /* Class */
             syntax: 670,
             version: v(2, 13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(791, 4), /* Name */
+            name: s(31079, 4), /* Name */
             syntax: 31,
             access: Access::ReadWrite,
             version: v(2, 13, 0),
@@ -113,21 +113,21 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(15461, 11), /* Description */
+            name: s(15623, 11), /* Description */
             syntax: 6,
             version: v(2, 13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(2207, 4), /* Type */
+            name: s(38248, 4), /* Type */
             syntax: 671,
             version: v(2, 13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(6002, 5), /* Value */
+            name: s(25595, 5), /* Value */
             syntax: 16,
             access: Access::ReadWrite,
             version: v(2, 13, 0),
@@ -135,14 +135,14 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(15461, 11), /* Description */
+            name: s(15623, 11), /* Description */
             syntax: 6,
             version: v(2, 13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(43635, 8), /* HoldTime */
+            name: s(94761, 8), /* HoldTime */
             syntax: 21,
             access: Access::ReadWrite,
             version: v(2, 13, 0),
@@ -150,21 +150,21 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(851, 10), /* LastChange */
+            name: s(68122, 10), /* LastChange */
             syntax: 10,
             version: v(2, 13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(43643, 15), /* LastContactTime */
+            name: s(76304, 15), /* LastContactTime */
             syntax: 10,
             version: v(2, 18, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(43658, 8), /* RestTime */
+            name: s(95273, 8), /* RestTime */
             syntax: 21,
             access: Access::ReadWrite,
             version: v(2, 13, 0),
@@ -172,7 +172,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(43666, 11), /* Sensitivity */
+            name: s(89404, 11), /* Sensitivity */
             syntax: 672,
             access: Access::ReadWrite,
             version: v(2, 13, 0),
@@ -180,77 +180,77 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(2207, 4), /* Type */
+            name: s(38248, 4), /* Type */
             syntax: 673,
             version: v(2, 13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(6002, 5), /* Value */
+            name: s(25595, 5), /* Value */
             syntax: 16,
             version: v(2, 13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(15461, 11), /* Description */
+            name: s(15623, 11), /* Description */
             syntax: 6,
             version: v(2, 19, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(851, 10), /* LastChange */
+            name: s(68122, 10), /* LastChange */
             syntax: 10,
             version: v(2, 19, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(43643, 15), /* LastContactTime */
+            name: s(76304, 15), /* LastContactTime */
             syntax: 10,
             version: v(2, 19, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(2207, 4), /* Type */
+            name: s(38248, 4), /* Type */
             syntax: 674,
             version: v(2, 19, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(6002, 5), /* Value */
+            name: s(25595, 5), /* Value */
             syntax: 352,
             version: v(2, 19, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(15461, 11), /* Description */
+            name: s(15623, 11), /* Description */
             syntax: 6,
             version: v(2, 13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(2207, 4), /* Type */
+            name: s(38248, 4), /* Type */
             syntax: 675,
             version: v(2, 13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(43750, 11), /* ValidValues */
+            name: s(89899, 11), /* ValidValues */
             syntax: 129,
             version: v(2, 13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(6002, 5), /* Value */
+            name: s(25595, 5), /* Value */
             syntax: 3,
             access: Access::ReadWrite,
             version: v(2, 13, 0),
@@ -258,70 +258,70 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(15461, 11), /* Description */
+            name: s(15623, 11), /* Description */
             syntax: 6,
             version: v(2, 13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(851, 10), /* LastChange */
+            name: s(68122, 10), /* LastChange */
             syntax: 10,
             version: v(2, 13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(43643, 15), /* LastContactTime */
+            name: s(76304, 15), /* LastContactTime */
             syntax: 10,
             version: v(2, 18, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(2207, 4), /* Type */
+            name: s(38248, 4), /* Type */
             syntax: 676,
             version: v(2, 13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(43750, 11), /* ValidValues */
+            name: s(89899, 11), /* ValidValues */
             syntax: 129,
             version: v(2, 13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(6002, 5), /* Value */
+            name: s(25595, 5), /* Value */
             syntax: 3,
             version: v(2, 13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(15461, 11), /* Description */
+            name: s(15623, 11), /* Description */
             syntax: 6,
             version: v(2, 13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(18169, 8), /* MaxValue */
+            name: s(94961, 8), /* MaxValue */
             syntax: 605,
             version: v(2, 13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(18184, 8), /* MinValue */
+            name: s(94977, 8), /* MinValue */
             syntax: 605,
             version: v(2, 13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(43853, 9), /* StepValue */
+            name: s(93737, 9), /* StepValue */
             syntax: 605,
             access: Access::ReadWrite,
             version: v(2, 13, 0),
@@ -329,21 +329,21 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(2207, 4), /* Type */
+            name: s(38248, 4), /* Type */
             syntax: 677,
             version: v(2, 13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(43862, 4), /* Unit */
+            name: s(10189, 4), /* Unit */
             syntax: 678,
             version: v(2, 13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(6002, 5), /* Value */
+            name: s(25595, 5), /* Value */
             syntax: 605,
             access: Access::ReadWrite,
             version: v(2, 13, 0),
@@ -351,21 +351,21 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(15461, 11), /* Description */
+            name: s(15623, 11), /* Description */
             syntax: 6,
             version: v(2, 13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(43903, 9), /* HighLevel */
+            name: s(65493, 9), /* HighLevel */
             syntax: 16,
             version: v(2, 13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(43912, 18), /* HighLevelThreshold */
+            name: s(65493, 18), /* HighLevelThreshold */
             syntax: 605,
             access: Access::ReadWrite,
             version: v(2, 13, 0),
@@ -373,28 +373,28 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(851, 10), /* LastChange */
+            name: s(68122, 10), /* LastChange */
             syntax: 10,
             version: v(2, 13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(43643, 15), /* LastContactTime */
+            name: s(76304, 15), /* LastContactTime */
             syntax: 10,
             version: v(2, 18, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(43930, 8), /* LowLevel */
+            name: s(69203, 8), /* LowLevel */
             syntax: 16,
             version: v(2, 13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(43938, 17), /* LowLevelThreshold */
+            name: s(69203, 17), /* LowLevelThreshold */
             syntax: 605,
             access: Access::ReadWrite,
             version: v(2, 13, 0),
@@ -402,70 +402,70 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(2207, 4), /* Type */
+            name: s(38248, 4), /* Type */
             syntax: 677,
             version: v(2, 13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(43862, 4), /* Unit */
+            name: s(10189, 4), /* Unit */
             syntax: 678,
             version: v(2, 13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(6002, 5), /* Value */
+            name: s(25595, 5), /* Value */
             syntax: 605,
             version: v(2, 13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(15461, 11), /* Description */
+            name: s(15623, 11), /* Description */
             syntax: 6,
             version: v(2, 13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(851, 10), /* LastChange */
+            name: s(68122, 10), /* LastChange */
             syntax: 10,
             version: v(2, 13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(43643, 15), /* LastContactTime */
+            name: s(76304, 15), /* LastContactTime */
             syntax: 10,
             version: v(2, 18, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(2207, 4), /* Type */
+            name: s(38248, 4), /* Type */
             syntax: 679,
             version: v(2, 13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(43862, 4), /* Unit */
+            name: s(10189, 4), /* Unit */
             syntax: 678,
             version: v(2, 13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(43997, 10), /* ValueNames */
+            name: s(92200, 10), /* ValueNames */
             syntax: 680,
             version: v(2, 13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(44007, 6), /* Values */
+            name: s(60032, 6), /* Values */
             syntax: 681,
             version: v(2, 13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
@@ -474,7 +474,7 @@ pub(crate) static GROUP: Group = Group {
     ],
     commands: &[
         Command {
-            name: s(43589, 8), /* Toggle() */
+            name: s(95457, 8), /* Toggle() */
             is_async: true,
             group: GroupRef(&GROUP),
             input: p(6, 0),
@@ -484,7 +484,7 @@ pub(crate) static GROUP: Group = Group {
             protocols: Protocols::USP,
         },
         Command {
-            name: s(43761, 10), /* StepDown() */
+            name: s(91890, 10), /* StepDown() */
             is_async: true,
             group: GroupRef(&GROUP),
             input: p(23, 0),
@@ -494,7 +494,7 @@ pub(crate) static GROUP: Group = Group {
             protocols: Protocols::USP,
         },
         Command {
-            name: s(43771, 8), /* StepUp() */
+            name: s(95393, 8), /* StepUp() */
             is_async: true,
             group: GroupRef(&GROUP),
             input: p(23, 0),
@@ -504,7 +504,7 @@ pub(crate) static GROUP: Group = Group {
             protocols: Protocols::USP,
         },
         Command {
-            name: s(43761, 10), /* StepDown() */
+            name: s(91890, 10), /* StepDown() */
             is_async: true,
             group: GroupRef(&GROUP),
             input: p(36, 0),
@@ -514,7 +514,7 @@ pub(crate) static GROUP: Group = Group {
             protocols: Protocols::USP,
         },
         Command {
-            name: s(43771, 8), /* StepUp() */
+            name: s(95393, 8), /* StepUp() */
             is_async: true,
             group: GroupRef(&GROUP),
             input: p(36, 0),

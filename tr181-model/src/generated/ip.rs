@@ -10,57 +10,57 @@ pub(crate) static GROUP: Group = Group {
     name: "IP",
     objects: &[
         Object {
-            path: s(35387, 10), /* Device.IP. */
+            path: s(5794, 10), /* Device.IP. */
             parameters: p(0, 9),
             ..object(&GROUP)
         },
         Object {
-            path: s(35493, 25), /* Device.IP.ActivePort.{i}. */
+            path: s(46357, 25), /* Device.IP.ActivePort.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(35397, 25) /* ActivePortNumberOfEntries */),
+            num_entries_parameter: Some(s(45907, 25) /* ActivePortNumberOfEntries */),
             unique_keys: p(0, 1),
             parameters: p(9, 5),
             ..object(&GROUP)
         },
         Object {
-            path: s(35566, 22), /* Device.IP.Diagnostics. */
+            path: s(5794, 22), /* Device.IP.Diagnostics. */
             parameters: p(14, 26),
             commands: p(0, 7),
             ..object(&GROUP)
         },
         Object {
-            path: s(39946, 42), /* Device.IP.Diagnostics.DownloadDiagnostics. */
+            path: s(7951, 42), /* Device.IP.Diagnostics.DownloadDiagnostics. */
             protocols: Protocols::CWMP,
             parameters: p(289, 29),
             ..object(&GROUP)
         },
         Object {
-            path: s(40054, 64), /* Device.IP.Diagnostics.DownloadDiagnostics.IncrementalResult.{i}. */
+            path: s(8409, 64), /* Device.IP.Diagnostics.DownloadDiagnostics.IncrementalResult.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(39988, 32) /* IncrementalResultNumberOfEntries */),
+            num_entries_parameter: Some(s(32235, 32) /* IncrementalResultNumberOfEntries */),
             version: v(2, 9, 0),
             protocols: Protocols::CWMP,
             parameters: p(318, 5),
             ..object(&GROUP)
         },
         Object {
-            path: s(40118, 66), /* Device.IP.Diagnostics.DownloadDiagnostics.PerConnectionResult.{i}. */
+            path: s(7951, 66), /* Device.IP.Diagnostics.DownloadDiagnostics.PerConnectionResult.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(40020, 34) /* PerConnectionResultNumberOfEntries */),
+            num_entries_parameter: Some(s(29458, 34) /* PerConnectionResultNumberOfEntries */),
             version: v(2, 9, 0),
             protocols: Protocols::CWMP,
             parameters: p(323, 8),
             ..object(&GROUP)
         },
         Object {
-            path: s(40184, 50), /* Device.IP.Diagnostics.IPLayerCapacityAuthCode.{i}. */
+            path: s(13274, 50), /* Device.IP.Diagnostics.IPLayerCapacityAuthCode.{i}. */
             access: Access::ReadWrite,
             max_entries: Some(256),
             num_entries_parameter: Some(
-                s(35778, 38), /* IPLayerCapacityAuthCodeNumberOfEntries */
+                s(24005, 38), /* IPLayerCapacityAuthCodeNumberOfEntries */
             ),
             unique_keys: p(1, 1),
             version: v(2, 19, 0),
@@ -69,18 +69,18 @@ pub(crate) static GROUP: Group = Group {
             ..object(&GROUP)
         },
         Object {
-            path: s(40251, 45), /* Device.IP.Diagnostics.IPLayerCapacityMetrics. */
+            path: s(5794, 45), /* Device.IP.Diagnostics.IPLayerCapacityMetrics. */
             version: v(2, 14, 0),
             protocols: Protocols::CWMP,
             parameters: p(333, 92),
             ..object(&GROUP)
         },
         Object {
-            path: s(40322, 73), /* Device.IP.Diagnostics.IPLayerCapacityMetrics.IPLayerCapacityAuthCode.{i}. */
+            path: s(5794, 73), /* Device.IP.Diagnostics.IPLayerCapacityMetrics.IPLayerCapacityAuthCode.{i}. */
             access: Access::ReadWrite,
             max_entries: Some(256),
             num_entries_parameter: Some(
-                s(35778, 38), /* IPLayerCapacityAuthCodeNumberOfEntries */
+                s(24005, 38), /* IPLayerCapacityAuthCodeNumberOfEntries */
             ),
             unique_keys: p(2, 1),
             version: v(2, 19, 0),
@@ -89,70 +89,70 @@ pub(crate) static GROUP: Group = Group {
             ..object(&GROUP)
         },
         Object {
-            path: s(40395, 67), /* Device.IP.Diagnostics.IPLayerCapacityMetrics.IncrementalResult.{i}. */
+            path: s(7551, 67), /* Device.IP.Diagnostics.IPLayerCapacityMetrics.IncrementalResult.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(39988, 32) /* IncrementalResultNumberOfEntries */),
+            num_entries_parameter: Some(s(32235, 32) /* IncrementalResultNumberOfEntries */),
             version: v(2, 14, 0),
             protocols: Protocols::CWMP,
             parameters: p(427, 9),
             ..object(&GROUP)
         },
         Object {
-            path: s(40578, 61), /* Device.IP.Diagnostics.IPLayerCapacityMetrics.ModalResult.{i}. */
+            path: s(9101, 61), /* Device.IP.Diagnostics.IPLayerCapacityMetrics.ModalResult.{i}. */
             max_entries: None,
-            num_entries_parameter: Some(s(40296, 26) /* ModalResultNumberOfEntries */),
+            num_entries_parameter: Some(s(44896, 26) /* ModalResultNumberOfEntries */),
             version: v(2, 15, 0),
             protocols: Protocols::CWMP,
             parameters: p(436, 12),
             ..object(&GROUP)
         },
         Object {
-            path: s(40639, 29), /* Device.IP.Diagnostics.IPPing. */
+            path: s(37653, 29), /* Device.IP.Diagnostics.IPPing. */
             protocols: Protocols::CWMP,
             parameters: p(448, 17),
             ..object(&GROUP)
         },
         Object {
-            path: s(40668, 49), /* Device.IP.Diagnostics.ServerSelectionDiagnostics. */
+            path: s(13670, 49), /* Device.IP.Diagnostics.ServerSelectionDiagnostics. */
             version: v(2, 9, 0),
             protocols: Protocols::CWMP,
             parameters: p(465, 12),
             ..object(&GROUP)
         },
         Object {
-            path: s(40717, 33), /* Device.IP.Diagnostics.TraceRoute. */
+            path: s(14684, 33), /* Device.IP.Diagnostics.TraceRoute. */
             protocols: Protocols::CWMP,
             parameters: p(477, 12),
             ..object(&GROUP)
         },
         Object {
-            path: s(40774, 47), /* Device.IP.Diagnostics.TraceRoute.RouteHops.{i}. */
+            path: s(14684, 47), /* Device.IP.Diagnostics.TraceRoute.RouteHops.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(40750, 24) /* RouteHopsNumberOfEntries */),
+            num_entries_parameter: Some(s(49886, 24) /* RouteHopsNumberOfEntries */),
             protocols: Protocols::CWMP,
             parameters: p(489, 4),
             ..object(&GROUP)
         },
         Object {
-            path: s(40848, 36), /* Device.IP.Diagnostics.UDPEchoConfig. */
+            path: s(26104, 36), /* Device.IP.Diagnostics.UDPEchoConfig. */
             parameters: p(493, 12),
             ..object(&GROUP)
         },
         Object {
-            path: s(41013, 41), /* Device.IP.Diagnostics.UDPEchoDiagnostics. */
+            path: s(7144, 41), /* Device.IP.Diagnostics.UDPEchoDiagnostics. */
             version: v(2, 9, 0),
             protocols: Protocols::CWMP,
             parameters: p(505, 19),
             ..object(&GROUP)
         },
         Object {
-            path: s(41091, 68), /* Device.IP.Diagnostics.UDPEchoDiagnostics.IndividualPacketResult.{i}. */
+            path: s(7144, 68), /* Device.IP.Diagnostics.UDPEchoDiagnostics.IndividualPacketResult.{i}. */
             min_entries: 0,
             max_entries: None,
             num_entries_parameter: Some(
-                s(41054, 37), /* IndividualPacketResultNumberOfEntries */
+                s(25011, 37), /* IndividualPacketResultNumberOfEntries */
             ),
             version: v(2, 9, 0),
             protocols: Protocols::CWMP,
@@ -160,91 +160,91 @@ pub(crate) static GROUP: Group = Group {
             ..object(&GROUP)
         },
         Object {
-            path: s(41289, 40), /* Device.IP.Diagnostics.UploadDiagnostics. */
+            path: s(8473, 40), /* Device.IP.Diagnostics.UploadDiagnostics. */
             protocols: Protocols::CWMP,
             parameters: p(532, 30),
             ..object(&GROUP)
         },
         Object {
-            path: s(41329, 62), /* Device.IP.Diagnostics.UploadDiagnostics.IncrementalResult.{i}. */
+            path: s(8917, 62), /* Device.IP.Diagnostics.UploadDiagnostics.IncrementalResult.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(39988, 32) /* IncrementalResultNumberOfEntries */),
+            num_entries_parameter: Some(s(32235, 32) /* IncrementalResultNumberOfEntries */),
             version: v(2, 9, 0),
             protocols: Protocols::CWMP,
             parameters: p(562, 5),
             ..object(&GROUP)
         },
         Object {
-            path: s(41391, 64), /* Device.IP.Diagnostics.UploadDiagnostics.PerConnectionResult.{i}. */
+            path: s(8473, 64), /* Device.IP.Diagnostics.UploadDiagnostics.PerConnectionResult.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(40020, 34) /* PerConnectionResultNumberOfEntries */),
+            num_entries_parameter: Some(s(29458, 34) /* PerConnectionResultNumberOfEntries */),
             version: v(2, 9, 0),
             protocols: Protocols::CWMP,
             parameters: p(567, 8),
             ..object(&GROUP)
         },
         Object {
-            path: s(41455, 24), /* Device.IP.Interface.{i}. */
+            path: s(17960, 24), /* Device.IP.Interface.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(4585, 24) /* InterfaceNumberOfEntries */),
-            enable_parameter: Some(s(780, 6) /* Enable */),
+            num_entries_parameter: Some(s(49094, 24) /* InterfaceNumberOfEntries */),
+            enable_parameter: Some(s(3773, 6) /* Enable */),
             unique_keys: p(3, 2),
             parameters: p(575, 20),
             commands: p(7, 1),
             ..object(&GROUP)
         },
         Object {
-            path: s(41553, 40), /* Device.IP.Interface.{i}.IPv4Address.{i}. */
+            path: s(20854, 40), /* Device.IP.Interface.{i}.IPv4Address.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(6827, 26) /* IPv4AddressNumberOfEntries */),
-            enable_parameter: Some(s(780, 6) /* Enable */),
+            num_entries_parameter: Some(s(44584, 26) /* IPv4AddressNumberOfEntries */),
+            enable_parameter: Some(s(3773, 6) /* Enable */),
             unique_keys: p(5, 2),
             parameters: p(595, 7),
             ..object(&GROUP)
         },
         Object {
-            path: s(41607, 40), /* Device.IP.Interface.{i}.IPv6Address.{i}. */
+            path: s(20894, 40), /* Device.IP.Interface.{i}.IPv6Address.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(8308, 26) /* IPv6AddressNumberOfEntries */),
-            enable_parameter: Some(s(780, 6) /* Enable */),
+            num_entries_parameter: Some(s(44610, 26) /* IPv6AddressNumberOfEntries */),
+            enable_parameter: Some(s(3773, 6) /* Enable */),
             unique_keys: p(7, 2),
             version: v(2, 2, 0),
             parameters: p(602, 11),
             ..object(&GROUP)
         },
         Object {
-            path: s(41669, 39), /* Device.IP.Interface.{i}.IPv6Prefix.{i}. */
+            path: s(22200, 39), /* Device.IP.Interface.{i}.IPv6Prefix.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(8334, 25) /* IPv6PrefixNumberOfEntries */),
-            enable_parameter: Some(s(780, 6) /* Enable */),
+            num_entries_parameter: Some(s(46832, 25) /* IPv6PrefixNumberOfEntries */),
+            enable_parameter: Some(s(3773, 6) /* Enable */),
             unique_keys: p(9, 2),
             version: v(2, 2, 0),
             parameters: p(613, 14),
             ..object(&GROUP)
         },
         Object {
-            path: s(41773, 30), /* Device.IP.Interface.{i}.Stats. */
+            path: s(35121, 30), /* Device.IP.Interface.{i}.Stats. */
             parameters: p(627, 16),
             commands: p(8, 1),
             ..object(&GROUP)
         },
         Object {
-            path: s(41803, 43), /* Device.IP.Interface.{i}.TWAMPReflector.{i}. */
+            path: s(17960, 43), /* Device.IP.Interface.{i}.TWAMPReflector.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(41515, 29) /* TWAMPReflectorNumberOfEntries */),
-            enable_parameter: Some(s(780, 6) /* Enable */),
+            num_entries_parameter: Some(s(39219, 29) /* TWAMPReflectorNumberOfEntries */),
+            enable_parameter: Some(s(3773, 6) /* Enable */),
             unique_keys: p(11, 2),
             version: v(2, 12, 0),
             parameters: p(643, 8),
@@ -253,253 +253,253 @@ pub(crate) static GROUP: Group = Group {
     ],
     parameters: &[
         Parameter {
-            name: s(35397, 25), /* ActivePortNumberOfEntries */
+            name: s(45907, 25), /* ActivePortNumberOfEntries */
             syntax: 0,
             ..PARAM
         },
         Parameter {
-            name: s(35422, 11), /* IPv4Capable */
+            name: s(88337, 11), /* IPv4Capable */
             syntax: 16,
             ..PARAM
         },
         Parameter {
-            name: s(35433, 10), /* IPv4Enable */
+            name: s(90950, 10), /* IPv4Enable */
             syntax: 16,
             access: Access::ReadWrite,
             version: v(2, 2, 0),
             ..PARAM
         },
         Parameter {
-            name: s(35443, 10), /* IPv4Status */
+            name: s(90970, 10), /* IPv4Status */
             syntax: 179,
             version: v(2, 2, 0),
             ..PARAM
         },
         Parameter {
-            name: s(35453, 11), /* IPv6Capable */
+            name: s(88348, 11), /* IPv6Capable */
             syntax: 16,
             version: v(2, 2, 0),
             ..PARAM
         },
         Parameter {
-            name: s(35464, 10), /* IPv6Enable */
+            name: s(90980, 10), /* IPv6Enable */
             syntax: 16,
             access: Access::ReadWrite,
             version: v(2, 2, 0),
             ..PARAM
         },
         Parameter {
-            name: s(35474, 10), /* IPv6Status */
+            name: s(90990, 10), /* IPv6Status */
             syntax: 179,
             version: v(2, 2, 0),
             ..PARAM
         },
         Parameter {
-            name: s(4585, 24), /* InterfaceNumberOfEntries */
+            name: s(49094, 24), /* InterfaceNumberOfEntries */
             syntax: 0,
             ..PARAM
         },
         Parameter {
-            name: s(35484, 9), /* ULAPrefix */
+            name: s(93863, 9), /* ULAPrefix */
             syntax: 217,
             access: Access::ReadWrite,
             version: v(2, 2, 0),
             ..PARAM
         },
         Parameter {
-            name: s(35518, 14), /* LocalIPAddress */
+            name: s(79649, 14), /* LocalIPAddress */
             syntax: 126,
             ..PARAM
         },
         Parameter {
-            name: s(35532, 9), /* LocalPort */
+            name: s(92981, 9), /* LocalPort */
             syntax: 51,
             ..PARAM
         },
         Parameter {
-            name: s(35541, 15), /* RemoteIPAddress */
+            name: s(77354, 15), /* RemoteIPAddress */
             syntax: 126,
             ..PARAM
         },
         Parameter {
-            name: s(35556, 10), /* RemotePort */
+            name: s(66807, 10), /* RemotePort */
             syntax: 51,
             ..PARAM
         },
         Parameter {
-            name: s(427, 6), /* Status */
+            name: s(2491, 6), /* Status */
             syntax: 571,
             ..PARAM
         },
         Parameter {
-            name: s(35588, 32), /* DownloadDiagnosticMaxConnections */
+            name: s(32043, 32), /* DownloadDiagnosticMaxConnections */
             syntax: 19,
             version: v(2, 9, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(35620, 39), /* DownloadDiagnosticsMaxIncrementalResult */
+            name: s(22434, 39), /* DownloadDiagnosticsMaxIncrementalResult */
             syntax: 19,
             version: v(2, 9, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(35659, 18), /* DownloadTransports */
+            name: s(65115, 18), /* DownloadTransports */
             syntax: 572,
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(35677, 41), /* IPLayerCapSupportedControlProtocolVersion */
+            name: s(19886, 41), /* IPLayerCapSupportedControlProtocolVersion */
             syntax: 31,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(35718, 26), /* IPLayerCapSupportedMetrics */
+            name: s(44558, 26), /* IPLayerCapSupportedMetrics */
             syntax: 573,
             version: v(2, 14, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(35744, 34), /* IPLayerCapSupportedSoftwareVersion */
+            name: s(29186, 34), /* IPLayerCapSupportedSoftwareVersion */
             syntax: 31,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(35778, 38), /* IPLayerCapacityAuthCodeNumberOfEntries */
+            name: s(24005, 38), /* IPLayerCapacityAuthCodeNumberOfEntries */
             syntax: 0,
             version: v(2, 19, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(35816, 24), /* IPLayerCapacitySupported */
+            name: s(49022, 24), /* IPLayerCapacitySupported */
             syntax: 16,
             version: v(2, 14, 0),
             ..PARAM
         },
         Parameter {
-            name: s(35840, 21), /* IPLayerMaxConnections */
-            syntax: 19,
-            version: v(2, 14, 0),
-            flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
-            ..PARAM
-        },
-        Parameter {
-            name: s(35861, 27), /* IPLayerMaxIncrementalResult */
+            name: s(56652, 21), /* IPLayerMaxConnections */
             syntax: 19,
             version: v(2, 14, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(35888, 32), /* IPv4DownloadDiagnosticsSupported */
+            name: s(42571, 27), /* IPLayerMaxIncrementalResult */
+            syntax: 19,
+            version: v(2, 14, 0),
+            flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
+            ..PARAM
+        },
+        Parameter {
+            name: s(32171, 32), /* IPv4DownloadDiagnosticsSupported */
             syntax: 16,
             version: v(2, 9, 0),
             ..PARAM
         },
         Parameter {
-            name: s(35920, 17), /* IPv4PingSupported */
+            name: s(68914, 17), /* IPv4PingSupported */
             syntax: 16,
             version: v(2, 8, 0),
             ..PARAM
         },
         Parameter {
-            name: s(35937, 39), /* IPv4ServerSelectionDiagnosticsSupported */
+            name: s(22473, 39), /* IPv4ServerSelectionDiagnosticsSupported */
             syntax: 16,
             version: v(2, 9, 0),
             ..PARAM
         },
         Parameter {
-            name: s(35976, 23), /* IPv4TraceRouteSupported */
+            name: s(51428, 23), /* IPv4TraceRouteSupported */
             syntax: 16,
             version: v(2, 8, 0),
             ..PARAM
         },
         Parameter {
-            name: s(35999, 31), /* IPv4UDPEchoDiagnosticsSupported */
+            name: s(33860, 31), /* IPv4UDPEchoDiagnosticsSupported */
             syntax: 16,
             version: v(2, 9, 0),
             ..PARAM
         },
         Parameter {
-            name: s(36030, 30), /* IPv4UploadDiagnosticsSupported */
+            name: s(35691, 30), /* IPv4UploadDiagnosticsSupported */
             syntax: 16,
             version: v(2, 9, 0),
             ..PARAM
         },
         Parameter {
-            name: s(36060, 32), /* IPv6DownloadDiagnosticsSupported */
+            name: s(32203, 32), /* IPv6DownloadDiagnosticsSupported */
             syntax: 16,
             version: v(2, 9, 0),
             ..PARAM
         },
         Parameter {
-            name: s(36092, 17), /* IPv6PingSupported */
+            name: s(68948, 17), /* IPv6PingSupported */
             syntax: 16,
             version: v(2, 8, 0),
             ..PARAM
         },
         Parameter {
-            name: s(36109, 39), /* IPv6ServerSelectionDiagnosticsSupported */
+            name: s(22512, 39), /* IPv6ServerSelectionDiagnosticsSupported */
             syntax: 16,
             version: v(2, 9, 0),
             ..PARAM
         },
         Parameter {
-            name: s(36148, 23), /* IPv6TraceRouteSupported */
+            name: s(51497, 23), /* IPv6TraceRouteSupported */
             syntax: 16,
             version: v(2, 8, 0),
             ..PARAM
         },
         Parameter {
-            name: s(36171, 31), /* IPv6UDPEchoDiagnosticsSupported */
+            name: s(33891, 31), /* IPv6UDPEchoDiagnosticsSupported */
             syntax: 16,
             version: v(2, 9, 0),
             ..PARAM
         },
         Parameter {
-            name: s(36202, 30), /* IPv6UploadDiagnosticsSupported */
+            name: s(35751, 30), /* IPv6UploadDiagnosticsSupported */
             syntax: 16,
             version: v(2, 9, 0),
             ..PARAM
         },
         Parameter {
-            name: s(36232, 28), /* UDPEchoDiagnosticsMaxResults */
+            name: s(41214, 28), /* UDPEchoDiagnosticsMaxResults */
             syntax: 19,
             version: v(2, 9, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(36260, 31), /* UploadDiagnosticsMaxConnections */
+            name: s(34666, 31), /* UploadDiagnosticsMaxConnections */
             syntax: 19,
             version: v(2, 9, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(36291, 37), /* UploadDiagnosticsMaxIncrementalResult */
+            name: s(25455, 37), /* UploadDiagnosticsMaxIncrementalResult */
             syntax: 19,
             version: v(2, 9, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(36328, 16), /* UploadTransports */
+            name: s(74746, 16), /* UploadTransports */
             syntax: 572,
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(24802, 4), /* DSCP */
+            name: s(52781, 4), /* DSCP */
             syntax: 574,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
@@ -507,7 +507,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(36365, 11), /* DownloadURL */
+            name: s(87985, 11), /* DownloadURL */
             syntax: 5,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
@@ -515,7 +515,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(36376, 26), /* EnablePerConnectionResults */
+            name: s(44350, 26), /* EnablePerConnectionResults */
             syntax: 16,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
@@ -523,7 +523,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(36402, 16), /* EthernetPriority */
+            name: s(31191, 16), /* EthernetPriority */
             syntax: 49,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
@@ -531,7 +531,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(262, 9), /* Interface */
+            name: s(6361, 9), /* Interface */
             syntax: 8,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
@@ -539,7 +539,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(36418, 19), /* NumberOfConnections */
+            name: s(62765, 19), /* NumberOfConnections */
             syntax: 19,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
@@ -547,7 +547,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(36437, 15), /* ProtocolVersion */
+            name: s(19287, 15), /* ProtocolVersion */
             syntax: 575,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
@@ -555,7 +555,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(36452, 21), /* TimeBasedTestDuration */
+            name: s(58227, 21), /* TimeBasedTestDuration */
             syntax: 576,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
@@ -563,7 +563,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(36473, 32), /* TimeBasedTestMeasurementInterval */
+            name: s(32555, 32), /* TimeBasedTestMeasurementInterval */
             syntax: 576,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
@@ -571,7 +571,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(36505, 30), /* TimeBasedTestMeasurementOffset */
+            name: s(36711, 30), /* TimeBasedTestMeasurementOffset */
             syntax: 577,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
@@ -579,196 +579,196 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(36535, 7), /* BOMTime */
+            name: s(34380, 7), /* BOMTime */
             syntax: 10,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(36542, 7), /* EOMTime */
+            name: s(34411, 7), /* EOMTime */
             syntax: 10,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(36549, 13), /* IPAddressUsed */
+            name: s(82505, 13), /* IPAddressUsed */
             syntax: 126,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(36562, 29), /* IncrementalResult.{i}.EndTime */
+            name: s(38465, 29), /* IncrementalResult.{i}.EndTime */
             syntax: 10,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(36591, 31), /* IncrementalResult.{i}.StartTime */
+            name: s(33953, 31), /* IncrementalResult.{i}.StartTime */
             syntax: 10,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(36622, 39), /* IncrementalResult.{i}.TestBytesReceived */
+            name: s(22551, 39), /* IncrementalResult.{i}.TestBytesReceived */
             syntax: 38,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(36661, 40), /* IncrementalResult.{i}.TotalBytesReceived */
-            syntax: 38,
-            version: v(2, 12, 0),
-            flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
-            ..PARAM
-        },
-        Parameter {
-            name: s(36701, 36), /* IncrementalResult.{i}.TotalBytesSent */
+            name: s(21494, 40), /* IncrementalResult.{i}.TotalBytesReceived */
             syntax: 38,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(36737, 31), /* PerConnectionResult.{i}.BOMTime */
+            name: s(26644, 36), /* IncrementalResult.{i}.TotalBytesSent */
+            syntax: 38,
+            version: v(2, 12, 0),
+            flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
+            ..PARAM
+        },
+        Parameter {
+            name: s(34356, 31), /* PerConnectionResult.{i}.BOMTime */
             syntax: 10,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(36768, 31), /* PerConnectionResult.{i}.EOMTime */
+            name: s(34387, 31), /* PerConnectionResult.{i}.EOMTime */
             syntax: 10,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(36799, 31), /* PerConnectionResult.{i}.ROMTime */
+            name: s(34418, 31), /* PerConnectionResult.{i}.ROMTime */
             syntax: 10,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(36830, 42), /* PerConnectionResult.{i}.TCPOpenRequestTime */
+            name: s(19187, 42), /* PerConnectionResult.{i}.TCPOpenRequestTime */
             syntax: 10,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(36872, 43), /* PerConnectionResult.{i}.TCPOpenResponseTime */
+            name: s(18304, 43), /* PerConnectionResult.{i}.TCPOpenResponseTime */
             syntax: 10,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(36915, 41), /* PerConnectionResult.{i}.TestBytesReceived */
+            name: s(20091, 41), /* PerConnectionResult.{i}.TestBytesReceived */
             syntax: 38,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(36956, 42), /* PerConnectionResult.{i}.TotalBytesReceived */
+            name: s(19229, 42), /* PerConnectionResult.{i}.TotalBytesReceived */
             syntax: 38,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(36998, 38), /* PerConnectionResult.{i}.TotalBytesSent */
+            name: s(24195, 38), /* PerConnectionResult.{i}.TotalBytesSent */
             syntax: 38,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(37036, 19), /* PeriodOfFullLoading */
+            name: s(62898, 19), /* PeriodOfFullLoading */
             syntax: 578,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(37055, 7), /* ROMTime */
+            name: s(34442, 7), /* ROMTime */
             syntax: 10,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(427, 6), /* Status */
+            name: s(2491, 6), /* Status */
             syntax: 579,
             version: v(2, 13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(37062, 18), /* TCPOpenRequestTime */
+            name: s(19211, 18), /* TCPOpenRequestTime */
             syntax: 10,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(37080, 19), /* TCPOpenResponseTime */
+            name: s(18328, 19), /* TCPOpenResponseTime */
             syntax: 10,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(37099, 17), /* TestBytesReceived */
+            name: s(20115, 17), /* TestBytesReceived */
             syntax: 38,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(37116, 33), /* TestBytesReceivedUnderFullLoading */
+            name: s(30953, 33), /* TestBytesReceivedUnderFullLoading */
             syntax: 38,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(37149, 18), /* TotalBytesReceived */
+            name: s(19253, 18), /* TotalBytesReceived */
             syntax: 38,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(37167, 34), /* TotalBytesReceivedUnderFullLoading */
+            name: s(29696, 34), /* TotalBytesReceivedUnderFullLoading */
             syntax: 38,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(37201, 14), /* TotalBytesSent */
+            name: s(24219, 14), /* TotalBytesSent */
             syntax: 38,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(37215, 30), /* TotalBytesSentUnderFullLoading */
+            name: s(36741, 30), /* TotalBytesSentUnderFullLoading */
             syntax: 38,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(37262, 19), /* AuthenticationAlias */
+            name: s(61169, 19), /* AuthenticationAlias */
             syntax: 3,
             access: Access::ReadWrite,
             version: v(2, 19, 0),
@@ -776,7 +776,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(37281, 18), /* AuthenticationCode */
+            name: s(64539, 18), /* AuthenticationCode */
             syntax: 562,
             access: Access::ReadWrite,
             version: v(2, 19, 0),
@@ -784,7 +784,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(37299, 21), /* AuthenticationEnabled */
+            name: s(55791, 21), /* AuthenticationEnabled */
             syntax: 368,
             access: Access::ReadWrite,
             version: v(2, 19, 0),
@@ -792,7 +792,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(37320, 29), /* AuthenticationKeyFileLocation */
+            name: s(37218, 29), /* AuthenticationKeyFileLocation */
             syntax: 3,
             access: Access::ReadWrite,
             version: v(2, 19, 0),
@@ -800,7 +800,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(24802, 4), /* DSCP */
+            name: s(52781, 4), /* DSCP */
             syntax: 574,
             access: Access::ReadWrite,
             version: v(2, 14, 0),
@@ -808,7 +808,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(36402, 16), /* EthernetPriority */
+            name: s(31191, 16), /* EthernetPriority */
             syntax: 49,
             access: Access::ReadWrite,
             version: v(2, 14, 0),
@@ -816,7 +816,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(37349, 9), /* FlowCount */
+            name: s(92765, 9), /* FlowCount */
             syntax: 0,
             access: Access::ReadWrite,
             version: v(2, 17, 0),
@@ -824,7 +824,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(37358, 12), /* HSpeedThresh */
+            name: s(85569, 12), /* HSpeedThresh */
             syntax: 580,
             access: Access::ReadWrite,
             version: v(2, 14, 0),
@@ -832,7 +832,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(37370, 14), /* HighSpeedDelta */
+            name: s(79369, 14), /* HighSpeedDelta */
             syntax: 581,
             access: Access::ReadWrite,
             version: v(2, 14, 0),
@@ -840,7 +840,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(9747, 4), /* Host */
+            name: s(6317, 4), /* Host */
             syntax: 6,
             access: Access::ReadWrite,
             status: Status::Obsoleted,
@@ -848,7 +848,7 @@ pub(crate) static GROUP: Group = Group {
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
         },
         Parameter {
-            name: s(37384, 10), /* IPDVEnable */
+            name: s(90930, 10), /* IPDVEnable */
             syntax: 16,
             access: Access::ReadWrite,
             version: v(2, 14, 0),
@@ -856,7 +856,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(37394, 10), /* IPRREnable */
+            name: s(90940, 10), /* IPRREnable */
             syntax: 16,
             access: Access::ReadWrite,
             version: v(2, 14, 0),
@@ -864,7 +864,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(262, 9), /* Interface */
+            name: s(6361, 9), /* Interface */
             syntax: 8,
             access: Access::ReadWrite,
             version: v(2, 14, 0),
@@ -872,7 +872,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(37404, 20), /* JumboFramesPermitted */
+            name: s(59578, 20), /* JumboFramesPermitted */
             syntax: 16,
             access: Access::ReadWrite,
             version: v(2, 14, 0),
@@ -880,7 +880,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(37424, 26), /* LocalInterfaceRateIncluded */
+            name: s(44844, 26), /* LocalInterfaceRateIncluded */
             syntax: 460,
             access: Access::ReadWrite,
             version: v(2, 19, 0),
@@ -888,7 +888,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(37450, 11), /* LowerThresh */
+            name: s(88678, 11), /* LowerThresh */
             syntax: 582,
             access: Access::ReadWrite,
             version: v(2, 14, 0),
@@ -896,7 +896,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(20679, 3), /* MTU */
+            name: s(90277, 3), /* MTU */
             syntax: 583,
             access: Access::ReadWrite,
             version: v(2, 19, 0),
@@ -904,7 +904,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(37461, 12), /* MaximumFlows */
+            name: s(86013, 12), /* MaximumFlows */
             syntax: 0,
             access: Access::ReadWrite,
             version: v(2, 17, 0),
@@ -912,7 +912,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(37473, 20), /* MaximumTestBandwidth */
+            name: s(59758, 20), /* MaximumTestBandwidth */
             syntax: 584,
             access: Access::ReadWrite,
             version: v(2, 19, 0),
@@ -920,7 +920,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(37493, 31), /* NumberFirstModeTestSubIntervals */
+            name: s(34232, 31), /* NumberFirstModeTestSubIntervals */
             syntax: 585,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
@@ -928,7 +928,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(36418, 19), /* NumberOfConnections */
+            name: s(62765, 19), /* NumberOfConnections */
             syntax: 19,
             access: Access::ReadWrite,
             status: Status::Obsoleted,
@@ -936,7 +936,7 @@ pub(crate) static GROUP: Group = Group {
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
         },
         Parameter {
-            name: s(37524, 22), /* NumberTestSubIntervals */
+            name: s(54501, 22), /* NumberTestSubIntervals */
             syntax: 586,
             access: Access::ReadWrite,
             version: v(2, 14, 0),
@@ -944,7 +944,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(2535, 4), /* Port */
+            name: s(9673, 4), /* Port */
             syntax: 127,
             access: Access::ReadWrite,
             status: Status::Obsoleted,
@@ -952,7 +952,7 @@ pub(crate) static GROUP: Group = Group {
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::CanDeny, false),
         },
         Parameter {
-            name: s(37546, 7), /* PortMax */
+            name: s(79813, 7), /* PortMax */
             syntax: 587,
             access: Access::ReadWrite,
             version: v(2, 14, 0),
@@ -960,7 +960,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(37553, 7), /* PortMin */
+            name: s(96242, 7), /* PortMin */
             syntax: 587,
             access: Access::ReadWrite,
             version: v(2, 14, 0),
@@ -968,7 +968,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(37560, 15), /* PortOptionalMax */
+            name: s(77114, 15), /* PortOptionalMax */
             syntax: 588,
             access: Access::ReadWrite,
             version: v(2, 14, 0),
@@ -976,7 +976,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(37575, 15), /* PortOptionalMin */
+            name: s(77129, 15), /* PortOptionalMin */
             syntax: 588,
             access: Access::ReadWrite,
             version: v(2, 14, 0),
@@ -984,7 +984,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(37590, 16), /* PreambleDuration */
+            name: s(73546, 16), /* PreambleDuration */
             syntax: 589,
             access: Access::ReadWrite,
             version: v(2, 14, 0),
@@ -992,7 +992,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(36437, 15), /* ProtocolVersion */
+            name: s(19287, 15), /* ProtocolVersion */
             syntax: 575,
             access: Access::ReadWrite,
             version: v(2, 14, 0),
@@ -1000,7 +1000,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(37606, 10), /* RIPREnable */
+            name: s(91520, 10), /* RIPREnable */
             syntax: 16,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
@@ -1008,7 +1008,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(37616, 16), /* RateAdjAlgorithm */
+            name: s(73738, 16), /* RateAdjAlgorithm */
             syntax: 590,
             access: Access::ReadWrite,
             version: v(2, 16, 0),
@@ -1016,7 +1016,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(37632, 20), /* ReordDupIgnoreEnable */
+            name: s(60298, 20), /* ReordDupIgnoreEnable */
             syntax: 16,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
@@ -1024,7 +1024,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(37652, 11), /* RetryThresh */
+            name: s(89261, 11), /* RetryThresh */
             syntax: 591,
             access: Access::ReadWrite,
             version: v(2, 16, 0),
@@ -1032,7 +1032,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(34343, 4), /* Role */
+            name: s(193, 4), /* Role */
             syntax: 592,
             access: Access::ReadWrite,
             version: v(2, 14, 0),
@@ -1040,7 +1040,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(37663, 12), /* SeqErrThresh */
+            name: s(86901, 12), /* SeqErrThresh */
             syntax: 585,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
@@ -1048,7 +1048,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(37675, 10), /* ServerList */
+            name: s(91780, 10), /* ServerList */
             syntax: 593,
             access: Access::ReadWrite,
             version: v(2, 17, 0),
@@ -1056,7 +1056,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(37685, 13), /* SlowAdjThresh */
+            name: s(83675, 13), /* SlowAdjThresh */
             syntax: 581,
             access: Access::ReadWrite,
             version: v(2, 14, 0),
@@ -1064,7 +1064,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(37698, 16), /* StartSendingRate */
+            name: s(58101, 16), /* StartSendingRate */
             syntax: 594,
             access: Access::ReadWrite,
             version: v(2, 14, 0),
@@ -1072,7 +1072,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(37714, 21), /* StartSendingRateIndex */
+            name: s(58101, 21), /* StartSendingRateIndex */
             syntax: 595,
             access: Access::ReadWrite,
             version: v(2, 16, 0),
@@ -1080,7 +1080,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(37735, 22), /* StatusFeedbackInterval */
+            name: s(55337, 22), /* StatusFeedbackInterval */
             syntax: 582,
             access: Access::ReadWrite,
             version: v(2, 14, 0),
@@ -1088,7 +1088,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(37757, 15), /* TestSubInterval */
+            name: s(34247, 15), /* TestSubInterval */
             syntax: 596,
             access: Access::ReadWrite,
             version: v(2, 14, 0),
@@ -1096,7 +1096,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(37772, 8), /* TestType */
+            name: s(95433, 8), /* TestType */
             syntax: 597,
             access: Access::ReadWrite,
             version: v(2, 14, 0),
@@ -1104,7 +1104,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(37780, 22), /* TimeoutNoStatusMessage */
+            name: s(55447, 22), /* TimeoutNoStatusMessage */
             syntax: 598,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
@@ -1112,7 +1112,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(37802, 20), /* TimeoutNoTestTraffic */
+            name: s(60758, 20), /* TimeoutNoTestTraffic */
             syntax: 598,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
@@ -1120,7 +1120,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(37822, 19), /* TimestampResolution */
+            name: s(52417, 19), /* TimestampResolution */
             syntax: 599,
             access: Access::ReadWrite,
             version: v(2, 14, 0),
@@ -1128,7 +1128,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(37841, 4), /* Tmax */
+            name: s(89734, 4), /* Tmax */
             syntax: 600,
             access: Access::ReadWrite,
             version: v(2, 14, 0),
@@ -1136,7 +1136,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(37845, 7), /* TmaxRTT */
+            name: s(89734, 7), /* TmaxRTT */
             syntax: 600,
             access: Access::ReadWrite,
             version: v(2, 14, 0),
@@ -1144,7 +1144,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(37852, 17), /* UDPPayloadContent */
+            name: s(70903, 17), /* UDPPayloadContent */
             syntax: 601,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
@@ -1152,7 +1152,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(37869, 13), /* UDPPayloadMax */
+            name: s(83948, 13), /* UDPPayloadMax */
             syntax: 602,
             access: Access::ReadWrite,
             version: v(2, 14, 0),
@@ -1160,7 +1160,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(37882, 13), /* UDPPayloadMin */
+            name: s(83961, 13), /* UDPPayloadMin */
             syntax: 602,
             access: Access::ReadWrite,
             version: v(2, 14, 0),
@@ -1168,7 +1168,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(37895, 11), /* UpperThresh */
+            name: s(89866, 11), /* UpperThresh */
             syntax: 582,
             access: Access::ReadWrite,
             version: v(2, 14, 0),
@@ -1176,385 +1176,385 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(37906, 11), /* ActiveFlows */
+            name: s(87600, 11), /* ActiveFlows */
             syntax: 603,
             version: v(2, 17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(36535, 7), /* BOMTime */
+            name: s(34380, 7), /* BOMTime */
             syntax: 10,
             version: v(2, 14, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(36542, 7), /* EOMTime */
+            name: s(34411, 7), /* EOMTime */
             syntax: 10,
             version: v(2, 14, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(37917, 22), /* IPLayerCapacitySummary */
+            name: s(54061, 22), /* IPLayerCapacitySummary */
             syntax: 604,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(37939, 37), /* IncrementalResult.{i}.IPLayerCapacity */
+            name: s(24900, 37), /* IncrementalResult.{i}.IPLayerCapacity */
             syntax: 604,
             version: v(2, 14, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(37976, 38), /* IncrementalResult.{i}.InterfaceEthMbps */
+            name: s(24043, 38), /* IncrementalResult.{i}.InterfaceEthMbps */
             syntax: 604,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(38014, 31), /* IncrementalResult.{i}.LossRatio */
+            name: s(33922, 31), /* IncrementalResult.{i}.LossRatio */
             syntax: 605,
             version: v(2, 14, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(38045, 36), /* IncrementalResult.{i}.MinOnewayDelay */
+            name: s(26572, 36), /* IncrementalResult.{i}.MinOnewayDelay */
             syntax: 606,
             version: v(2, 14, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(38081, 30), /* IncrementalResult.{i}.PDVRange */
+            name: s(35781, 30), /* IncrementalResult.{i}.PDVRange */
             syntax: 606,
             version: v(2, 14, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(38111, 30), /* IncrementalResult.{i}.RTTRange */
+            name: s(35811, 30), /* IncrementalResult.{i}.RTTRange */
             syntax: 606,
             version: v(2, 14, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(38141, 36), /* IncrementalResult.{i}.ReorderedRatio */
+            name: s(26608, 36), /* IncrementalResult.{i}.ReorderedRatio */
             syntax: 605,
             version: v(2, 14, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(38177, 37), /* IncrementalResult.{i}.ReplicatedRatio */
+            name: s(24937, 37), /* IncrementalResult.{i}.ReplicatedRatio */
             syntax: 605,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(38214, 39), /* IncrementalResult.{i}.TimeOfSubInterval */
+            name: s(22590, 39), /* IncrementalResult.{i}.TimeOfSubInterval */
             syntax: 10,
             version: v(2, 14, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(38253, 21), /* InterfaceEthMbpsAtMax */
+            name: s(25101, 21), /* InterfaceEthMbpsAtMax */
             syntax: 604,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(38274, 23), /* InterfaceEthMbpsSummary */
+            name: s(51520, 23), /* InterfaceEthMbpsSummary */
             syntax: 604,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(38297, 14), /* LossRatioAtMax */
+            name: s(36067, 14), /* LossRatioAtMax */
             syntax: 605,
             version: v(2, 14, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(38311, 16), /* LossRatioSummary */
+            name: s(72826, 16), /* LossRatioSummary */
             syntax: 605,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(38327, 19), /* MaxETHCapacityNoFCS */
+            name: s(28038, 19), /* MaxETHCapacityNoFCS */
             syntax: 604,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(38346, 21), /* MaxETHCapacityWithFCS */
+            name: s(20025, 21), /* MaxETHCapacityWithFCS */
             syntax: 604,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(38367, 25), /* MaxETHCapacityWithFCSVLAN */
+            name: s(20025, 25), /* MaxETHCapacityWithFCSVLAN */
             syntax: 604,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(38392, 18), /* MaxIPLayerCapacity */
+            name: s(29304, 18), /* MaxIPLayerCapacity */
             syntax: 604,
             version: v(2, 14, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(38410, 19), /* MinOnewayDelayAtMax */
+            name: s(28073, 19), /* MinOnewayDelayAtMax */
             syntax: 606,
             version: v(2, 14, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(38429, 21), /* MinOnewayDelaySummary */
+            name: s(56967, 21), /* MinOnewayDelaySummary */
             syntax: 606,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(38450, 13), /* MinRTTSummary */
+            name: s(82973, 13), /* MinRTTSummary */
             syntax: 606,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(38463, 37), /* ModalResult.{i}.InterfaceEthMbpsAtMax */
+            name: s(25085, 37), /* ModalResult.{i}.InterfaceEthMbpsAtMax */
             syntax: 604,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(38500, 30), /* ModalResult.{i}.LossRatioAtMax */
+            name: s(36051, 30), /* ModalResult.{i}.LossRatioAtMax */
             syntax: 605,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(38530, 35), /* ModalResult.{i}.MaxETHCapacityNoFCS */
+            name: s(28022, 35), /* ModalResult.{i}.MaxETHCapacityNoFCS */
             syntax: 604,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(38565, 37), /* ModalResult.{i}.MaxETHCapacityWithFCS */
+            name: s(20009, 37), /* ModalResult.{i}.MaxETHCapacityWithFCS */
             syntax: 604,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(38602, 41), /* ModalResult.{i}.MaxETHCapacityWithFCSVLAN */
+            name: s(20009, 41), /* ModalResult.{i}.MaxETHCapacityWithFCSVLAN */
             syntax: 604,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(38643, 34), /* ModalResult.{i}.MaxIPLayerCapacity */
+            name: s(29288, 34), /* ModalResult.{i}.MaxIPLayerCapacity */
             syntax: 604,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(38677, 35), /* ModalResult.{i}.MinOnewayDelayAtMax */
+            name: s(28057, 35), /* ModalResult.{i}.MinOnewayDelayAtMax */
             syntax: 606,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(38712, 29), /* ModalResult.{i}.PDVRangeAtMax */
+            name: s(38581, 29), /* ModalResult.{i}.PDVRangeAtMax */
             syntax: 606,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(38741, 29), /* ModalResult.{i}.RTTRangeAtMax */
+            name: s(38610, 29), /* ModalResult.{i}.RTTRangeAtMax */
             syntax: 606,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(38770, 35), /* ModalResult.{i}.ReorderedRatioAtMax */
+            name: s(28092, 35), /* ModalResult.{i}.ReorderedRatioAtMax */
             syntax: 605,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(38805, 36), /* ModalResult.{i}.ReplicatedRatioAtMax */
+            name: s(26788, 36), /* ModalResult.{i}.ReplicatedRatioAtMax */
             syntax: 605,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(38841, 25), /* ModalResult.{i}.TimeOfMax */
+            name: s(46957, 25), /* ModalResult.{i}.TimeOfMax */
             syntax: 10,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(38866, 13), /* PDVRangeAtMax */
+            name: s(38597, 13), /* PDVRangeAtMax */
             syntax: 606,
             version: v(2, 14, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(38879, 15), /* PDVRangeSummary */
+            name: s(76859, 15), /* PDVRangeSummary */
             syntax: 606,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(38894, 11), /* RTTMaxAtMax */
+            name: s(89118, 11), /* RTTMaxAtMax */
             syntax: 605,
             version: v(2, 19, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(38905, 11), /* RTTMinAtMax */
+            name: s(89129, 11), /* RTTMinAtMax */
             syntax: 605,
             version: v(2, 19, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(38916, 13), /* RTTRangeAtMax */
+            name: s(38626, 13), /* RTTRangeAtMax */
             syntax: 606,
             version: v(2, 14, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(38929, 15), /* RTTRangeSummary */
+            name: s(77249, 15), /* RTTRangeSummary */
             syntax: 606,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(38944, 19), /* ReorderedRatioAtMax */
+            name: s(28108, 19), /* ReorderedRatioAtMax */
             syntax: 605,
             version: v(2, 14, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(38963, 21), /* ReorderedRatioSummary */
+            name: s(57555, 21), /* ReorderedRatioSummary */
             syntax: 605,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(38984, 20), /* ReplicatedRatioAtMax */
+            name: s(26804, 20), /* ReplicatedRatioAtMax */
             syntax: 605,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(39004, 22), /* ReplicatedRatioSummary */
+            name: s(55007, 22), /* ReplicatedRatioSummary */
             syntax: 605,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(427, 6), /* Status */
+            name: s(2491, 6), /* Status */
             syntax: 607,
             version: v(2, 14, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(10696, 10), /* StatusCode */
+            name: s(49180, 10), /* StatusCode */
             syntax: 0,
             version: v(2, 19, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(39026, 13), /* StatusMessage */
+            name: s(55456, 13), /* StatusMessage */
             syntax: 3,
             version: v(2, 19, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(39039, 12), /* TestInterval */
+            name: s(87021, 12), /* TestInterval */
             syntax: 28,
             version: v(2, 14, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(39051, 9), /* TimeOfMax */
+            name: s(46973, 9), /* TimeOfMax */
             syntax: 10,
             version: v(2, 14, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(39060, 23), /* TimestampResolutionUsed */
+            name: s(52417, 23), /* TimestampResolutionUsed */
             syntax: 578,
             version: v(2, 14, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(39083, 11), /* TmaxRTTUsed */
+            name: s(89734, 11), /* TmaxRTTUsed */
             syntax: 21,
             version: v(2, 14, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(39094, 8), /* TmaxUsed */
+            name: s(95449, 8), /* TmaxUsed */
             syntax: 21,
             version: v(2, 14, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(24802, 4), /* DSCP */
+            name: s(52781, 4), /* DSCP */
             syntax: 574,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
@@ -1562,7 +1562,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(39110, 13), /* DataBlockSize */
+            name: s(81790, 13), /* DataBlockSize */
             syntax: 127,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
@@ -1570,7 +1570,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(9747, 4), /* Host */
+            name: s(6317, 4), /* Host */
             syntax: 6,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
@@ -1578,7 +1578,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(262, 9), /* Interface */
+            name: s(6361, 9), /* Interface */
             syntax: 8,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
@@ -1586,7 +1586,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(603, 19), /* NumberOfRepetitions */
+            name: s(40971, 19), /* NumberOfRepetitions */
             syntax: 19,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
@@ -1594,7 +1594,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(36437, 15), /* ProtocolVersion */
+            name: s(19287, 15), /* ProtocolVersion */
             syntax: 575,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
@@ -1602,7 +1602,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(622, 7), /* Timeout */
+            name: s(30451, 7), /* Timeout */
             syntax: 20,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
@@ -1610,77 +1610,77 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(629, 19), /* AverageResponseTime */
+            name: s(41518, 19), /* AverageResponseTime */
             syntax: 21,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(39123, 27), /* AverageResponseTimeDetailed */
+            name: s(41518, 27), /* AverageResponseTimeDetailed */
             syntax: 578,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(648, 12), /* FailureCount */
+            name: s(12752, 12), /* FailureCount */
             syntax: 0,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(36549, 13), /* IPAddressUsed */
+            name: s(82505, 13), /* IPAddressUsed */
             syntax: 126,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(660, 19), /* MaximumResponseTime */
+            name: s(42706, 19), /* MaximumResponseTime */
             syntax: 21,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(39150, 27), /* MaximumResponseTimeDetailed */
+            name: s(42706, 27), /* MaximumResponseTimeDetailed */
             syntax: 578,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(679, 19), /* MinimumResponseTime */
+            name: s(42733, 19), /* MinimumResponseTime */
             syntax: 21,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(39177, 27), /* MinimumResponseTimeDetailed */
+            name: s(42733, 27), /* MinimumResponseTimeDetailed */
             syntax: 578,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(427, 6), /* Status */
+            name: s(2491, 6), /* Status */
             syntax: 608,
             version: v(2, 13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(698, 12), /* SuccessCount */
+            name: s(86949, 12), /* SuccessCount */
             syntax: 0,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(39232, 8), /* HostList */
+            name: s(94785, 8), /* HostList */
             syntax: 609,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
@@ -1688,7 +1688,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(262, 9), /* Interface */
+            name: s(6361, 9), /* Interface */
             syntax: 233,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
@@ -1696,7 +1696,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(603, 19), /* NumberOfRepetitions */
+            name: s(40971, 19), /* NumberOfRepetitions */
             syntax: 19,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
@@ -1704,7 +1704,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(2441, 8), /* Protocol */
+            name: s(18372, 8), /* Protocol */
             syntax: 610,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
@@ -1712,7 +1712,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(36437, 15), /* ProtocolVersion */
+            name: s(19287, 15), /* ProtocolVersion */
             syntax: 611,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
@@ -1720,7 +1720,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(622, 7), /* Timeout */
+            name: s(30451, 7), /* Timeout */
             syntax: 20,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
@@ -1728,49 +1728,49 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(629, 19), /* AverageResponseTime */
+            name: s(41518, 19), /* AverageResponseTime */
             syntax: 578,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(39240, 11), /* FastestHost */
+            name: s(88128, 11), /* FastestHost */
             syntax: 3,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(36549, 13), /* IPAddressUsed */
+            name: s(82505, 13), /* IPAddressUsed */
             syntax: 126,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(660, 19), /* MaximumResponseTime */
+            name: s(42706, 19), /* MaximumResponseTime */
             syntax: 578,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(679, 19), /* MinimumResponseTime */
+            name: s(42733, 19), /* MinimumResponseTime */
             syntax: 578,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(427, 6), /* Status */
+            name: s(2491, 6), /* Status */
             syntax: 612,
             version: v(2, 13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(24802, 4), /* DSCP */
+            name: s(52781, 4), /* DSCP */
             syntax: 574,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
@@ -1778,7 +1778,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(39110, 13), /* DataBlockSize */
+            name: s(81790, 13), /* DataBlockSize */
             syntax: 127,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
@@ -1786,7 +1786,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(9747, 4), /* Host */
+            name: s(6317, 4), /* Host */
             syntax: 6,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
@@ -1794,7 +1794,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(262, 9), /* Interface */
+            name: s(6361, 9), /* Interface */
             syntax: 8,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
@@ -1802,7 +1802,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(39263, 11), /* MaxHopCount */
+            name: s(46663, 11), /* MaxHopCount */
             syntax: 613,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
@@ -1810,7 +1810,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(39274, 13), /* NumberOfTries */
+            name: s(83077, 13), /* NumberOfTries */
             syntax: 614,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
@@ -1818,7 +1818,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(36437, 15), /* ProtocolVersion */
+            name: s(19287, 15), /* ProtocolVersion */
             syntax: 575,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
@@ -1826,7 +1826,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(622, 7), /* Timeout */
+            name: s(30451, 7), /* Timeout */
             syntax: 20,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
@@ -1834,56 +1834,56 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(36549, 13), /* IPAddressUsed */
+            name: s(82505, 13), /* IPAddressUsed */
             syntax: 126,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(9303, 12), /* ResponseTime */
+            name: s(18335, 12), /* ResponseTime */
             syntax: 21,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(39287, 23), /* RouteHops.{i}.ErrorCode */
+            name: s(52072, 23), /* RouteHops.{i}.ErrorCode */
             syntax: 0,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(39310, 18), /* RouteHops.{i}.Host */
+            name: s(47532, 18), /* RouteHops.{i}.Host */
             syntax: 6,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(39328, 25), /* RouteHops.{i}.HostAddress */
+            name: s(47532, 25), /* RouteHops.{i}.HostAddress */
             syntax: 3,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(39353, 21), /* RouteHops.{i}.RTTimes */
+            name: s(57660, 21), /* RouteHops.{i}.RTTimes */
             syntax: 615,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(427, 6), /* Status */
+            name: s(2491, 6), /* Status */
             syntax: 616,
             version: v(2, 13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(24802, 4), /* DSCP */
+            name: s(52781, 4), /* DSCP */
             syntax: 574,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
@@ -1891,7 +1891,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(39110, 13), /* DataBlockSize */
+            name: s(81790, 13), /* DataBlockSize */
             syntax: 617,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
@@ -1899,7 +1899,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(39394, 29), /* EnableIndividualPacketResults */
+            name: s(38204, 29), /* EnableIndividualPacketResults */
             syntax: 16,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
@@ -1907,7 +1907,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(9747, 4), /* Host */
+            name: s(6317, 4), /* Host */
             syntax: 6,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
@@ -1915,7 +1915,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(39423, 21), /* InterTransmissionTime */
+            name: s(56694, 21), /* InterTransmissionTime */
             syntax: 618,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
@@ -1923,7 +1923,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(262, 9), /* Interface */
+            name: s(6361, 9), /* Interface */
             syntax: 233,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
@@ -1931,7 +1931,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(603, 19), /* NumberOfRepetitions */
+            name: s(40971, 19), /* NumberOfRepetitions */
             syntax: 19,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
@@ -1939,7 +1939,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(2535, 4), /* Port */
+            name: s(9673, 4), /* Port */
             syntax: 619,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
@@ -1947,7 +1947,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(36437, 15), /* ProtocolVersion */
+            name: s(19287, 15), /* ProtocolVersion */
             syntax: 575,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
@@ -1955,7 +1955,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(622, 7), /* Timeout */
+            name: s(30451, 7), /* Timeout */
             syntax: 20,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
@@ -1963,112 +1963,112 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(629, 19), /* AverageResponseTime */
+            name: s(41518, 19), /* AverageResponseTime */
             syntax: 578,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(648, 12), /* FailureCount */
+            name: s(12752, 12), /* FailureCount */
             syntax: 0,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(36549, 13), /* IPAddressUsed */
+            name: s(82505, 13), /* IPAddressUsed */
             syntax: 126,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(39444, 44), /* IndividualPacketResult.{i}.PacketReceiveTime */
+            name: s(17353, 44), /* IndividualPacketResult.{i}.PacketReceiveTime */
             syntax: 10,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(39488, 41), /* IndividualPacketResult.{i}.PacketSendTime */
+            name: s(19927, 41), /* IndividualPacketResult.{i}.PacketSendTime */
             syntax: 10,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(39529, 40), /* IndividualPacketResult.{i}.PacketSuccess */
+            name: s(21534, 40), /* IndividualPacketResult.{i}.PacketSuccess */
             syntax: 16,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(39569, 36), /* IndividualPacketResult.{i}.TestGenSN */
+            name: s(26680, 36), /* IndividualPacketResult.{i}.TestGenSN */
             syntax: 0,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(39605, 47), /* IndividualPacketResult.{i}.TestRespRcvTimeStamp */
+            name: s(14966, 47), /* IndividualPacketResult.{i}.TestRespRcvTimeStamp */
             syntax: 578,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(39652, 52), /* IndividualPacketResult.{i}.TestRespReplyFailureCount */
+            name: s(12712, 52), /* IndividualPacketResult.{i}.TestRespReplyFailureCount */
             syntax: 0,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(39704, 49), /* IndividualPacketResult.{i}.TestRespReplyTimeStamp */
+            name: s(14013, 49), /* IndividualPacketResult.{i}.TestRespReplyTimeStamp */
             syntax: 578,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(39753, 37), /* IndividualPacketResult.{i}.TestRespSN */
+            name: s(24974, 37), /* IndividualPacketResult.{i}.TestRespSN */
             syntax: 0,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(660, 19), /* MaximumResponseTime */
+            name: s(42706, 19), /* MaximumResponseTime */
             syntax: 578,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(679, 19), /* MinimumResponseTime */
+            name: s(42733, 19), /* MinimumResponseTime */
             syntax: 578,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(427, 6), /* Status */
+            name: s(2491, 6), /* Status */
             syntax: 612,
             version: v(2, 13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(698, 12), /* SuccessCount */
+            name: s(86949, 12), /* SuccessCount */
             syntax: 0,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(24802, 4), /* DSCP */
+            name: s(52781, 4), /* DSCP */
             syntax: 574,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
@@ -2076,7 +2076,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(36376, 26), /* EnablePerConnectionResults */
+            name: s(44350, 26), /* EnablePerConnectionResults */
             syntax: 16,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
@@ -2084,7 +2084,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(36402, 16), /* EthernetPriority */
+            name: s(31191, 16), /* EthernetPriority */
             syntax: 49,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
@@ -2092,7 +2092,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(262, 9), /* Interface */
+            name: s(6361, 9), /* Interface */
             syntax: 8,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
@@ -2100,7 +2100,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(36418, 19), /* NumberOfConnections */
+            name: s(62765, 19), /* NumberOfConnections */
             syntax: 19,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
@@ -2108,7 +2108,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(36437, 15), /* ProtocolVersion */
+            name: s(19287, 15), /* ProtocolVersion */
             syntax: 575,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
@@ -2116,7 +2116,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(39809, 14), /* TestFileLength */
+            name: s(80881, 14), /* TestFileLength */
             syntax: 620,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
@@ -2124,7 +2124,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(36452, 21), /* TimeBasedTestDuration */
+            name: s(58227, 21), /* TimeBasedTestDuration */
             syntax: 576,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
@@ -2132,7 +2132,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(36473, 32), /* TimeBasedTestMeasurementInterval */
+            name: s(32555, 32), /* TimeBasedTestMeasurementInterval */
             syntax: 576,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
@@ -2140,7 +2140,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(36505, 30), /* TimeBasedTestMeasurementOffset */
+            name: s(36711, 30), /* TimeBasedTestMeasurementOffset */
             syntax: 577,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
@@ -2148,7 +2148,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(39823, 9), /* UploadURL */
+            name: s(93890, 9), /* UploadURL */
             syntax: 5,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
@@ -2156,249 +2156,249 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(36535, 7), /* BOMTime */
+            name: s(34380, 7), /* BOMTime */
             syntax: 10,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(36542, 7), /* EOMTime */
+            name: s(34411, 7), /* EOMTime */
             syntax: 10,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(36549, 13), /* IPAddressUsed */
+            name: s(82505, 13), /* IPAddressUsed */
             syntax: 126,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(36562, 29), /* IncrementalResult.{i}.EndTime */
+            name: s(38465, 29), /* IncrementalResult.{i}.EndTime */
             syntax: 10,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(36591, 31), /* IncrementalResult.{i}.StartTime */
+            name: s(33953, 31), /* IncrementalResult.{i}.StartTime */
             syntax: 10,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(39832, 35), /* IncrementalResult.{i}.TestBytesSent */
+            name: s(27987, 35), /* IncrementalResult.{i}.TestBytesSent */
             syntax: 38,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(36661, 40), /* IncrementalResult.{i}.TotalBytesReceived */
+            name: s(21494, 40), /* IncrementalResult.{i}.TotalBytesReceived */
             syntax: 38,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(36701, 36), /* IncrementalResult.{i}.TotalBytesSent */
+            name: s(26644, 36), /* IncrementalResult.{i}.TotalBytesSent */
             syntax: 38,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(36737, 31), /* PerConnectionResult.{i}.BOMTime */
+            name: s(34356, 31), /* PerConnectionResult.{i}.BOMTime */
             syntax: 10,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(36768, 31), /* PerConnectionResult.{i}.EOMTime */
+            name: s(34387, 31), /* PerConnectionResult.{i}.EOMTime */
             syntax: 10,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(36799, 31), /* PerConnectionResult.{i}.ROMTime */
+            name: s(34418, 31), /* PerConnectionResult.{i}.ROMTime */
             syntax: 10,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(36830, 42), /* PerConnectionResult.{i}.TCPOpenRequestTime */
+            name: s(19187, 42), /* PerConnectionResult.{i}.TCPOpenRequestTime */
             syntax: 10,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(36872, 43), /* PerConnectionResult.{i}.TCPOpenResponseTime */
+            name: s(18304, 43), /* PerConnectionResult.{i}.TCPOpenResponseTime */
             syntax: 10,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(39867, 37), /* PerConnectionResult.{i}.TestBytesSent */
+            name: s(25270, 37), /* PerConnectionResult.{i}.TestBytesSent */
             syntax: 38,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(36956, 42), /* PerConnectionResult.{i}.TotalBytesReceived */
+            name: s(19229, 42), /* PerConnectionResult.{i}.TotalBytesReceived */
             syntax: 38,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(36998, 38), /* PerConnectionResult.{i}.TotalBytesSent */
+            name: s(24195, 38), /* PerConnectionResult.{i}.TotalBytesSent */
             syntax: 38,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(37036, 19), /* PeriodOfFullLoading */
+            name: s(62898, 19), /* PeriodOfFullLoading */
             syntax: 578,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(37055, 7), /* ROMTime */
+            name: s(34442, 7), /* ROMTime */
             syntax: 10,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(427, 6), /* Status */
+            name: s(2491, 6), /* Status */
             syntax: 621,
             version: v(2, 13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(37062, 18), /* TCPOpenRequestTime */
+            name: s(19211, 18), /* TCPOpenRequestTime */
             syntax: 10,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(37080, 19), /* TCPOpenResponseTime */
+            name: s(18328, 19), /* TCPOpenResponseTime */
             syntax: 10,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(39904, 13), /* TestBytesSent */
+            name: s(25294, 13), /* TestBytesSent */
             syntax: 38,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(39917, 29), /* TestBytesSentUnderFullLoading */
+            name: s(39277, 29), /* TestBytesSentUnderFullLoading */
             syntax: 38,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(37149, 18), /* TotalBytesReceived */
+            name: s(19253, 18), /* TotalBytesReceived */
             syntax: 38,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(37167, 34), /* TotalBytesReceivedUnderFullLoading */
+            name: s(29696, 34), /* TotalBytesReceivedUnderFullLoading */
             syntax: 38,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(37201, 14), /* TotalBytesSent */
+            name: s(24219, 14), /* TotalBytesSent */
             syntax: 38,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(37215, 30), /* TotalBytesSentUnderFullLoading */
+            name: s(36741, 30), /* TotalBytesSentUnderFullLoading */
             syntax: 38,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(36535, 7), /* BOMTime */
+            name: s(34380, 7), /* BOMTime */
             syntax: 10,
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(24802, 4), /* DSCP */
+            name: s(52781, 4), /* DSCP */
             syntax: 574,
             access: Access::ReadWrite,
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(744, 16), /* DiagnosticsState */
+            name: s(72154, 16), /* DiagnosticsState */
             syntax: 622,
             access: Access::ReadWrite,
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(35588, 32), /* DownloadDiagnosticMaxConnections */
+            name: s(32043, 32), /* DownloadDiagnosticMaxConnections */
             syntax: 19,
             version: v(2, 9, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(35620, 39), /* DownloadDiagnosticsMaxIncrementalResult */
+            name: s(22434, 39), /* DownloadDiagnosticsMaxIncrementalResult */
             syntax: 19,
             version: v(2, 9, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(35659, 18), /* DownloadTransports */
+            name: s(65115, 18), /* DownloadTransports */
             syntax: 572,
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(36365, 11), /* DownloadURL */
+            name: s(87985, 11), /* DownloadURL */
             syntax: 5,
             access: Access::ReadWrite,
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
-            name: s(36542, 7), /* EOMTime */
+            name: s(34411, 7), /* EOMTime */
             syntax: 10,
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(36376, 26), /* EnablePerConnectionResults */
+            name: s(44350, 26), /* EnablePerConnectionResults */
             syntax: 16,
             access: Access::ReadWrite,
             version: v(2, 9, 0),
@@ -2406,35 +2406,35 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(36402, 16), /* EthernetPriority */
+            name: s(31191, 16), /* EthernetPriority */
             syntax: 49,
             access: Access::ReadWrite,
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(36549, 13), /* IPAddressUsed */
+            name: s(82505, 13), /* IPAddressUsed */
             syntax: 126,
             version: v(2, 9, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(39988, 32), /* IncrementalResultNumberOfEntries */
+            name: s(32235, 32), /* IncrementalResultNumberOfEntries */
             syntax: 0,
             version: v(2, 9, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(262, 9), /* Interface */
+            name: s(6361, 9), /* Interface */
             syntax: 8,
             access: Access::ReadWrite,
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(36418, 19), /* NumberOfConnections */
+            name: s(62765, 19), /* NumberOfConnections */
             syntax: 19,
             access: Access::ReadWrite,
             version: v(2, 9, 0),
@@ -2442,21 +2442,21 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(40020, 34), /* PerConnectionResultNumberOfEntries */
+            name: s(29458, 34), /* PerConnectionResultNumberOfEntries */
             syntax: 0,
             version: v(2, 9, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(37036, 19), /* PeriodOfFullLoading */
+            name: s(62898, 19), /* PeriodOfFullLoading */
             syntax: 578,
             version: v(2, 9, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(36437, 15), /* ProtocolVersion */
+            name: s(19287, 15), /* ProtocolVersion */
             syntax: 575,
             access: Access::ReadWrite,
             version: v(2, 9, 0),
@@ -2464,38 +2464,38 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(37055, 7), /* ROMTime */
+            name: s(34442, 7), /* ROMTime */
             syntax: 10,
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(37062, 18), /* TCPOpenRequestTime */
+            name: s(19211, 18), /* TCPOpenRequestTime */
             syntax: 10,
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(37080, 19), /* TCPOpenResponseTime */
+            name: s(18328, 19), /* TCPOpenResponseTime */
             syntax: 10,
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(37099, 17), /* TestBytesReceived */
+            name: s(20115, 17), /* TestBytesReceived */
             syntax: 38,
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(37116, 33), /* TestBytesReceivedUnderFullLoading */
+            name: s(30953, 33), /* TestBytesReceivedUnderFullLoading */
             syntax: 38,
             version: v(2, 9, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(36452, 21), /* TimeBasedTestDuration */
+            name: s(58227, 21), /* TimeBasedTestDuration */
             syntax: 576,
             access: Access::ReadWrite,
             version: v(2, 9, 0),
@@ -2503,7 +2503,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(36473, 32), /* TimeBasedTestMeasurementInterval */
+            name: s(32555, 32), /* TimeBasedTestMeasurementInterval */
             syntax: 576,
             access: Access::ReadWrite,
             version: v(2, 9, 0),
@@ -2511,7 +2511,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(36505, 30), /* TimeBasedTestMeasurementOffset */
+            name: s(36711, 30), /* TimeBasedTestMeasurementOffset */
             syntax: 577,
             access: Access::ReadWrite,
             version: v(2, 9, 0),
@@ -2519,125 +2519,125 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(37149, 18), /* TotalBytesReceived */
+            name: s(19253, 18), /* TotalBytesReceived */
             syntax: 38,
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(37167, 34), /* TotalBytesReceivedUnderFullLoading */
-            syntax: 38,
-            version: v(2, 9, 0),
-            flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
-            ..PARAM
-        },
-        Parameter {
-            name: s(37201, 14), /* TotalBytesSent */
+            name: s(29696, 34), /* TotalBytesReceivedUnderFullLoading */
             syntax: 38,
             version: v(2, 9, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(37215, 30), /* TotalBytesSentUnderFullLoading */
+            name: s(24219, 14), /* TotalBytesSent */
             syntax: 38,
             version: v(2, 9, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(20012, 7), /* EndTime */
-            syntax: 10,
-            version: v(2, 9, 0),
-            flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::CanDeny, false),
-            ..PARAM
-        },
-        Parameter {
-            name: s(20019, 9), /* StartTime */
-            syntax: 10,
-            version: v(2, 9, 0),
-            flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::CanDeny, false),
-            ..PARAM
-        },
-        Parameter {
-            name: s(37099, 17), /* TestBytesReceived */
-            syntax: 38,
-            version: v(2, 9, 0),
-            flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::CanDeny, false),
-            ..PARAM
-        },
-        Parameter {
-            name: s(37149, 18), /* TotalBytesReceived */
+            name: s(36741, 30), /* TotalBytesSentUnderFullLoading */
             syntax: 38,
             version: v(2, 9, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(37201, 14), /* TotalBytesSent */
+            name: s(34318, 7), /* EndTime */
+            syntax: 10,
+            version: v(2, 9, 0),
+            flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::CanDeny, false),
+            ..PARAM
+        },
+        Parameter {
+            name: s(30680, 9), /* StartTime */
+            syntax: 10,
+            version: v(2, 9, 0),
+            flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::CanDeny, false),
+            ..PARAM
+        },
+        Parameter {
+            name: s(20115, 17), /* TestBytesReceived */
+            syntax: 38,
+            version: v(2, 9, 0),
+            flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::CanDeny, false),
+            ..PARAM
+        },
+        Parameter {
+            name: s(19253, 18), /* TotalBytesReceived */
             syntax: 38,
             version: v(2, 9, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(36535, 7), /* BOMTime */
+            name: s(24219, 14), /* TotalBytesSent */
+            syntax: 38,
+            version: v(2, 9, 0),
+            flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
+            ..PARAM
+        },
+        Parameter {
+            name: s(34380, 7), /* BOMTime */
             syntax: 10,
             version: v(2, 9, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(36542, 7), /* EOMTime */
+            name: s(34411, 7), /* EOMTime */
             syntax: 10,
             version: v(2, 9, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(37055, 7), /* ROMTime */
+            name: s(34442, 7), /* ROMTime */
             syntax: 10,
             version: v(2, 9, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(37062, 18), /* TCPOpenRequestTime */
+            name: s(19211, 18), /* TCPOpenRequestTime */
             syntax: 10,
             version: v(2, 9, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(37080, 19), /* TCPOpenResponseTime */
+            name: s(18328, 19), /* TCPOpenResponseTime */
             syntax: 10,
             version: v(2, 9, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(37099, 17), /* TestBytesReceived */
+            name: s(20115, 17), /* TestBytesReceived */
             syntax: 38,
             version: v(2, 9, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(37149, 18), /* TotalBytesReceived */
+            name: s(19253, 18), /* TotalBytesReceived */
             syntax: 38,
             version: v(2, 9, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(37201, 14), /* TotalBytesSent */
+            name: s(24219, 14), /* TotalBytesSent */
             syntax: 38,
             version: v(2, 9, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
             version: v(2, 19, 0),
@@ -2645,7 +2645,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(40234, 17), /* AuthenticationKey */
+            name: s(37218, 17), /* AuthenticationKey */
             syntax: 562,
             access: Access::ReadWrite,
             version: v(2, 19, 0),
@@ -2653,14 +2653,14 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(37906, 11), /* ActiveFlows */
+            name: s(87600, 11), /* ActiveFlows */
             syntax: 603,
             version: v(2, 17, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(37262, 19), /* AuthenticationAlias */
+            name: s(61169, 19), /* AuthenticationAlias */
             syntax: 3,
             access: Access::ReadWrite,
             version: v(2, 19, 0),
@@ -2668,7 +2668,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(37281, 18), /* AuthenticationCode */
+            name: s(64539, 18), /* AuthenticationCode */
             syntax: 562,
             access: Access::ReadWrite,
             version: v(2, 19, 0),
@@ -2676,7 +2676,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(37299, 21), /* AuthenticationEnabled */
+            name: s(55791, 21), /* AuthenticationEnabled */
             syntax: 368,
             access: Access::ReadWrite,
             version: v(2, 19, 0),
@@ -2684,7 +2684,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(37320, 29), /* AuthenticationKeyFileLocation */
+            name: s(37218, 29), /* AuthenticationKeyFileLocation */
             syntax: 3,
             access: Access::ReadWrite,
             version: v(2, 19, 0),
@@ -2692,14 +2692,14 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(36535, 7), /* BOMTime */
+            name: s(34380, 7), /* BOMTime */
             syntax: 10,
             version: v(2, 14, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(24802, 4), /* DSCP */
+            name: s(52781, 4), /* DSCP */
             syntax: 574,
             access: Access::ReadWrite,
             version: v(2, 14, 0),
@@ -2707,7 +2707,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(744, 16), /* DiagnosticsState */
+            name: s(72154, 16), /* DiagnosticsState */
             syntax: 623,
             access: Access::ReadWrite,
             version: v(2, 14, 0),
@@ -2715,14 +2715,14 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(36542, 7), /* EOMTime */
+            name: s(34411, 7), /* EOMTime */
             syntax: 10,
             version: v(2, 14, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(36402, 16), /* EthernetPriority */
+            name: s(31191, 16), /* EthernetPriority */
             syntax: 49,
             access: Access::ReadWrite,
             version: v(2, 14, 0),
@@ -2730,7 +2730,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(37349, 9), /* FlowCount */
+            name: s(92765, 9), /* FlowCount */
             syntax: 0,
             access: Access::ReadWrite,
             version: v(2, 17, 0),
@@ -2738,7 +2738,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(37358, 12), /* HSpeedThresh */
+            name: s(85569, 12), /* HSpeedThresh */
             syntax: 580,
             access: Access::ReadWrite,
             version: v(2, 14, 0),
@@ -2746,7 +2746,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(37370, 14), /* HighSpeedDelta */
+            name: s(79369, 14), /* HighSpeedDelta */
             syntax: 581,
             access: Access::ReadWrite,
             version: v(2, 14, 0),
@@ -2754,7 +2754,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(9747, 4), /* Host */
+            name: s(6317, 4), /* Host */
             syntax: 6,
             access: Access::ReadWrite,
             status: Status::Obsoleted,
@@ -2762,7 +2762,7 @@ pub(crate) static GROUP: Group = Group {
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
         },
         Parameter {
-            name: s(37384, 10), /* IPDVEnable */
+            name: s(90930, 10), /* IPDVEnable */
             syntax: 16,
             access: Access::ReadWrite,
             version: v(2, 14, 0),
@@ -2770,56 +2770,56 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(35677, 41), /* IPLayerCapSupportedControlProtocolVersion */
+            name: s(19886, 41), /* IPLayerCapSupportedControlProtocolVersion */
             syntax: 31,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(35718, 26), /* IPLayerCapSupportedMetrics */
+            name: s(44558, 26), /* IPLayerCapSupportedMetrics */
             syntax: 573,
             version: v(2, 14, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(35744, 34), /* IPLayerCapSupportedSoftwareVersion */
+            name: s(29186, 34), /* IPLayerCapSupportedSoftwareVersion */
             syntax: 31,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(35778, 38), /* IPLayerCapacityAuthCodeNumberOfEntries */
+            name: s(24005, 38), /* IPLayerCapacityAuthCodeNumberOfEntries */
             syntax: 0,
             version: v(2, 19, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(37917, 22), /* IPLayerCapacitySummary */
+            name: s(54061, 22), /* IPLayerCapacitySummary */
             syntax: 604,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(35840, 21), /* IPLayerMaxConnections */
+            name: s(56652, 21), /* IPLayerMaxConnections */
             syntax: 19,
             version: v(2, 14, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(35861, 27), /* IPLayerMaxIncrementalResult */
+            name: s(42571, 27), /* IPLayerMaxIncrementalResult */
             syntax: 19,
             version: v(2, 14, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(37394, 10), /* IPRREnable */
+            name: s(90940, 10), /* IPRREnable */
             syntax: 16,
             access: Access::ReadWrite,
             version: v(2, 14, 0),
@@ -2827,14 +2827,14 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(39988, 32), /* IncrementalResultNumberOfEntries */
+            name: s(32235, 32), /* IncrementalResultNumberOfEntries */
             syntax: 0,
             version: v(2, 14, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(262, 9), /* Interface */
+            name: s(6361, 9), /* Interface */
             syntax: 8,
             access: Access::ReadWrite,
             version: v(2, 14, 0),
@@ -2842,21 +2842,21 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(38253, 21), /* InterfaceEthMbpsAtMax */
+            name: s(25101, 21), /* InterfaceEthMbpsAtMax */
             syntax: 604,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(38274, 23), /* InterfaceEthMbpsSummary */
+            name: s(51520, 23), /* InterfaceEthMbpsSummary */
             syntax: 604,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(37404, 20), /* JumboFramesPermitted */
+            name: s(59578, 20), /* JumboFramesPermitted */
             syntax: 16,
             access: Access::ReadWrite,
             version: v(2, 14, 0),
@@ -2864,7 +2864,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(37424, 26), /* LocalInterfaceRateIncluded */
+            name: s(44844, 26), /* LocalInterfaceRateIncluded */
             syntax: 460,
             access: Access::ReadWrite,
             version: v(2, 19, 0),
@@ -2872,21 +2872,21 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(38297, 14), /* LossRatioAtMax */
+            name: s(36067, 14), /* LossRatioAtMax */
             syntax: 605,
             version: v(2, 14, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(38311, 16), /* LossRatioSummary */
+            name: s(72826, 16), /* LossRatioSummary */
             syntax: 605,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(37450, 11), /* LowerThresh */
+            name: s(88678, 11), /* LowerThresh */
             syntax: 582,
             access: Access::ReadWrite,
             version: v(2, 14, 0),
@@ -2894,7 +2894,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(20679, 3), /* MTU */
+            name: s(90277, 3), /* MTU */
             syntax: 583,
             access: Access::ReadWrite,
             version: v(2, 19, 0),
@@ -2902,35 +2902,35 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(38327, 19), /* MaxETHCapacityNoFCS */
+            name: s(28038, 19), /* MaxETHCapacityNoFCS */
             syntax: 604,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(38346, 21), /* MaxETHCapacityWithFCS */
+            name: s(20025, 21), /* MaxETHCapacityWithFCS */
             syntax: 604,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(38367, 25), /* MaxETHCapacityWithFCSVLAN */
+            name: s(20025, 25), /* MaxETHCapacityWithFCSVLAN */
             syntax: 604,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(38392, 18), /* MaxIPLayerCapacity */
+            name: s(29304, 18), /* MaxIPLayerCapacity */
             syntax: 604,
             version: v(2, 14, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(37461, 12), /* MaximumFlows */
+            name: s(86013, 12), /* MaximumFlows */
             syntax: 0,
             access: Access::ReadWrite,
             version: v(2, 17, 0),
@@ -2938,7 +2938,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(37473, 20), /* MaximumTestBandwidth */
+            name: s(59758, 20), /* MaximumTestBandwidth */
             syntax: 584,
             access: Access::ReadWrite,
             version: v(2, 19, 0),
@@ -2946,35 +2946,35 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(38410, 19), /* MinOnewayDelayAtMax */
+            name: s(28073, 19), /* MinOnewayDelayAtMax */
             syntax: 606,
             version: v(2, 14, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(38429, 21), /* MinOnewayDelaySummary */
+            name: s(56967, 21), /* MinOnewayDelaySummary */
             syntax: 606,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(38450, 13), /* MinRTTSummary */
+            name: s(82973, 13), /* MinRTTSummary */
             syntax: 606,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(40296, 26), /* ModalResultNumberOfEntries */
+            name: s(44896, 26), /* ModalResultNumberOfEntries */
             syntax: 0,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(37493, 31), /* NumberFirstModeTestSubIntervals */
+            name: s(34232, 31), /* NumberFirstModeTestSubIntervals */
             syntax: 585,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
@@ -2982,7 +2982,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(36418, 19), /* NumberOfConnections */
+            name: s(62765, 19), /* NumberOfConnections */
             syntax: 19,
             access: Access::ReadWrite,
             status: Status::Obsoleted,
@@ -2990,7 +2990,7 @@ pub(crate) static GROUP: Group = Group {
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
         },
         Parameter {
-            name: s(37524, 22), /* NumberTestSubIntervals */
+            name: s(54501, 22), /* NumberTestSubIntervals */
             syntax: 586,
             access: Access::ReadWrite,
             version: v(2, 14, 0),
@@ -2998,21 +2998,21 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(38866, 13), /* PDVRangeAtMax */
+            name: s(38597, 13), /* PDVRangeAtMax */
             syntax: 606,
             version: v(2, 14, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(38879, 15), /* PDVRangeSummary */
+            name: s(76859, 15), /* PDVRangeSummary */
             syntax: 606,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(2535, 4), /* Port */
+            name: s(9673, 4), /* Port */
             syntax: 127,
             access: Access::ReadWrite,
             status: Status::Obsoleted,
@@ -3020,7 +3020,7 @@ pub(crate) static GROUP: Group = Group {
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::CanDeny, false),
         },
         Parameter {
-            name: s(37546, 7), /* PortMax */
+            name: s(79813, 7), /* PortMax */
             syntax: 587,
             access: Access::ReadWrite,
             version: v(2, 14, 0),
@@ -3028,7 +3028,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(37553, 7), /* PortMin */
+            name: s(96242, 7), /* PortMin */
             syntax: 587,
             access: Access::ReadWrite,
             version: v(2, 14, 0),
@@ -3036,7 +3036,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(37560, 15), /* PortOptionalMax */
+            name: s(77114, 15), /* PortOptionalMax */
             syntax: 588,
             access: Access::ReadWrite,
             version: v(2, 14, 0),
@@ -3044,7 +3044,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(37575, 15), /* PortOptionalMin */
+            name: s(77129, 15), /* PortOptionalMin */
             syntax: 588,
             access: Access::ReadWrite,
             version: v(2, 14, 0),
@@ -3052,7 +3052,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(37590, 16), /* PreambleDuration */
+            name: s(73546, 16), /* PreambleDuration */
             syntax: 589,
             access: Access::ReadWrite,
             version: v(2, 14, 0),
@@ -3060,7 +3060,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(36437, 15), /* ProtocolVersion */
+            name: s(19287, 15), /* ProtocolVersion */
             syntax: 575,
             access: Access::ReadWrite,
             version: v(2, 14, 0),
@@ -3068,7 +3068,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(37606, 10), /* RIPREnable */
+            name: s(91520, 10), /* RIPREnable */
             syntax: 16,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
@@ -3076,35 +3076,35 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(38894, 11), /* RTTMaxAtMax */
+            name: s(89118, 11), /* RTTMaxAtMax */
             syntax: 605,
             version: v(2, 19, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(38905, 11), /* RTTMinAtMax */
+            name: s(89129, 11), /* RTTMinAtMax */
             syntax: 605,
             version: v(2, 19, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(38916, 13), /* RTTRangeAtMax */
+            name: s(38626, 13), /* RTTRangeAtMax */
             syntax: 606,
             version: v(2, 14, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(38929, 15), /* RTTRangeSummary */
+            name: s(77249, 15), /* RTTRangeSummary */
             syntax: 606,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(37616, 16), /* RateAdjAlgorithm */
+            name: s(73738, 16), /* RateAdjAlgorithm */
             syntax: 590,
             access: Access::ReadWrite,
             version: v(2, 16, 0),
@@ -3112,7 +3112,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(37632, 20), /* ReordDupIgnoreEnable */
+            name: s(60298, 20), /* ReordDupIgnoreEnable */
             syntax: 16,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
@@ -3120,35 +3120,35 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(38944, 19), /* ReorderedRatioAtMax */
+            name: s(28108, 19), /* ReorderedRatioAtMax */
             syntax: 605,
             version: v(2, 14, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(38963, 21), /* ReorderedRatioSummary */
+            name: s(57555, 21), /* ReorderedRatioSummary */
             syntax: 605,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(38984, 20), /* ReplicatedRatioAtMax */
+            name: s(26804, 20), /* ReplicatedRatioAtMax */
             syntax: 605,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(39004, 22), /* ReplicatedRatioSummary */
+            name: s(55007, 22), /* ReplicatedRatioSummary */
             syntax: 605,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(37652, 11), /* RetryThresh */
+            name: s(89261, 11), /* RetryThresh */
             syntax: 591,
             access: Access::ReadWrite,
             version: v(2, 16, 0),
@@ -3156,7 +3156,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(34343, 4), /* Role */
+            name: s(193, 4), /* Role */
             syntax: 592,
             access: Access::ReadWrite,
             version: v(2, 14, 0),
@@ -3164,7 +3164,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(37663, 12), /* SeqErrThresh */
+            name: s(86901, 12), /* SeqErrThresh */
             syntax: 585,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
@@ -3172,7 +3172,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(37675, 10), /* ServerList */
+            name: s(91780, 10), /* ServerList */
             syntax: 593,
             access: Access::ReadWrite,
             version: v(2, 17, 0),
@@ -3180,7 +3180,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(37685, 13), /* SlowAdjThresh */
+            name: s(83675, 13), /* SlowAdjThresh */
             syntax: 581,
             access: Access::ReadWrite,
             version: v(2, 14, 0),
@@ -3188,7 +3188,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(37698, 16), /* StartSendingRate */
+            name: s(58101, 16), /* StartSendingRate */
             syntax: 594,
             access: Access::ReadWrite,
             version: v(2, 14, 0),
@@ -3196,7 +3196,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(37714, 21), /* StartSendingRateIndex */
+            name: s(58101, 21), /* StartSendingRateIndex */
             syntax: 595,
             access: Access::ReadWrite,
             version: v(2, 16, 0),
@@ -3204,14 +3204,14 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(10696, 10), /* StatusCode */
+            name: s(49180, 10), /* StatusCode */
             syntax: 0,
             version: v(2, 19, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(37735, 22), /* StatusFeedbackInterval */
+            name: s(55337, 22), /* StatusFeedbackInterval */
             syntax: 582,
             access: Access::ReadWrite,
             version: v(2, 14, 0),
@@ -3219,21 +3219,21 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(39026, 13), /* StatusMessage */
+            name: s(55456, 13), /* StatusMessage */
             syntax: 3,
             version: v(2, 19, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(39039, 12), /* TestInterval */
+            name: s(87021, 12), /* TestInterval */
             syntax: 28,
             version: v(2, 14, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(37757, 15), /* TestSubInterval */
+            name: s(34247, 15), /* TestSubInterval */
             syntax: 596,
             access: Access::ReadWrite,
             version: v(2, 14, 0),
@@ -3241,7 +3241,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(37772, 8), /* TestType */
+            name: s(95433, 8), /* TestType */
             syntax: 597,
             access: Access::ReadWrite,
             version: v(2, 14, 0),
@@ -3249,14 +3249,14 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(39051, 9), /* TimeOfMax */
+            name: s(46973, 9), /* TimeOfMax */
             syntax: 10,
             version: v(2, 14, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(37780, 22), /* TimeoutNoStatusMessage */
+            name: s(55447, 22), /* TimeoutNoStatusMessage */
             syntax: 598,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
@@ -3264,7 +3264,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(37802, 20), /* TimeoutNoTestTraffic */
+            name: s(60758, 20), /* TimeoutNoTestTraffic */
             syntax: 598,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
@@ -3272,7 +3272,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(37822, 19), /* TimestampResolution */
+            name: s(52417, 19), /* TimestampResolution */
             syntax: 599,
             access: Access::ReadWrite,
             version: v(2, 14, 0),
@@ -3280,14 +3280,14 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(39060, 23), /* TimestampResolutionUsed */
+            name: s(52417, 23), /* TimestampResolutionUsed */
             syntax: 578,
             version: v(2, 14, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(37841, 4), /* Tmax */
+            name: s(89734, 4), /* Tmax */
             syntax: 600,
             access: Access::ReadWrite,
             version: v(2, 14, 0),
@@ -3295,7 +3295,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(37845, 7), /* TmaxRTT */
+            name: s(89734, 7), /* TmaxRTT */
             syntax: 600,
             access: Access::ReadWrite,
             version: v(2, 14, 0),
@@ -3303,21 +3303,21 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(39083, 11), /* TmaxRTTUsed */
+            name: s(89734, 11), /* TmaxRTTUsed */
             syntax: 21,
             version: v(2, 14, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(39094, 8), /* TmaxUsed */
+            name: s(95449, 8), /* TmaxUsed */
             syntax: 21,
             version: v(2, 14, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(37852, 17), /* UDPPayloadContent */
+            name: s(70903, 17), /* UDPPayloadContent */
             syntax: 601,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
@@ -3325,7 +3325,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(37869, 13), /* UDPPayloadMax */
+            name: s(83948, 13), /* UDPPayloadMax */
             syntax: 602,
             access: Access::ReadWrite,
             version: v(2, 14, 0),
@@ -3333,7 +3333,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(37882, 13), /* UDPPayloadMin */
+            name: s(83961, 13), /* UDPPayloadMin */
             syntax: 602,
             access: Access::ReadWrite,
             version: v(2, 14, 0),
@@ -3341,7 +3341,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(37895, 11), /* UpperThresh */
+            name: s(89866, 11), /* UpperThresh */
             syntax: 582,
             access: Access::ReadWrite,
             version: v(2, 14, 0),
@@ -3349,7 +3349,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
             version: v(2, 19, 0),
@@ -3357,7 +3357,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(40234, 17), /* AuthenticationKey */
+            name: s(37218, 17), /* AuthenticationKey */
             syntax: 562,
             access: Access::ReadWrite,
             version: v(2, 19, 0),
@@ -3365,248 +3365,248 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(40462, 15), /* IPLayerCapacity */
+            name: s(5816, 15), /* IPLayerCapacity */
             syntax: 604,
             version: v(2, 14, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(40477, 16), /* InterfaceEthMbps */
+            name: s(24065, 16), /* InterfaceEthMbps */
             syntax: 604,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(40493, 9), /* LossRatio */
+            name: s(33944, 9), /* LossRatio */
             syntax: 605,
             version: v(2, 14, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(40502, 14), /* MinOnewayDelay */
+            name: s(26594, 14), /* MinOnewayDelay */
             syntax: 606,
             version: v(2, 14, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(40516, 8), /* PDVRange */
+            name: s(35803, 8), /* PDVRange */
             syntax: 606,
             version: v(2, 14, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(40524, 8), /* RTTRange */
+            name: s(35833, 8), /* RTTRange */
             syntax: 606,
             version: v(2, 14, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(40532, 14), /* ReorderedRatio */
+            name: s(26630, 14), /* ReorderedRatio */
             syntax: 605,
             version: v(2, 14, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(40546, 15), /* ReplicatedRatio */
+            name: s(24959, 15), /* ReplicatedRatio */
             syntax: 605,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(40561, 17), /* TimeOfSubInterval */
+            name: s(22612, 17), /* TimeOfSubInterval */
             syntax: 10,
             version: v(2, 14, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(38253, 21), /* InterfaceEthMbpsAtMax */
+            name: s(25101, 21), /* InterfaceEthMbpsAtMax */
             syntax: 604,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(38297, 14), /* LossRatioAtMax */
+            name: s(36067, 14), /* LossRatioAtMax */
             syntax: 605,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(38327, 19), /* MaxETHCapacityNoFCS */
+            name: s(28038, 19), /* MaxETHCapacityNoFCS */
             syntax: 604,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(38346, 21), /* MaxETHCapacityWithFCS */
+            name: s(20025, 21), /* MaxETHCapacityWithFCS */
             syntax: 604,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(38367, 25), /* MaxETHCapacityWithFCSVLAN */
+            name: s(20025, 25), /* MaxETHCapacityWithFCSVLAN */
             syntax: 604,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(38392, 18), /* MaxIPLayerCapacity */
+            name: s(29304, 18), /* MaxIPLayerCapacity */
             syntax: 604,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(38410, 19), /* MinOnewayDelayAtMax */
+            name: s(28073, 19), /* MinOnewayDelayAtMax */
             syntax: 606,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(38866, 13), /* PDVRangeAtMax */
+            name: s(38597, 13), /* PDVRangeAtMax */
             syntax: 606,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(38916, 13), /* RTTRangeAtMax */
+            name: s(38626, 13), /* RTTRangeAtMax */
             syntax: 606,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(38944, 19), /* ReorderedRatioAtMax */
+            name: s(28108, 19), /* ReorderedRatioAtMax */
             syntax: 605,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(38984, 20), /* ReplicatedRatioAtMax */
+            name: s(26804, 20), /* ReplicatedRatioAtMax */
             syntax: 605,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(39051, 9), /* TimeOfMax */
+            name: s(46973, 9), /* TimeOfMax */
             syntax: 10,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(629, 19), /* AverageResponseTime */
+            name: s(41518, 19), /* AverageResponseTime */
             syntax: 21,
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(39123, 27), /* AverageResponseTimeDetailed */
+            name: s(41518, 27), /* AverageResponseTimeDetailed */
             syntax: 578,
             version: v(2, 7, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(24802, 4), /* DSCP */
+            name: s(52781, 4), /* DSCP */
             syntax: 574,
             access: Access::ReadWrite,
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(39110, 13), /* DataBlockSize */
+            name: s(81790, 13), /* DataBlockSize */
             syntax: 127,
             access: Access::ReadWrite,
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
-            name: s(744, 16), /* DiagnosticsState */
+            name: s(72154, 16), /* DiagnosticsState */
             syntax: 624,
             access: Access::ReadWrite,
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(648, 12), /* FailureCount */
+            name: s(12752, 12), /* FailureCount */
             syntax: 0,
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(9747, 4), /* Host */
+            name: s(6317, 4), /* Host */
             syntax: 6,
             access: Access::ReadWrite,
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
-            name: s(36549, 13), /* IPAddressUsed */
+            name: s(82505, 13), /* IPAddressUsed */
             syntax: 126,
             version: v(2, 8, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(262, 9), /* Interface */
+            name: s(6361, 9), /* Interface */
             syntax: 8,
             access: Access::ReadWrite,
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(660, 19), /* MaximumResponseTime */
+            name: s(42706, 19), /* MaximumResponseTime */
             syntax: 21,
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(39150, 27), /* MaximumResponseTimeDetailed */
+            name: s(42706, 27), /* MaximumResponseTimeDetailed */
             syntax: 578,
             version: v(2, 7, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(679, 19), /* MinimumResponseTime */
+            name: s(42733, 19), /* MinimumResponseTime */
             syntax: 21,
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(39177, 27), /* MinimumResponseTimeDetailed */
+            name: s(42733, 27), /* MinimumResponseTimeDetailed */
             syntax: 578,
             version: v(2, 7, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(603, 19), /* NumberOfRepetitions */
+            name: s(40971, 19), /* NumberOfRepetitions */
             syntax: 19,
             access: Access::ReadWrite,
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
-            name: s(36437, 15), /* ProtocolVersion */
+            name: s(19287, 15), /* ProtocolVersion */
             syntax: 575,
             access: Access::ReadWrite,
             version: v(2, 8, 0),
@@ -3614,27 +3614,27 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(698, 12), /* SuccessCount */
+            name: s(86949, 12), /* SuccessCount */
             syntax: 0,
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(622, 7), /* Timeout */
+            name: s(30451, 7), /* Timeout */
             syntax: 20,
             access: Access::ReadWrite,
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
-            name: s(629, 19), /* AverageResponseTime */
+            name: s(41518, 19), /* AverageResponseTime */
             syntax: 578,
             version: v(2, 9, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(744, 16), /* DiagnosticsState */
+            name: s(72154, 16), /* DiagnosticsState */
             syntax: 625,
             access: Access::ReadWrite,
             version: v(2, 9, 0),
@@ -3642,14 +3642,14 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(39240, 11), /* FastestHost */
+            name: s(88128, 11), /* FastestHost */
             syntax: 3,
             version: v(2, 9, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(39232, 8), /* HostList */
+            name: s(94785, 8), /* HostList */
             syntax: 609,
             access: Access::ReadWrite,
             version: v(2, 9, 0),
@@ -3657,14 +3657,14 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(36549, 13), /* IPAddressUsed */
+            name: s(82505, 13), /* IPAddressUsed */
             syntax: 126,
             version: v(2, 9, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(262, 9), /* Interface */
+            name: s(6361, 9), /* Interface */
             syntax: 233,
             access: Access::ReadWrite,
             version: v(2, 9, 0),
@@ -3672,21 +3672,21 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(660, 19), /* MaximumResponseTime */
+            name: s(42706, 19), /* MaximumResponseTime */
             syntax: 578,
             version: v(2, 9, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(679, 19), /* MinimumResponseTime */
+            name: s(42733, 19), /* MinimumResponseTime */
             syntax: 578,
             version: v(2, 9, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(603, 19), /* NumberOfRepetitions */
+            name: s(40971, 19), /* NumberOfRepetitions */
             syntax: 19,
             access: Access::ReadWrite,
             version: v(2, 9, 0),
@@ -3694,7 +3694,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(2441, 8), /* Protocol */
+            name: s(18372, 8), /* Protocol */
             syntax: 610,
             access: Access::ReadWrite,
             version: v(2, 9, 0),
@@ -3702,7 +3702,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(36437, 15), /* ProtocolVersion */
+            name: s(19287, 15), /* ProtocolVersion */
             syntax: 611,
             access: Access::ReadWrite,
             version: v(2, 9, 0),
@@ -3710,7 +3710,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(622, 7), /* Timeout */
+            name: s(30451, 7), /* Timeout */
             syntax: 20,
             access: Access::ReadWrite,
             version: v(2, 9, 0),
@@ -3718,63 +3718,63 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(24802, 4), /* DSCP */
+            name: s(52781, 4), /* DSCP */
             syntax: 574,
             access: Access::ReadWrite,
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(39110, 13), /* DataBlockSize */
+            name: s(81790, 13), /* DataBlockSize */
             syntax: 127,
             access: Access::ReadWrite,
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(744, 16), /* DiagnosticsState */
+            name: s(72154, 16), /* DiagnosticsState */
             syntax: 626,
             access: Access::ReadWrite,
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(9747, 4), /* Host */
+            name: s(6317, 4), /* Host */
             syntax: 6,
             access: Access::ReadWrite,
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
-            name: s(36549, 13), /* IPAddressUsed */
+            name: s(82505, 13), /* IPAddressUsed */
             syntax: 126,
             version: v(2, 8, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(262, 9), /* Interface */
+            name: s(6361, 9), /* Interface */
             syntax: 8,
             access: Access::ReadWrite,
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(39263, 11), /* MaxHopCount */
+            name: s(46663, 11), /* MaxHopCount */
             syntax: 613,
             access: Access::ReadWrite,
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(39274, 13), /* NumberOfTries */
+            name: s(83077, 13), /* NumberOfTries */
             syntax: 614,
             access: Access::ReadWrite,
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(36437, 15), /* ProtocolVersion */
+            name: s(19287, 15), /* ProtocolVersion */
             syntax: 575,
             access: Access::ReadWrite,
             version: v(2, 8, 0),
@@ -3782,128 +3782,128 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(9303, 12), /* ResponseTime */
+            name: s(18335, 12), /* ResponseTime */
             syntax: 21,
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(40750, 24), /* RouteHopsNumberOfEntries */
+            name: s(49886, 24), /* RouteHopsNumberOfEntries */
             syntax: 0,
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(622, 7), /* Timeout */
+            name: s(30451, 7), /* Timeout */
             syntax: 20,
             access: Access::ReadWrite,
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(40821, 9), /* ErrorCode */
+            name: s(44463, 9), /* ErrorCode */
             syntax: 0,
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(9747, 4), /* Host */
+            name: s(6317, 4), /* Host */
             syntax: 6,
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(40830, 11), /* HostAddress */
+            name: s(47546, 11), /* HostAddress */
             syntax: 3,
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(40841, 7), /* RTTimes */
+            name: s(57674, 7), /* RTTimes */
             syntax: 615,
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(1041, 13), /* BytesReceived */
+            name: s(19258, 13), /* BytesReceived */
             syntax: 0,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(40884, 14), /* BytesResponded */
+            name: s(78529, 14), /* BytesResponded */
             syntax: 0,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(40898, 15), /* EchoPlusEnabled */
+            name: s(75749, 15), /* EchoPlusEnabled */
             syntax: 16,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(40913, 17), /* EchoPlusSupported */
+            name: s(68489, 17), /* EchoPlusSupported */
             syntax: 16,
             ..PARAM
         },
         Parameter {
-            name: s(780, 6), /* Enable */
+            name: s(3773, 6), /* Enable */
             syntax: 16,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(262, 9), /* Interface */
+            name: s(6361, 9), /* Interface */
             syntax: 8,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(1189, 15), /* PacketsReceived */
+            name: s(17412, 15), /* PacketsReceived */
             syntax: 0,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(40930, 16), /* PacketsResponded */
+            name: s(73450, 16), /* PacketsResponded */
             syntax: 0,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(40946, 15), /* SourceIPAddress */
+            name: s(77609, 15), /* SourceIPAddress */
             syntax: 126,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(40961, 23), /* TimeFirstPacketReceived */
+            name: s(52394, 23), /* TimeFirstPacketReceived */
             syntax: 10,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(40984, 22), /* TimeLastPacketReceived */
+            name: s(55425, 22), /* TimeLastPacketReceived */
             syntax: 10,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(41006, 7), /* UDPPort */
+            name: s(96431, 7), /* UDPPort */
             syntax: 0,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(629, 19), /* AverageResponseTime */
+            name: s(41518, 19), /* AverageResponseTime */
             syntax: 578,
             version: v(2, 9, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(24802, 4), /* DSCP */
+            name: s(52781, 4), /* DSCP */
             syntax: 574,
             access: Access::ReadWrite,
             version: v(2, 9, 0),
@@ -3911,7 +3911,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(39110, 13), /* DataBlockSize */
+            name: s(81790, 13), /* DataBlockSize */
             syntax: 617,
             access: Access::ReadWrite,
             version: v(2, 9, 0),
@@ -3919,7 +3919,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(744, 16), /* DiagnosticsState */
+            name: s(72154, 16), /* DiagnosticsState */
             syntax: 625,
             access: Access::ReadWrite,
             version: v(2, 9, 0),
@@ -3927,7 +3927,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(39394, 29), /* EnableIndividualPacketResults */
+            name: s(38204, 29), /* EnableIndividualPacketResults */
             syntax: 16,
             access: Access::ReadWrite,
             version: v(2, 9, 0),
@@ -3935,14 +3935,14 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(648, 12), /* FailureCount */
+            name: s(12752, 12), /* FailureCount */
             syntax: 0,
             version: v(2, 9, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(9747, 4), /* Host */
+            name: s(6317, 4), /* Host */
             syntax: 6,
             access: Access::ReadWrite,
             version: v(2, 9, 0),
@@ -3950,21 +3950,21 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(36549, 13), /* IPAddressUsed */
+            name: s(82505, 13), /* IPAddressUsed */
             syntax: 126,
             version: v(2, 9, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(41054, 37), /* IndividualPacketResultNumberOfEntries */
+            name: s(25011, 37), /* IndividualPacketResultNumberOfEntries */
             syntax: 0,
             version: v(2, 9, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(39423, 21), /* InterTransmissionTime */
+            name: s(56694, 21), /* InterTransmissionTime */
             syntax: 618,
             access: Access::ReadWrite,
             version: v(2, 9, 0),
@@ -3972,7 +3972,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(262, 9), /* Interface */
+            name: s(6361, 9), /* Interface */
             syntax: 233,
             access: Access::ReadWrite,
             version: v(2, 9, 0),
@@ -3980,21 +3980,21 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(660, 19), /* MaximumResponseTime */
+            name: s(42706, 19), /* MaximumResponseTime */
             syntax: 578,
             version: v(2, 9, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(679, 19), /* MinimumResponseTime */
+            name: s(42733, 19), /* MinimumResponseTime */
             syntax: 578,
             version: v(2, 9, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(603, 19), /* NumberOfRepetitions */
+            name: s(40971, 19), /* NumberOfRepetitions */
             syntax: 19,
             access: Access::ReadWrite,
             version: v(2, 9, 0),
@@ -4002,7 +4002,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(2535, 4), /* Port */
+            name: s(9673, 4), /* Port */
             syntax: 619,
             access: Access::ReadWrite,
             version: v(2, 9, 0),
@@ -4010,7 +4010,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(36437, 15), /* ProtocolVersion */
+            name: s(19287, 15), /* ProtocolVersion */
             syntax: 575,
             access: Access::ReadWrite,
             version: v(2, 9, 0),
@@ -4018,14 +4018,14 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(698, 12), /* SuccessCount */
+            name: s(86949, 12), /* SuccessCount */
             syntax: 0,
             version: v(2, 9, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(622, 7), /* Timeout */
+            name: s(30451, 7), /* Timeout */
             syntax: 20,
             access: Access::ReadWrite,
             version: v(2, 9, 0),
@@ -4033,96 +4033,96 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(36232, 28), /* UDPEchoDiagnosticsMaxResults */
+            name: s(41214, 28), /* UDPEchoDiagnosticsMaxResults */
             syntax: 19,
             version: v(2, 9, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(41159, 17), /* PacketReceiveTime */
+            name: s(17380, 17), /* PacketReceiveTime */
             syntax: 10,
             version: v(2, 9, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(41176, 14), /* PacketSendTime */
+            name: s(19954, 14), /* PacketSendTime */
             syntax: 10,
             version: v(2, 9, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(41190, 13), /* PacketSuccess */
+            name: s(21561, 13), /* PacketSuccess */
             syntax: 16,
             version: v(2, 9, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(41203, 9), /* TestGenSN */
+            name: s(26707, 9), /* TestGenSN */
             syntax: 0,
             version: v(2, 9, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(41212, 20), /* TestRespRcvTimeStamp */
+            name: s(14993, 20), /* TestRespRcvTimeStamp */
             syntax: 578,
             version: v(2, 9, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(41232, 25), /* TestRespReplyFailureCount */
+            name: s(12739, 25), /* TestRespReplyFailureCount */
             syntax: 0,
             version: v(2, 9, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(41257, 22), /* TestRespReplyTimeStamp */
+            name: s(14040, 22), /* TestRespReplyTimeStamp */
             syntax: 578,
             version: v(2, 9, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(41279, 10), /* TestRespSN */
+            name: s(25001, 10), /* TestRespSN */
             syntax: 0,
             version: v(2, 9, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(36535, 7), /* BOMTime */
+            name: s(34380, 7), /* BOMTime */
             syntax: 10,
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(24802, 4), /* DSCP */
+            name: s(52781, 4), /* DSCP */
             syntax: 574,
             access: Access::ReadWrite,
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(744, 16), /* DiagnosticsState */
+            name: s(72154, 16), /* DiagnosticsState */
             syntax: 627,
             access: Access::ReadWrite,
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(36542, 7), /* EOMTime */
+            name: s(34411, 7), /* EOMTime */
             syntax: 10,
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(36376, 26), /* EnablePerConnectionResults */
+            name: s(44350, 26), /* EnablePerConnectionResults */
             syntax: 16,
             access: Access::ReadWrite,
             version: v(2, 9, 0),
@@ -4130,35 +4130,35 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(36402, 16), /* EthernetPriority */
+            name: s(31191, 16), /* EthernetPriority */
             syntax: 49,
             access: Access::ReadWrite,
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(36549, 13), /* IPAddressUsed */
+            name: s(82505, 13), /* IPAddressUsed */
             syntax: 126,
             version: v(2, 9, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(39988, 32), /* IncrementalResultNumberOfEntries */
+            name: s(32235, 32), /* IncrementalResultNumberOfEntries */
             syntax: 0,
             version: v(2, 9, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(262, 9), /* Interface */
+            name: s(6361, 9), /* Interface */
             syntax: 8,
             access: Access::ReadWrite,
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(36418, 19), /* NumberOfConnections */
+            name: s(62765, 19), /* NumberOfConnections */
             syntax: 19,
             access: Access::ReadWrite,
             version: v(2, 9, 0),
@@ -4166,21 +4166,21 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(40020, 34), /* PerConnectionResultNumberOfEntries */
+            name: s(29458, 34), /* PerConnectionResultNumberOfEntries */
             syntax: 0,
             version: v(2, 9, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(37036, 19), /* PeriodOfFullLoading */
+            name: s(62898, 19), /* PeriodOfFullLoading */
             syntax: 578,
             version: v(2, 9, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(36437, 15), /* ProtocolVersion */
+            name: s(19287, 15), /* ProtocolVersion */
             syntax: 575,
             access: Access::ReadWrite,
             version: v(2, 9, 0),
@@ -4188,46 +4188,46 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(37055, 7), /* ROMTime */
+            name: s(34442, 7), /* ROMTime */
             syntax: 10,
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(37062, 18), /* TCPOpenRequestTime */
+            name: s(19211, 18), /* TCPOpenRequestTime */
             syntax: 10,
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(37080, 19), /* TCPOpenResponseTime */
+            name: s(18328, 19), /* TCPOpenResponseTime */
             syntax: 10,
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(39904, 13), /* TestBytesSent */
+            name: s(25294, 13), /* TestBytesSent */
             syntax: 38,
             version: v(2, 9, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(39917, 29), /* TestBytesSentUnderFullLoading */
+            name: s(39277, 29), /* TestBytesSentUnderFullLoading */
             syntax: 38,
             version: v(2, 9, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(39809, 14), /* TestFileLength */
+            name: s(80881, 14), /* TestFileLength */
             syntax: 620,
             access: Access::ReadWrite,
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(36452, 21), /* TimeBasedTestDuration */
+            name: s(58227, 21), /* TimeBasedTestDuration */
             syntax: 576,
             access: Access::ReadWrite,
             version: v(2, 9, 0),
@@ -4235,7 +4235,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(36473, 32), /* TimeBasedTestMeasurementInterval */
+            name: s(32555, 32), /* TimeBasedTestMeasurementInterval */
             syntax: 576,
             access: Access::ReadWrite,
             version: v(2, 9, 0),
@@ -4243,7 +4243,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(36505, 30), /* TimeBasedTestMeasurementOffset */
+            name: s(36711, 30), /* TimeBasedTestMeasurementOffset */
             syntax: 577,
             access: Access::ReadWrite,
             version: v(2, 9, 0),
@@ -4251,317 +4251,317 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(37149, 18), /* TotalBytesReceived */
+            name: s(19253, 18), /* TotalBytesReceived */
             syntax: 38,
             version: v(2, 9, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(37167, 34), /* TotalBytesReceivedUnderFullLoading */
+            name: s(29696, 34), /* TotalBytesReceivedUnderFullLoading */
             syntax: 38,
             version: v(2, 9, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(37201, 14), /* TotalBytesSent */
+            name: s(24219, 14), /* TotalBytesSent */
             syntax: 38,
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(37215, 30), /* TotalBytesSentUnderFullLoading */
+            name: s(36741, 30), /* TotalBytesSentUnderFullLoading */
             syntax: 38,
             version: v(2, 9, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(36260, 31), /* UploadDiagnosticsMaxConnections */
+            name: s(34666, 31), /* UploadDiagnosticsMaxConnections */
             syntax: 19,
             version: v(2, 9, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(36291, 37), /* UploadDiagnosticsMaxIncrementalResult */
+            name: s(25455, 37), /* UploadDiagnosticsMaxIncrementalResult */
             syntax: 19,
             version: v(2, 9, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(36328, 16), /* UploadTransports */
+            name: s(74746, 16), /* UploadTransports */
             syntax: 572,
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(39823, 9), /* UploadURL */
+            name: s(93890, 9), /* UploadURL */
             syntax: 5,
             access: Access::ReadWrite,
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
-            name: s(20012, 7), /* EndTime */
+            name: s(34318, 7), /* EndTime */
             syntax: 10,
             version: v(2, 9, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(20019, 9), /* StartTime */
+            name: s(30680, 9), /* StartTime */
             syntax: 10,
             version: v(2, 9, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(39904, 13), /* TestBytesSent */
+            name: s(25294, 13), /* TestBytesSent */
             syntax: 38,
             version: v(2, 9, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(37149, 18), /* TotalBytesReceived */
+            name: s(19253, 18), /* TotalBytesReceived */
             syntax: 38,
             version: v(2, 9, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(37201, 14), /* TotalBytesSent */
+            name: s(24219, 14), /* TotalBytesSent */
             syntax: 38,
             version: v(2, 9, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(36535, 7), /* BOMTime */
+            name: s(34380, 7), /* BOMTime */
             syntax: 10,
             version: v(2, 9, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(36542, 7), /* EOMTime */
+            name: s(34411, 7), /* EOMTime */
             syntax: 10,
             version: v(2, 9, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(37055, 7), /* ROMTime */
+            name: s(34442, 7), /* ROMTime */
             syntax: 10,
             version: v(2, 9, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(37062, 18), /* TCPOpenRequestTime */
+            name: s(19211, 18), /* TCPOpenRequestTime */
             syntax: 10,
             version: v(2, 9, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(37080, 19), /* TCPOpenResponseTime */
+            name: s(18328, 19), /* TCPOpenResponseTime */
             syntax: 10,
             version: v(2, 9, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(39904, 13), /* TestBytesSent */
+            name: s(25294, 13), /* TestBytesSent */
             syntax: 38,
             version: v(2, 9, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(37149, 18), /* TotalBytesReceived */
+            name: s(19253, 18), /* TotalBytesReceived */
             syntax: 38,
             version: v(2, 9, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(37201, 14), /* TotalBytesSent */
+            name: s(24219, 14), /* TotalBytesSent */
             syntax: 38,
             version: v(2, 9, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(41479, 12), /* AutoIPEnable */
+            name: s(84669, 12), /* AutoIPEnable */
             syntax: 26,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(780, 6), /* Enable */
+            name: s(3773, 6), /* Enable */
             syntax: 26,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(6827, 26), /* IPv4AddressNumberOfEntries */
+            name: s(44584, 26), /* IPv4AddressNumberOfEntries */
             syntax: 0,
             ..PARAM
         },
         Parameter {
-            name: s(35433, 10), /* IPv4Enable */
+            name: s(90950, 10), /* IPv4Enable */
             syntax: 16,
             access: Access::ReadWrite,
             version: v(2, 2, 0),
             ..PARAM
         },
         Parameter {
-            name: s(8308, 26), /* IPv6AddressNumberOfEntries */
+            name: s(44610, 26), /* IPv6AddressNumberOfEntries */
             syntax: 0,
             version: v(2, 2, 0),
             ..PARAM
         },
         Parameter {
-            name: s(35464, 10), /* IPv6Enable */
+            name: s(90980, 10), /* IPv6Enable */
             syntax: 16,
             access: Access::ReadWrite,
             version: v(2, 2, 0),
             ..PARAM
         },
         Parameter {
-            name: s(8334, 25), /* IPv6PrefixNumberOfEntries */
+            name: s(46832, 25), /* IPv6PrefixNumberOfEntries */
             syntax: 0,
             version: v(2, 2, 0),
             ..PARAM
         },
         Parameter {
-            name: s(851, 10), /* LastChange */
+            name: s(68122, 10), /* LastChange */
             syntax: 28,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(41491, 8), /* Loopback */
+            name: s(28531, 8), /* Loopback */
             syntax: 26,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(869, 11), /* LowerLayers */
+            name: s(88667, 11), /* LowerLayers */
             syntax: 30,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(41499, 10), /* MaxMTUSize */
+            name: s(91160, 10), /* MaxMTUSize */
             syntax: 628,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(791, 4), /* Name */
+            name: s(31079, 4), /* Name */
             syntax: 31,
             ..PARAM
         },
         Parameter {
-            name: s(1229, 5), /* Reset */
+            name: s(31685, 5), /* Reset */
             syntax: 172,
             access: Access::ReadWrite,
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(41509, 6), /* Router */
+            name: s(9471, 6), /* Router */
             syntax: 629,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(427, 6), /* Status */
+            name: s(2491, 6), /* Status */
             syntax: 32,
             ..PARAM
         },
         Parameter {
-            name: s(41515, 29), /* TWAMPReflectorNumberOfEntries */
+            name: s(39219, 29), /* TWAMPReflectorNumberOfEntries */
             syntax: 0,
             version: v(2, 12, 0),
             ..PARAM
         },
         Parameter {
-            name: s(2207, 4), /* Type */
+            name: s(38248, 4), /* Type */
             syntax: 630,
             ..PARAM
         },
         Parameter {
-            name: s(41544, 9), /* ULAEnable */
+            name: s(93854, 9), /* ULAEnable */
             syntax: 26,
             access: Access::ReadWrite,
             version: v(2, 2, 0),
             ..PARAM
         },
         Parameter {
-            name: s(41593, 14), /* AddressingType */
+            name: s(78277, 14), /* AddressingType */
             syntax: 631,
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(780, 6), /* Enable */
+            name: s(3773, 6), /* Enable */
             syntax: 26,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(5817, 9), /* IPAddress */
+            name: s(45589, 9), /* IPAddress */
             syntax: 182,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(427, 6), /* Status */
+            name: s(2491, 6), /* Status */
             syntax: 65,
             version: v(2, 2, 0),
             ..PARAM
         },
         Parameter {
-            name: s(5943, 10), /* SubnetMask */
+            name: s(78939, 10), /* SubnetMask */
             syntax: 165,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
             version: v(2, 2, 0),
@@ -4569,7 +4569,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
             version: v(2, 2, 0),
@@ -4577,67 +4577,67 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(41647, 7), /* Anycast */
+            name: s(95717, 7), /* Anycast */
             syntax: 26,
             access: Access::ReadWrite,
             version: v(2, 2, 0),
             ..PARAM
         },
         Parameter {
-            name: s(780, 6), /* Enable */
+            name: s(3773, 6), /* Enable */
             syntax: 26,
             access: Access::ReadWrite,
             version: v(2, 2, 0),
             ..PARAM
         },
         Parameter {
-            name: s(5817, 9), /* IPAddress */
+            name: s(45589, 9), /* IPAddress */
             syntax: 216,
             access: Access::ReadWrite,
             version: v(2, 2, 0),
             ..PARAM
         },
         Parameter {
-            name: s(41654, 15), /* IPAddressStatus */
+            name: s(76019, 15), /* IPAddressStatus */
             syntax: 632,
             version: v(2, 2, 0),
             ..PARAM
         },
         Parameter {
-            name: s(9863, 6), /* Origin */
+            name: s(68942, 6), /* Origin */
             syntax: 633,
             version: v(2, 2, 0),
             ..PARAM
         },
         Parameter {
-            name: s(8416, 17), /* PreferredLifetime */
+            name: s(69985, 17), /* PreferredLifetime */
             syntax: 454,
             access: Access::ReadWrite,
             version: v(2, 2, 0),
             ..PARAM
         },
         Parameter {
-            name: s(8502, 6), /* Prefix */
+            name: s(10430, 6), /* Prefix */
             syntax: 634,
             access: Access::ReadWrite,
             version: v(2, 2, 0),
             ..PARAM
         },
         Parameter {
-            name: s(427, 6), /* Status */
+            name: s(2491, 6), /* Status */
             syntax: 65,
             version: v(2, 2, 0),
             ..PARAM
         },
         Parameter {
-            name: s(8433, 13), /* ValidLifetime */
+            name: s(84143, 13), /* ValidLifetime */
             syntax: 454,
             access: Access::ReadWrite,
             version: v(2, 2, 0),
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
             version: v(2, 2, 0),
@@ -4645,7 +4645,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
             version: v(2, 2, 0),
@@ -4653,160 +4653,160 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(41708, 10), /* Autonomous */
+            name: s(10124, 10), /* Autonomous */
             syntax: 26,
             access: Access::ReadWrite,
             version: v(2, 2, 0),
             ..PARAM
         },
         Parameter {
-            name: s(41718, 15), /* ChildPrefixBits */
+            name: s(75404, 15), /* ChildPrefixBits */
             syntax: 635,
             access: Access::ReadWrite,
             version: v(2, 2, 0),
             ..PARAM
         },
         Parameter {
-            name: s(780, 6), /* Enable */
+            name: s(3773, 6), /* Enable */
             syntax: 26,
             access: Access::ReadWrite,
             version: v(2, 2, 0),
             ..PARAM
         },
         Parameter {
-            name: s(41733, 6), /* OnLink */
+            name: s(96978, 6), /* OnLink */
             syntax: 26,
             access: Access::ReadWrite,
             version: v(2, 2, 0),
             ..PARAM
         },
         Parameter {
-            name: s(9863, 6), /* Origin */
+            name: s(68942, 6), /* Origin */
             syntax: 636,
             version: v(2, 2, 0),
             ..PARAM
         },
         Parameter {
-            name: s(41739, 12), /* ParentPrefix */
+            name: s(86253, 12), /* ParentPrefix */
             syntax: 637,
             access: Access::ReadWrite,
             version: v(2, 2, 0),
             ..PARAM
         },
         Parameter {
-            name: s(8416, 17), /* PreferredLifetime */
+            name: s(69985, 17), /* PreferredLifetime */
             syntax: 454,
             access: Access::ReadWrite,
             version: v(2, 2, 0),
             ..PARAM
         },
         Parameter {
-            name: s(8502, 6), /* Prefix */
+            name: s(10430, 6), /* Prefix */
             syntax: 635,
             access: Access::ReadWrite,
             version: v(2, 2, 0),
             ..PARAM
         },
         Parameter {
-            name: s(41751, 12), /* PrefixStatus */
+            name: s(86385, 12), /* PrefixStatus */
             syntax: 638,
             version: v(2, 2, 0),
             ..PARAM
         },
         Parameter {
-            name: s(41763, 10), /* StaticType */
+            name: s(91870, 10), /* StaticType */
             syntax: 639,
             access: Access::ReadWrite,
             version: v(2, 2, 0),
             ..PARAM
         },
         Parameter {
-            name: s(427, 6), /* Status */
+            name: s(2491, 6), /* Status */
             syntax: 47,
             version: v(2, 2, 0),
             ..PARAM
         },
         Parameter {
-            name: s(8433, 13), /* ValidLifetime */
+            name: s(84143, 13), /* ValidLifetime */
             syntax: 454,
             access: Access::ReadWrite,
             version: v(2, 2, 0),
             ..PARAM
         },
         Parameter {
-            name: s(997, 24), /* BroadcastPacketsReceived */
+            name: s(22722, 24), /* BroadcastPacketsReceived */
             syntax: 37,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1021, 20), /* BroadcastPacketsSent */
+            name: s(22761, 20), /* BroadcastPacketsSent */
             syntax: 37,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1041, 13), /* BytesReceived */
+            name: s(19258, 13), /* BytesReceived */
             syntax: 38,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1054, 9), /* BytesSent */
+            name: s(24224, 9), /* BytesSent */
             syntax: 38,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1072, 22), /* DiscardPacketsReceived */
+            name: s(25137, 22), /* DiscardPacketsReceived */
             syntax: 39,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1094, 18), /* DiscardPacketsSent */
+            name: s(30572, 18), /* DiscardPacketsSent */
             syntax: 39,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1112, 14), /* ErrorsReceived */
+            name: s(28148, 14), /* ErrorsReceived */
             syntax: 39,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1126, 10), /* ErrorsSent */
+            name: s(23957, 10), /* ErrorsSent */
             syntax: 39,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1145, 24), /* MulticastPacketsReceived */
+            name: s(22800, 24), /* MulticastPacketsReceived */
             syntax: 37,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1169, 20), /* MulticastPacketsSent */
+            name: s(22839, 20), /* MulticastPacketsSent */
             syntax: 37,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1189, 15), /* PacketsReceived */
+            name: s(17412, 15), /* PacketsReceived */
             syntax: 37,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1204, 11), /* PacketsSent */
+            name: s(22423, 11), /* PacketsSent */
             syntax: 37,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1229, 5), /* Reset */
+            name: s(31685, 5), /* Reset */
             syntax: 40,
             access: Access::ReadWrite,
             version: v(2, 18, 0),
@@ -4814,25 +4814,25 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(1251, 22), /* UnicastPacketsReceived */
+            name: s(25211, 22), /* UnicastPacketsReceived */
             syntax: 37,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1273, 18), /* UnicastPacketsSent */
+            name: s(30605, 18), /* UnicastPacketsSent */
             syntax: 37,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1291, 27), /* UnknownProtoPacketsReceived */
+            name: s(19160, 27), /* UnknownProtoPacketsReceived */
             syntax: 39,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
@@ -4840,7 +4840,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
             version: v(2, 12, 0),
@@ -4848,42 +4848,42 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(780, 6), /* Enable */
+            name: s(3773, 6), /* Enable */
             syntax: 16,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
             ..PARAM
         },
         Parameter {
-            name: s(41846, 13), /* IPAllowedList */
+            name: s(82518, 13), /* IPAllowedList */
             syntax: 640,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
             ..PARAM
         },
         Parameter {
-            name: s(41859, 10), /* MaximumTTL */
+            name: s(91190, 10), /* MaximumTTL */
             syntax: 641,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
             ..PARAM
         },
         Parameter {
-            name: s(2535, 4), /* Port */
+            name: s(9673, 4), /* Port */
             syntax: 642,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
             ..PARAM
         },
         Parameter {
-            name: s(41869, 15), /* PortAllowedList */
+            name: s(77084, 15), /* PortAllowedList */
             syntax: 640,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
             ..PARAM
         },
         Parameter {
-            name: s(427, 6), /* Status */
+            name: s(2491, 6), /* Status */
             syntax: 643,
             version: v(2, 12, 0),
             ..PARAM
@@ -4891,7 +4891,7 @@ pub(crate) static GROUP: Group = Group {
     ],
     commands: &[
         Command {
-            name: s(36344, 21), /* DownloadDiagnostics() */
+            name: s(56316, 21), /* DownloadDiagnostics() */
             is_async: true,
             group: GroupRef(&GROUP),
             input: p(40, 10),
@@ -4901,7 +4901,7 @@ pub(crate) static GROUP: Group = Group {
             protocols: Protocols::USP,
         },
         Command {
-            name: s(37245, 17), /* IPLayerCapacity() */
+            name: s(68897, 17), /* IPLayerCapacity() */
             is_async: true,
             group: GroupRef(&GROUP),
             input: p(77, 51),
@@ -4911,7 +4911,7 @@ pub(crate) static GROUP: Group = Group {
             protocols: Protocols::USP,
         },
         Command {
-            name: s(39102, 8), /* IPPing() */
+            name: s(94809, 8), /* IPPing() */
             is_async: true,
             group: GroupRef(&GROUP),
             input: p(182, 7),
@@ -4921,7 +4921,7 @@ pub(crate) static GROUP: Group = Group {
             protocols: Protocols::USP,
         },
         Command {
-            name: s(39204, 28), /* ServerSelectionDiagnostics() */
+            name: s(41046, 28), /* ServerSelectionDiagnostics() */
             is_async: true,
             group: GroupRef(&GROUP),
             input: p(199, 6),
@@ -4931,7 +4931,7 @@ pub(crate) static GROUP: Group = Group {
             protocols: Protocols::USP,
         },
         Command {
-            name: s(39251, 12), /* TraceRoute() */
+            name: s(87045, 12), /* TraceRoute() */
             is_async: true,
             group: GroupRef(&GROUP),
             input: p(211, 8),
@@ -4941,7 +4941,7 @@ pub(crate) static GROUP: Group = Group {
             protocols: Protocols::USP,
         },
         Command {
-            name: s(39374, 20), /* UDPEchoDiagnostics() */
+            name: s(60838, 20), /* UDPEchoDiagnostics() */
             is_async: true,
             group: GroupRef(&GROUP),
             input: p(226, 10),
@@ -4951,7 +4951,7 @@ pub(crate) static GROUP: Group = Group {
             protocols: Protocols::USP,
         },
         Command {
-            name: s(39790, 19), /* UploadDiagnostics() */
+            name: s(64019, 19), /* UploadDiagnostics() */
             is_async: true,
             group: GroupRef(&GROUP),
             input: p(251, 11),
@@ -4961,7 +4961,7 @@ pub(crate) static GROUP: Group = Group {
             protocols: Protocols::USP,
         },
         Command {
-            name: s(1318, 7), /* Reset() */
+            name: s(76957, 7), /* Reset() */
             is_async: false,
             group: GroupRef(&GROUP),
             input: p(595, 0),
@@ -4971,7 +4971,7 @@ pub(crate) static GROUP: Group = Group {
             protocols: Protocols::USP,
         },
         Command {
-            name: s(1318, 7), /* Reset() */
+            name: s(76957, 7), /* Reset() */
             is_async: false,
             group: GroupRef(&GROUP),
             input: p(643, 0),

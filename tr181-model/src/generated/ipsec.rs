@@ -10,106 +10,106 @@ pub(crate) static GROUP: Group = Group {
     name: "IPsec",
     objects: &[
         Object {
-            path: s(41884, 13), /* Device.IPsec. */
+            path: s(16825, 13), /* Device.IPsec. */
             version: v(2, 5, 0),
             parameters: p(0, 14),
             ..object(&GROUP)
         },
         Object {
-            path: s(42113, 24), /* Device.IPsec.Filter.{i}. */
+            path: s(48734, 24), /* Device.IPsec.Filter.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(1713, 21) /* FilterNumberOfEntries */),
-            enable_parameter: Some(s(780, 6) /* Enable */),
+            num_entries_parameter: Some(s(56610, 21) /* FilterNumberOfEntries */),
+            enable_parameter: Some(s(3773, 6) /* Enable */),
             unique_keys: p(0, 1),
             version: v(2, 5, 0),
             parameters: p(14, 23),
             ..object(&GROUP)
         },
         Object {
-            path: s(42160, 25), /* Device.IPsec.IKEv2SA.{i}. */
+            path: s(16825, 25), /* Device.IPsec.IKEv2SA.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(41940, 22) /* IKEv2SANumberOfEntries */),
+            num_entries_parameter: Some(s(54039, 22) /* IKEv2SANumberOfEntries */),
             unique_keys: p(1, 2),
             version: v(2, 5, 0),
             parameters: p(37, 15),
             ..object(&GROUP)
         },
         Object {
-            path: s(42393, 37), /* Device.IPsec.IKEv2SA.{i}.ChildSA.{i}. */
+            path: s(18003, 37), /* Device.IPsec.IKEv2SA.{i}.ChildSA.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(42191, 22) /* ChildSANumberOfEntries */),
+            num_entries_parameter: Some(s(53181, 22) /* ChildSANumberOfEntries */),
             unique_keys: p(3, 3),
             version: v(2, 5, 0),
             parameters: p(52, 6),
             ..object(&GROUP)
         },
         Object {
-            path: s(42451, 43), /* Device.IPsec.IKEv2SA.{i}.ChildSA.{i}.Stats. */
+            path: s(18003, 43), /* Device.IPsec.IKEv2SA.{i}.ChildSA.{i}.Stats. */
             version: v(2, 5, 0),
             parameters: p(58, 10),
             ..object(&GROUP)
         },
         Object {
-            path: s(42567, 44), /* Device.IPsec.IKEv2SA.{i}.ReceivedCPAttr.{i}. */
+            path: s(16825, 44), /* Device.IPsec.IKEv2SA.{i}.ReceivedCPAttr.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(42351, 29) /* ReceivedCPAttrNumberOfEntries */),
+            num_entries_parameter: Some(s(38900, 29) /* ReceivedCPAttrNumberOfEntries */),
             version: v(2, 5, 0),
             parameters: p(68, 2),
             ..object(&GROUP)
         },
         Object {
-            path: s(42611, 31), /* Device.IPsec.IKEv2SA.{i}.Stats. */
+            path: s(33240, 31), /* Device.IPsec.IKEv2SA.{i}.Stats. */
             version: v(2, 5, 0),
             parameters: p(70, 8),
             ..object(&GROUP)
         },
         Object {
-            path: s(42642, 25), /* Device.IPsec.Profile.{i}. */
+            path: s(20934, 25), /* Device.IPsec.Profile.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(3609, 22) /* ProfileNumberOfEntries */),
+            num_entries_parameter: Some(s(17594, 22) /* ProfileNumberOfEntries */),
             unique_keys: p(6, 1),
             version: v(2, 5, 0),
             parameters: p(78, 26),
             ..object(&GROUP)
         },
         Object {
-            path: s(43162, 40), /* Device.IPsec.Profile.{i}.SentCPAttr.{i}. */
+            path: s(20934, 40), /* Device.IPsec.Profile.{i}.SentCPAttr.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(43137, 25) /* SentCPAttrNumberOfEntries */),
-            enable_parameter: Some(s(780, 6) /* Enable */),
+            num_entries_parameter: Some(s(47707, 25) /* SentCPAttrNumberOfEntries */),
+            enable_parameter: Some(s(3773, 6) /* Enable */),
             unique_keys: p(7, 2),
             version: v(2, 5, 0),
             parameters: p(104, 5),
             ..object(&GROUP)
         },
         Object {
-            path: s(43202, 19), /* Device.IPsec.Stats. */
+            path: s(61682, 19), /* Device.IPsec.Stats. */
             version: v(2, 5, 0),
             parameters: p(109, 12),
             ..object(&GROUP)
         },
         Object {
-            path: s(43256, 24), /* Device.IPsec.Tunnel.{i}. */
+            path: s(35151, 24), /* Device.IPsec.Tunnel.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(26130, 21) /* TunnelNumberOfEntries */),
+            num_entries_parameter: Some(s(58311, 21) /* TunnelNumberOfEntries */),
             unique_keys: p(9, 2),
             version: v(2, 5, 0),
             parameters: p(121, 5),
             ..object(&GROUP)
         },
         Object {
-            path: s(43287, 30), /* Device.IPsec.Tunnel.{i}.Stats. */
+            path: s(35151, 30), /* Device.IPsec.Tunnel.{i}.Stats. */
             version: v(2, 5, 0),
             parameters: p(126, 5),
             ..object(&GROUP)
@@ -117,92 +117,92 @@ pub(crate) static GROUP: Group = Group {
     ],
     parameters: &[
         Parameter {
-            name: s(41897, 11), /* AHSupported */
+            name: s(87589, 11), /* AHSupported */
             syntax: 16,
             version: v(2, 5, 0),
             ..PARAM
         },
         Parameter {
-            name: s(41908, 32), /* ESPSupportedEncryptionAlgorithms */
+            name: s(21661, 32), /* ESPSupportedEncryptionAlgorithms */
             syntax: 644,
             version: v(2, 5, 0),
             ..PARAM
         },
         Parameter {
-            name: s(780, 6), /* Enable */
+            name: s(3773, 6), /* Enable */
             syntax: 16,
             access: Access::ReadWrite,
             version: v(2, 5, 0),
             ..PARAM
         },
         Parameter {
-            name: s(1713, 21), /* FilterNumberOfEntries */
+            name: s(56610, 21), /* FilterNumberOfEntries */
             syntax: 0,
             version: v(2, 5, 0),
             ..PARAM
         },
         Parameter {
-            name: s(41940, 22), /* IKEv2SANumberOfEntries */
+            name: s(54039, 22), /* IKEv2SANumberOfEntries */
             syntax: 0,
             version: v(2, 5, 0),
             ..PARAM
         },
         Parameter {
-            name: s(41962, 34), /* IKEv2SupportedEncryptionAlgorithms */
+            name: s(19319, 34), /* IKEv2SupportedEncryptionAlgorithms */
             syntax: 645,
             version: v(2, 5, 0),
             ..PARAM
         },
         Parameter {
-            name: s(41996, 35), /* IKEv2SupportedPseudoRandomFunctions */
+            name: s(18396, 35), /* IKEv2SupportedPseudoRandomFunctions */
             syntax: 646,
             version: v(2, 5, 0),
             ..PARAM
         },
         Parameter {
-            name: s(1767, 16), /* MaxFilterEntries */
+            name: s(72938, 16), /* MaxFilterEntries */
             syntax: 0,
             version: v(2, 5, 0),
             ..PARAM
         },
         Parameter {
-            name: s(42031, 17), /* MaxProfileEntries */
+            name: s(69339, 17), /* MaxProfileEntries */
             syntax: 0,
             version: v(2, 5, 0),
             ..PARAM
         },
         Parameter {
-            name: s(3609, 22), /* ProfileNumberOfEntries */
+            name: s(17594, 22), /* ProfileNumberOfEntries */
             syntax: 0,
             version: v(2, 5, 0),
             ..PARAM
         },
         Parameter {
-            name: s(427, 6), /* Status */
+            name: s(2491, 6), /* Status */
             syntax: 179,
             version: v(2, 5, 0),
             ..PARAM
         },
         Parameter {
-            name: s(42048, 37), /* SupportedDiffieHellmanGroupTransforms */
+            name: s(16524, 37), /* SupportedDiffieHellmanGroupTransforms */
             syntax: 647,
             version: v(2, 5, 0),
             ..PARAM
         },
         Parameter {
-            name: s(42085, 28), /* SupportedIntegrityAlgorithms */
+            name: s(27119, 28), /* SupportedIntegrityAlgorithms */
             syntax: 648,
             version: v(2, 5, 0),
             ..PARAM
         },
         Parameter {
-            name: s(26130, 21), /* TunnelNumberOfEntries */
+            name: s(58311, 21), /* TunnelNumberOfEntries */
             syntax: 0,
             version: v(2, 5, 0),
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
             version: v(2, 5, 0),
@@ -210,7 +210,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
             version: v(2, 5, 0),
@@ -218,153 +218,153 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(26173, 13), /* AllInterfaces */
+            name: s(63702, 13), /* AllInterfaces */
             syntax: 26,
             access: Access::ReadWrite,
             version: v(2, 5, 0),
             ..PARAM
         },
         Parameter {
-            name: s(2588, 6), /* DestIP */
+            name: s(81829, 6), /* DestIP */
             syntax: 72,
             access: Access::ReadWrite,
             version: v(2, 5, 0),
             ..PARAM
         },
         Parameter {
-            name: s(2594, 13), /* DestIPExclude */
+            name: s(81842, 13), /* DestIPExclude */
             syntax: 26,
             access: Access::ReadWrite,
             version: v(2, 5, 0),
             ..PARAM
         },
         Parameter {
-            name: s(2905, 8), /* DestMask */
+            name: s(94553, 8), /* DestMask */
             syntax: 72,
             access: Access::ReadWrite,
             version: v(2, 5, 0),
             ..PARAM
         },
         Parameter {
-            name: s(2913, 8), /* DestPort */
+            name: s(72090, 8), /* DestPort */
             syntax: 79,
             access: Access::ReadWrite,
             version: v(2, 5, 0),
             ..PARAM
         },
         Parameter {
-            name: s(2921, 15), /* DestPortExclude */
+            name: s(75599, 15), /* DestPortExclude */
             syntax: 26,
             access: Access::ReadWrite,
             version: v(2, 5, 0),
             ..PARAM
         },
         Parameter {
-            name: s(2936, 16), /* DestPortRangeMax */
+            name: s(72090, 16), /* DestPortRangeMax */
             syntax: 79,
             access: Access::ReadWrite,
             version: v(2, 5, 0),
             ..PARAM
         },
         Parameter {
-            name: s(780, 6), /* Enable */
+            name: s(3773, 6), /* Enable */
             syntax: 26,
             access: Access::ReadWrite,
             version: v(2, 5, 0),
             ..PARAM
         },
         Parameter {
-            name: s(262, 9), /* Interface */
+            name: s(6361, 9), /* Interface */
             syntax: 452,
             access: Access::ReadWrite,
             version: v(2, 5, 0),
             ..PARAM
         },
         Parameter {
-            name: s(2993, 5), /* Order */
+            name: s(81824, 5), /* Order */
             syntax: 81,
             access: Access::ReadWrite,
             version: v(2, 5, 0),
             ..PARAM
         },
         Parameter {
-            name: s(42137, 16), /* ProcessingChoice */
+            name: s(73594, 16), /* ProcessingChoice */
             syntax: 649,
             access: Access::ReadWrite,
             version: v(2, 5, 0),
             ..PARAM
         },
         Parameter {
-            name: s(42153, 7), /* Profile */
+            name: s(1543, 7), /* Profile */
             syntax: 650,
             access: Access::ReadWrite,
             version: v(2, 5, 0),
             ..PARAM
         },
         Parameter {
-            name: s(2441, 8), /* Protocol */
+            name: s(18372, 8), /* Protocol */
             syntax: 82,
             access: Access::ReadWrite,
             version: v(2, 5, 0),
             ..PARAM
         },
         Parameter {
-            name: s(2998, 15), /* ProtocolExclude */
+            name: s(77174, 15), /* ProtocolExclude */
             syntax: 26,
             access: Access::ReadWrite,
             version: v(2, 5, 0),
             ..PARAM
         },
         Parameter {
-            name: s(3013, 8), /* SourceIP */
+            name: s(56646, 8), /* SourceIP */
             syntax: 72,
             access: Access::ReadWrite,
             version: v(2, 5, 0),
             ..PARAM
         },
         Parameter {
-            name: s(3021, 15), /* SourceIPExclude */
+            name: s(77624, 15), /* SourceIPExclude */
             syntax: 26,
             access: Access::ReadWrite,
             version: v(2, 5, 0),
             ..PARAM
         },
         Parameter {
-            name: s(3354, 10), /* SourceMask */
+            name: s(91830, 10), /* SourceMask */
             syntax: 72,
             access: Access::ReadWrite,
             version: v(2, 5, 0),
             ..PARAM
         },
         Parameter {
-            name: s(3364, 10), /* SourcePort */
+            name: s(67239, 10), /* SourcePort */
             syntax: 79,
             access: Access::ReadWrite,
             version: v(2, 5, 0),
             ..PARAM
         },
         Parameter {
-            name: s(3374, 17), /* SourcePortExclude */
+            name: s(70546, 17), /* SourcePortExclude */
             syntax: 26,
             access: Access::ReadWrite,
             version: v(2, 5, 0),
             ..PARAM
         },
         Parameter {
-            name: s(3391, 18), /* SourcePortRangeMax */
+            name: s(67239, 18), /* SourcePortRangeMax */
             syntax: 79,
             access: Access::ReadWrite,
             version: v(2, 5, 0),
             ..PARAM
         },
         Parameter {
-            name: s(427, 6), /* Status */
+            name: s(2491, 6), /* Status */
             syntax: 65,
             version: v(2, 5, 0),
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
             version: v(2, 5, 0),
@@ -372,7 +372,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
             version: v(2, 5, 0),
@@ -380,85 +380,85 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(42191, 22), /* ChildSANumberOfEntries */
+            name: s(53181, 22), /* ChildSANumberOfEntries */
             syntax: 0,
             version: v(2, 5, 0),
             ..PARAM
         },
         Parameter {
-            name: s(42213, 12), /* CreationTime */
+            name: s(85065, 12), /* CreationTime */
             syntax: 10,
             version: v(2, 5, 0),
             ..PARAM
         },
         Parameter {
-            name: s(42225, 27), /* DiffieHellmanGroupTransform */
+            name: s(16533, 27), /* DiffieHellmanGroupTransform */
             syntax: 31,
             version: v(2, 5, 0),
             ..PARAM
         },
         Parameter {
-            name: s(42252, 19), /* EncryptionAlgorithm */
+            name: s(19333, 19), /* EncryptionAlgorithm */
             syntax: 31,
             version: v(2, 5, 0),
             ..PARAM
         },
         Parameter {
-            name: s(42271, 19), /* EncryptionKeyLength */
+            name: s(61834, 19), /* EncryptionKeyLength */
             syntax: 651,
             version: v(2, 5, 0),
             ..PARAM
         },
         Parameter {
-            name: s(42290, 18), /* IntegrityAlgorithm */
+            name: s(27128, 18), /* IntegrityAlgorithm */
             syntax: 31,
             version: v(2, 5, 0),
             ..PARAM
         },
         Parameter {
-            name: s(42308, 12), /* LocalAddress */
+            name: s(85809, 12), /* LocalAddress */
             syntax: 126,
             version: v(2, 5, 0),
             ..PARAM
         },
         Parameter {
-            name: s(42320, 11), /* NATDetected */
+            name: s(88843, 11), /* NATDetected */
             syntax: 652,
             version: v(2, 5, 0),
             ..PARAM
         },
         Parameter {
-            name: s(42331, 20), /* PseudoRandomFunction */
+            name: s(18410, 20), /* PseudoRandomFunction */
             syntax: 31,
             version: v(2, 5, 0),
             ..PARAM
         },
         Parameter {
-            name: s(42351, 29), /* ReceivedCPAttrNumberOfEntries */
+            name: s(38900, 29), /* ReceivedCPAttrNumberOfEntries */
             syntax: 0,
             version: v(2, 5, 0),
             ..PARAM
         },
         Parameter {
-            name: s(42380, 13), /* RemoteAddress */
+            name: s(83428, 13), /* RemoteAddress */
             syntax: 126,
             version: v(2, 5, 0),
             ..PARAM
         },
         Parameter {
-            name: s(427, 6), /* Status */
+            name: s(2491, 6), /* Status */
             syntax: 653,
             version: v(2, 5, 0),
             ..PARAM
         },
         Parameter {
-            name: s(42185, 6), /* Tunnel */
+            name: s(16036, 6), /* Tunnel */
             syntax: 654,
             version: v(2, 5, 0),
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
             version: v(2, 5, 0),
@@ -466,7 +466,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
             version: v(2, 5, 0),
@@ -474,158 +474,158 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(42213, 12), /* CreationTime */
+            name: s(85065, 12), /* CreationTime */
             syntax: 10,
             version: v(2, 5, 0),
             ..PARAM
         },
         Parameter {
-            name: s(42430, 10), /* InboundSPI */
+            name: s(91000, 10), /* InboundSPI */
             syntax: 0,
             version: v(2, 5, 0),
             ..PARAM
         },
         Parameter {
-            name: s(42440, 11), /* OutboundSPI */
+            name: s(88953, 11), /* OutboundSPI */
             syntax: 0,
             version: v(2, 5, 0),
             ..PARAM
         },
         Parameter {
-            name: s(427, 6), /* Status */
+            name: s(2491, 6), /* Status */
             syntax: 653,
             version: v(2, 5, 0),
             ..PARAM
         },
         Parameter {
-            name: s(1041, 13), /* BytesReceived */
+            name: s(19258, 13), /* BytesReceived */
             syntax: 38,
             version: v(2, 5, 0),
             ..PARAM
         },
         Parameter {
-            name: s(1054, 9), /* BytesSent */
+            name: s(24224, 9), /* BytesSent */
             syntax: 38,
             version: v(2, 5, 0),
             ..PARAM
         },
         Parameter {
-            name: s(42494, 16), /* DecryptionErrors */
+            name: s(72042, 16), /* DecryptionErrors */
             syntax: 39,
             version: v(2, 5, 0),
             ..PARAM
         },
         Parameter {
-            name: s(1126, 10), /* ErrorsSent */
+            name: s(23957, 10), /* ErrorsSent */
             syntax: 39,
             version: v(2, 5, 0),
             ..PARAM
         },
         Parameter {
-            name: s(42510, 15), /* IntegrityErrors */
+            name: s(76169, 15), /* IntegrityErrors */
             syntax: 39,
             version: v(2, 5, 0),
             ..PARAM
         },
         Parameter {
-            name: s(42525, 18), /* OtherReceiveErrors */
+            name: s(66267, 18), /* OtherReceiveErrors */
             syntax: 39,
             version: v(2, 5, 0),
             ..PARAM
         },
         Parameter {
-            name: s(1189, 15), /* PacketsReceived */
+            name: s(17412, 15), /* PacketsReceived */
             syntax: 37,
             version: v(2, 5, 0),
             ..PARAM
         },
         Parameter {
-            name: s(1204, 11), /* PacketsSent */
+            name: s(22423, 11), /* PacketsSent */
             syntax: 37,
             version: v(2, 5, 0),
             ..PARAM
         },
         Parameter {
-            name: s(42543, 12), /* PolicyErrors */
+            name: s(86313, 12), /* PolicyErrors */
             syntax: 39,
             version: v(2, 5, 0),
             ..PARAM
         },
         Parameter {
-            name: s(42555, 12), /* ReplayErrors */
+            name: s(86685, 12), /* ReplayErrors */
             syntax: 39,
             version: v(2, 5, 0),
             ..PARAM
         },
         Parameter {
-            name: s(2207, 4), /* Type */
+            name: s(38248, 4), /* Type */
             syntax: 655,
             version: v(2, 5, 0),
             ..PARAM
         },
         Parameter {
-            name: s(6002, 5), /* Value */
+            name: s(25595, 5), /* Value */
             syntax: 551,
             version: v(2, 5, 0),
             ..PARAM
         },
         Parameter {
-            name: s(1041, 13), /* BytesReceived */
+            name: s(19258, 13), /* BytesReceived */
             syntax: 38,
             version: v(2, 5, 0),
             ..PARAM
         },
         Parameter {
-            name: s(1054, 9), /* BytesSent */
+            name: s(24224, 9), /* BytesSent */
             syntax: 38,
             version: v(2, 5, 0),
             ..PARAM
         },
         Parameter {
-            name: s(42494, 16), /* DecryptionErrors */
+            name: s(72042, 16), /* DecryptionErrors */
             syntax: 39,
             version: v(2, 5, 0),
             ..PARAM
         },
         Parameter {
-            name: s(1126, 10), /* ErrorsSent */
+            name: s(23957, 10), /* ErrorsSent */
             syntax: 39,
             version: v(2, 5, 0),
             ..PARAM
         },
         Parameter {
-            name: s(42510, 15), /* IntegrityErrors */
+            name: s(76169, 15), /* IntegrityErrors */
             syntax: 39,
             version: v(2, 5, 0),
             ..PARAM
         },
         Parameter {
-            name: s(42525, 18), /* OtherReceiveErrors */
+            name: s(66267, 18), /* OtherReceiveErrors */
             syntax: 39,
             version: v(2, 5, 0),
             ..PARAM
         },
         Parameter {
-            name: s(1189, 15), /* PacketsReceived */
+            name: s(17412, 15), /* PacketsReceived */
             syntax: 37,
             version: v(2, 5, 0),
             ..PARAM
         },
         Parameter {
-            name: s(1204, 11), /* PacketsSent */
+            name: s(22423, 11), /* PacketsSent */
             syntax: 37,
             version: v(2, 5, 0),
             ..PARAM
         },
         Parameter {
-            name: s(42667, 28), /* AHAllowedIntegrityAlgorithms */
+            name: s(39478, 28), /* AHAllowedIntegrityAlgorithms */
             syntax: 656,
             access: Access::ReadWrite,
             version: v(2, 5, 0),
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
             version: v(2, 5, 0),
@@ -633,7 +633,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
             version: v(2, 5, 0),
@@ -641,167 +641,167 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(42695, 20), /* AntiReplayWindowSize */
+            name: s(58618, 20), /* AntiReplayWindowSize */
             syntax: 227,
             access: Access::ReadWrite,
             version: v(2, 5, 0),
             ..PARAM
         },
         Parameter {
-            name: s(42715, 19), /* ChildSAExpiryAction */
+            name: s(61359, 19), /* ChildSAExpiryAction */
             syntax: 657,
             access: Access::ReadWrite,
             version: v(2, 5, 0),
             ..PARAM
         },
         Parameter {
-            name: s(42734, 16), /* ChildSATimeLimit */
+            name: s(71674, 16), /* ChildSATimeLimit */
             syntax: 28,
             access: Access::ReadWrite,
             version: v(2, 5, 0),
             ..PARAM
         },
         Parameter {
-            name: s(42750, 19), /* ChildSATrafficLimit */
+            name: s(61378, 19), /* ChildSATrafficLimit */
             syntax: 620,
             access: Access::ReadWrite,
             version: v(2, 5, 0),
             ..PARAM
         },
         Parameter {
-            name: s(26186, 14), /* DSCPMarkPolicy */
+            name: s(78837, 14), /* DSCPMarkPolicy */
             syntax: 481,
             access: Access::ReadWrite,
             version: v(2, 5, 0),
             ..PARAM
         },
         Parameter {
-            name: s(42769, 13), /* DoNotFragment */
+            name: s(81894, 13), /* DoNotFragment */
             syntax: 658,
             access: Access::ReadWrite,
             version: v(2, 5, 0),
             ..PARAM
         },
         Parameter {
-            name: s(42782, 30), /* ESPAllowedEncryptionAlgorithms */
+            name: s(35661, 30), /* ESPAllowedEncryptionAlgorithms */
             syntax: 659,
             access: Access::ReadWrite,
             version: v(2, 5, 0),
             ..PARAM
         },
         Parameter {
-            name: s(42812, 29), /* ESPAllowedIntegrityAlgorithms */
+            name: s(38146, 29), /* ESPAllowedIntegrityAlgorithms */
             syntax: 656,
             access: Access::ReadWrite,
             version: v(2, 5, 0),
             ..PARAM
         },
         Parameter {
-            name: s(42841, 16), /* ForwardingPolicy */
+            name: s(50998, 16), /* ForwardingPolicy */
             syntax: 227,
             access: Access::ReadWrite,
             version: v(2, 5, 0),
             ..PARAM
         },
         Parameter {
-            name: s(42857, 40), /* IKEv2AllowedDiffieHellmanGroupTransforms */
+            name: s(21454, 40), /* IKEv2AllowedDiffieHellmanGroupTransforms */
             syntax: 660,
             access: Access::ReadWrite,
             version: v(2, 5, 0),
             ..PARAM
         },
         Parameter {
-            name: s(42897, 32), /* IKEv2AllowedEncryptionAlgorithms */
+            name: s(32139, 32), /* IKEv2AllowedEncryptionAlgorithms */
             syntax: 661,
             access: Access::ReadWrite,
             version: v(2, 5, 0),
             ..PARAM
         },
         Parameter {
-            name: s(42929, 31), /* IKEv2AllowedIntegrityAlgorithms */
+            name: s(33829, 31), /* IKEv2AllowedIntegrityAlgorithms */
             syntax: 662,
             access: Access::ReadWrite,
             version: v(2, 5, 0),
             ..PARAM
         },
         Parameter {
-            name: s(42960, 33), /* IKEv2AllowedPseudoRandomFunctions */
+            name: s(30326, 33), /* IKEv2AllowedPseudoRandomFunctions */
             syntax: 663,
             access: Access::ReadWrite,
             version: v(2, 5, 0),
             ..PARAM
         },
         Parameter {
-            name: s(42993, 25), /* IKEv2AuthenticationMethod */
+            name: s(46732, 25), /* IKEv2AuthenticationMethod */
             syntax: 413,
             access: Access::ReadWrite,
             version: v(2, 5, 0),
             ..PARAM
         },
         Parameter {
-            name: s(43018, 29), /* IKEv2DeadPeerDetectionTimeout */
+            name: s(38349, 29), /* IKEv2DeadPeerDetectionTimeout */
             syntax: 28,
             access: Access::ReadWrite,
             version: v(2, 5, 0),
             ..PARAM
         },
         Parameter {
-            name: s(43047, 25), /* IKEv2NATTKeepaliveTimeout */
+            name: s(46757, 25), /* IKEv2NATTKeepaliveTimeout */
             syntax: 28,
             access: Access::ReadWrite,
             version: v(2, 5, 0),
             ..PARAM
         },
         Parameter {
-            name: s(43072, 19), /* IKEv2SAExpiryAction */
+            name: s(62176, 19), /* IKEv2SAExpiryAction */
             syntax: 657,
             access: Access::ReadWrite,
             version: v(2, 5, 0),
             ..PARAM
         },
         Parameter {
-            name: s(43091, 16), /* IKEv2SATimeLimit */
+            name: s(72666, 16), /* IKEv2SATimeLimit */
             syntax: 28,
             access: Access::ReadWrite,
             version: v(2, 5, 0),
             ..PARAM
         },
         Parameter {
-            name: s(43107, 19), /* IKEv2SATrafficLimit */
+            name: s(62195, 19), /* IKEv2SATrafficLimit */
             syntax: 620,
             access: Access::ReadWrite,
             version: v(2, 5, 0),
             ..PARAM
         },
         Parameter {
-            name: s(43126, 11), /* MaxChildSAs */
+            name: s(88711, 11), /* MaxChildSAs */
             syntax: 0,
             access: Access::ReadWrite,
             version: v(2, 5, 0),
             ..PARAM
         },
         Parameter {
-            name: s(2441, 8), /* Protocol */
+            name: s(18372, 8), /* Protocol */
             syntax: 664,
             access: Access::ReadWrite,
             version: v(2, 5, 0),
             ..PARAM
         },
         Parameter {
-            name: s(26355, 15), /* RemoteEndpoints */
+            name: s(77339, 15), /* RemoteEndpoints */
             syntax: 665,
             access: Access::ReadWrite,
             version: v(2, 5, 0),
             ..PARAM
         },
         Parameter {
-            name: s(43137, 25), /* SentCPAttrNumberOfEntries */
+            name: s(47707, 25), /* SentCPAttrNumberOfEntries */
             syntax: 0,
             version: v(2, 5, 0),
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
             version: v(2, 5, 0),
@@ -809,7 +809,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
             version: v(2, 5, 0),
@@ -817,100 +817,100 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(780, 6), /* Enable */
+            name: s(3773, 6), /* Enable */
             syntax: 16,
             access: Access::ReadWrite,
             version: v(2, 5, 0),
             ..PARAM
         },
         Parameter {
-            name: s(2207, 4), /* Type */
+            name: s(38248, 4), /* Type */
             syntax: 655,
             access: Access::ReadWrite,
             version: v(2, 5, 0),
             ..PARAM
         },
         Parameter {
-            name: s(6002, 5), /* Value */
+            name: s(25595, 5), /* Value */
             syntax: 551,
             access: Access::ReadWrite,
             version: v(2, 5, 0),
             ..PARAM
         },
         Parameter {
-            name: s(1041, 13), /* BytesReceived */
+            name: s(19258, 13), /* BytesReceived */
             syntax: 38,
             version: v(2, 5, 0),
             ..PARAM
         },
         Parameter {
-            name: s(1054, 9), /* BytesSent */
+            name: s(24224, 9), /* BytesSent */
             syntax: 38,
             version: v(2, 5, 0),
             ..PARAM
         },
         Parameter {
-            name: s(42494, 16), /* DecryptionErrors */
+            name: s(72042, 16), /* DecryptionErrors */
             syntax: 39,
             version: v(2, 5, 0),
             ..PARAM
         },
         Parameter {
-            name: s(1126, 10), /* ErrorsSent */
+            name: s(23957, 10), /* ErrorsSent */
             syntax: 39,
             version: v(2, 5, 0),
             ..PARAM
         },
         Parameter {
-            name: s(42510, 15), /* IntegrityErrors */
+            name: s(76169, 15), /* IntegrityErrors */
             syntax: 39,
             version: v(2, 5, 0),
             ..PARAM
         },
         Parameter {
-            name: s(43221, 19), /* NegotiationFailures */
+            name: s(62670, 19), /* NegotiationFailures */
             syntax: 259,
             version: v(2, 5, 0),
             ..PARAM
         },
         Parameter {
-            name: s(42525, 18), /* OtherReceiveErrors */
+            name: s(66267, 18), /* OtherReceiveErrors */
             syntax: 39,
             version: v(2, 5, 0),
             ..PARAM
         },
         Parameter {
-            name: s(1189, 15), /* PacketsReceived */
+            name: s(17412, 15), /* PacketsReceived */
             syntax: 37,
             version: v(2, 5, 0),
             ..PARAM
         },
         Parameter {
-            name: s(1204, 11), /* PacketsSent */
+            name: s(22423, 11), /* PacketsSent */
             syntax: 37,
             version: v(2, 5, 0),
             ..PARAM
         },
         Parameter {
-            name: s(42543, 12), /* PolicyErrors */
+            name: s(86313, 12), /* PolicyErrors */
             syntax: 39,
             version: v(2, 5, 0),
             ..PARAM
         },
         Parameter {
-            name: s(42555, 12), /* ReplayErrors */
+            name: s(86685, 12), /* ReplayErrors */
             syntax: 39,
             version: v(2, 5, 0),
             ..PARAM
         },
         Parameter {
-            name: s(43240, 16), /* UnknownSPIErrors */
+            name: s(74714, 16), /* UnknownSPIErrors */
             syntax: 39,
             version: v(2, 5, 0),
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
             version: v(2, 5, 0),
@@ -918,7 +918,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
             version: v(2, 5, 0),
@@ -926,49 +926,49 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(43280, 7), /* Filters */
+            name: s(79852, 7), /* Filters */
             syntax: 666,
             version: v(2, 5, 0),
             ..PARAM
         },
         Parameter {
-            name: s(15322, 15), /* TunnelInterface */
+            name: s(77834, 15), /* TunnelInterface */
             syntax: 667,
             version: v(2, 5, 0),
             ..PARAM
         },
         Parameter {
-            name: s(15337, 17), /* TunneledInterface */
+            name: s(70869, 17), /* TunneledInterface */
             syntax: 667,
             version: v(2, 5, 0),
             ..PARAM
         },
         Parameter {
-            name: s(42494, 16), /* DecryptionErrors */
+            name: s(72042, 16), /* DecryptionErrors */
             syntax: 39,
             version: v(2, 5, 0),
             ..PARAM
         },
         Parameter {
-            name: s(42510, 15), /* IntegrityErrors */
+            name: s(76169, 15), /* IntegrityErrors */
             syntax: 39,
             version: v(2, 5, 0),
             ..PARAM
         },
         Parameter {
-            name: s(42525, 18), /* OtherReceiveErrors */
+            name: s(66267, 18), /* OtherReceiveErrors */
             syntax: 39,
             version: v(2, 5, 0),
             ..PARAM
         },
         Parameter {
-            name: s(42543, 12), /* PolicyErrors */
+            name: s(86313, 12), /* PolicyErrors */
             syntax: 39,
             version: v(2, 5, 0),
             ..PARAM
         },
         Parameter {
-            name: s(42555, 12), /* ReplayErrors */
+            name: s(86685, 12), /* ReplayErrors */
             syntax: 39,
             version: v(2, 5, 0),
             ..PARAM

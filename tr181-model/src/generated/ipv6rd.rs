@@ -10,16 +10,16 @@ pub(crate) static GROUP: Group = Group {
     name: "IPv6rd",
     objects: &[
         Object {
-            path: s(43317, 14), /* Device.IPv6rd. */
+            path: s(27672, 14), /* Device.IPv6rd. */
             version: v(2, 2, 0),
             parameters: p(0, 2),
             ..object(&GROUP)
         },
         Object {
-            path: s(43331, 35), /* Device.IPv6rd.InterfaceSetting.{i}. */
+            path: s(27672, 35), /* Device.IPv6rd.InterfaceSetting.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(15152, 31) /* InterfaceSettingNumberOfEntries */),
+            num_entries_parameter: Some(s(33984, 31) /* InterfaceSettingNumberOfEntries */),
             unique_keys: p(0, 1),
             version: v(2, 2, 0),
             parameters: p(2, 11),
@@ -28,27 +28,27 @@ pub(crate) static GROUP: Group = Group {
     ],
     parameters: &[
         Parameter {
-            name: s(780, 6), /* Enable */
+            name: s(3773, 6), /* Enable */
             syntax: 16,
             access: Access::ReadWrite,
             version: v(2, 2, 0),
             ..PARAM
         },
         Parameter {
-            name: s(15152, 31), /* InterfaceSettingNumberOfEntries */
+            name: s(33984, 31), /* InterfaceSettingNumberOfEntries */
             syntax: 0,
             version: v(2, 2, 0),
             ..PARAM
         },
         Parameter {
-            name: s(43366, 13), /* AddressSource */
+            name: s(77617, 13), /* AddressSource */
             syntax: 668,
             access: Access::ReadWrite,
             version: v(2, 2, 0),
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
             version: v(2, 2, 0),
@@ -56,7 +56,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
             version: v(2, 2, 0),
@@ -64,54 +64,54 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(43379, 23), /* AllTrafficToBorderRelay */
+            name: s(50531, 23), /* AllTrafficToBorderRelay */
             syntax: 16,
             access: Access::ReadWrite,
             version: v(2, 2, 0),
             ..PARAM
         },
         Parameter {
-            name: s(43402, 24), /* BorderRelayIPv4Addresses */
+            name: s(48374, 24), /* BorderRelayIPv4Addresses */
             syntax: 184,
             access: Access::ReadWrite,
             version: v(2, 2, 0),
             ..PARAM
         },
         Parameter {
-            name: s(780, 6), /* Enable */
+            name: s(3773, 6), /* Enable */
             syntax: 16,
             access: Access::ReadWrite,
             version: v(2, 2, 0),
             ..PARAM
         },
         Parameter {
-            name: s(43426, 14), /* IPv4MaskLength */
+            name: s(79453, 14), /* IPv4MaskLength */
             syntax: 669,
             access: Access::ReadWrite,
             version: v(2, 2, 0),
             ..PARAM
         },
         Parameter {
-            name: s(43440, 12), /* SPIPv6Prefix */
+            name: s(86829, 12), /* SPIPv6Prefix */
             syntax: 217,
             access: Access::ReadWrite,
             version: v(2, 2, 0),
             ..PARAM
         },
         Parameter {
-            name: s(427, 6), /* Status */
+            name: s(2491, 6), /* Status */
             syntax: 179,
             version: v(2, 2, 0),
             ..PARAM
         },
         Parameter {
-            name: s(15322, 15), /* TunnelInterface */
+            name: s(77834, 15), /* TunnelInterface */
             syntax: 233,
             version: v(2, 2, 0),
             ..PARAM
         },
         Parameter {
-            name: s(15337, 17), /* TunneledInterface */
+            name: s(70869, 17), /* TunneledInterface */
             syntax: 233,
             version: v(2, 2, 0),
             ..PARAM

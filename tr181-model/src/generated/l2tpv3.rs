@@ -10,61 +10,61 @@ pub(crate) static GROUP: Group = Group {
     name: "L2TPv3",
     objects: &[
         Object {
-            path: s(44013, 14), /* Device.L2TPv3. */
+            path: s(16022, 14), /* Device.L2TPv3. */
             version: v(2, 12, 0),
             parameters: p(0, 2),
             ..object(&GROUP)
         },
         Object {
-            path: s(44027, 25), /* Device.L2TPv3.Filter.{i}. */
+            path: s(46382, 25), /* Device.L2TPv3.Filter.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(1713, 21) /* FilterNumberOfEntries */),
-            enable_parameter: Some(s(780, 6) /* Enable */),
+            num_entries_parameter: Some(s(56610, 21) /* FilterNumberOfEntries */),
+            enable_parameter: Some(s(3773, 6) /* Enable */),
             unique_keys: p(0, 1),
             version: v(2, 12, 0),
             parameters: p(2, 10),
             ..object(&GROUP)
         },
         Object {
-            path: s(44052, 25), /* Device.L2TPv3.Tunnel.{i}. */
+            path: s(16022, 25), /* Device.L2TPv3.Tunnel.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(26130, 21) /* TunnelNumberOfEntries */),
+            num_entries_parameter: Some(s(58311, 21) /* TunnelNumberOfEntries */),
             unique_keys: p(1, 1),
             version: v(2, 12, 0),
             parameters: p(12, 13),
             ..object(&GROUP)
         },
         Object {
-            path: s(44096, 39), /* Device.L2TPv3.Tunnel.{i}.Interface.{i}. */
+            path: s(16022, 39), /* Device.L2TPv3.Tunnel.{i}.Interface.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(4585, 24) /* InterfaceNumberOfEntries */),
-            enable_parameter: Some(s(780, 6) /* Enable */),
+            num_entries_parameter: Some(s(49094, 24) /* InterfaceNumberOfEntries */),
+            enable_parameter: Some(s(3773, 6) /* Enable */),
             unique_keys: p(2, 2),
             version: v(2, 12, 0),
             parameters: p(25, 10),
             ..object(&GROUP)
         },
         Object {
-            path: s(44162, 45), /* Device.L2TPv3.Tunnel.{i}.Interface.{i}.Stats. */
+            path: s(16022, 45), /* Device.L2TPv3.Tunnel.{i}.Interface.{i}.Stats. */
             version: v(2, 12, 0),
             parameters: p(35, 18),
             commands: p(0, 1),
             ..object(&GROUP)
         },
         Object {
-            path: s(44207, 31), /* Device.L2TPv3.Tunnel.{i}.Stats. */
+            path: s(33271, 31), /* Device.L2TPv3.Tunnel.{i}.Stats. */
             version: v(2, 12, 0),
             parameters: p(53, 8),
             ..object(&GROUP)
         },
         Object {
-            path: s(44238, 29), /* Device.L2TPv3.Tunnel.{i}.UDP. */
+            path: s(37682, 29), /* Device.L2TPv3.Tunnel.{i}.UDP. */
             version: v(2, 12, 0),
             parameters: p(61, 3),
             ..object(&GROUP)
@@ -72,19 +72,19 @@ pub(crate) static GROUP: Group = Group {
     ],
     parameters: &[
         Parameter {
-            name: s(1713, 21), /* FilterNumberOfEntries */
+            name: s(56610, 21), /* FilterNumberOfEntries */
             syntax: 0,
             version: v(2, 12, 0),
             ..PARAM
         },
         Parameter {
-            name: s(26130, 21), /* TunnelNumberOfEntries */
+            name: s(58311, 21), /* TunnelNumberOfEntries */
             syntax: 0,
             version: v(2, 12, 0),
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
@@ -92,7 +92,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
             version: v(2, 12, 0),
@@ -100,62 +100,62 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(26173, 13), /* AllInterfaces */
+            name: s(63702, 13), /* AllInterfaces */
             syntax: 26,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
             ..PARAM
         },
         Parameter {
-            name: s(26186, 14), /* DSCPMarkPolicy */
+            name: s(78837, 14), /* DSCPMarkPolicy */
             syntax: 481,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
             ..PARAM
         },
         Parameter {
-            name: s(780, 6), /* Enable */
+            name: s(3773, 6), /* Enable */
             syntax: 26,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
             ..PARAM
         },
         Parameter {
-            name: s(262, 9), /* Interface */
+            name: s(6361, 9), /* Interface */
             syntax: 682,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
             ..PARAM
         },
         Parameter {
-            name: s(2993, 5), /* Order */
+            name: s(81824, 5), /* Order */
             syntax: 81,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
             ..PARAM
         },
         Parameter {
-            name: s(427, 6), /* Status */
+            name: s(2491, 6), /* Status */
             syntax: 65,
             version: v(2, 12, 0),
             ..PARAM
         },
         Parameter {
-            name: s(26200, 11), /* VLANIDCheck */
+            name: s(89888, 11), /* VLANIDCheck */
             syntax: 483,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
             ..PARAM
         },
         Parameter {
-            name: s(26211, 13), /* VLANIDExclude */
+            name: s(84130, 13), /* VLANIDExclude */
             syntax: 26,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
@@ -163,7 +163,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
             version: v(2, 12, 0),
@@ -171,81 +171,81 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(26246, 23), /* ConnectedRemoteEndpoint */
+            name: s(50830, 23), /* ConnectedRemoteEndpoint */
             syntax: 6,
             version: v(2, 12, 0),
             ..PARAM
         },
         Parameter {
-            name: s(26269, 15), /* DefaultDSCPMark */
+            name: s(75584, 15), /* DefaultDSCPMark */
             syntax: 227,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
             ..PARAM
         },
         Parameter {
-            name: s(26284, 22), /* DeliveryHeaderProtocol */
+            name: s(53291, 22), /* DeliveryHeaderProtocol */
             syntax: 484,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
             ..PARAM
         },
         Parameter {
-            name: s(780, 6), /* Enable */
+            name: s(3773, 6), /* Enable */
             syntax: 16,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
             ..PARAM
         },
         Parameter {
-            name: s(4585, 24), /* InterfaceNumberOfEntries */
+            name: s(49094, 24), /* InterfaceNumberOfEntries */
             syntax: 0,
             version: v(2, 12, 0),
             ..PARAM
         },
         Parameter {
-            name: s(26306, 15), /* KeepAlivePolicy */
+            name: s(76259, 15), /* KeepAlivePolicy */
             syntax: 485,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
             ..PARAM
         },
         Parameter {
-            name: s(26321, 18), /* KeepAliveThreshold */
+            name: s(65727, 18), /* KeepAliveThreshold */
             syntax: 486,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
             ..PARAM
         },
         Parameter {
-            name: s(26339, 16), /* KeepAliveTimeout */
+            name: s(72746, 16), /* KeepAliveTimeout */
             syntax: 198,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
             ..PARAM
         },
         Parameter {
-            name: s(26355, 15), /* RemoteEndpoints */
+            name: s(77339, 15), /* RemoteEndpoints */
             syntax: 487,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
             ..PARAM
         },
         Parameter {
-            name: s(427, 6), /* Status */
+            name: s(2491, 6), /* Status */
             syntax: 179,
             version: v(2, 12, 0),
             ..PARAM
         },
         Parameter {
-            name: s(44077, 19), /* TunnelEncapsulation */
+            name: s(63905, 19), /* TunnelEncapsulation */
             syntax: 683,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
@@ -253,7 +253,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
             version: v(2, 12, 0),
@@ -261,157 +261,157 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(44135, 6), /* Cookie */
+            name: s(85041, 6), /* Cookie */
             syntax: 515,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
             ..PARAM
         },
         Parameter {
-            name: s(44141, 12), /* CookiePolicy */
+            name: s(85041, 12), /* CookiePolicy */
             syntax: 684,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
             ..PARAM
         },
         Parameter {
-            name: s(780, 6), /* Enable */
+            name: s(3773, 6), /* Enable */
             syntax: 26,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
             ..PARAM
         },
         Parameter {
-            name: s(851, 10), /* LastChange */
+            name: s(68122, 10), /* LastChange */
             syntax: 28,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(869, 11), /* LowerLayers */
+            name: s(88667, 11), /* LowerLayers */
             syntax: 30,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
             ..PARAM
         },
         Parameter {
-            name: s(791, 4), /* Name */
+            name: s(31079, 4), /* Name */
             syntax: 31,
             version: v(2, 12, 0),
             ..PARAM
         },
         Parameter {
-            name: s(44153, 9), /* SessionID */
+            name: s(67302, 9), /* SessionID */
             syntax: 685,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
             ..PARAM
         },
         Parameter {
-            name: s(427, 6), /* Status */
+            name: s(2491, 6), /* Status */
             syntax: 32,
             version: v(2, 12, 0),
             ..PARAM
         },
         Parameter {
-            name: s(997, 24), /* BroadcastPacketsReceived */
+            name: s(22722, 24), /* BroadcastPacketsReceived */
             syntax: 37,
             version: v(2, 19, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1021, 20), /* BroadcastPacketsSent */
+            name: s(22761, 20), /* BroadcastPacketsSent */
             syntax: 37,
             version: v(2, 19, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1041, 13), /* BytesReceived */
+            name: s(19258, 13), /* BytesReceived */
             syntax: 38,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1054, 9), /* BytesSent */
+            name: s(24224, 9), /* BytesSent */
             syntax: 38,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(26536, 23), /* DiscardChecksumReceived */
+            name: s(51106, 23), /* DiscardChecksumReceived */
             syntax: 39,
             version: v(2, 12, 0),
             ..PARAM
         },
         Parameter {
-            name: s(1072, 22), /* DiscardPacketsReceived */
-            syntax: 39,
-            version: v(2, 19, 0),
-            flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
-            ..PARAM
-        },
-        Parameter {
-            name: s(1094, 18), /* DiscardPacketsSent */
+            name: s(25137, 22), /* DiscardPacketsReceived */
             syntax: 39,
             version: v(2, 19, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(26559, 29), /* DiscardSequenceNumberReceived */
+            name: s(30572, 18), /* DiscardPacketsSent */
+            syntax: 39,
+            version: v(2, 19, 0),
+            flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
+            ..PARAM
+        },
+        Parameter {
+            name: s(38088, 29), /* DiscardSequenceNumberReceived */
             syntax: 39,
             version: v(2, 12, 0),
             ..PARAM
         },
         Parameter {
-            name: s(1112, 14), /* ErrorsReceived */
+            name: s(28148, 14), /* ErrorsReceived */
             syntax: 39,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1126, 10), /* ErrorsSent */
+            name: s(23957, 10), /* ErrorsSent */
             syntax: 39,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1145, 24), /* MulticastPacketsReceived */
+            name: s(22800, 24), /* MulticastPacketsReceived */
             syntax: 37,
             version: v(2, 19, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1169, 20), /* MulticastPacketsSent */
+            name: s(22839, 20), /* MulticastPacketsSent */
             syntax: 37,
             version: v(2, 19, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1189, 15), /* PacketsReceived */
+            name: s(17412, 15), /* PacketsReceived */
             syntax: 37,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1204, 11), /* PacketsSent */
+            name: s(22423, 11), /* PacketsSent */
             syntax: 37,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1229, 5), /* Reset */
+            name: s(31685, 5), /* Reset */
             syntax: 40,
             access: Access::ReadWrite,
             version: v(2, 19, 0),
@@ -419,90 +419,90 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(1251, 22), /* UnicastPacketsReceived */
+            name: s(25211, 22), /* UnicastPacketsReceived */
             syntax: 37,
             version: v(2, 19, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1273, 18), /* UnicastPacketsSent */
+            name: s(30605, 18), /* UnicastPacketsSent */
             syntax: 37,
             version: v(2, 19, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1291, 27), /* UnknownProtoPacketsReceived */
+            name: s(19160, 27), /* UnknownProtoPacketsReceived */
             syntax: 39,
             version: v(2, 19, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1041, 13), /* BytesReceived */
+            name: s(19258, 13), /* BytesReceived */
             syntax: 38,
             version: v(2, 12, 0),
             ..PARAM
         },
         Parameter {
-            name: s(1054, 9), /* BytesSent */
+            name: s(24224, 9), /* BytesSent */
             syntax: 38,
             version: v(2, 12, 0),
             ..PARAM
         },
         Parameter {
-            name: s(1112, 14), /* ErrorsReceived */
+            name: s(28148, 14), /* ErrorsReceived */
             syntax: 39,
             version: v(2, 12, 0),
             ..PARAM
         },
         Parameter {
-            name: s(1126, 10), /* ErrorsSent */
+            name: s(23957, 10), /* ErrorsSent */
             syntax: 39,
             version: v(2, 12, 0),
             ..PARAM
         },
         Parameter {
-            name: s(26616, 17), /* KeepAliveReceived */
+            name: s(69101, 17), /* KeepAliveReceived */
             syntax: 489,
             version: v(2, 12, 0),
             ..PARAM
         },
         Parameter {
-            name: s(26633, 13), /* KeepAliveSent */
+            name: s(82687, 13), /* KeepAliveSent */
             syntax: 489,
             version: v(2, 12, 0),
             ..PARAM
         },
         Parameter {
-            name: s(1189, 15), /* PacketsReceived */
+            name: s(17412, 15), /* PacketsReceived */
             syntax: 37,
             version: v(2, 12, 0),
             ..PARAM
         },
         Parameter {
-            name: s(1204, 11), /* PacketsSent */
+            name: s(22423, 11), /* PacketsSent */
             syntax: 37,
             version: v(2, 12, 0),
             ..PARAM
         },
         Parameter {
-            name: s(44267, 14), /* EnableChecksum */
+            name: s(79145, 14), /* EnableChecksum */
             syntax: 26,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
             ..PARAM
         },
         Parameter {
-            name: s(35556, 10), /* RemotePort */
+            name: s(66807, 10), /* RemotePort */
             syntax: 686,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
             ..PARAM
         },
         Parameter {
-            name: s(3364, 10), /* SourcePort */
+            name: s(67239, 10), /* SourcePort */
             syntax: 686,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
@@ -510,7 +510,7 @@ pub(crate) static GROUP: Group = Group {
         },
     ],
     commands: &[Command {
-        name: s(1318, 7), /* Reset() */
+        name: s(76957, 7), /* Reset() */
         is_async: false,
         group: GroupRef(&GROUP),
         input: p(53, 0),

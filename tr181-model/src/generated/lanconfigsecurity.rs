@@ -8,12 +8,12 @@ use crate::key::Key;
 pub(crate) static GROUP: Group = Group {
     name: "LANConfigSecurity",
     objects: &[Object {
-        path: s(44281, 25), /* Device.LANConfigSecurity. */
+        path: s(46407, 25), /* Device.LANConfigSecurity. */
         parameters: p(0, 1),
         ..object(&GROUP)
     }],
     parameters: &[Parameter {
-        name: s(44306, 14), /* ConfigPassword */
+        name: s(78697, 14), /* ConfigPassword */
         syntax: 430,
         access: Access::ReadWrite,
         ..PARAM

@@ -10,34 +10,34 @@ pub(crate) static GROUP: Group = Group {
     name: "LEDs",
     objects: &[
         Object {
-            path: s(44320, 12), /* Device.LEDs. */
+            path: s(20974, 12), /* Device.LEDs. */
             version: v(2, 11, 0),
             parameters: p(0, 1),
             ..object(&GROUP)
         },
         Object {
-            path: s(44350, 20), /* Device.LEDs.LED.{i}. */
+            path: s(20974, 20), /* Device.LEDs.LED.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(44332, 18) /* LEDNumberOfEntries */),
+            num_entries_parameter: Some(s(65763, 18) /* LEDNumberOfEntries */),
             unique_keys: p(0, 2),
             version: v(2, 11, 0),
             parameters: p(1, 12),
             ..object(&GROUP)
         },
         Object {
-            path: s(44466, 40), /* Device.LEDs.LED.{i}.CurrentCycleElement. */
+            path: s(20974, 40), /* Device.LEDs.LED.{i}.CurrentCycleElement. */
             version: v(2, 11, 0),
             parameters: p(13, 3),
             ..object(&GROUP)
         },
         Object {
-            path: s(44532, 37), /* Device.LEDs.LED.{i}.CycleElement.{i}. */
+            path: s(24567, 37), /* Device.LEDs.LED.{i}.CycleElement.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(44370, 27) /* CycleElementNumberOfEntries */),
-            enable_parameter: Some(s(780, 6) /* Enable */),
+            num_entries_parameter: Some(s(41788, 27) /* CycleElementNumberOfEntries */),
+            enable_parameter: Some(s(3773, 6) /* Enable */),
             unique_keys: p(2, 2),
             version: v(2, 11, 0),
             parameters: p(16, 8),
@@ -46,13 +46,13 @@ pub(crate) static GROUP: Group = Group {
     ],
     parameters: &[
         Parameter {
-            name: s(44332, 18), /* LEDNumberOfEntries */
+            name: s(65763, 18), /* LEDNumberOfEntries */
             syntax: 0,
             version: v(2, 11, 0),
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
             version: v(2, 11, 0),
@@ -60,7 +60,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
             version: v(2, 11, 0),
@@ -68,92 +68,92 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(44370, 27), /* CycleElementNumberOfEntries */
+            name: s(41788, 27), /* CycleElementNumberOfEntries */
             syntax: 0,
             version: v(2, 11, 0),
             ..PARAM
         },
         Parameter {
-            name: s(44397, 22), /* CyclePeriodRepetitions */
+            name: s(53225, 22), /* CyclePeriodRepetitions */
             syntax: 89,
             version: v(2, 11, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(780, 6), /* Enable */
+            name: s(3773, 6), /* Enable */
             syntax: 16,
             access: Access::ReadWrite,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(5253, 8), /* Location */
+            name: s(9455, 8), /* Location */
             syntax: 353,
             version: v(2, 11, 0),
             ..PARAM
         },
         Parameter {
-            name: s(44419, 13), /* MaxBrightness */
+            name: s(82947, 13), /* MaxBrightness */
             syntax: 0,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(791, 4), /* Name */
+            name: s(31079, 4), /* Name */
             syntax: 3,
             access: Access::ReadWrite,
             version: v(2, 11, 0),
             ..PARAM
         },
         Parameter {
-            name: s(181, 6), /* Reason */
+            name: s(43928, 6), /* Reason */
             syntax: 3,
             version: v(2, 11, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(44432, 17), /* RelativeXPosition */
+            name: s(70121, 17), /* RelativeXPosition */
             syntax: 0,
             version: v(2, 11, 0),
             ..PARAM
         },
         Parameter {
-            name: s(44449, 17), /* RelativeYPosition */
+            name: s(70138, 17), /* RelativeYPosition */
             syntax: 0,
             version: v(2, 11, 0),
             ..PARAM
         },
         Parameter {
-            name: s(427, 6), /* Status */
+            name: s(2491, 6), /* Status */
             syntax: 687,
             version: v(2, 11, 0),
             ..PARAM
         },
         Parameter {
-            name: s(44506, 5), /* Color */
+            name: s(6583, 5), /* Color */
             syntax: 688,
             version: v(2, 11, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(44511, 21), /* CycleElementReference */
+            name: s(56085, 21), /* CycleElementReference */
             syntax: 689,
             version: v(2, 11, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(222, 8), /* Duration */
+            name: s(27068, 8), /* Duration */
             syntax: 21,
             version: v(2, 11, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
             version: v(2, 11, 0),
@@ -161,7 +161,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
             version: v(2, 11, 0),
@@ -169,42 +169,42 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(44569, 10), /* Brightness */
+            name: s(82950, 10), /* Brightness */
             syntax: 690,
             access: Access::ReadWrite,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(44506, 5), /* Color */
+            name: s(6583, 5), /* Color */
             syntax: 688,
             access: Access::ReadWrite,
             version: v(2, 11, 0),
             ..PARAM
         },
         Parameter {
-            name: s(222, 8), /* Duration */
+            name: s(27068, 8), /* Duration */
             syntax: 21,
             access: Access::ReadWrite,
             version: v(2, 11, 0),
             ..PARAM
         },
         Parameter {
-            name: s(780, 6), /* Enable */
+            name: s(3773, 6), /* Enable */
             syntax: 16,
             access: Access::ReadWrite,
             version: v(2, 11, 0),
             ..PARAM
         },
         Parameter {
-            name: s(44579, 12), /* FadeInterval */
+            name: s(85461, 12), /* FadeInterval */
             syntax: 21,
             access: Access::ReadWrite,
             version: v(2, 11, 0),
             ..PARAM
         },
         Parameter {
-            name: s(2993, 5), /* Order */
+            name: s(81824, 5), /* Order */
             syntax: 19,
             access: Access::ReadWrite,
             version: v(2, 11, 0),

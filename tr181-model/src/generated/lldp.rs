@@ -10,54 +10,54 @@ pub(crate) static GROUP: Group = Group {
     name: "LLDP",
     objects: &[
         Object {
-            path: s(44591, 12), /* Device.LLDP. */
+            path: s(6798, 12), /* Device.LLDP. */
             version: v(2, 8, 0),
             ..object(&GROUP)
         },
         Object {
-            path: s(44603, 22), /* Device.LLDP.Discovery. */
+            path: s(6798, 22), /* Device.LLDP.Discovery. */
             version: v(2, 8, 0),
             parameters: p(0, 1),
             ..object(&GROUP)
         },
         Object {
-            path: s(44646, 33), /* Device.LLDP.Discovery.Device.{i}. */
+            path: s(6798, 33), /* Device.LLDP.Discovery.Device.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(44625, 21) /* DeviceNumberOfEntries */),
+            num_entries_parameter: Some(s(32754, 21) /* DeviceNumberOfEntries */),
             unique_keys: p(0, 1),
             version: v(2, 8, 0),
             parameters: p(1, 5),
             ..object(&GROUP)
         },
         Object {
-            path: s(44704, 51), /* Device.LLDP.Discovery.Device.{i}.DeviceInformation. */
+            path: s(6798, 51), /* Device.LLDP.Discovery.Device.{i}.DeviceInformation. */
             version: v(2, 8, 0),
             parameters: p(6, 5),
             ..object(&GROUP)
         },
         Object {
-            path: s(44784, 70), /* Device.LLDP.Discovery.Device.{i}.DeviceInformation.VendorSpecific.{i}. */
+            path: s(6798, 70), /* Device.LLDP.Discovery.Device.{i}.DeviceInformation.VendorSpecific.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(44755, 29) /* VendorSpecificNumberOfEntries */),
+            num_entries_parameter: Some(s(39306, 29) /* VendorSpecificNumberOfEntries */),
             unique_keys: p(1, 1),
             version: v(2, 8, 0),
             parameters: p(11, 3),
             ..object(&GROUP)
         },
         Object {
-            path: s(44885, 42), /* Device.LLDP.Discovery.Device.{i}.Port.{i}. */
+            path: s(9640, 42), /* Device.LLDP.Discovery.Device.{i}.Port.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(1903, 19) /* PortNumberOfEntries */),
+            num_entries_parameter: Some(s(45913, 19) /* PortNumberOfEntries */),
             unique_keys: p(2, 1),
             version: v(2, 8, 0),
             parameters: p(14, 6),
             ..object(&GROUP)
         },
         Object {
-            path: s(44964, 58), /* Device.LLDP.Discovery.Device.{i}.Port.{i}.LinkInformation. */
+            path: s(9640, 58), /* Device.LLDP.Discovery.Device.{i}.Port.{i}.LinkInformation. */
             version: v(2, 8, 0),
             parameters: p(20, 2),
             ..object(&GROUP)
@@ -65,133 +65,133 @@ pub(crate) static GROUP: Group = Group {
     ],
     parameters: &[
         Parameter {
-            name: s(44625, 21), /* DeviceNumberOfEntries */
+            name: s(32754, 21), /* DeviceNumberOfEntries */
             syntax: 0,
             version: v(2, 8, 0),
             ..PARAM
         },
         Parameter {
-            name: s(44695, 9), /* ChassisID */
+            name: s(71658, 9), /* ChassisID */
             syntax: 691,
             version: v(2, 8, 0),
             ..PARAM
         },
         Parameter {
-            name: s(44679, 16), /* ChassisIDSubtype */
+            name: s(71658, 16), /* ChassisIDSubtype */
             syntax: 692,
             version: v(2, 8, 0),
             ..PARAM
         },
         Parameter {
-            name: s(9747, 4), /* Host */
+            name: s(6317, 4), /* Host */
             syntax: 693,
             version: v(2, 8, 0),
             ..PARAM
         },
         Parameter {
-            name: s(262, 9), /* Interface */
+            name: s(6361, 9), /* Interface */
             syntax: 694,
             version: v(2, 8, 0),
             ..PARAM
         },
         Parameter {
-            name: s(1903, 19), /* PortNumberOfEntries */
+            name: s(45913, 19), /* PortNumberOfEntries */
             syntax: 0,
             version: v(2, 8, 0),
             ..PARAM
         },
         Parameter {
-            name: s(15472, 14), /* DeviceCategory */
+            name: s(78949, 14), /* DeviceCategory */
             syntax: 128,
             version: v(2, 8, 0),
             ..PARAM
         },
         Parameter {
-            name: s(15638, 15), /* ManufacturerOUI */
+            name: s(76484, 15), /* ManufacturerOUI */
             syntax: 695,
             version: v(2, 8, 0),
             ..PARAM
         },
         Parameter {
-            name: s(15683, 9), /* ModelName */
+            name: s(93197, 9), /* ModelName */
             syntax: 477,
             version: v(2, 8, 0),
             ..PARAM
         },
         Parameter {
-            name: s(15692, 11), /* ModelNumber */
+            name: s(30900, 11), /* ModelNumber */
             syntax: 477,
             version: v(2, 8, 0),
             ..PARAM
         },
         Parameter {
-            name: s(44755, 29), /* VendorSpecificNumberOfEntries */
+            name: s(39306, 29), /* VendorSpecificNumberOfEntries */
             syntax: 0,
             version: v(2, 8, 0),
             ..PARAM
         },
         Parameter {
-            name: s(33237, 11), /* Information */
+            name: s(6837, 11), /* Information */
             syntax: 696,
             version: v(2, 8, 0),
             ..PARAM
         },
         Parameter {
-            name: s(44870, 15), /* InformationType */
+            name: s(76079, 15), /* InformationType */
             syntax: 692,
             version: v(2, 8, 0),
             ..PARAM
         },
         Parameter {
-            name: s(44854, 16), /* OrganizationCode */
+            name: s(73402, 16), /* OrganizationCode */
             syntax: 349,
             version: v(2, 8, 0),
             ..PARAM
         },
         Parameter {
-            name: s(9751, 10), /* LastUpdate */
+            name: s(91070, 10), /* LastUpdate */
             syntax: 10,
             version: v(2, 8, 0),
             ..PARAM
         },
         Parameter {
-            name: s(26097, 14), /* MACAddressList */
+            name: s(79747, 14), /* MACAddressList */
             syntax: 697,
             version: v(2, 8, 0),
             ..PARAM
         },
         Parameter {
-            name: s(44946, 15), /* PortDescription */
+            name: s(77099, 15), /* PortDescription */
             syntax: 97,
             version: v(2, 8, 0),
             ..PARAM
         },
         Parameter {
-            name: s(44940, 6), /* PortID */
+            name: s(83246, 6), /* PortID */
             syntax: 691,
             version: v(2, 8, 0),
             ..PARAM
         },
         Parameter {
-            name: s(44927, 13), /* PortIDSubtype */
+            name: s(83246, 13), /* PortIDSubtype */
             syntax: 692,
             version: v(2, 8, 0),
             ..PARAM
         },
         Parameter {
-            name: s(44961, 3), /* TTL */
+            name: s(55004, 3), /* TTL */
             syntax: 698,
             version: v(2, 8, 0),
             ..PARAM
         },
         Parameter {
-            name: s(32305, 13), /* InterfaceType */
+            name: s(82648, 13), /* InterfaceType */
             syntax: 0,
             version: v(2, 8, 0),
             ..PARAM
         },
         Parameter {
-            name: s(45022, 18), /* MACForwardingTable */
+            name: s(65817, 18), /* MACForwardingTable */
             syntax: 697,
             version: v(2, 8, 0),
             ..PARAM

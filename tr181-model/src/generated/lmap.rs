@@ -10,199 +10,199 @@ pub(crate) static GROUP: Group = Group {
     name: "LMAP",
     objects: &[
         Object {
-            path: s(45040, 12), /* Device.LMAP. */
+            path: s(5042, 12), /* Device.LMAP. */
             version: v(2, 12, 0),
             parameters: p(0, 3),
             ..object(&GROUP)
         },
         Object {
-            path: s(45124, 22), /* Device.LMAP.Event.{i}. */
+            path: s(26212, 22), /* Device.LMAP.Event.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(45052, 20) /* EventNumberOfEntries */),
-            enable_parameter: Some(s(780, 6) /* Enable */),
+            num_entries_parameter: Some(s(38271, 20) /* EventNumberOfEntries */),
+            enable_parameter: Some(s(3773, 6) /* Enable */),
             unique_keys: p(0, 2),
             version: v(2, 12, 0),
             parameters: p(3, 7),
             ..object(&GROUP)
         },
         Object {
-            path: s(45175, 36), /* Device.LMAP.Event.{i}.CalendarTimer. */
+            path: s(26212, 36), /* Device.LMAP.Event.{i}.CalendarTimer. */
             version: v(2, 12, 0),
             parameters: p(10, 10),
             ..object(&GROUP)
         },
         Object {
-            path: s(45374, 29), /* Device.LMAP.Event.{i}.OneOff. */
+            path: s(37711, 29), /* Device.LMAP.Event.{i}.OneOff. */
             version: v(2, 12, 0),
             parameters: p(20, 1),
             ..object(&GROUP)
         },
         Object {
-            path: s(45403, 36), /* Device.LMAP.Event.{i}.PeriodicTimer. */
+            path: s(26248, 36), /* Device.LMAP.Event.{i}.PeriodicTimer. */
             version: v(2, 12, 0),
             parameters: p(21, 3),
             ..object(&GROUP)
         },
         Object {
-            path: s(45447, 33), /* Device.LMAP.MeasurementAgent.{i}. */
+            path: s(5042, 33), /* Device.LMAP.MeasurementAgent.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(45072, 31) /* MeasurementAgentNumberOfEntries */),
-            enable_parameter: Some(s(780, 6) /* Enable */),
+            num_entries_parameter: Some(s(34108, 31) /* MeasurementAgentNumberOfEntries */),
+            enable_parameter: Some(s(3773, 6) /* Enable */),
             unique_keys: p(2, 2),
             version: v(2, 12, 0),
             parameters: p(24, 20),
             ..object(&GROUP)
         },
         Object {
-            path: s(45778, 58), /* Device.LMAP.MeasurementAgent.{i}.CommunicationChannel.{i}. */
+            path: s(9698, 58), /* Device.LMAP.MeasurementAgent.{i}.CommunicationChannel.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
             num_entries_parameter: Some(
-                s(45504, 35), /* CommunicationChannelNumberOfEntries */
+                s(27252, 35), /* CommunicationChannelNumberOfEntries */
             ),
-            enable_parameter: Some(s(780, 6) /* Enable */),
+            enable_parameter: Some(s(3773, 6) /* Enable */),
             unique_keys: p(4, 2),
             version: v(2, 12, 0),
             parameters: p(44, 9),
             ..object(&GROUP)
         },
         Object {
-            path: s(45891, 44), /* Device.LMAP.MeasurementAgent.{i}.Controller. */
+            path: s(16869, 44), /* Device.LMAP.MeasurementAgent.{i}.Controller. */
             version: v(2, 12, 0),
             parameters: p(53, 4),
             ..object(&GROUP)
         },
         Object {
-            path: s(45995, 49), /* Device.LMAP.MeasurementAgent.{i}.Instruction.{i}. */
+            path: s(5042, 49), /* Device.LMAP.MeasurementAgent.{i}.Instruction.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(45562, 26) /* InstructionNumberOfEntries */),
-            enable_parameter: Some(s(780, 6) /* Enable */),
+            num_entries_parameter: Some(s(44714, 26) /* InstructionNumberOfEntries */),
+            enable_parameter: Some(s(3773, 6) /* Enable */),
             unique_keys: p(6, 1),
             version: v(2, 12, 0),
             parameters: p(57, 8),
             ..object(&GROUP)
         },
         Object {
-            path: s(46131, 76), /* Device.LMAP.MeasurementAgent.{i}.Instruction.{i}.MeasurementSuppression.{i}. */
+            path: s(5042, 76), /* Device.LMAP.MeasurementAgent.{i}.Instruction.{i}.MeasurementSuppression.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
             num_entries_parameter: Some(
-                s(46080, 37), /* MeasurementSuppressionNumberOfEntries */
+                s(25048, 37), /* MeasurementSuppressionNumberOfEntries */
             ),
-            enable_parameter: Some(s(780, 6) /* Enable */),
+            enable_parameter: Some(s(3773, 6) /* Enable */),
             unique_keys: p(7, 2),
             version: v(2, 12, 0),
             parameters: p(65, 9),
             ..object(&GROUP)
         },
         Object {
-            path: s(46242, 46), /* Device.LMAP.MeasurementAgent.{i}.Schedule.{i}. */
+            path: s(7212, 46), /* Device.LMAP.MeasurementAgent.{i}.Schedule.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(19764, 23) /* ScheduleNumberOfEntries */),
-            enable_parameter: Some(s(780, 6) /* Enable */),
+            num_entries_parameter: Some(s(52164, 23) /* ScheduleNumberOfEntries */),
+            enable_parameter: Some(s(3773, 6) /* Enable */),
             unique_keys: p(9, 2),
             version: v(2, 12, 0),
             parameters: p(74, 14),
             ..object(&GROUP)
         },
         Object {
-            path: s(46362, 57), /* Device.LMAP.MeasurementAgent.{i}.Schedule.{i}.Action.{i}. */
+            path: s(7212, 57), /* Device.LMAP.MeasurementAgent.{i}.Schedule.{i}.Action.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(46288, 21) /* ActionNumberOfEntries */),
-            enable_parameter: Some(s(780, 6) /* Enable */),
+            num_entries_parameter: Some(s(55686, 21) /* ActionNumberOfEntries */),
+            enable_parameter: Some(s(3773, 6) /* Enable */),
             unique_keys: p(11, 1),
             version: v(2, 12, 0),
             parameters: p(88, 18),
             ..object(&GROUP)
         },
         Object {
-            path: s(46566, 68), /* Device.LMAP.MeasurementAgent.{i}.Schedule.{i}.Action.{i}.Option.{i}. */
+            path: s(7212, 68), /* Device.LMAP.MeasurementAgent.{i}.Schedule.{i}.Action.{i}.Option.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(6703, 21) /* OptionNumberOfEntries */),
-            enable_parameter: Some(s(780, 6) /* Enable */),
+            num_entries_parameter: Some(s(38937, 21) /* OptionNumberOfEntries */),
+            enable_parameter: Some(s(3773, 6) /* Enable */),
             unique_keys: p(12, 2),
             version: v(2, 12, 0),
             parameters: p(106, 6),
             ..object(&GROUP)
         },
         Object {
-            path: s(46634, 63), /* Device.LMAP.MeasurementAgent.{i}.Schedule.{i}.Action.{i}.Stats. */
+            path: s(8665, 63), /* Device.LMAP.MeasurementAgent.{i}.Schedule.{i}.Action.{i}.Stats. */
             version: v(2, 12, 0),
             parameters: p(112, 4),
             ..object(&GROUP)
         },
         Object {
-            path: s(46736, 52), /* Device.LMAP.MeasurementAgent.{i}.Schedule.{i}.Stats. */
+            path: s(12504, 52), /* Device.LMAP.MeasurementAgent.{i}.Schedule.{i}.Stats. */
             version: v(2, 12, 0),
             parameters: p(116, 4),
             ..object(&GROUP)
         },
         Object {
-            path: s(46788, 42), /* Device.LMAP.MeasurementAgent.{i}.Task.{i}. */
+            path: s(11001, 42), /* Device.LMAP.MeasurementAgent.{i}.Task.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(45677, 19) /* TaskNumberOfEntries */),
-            enable_parameter: Some(s(780, 6) /* Enable */),
+            num_entries_parameter: Some(s(63829, 19) /* TaskNumberOfEntries */),
+            enable_parameter: Some(s(3773, 6) /* Enable */),
             unique_keys: p(14, 2),
             version: v(2, 12, 0),
             parameters: p(120, 7),
             ..object(&GROUP)
         },
         Object {
-            path: s(46853, 53), /* Device.LMAP.MeasurementAgent.{i}.Task.{i}.Option.{i}. */
+            path: s(11978, 53), /* Device.LMAP.MeasurementAgent.{i}.Task.{i}.Option.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(6703, 21) /* OptionNumberOfEntries */),
-            enable_parameter: Some(s(780, 6) /* Enable */),
+            num_entries_parameter: Some(s(38937, 21) /* OptionNumberOfEntries */),
+            enable_parameter: Some(s(3773, 6) /* Enable */),
             unique_keys: p(16, 2),
             version: v(2, 12, 0),
             parameters: p(127, 6),
             ..object(&GROUP)
         },
         Object {
-            path: s(46906, 55), /* Device.LMAP.MeasurementAgent.{i}.Task.{i}.Registry.{i}. */
+            path: s(11001, 55), /* Device.LMAP.MeasurementAgent.{i}.Task.{i}.Registry.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(46830, 23) /* RegistryNumberOfEntries */),
-            enable_parameter: Some(s(780, 6) /* Enable */),
+            num_entries_parameter: Some(s(25432, 23) /* RegistryNumberOfEntries */),
+            enable_parameter: Some(s(3773, 6) /* Enable */),
             unique_keys: p(18, 2),
             version: v(2, 12, 0),
             parameters: p(133, 5),
             ..object(&GROUP)
         },
         Object {
-            path: s(46979, 52), /* Device.LMAP.MeasurementAgent.{i}.TaskCapability.{i}. */
+            path: s(8149, 52), /* Device.LMAP.MeasurementAgent.{i}.TaskCapability.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(45648, 29) /* TaskCapabilityNumberOfEntries */),
+            num_entries_parameter: Some(s(39248, 29) /* TaskCapabilityNumberOfEntries */),
             unique_keys: p(20, 1),
             version: v(2, 12, 0),
             parameters: p(138, 3),
             ..object(&GROUP)
         },
         Object {
-            path: s(47068, 65), /* Device.LMAP.MeasurementAgent.{i}.TaskCapability.{i}.Registry.{i}. */
+            path: s(8149, 65), /* Device.LMAP.MeasurementAgent.{i}.TaskCapability.{i}.Registry.{i}. */
             min_entries: 0,
             max_entries: None,
             num_entries_parameter: Some(
-                s(47031, 37), /* TaskCapabilityRegistryNumberOfEntries */
+                s(25418, 37), /* TaskCapabilityRegistryNumberOfEntries */
             ),
             unique_keys: p(21, 1),
             version: v(2, 12, 0),
@@ -210,68 +210,68 @@ pub(crate) static GROUP: Group = Group {
             ..object(&GROUP)
         },
         Object {
-            path: s(47133, 23), /* Device.LMAP.Report.{i}. */
+            path: s(8537, 23), /* Device.LMAP.Report.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(45103, 21) /* ReportNumberOfEntries */),
+            num_entries_parameter: Some(s(57576, 21) /* ReportNumberOfEntries */),
             version: v(2, 12, 0),
             parameters: p(143, 5),
             ..object(&GROUP)
         },
         Object {
-            path: s(47181, 34), /* Device.LMAP.Report.{i}.Result.{i}. */
+            path: s(8537, 34), /* Device.LMAP.Report.{i}.Result.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(9180, 21) /* ResultNumberOfEntries */),
+            num_entries_parameter: Some(s(25027, 21) /* ResultNumberOfEntries */),
             unique_keys: p(22, 1),
             version: v(2, 12, 0),
             parameters: p(148, 12),
             ..object(&GROUP)
         },
         Object {
-            path: s(47317, 47), /* Device.LMAP.Report.{i}.Result.{i}.Conflict.{i}. */
+            path: s(14731, 47), /* Device.LMAP.Report.{i}.Result.{i}.Conflict.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(47248, 29) /* ResultConflictNumberOfEntries */),
+            num_entries_parameter: Some(s(39045, 29) /* ResultConflictNumberOfEntries */),
             unique_keys: p(23, 1),
             version: v(2, 12, 0),
             parameters: p(160, 3),
             ..object(&GROUP)
         },
         Object {
-            path: s(47364, 45), /* Device.LMAP.Report.{i}.Result.{i}.Option.{i}. */
+            path: s(16067, 45), /* Device.LMAP.Report.{i}.Result.{i}.Option.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(6703, 21) /* OptionNumberOfEntries */),
+            num_entries_parameter: Some(s(38937, 21) /* OptionNumberOfEntries */),
             unique_keys: p(24, 1),
             version: v(2, 12, 0),
             parameters: p(163, 3),
             ..object(&GROUP)
         },
         Object {
-            path: s(47409, 50), /* Device.LMAP.Report.{i}.Result.{i}.ReportTable.{i}. */
+            path: s(8537, 50), /* Device.LMAP.Report.{i}.Result.{i}.ReportTable.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(47277, 32) /* ResultReportTableNumberOfEntries */),
+            num_entries_parameter: Some(s(32459, 32) /* ResultReportTableNumberOfEntries */),
             version: v(2, 12, 0),
             parameters: p(166, 3),
             ..object(&GROUP)
         },
         Object {
-            path: s(47501, 63), /* Device.LMAP.Report.{i}.Result.{i}.ReportTable.{i}.Registry.{i}. */
+            path: s(8728, 63), /* Device.LMAP.Report.{i}.Result.{i}.ReportTable.{i}.Registry.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(46830, 23) /* RegistryNumberOfEntries */),
+            num_entries_parameter: Some(s(25432, 23) /* RegistryNumberOfEntries */),
             unique_keys: p(25, 1),
             version: v(2, 12, 0),
             parameters: p(169, 2),
             ..object(&GROUP)
         },
         Object {
-            path: s(47564, 64), /* Device.LMAP.Report.{i}.Result.{i}.ReportTable.{i}.ResultRow.{i}. */
+            path: s(8537, 64), /* Device.LMAP.Report.{i}.Result.{i}.ReportTable.{i}.ResultRow.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(47471, 30) /* ResultReportRowNumberOfEntries */),
+            num_entries_parameter: Some(s(36411, 30) /* ResultReportRowNumberOfEntries */),
             version: v(2, 12, 0),
             parameters: p(171, 1),
             ..object(&GROUP)
@@ -279,25 +279,25 @@ pub(crate) static GROUP: Group = Group {
     ],
     parameters: &[
         Parameter {
-            name: s(45052, 20), /* EventNumberOfEntries */
+            name: s(38271, 20), /* EventNumberOfEntries */
             syntax: 0,
             version: v(2, 12, 0),
             ..PARAM
         },
         Parameter {
-            name: s(45072, 31), /* MeasurementAgentNumberOfEntries */
+            name: s(34108, 31), /* MeasurementAgentNumberOfEntries */
             syntax: 0,
             version: v(2, 12, 0),
             ..PARAM
         },
         Parameter {
-            name: s(45103, 21), /* ReportNumberOfEntries */
+            name: s(57576, 21), /* ReportNumberOfEntries */
             syntax: 0,
             version: v(2, 12, 0),
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
@@ -305,7 +305,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
             version: v(2, 12, 0),
@@ -313,140 +313,140 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(45146, 13), /* CycleInterval */
+            name: s(81725, 13), /* CycleInterval */
             syntax: 699,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
             ..PARAM
         },
         Parameter {
-            name: s(780, 6), /* Enable */
+            name: s(3773, 6), /* Enable */
             syntax: 16,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
             ..PARAM
         },
         Parameter {
-            name: s(791, 4), /* Name */
+            name: s(31079, 4), /* Name */
             syntax: 6,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
             ..PARAM
         },
         Parameter {
-            name: s(45159, 16), /* RandomnessSpread */
+            name: s(73722, 16), /* RandomnessSpread */
             syntax: 699,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
             ..PARAM
         },
         Parameter {
-            name: s(2207, 4), /* Type */
+            name: s(38248, 4), /* Type */
             syntax: 700,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
             ..PARAM
         },
         Parameter {
-            name: s(45211, 28), /* EnableScheduleTimezoneOffset */
+            name: s(40430, 28), /* EnableScheduleTimezoneOffset */
             syntax: 16,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
             ..PARAM
         },
         Parameter {
-            name: s(20012, 7), /* EndTime */
+            name: s(34318, 7), /* EndTime */
             syntax: 10,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
             ..PARAM
         },
         Parameter {
-            name: s(45239, 19), /* ScheduleDaysOfMonth */
+            name: s(63430, 19), /* ScheduleDaysOfMonth */
             syntax: 3,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
             ..PARAM
         },
         Parameter {
-            name: s(45258, 18), /* ScheduleDaysOfWeek */
+            name: s(67041, 18), /* ScheduleDaysOfWeek */
             syntax: 3,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
             ..PARAM
         },
         Parameter {
-            name: s(45276, 18), /* ScheduleHoursOfDay */
+            name: s(67059, 18), /* ScheduleHoursOfDay */
             syntax: 3,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
             ..PARAM
         },
         Parameter {
-            name: s(45294, 21), /* ScheduleMinutesOfHour */
+            name: s(57786, 21), /* ScheduleMinutesOfHour */
             syntax: 3,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
             ..PARAM
         },
         Parameter {
-            name: s(45315, 14), /* ScheduleMonths */
+            name: s(80545, 14), /* ScheduleMonths */
             syntax: 3,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
             ..PARAM
         },
         Parameter {
-            name: s(45329, 23), /* ScheduleSecondsOfMinute */
+            name: s(52187, 23), /* ScheduleSecondsOfMinute */
             syntax: 3,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
             ..PARAM
         },
         Parameter {
-            name: s(45352, 22), /* ScheduleTimezoneOffset */
+            name: s(40436, 22), /* ScheduleTimezoneOffset */
             syntax: 701,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
             ..PARAM
         },
         Parameter {
-            name: s(20019, 9), /* StartTime */
+            name: s(30680, 9), /* StartTime */
             syntax: 10,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
             ..PARAM
         },
         Parameter {
-            name: s(20019, 9), /* StartTime */
+            name: s(30680, 9), /* StartTime */
             syntax: 10,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
             ..PARAM
         },
         Parameter {
-            name: s(20012, 7), /* EndTime */
+            name: s(34318, 7), /* EndTime */
             syntax: 10,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
             ..PARAM
         },
         Parameter {
-            name: s(45439, 8), /* Interval */
+            name: s(22621, 8), /* Interval */
             syntax: 28,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
             ..PARAM
         },
         Parameter {
-            name: s(20019, 9), /* StartTime */
+            name: s(30680, 9), /* StartTime */
             syntax: 10,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
@@ -454,7 +454,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
             version: v(2, 12, 0),
@@ -462,124 +462,124 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(45490, 14), /* CapabilityTags */
+            name: s(78669, 14), /* CapabilityTags */
             syntax: 128,
             version: v(2, 12, 0),
             ..PARAM
         },
         Parameter {
-            name: s(45504, 35), /* CommunicationChannelNumberOfEntries */
+            name: s(27252, 35), /* CommunicationChannelNumberOfEntries */
             syntax: 0,
             version: v(2, 12, 0),
             ..PARAM
         },
         Parameter {
-            name: s(780, 6), /* Enable */
+            name: s(3773, 6), /* Enable */
             syntax: 16,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
             ..PARAM
         },
         Parameter {
-            name: s(45539, 8), /* EventLog */
+            name: s(94609, 8), /* EventLog */
             syntax: 370,
             version: v(2, 12, 0),
             ..PARAM
         },
         Parameter {
-            name: s(45547, 15), /* GroupIdentifier */
+            name: s(43438, 15), /* GroupIdentifier */
             syntax: 6,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
             ..PARAM
         },
         Parameter {
-            name: s(45480, 10), /* Identifier */
+            name: s(30640, 10), /* Identifier */
             syntax: 382,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
             ..PARAM
         },
         Parameter {
-            name: s(45562, 26), /* InstructionNumberOfEntries */
+            name: s(44714, 26), /* InstructionNumberOfEntries */
             syntax: 0,
             version: v(2, 12, 0),
             ..PARAM
         },
         Parameter {
-            name: s(45588, 11), /* LastStarted */
+            name: s(88568, 11), /* LastStarted */
             syntax: 10,
             version: v(2, 12, 0),
             ..PARAM
         },
         Parameter {
-            name: s(45599, 16), /* MeasurementPoint */
+            name: s(41245, 16), /* MeasurementPoint */
             syntax: 6,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
             ..PARAM
         },
         Parameter {
-            name: s(45615, 17), /* PrivateCredential */
+            name: s(70019, 17), /* PrivateCredential */
             syntax: 702,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
             ..PARAM
         },
         Parameter {
-            name: s(45632, 16), /* PublicCredential */
+            name: s(55409, 16), /* PublicCredential */
             syntax: 702,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
             ..PARAM
         },
         Parameter {
-            name: s(19764, 23), /* ScheduleNumberOfEntries */
+            name: s(52164, 23), /* ScheduleNumberOfEntries */
             syntax: 0,
             version: v(2, 12, 0),
             ..PARAM
         },
         Parameter {
-            name: s(45648, 29), /* TaskCapabilityNumberOfEntries */
+            name: s(39248, 29), /* TaskCapabilityNumberOfEntries */
             syntax: 0,
             version: v(2, 12, 0),
             ..PARAM
         },
         Parameter {
-            name: s(45677, 19), /* TaskNumberOfEntries */
+            name: s(63829, 19), /* TaskNumberOfEntries */
             syntax: 0,
             version: v(2, 12, 0),
             ..PARAM
         },
         Parameter {
-            name: s(45696, 27), /* UseAgentIdentifierInReports */
+            name: s(43408, 27), /* UseAgentIdentifierInReports */
             syntax: 73,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
             ..PARAM
         },
         Parameter {
-            name: s(45723, 27), /* UseGroupIdentifierInReports */
+            name: s(43435, 27), /* UseGroupIdentifierInReports */
             syntax: 26,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
             ..PARAM
         },
         Parameter {
-            name: s(45750, 28), /* UseMeasurementPointInReports */
+            name: s(41242, 28), /* UseMeasurementPointInReports */
             syntax: 26,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
             ..PARAM
         },
         Parameter {
-            name: s(15985, 7), /* Version */
+            name: s(19295, 7), /* Version */
             syntax: 3,
             version: v(2, 12, 0),
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
@@ -587,7 +587,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
             version: v(2, 12, 0),
@@ -595,84 +595,84 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(45836, 15), /* BulkDataProfile */
+            name: s(67566, 15), /* BulkDataProfile */
             syntax: 703,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
             ..PARAM
         },
         Parameter {
-            name: s(780, 6), /* Enable */
+            name: s(3773, 6), /* Enable */
             syntax: 16,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
             ..PARAM
         },
         Parameter {
-            name: s(262, 9), /* Interface */
+            name: s(6361, 9), /* Interface */
             syntax: 694,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
             ..PARAM
         },
         Parameter {
-            name: s(791, 4), /* Name */
+            name: s(31079, 4), /* Name */
             syntax: 6,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
             ..PARAM
         },
         Parameter {
-            name: s(9761, 6), /* Target */
+            name: s(50037, 6), /* Target */
             syntax: 5,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
             ..PARAM
         },
         Parameter {
-            name: s(45851, 22), /* TargetPublicCredential */
+            name: s(55403, 22), /* TargetPublicCredential */
             syntax: 702,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
             ..PARAM
         },
         Parameter {
-            name: s(45873, 18), /* UseBulkDataProfile */
+            name: s(67563, 18), /* UseBulkDataProfile */
             syntax: 16,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
             ..PARAM
         },
         Parameter {
-            name: s(45935, 15), /* ControlChannels */
+            name: s(75464, 15), /* ControlChannels */
             syntax: 704,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
             ..PARAM
         },
         Parameter {
-            name: s(45950, 16), /* ControlSchedules */
+            name: s(71770, 16), /* ControlSchedules */
             syntax: 705,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
             ..PARAM
         },
         Parameter {
-            name: s(45966, 12), /* ControlTasks */
+            name: s(85017, 12), /* ControlTasks */
             syntax: 706,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
             ..PARAM
         },
         Parameter {
-            name: s(45978, 17), /* ControllerTimeout */
+            name: s(68217, 17), /* ControllerTimeout */
             syntax: 707,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
@@ -680,7 +680,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
             version: v(2, 12, 0),
@@ -688,47 +688,47 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(780, 6), /* Enable */
+            name: s(3773, 6), /* Enable */
             syntax: 16,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
             ..PARAM
         },
         Parameter {
-            name: s(46044, 20), /* InstructionSchedules */
+            name: s(59558, 20), /* InstructionSchedules */
             syntax: 705,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
             ..PARAM
         },
         Parameter {
-            name: s(46064, 16), /* InstructionTasks */
+            name: s(72730, 16), /* InstructionTasks */
             syntax: 706,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
             ..PARAM
         },
         Parameter {
-            name: s(851, 10), /* LastChange */
+            name: s(68122, 10), /* LastChange */
             syntax: 10,
             version: v(2, 12, 0),
             ..PARAM
         },
         Parameter {
-            name: s(46080, 37), /* MeasurementSuppressionNumberOfEntries */
+            name: s(25048, 37), /* MeasurementSuppressionNumberOfEntries */
             syntax: 0,
             version: v(2, 12, 0),
             ..PARAM
         },
         Parameter {
-            name: s(46117, 14), /* ReportChannels */
+            name: s(80433, 14), /* ReportChannels */
             syntax: 704,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
@@ -736,7 +736,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
             version: v(2, 12, 0),
@@ -744,61 +744,61 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(780, 6), /* Enable */
+            name: s(3773, 6), /* Enable */
             syntax: 16,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
             ..PARAM
         },
         Parameter {
-            name: s(46207, 3), /* End */
+            name: s(8887, 3), /* End */
             syntax: 708,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
             ..PARAM
         },
         Parameter {
-            name: s(791, 4), /* Name */
+            name: s(31079, 4), /* Name */
             syntax: 6,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
             ..PARAM
         },
         Parameter {
-            name: s(46210, 5), /* Start */
+            name: s(30680, 5), /* Start */
             syntax: 708,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
             ..PARAM
         },
         Parameter {
-            name: s(17643, 5), /* State */
+            name: s(13794, 5), /* State */
             syntax: 709,
             version: v(2, 12, 0),
             ..PARAM
         },
         Parameter {
-            name: s(46215, 11), /* StopRunning */
+            name: s(89569, 11), /* StopRunning */
             syntax: 26,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
             ..PARAM
         },
         Parameter {
-            name: s(46226, 16), /* SuppressionMatch */
+            name: s(74362, 16), /* SuppressionMatch */
             syntax: 128,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
             ..PARAM
         },
         Parameter {
-            name: s(46288, 21), /* ActionNumberOfEntries */
+            name: s(55686, 21), /* ActionNumberOfEntries */
             syntax: 0,
             version: v(2, 12, 0),
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
@@ -806,7 +806,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
             version: v(2, 12, 0),
@@ -814,82 +814,82 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(222, 8), /* Duration */
+            name: s(27068, 8), /* Duration */
             syntax: 176,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
             ..PARAM
         },
         Parameter {
-            name: s(780, 6), /* Enable */
+            name: s(3773, 6), /* Enable */
             syntax: 16,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
             ..PARAM
         },
         Parameter {
-            name: s(46207, 3), /* End */
+            name: s(8887, 3), /* End */
             syntax: 708,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
             ..PARAM
         },
         Parameter {
-            name: s(46309, 13), /* ExecutionMode */
+            name: s(82037, 13), /* ExecutionMode */
             syntax: 710,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
             ..PARAM
         },
         Parameter {
-            name: s(46322, 14), /* LastInvocation */
+            name: s(79607, 14), /* LastInvocation */
             syntax: 10,
             version: v(2, 12, 0),
             ..PARAM
         },
         Parameter {
-            name: s(791, 4), /* Name */
+            name: s(31079, 4), /* Name */
             syntax: 6,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
             ..PARAM
         },
         Parameter {
-            name: s(46210, 5), /* Start */
+            name: s(30680, 5), /* Start */
             syntax: 711,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
             ..PARAM
         },
         Parameter {
-            name: s(17643, 5), /* State */
+            name: s(13794, 5), /* State */
             syntax: 712,
             version: v(2, 12, 0),
             ..PARAM
         },
         Parameter {
-            name: s(46336, 7), /* Storage */
+            name: s(15093, 7), /* Storage */
             syntax: 620,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(46343, 15), /* SuppressionTags */
+            name: s(77699, 15), /* SuppressionTags */
             syntax: 128,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
             ..PARAM
         },
         Parameter {
-            name: s(46358, 4), /* Tags */
+            name: s(77710, 4), /* Tags */
             syntax: 128,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
@@ -897,7 +897,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
             version: v(2, 12, 0),
@@ -905,110 +905,110 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(780, 6), /* Enable */
+            name: s(3773, 6), /* Enable */
             syntax: 16,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
             ..PARAM
         },
         Parameter {
-            name: s(46419, 20), /* LastFailedCompletion */
+            name: s(59618, 20), /* LastFailedCompletion */
             syntax: 10,
             version: v(2, 12, 0),
             ..PARAM
         },
         Parameter {
-            name: s(46439, 17), /* LastFailedMessage */
+            name: s(69135, 17), /* LastFailedMessage */
             syntax: 3,
             version: v(2, 12, 0),
             ..PARAM
         },
         Parameter {
-            name: s(46456, 20), /* LastFailedStatusCode */
+            name: s(59638, 20), /* LastFailedStatusCode */
             syntax: 255,
             version: v(2, 12, 0),
             ..PARAM
         },
         Parameter {
-            name: s(46322, 14), /* LastInvocation */
+            name: s(79607, 14), /* LastInvocation */
             syntax: 10,
             version: v(2, 12, 0),
             ..PARAM
         },
         Parameter {
-            name: s(46476, 24), /* LastSuccessfulCompletion */
+            name: s(49142, 24), /* LastSuccessfulCompletion */
             syntax: 10,
             version: v(2, 12, 0),
             ..PARAM
         },
         Parameter {
-            name: s(46500, 21), /* LastSuccessfulMessage */
+            name: s(56736, 21), /* LastSuccessfulMessage */
             syntax: 3,
             version: v(2, 12, 0),
             ..PARAM
         },
         Parameter {
-            name: s(46521, 24), /* LastSuccessfulStatusCode */
+            name: s(49166, 24), /* LastSuccessfulStatusCode */
             syntax: 255,
             version: v(2, 12, 0),
             ..PARAM
         },
         Parameter {
-            name: s(6703, 21), /* OptionNumberOfEntries */
+            name: s(38937, 21), /* OptionNumberOfEntries */
             syntax: 0,
             version: v(2, 12, 0),
             ..PARAM
         },
         Parameter {
-            name: s(2993, 5), /* Order */
+            name: s(81824, 5), /* Order */
             syntax: 0,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
             ..PARAM
         },
         Parameter {
-            name: s(46545, 17), /* OutputDestination */
+            name: s(69747, 17), /* OutputDestination */
             syntax: 705,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
             ..PARAM
         },
         Parameter {
-            name: s(17643, 5), /* State */
+            name: s(13794, 5), /* State */
             syntax: 712,
             version: v(2, 12, 0),
             ..PARAM
         },
         Parameter {
-            name: s(46336, 7), /* Storage */
+            name: s(15093, 7), /* Storage */
             syntax: 620,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(46343, 15), /* SuppressionTags */
+            name: s(77699, 15), /* SuppressionTags */
             syntax: 128,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
             ..PARAM
         },
         Parameter {
-            name: s(46358, 4), /* Tags */
+            name: s(77710, 4), /* Tags */
             syntax: 128,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
             ..PARAM
         },
         Parameter {
-            name: s(46562, 4), /* Task */
+            name: s(8182, 4), /* Task */
             syntax: 713,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
@@ -1016,7 +1016,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
             version: v(2, 12, 0),
@@ -1024,91 +1024,91 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(780, 6), /* Enable */
+            name: s(3773, 6), /* Enable */
             syntax: 16,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
             ..PARAM
         },
         Parameter {
-            name: s(791, 4), /* Name */
+            name: s(31079, 4), /* Name */
             syntax: 6,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
             ..PARAM
         },
         Parameter {
-            name: s(2993, 5), /* Order */
+            name: s(81824, 5), /* Order */
             syntax: 0,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
             ..PARAM
         },
         Parameter {
-            name: s(6002, 5), /* Value */
+            name: s(25595, 5), /* Value */
             syntax: 3,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
             ..PARAM
         },
         Parameter {
-            name: s(46697, 8), /* Failures */
+            name: s(54603, 8), /* Failures */
             syntax: 515,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(46705, 11), /* Invocations */
+            name: s(88513, 11), /* Invocations */
             syntax: 515,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(46716, 8), /* Overlaps */
+            name: s(95113, 8), /* Overlaps */
             syntax: 515,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(46724, 12), /* Suppressions */
+            name: s(86961, 12), /* Suppressions */
             syntax: 515,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(46697, 8), /* Failures */
+            name: s(54603, 8), /* Failures */
             syntax: 515,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(46705, 11), /* Invocations */
+            name: s(88513, 11), /* Invocations */
             syntax: 515,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(46716, 8), /* Overlaps */
+            name: s(95113, 8), /* Overlaps */
             syntax: 515,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(46724, 12), /* Suppressions */
+            name: s(86961, 12), /* Suppressions */
             syntax: 515,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
@@ -1116,7 +1116,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
             version: v(2, 12, 0),
@@ -1124,40 +1124,40 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(780, 6), /* Enable */
+            name: s(3773, 6), /* Enable */
             syntax: 16,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
             ..PARAM
         },
         Parameter {
-            name: s(791, 4), /* Name */
+            name: s(31079, 4), /* Name */
             syntax: 6,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
             ..PARAM
         },
         Parameter {
-            name: s(6703, 21), /* OptionNumberOfEntries */
+            name: s(38937, 21), /* OptionNumberOfEntries */
             syntax: 0,
             version: v(2, 12, 0),
             ..PARAM
         },
         Parameter {
-            name: s(46830, 23), /* RegistryNumberOfEntries */
+            name: s(25432, 23), /* RegistryNumberOfEntries */
             syntax: 0,
             version: v(2, 12, 0),
             ..PARAM
         },
         Parameter {
-            name: s(46358, 4), /* Tags */
+            name: s(77710, 4), /* Tags */
             syntax: 128,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
@@ -1165,7 +1165,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
             version: v(2, 12, 0),
@@ -1173,35 +1173,35 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(780, 6), /* Enable */
+            name: s(3773, 6), /* Enable */
             syntax: 16,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
             ..PARAM
         },
         Parameter {
-            name: s(791, 4), /* Name */
+            name: s(31079, 4), /* Name */
             syntax: 6,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
             ..PARAM
         },
         Parameter {
-            name: s(2993, 5), /* Order */
+            name: s(81824, 5), /* Order */
             syntax: 0,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
             ..PARAM
         },
         Parameter {
-            name: s(6002, 5), /* Value */
+            name: s(25595, 5), /* Value */
             syntax: 3,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
@@ -1209,7 +1209,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
             version: v(2, 12, 0),
@@ -1217,226 +1217,226 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(780, 6), /* Enable */
+            name: s(3773, 6), /* Enable */
             syntax: 16,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
             ..PARAM
         },
         Parameter {
-            name: s(46961, 13), /* RegistryEntry */
+            name: s(83402, 13), /* RegistryEntry */
             syntax: 3,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
             ..PARAM
         },
         Parameter {
-            name: s(46974, 5), /* Roles */
+            name: s(54384, 5), /* Roles */
             syntax: 714,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
             ..PARAM
         },
         Parameter {
-            name: s(791, 4), /* Name */
+            name: s(31079, 4), /* Name */
             syntax: 6,
             version: v(2, 12, 0),
             ..PARAM
         },
         Parameter {
-            name: s(47031, 37), /* TaskCapabilityRegistryNumberOfEntries */
+            name: s(25418, 37), /* TaskCapabilityRegistryNumberOfEntries */
             syntax: 0,
             version: v(2, 12, 0),
             ..PARAM
         },
         Parameter {
-            name: s(15985, 7), /* Version */
+            name: s(19295, 7), /* Version */
             syntax: 6,
             version: v(2, 12, 0),
             ..PARAM
         },
         Parameter {
-            name: s(46961, 13), /* RegistryEntry */
+            name: s(83402, 13), /* RegistryEntry */
             syntax: 3,
             version: v(2, 12, 0),
             ..PARAM
         },
         Parameter {
-            name: s(46974, 5), /* Roles */
+            name: s(54384, 5), /* Roles */
             syntax: 714,
             version: v(2, 12, 0),
             ..PARAM
         },
         Parameter {
-            name: s(47156, 15), /* AgentIdentifier */
+            name: s(43411, 15), /* AgentIdentifier */
             syntax: 382,
             version: v(2, 12, 0),
             ..PARAM
         },
         Parameter {
-            name: s(45547, 15), /* GroupIdentifier */
+            name: s(43438, 15), /* GroupIdentifier */
             syntax: 3,
             version: v(2, 12, 0),
             ..PARAM
         },
         Parameter {
-            name: s(45599, 16), /* MeasurementPoint */
+            name: s(41245, 16), /* MeasurementPoint */
             syntax: 6,
             version: v(2, 12, 0),
             ..PARAM
         },
         Parameter {
-            name: s(47171, 10), /* ReportDate */
+            name: s(91580, 10), /* ReportDate */
             syntax: 10,
             version: v(2, 12, 0),
             ..PARAM
         },
         Parameter {
-            name: s(9180, 21), /* ResultNumberOfEntries */
+            name: s(25027, 21), /* ResultNumberOfEntries */
             syntax: 0,
             version: v(2, 12, 0),
             ..PARAM
         },
         Parameter {
-            name: s(47227, 10), /* ActionName */
+            name: s(90250, 10), /* ActionName */
             syntax: 6,
             version: v(2, 12, 0),
             ..PARAM
         },
         Parameter {
-            name: s(47237, 11), /* CycleNumber */
+            name: s(87864, 11), /* CycleNumber */
             syntax: 715,
             version: v(2, 12, 0),
             ..PARAM
         },
         Parameter {
-            name: s(20012, 7), /* EndTime */
+            name: s(34318, 7), /* EndTime */
             syntax: 10,
             version: v(2, 12, 0),
             ..PARAM
         },
         Parameter {
-            name: s(24359, 9), /* EventTime */
+            name: s(92738, 9), /* EventTime */
             syntax: 10,
             version: v(2, 12, 0),
             ..PARAM
         },
         Parameter {
-            name: s(6703, 21), /* OptionNumberOfEntries */
+            name: s(38937, 21), /* OptionNumberOfEntries */
             syntax: 0,
             version: v(2, 12, 0),
             ..PARAM
         },
         Parameter {
-            name: s(47248, 29), /* ResultConflictNumberOfEntries */
+            name: s(39045, 29), /* ResultConflictNumberOfEntries */
             syntax: 0,
             version: v(2, 12, 0),
             ..PARAM
         },
         Parameter {
-            name: s(47277, 32), /* ResultReportTableNumberOfEntries */
+            name: s(32459, 32), /* ResultReportTableNumberOfEntries */
             syntax: 0,
             version: v(2, 12, 0),
             ..PARAM
         },
         Parameter {
-            name: s(47215, 12), /* ScheduleName */
+            name: s(86865, 12), /* ScheduleName */
             syntax: 6,
             version: v(2, 12, 0),
             ..PARAM
         },
         Parameter {
-            name: s(20019, 9), /* StartTime */
+            name: s(30680, 9), /* StartTime */
             syntax: 10,
             version: v(2, 12, 0),
             ..PARAM
         },
         Parameter {
-            name: s(427, 6), /* Status */
+            name: s(2491, 6), /* Status */
             syntax: 255,
             version: v(2, 12, 0),
             ..PARAM
         },
         Parameter {
-            name: s(46358, 4), /* Tags */
+            name: s(77710, 4), /* Tags */
             syntax: 128,
             version: v(2, 12, 0),
             ..PARAM
         },
         Parameter {
-            name: s(47309, 8), /* TaskName */
+            name: s(95425, 8), /* TaskName */
             syntax: 6,
             version: v(2, 12, 0),
             ..PARAM
         },
         Parameter {
-            name: s(47227, 10), /* ActionName */
+            name: s(90250, 10), /* ActionName */
             syntax: 6,
             version: v(2, 12, 0),
             ..PARAM
         },
         Parameter {
-            name: s(47215, 12), /* ScheduleName */
+            name: s(86865, 12), /* ScheduleName */
             syntax: 6,
             version: v(2, 12, 0),
             ..PARAM
         },
         Parameter {
-            name: s(47309, 8), /* TaskName */
+            name: s(95425, 8), /* TaskName */
             syntax: 6,
             version: v(2, 12, 0),
             ..PARAM
         },
         Parameter {
-            name: s(791, 4), /* Name */
+            name: s(31079, 4), /* Name */
             syntax: 255,
             version: v(2, 12, 0),
             ..PARAM
         },
         Parameter {
-            name: s(2993, 5), /* Order */
+            name: s(81824, 5), /* Order */
             syntax: 0,
             version: v(2, 12, 0),
             ..PARAM
         },
         Parameter {
-            name: s(6002, 5), /* Value */
+            name: s(25595, 5), /* Value */
             syntax: 3,
             version: v(2, 12, 0),
             ..PARAM
         },
         Parameter {
-            name: s(47459, 12), /* ColumnLabels */
+            name: s(84969, 12), /* ColumnLabels */
             syntax: 128,
             version: v(2, 12, 0),
             ..PARAM
         },
         Parameter {
-            name: s(46830, 23), /* RegistryNumberOfEntries */
+            name: s(25432, 23), /* RegistryNumberOfEntries */
             syntax: 0,
             version: v(2, 12, 0),
             ..PARAM
         },
         Parameter {
-            name: s(47471, 30), /* ResultReportRowNumberOfEntries */
+            name: s(36411, 30), /* ResultReportRowNumberOfEntries */
             syntax: 0,
             version: v(2, 12, 0),
             ..PARAM
         },
         Parameter {
-            name: s(46961, 13), /* RegistryEntry */
+            name: s(83402, 13), /* RegistryEntry */
             syntax: 3,
             version: v(2, 12, 0),
             ..PARAM
         },
         Parameter {
-            name: s(46974, 5), /* Roles */
+            name: s(54384, 5), /* Roles */
             syntax: 714,
             version: v(2, 12, 0),
             ..PARAM
         },
         Parameter {
-            name: s(44007, 6), /* Values */
+            name: s(60032, 6), /* Values */
             syntax: 128,
             version: v(2, 12, 0),
             ..PARAM

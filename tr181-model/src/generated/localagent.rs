@@ -10,7 +10,7 @@ pub(crate) static GROUP: Group = Group {
     name: "LocalAgent",
     objects: &[
         Object {
-            path: s(47628, 18), /* Device.LocalAgent. */
+            path: s(9756, 18), /* Device.LocalAgent. */
             version: v(2, 12, 0),
             protocols: Protocols::USP,
             parameters: p(0, 17),
@@ -19,10 +19,10 @@ pub(crate) static GROUP: Group = Group {
             ..object(&GROUP)
         },
         Object {
-            path: s(48097, 34), /* Device.LocalAgent.Certificate.{i}. */
+            path: s(28676, 34), /* Device.LocalAgent.Certificate.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(47670, 26) /* CertificateNumberOfEntries */),
+            num_entries_parameter: Some(s(43882, 26) /* CertificateNumberOfEntries */),
             unique_keys: p(0, 2),
             version: v(2, 12, 0),
             protocols: Protocols::USP,
@@ -31,12 +31,12 @@ pub(crate) static GROUP: Group = Group {
             ..object(&GROUP)
         },
         Object {
-            path: s(48192, 33), /* Device.LocalAgent.Controller.{i}. */
+            path: s(10553, 33), /* Device.LocalAgent.Controller.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(47696, 25) /* ControllerNumberOfEntries */),
-            enable_parameter: Some(s(780, 6) /* Enable */),
+            num_entries_parameter: Some(s(46282, 25) /* ControllerNumberOfEntries */),
+            enable_parameter: Some(s(3773, 6) /* Enable */),
             unique_keys: p(2, 2),
             version: v(2, 12, 0),
             protocols: Protocols::USP,
@@ -45,12 +45,12 @@ pub(crate) static GROUP: Group = Group {
             ..object(&GROUP)
         },
         Object {
-            path: s(48480, 51), /* Device.LocalAgent.Controller.{i}.BootParameter.{i}. */
+            path: s(12918, 51), /* Device.LocalAgent.Controller.{i}.BootParameter.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(48237, 28) /* BootParameterNumberOfEntries */),
-            enable_parameter: Some(s(780, 6) /* Enable */),
+            num_entries_parameter: Some(s(39730, 28) /* BootParameterNumberOfEntries */),
+            enable_parameter: Some(s(3773, 6) /* Enable */),
             unique_keys: p(4, 2),
             version: v(2, 12, 0),
             protocols: Protocols::USP,
@@ -58,7 +58,7 @@ pub(crate) static GROUP: Group = Group {
             ..object(&GROUP)
         },
         Object {
-            path: s(48544, 44), /* Device.LocalAgent.Controller.{i}.E2ESession. */
+            path: s(16913, 44), /* Device.LocalAgent.Controller.{i}.E2ESession. */
             version: v(2, 12, 0),
             protocols: Protocols::USP,
             parameters: p(58, 9),
@@ -66,12 +66,12 @@ pub(crate) static GROUP: Group = Group {
             ..object(&GROUP)
         },
         Object {
-            path: s(48743, 41), /* Device.LocalAgent.Controller.{i}.MTP.{i}. */
+            path: s(12969, 41), /* Device.LocalAgent.Controller.{i}.MTP.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(47721, 18) /* MTPNumberOfEntries */),
-            enable_parameter: Some(s(780, 6) /* Enable */),
+            num_entries_parameter: Some(s(65853, 18) /* MTPNumberOfEntries */),
+            enable_parameter: Some(s(3773, 6) /* Enable */),
             unique_keys: p(6, 2),
             version: v(2, 12, 0),
             protocols: Protocols::USP,
@@ -79,7 +79,7 @@ pub(crate) static GROUP: Group = Group {
             ..object(&GROUP)
         },
         Object {
-            path: s(48784, 46), /* Device.LocalAgent.Controller.{i}.MTP.{i}.MQTT. */
+            path: s(15335, 46), /* Device.LocalAgent.Controller.{i}.MTP.{i}.MQTT. */
             min_entries: 0,
             version: v(2, 13, 0),
             protocols: Protocols::USP,
@@ -87,7 +87,7 @@ pub(crate) static GROUP: Group = Group {
             ..object(&GROUP)
         },
         Object {
-            path: s(48905, 47), /* Device.LocalAgent.Controller.{i}.MTP.{i}.STOMP. */
+            path: s(14778, 47), /* Device.LocalAgent.Controller.{i}.MTP.{i}.STOMP. */
             min_entries: 0,
             version: v(2, 12, 0),
             protocols: Protocols::USP,
@@ -95,7 +95,7 @@ pub(crate) static GROUP: Group = Group {
             ..object(&GROUP)
         },
         Object {
-            path: s(48963, 45), /* Device.LocalAgent.Controller.{i}.MTP.{i}.UDS. */
+            path: s(16112, 45), /* Device.LocalAgent.Controller.{i}.MTP.{i}.UDS. */
             min_entries: 0,
             version: v(2, 16, 0),
             protocols: Protocols::USP,
@@ -103,7 +103,7 @@ pub(crate) static GROUP: Group = Group {
             ..object(&GROUP)
         },
         Object {
-            path: s(49027, 51), /* Device.LocalAgent.Controller.{i}.MTP.{i}.WebSocket. */
+            path: s(12969, 51), /* Device.LocalAgent.Controller.{i}.MTP.{i}.WebSocket. */
             min_entries: 0,
             version: v(2, 12, 0),
             protocols: Protocols::USP,
@@ -112,14 +112,14 @@ pub(crate) static GROUP: Group = Group {
             ..object(&GROUP)
         },
         Object {
-            path: s(49115, 56), /* Device.LocalAgent.Controller.{i}.TransferCompletePolicy. */
+            path: s(10553, 56), /* Device.LocalAgent.Controller.{i}.TransferCompletePolicy. */
             version: v(2, 12, 0),
             protocols: Protocols::USP,
             parameters: p(90, 1),
             ..object(&GROUP)
         },
         Object {
-            path: s(49187, 34), /* Device.LocalAgent.ControllerTrust. */
+            path: s(9756, 34), /* Device.LocalAgent.ControllerTrust. */
             version: v(2, 12, 0),
             protocols: Protocols::USP,
             parameters: p(91, 8),
@@ -127,12 +127,12 @@ pub(crate) static GROUP: Group = Group {
             ..object(&GROUP)
         },
         Object {
-            path: s(49466, 48), /* Device.LocalAgent.ControllerTrust.Challenge.{i}. */
+            path: s(14255, 48), /* Device.LocalAgent.ControllerTrust.Challenge.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(49231, 24) /* ChallengeNumberOfEntries */),
-            enable_parameter: Some(s(780, 6) /* Enable */),
+            num_entries_parameter: Some(s(48518, 24) /* ChallengeNumberOfEntries */),
+            enable_parameter: Some(s(3773, 6) /* Enable */),
             unique_keys: p(8, 1),
             version: v(2, 12, 0),
             protocols: Protocols::USP,
@@ -140,12 +140,12 @@ pub(crate) static GROUP: Group = Group {
             ..object(&GROUP)
         },
         Object {
-            path: s(49534, 49), /* Device.LocalAgent.ControllerTrust.Credential.{i}. */
+            path: s(13719, 49), /* Device.LocalAgent.ControllerTrust.Credential.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(49255, 25) /* CredentialNumberOfEntries */),
-            enable_parameter: Some(s(780, 6) /* Enable */),
+            num_entries_parameter: Some(s(46307, 25) /* CredentialNumberOfEntries */),
+            enable_parameter: Some(s(3773, 6) /* Enable */),
             unique_keys: p(9, 2),
             version: v(2, 12, 0),
             protocols: Protocols::USP,
@@ -153,12 +153,12 @@ pub(crate) static GROUP: Group = Group {
             ..object(&GROUP)
         },
         Object {
-            path: s(49594, 43), /* Device.LocalAgent.ControllerTrust.Role.{i}. */
+            path: s(9756, 43), /* Device.LocalAgent.ControllerTrust.Role.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(49280, 19) /* RoleNumberOfEntries */),
-            enable_parameter: Some(s(780, 6) /* Enable */),
+            num_entries_parameter: Some(s(63316, 19) /* RoleNumberOfEntries */),
+            enable_parameter: Some(s(3773, 6) /* Enable */),
             unique_keys: p(11, 2),
             version: v(2, 12, 0),
             protocols: Protocols::USP,
@@ -166,12 +166,12 @@ pub(crate) static GROUP: Group = Group {
             ..object(&GROUP)
         },
         Object {
-            path: s(49662, 58), /* Device.LocalAgent.ControllerTrust.Role.{i}.Permission.{i}. */
+            path: s(9756, 58), /* Device.LocalAgent.ControllerTrust.Role.{i}.Permission.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(49637, 25) /* PermissionNumberOfEntries */),
-            enable_parameter: Some(s(780, 6) /* Enable */),
+            num_entries_parameter: Some(s(47157, 25) /* PermissionNumberOfEntries */),
+            enable_parameter: Some(s(3773, 6) /* Enable */),
             unique_keys: p(13, 2),
             version: v(2, 12, 0),
             protocols: Protocols::USP,
@@ -179,12 +179,12 @@ pub(crate) static GROUP: Group = Group {
             ..object(&GROUP)
         },
         Object {
-            path: s(49762, 26), /* Device.LocalAgent.MTP.{i}. */
+            path: s(26284, 26), /* Device.LocalAgent.MTP.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(47721, 18) /* MTPNumberOfEntries */),
-            enable_parameter: Some(s(780, 6) /* Enable */),
+            num_entries_parameter: Some(s(65853, 18) /* MTPNumberOfEntries */),
+            enable_parameter: Some(s(3773, 6) /* Enable */),
             unique_keys: p(15, 1),
             version: v(2, 12, 0),
             protocols: Protocols::USP,
@@ -192,7 +192,7 @@ pub(crate) static GROUP: Group = Group {
             ..object(&GROUP)
         },
         Object {
-            path: s(49798, 31), /* Device.LocalAgent.MTP.{i}.MQTT. */
+            path: s(33302, 31), /* Device.LocalAgent.MTP.{i}.MQTT. */
             min_entries: 0,
             version: v(2, 13, 0),
             protocols: Protocols::USP,
@@ -200,7 +200,7 @@ pub(crate) static GROUP: Group = Group {
             ..object(&GROUP)
         },
         Object {
-            path: s(49875, 32), /* Device.LocalAgent.MTP.{i}.STOMP. */
+            path: s(31595, 32), /* Device.LocalAgent.MTP.{i}.STOMP. */
             min_entries: 0,
             version: v(2, 12, 0),
             protocols: Protocols::USP,
@@ -208,7 +208,7 @@ pub(crate) static GROUP: Group = Group {
             ..object(&GROUP)
         },
         Object {
-            path: s(49928, 30), /* Device.LocalAgent.MTP.{i}.UDS. */
+            path: s(35181, 30), /* Device.LocalAgent.MTP.{i}.UDS. */
             min_entries: 0,
             version: v(2, 16, 0),
             protocols: Protocols::USP,
@@ -216,7 +216,7 @@ pub(crate) static GROUP: Group = Group {
             ..object(&GROUP)
         },
         Object {
-            path: s(49958, 36), /* Device.LocalAgent.MTP.{i}.WebSocket. */
+            path: s(26284, 36), /* Device.LocalAgent.MTP.{i}.WebSocket. */
             min_entries: 0,
             version: v(2, 12, 0),
             protocols: Protocols::USP,
@@ -224,12 +224,12 @@ pub(crate) static GROUP: Group = Group {
             ..object(&GROUP)
         },
         Object {
-            path: s(50004, 30), /* Device.LocalAgent.Monitor.{i}. */
+            path: s(35211, 30), /* Device.LocalAgent.Monitor.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(47772, 22) /* MonitorNumberOfEntries */),
-            enable_parameter: Some(s(780, 6) /* Enable */),
+            num_entries_parameter: Some(s(54391, 22) /* MonitorNumberOfEntries */),
+            enable_parameter: Some(s(3773, 6) /* Enable */),
             unique_keys: p(16, 1),
             version: v(2, 16, 0),
             protocols: Protocols::USP,
@@ -238,10 +238,10 @@ pub(crate) static GROUP: Group = Group {
             ..object(&GROUP)
         },
         Object {
-            path: s(50219, 30), /* Device.LocalAgent.Request.{i}. */
+            path: s(35241, 30), /* Device.LocalAgent.Request.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(47794, 22) /* RequestNumberOfEntries */),
+            num_entries_parameter: Some(s(55051, 22) /* RequestNumberOfEntries */),
             unique_keys: p(17, 2),
             version: v(2, 12, 0),
             protocols: Protocols::USP,
@@ -250,12 +250,12 @@ pub(crate) static GROUP: Group = Group {
             ..object(&GROUP)
         },
         Object {
-            path: s(50267, 35), /* Device.LocalAgent.Subscription.{i}. */
+            path: s(27707, 35), /* Device.LocalAgent.Subscription.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(47816, 27) /* SubscriptionNumberOfEntries */),
-            enable_parameter: Some(s(780, 6) /* Enable */),
+            num_entries_parameter: Some(s(43219, 27) /* SubscriptionNumberOfEntries */),
+            enable_parameter: Some(s(3773, 6) /* Enable */),
             unique_keys: p(19, 2),
             version: v(2, 12, 0),
             protocols: Protocols::USP,
@@ -263,12 +263,12 @@ pub(crate) static GROUP: Group = Group {
             ..object(&GROUP)
         },
         Object {
-            path: s(50379, 32), /* Device.LocalAgent.Threshold.{i}. */
+            path: s(31627, 32), /* Device.LocalAgent.Threshold.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(47929, 24) /* ThresholdNumberOfEntries */),
-            enable_parameter: Some(s(780, 6) /* Enable */),
+            num_entries_parameter: Some(s(50174, 24) /* ThresholdNumberOfEntries */),
+            enable_parameter: Some(s(3773, 6) /* Enable */),
             unique_keys: p(21, 1),
             version: v(2, 13, 0),
             protocols: Protocols::USP,
@@ -277,12 +277,12 @@ pub(crate) static GROUP: Group = Group {
             ..object(&GROUP)
         },
         Object {
-            path: s(50511, 31), /* Device.LocalAgent.Watchdog.{i}. */
+            path: s(33333, 31), /* Device.LocalAgent.Watchdog.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(47953, 23) /* WatchdogNumberOfEntries */),
-            enable_parameter: Some(s(780, 6) /* Enable */),
+            num_entries_parameter: Some(s(52601, 23) /* WatchdogNumberOfEntries */),
+            enable_parameter: Some(s(3773, 6) /* Enable */),
             unique_keys: p(22, 1),
             version: v(2, 18, 0),
             protocols: Protocols::USP,
@@ -294,7 +294,7 @@ pub(crate) static GROUP: Group = Group {
     ],
     parameters: &[
         Parameter {
-            name: s(47646, 24), /* AdvertisedDeviceSubtypes */
+            name: s(48278, 24), /* AdvertisedDeviceSubtypes */
             syntax: 128,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
@@ -302,35 +302,35 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(47670, 26), /* CertificateNumberOfEntries */
+            name: s(43882, 26), /* CertificateNumberOfEntries */
             syntax: 0,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(47696, 25), /* ControllerNumberOfEntries */
+            name: s(46282, 25), /* ControllerNumberOfEntries */
             syntax: 0,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(26665, 10), /* EndpointID */
+            name: s(90720, 10), /* EndpointID */
             syntax: 3,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(47721, 18), /* MTPNumberOfEntries */
+            name: s(65853, 18), /* MTPNumberOfEntries */
             syntax: 0,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(47739, 33), /* MaxSubscriptionChangeAdoptionTime */
+            name: s(30392, 33), /* MaxSubscriptionChangeAdoptionTime */
             syntax: 716,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
@@ -338,182 +338,182 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(47772, 22), /* MonitorNumberOfEntries */
+            name: s(54391, 22), /* MonitorNumberOfEntries */
             syntax: 0,
             version: v(2, 16, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(47794, 22), /* RequestNumberOfEntries */
+            name: s(55051, 22), /* RequestNumberOfEntries */
             syntax: 0,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(15770, 15), /* SoftwareVersion */
+            name: s(29205, 15), /* SoftwareVersion */
             syntax: 31,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(47816, 27), /* SubscriptionNumberOfEntries */
+            name: s(43219, 27), /* SubscriptionNumberOfEntries */
             syntax: 0,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(47843, 30), /* SupportedFingerprintAlgorithms */
+            name: s(36651, 30), /* SupportedFingerprintAlgorithms */
             syntax: 717,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(47873, 30), /* SupportedNumberOfSubscriptions */
+            name: s(36681, 30), /* SupportedNumberOfSubscriptions */
             syntax: 718,
             version: v(2, 16, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(18588, 18), /* SupportedProtocols */
+            name: s(32664, 18), /* SupportedProtocols */
             syntax: 719,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(47903, 26), /* SupportedThresholdOperator */
+            name: s(16975, 26), /* SupportedThresholdOperator */
             syntax: 720,
             version: v(2, 13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(47929, 24), /* ThresholdNumberOfEntries */
+            name: s(50174, 24), /* ThresholdNumberOfEntries */
             syntax: 0,
             version: v(2, 13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(15818, 6), /* UpTime */
+            name: s(97200, 6), /* UpTime */
             syntax: 28,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(47953, 23), /* WatchdogNumberOfEntries */
+            name: s(52601, 23), /* WatchdogNumberOfEntries */
             syntax: 0,
             version: v(2, 18, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(35053, 11), /* Certificate */
+            name: s(28694, 11), /* Certificate */
             syntax: 118,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
-            name: s(48001, 8), /* Affected */
+            name: s(94313, 8), /* Affected */
             syntax: 721,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(16132, 8), /* CheckSum */
+            name: s(68132, 8), /* CheckSum */
             syntax: 357,
             version: v(2, 17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(16140, 17), /* CheckSumAlgorithm */
+            name: s(68132, 17), /* CheckSumAlgorithm */
             syntax: 722,
             version: v(2, 17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(17636, 7), /* Command */
+            name: s(50761, 7), /* Command */
             syntax: 3,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(496, 10), /* CommandKey */
+            name: s(90450, 10), /* CommandKey */
             syntax: 721,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(48009, 12), /* CompleteTime */
+            name: s(84993, 12), /* CompleteTime */
             syntax: 723,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(48021, 9), /* FaultCode */
+            name: s(65304, 9), /* FaultCode */
             syntax: 724,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(48030, 11), /* FaultString */
+            name: s(68665, 11), /* FaultString */
             syntax: 725,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(48041, 9), /* Requestor */
+            name: s(37062, 9), /* Requestor */
             syntax: 721,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(20019, 9), /* StartTime */
+            name: s(30680, 9), /* StartTime */
             syntax: 723,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(48050, 12), /* TransferType */
+            name: s(67401, 12), /* TransferType */
             syntax: 726,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(48062, 11), /* TransferURL */
+            name: s(75873, 11), /* TransferURL */
             syntax: 5,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
             version: v(2, 12, 0),
@@ -521,7 +521,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(780, 6), /* Enable */
+            name: s(3773, 6), /* Enable */
             syntax: 16,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
@@ -529,35 +529,35 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(48131, 6), /* Issuer */
+            name: s(96834, 6), /* Issuer */
             syntax: 6,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(15758, 12), /* SerialNumber */
+            name: s(86913, 12), /* SerialNumber */
             syntax: 31,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(48161, 20), /* FingerprintAlgorithm */
+            name: s(36660, 20), /* FingerprintAlgorithm */
             syntax: 358,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
-            name: s(48181, 11), /* Fingerprint */
+            name: s(36660, 11), /* Fingerprint */
             syntax: 727,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
             version: v(2, 12, 0),
@@ -565,7 +565,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(48225, 12), /* AssignedRole */
+            name: s(84645, 12), /* AssignedRole */
             syntax: 728,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
@@ -573,14 +573,14 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(48237, 28), /* BootParameterNumberOfEntries */
+            name: s(39730, 28), /* BootParameterNumberOfEntries */
             syntax: 0,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(48265, 14), /* ControllerCode */
+            name: s(78711, 14), /* ControllerCode */
             syntax: 729,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
@@ -588,7 +588,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(48279, 10), /* Credential */
+            name: s(13753, 10), /* Credential */
             syntax: 730,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
@@ -596,7 +596,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(780, 6), /* Enable */
+            name: s(3773, 6), /* Enable */
             syntax: 26,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
@@ -604,7 +604,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(26665, 10), /* EndpointID */
+            name: s(90720, 10), /* EndpointID */
             syntax: 399,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
@@ -612,21 +612,21 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(48289, 13), /* InheritedRole */
+            name: s(82583, 13), /* InheritedRole */
             syntax: 728,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(47721, 18), /* MTPNumberOfEntries */
+            name: s(65853, 18), /* MTPNumberOfEntries */
             syntax: 0,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(48302, 18), /* OnBoardingComplete */
+            name: s(66177, 18), /* OnBoardingComplete */
             syntax: 26,
             access: Access::ReadWrite,
             version: v(2, 17, 0),
@@ -634,7 +634,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(48320, 21), /* OnBoardingRestartTime */
+            name: s(57135, 21), /* OnBoardingRestartTime */
             syntax: 176,
             access: Access::ReadWrite,
             version: v(2, 17, 0),
@@ -642,7 +642,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(48341, 21), /* PeriodicNotifInterval */
+            name: s(57177, 21), /* PeriodicNotifInterval */
             syntax: 4,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
@@ -650,7 +650,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(48362, 17), /* PeriodicNotifTime */
+            name: s(69917, 17), /* PeriodicNotifTime */
             syntax: 10,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
@@ -658,7 +658,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(15742, 16), /* ProvisioningCode */
+            name: s(73658, 16), /* ProvisioningCode */
             syntax: 66,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
@@ -666,7 +666,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(48379, 31), /* USPNotifRetryIntervalMultiplier */
+            name: s(34604, 31), /* USPNotifRetryIntervalMultiplier */
             syntax: 113,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
@@ -674,7 +674,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(48410, 32), /* USPNotifRetryMinimumWaitInterval */
+            name: s(32619, 32), /* USPNotifRetryMinimumWaitInterval */
             syntax: 731,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
@@ -682,21 +682,21 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(35053, 11), /* Certificate */
+            name: s(28694, 11), /* Certificate */
             syntax: 118,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
             version: v(2, 12, 0),
@@ -704,7 +704,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(780, 6), /* Enable */
+            name: s(3773, 6), /* Enable */
             syntax: 26,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
@@ -712,7 +712,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(48531, 13), /* ParameterName */
+            name: s(83194, 13), /* ParameterName */
             syntax: 115,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
@@ -720,14 +720,14 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(48588, 17), /* CurrentRetryCount */
+            name: s(68268, 17), /* CurrentRetryCount */
             syntax: 0,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(48605, 18), /* MaxRetransmitTries */
+            name: s(65889, 18), /* MaxRetransmitTries */
             syntax: 732,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
@@ -735,7 +735,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(48623, 16), /* MaxUSPRecordSize */
+            name: s(73034, 16), /* MaxUSPRecordSize */
             syntax: 733,
             access: Access::ReadWrite,
             version: v(2, 16, 0),
@@ -743,7 +743,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(48639, 15), /* PayloadSecurity */
+            name: s(76994, 15), /* PayloadSecurity */
             syntax: 734,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
@@ -751,7 +751,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(48654, 17), /* SessionExpiration */
+            name: s(70427, 17), /* SessionExpiration */
             syntax: 735,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
@@ -759,7 +759,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(48671, 11), /* SessionMode */
+            name: s(89459, 11), /* SessionMode */
             syntax: 736,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
@@ -767,7 +767,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(48682, 30), /* SessionRetryIntervalMultiplier */
+            name: s(36501, 30), /* SessionRetryIntervalMultiplier */
             syntax: 113,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
@@ -775,7 +775,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(48712, 31), /* SessionRetryMinimumWaitInterval */
+            name: s(34511, 31), /* SessionRetryMinimumWaitInterval */
             syntax: 731,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
@@ -783,14 +783,14 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(427, 6), /* Status */
+            name: s(2491, 6), /* Status */
             syntax: 737,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
             version: v(2, 12, 0),
@@ -798,7 +798,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(780, 6), /* Enable */
+            name: s(3773, 6), /* Enable */
             syntax: 26,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
@@ -806,7 +806,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(2993, 5), /* Order */
+            name: s(81824, 5), /* Order */
             syntax: 19,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
@@ -814,7 +814,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(2441, 8), /* Protocol */
+            name: s(18372, 8), /* Protocol */
             syntax: 738,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
@@ -822,7 +822,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(48830, 17), /* AgentMTPReference */
+            name: s(67792, 17), /* AgentMTPReference */
             syntax: 739,
             access: Access::ReadWrite,
             version: v(2, 16, 0),
@@ -830,7 +830,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(48847, 19), /* PublishRetainNotify */
+            name: s(63069, 19), /* PublishRetainNotify */
             syntax: 26,
             access: Access::ReadWrite,
             version: v(2, 13, 0),
@@ -838,7 +838,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(48866, 21), /* PublishRetainResponse */
+            name: s(57366, 21), /* PublishRetainResponse */
             syntax: 26,
             access: Access::ReadWrite,
             version: v(2, 13, 0),
@@ -846,7 +846,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(48887, 5), /* Topic */
+            name: s(51988, 5), /* Topic */
             syntax: 118,
             access: Access::ReadWrite,
             version: v(2, 13, 0),
@@ -854,14 +854,14 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(48892, 13), /* USPServiceRef */
+            name: s(84065, 13), /* USPServiceRef */
             syntax: 740,
             version: v(2, 16, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(48952, 11), /* Destination */
+            name: s(18452, 11), /* Destination */
             syntax: 399,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
@@ -869,7 +869,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(4291, 9), /* Reference */
+            name: s(36041, 9), /* Reference */
             syntax: 741,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
@@ -877,21 +877,21 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(48892, 13), /* USPServiceRef */
+            name: s(84065, 13), /* USPServiceRef */
             syntax: 740,
             version: v(2, 16, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(48892, 13), /* USPServiceRef */
+            name: s(84065, 13), /* USPServiceRef */
             syntax: 740,
             version: v(2, 16, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(49008, 19), /* UnixDomainSocketRef */
+            name: s(64000, 19), /* UnixDomainSocketRef */
             syntax: 742,
             access: Access::ReadWrite,
             version: v(2, 16, 0),
@@ -899,14 +899,14 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(48588, 17), /* CurrentRetryCount */
+            name: s(68268, 17), /* CurrentRetryCount */
             syntax: 0,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(49078, 16), /* EnableEncryption */
+            name: s(72234, 16), /* EnableEncryption */
             syntax: 73,
             access: Access::ReadWrite,
             version: v(2, 14, 0),
@@ -914,7 +914,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(9747, 4), /* Host */
+            name: s(6317, 4), /* Host */
             syntax: 6,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
@@ -922,7 +922,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(49094, 17), /* KeepAliveInterval */
+            name: s(69084, 17), /* KeepAliveInterval */
             syntax: 4,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
@@ -930,7 +930,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(49111, 4), /* Path */
+            name: s(34847, 4), /* Path */
             syntax: 3,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
@@ -938,7 +938,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(2535, 4), /* Port */
+            name: s(9673, 4), /* Port */
             syntax: 127,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
@@ -946,7 +946,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(48682, 30), /* SessionRetryIntervalMultiplier */
+            name: s(36501, 30), /* SessionRetryIntervalMultiplier */
             syntax: 113,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
@@ -954,7 +954,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(48712, 31), /* SessionRetryMinimumWaitInterval */
+            name: s(34511, 31), /* SessionRetryMinimumWaitInterval */
             syntax: 731,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
@@ -962,14 +962,14 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(48892, 13), /* USPServiceRef */
+            name: s(84065, 13), /* USPServiceRef */
             syntax: 740,
             version: v(2, 16, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(49171, 16), /* ResultTypeFilter */
+            name: s(73994, 16), /* ResultTypeFilter */
             syntax: 743,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
@@ -977,7 +977,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(49221, 10), /* BannedRole */
+            name: s(90320, 10), /* BannedRole */
             syntax: 744,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
@@ -985,28 +985,28 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(49231, 24), /* ChallengeNumberOfEntries */
+            name: s(48518, 24), /* ChallengeNumberOfEntries */
             syntax: 0,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(49255, 25), /* CredentialNumberOfEntries */
+            name: s(46307, 25), /* CredentialNumberOfEntries */
             syntax: 0,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(49280, 19), /* RoleNumberOfEntries */
+            name: s(63316, 19), /* RoleNumberOfEntries */
             syntax: 0,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(49299, 12), /* SecuredRoles */
+            name: s(86877, 12), /* SecuredRoles */
             syntax: 728,
             access: Access::ReadWrite,
             version: v(2, 16, 0),
@@ -1014,7 +1014,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(49311, 11), /* TOFUAllowed */
+            name: s(89668, 11), /* TOFUAllowed */
             syntax: 16,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
@@ -1022,7 +1022,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(49322, 19), /* TOFUInactivityTimer */
+            name: s(63810, 19), /* TOFUInactivityTimer */
             syntax: 28,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
@@ -1030,7 +1030,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(49341, 13), /* UntrustedRole */
+            name: s(84091, 13), /* UntrustedRole */
             syntax: 745,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
@@ -1038,63 +1038,63 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(49373, 11), /* ChallengeID */
+            name: s(87831, 11), /* ChallengeID */
             syntax: 3,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
-            name: s(6002, 5), /* Value */
+            name: s(25595, 5), /* Value */
             syntax: 352,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
-            name: s(49402, 12), /* ChallengeRef */
+            name: s(84897, 12), /* ChallengeRef */
             syntax: 746,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
-            name: s(49414, 17), /* RequestExpiration */
+            name: s(70155, 17), /* RequestExpiration */
             syntax: 707,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(49373, 11), /* ChallengeID */
+            name: s(87831, 11), /* ChallengeID */
             syntax: 3,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(49431, 11), /* Instruction */
+            name: s(5075, 11), /* Instruction */
             syntax: 352,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(49442, 15), /* InstructionType */
+            name: s(76154, 15), /* InstructionType */
             syntax: 3,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(49457, 9), /* ValueType */
+            name: s(93899, 9), /* ValueType */
             syntax: 3,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
             version: v(2, 12, 0),
@@ -1102,7 +1102,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(15461, 11), /* Description */
+            name: s(15623, 11), /* Description */
             syntax: 3,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
@@ -1110,7 +1110,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(780, 6), /* Enable */
+            name: s(3773, 6), /* Enable */
             syntax: 26,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
@@ -1118,7 +1118,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(49431, 11), /* Instruction */
+            name: s(5075, 11), /* Instruction */
             syntax: 352,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
@@ -1126,7 +1126,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(49442, 15), /* InstructionType */
+            name: s(76154, 15), /* InstructionType */
             syntax: 747,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
@@ -1134,7 +1134,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(49514, 13), /* LockoutPeriod */
+            name: s(82856, 13), /* LockoutPeriod */
             syntax: 748,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
@@ -1142,7 +1142,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(49527, 7), /* Retries */
+            name: s(47875, 7), /* Retries */
             syntax: 0,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
@@ -1150,7 +1150,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(34343, 4), /* Role */
+            name: s(193, 4), /* Role */
             syntax: 728,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
@@ -1158,7 +1158,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(2207, 4), /* Type */
+            name: s(38248, 4), /* Type */
             syntax: 749,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
@@ -1166,7 +1166,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(6002, 5), /* Value */
+            name: s(25595, 5), /* Value */
             syntax: 750,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
@@ -1174,7 +1174,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(49457, 9), /* ValueType */
+            name: s(93899, 9), /* ValueType */
             syntax: 751,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
@@ -1182,7 +1182,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
             version: v(2, 12, 0),
@@ -1190,7 +1190,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(49583, 11), /* AllowedUses */
+            name: s(87611, 11), /* AllowedUses */
             syntax: 752,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
@@ -1198,7 +1198,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(48279, 10), /* Credential */
+            name: s(13753, 10), /* Credential */
             syntax: 753,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
@@ -1206,7 +1206,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(780, 6), /* Enable */
+            name: s(3773, 6), /* Enable */
             syntax: 26,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
@@ -1214,7 +1214,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(34343, 4), /* Role */
+            name: s(193, 4), /* Role */
             syntax: 728,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
@@ -1222,7 +1222,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
             version: v(2, 12, 0),
@@ -1230,7 +1230,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(780, 6), /* Enable */
+            name: s(3773, 6), /* Enable */
             syntax: 26,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
@@ -1238,7 +1238,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(791, 4), /* Name */
+            name: s(31079, 4), /* Name */
             syntax: 3,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
@@ -1246,14 +1246,14 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(49637, 25), /* PermissionNumberOfEntries */
+            name: s(47157, 25), /* PermissionNumberOfEntries */
             syntax: 0,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
             version: v(2, 12, 0),
@@ -1261,7 +1261,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(49720, 12), /* CommandEvent */
+            name: s(84981, 12), /* CommandEvent */
             syntax: 754,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
@@ -1269,7 +1269,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(780, 6), /* Enable */
+            name: s(3773, 6), /* Enable */
             syntax: 26,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
@@ -1277,7 +1277,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(49732, 15), /* InstantiatedObj */
+            name: s(76139, 15), /* InstantiatedObj */
             syntax: 754,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
@@ -1285,7 +1285,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(49747, 3), /* Obj */
+            name: s(10766, 3), /* Obj */
             syntax: 754,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
@@ -1293,7 +1293,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(2993, 5), /* Order */
+            name: s(81824, 5), /* Order */
             syntax: 227,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
@@ -1301,7 +1301,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(49750, 5), /* Param */
+            name: s(9915, 5), /* Param */
             syntax: 754,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
@@ -1309,7 +1309,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(49755, 7), /* Targets */
+            name: s(96410, 7), /* Targets */
             syntax: 398,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
@@ -1317,7 +1317,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
             version: v(2, 12, 0),
@@ -1325,7 +1325,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(780, 6), /* Enable */
+            name: s(3773, 6), /* Enable */
             syntax: 26,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
@@ -1333,7 +1333,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(49788, 10), /* EnableMDNS */
+            name: s(90710, 10), /* EnableMDNS */
             syntax: 73,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
@@ -1341,7 +1341,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(2441, 8), /* Protocol */
+            name: s(18372, 8), /* Protocol */
             syntax: 755,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
@@ -1349,14 +1349,14 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(427, 6), /* Status */
+            name: s(2491, 6), /* Status */
             syntax: 756,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(4389, 10), /* PublishQoS */
+            name: s(91500, 10), /* PublishQoS */
             syntax: 117,
             access: Access::ReadWrite,
             version: v(2, 13, 0),
@@ -1364,7 +1364,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(4291, 9), /* Reference */
+            name: s(36041, 9), /* Reference */
             syntax: 119,
             access: Access::ReadWrite,
             version: v(2, 13, 0),
@@ -1372,7 +1372,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(49829, 23), /* ResponseTopicConfigured */
+            name: s(51980, 23), /* ResponseTopicConfigured */
             syntax: 118,
             access: Access::ReadWrite,
             version: v(2, 13, 0),
@@ -1380,14 +1380,14 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(49852, 23), /* ResponseTopicDiscovered */
+            name: s(52003, 23), /* ResponseTopicDiscovered */
             syntax: 118,
             version: v(2, 13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(48952, 11), /* Destination */
+            name: s(18452, 11), /* Destination */
             syntax: 399,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
@@ -1395,14 +1395,14 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(49907, 21), /* DestinationFromServer */
+            name: s(56211, 21), /* DestinationFromServer */
             syntax: 399,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(4291, 9), /* Reference */
+            name: s(36041, 9), /* Reference */
             syntax: 741,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
@@ -1410,7 +1410,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(49008, 19), /* UnixDomainSocketRef */
+            name: s(64000, 19), /* UnixDomainSocketRef */
             syntax: 742,
             access: Access::ReadWrite,
             version: v(2, 16, 0),
@@ -1418,7 +1418,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(49078, 16), /* EnableEncryption */
+            name: s(72234, 16), /* EnableEncryption */
             syntax: 73,
             access: Access::ReadWrite,
             version: v(2, 14, 0),
@@ -1426,7 +1426,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(49994, 10), /* Interfaces */
+            name: s(30479, 10), /* Interfaces */
             syntax: 229,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
@@ -1434,7 +1434,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(49094, 17), /* KeepAliveInterval */
+            name: s(69084, 17), /* KeepAliveInterval */
             syntax: 757,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
@@ -1442,7 +1442,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(49111, 4), /* Path */
+            name: s(34847, 4), /* Path */
             syntax: 3,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
@@ -1450,7 +1450,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(2535, 4), /* Port */
+            name: s(9673, 4), /* Port */
             syntax: 758,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
@@ -1458,7 +1458,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
             version: v(2, 16, 0),
@@ -1466,14 +1466,14 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(3685, 10), /* Controller */
+            name: s(9774, 10), /* Controller */
             syntax: 94,
             version: v(2, 16, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(780, 6), /* Enable */
+            name: s(3773, 6), /* Enable */
             syntax: 26,
             access: Access::ReadWrite,
             version: v(2, 16, 0),
@@ -1481,7 +1481,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(45439, 8), /* Interval */
+            name: s(22621, 8), /* Interval */
             syntax: 578,
             access: Access::ReadWrite,
             version: v(2, 16, 0),
@@ -1489,7 +1489,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(50034, 13), /* ReferenceList */
+            name: s(74045, 13), /* ReferenceList */
             syntax: 714,
             access: Access::ReadWrite,
             version: v(2, 16, 0),
@@ -1497,42 +1497,42 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(50047, 24), /* ChangeSet.{i}.ObjectPath */
+            name: s(48566, 24), /* ChangeSet.{i}.ObjectPath */
             syntax: 6,
             version: v(2, 16, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(50071, 38), /* ChangeSet.{i}.Parameter.{i}.ChangeTime */
+            name: s(22979, 38), /* ChangeSet.{i}.Parameter.{i}.ChangeTime */
             syntax: 10,
             version: v(2, 16, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(50109, 32), /* ChangeSet.{i}.Parameter.{i}.Name */
+            name: s(31051, 32), /* ChangeSet.{i}.Parameter.{i}.Name */
             syntax: 6,
             version: v(2, 16, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(50141, 36), /* ChangeSet.{i}.Parameter.{i}.OldValue */
+            name: s(25564, 36), /* ChangeSet.{i}.Parameter.{i}.OldValue */
             syntax: 6,
             version: v(2, 16, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(50177, 33), /* ChangeSet.{i}.Parameter.{i}.Value */
+            name: s(29798, 33), /* ChangeSet.{i}.Parameter.{i}.Value */
             syntax: 6,
             version: v(2, 16, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
             version: v(2, 12, 0),
@@ -1540,35 +1540,35 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(17636, 7), /* Command */
+            name: s(50761, 7), /* Command */
             syntax: 3,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(496, 10), /* CommandKey */
+            name: s(90450, 10), /* CommandKey */
             syntax: 3,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(50249, 10), /* Originator */
+            name: s(91370, 10), /* Originator */
             syntax: 3,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(427, 6), /* Status */
+            name: s(2491, 6), /* Status */
             syntax: 759,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
             version: v(2, 12, 0),
@@ -1576,14 +1576,14 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(24790, 12), /* CreationDate */
+            name: s(85053, 12), /* CreationDate */
             syntax: 10,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(780, 6), /* Enable */
+            name: s(3773, 6), /* Enable */
             syntax: 26,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
@@ -1591,7 +1591,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(10211, 2), /* ID */
+            name: s(1722, 2), /* ID */
             syntax: 760,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
@@ -1599,7 +1599,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(50311, 15), /* NotifExpiration */
+            name: s(76739, 15), /* NotifExpiration */
             syntax: 176,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
@@ -1607,7 +1607,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(50326, 10), /* NotifRetry */
+            name: s(32622, 10), /* NotifRetry */
             syntax: 26,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
@@ -1615,7 +1615,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(50336, 9), /* NotifType */
+            name: s(93260, 9), /* NotifType */
             syntax: 761,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
@@ -1623,7 +1623,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(18341, 10), /* Persistent */
+            name: s(77809, 10), /* Persistent */
             syntax: 26,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
@@ -1631,14 +1631,14 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(50302, 9), /* Recipient */
+            name: s(93503, 9), /* Recipient */
             syntax: 94,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(50034, 13), /* ReferenceList */
+            name: s(74045, 13), /* ReferenceList */
             syntax: 714,
             access: Access::ReadWrite,
             version: v(2, 13, 0),
@@ -1646,7 +1646,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(9767, 10), /* TimeToLive */
+            name: s(92030, 10), /* TimeToLive */
             syntax: 176,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
@@ -1654,7 +1654,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(50345, 13), /* TriggerAction */
+            name: s(83935, 13), /* TriggerAction */
             syntax: 762,
             access: Access::ReadWrite,
             version: v(2, 16, 0),
@@ -1662,7 +1662,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(50358, 21), /* TriggerConfigSettings */
+            name: s(58290, 21), /* TriggerConfigSettings */
             syntax: 763,
             access: Access::ReadWrite,
             version: v(2, 16, 0),
@@ -1670,7 +1670,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
             version: v(2, 13, 0),
@@ -1678,14 +1678,14 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(3685, 10), /* Controller */
+            name: s(9774, 10), /* Controller */
             syntax: 94,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(780, 6), /* Enable */
+            name: s(3773, 6), /* Enable */
             syntax: 26,
             access: Access::ReadWrite,
             version: v(2, 13, 0),
@@ -1693,7 +1693,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(50411, 13), /* OperatingMode */
+            name: s(83090, 13), /* OperatingMode */
             syntax: 764,
             access: Access::ReadWrite,
             version: v(2, 13, 0),
@@ -1701,7 +1701,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(50424, 13), /* ReferencePath */
+            name: s(83389, 13), /* ReferencePath */
             syntax: 3,
             access: Access::ReadWrite,
             version: v(2, 13, 0),
@@ -1709,7 +1709,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(50437, 17), /* ThresholdOperator */
+            name: s(16984, 17), /* ThresholdOperator */
             syntax: 765,
             access: Access::ReadWrite,
             version: v(2, 13, 0),
@@ -1717,7 +1717,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(50454, 14), /* ThresholdParam */
+            name: s(80909, 14), /* ThresholdParam */
             syntax: 3,
             access: Access::ReadWrite,
             version: v(2, 13, 0),
@@ -1725,7 +1725,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(50468, 14), /* ThresholdValue */
+            name: s(80923, 14), /* ThresholdValue */
             syntax: 3,
             access: Access::ReadWrite,
             version: v(2, 13, 0),
@@ -1733,21 +1733,21 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(50482, 9), /* ParamPath */
+            name: s(93314, 9), /* ParamPath */
             syntax: 3,
             version: v(2, 13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(50491, 10), /* ParamValue */
+            name: s(91420, 10), /* ParamValue */
             syntax: 3,
             version: v(2, 13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
             version: v(2, 18, 0),
@@ -1755,14 +1755,14 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(3685, 10), /* Controller */
+            name: s(9774, 10), /* Controller */
             syntax: 94,
             version: v(2, 18, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(780, 6), /* Enable */
+            name: s(3773, 6), /* Enable */
             syntax: 26,
             access: Access::ReadWrite,
             version: v(2, 18, 0),
@@ -1770,7 +1770,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(4291, 9), /* Reference */
+            name: s(36041, 9), /* Reference */
             syntax: 3,
             access: Access::ReadWrite,
             version: v(2, 18, 0),
@@ -1778,7 +1778,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(50542, 16), /* ReloadTimerValue */
+            name: s(73866, 16), /* ReloadTimerValue */
             syntax: 28,
             access: Access::ReadWrite,
             version: v(2, 18, 0),
@@ -1786,14 +1786,14 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(50558, 19), /* RemainingTimerValue */
+            name: s(63145, 19), /* RemainingTimerValue */
             syntax: 28,
             version: v(2, 18, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(50577, 18), /* SeverityIndication */
+            name: s(67203, 18), /* SeverityIndication */
             syntax: 766,
             access: Access::ReadWrite,
             version: v(2, 18, 0),
@@ -1801,28 +1801,28 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(427, 6), /* Status */
+            name: s(2491, 6), /* Status */
             syntax: 767,
             version: v(2, 18, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(4291, 9), /* Reference */
+            name: s(36041, 9), /* Reference */
             syntax: 3,
             version: v(2, 18, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(50542, 16), /* ReloadTimerValue */
+            name: s(73866, 16), /* ReloadTimerValue */
             syntax: 28,
             version: v(2, 18, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(50577, 18), /* SeverityIndication */
+            name: s(67203, 18), /* SeverityIndication */
             syntax: 3,
             version: v(2, 18, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
@@ -1831,7 +1831,7 @@ pub(crate) static GROUP: Group = Group {
     ],
     commands: &[
         Command {
-            name: s(47976, 16), /* AddCertificate() */
+            name: s(71338, 16), /* AddCertificate() */
             is_async: false,
             group: GroupRef(&GROUP),
             input: p(17, 2),
@@ -1841,7 +1841,7 @@ pub(crate) static GROUP: Group = Group {
             protocols: Protocols::USP,
         },
         Command {
-            name: s(48137, 8), /* Delete() */
+            name: s(94545, 8), /* Delete() */
             is_async: false,
             group: GroupRef(&GROUP),
             input: p(35, 0),
@@ -1851,7 +1851,7 @@ pub(crate) static GROUP: Group = Group {
             protocols: Protocols::USP,
         },
         Command {
-            name: s(48145, 16), /* GetFingerprint() */
+            name: s(72554, 16), /* GetFingerprint() */
             is_async: false,
             group: GroupRef(&GROUP),
             input: p(35, 1),
@@ -1861,7 +1861,7 @@ pub(crate) static GROUP: Group = Group {
             protocols: Protocols::USP,
         },
         Command {
-            name: s(48442, 18), /* AddMyCertificate() */
+            name: s(64377, 18), /* AddMyCertificate() */
             is_async: false,
             group: GroupRef(&GROUP),
             input: p(53, 2),
@@ -1871,7 +1871,7 @@ pub(crate) static GROUP: Group = Group {
             protocols: Protocols::USP,
         },
         Command {
-            name: s(48460, 20), /* SendOnBoardRequest() */
+            name: s(60518, 20), /* SendOnBoardRequest() */
             is_async: false,
             group: GroupRef(&GROUP),
             input: p(55, 0),
@@ -1881,7 +1881,7 @@ pub(crate) static GROUP: Group = Group {
             protocols: Protocols::USP,
         },
         Command {
-            name: s(1318, 7), /* Reset() */
+            name: s(76957, 7), /* Reset() */
             is_async: false,
             group: GroupRef(&GROUP),
             input: p(67, 0),
@@ -1891,7 +1891,7 @@ pub(crate) static GROUP: Group = Group {
             protocols: Protocols::USP,
         },
         Command {
-            name: s(1318, 7), /* Reset() */
+            name: s(76957, 7), /* Reset() */
             is_async: false,
             group: GroupRef(&GROUP),
             input: p(90, 0),
@@ -1901,7 +1901,7 @@ pub(crate) static GROUP: Group = Group {
             protocols: Protocols::USP,
         },
         Command {
-            name: s(49354, 19), /* ChallengeResponse() */
+            name: s(61340, 19), /* ChallengeResponse() */
             is_async: false,
             group: GroupRef(&GROUP),
             input: p(99, 2),
@@ -1911,7 +1911,7 @@ pub(crate) static GROUP: Group = Group {
             protocols: Protocols::USP,
         },
         Command {
-            name: s(49384, 18), /* RequestChallenge() */
+            name: s(66861, 18), /* RequestChallenge() */
             is_async: false,
             group: GroupRef(&GROUP),
             input: p(101, 2),
@@ -1921,7 +1921,7 @@ pub(crate) static GROUP: Group = Group {
             protocols: Protocols::USP,
         },
         Command {
-            name: s(50259, 8), /* Cancel() */
+            name: s(94441, 8), /* Cancel() */
             is_async: false,
             group: GroupRef(&GROUP),
             input: p(168, 0),
@@ -1931,7 +1931,7 @@ pub(crate) static GROUP: Group = Group {
             protocols: Protocols::USP,
         },
         Command {
-            name: s(1318, 7), /* Reset() */
+            name: s(76957, 7), /* Reset() */
             is_async: false,
             group: GroupRef(&GROUP),
             input: p(199, 0),
@@ -1943,7 +1943,7 @@ pub(crate) static GROUP: Group = Group {
     ],
     events: &[
         Event {
-            name: s(47992, 9), /* Periodic! */
+            name: s(93332, 9), /* Periodic! */
             group: GroupRef(&GROUP),
             arguments: p(19, 0),
             status: Status::Current,
@@ -1951,7 +1951,7 @@ pub(crate) static GROUP: Group = Group {
             protocols: Protocols::USP,
         },
         Event {
-            name: s(48073, 17), /* TransferComplete! */
+            name: s(70818, 17), /* TransferComplete! */
             group: GroupRef(&GROUP),
             arguments: p(19, 12),
             status: Status::Current,
@@ -1959,7 +1959,7 @@ pub(crate) static GROUP: Group = Group {
             protocols: Protocols::USP,
         },
         Event {
-            name: s(48090, 7), /* WakeUp! */
+            name: s(96522, 7), /* WakeUp! */
             group: GroupRef(&GROUP),
             arguments: p(31, 0),
             status: Status::Current,
@@ -1967,7 +1967,7 @@ pub(crate) static GROUP: Group = Group {
             protocols: Protocols::USP,
         },
         Event {
-            name: s(50210, 9), /* OnChange! */
+            name: s(93269, 9), /* OnChange! */
             group: GroupRef(&GROUP),
             arguments: p(158, 5),
             status: Status::Current,
@@ -1975,7 +1975,7 @@ pub(crate) static GROUP: Group = Group {
             protocols: Protocols::USP,
         },
         Event {
-            name: s(50501, 10), /* Triggered! */
+            name: s(92070, 10), /* Triggered! */
             group: GroupRef(&GROUP),
             arguments: p(189, 2),
             status: Status::Current,
@@ -1983,7 +1983,7 @@ pub(crate) static GROUP: Group = Group {
             protocols: Protocols::USP,
         },
         Event {
-            name: s(50595, 9), /* Watchdog! */
+            name: s(93953, 9), /* Watchdog! */
             group: GroupRef(&GROUP),
             arguments: p(199, 3),
             status: Status::Current,

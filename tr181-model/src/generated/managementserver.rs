@@ -10,58 +10,58 @@ pub(crate) static GROUP: Group = Group {
     name: "ManagementServer",
     objects: &[
         Object {
-            path: s(52306, 24), /* Device.ManagementServer. */
+            path: s(7280, 24), /* Device.ManagementServer. */
             protocols: Protocols::CWMP,
             parameters: p(0, 50),
             ..object(&GROUP)
         },
         Object {
-            path: s(53355, 57), /* Device.ManagementServer.AutonomousTransferCompletePolicy. */
+            path: s(10100, 57), /* Device.ManagementServer.AutonomousTransferCompletePolicy. */
             protocols: Protocols::CWMP,
             parameters: p(50, 4),
             ..object(&GROUP)
         },
         Object {
-            path: s(53444, 49), /* Device.ManagementServer.DUStateChangeComplPolicy. */
+            path: s(13768, 49), /* Device.ManagementServer.DUStateChangeComplPolicy. */
             version: v(2, 1, 0),
             protocols: Protocols::CWMP,
             parameters: p(54, 4),
             ..object(&GROUP)
         },
         Object {
-            path: s(53527, 45), /* Device.ManagementServer.DownloadAvailability. */
+            path: s(7280, 45), /* Device.ManagementServer.DownloadAvailability. */
             protocols: Protocols::CWMP,
             ..object(&GROUP)
         },
         Object {
-            path: s(53572, 58), /* Device.ManagementServer.DownloadAvailability.Announcement. */
+            path: s(7280, 58), /* Device.ManagementServer.DownloadAvailability.Announcement. */
             protocols: Protocols::CWMP,
             parameters: p(58, 3),
             ..object(&GROUP)
         },
         Object {
-            path: s(53650, 68), /* Device.ManagementServer.DownloadAvailability.Announcement.Group.{i}. */
+            path: s(7280, 68), /* Device.ManagementServer.DownloadAvailability.Announcement.Group.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(53630, 20) /* GroupNumberOfEntries */),
-            enable_parameter: Some(s(780, 6) /* Enable */),
+            num_entries_parameter: Some(s(41606, 20) /* GroupNumberOfEntries */),
+            enable_parameter: Some(s(3773, 6) /* Enable */),
             unique_keys: p(0, 2),
             protocols: Protocols::CWMP,
             parameters: p(61, 4),
             ..object(&GROUP)
         },
         Object {
-            path: s(53718, 51), /* Device.ManagementServer.DownloadAvailability.Query. */
+            path: s(13071, 51), /* Device.ManagementServer.DownloadAvailability.Query. */
             protocols: Protocols::CWMP,
             parameters: p(65, 3),
             ..object(&GROUP)
         },
         Object {
-            path: s(53769, 43), /* Device.ManagementServer.EmbeddedDevice.{i}. */
+            path: s(18046, 43), /* Device.ManagementServer.EmbeddedDevice.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(52616, 29) /* EmbeddedDeviceNumberOfEntries */),
+            num_entries_parameter: Some(s(38175, 29) /* EmbeddedDeviceNumberOfEntries */),
             unique_keys: p(2, 1),
             version: v(2, 3, 0),
             protocols: Protocols::CWMP,
@@ -69,19 +69,19 @@ pub(crate) static GROUP: Group = Group {
             ..object(&GROUP)
         },
         Object {
-            path: s(53973, 40), /* Device.ManagementServer.HeartbeatPolicy. */
+            path: s(21094, 40), /* Device.ManagementServer.HeartbeatPolicy. */
             version: v(2, 12, 0),
             protocols: Protocols::CWMP,
             parameters: p(80, 3),
             ..object(&GROUP)
         },
         Object {
-            path: s(54027, 44), /* Device.ManagementServer.InformParameter.{i}. */
+            path: s(17001, 44), /* Device.ManagementServer.InformParameter.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(52711, 30) /* InformParameterNumberOfEntries */),
-            enable_parameter: Some(s(780, 6) /* Enable */),
+            num_entries_parameter: Some(s(35841, 30) /* InformParameterNumberOfEntries */),
+            enable_parameter: Some(s(3773, 6) /* Enable */),
             unique_keys: p(3, 2),
             version: v(2, 8, 0),
             protocols: Protocols::CWMP,
@@ -89,27 +89,27 @@ pub(crate) static GROUP: Group = Group {
             ..object(&GROUP)
         },
         Object {
-            path: s(54080, 45), /* Device.ManagementServer.ManageableDevice.{i}. */
+            path: s(16202, 45), /* Device.ManagementServer.ManageableDevice.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(52968, 31) /* ManageableDeviceNumberOfEntries */),
+            num_entries_parameter: Some(s(34077, 31) /* ManageableDeviceNumberOfEntries */),
             unique_keys: p(5, 1),
             protocols: Protocols::CWMP,
             parameters: p(87, 4),
             ..object(&GROUP)
         },
         Object {
-            path: s(54125, 38), /* Device.ManagementServer.StandbyPolicy. */
+            path: s(23511, 38), /* Device.ManagementServer.StandbyPolicy. */
             version: v(2, 7, 0),
             protocols: Protocols::CWMP,
             parameters: p(91, 8),
             ..object(&GROUP)
         },
         Object {
-            path: s(54337, 42), /* Device.ManagementServer.VirtualDevice.{i}. */
+            path: s(18851, 42), /* Device.ManagementServer.VirtualDevice.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(53327, 28) /* VirtualDeviceNumberOfEntries */),
+            num_entries_parameter: Some(s(41298, 28) /* VirtualDeviceNumberOfEntries */),
             unique_keys: p(6, 1),
             version: v(2, 3, 0),
             protocols: Protocols::CWMP,
@@ -119,14 +119,14 @@ pub(crate) static GROUP: Group = Group {
     ],
     parameters: &[
         Parameter {
-            name: s(52330, 20), /* AliasBasedAddressing */
+            name: s(58598, 20), /* AliasBasedAddressing */
             syntax: 16,
             version: v(2, 3, 0),
             flags: ParameterFlags::new(Protocols::CWMP, true, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(52350, 19), /* AutoCreateInstances */
+            name: s(61207, 19), /* AutoCreateInstances */
             syntax: 262,
             access: Access::ReadWrite,
             version: v(2, 3, 0),
@@ -134,21 +134,21 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(52369, 27), /* CWMPRetryIntervalMultiplier */
+            name: s(41680, 27), /* CWMPRetryIntervalMultiplier */
             syntax: 801,
             access: Access::ReadWrite,
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(52396, 28), /* CWMPRetryMinimumWaitInterval */
+            name: s(39786, 28), /* CWMPRetryMinimumWaitInterval */
             syntax: 802,
             access: Access::ReadWrite,
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(52424, 23), /* ConnReqAllowedJabberIDs */
+            name: s(50784, 23), /* ConnReqAllowedJabberIDs */
             syntax: 803,
             access: Access::ReadWrite,
             version: v(2, 7, 0),
@@ -156,7 +156,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(52447, 15), /* ConnReqJabberID */
+            name: s(75434, 15), /* ConnReqJabberID */
             syntax: 3,
             version: v(2, 7, 0),
             flags: ParameterFlags::new(
@@ -168,7 +168,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(52462, 21), /* ConnReqXMPPConnection */
+            name: s(55938, 21), /* ConnReqXMPPConnection */
             syntax: 804,
             access: Access::ReadWrite,
             version: v(2, 7, 0),
@@ -176,14 +176,14 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(52483, 25), /* ConnectionRequestPassword */
+            name: s(46232, 25), /* ConnectionRequestPassword */
             syntax: 805,
             access: Access::ReadWrite,
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(52508, 20), /* ConnectionRequestURL */
+            name: s(58938, 20), /* ConnectionRequestURL */
             syntax: 5,
             flags: ParameterFlags::new(
                 Protocols::CWMP,
@@ -194,21 +194,21 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(52528, 25), /* ConnectionRequestUsername */
+            name: s(46257, 25), /* ConnectionRequestUsername */
             syntax: 6,
             access: Access::ReadWrite,
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(52553, 33), /* DefaultActiveNotificationThrottle */
+            name: s(29831, 33), /* DefaultActiveNotificationThrottle */
             syntax: 28,
             access: Access::ReadWrite,
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(52586, 11), /* DelayReboot */
+            name: s(87941, 11), /* DelayReboot */
             syntax: 194,
             access: Access::ReadWrite,
             version: v(2, 10, 0),
@@ -216,27 +216,27 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(52597, 19), /* DownloadProgressURL */
+            name: s(61758, 19), /* DownloadProgressURL */
             syntax: 5,
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(52616, 29), /* EmbeddedDeviceNumberOfEntries */
+            name: s(38175, 29), /* EmbeddedDeviceNumberOfEntries */
             syntax: 0,
             version: v(2, 3, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(4501, 10), /* EnableCWMP */
+            name: s(90700, 10), /* EnableCWMP */
             syntax: 120,
             access: Access::ReadWrite,
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(52645, 15), /* HTTPCompression */
+            name: s(48998, 15), /* HTTPCompression */
             syntax: 806,
             access: Access::ReadWrite,
             version: v(2, 7, 0),
@@ -244,14 +244,14 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(52660, 24), /* HTTPCompressionSupported */
+            name: s(48998, 24), /* HTTPCompressionSupported */
             syntax: 110,
             version: v(2, 7, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(52684, 27), /* HTTPConnectionRequestEnable */
+            name: s(42463, 27), /* HTTPConnectionRequestEnable */
             syntax: 120,
             access: Access::ReadWrite,
             version: v(2, 11, 0),
@@ -259,14 +259,14 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(52711, 30), /* InformParameterNumberOfEntries */
+            name: s(35841, 30), /* InformParameterNumberOfEntries */
             syntax: 0,
             version: v(2, 8, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(52741, 12), /* InstanceMode */
+            name: s(85701, 12), /* InstanceMode */
             syntax: 807,
             access: Access::ReadWrite,
             version: v(2, 3, 0),
@@ -274,27 +274,27 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(52753, 26), /* InstanceWildcardsSupported */
+            name: s(44688, 26), /* InstanceWildcardsSupported */
             syntax: 16,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(52779, 7), /* KickURL */
+            name: s(96053, 7), /* KickURL */
             syntax: 5,
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(52786, 41), /* LightweightNotificationProtocolsSupported */
+            name: s(19968, 41), /* LightweightNotificationProtocolsSupported */
             syntax: 808,
             version: v(2, 7, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(52827, 36), /* LightweightNotificationProtocolsUsed */
+            name: s(26716, 36), /* LightweightNotificationProtocolsUsed */
             syntax: 809,
             access: Access::ReadWrite,
             version: v(2, 7, 0),
@@ -302,7 +302,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(52863, 38), /* LightweightNotificationTriggerInterval */
+            name: s(24081, 38), /* LightweightNotificationTriggerInterval */
             syntax: 810,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
@@ -310,7 +310,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(52901, 34), /* LightweightNotificationTriggerTime */
+            name: s(29220, 34), /* LightweightNotificationTriggerTime */
             syntax: 10,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
@@ -318,7 +318,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(52935, 33), /* ManageableDeviceNotificationLimit */
+            name: s(30359, 33), /* ManageableDeviceNotificationLimit */
             syntax: 0,
             access: Access::ReadWrite,
             version: v(2, 7, 0),
@@ -326,102 +326,102 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(52968, 31), /* ManageableDeviceNumberOfEntries */
+            name: s(34077, 31), /* ManageableDeviceNumberOfEntries */
             syntax: 0,
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(42320, 11), /* NATDetected */
+            name: s(88843, 11), /* NATDetected */
             syntax: 16,
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(52999, 12), /* ParameterKey */
+            name: s(86217, 12), /* ParameterKey */
             syntax: 335,
             flags: ParameterFlags::new(Protocols::CWMP, true, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(282, 8), /* Password */
+            name: s(16587, 8), /* Password */
             syntax: 805,
             access: Access::ReadWrite,
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(53011, 20), /* PeriodicInformEnable */
+            name: s(60058, 20), /* PeriodicInformEnable */
             syntax: 16,
             access: Access::ReadWrite,
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(53031, 22), /* PeriodicInformInterval */
+            name: s(54655, 22), /* PeriodicInformInterval */
             syntax: 4,
             access: Access::ReadWrite,
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(53053, 18), /* PeriodicInformTime */
+            name: s(66357, 18), /* PeriodicInformTime */
             syntax: 10,
             access: Access::ReadWrite,
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(53071, 10), /* STUNEnable */
+            name: s(91730, 10), /* STUNEnable */
             syntax: 16,
             access: Access::ReadWrite,
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(53081, 26), /* STUNMaximumKeepAlivePeriod */
+            name: s(45416, 26), /* STUNMaximumKeepAlivePeriod */
             syntax: 194,
             access: Access::ReadWrite,
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(53107, 26), /* STUNMinimumKeepAlivePeriod */
+            name: s(45442, 26), /* STUNMinimumKeepAlivePeriod */
             syntax: 28,
             access: Access::ReadWrite,
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(53133, 12), /* STUNPassword */
+            name: s(86841, 12), /* STUNPassword */
             syntax: 805,
             access: Access::ReadWrite,
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(53145, 17), /* STUNServerAddress */
+            name: s(70342, 17), /* STUNServerAddress */
             syntax: 6,
             access: Access::ReadWrite,
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(53162, 14), /* STUNServerPort */
+            name: s(80517, 14), /* STUNServerPort */
             syntax: 51,
             access: Access::ReadWrite,
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(53176, 12), /* STUNUsername */
+            name: s(86853, 12), /* STUNUsername */
             syntax: 6,
             access: Access::ReadWrite,
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(53188, 14), /* ScheduleReboot */
+            name: s(80559, 14), /* ScheduleReboot */
             syntax: 10,
             access: Access::ReadWrite,
             version: v(2, 10, 0),
@@ -429,20 +429,20 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(53202, 23), /* SupportedConnReqMethods */
+            name: s(52256, 23), /* SupportedConnReqMethods */
             syntax: 811,
             version: v(2, 7, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(53225, 27), /* UDPConnectionRequestAddress */
+            name: s(43381, 27), /* UDPConnectionRequestAddress */
             syntax: 6,
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(53252, 30), /* UDPLightweightNotificationHost */
+            name: s(36771, 30), /* UDPLightweightNotificationHost */
             syntax: 6,
             access: Access::ReadWrite,
             version: v(2, 7, 0),
@@ -450,7 +450,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(53282, 30), /* UDPLightweightNotificationPort */
+            name: s(36801, 30), /* UDPLightweightNotificationPort */
             syntax: 0,
             access: Access::ReadWrite,
             version: v(2, 7, 0),
@@ -458,63 +458,63 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(4218, 3), /* URL */
+            name: s(58955, 3), /* URL */
             syntax: 5,
             access: Access::ReadWrite,
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(53312, 15), /* UpgradesManaged */
+            name: s(77984, 15), /* UpgradesManaged */
             syntax: 16,
             access: Access::ReadWrite,
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(290, 8), /* Username */
+            name: s(14137, 8), /* Username */
             syntax: 6,
             access: Access::ReadWrite,
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(53327, 28), /* VirtualDeviceNumberOfEntries */
+            name: s(41298, 28), /* VirtualDeviceNumberOfEntries */
             syntax: 0,
             version: v(2, 3, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(780, 6), /* Enable */
+            name: s(3773, 6), /* Enable */
             syntax: 16,
             access: Access::ReadWrite,
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(53412, 14), /* FileTypeFilter */
+            name: s(79299, 14), /* FileTypeFilter */
             syntax: 812,
             access: Access::ReadWrite,
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(49171, 16), /* ResultTypeFilter */
+            name: s(73994, 16), /* ResultTypeFilter */
             syntax: 743,
             access: Access::ReadWrite,
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(53426, 18), /* TransferTypeFilter */
+            name: s(67401, 18), /* TransferTypeFilter */
             syntax: 813,
             access: Access::ReadWrite,
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(780, 6), /* Enable */
+            name: s(3773, 6), /* Enable */
             syntax: 16,
             access: Access::ReadWrite,
             version: v(2, 1, 0),
@@ -522,7 +522,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(53493, 15), /* FaultCodeFilter */
+            name: s(75854, 15), /* FaultCodeFilter */
             syntax: 814,
             access: Access::ReadWrite,
             version: v(2, 1, 0),
@@ -530,7 +530,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(53508, 19), /* OperationTypeFilter */
+            name: s(62803, 19), /* OperationTypeFilter */
             syntax: 815,
             access: Access::ReadWrite,
             version: v(2, 1, 0),
@@ -538,7 +538,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(49171, 16), /* ResultTypeFilter */
+            name: s(73994, 16), /* ResultTypeFilter */
             syntax: 743,
             access: Access::ReadWrite,
             version: v(2, 1, 0),
@@ -546,26 +546,26 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(780, 6), /* Enable */
+            name: s(3773, 6), /* Enable */
             syntax: 16,
             access: Access::ReadWrite,
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(53630, 20), /* GroupNumberOfEntries */
+            name: s(41606, 20), /* GroupNumberOfEntries */
             syntax: 0,
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(427, 6), /* Status */
+            name: s(2491, 6), /* Status */
             syntax: 179,
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
             version: v(2, 3, 0),
@@ -573,131 +573,131 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(780, 6), /* Enable */
+            name: s(3773, 6), /* Enable */
             syntax: 26,
             access: Access::ReadWrite,
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(427, 6), /* Status */
+            name: s(2491, 6), /* Status */
             syntax: 47,
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(4218, 3), /* URL */
+            name: s(58955, 3), /* URL */
             syntax: 5,
             access: Access::ReadWrite,
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(780, 6), /* Enable */
+            name: s(3773, 6), /* Enable */
             syntax: 16,
             access: Access::ReadWrite,
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(427, 6), /* Status */
+            name: s(2491, 6), /* Status */
             syntax: 179,
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(4218, 3), /* URL */
+            name: s(58955, 3), /* URL */
             syntax: 5,
             access: Access::ReadWrite,
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(53839, 16), /* CommandProcessed */
+            name: s(71706, 16), /* CommandProcessed */
             syntax: 816,
             version: v(2, 3, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(53855, 23), /* CommandProcessingErrMsg */
+            name: s(50761, 23), /* CommandProcessingErrMsg */
             syntax: 13,
             version: v(2, 3, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(53812, 12), /* ControllerID */
+            name: s(85029, 12), /* ControllerID */
             syntax: 6,
             version: v(2, 3, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(53878, 17), /* DiscoveryProtocol */
+            name: s(44246, 17), /* DiscoveryProtocol */
             syntax: 817,
             version: v(2, 6, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(53895, 26), /* DiscoveryProtocolReference */
+            name: s(44246, 26), /* DiscoveryProtocolReference */
             syntax: 465,
             version: v(2, 6, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(9747, 4), /* Host */
+            name: s(6317, 4), /* Host */
             syntax: 818,
             version: v(2, 3, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(53921, 12), /* LastSyncTime */
+            name: s(85773, 12), /* LastSyncTime */
             syntax: 10,
             version: v(2, 3, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(53824, 15), /* ProxiedDeviceID */
+            name: s(77189, 15), /* ProxiedDeviceID */
             syntax: 6,
             version: v(2, 3, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(17722, 13), /* ProxyProtocol */
+            name: s(54853, 13), /* ProxyProtocol */
             syntax: 380,
             version: v(2, 3, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(53933, 22), /* ProxyProtocolReference */
+            name: s(54853, 22), /* ProxyProtocolReference */
             syntax: 694,
             version: v(2, 6, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(4291, 9), /* Reference */
+            name: s(36041, 9), /* Reference */
             syntax: 694,
             version: v(2, 3, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(53955, 18), /* SupportedDataModel */
+            name: s(19617, 18), /* SupportedDataModel */
             syntax: 819,
             version: v(2, 3, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(780, 6), /* Enable */
+            name: s(3773, 6), /* Enable */
             syntax: 16,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
@@ -705,7 +705,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(54013, 14), /* InitiationTime */
+            name: s(79481, 14), /* InitiationTime */
             syntax: 10,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
@@ -713,7 +713,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(3815, 17), /* ReportingInterval */
+            name: s(34924, 17), /* ReportingInterval */
             syntax: 820,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
@@ -721,7 +721,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
             version: v(2, 8, 0),
@@ -729,7 +729,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(780, 6), /* Enable */
+            name: s(3773, 6), /* Enable */
             syntax: 26,
             access: Access::ReadWrite,
             version: v(2, 8, 0),
@@ -737,7 +737,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(54071, 9), /* EventList */
+            name: s(92729, 9), /* EventList */
             syntax: 398,
             access: Access::ReadWrite,
             version: v(2, 8, 0),
@@ -745,7 +745,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(48531, 13), /* ParameterName */
+            name: s(83194, 13), /* ParameterName */
             syntax: 115,
             access: Access::ReadWrite,
             version: v(2, 8, 0),
@@ -753,31 +753,31 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(9747, 4), /* Host */
+            name: s(6317, 4), /* Host */
             syntax: 821,
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(15638, 15), /* ManufacturerOUI */
+            name: s(76484, 15), /* ManufacturerOUI */
             syntax: 349,
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(15730, 12), /* ProductClass */
+            name: s(86397, 12), /* ProductClass */
             syntax: 31,
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(15758, 12), /* SerialNumber */
+            name: s(86913, 12), /* SerialNumber */
             syntax: 31,
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(54163, 20), /* CRAwarenessRequested */
+            name: s(58818, 20), /* CRAwarenessRequested */
             syntax: 262,
             access: Access::ReadWrite,
             version: v(2, 7, 0),
@@ -785,7 +785,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(54183, 24), /* CRUnawarenessMaxDuration */
+            name: s(48470, 24), /* CRUnawarenessMaxDuration */
             syntax: 822,
             access: Access::ReadWrite,
             version: v(2, 7, 0),
@@ -793,7 +793,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(54207, 17), /* MaxMissedPeriodic */
+            name: s(69305, 17), /* MaxMissedPeriodic */
             syntax: 823,
             access: Access::ReadWrite,
             version: v(2, 7, 0),
@@ -801,14 +801,14 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(54224, 23), /* NetworkAwarenessCapable */
+            name: s(51704, 23), /* NetworkAwarenessCapable */
             syntax: 16,
             version: v(2, 7, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(54247, 21), /* NotifyMissedScheduled */
+            name: s(57093, 21), /* NotifyMissedScheduled */
             syntax: 262,
             access: Access::ReadWrite,
             version: v(2, 7, 0),
@@ -816,7 +816,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(54268, 26), /* PeriodicAwarenessRequested */
+            name: s(45182, 26), /* PeriodicAwarenessRequested */
             syntax: 262,
             access: Access::ReadWrite,
             version: v(2, 7, 0),
@@ -824,7 +824,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(54294, 27), /* ScheduledAwarenessRequested */
+            name: s(43138, 27), /* ScheduledAwarenessRequested */
             syntax: 16,
             access: Access::ReadWrite,
             version: v(2, 7, 0),
@@ -832,63 +832,63 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(54321, 16), /* SelfTimerCapable */
+            name: s(74106, 16), /* SelfTimerCapable */
             syntax: 16,
             version: v(2, 7, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(53878, 17), /* DiscoveryProtocol */
+            name: s(44246, 17), /* DiscoveryProtocol */
             syntax: 817,
             version: v(2, 6, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(53895, 26), /* DiscoveryProtocolReference */
+            name: s(44246, 26), /* DiscoveryProtocolReference */
             syntax: 465,
             version: v(2, 6, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(9747, 4), /* Host */
+            name: s(6317, 4), /* Host */
             syntax: 818,
             version: v(2, 3, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(15638, 15), /* ManufacturerOUI */
+            name: s(76484, 15), /* ManufacturerOUI */
             syntax: 349,
             version: v(2, 3, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(15730, 12), /* ProductClass */
+            name: s(86397, 12), /* ProductClass */
             syntax: 31,
             version: v(2, 3, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(17722, 13), /* ProxyProtocol */
+            name: s(54853, 13), /* ProxyProtocol */
             syntax: 380,
             version: v(2, 3, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(53933, 22), /* ProxyProtocolReference */
+            name: s(54853, 22), /* ProxyProtocolReference */
             syntax: 694,
             version: v(2, 6, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(15758, 12), /* SerialNumber */
+            name: s(86913, 12), /* SerialNumber */
             syntax: 31,
             version: v(2, 3, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),

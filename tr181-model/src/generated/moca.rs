@@ -10,124 +10,124 @@ pub(crate) static GROUP: Group = Group {
     name: "MoCA",
     objects: &[
         Object {
-            path: s(54379, 12), /* Device.MoCA. */
+            path: s(14825, 12), /* Device.MoCA. */
             parameters: p(0, 1),
             ..object(&GROUP)
         },
         Object {
-            path: s(54391, 26), /* Device.MoCA.Interface.{i}. */
+            path: s(14825, 26), /* Device.MoCA.Interface.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(4585, 24) /* InterfaceNumberOfEntries */),
+            num_entries_parameter: Some(s(49094, 24) /* InterfaceNumberOfEntries */),
             unique_keys: p(0, 2),
             parameters: p(1, 155),
             events: p(0, 29),
             ..object(&GROUP)
         },
         Object {
-            path: s(57306, 30), /* Device.MoCA.Interface.{i}.Aca. */
+            path: s(35271, 30), /* Device.MoCA.Interface.{i}.Aca. */
             version: v(2, 17, 0),
             parameters: p(163, 7),
             commands: p(0, 1),
             ..object(&GROUP)
         },
         Object {
-            path: s(57379, 44), /* Device.MoCA.Interface.{i}.AccessControl.{i}. */
+            path: s(17045, 44), /* Device.MoCA.Interface.{i}.AccessControl.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(32097, 28) /* AccessControlNumberOfEntries */),
-            enable_parameter: Some(s(780, 6) /* Enable */),
+            num_entries_parameter: Some(s(39506, 28) /* AccessControlNumberOfEntries */),
+            enable_parameter: Some(s(3773, 6) /* Enable */),
             unique_keys: p(2, 1),
             version: v(2, 17, 0),
             parameters: p(177, 2),
             ..object(&GROUP)
         },
         Object {
-            path: s(57423, 47), /* Device.MoCA.Interface.{i}.AssociatedDevice.{i}. */
+            path: s(14825, 47), /* Device.MoCA.Interface.{i}.AssociatedDevice.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(28361, 31) /* AssociatedDeviceNumberOfEntries */),
+            num_entries_parameter: Some(s(32744, 31) /* AssociatedDeviceNumberOfEntries */),
             unique_keys: p(3, 1),
             parameters: p(179, 36),
             ..object(&GROUP)
         },
         Object {
-            path: s(57750, 37), /* Device.MoCA.Interface.{i}.Bridge.{i}. */
+            path: s(24604, 37), /* Device.MoCA.Interface.{i}.Bridge.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(1692, 21) /* BridgeNumberOfEntries */),
+            num_entries_parameter: Some(s(38792, 21) /* BridgeNumberOfEntries */),
             unique_keys: p(4, 1),
             version: v(2, 17, 0),
             parameters: p(215, 2),
             ..object(&GROUP)
         },
         Object {
-            path: s(57808, 35), /* Device.MoCA.Interface.{i}.Mesh.{i}. */
+            path: s(27777, 35), /* Device.MoCA.Interface.{i}.Mesh.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(55029, 19) /* MeshNumberOfEntries */),
+            num_entries_parameter: Some(s(62594, 19) /* MeshNumberOfEntries */),
             unique_keys: p(5, 1),
             version: v(2, 17, 0),
             parameters: p(217, 9),
             ..object(&GROUP)
         },
         Object {
-            path: s(57906, 40), /* Device.MoCA.Interface.{i}.MeshScMod.{i}. */
+            path: s(21134, 40), /* Device.MoCA.Interface.{i}.MeshScMod.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(55048, 24) /* MeshScModNumberOfEntries */),
+            num_entries_parameter: Some(s(49478, 24) /* MeshScModNumberOfEntries */),
             unique_keys: p(6, 1),
             version: v(2, 17, 0),
             parameters: p(226, 7),
             ..object(&GROUP)
         },
         Object {
-            path: s(57976, 30), /* Device.MoCA.Interface.{i}.QoS. */
+            path: s(17089, 30), /* Device.MoCA.Interface.{i}.QoS. */
             parameters: p(233, 3),
             ..object(&GROUP)
         },
         Object {
-            path: s(58059, 44), /* Device.MoCA.Interface.{i}.QoS.FlowStats.{i}. */
+            path: s(17089, 44), /* Device.MoCA.Interface.{i}.QoS.FlowStats.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(58020, 24) /* FlowStatsNumberOfEntries */),
+            num_entries_parameter: Some(s(48974, 24) /* FlowStatsNumberOfEntries */),
             unique_keys: p(7, 1),
             parameters: p(236, 17),
             ..object(&GROUP)
         },
         Object {
-            path: s(58246, 32), /* Device.MoCA.Interface.{i}.Reset. */
+            path: s(31659, 32), /* Device.MoCA.Interface.{i}.Reset. */
             version: v(2, 17, 0),
             parameters: p(253, 4),
             ..object(&GROUP)
         },
         Object {
-            path: s(58319, 36), /* Device.MoCA.Interface.{i}.Rlapm.{i}. */
+            path: s(26320, 36), /* Device.MoCA.Interface.{i}.Rlapm.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(56340, 20) /* RlapmNumberOfEntries */),
-            enable_parameter: Some(s(780, 6) /* Enable */),
+            num_entries_parameter: Some(s(60398, 20) /* RlapmNumberOfEntries */),
+            enable_parameter: Some(s(3773, 6) /* Enable */),
             unique_keys: p(8, 1),
             version: v(2, 17, 0),
             parameters: p(257, 6),
             ..object(&GROUP)
         },
         Object {
-            path: s(58384, 35), /* Device.MoCA.Interface.{i}.Sapm.{i}. */
+            path: s(27812, 35), /* Device.MoCA.Interface.{i}.Sapm.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(56388, 19) /* SapmNumberOfEntries */),
-            enable_parameter: Some(s(780, 6) /* Enable */),
+            num_entries_parameter: Some(s(63411, 19) /* SapmNumberOfEntries */),
+            enable_parameter: Some(s(3773, 6) /* Enable */),
             unique_keys: p(9, 1),
             version: v(2, 17, 0),
             parameters: p(263, 6),
             ..object(&GROUP)
         },
         Object {
-            path: s(58442, 32), /* Device.MoCA.Interface.{i}.Stats. */
+            path: s(31691, 32), /* Device.MoCA.Interface.{i}.Stats. */
             parameters: p(269, 17),
             commands: p(1, 1),
             ..object(&GROUP)
@@ -135,1053 +135,1053 @@ pub(crate) static GROUP: Group = Group {
     ],
     parameters: &[
         Parameter {
-            name: s(4585, 24), /* InterfaceNumberOfEntries */
+            name: s(49094, 24), /* InterfaceNumberOfEntries */
             syntax: 0,
             ..PARAM
         },
         Parameter {
-            name: s(54417, 21), /* AbovePhyThresholdTrap */
+            name: s(52785, 21), /* AbovePhyThresholdTrap */
             syntax: 0,
             version: v(2, 17, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(54438, 19), /* AccessControlEnable */
+            name: s(61036, 19), /* AccessControlEnable */
             syntax: 262,
             access: Access::ReadWrite,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(32097, 28), /* AccessControlNumberOfEntries */
+            name: s(39506, 28), /* AccessControlNumberOfEntries */
             syntax: 0,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(54457, 8), /* AeNumber */
+            name: s(94305, 8), /* AeNumber */
             syntax: 0,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(54465, 15), /* AggregationSize */
+            name: s(75074, 15), /* AggregationSize */
             syntax: 0,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(28361, 31), /* AssociatedDeviceNumberOfEntries */
+            name: s(32744, 31), /* AssociatedDeviceNumberOfEntries */
             syntax: 0,
             ..PARAM
         },
         Parameter {
-            name: s(54480, 10), /* AvbSupport */
+            name: s(90300, 10), /* AvbSupport */
             syntax: 16,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(54490, 8), /* BackupNC */
+            name: s(94385, 8), /* BackupNC */
             syntax: 824,
             ..PARAM
         },
         Parameter {
-            name: s(54498, 4), /* Band */
+            name: s(4491, 4), /* Band */
             syntax: 825,
             access: Access::ReadWrite,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(54502, 22), /* BeaconPowerDistributed */
+            name: s(53027, 22), /* BeaconPowerDistributed */
             syntax: 826,
             access: Access::ReadWrite,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(54524, 16), /* BeaconPowerLimit */
+            name: s(71514, 16), /* BeaconPowerLimit */
             syntax: 827,
             access: Access::ReadWrite,
             status: Status::Obsoleted,
             ..PARAM
         },
         Parameter {
-            name: s(54540, 16), /* BeaconPowerLocal */
+            name: s(71530, 16), /* BeaconPowerLocal */
             syntax: 828,
             access: Access::ReadWrite,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(54556, 16), /* BeaconPowerMePie */
+            name: s(58738, 16), /* BeaconPowerMePie */
             syntax: 336,
             access: Access::ReadWrite,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(54572, 20), /* BeaconPowerMePieSend */
+            name: s(58738, 20), /* BeaconPowerMePieSend */
             syntax: 16,
             access: Access::ReadWrite,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(54592, 20), /* BeaconPowerNetConfig */
+            name: s(58758, 20), /* BeaconPowerNetConfig */
             syntax: 16,
             access: Access::ReadWrite,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(54612, 21), /* BelowPhyThresholdTrap */
+            name: s(53049, 21), /* BelowPhyThresholdTrap */
             syntax: 0,
             version: v(2, 17, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(1692, 21), /* BridgeNumberOfEntries */
+            name: s(38792, 21), /* BridgeNumberOfEntries */
             syntax: 0,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(54633, 24), /* ConnectedNodesChangeTrap */
+            name: s(44012, 24), /* ConnectedNodesChangeTrap */
             syntax: 0,
             version: v(2, 17, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(54657, 26), /* ConnectedNodesChangeTrapEn */
+            name: s(44012, 26), /* ConnectedNodesChangeTrapEn */
             syntax: 262,
             access: Access::ReadWrite,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(54683, 24), /* ConnectedNodesDropReason */
+            name: s(48614, 24), /* ConnectedNodesDropReason */
             syntax: 357,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(54707, 18), /* ConnectedNodesInfo */
+            name: s(64881, 18), /* ConnectedNodesInfo */
             syntax: 829,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(54725, 15), /* CurrentOperFreq */
+            name: s(75509, 15), /* CurrentOperFreq */
             syntax: 0,
             ..PARAM
         },
         Parameter {
-            name: s(54740, 14), /* CurrentVersion */
+            name: s(50899, 14), /* CurrentVersion */
             syntax: 830,
             ..PARAM
         },
         Parameter {
-            name: s(780, 6), /* Enable */
+            name: s(3773, 6), /* Enable */
             syntax: 120,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(54754, 16), /* EnhancedPassword */
+            name: s(72282, 16), /* EnhancedPassword */
             syntax: 831,
             access: Access::ReadWrite,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(10540, 15), /* FirmwareVersion */
+            name: s(75899, 15), /* FirmwareVersion */
             syntax: 31,
             ..PARAM
         },
         Parameter {
-            name: s(54770, 11), /* FirstOffset */
+            name: s(88161, 11), /* FirstOffset */
             syntax: 832,
             access: Access::ReadWrite,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(54781, 18), /* FreqCapabilityMask */
+            name: s(65421, 18), /* FreqCapabilityMask */
             syntax: 833,
             ..PARAM
         },
         Parameter {
-            name: s(54799, 15), /* FreqCurrentMask */
+            name: s(53885, 15), /* FreqCurrentMask */
             syntax: 833,
             ..PARAM
         },
         Parameter {
-            name: s(54814, 22), /* FreqCurrentMaskSetting */
+            name: s(53885, 22), /* FreqCurrentMaskSetting */
             syntax: 833,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(54836, 27), /* HandoffToLowerVersionEnable */
+            name: s(42490, 27), /* HandoffToLowerVersionEnable */
             syntax: 262,
             access: Access::ReadWrite,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(54863, 14), /* HighestVersion */
+            name: s(79397, 14), /* HighestVersion */
             syntax: 830,
             ..PARAM
         },
         Parameter {
-            name: s(54877, 13), /* KeyPassphrase */
+            name: s(82700, 13), /* KeyPassphrase */
             syntax: 834,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(851, 10), /* LastChange */
+            name: s(68122, 10), /* LastChange */
             syntax: 28,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(54890, 12), /* LastOperFreq */
+            name: s(49118, 12), /* LastOperFreq */
             syntax: 0,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(54902, 24), /* LastOperFreqUpdateEnable */
+            name: s(49118, 24), /* LastOperFreqUpdateEnable */
             syntax: 16,
             access: Access::ReadWrite,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(54926, 13), /* LinkDownCount */
+            name: s(82791, 13), /* LinkDownCount */
             syntax: 259,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(54939, 15), /* LinkFailureTrap */
+            name: s(72810, 15), /* LinkFailureTrap */
             syntax: 0,
             version: v(2, 17, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(54954, 9), /* LinkState */
+            name: s(43507, 9), /* LinkState */
             syntax: 688,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(54963, 9), /* LmoNodeID */
+            name: s(92972, 9), /* LmoNodeID */
             syntax: 824,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(54972, 13), /* LmoStatusTrap */
+            name: s(79635, 13), /* LmoStatusTrap */
             syntax: 0,
             version: v(2, 17, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(54985, 13), /* LmoTrapEnable */
+            name: s(82817, 13), /* LmoTrapEnable */
             syntax: 262,
             access: Access::ReadWrite,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(869, 11), /* LowerLayers */
+            name: s(88667, 11), /* LowerLayers */
             syntax: 133,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(10555, 10), /* MACAddress */
+            name: s(5260, 10), /* MACAddress */
             syntax: 188,
             ..PARAM
         },
         Parameter {
-            name: s(10116, 10), /* MaxBitRate */
+            name: s(59128, 10), /* MaxBitRate */
             syntax: 243,
             ..PARAM
         },
         Parameter {
-            name: s(54998, 11), /* MaxEgressBW */
+            name: s(88733, 11), /* MaxEgressBW */
             syntax: 835,
             ..PARAM
         },
         Parameter {
-            name: s(55009, 12), /* MaxIngressBW */
+            name: s(86001, 12), /* MaxIngressBW */
             syntax: 835,
             ..PARAM
         },
         Parameter {
-            name: s(55021, 8), /* MaxNodes */
+            name: s(25119, 8), /* MaxNodes */
             syntax: 16,
             ..PARAM
         },
         Parameter {
-            name: s(55029, 19), /* MeshNumberOfEntries */
+            name: s(62594, 19), /* MeshNumberOfEntries */
             syntax: 0,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(55048, 24), /* MeshScModNumberOfEntries */
+            name: s(49478, 24), /* MeshScModNumberOfEntries */
             syntax: 0,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(55072, 33), /* MgntEntityNetIePayloadRespTimeout */
+            name: s(30425, 33), /* MgntEntityNetIePayloadRespTimeout */
             syntax: 836,
             access: Access::ReadWrite,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(55105, 24), /* MgntEntityNetIePayloadRx */
+            name: s(49502, 24), /* MgntEntityNetIePayloadRx */
             syntax: 837,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(55129, 24), /* MgntEntityNetIePayloadTx */
+            name: s(49526, 24), /* MgntEntityNetIePayloadTx */
             syntax: 837,
             access: Access::ReadWrite,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(55153, 30), /* MgntEntityNetwIePayloadRecTrap */
+            name: s(32299, 30), /* MgntEntityNetwIePayloadRecTrap */
             syntax: 0,
             version: v(2, 17, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(55183, 32), /* MgntEntityNetwIePayloadRecTrapEn */
+            name: s(32299, 32), /* MgntEntityNetwIePayloadRecTrapEn */
             syntax: 262,
             access: Access::ReadWrite,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(55215, 16), /* Moca25PhyCapable */
+            name: s(73130, 16), /* Moca25PhyCapable */
             syntax: 16,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(55231, 18), /* MpsInitScanPayload */
+            name: s(65943, 18), /* MpsInitScanPayload */
             syntax: 336,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(55249, 18), /* MpsInitScanRecTrap */
+            name: s(62632, 18), /* MpsInitScanRecTrap */
             syntax: 0,
             version: v(2, 17, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(55267, 15), /* MpsPairFailTrap */
+            name: s(73178, 15), /* MpsPairFailTrap */
             syntax: 0,
             version: v(2, 17, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(55282, 21), /* MpsPrivacyChangedTrap */
+            name: s(54413, 21), /* MpsPrivacyChangedTrap */
             syntax: 0,
             version: v(2, 17, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(55303, 14), /* MpsPrivacyDown */
+            name: s(79957, 14), /* MpsPrivacyDown */
             syntax: 262,
             access: Access::ReadWrite,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(55317, 17), /* MpsPrivacyReceive */
+            name: s(69509, 17), /* MpsPrivacyReceive */
             syntax: 120,
             access: Access::ReadWrite,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(55334, 8), /* MpsReset */
+            name: s(95009, 8), /* MpsReset */
             syntax: 16,
             access: Access::ReadWrite,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(55342, 8), /* MpsState */
+            name: s(95017, 8), /* MpsState */
             syntax: 16,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(55350, 9), /* MpsTrapEn */
+            name: s(93206, 9), /* MpsTrapEn */
             syntax: 262,
             access: Access::ReadWrite,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(55359, 12), /* MpsTriggered */
+            name: s(46990, 12), /* MpsTriggered */
             syntax: 16,
             access: Access::ReadWrite,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(55371, 15), /* MpsUnpairedTime */
+            name: s(76619, 15), /* MpsUnpairedTime */
             syntax: 838,
             access: Access::ReadWrite,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(55386, 11), /* MpsWalkTime */
+            name: s(88832, 11), /* MpsWalkTime */
             syntax: 839,
             access: Access::ReadWrite,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(55397, 17), /* MrNetworkFailTrap */
+            name: s(65961, 17), /* MrNetworkFailTrap */
             syntax: 0,
             version: v(2, 17, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(55414, 20), /* MrNetworkSuccessTrap */
+            name: s(57009, 20), /* MrNetworkSuccessTrap */
             syntax: 0,
             version: v(2, 17, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(55434, 13), /* MrRstFailTrap */
+            name: s(79971, 13), /* MrRstFailTrap */
             syntax: 0,
             version: v(2, 17, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(55447, 16), /* MrRstSuccessTrap */
+            name: s(69526, 16), /* MrRstSuccessTrap */
             syntax: 0,
             version: v(2, 17, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(791, 4), /* Name */
+            name: s(31079, 4), /* Name */
             syntax: 31,
             ..PARAM
         },
         Parameter {
-            name: s(55463, 24), /* NcPrivSupportedRecTrapEn */
+            name: s(49550, 24), /* NcPrivSupportedRecTrapEn */
             syntax: 262,
             access: Access::ReadWrite,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(55487, 25), /* NcPrivacySupportedRecTrap */
+            name: s(44948, 25), /* NcPrivacySupportedRecTrap */
             syntax: 0,
             version: v(2, 17, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(55512, 9), /* NcVersion */
+            name: s(93233, 9), /* NcVersion */
             syntax: 840,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(55521, 18), /* NetworkCoordinator */
+            name: s(66051, 18), /* NetworkCoordinator */
             syntax: 824,
             ..PARAM
         },
         Parameter {
-            name: s(55539, 11), /* NetworkJoin */
+            name: s(88887, 11), /* NetworkJoin */
             syntax: 16,
             access: Access::ReadWrite,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(55550, 24), /* NetworkNameAdmissionRule */
+            name: s(49574, 24), /* NetworkNameAdmissionRule */
             syntax: 841,
             access: Access::ReadWrite,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(55574, 15), /* NetworkNameNcNn */
+            name: s(76649, 15), /* NetworkNameNcNn */
             syntax: 3,
             access: Access::ReadWrite,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(55589, 18), /* NetworkNamePayload */
+            name: s(66069, 18), /* NetworkNamePayload */
             syntax: 842,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(55607, 18), /* NetworkNameRecTrap */
+            name: s(59838, 18), /* NetworkNameRecTrap */
             syntax: 0,
             version: v(2, 17, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(55625, 20), /* NetworkNameRecTrapEn */
+            name: s(59838, 20), /* NetworkNameRecTrapEn */
             syntax: 262,
             access: Access::ReadWrite,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(55645, 12), /* NetworkState */
+            name: s(86121, 12), /* NetworkState */
             syntax: 843,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(55657, 16), /* NetworkTabooMask */
+            name: s(73258, 16), /* NetworkTabooMask */
             syntax: 833,
             ..PARAM
         },
         Parameter {
-            name: s(55673, 22), /* NodeDropAdmFailureTrap */
+            name: s(51727, 22), /* NodeDropAdmFailureTrap */
             syntax: 0,
             version: v(2, 17, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(55695, 24), /* NodeDropMpsTriggeredTrap */
+            name: s(46982, 24), /* NodeDropMpsTriggeredTrap */
             syntax: 0,
             version: v(2, 17, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(55719, 17), /* NodeDropNcChgTrap */
+            name: s(66105, 17), /* NodeDropNcChgTrap */
             syntax: 0,
             version: v(2, 17, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(55736, 14), /* NodeDropNcTrap */
+            name: s(76679, 14), /* NodeDropNcTrap */
             syntax: 0,
             version: v(2, 17, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(55750, 14), /* NodeDropTrapEn */
+            name: s(80027, 14), /* NodeDropTrapEn */
             syntax: 262,
             access: Access::ReadWrite,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(31449, 6), /* NodeID */
+            name: s(91254, 6), /* NodeID */
             syntax: 824,
             ..PARAM
         },
         Parameter {
-            name: s(55764, 13), /* NodeTabooMask */
+            name: s(83051, 13), /* NodeTabooMask */
             syntax: 833,
             ..PARAM
         },
         Parameter {
-            name: s(55777, 11), /* NumChannels */
+            name: s(88931, 11), /* NumChannels */
             syntax: 844,
             access: Access::ReadWrite,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(55788, 8), /* NumNodes */
+            name: s(59858, 8), /* NumNodes */
             syntax: 845,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(55796, 20), /* NumNodesChangeEnable */
+            name: s(59858, 20), /* NumNodesChangeEnable */
             syntax: 262,
             access: Access::ReadWrite,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(55816, 18), /* NumNodesChangeTrap */
+            name: s(62746, 18), /* NumNodesChangeTrap */
             syntax: 0,
             version: v(2, 17, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(55834, 27), /* PacketAggregationCapability */
+            name: s(42868, 27), /* PacketAggregationCapability */
             syntax: 846,
             ..PARAM
         },
         Parameter {
-            name: s(55861, 12), /* PasswordHash */
+            name: s(86265, 12), /* PasswordHash */
             syntax: 334,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(55873, 9), /* Per25Mode */
+            name: s(93323, 9), /* Per25Mode */
             syntax: 847,
             access: Access::ReadWrite,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(55882, 7), /* PerMode */
+            name: s(96235, 7), /* PerMode */
             syntax: 0,
             access: Access::ReadWrite,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(55889, 12), /* PhyThreshold */
+            name: s(52790, 12), /* PhyThreshold */
             syntax: 848,
             access: Access::ReadWrite,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(55901, 22), /* PhyThresholdTrapEnable */
+            name: s(54699, 22), /* PhyThresholdTrapEnable */
             syntax: 262,
             access: Access::ReadWrite,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(55923, 14), /* PolicingEnable */
+            name: s(80237, 14), /* PolicingEnable */
             syntax: 262,
             access: Access::ReadWrite,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(55937, 18), /* PowerCntlPhyTarget */
+            name: s(66483, 18), /* PowerCntlPhyTarget */
             syntax: 849,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(55955, 21), /* PowerStateBcstRecTrap */
+            name: s(54765, 21), /* PowerStateBcstRecTrap */
             syntax: 0,
             version: v(2, 17, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(55976, 13), /* PowerStateCap */
+            name: s(60098, 13), /* PowerStateCap */
             syntax: 850,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(55989, 18), /* PowerStateM0NcTrap */
+            name: s(62993, 18), /* PowerStateM0NcTrap */
             syntax: 0,
             version: v(2, 17, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(56007, 18), /* PowerStateNc1xTrap */
+            name: s(63012, 18), /* PowerStateNc1xTrap */
             syntax: 0,
             version: v(2, 17, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(56025, 20), /* PowerStateNetVerTrap */
+            name: s(57261, 20), /* PowerStateNetVerTrap */
             syntax: 0,
             version: v(2, 17, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(56045, 17), /* PowerStateRequest */
+            name: s(69968, 17), /* PowerStateRequest */
             syntax: 851,
             access: Access::ReadWrite,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(56062, 14), /* PowerStateResp */
+            name: s(63031, 14), /* PowerStateResp */
             syntax: 16,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(56076, 18), /* PowerStateRespTrap */
+            name: s(63031, 18), /* PowerStateRespTrap */
             syntax: 0,
             version: v(2, 17, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(56094, 16), /* PowerStateStatus */
+            name: s(73530, 16), /* PowerStateStatus */
             syntax: 850,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(56110, 20), /* PowerStateTrapEnable */
+            name: s(60118, 20), /* PowerStateTrapEnable */
             syntax: 262,
             access: Access::ReadWrite,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(56130, 21), /* PowerStateTrnsReqTrap */
+            name: s(54787, 21), /* PowerStateTrnsReqTrap */
             syntax: 0,
             version: v(2, 17, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(56151, 21), /* PowerStateUcstPenTrap */
+            name: s(54809, 21), /* PowerStateUcstPenTrap */
             syntax: 0,
             version: v(2, 17, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(56172, 19), /* PowerStateWupUrTrap */
+            name: s(60138, 19), /* PowerStateWupUrTrap */
             syntax: 0,
             version: v(2, 17, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(56191, 11), /* PreferredNC */
+            name: s(89074, 11), /* PreferredNC */
             syntax: 262,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(56202, 20), /* PrimaryChannelOffset */
+            name: s(60158, 20), /* PrimaryChannelOffset */
             syntax: 255,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(56222, 13), /* PrimaryOffset */
+            name: s(83259, 13), /* PrimaryOffset */
             syntax: 852,
             access: Access::ReadWrite,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(56235, 14), /* PrivacyEnabled */
+            name: s(57345, 14), /* PrivacyEnabled */
             syntax: 16,
             status: Status::Obsoleted,
             ..PARAM
         },
         Parameter {
-            name: s(56249, 21), /* PrivacyEnabledSetting */
+            name: s(57345, 21), /* PrivacyEnabledSetting */
             syntax: 262,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(56270, 9), /* PrivacyNc */
+            name: s(93404, 9), /* PrivacyNc */
             syntax: 853,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(56279, 16), /* PrivacySupported */
+            name: s(44950, 16), /* PrivacySupported */
             syntax: 854,
             access: Access::ReadWrite,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(56295, 13), /* QAM256Capable */
+            name: s(83311, 13), /* QAM256Capable */
             syntax: 16,
             ..PARAM
         },
         Parameter {
-            name: s(56308, 10), /* ResetCount */
+            name: s(86709, 10), /* ResetCount */
             syntax: 259,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(56318, 11), /* ResetReason */
+            name: s(89228, 11), /* ResetReason */
             syntax: 855,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(56329, 11), /* RlapmEnable */
+            name: s(89272, 11), /* RlapmEnable */
             syntax: 16,
             access: Access::ReadWrite,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(56340, 20), /* RlapmNumberOfEntries */
+            name: s(60398, 20), /* RlapmNumberOfEntries */
             syntax: 0,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(56360, 18), /* RlapmProfileSelect */
+            name: s(66969, 18), /* RlapmProfileSelect */
             syntax: 0,
             access: Access::ReadWrite,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(56378, 10), /* SapmEnable */
+            name: s(91750, 10), /* SapmEnable */
             syntax: 16,
             access: Access::ReadWrite,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(56388, 19), /* SapmNumberOfEntries */
+            name: s(63411, 19), /* SapmNumberOfEntries */
             syntax: 0,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(56407, 17), /* SapmProfileSelect */
+            name: s(70359, 17), /* SapmProfileSelect */
             syntax: 0,
             access: Access::ReadWrite,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(56424, 22), /* SecondaryChannelOffset */
+            name: s(55205, 22), /* SecondaryChannelOffset */
             syntax: 255,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(56446, 15), /* SecondaryOffset */
+            name: s(77534, 15), /* SecondaryOffset */
             syntax: 856,
             access: Access::ReadWrite,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(56461, 8), /* SeqNumMr */
+            name: s(95361, 8), /* SeqNumMr */
             syntax: 857,
             access: Access::ReadWrite,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(427, 6), /* Status */
+            name: s(2491, 6), /* Status */
             syntax: 139,
             ..PARAM
         },
         Parameter {
-            name: s(56469, 18), /* StatusChangeEnable */
+            name: s(67275, 18), /* StatusChangeEnable */
             syntax: 262,
             access: Access::ReadWrite,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(56487, 16), /* StatusChangeTrap */
+            name: s(70580, 16), /* StatusChangeTrap */
             syntax: 0,
             version: v(2, 17, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(56503, 14), /* SupportedBands */
+            name: s(80755, 14), /* SupportedBands */
             syntax: 825,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(56517, 24), /* SupportedEgressPqosFlows */
+            name: s(50150, 24), /* SupportedEgressPqosFlows */
             syntax: 0,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(56541, 25), /* SupportedIngressPqosFlows */
+            name: s(47807, 25), /* SupportedIngressPqosFlows */
             syntax: 0,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(56566, 6), /* TlpMax */
+            name: s(97182, 6), /* TlpMax */
             syntax: 0,
             access: Access::ReadWrite,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(56572, 6), /* TlpMin */
+            name: s(97188, 6), /* TlpMin */
             syntax: 847,
             access: Access::ReadWrite,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(56578, 9), /* TpcEnable */
+            name: s(93827, 9), /* TpcEnable */
             syntax: 120,
             access: Access::ReadWrite,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(56587, 17), /* TpcTargetRateNper */
+            name: s(70801, 17), /* TpcTargetRateNper */
             syntax: 858,
             access: Access::ReadWrite,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(56604, 26), /* TrafficPermissionEthertype */
+            name: s(45702, 26), /* TrafficPermissionEthertype */
             syntax: 859,
             access: Access::ReadWrite,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(56630, 21), /* TrafficPermissionLink */
+            name: s(58248, 21), /* TrafficPermissionLink */
             syntax: 357,
             access: Access::ReadWrite,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(56651, 15), /* TurboModeEnable */
+            name: s(77849, 15), /* TurboModeEnable */
             syntax: 262,
             access: Access::ReadWrite,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(56666, 21), /* TxBcastPowerReduction */
+            name: s(58332, 21), /* TxBcastPowerReduction */
             syntax: 860,
             ..PARAM
         },
         Parameter {
-            name: s(56687, 11), /* TxBcastRate */
+            name: s(89745, 11), /* TxBcastRate */
             syntax: 858,
             ..PARAM
         },
         Parameter {
-            name: s(56698, 12), /* TxPowerLimit */
+            name: s(70464, 12), /* TxPowerLimit */
             syntax: 827,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(4896, 8), /* Upstream */
+            name: s(19531, 8), /* Upstream */
             syntax: 16,
             ..PARAM
         },
         Parameter {
-            name: s(56732, 13), /* LowestPhyRate */
+            name: s(82895, 13), /* LowestPhyRate */
             syntax: 861,
             version: v(2, 17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(54707, 18), /* ConnectedNodesInfo */
+            name: s(64881, 18), /* ConnectedNodesInfo */
             syntax: 829,
             version: v(2, 17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(55231, 18), /* MpsInitScanPayload */
+            name: s(65943, 18), /* MpsInitScanPayload */
             syntax: 336,
             version: v(2, 17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(56270, 9), /* PrivacyNc */
+            name: s(93404, 9), /* PrivacyNc */
             syntax: 3,
             version: v(2, 17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(55589, 18), /* NetworkNamePayload */
+            name: s(66069, 18), /* NetworkNamePayload */
             syntax: 842,
             version: v(2, 17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(55788, 8), /* NumNodes */
+            name: s(59858, 8), /* NumNodes */
             syntax: 845,
             version: v(2, 17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(427, 6), /* Status */
+            name: s(2491, 6), /* Status */
             syntax: 3,
             version: v(2, 17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(11736, 7), /* Channel */
+            name: s(85, 7), /* Channel */
             syntax: 0,
             access: Access::ReadWrite,
             version: v(2, 17, 0),
@@ -1189,7 +1189,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(744, 16), /* DiagnosticsState */
+            name: s(72154, 16), /* DiagnosticsState */
             syntax: 862,
             access: Access::ReadWrite,
             version: v(2, 17, 0),
@@ -1197,7 +1197,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(31449, 6), /* NodeID */
+            name: s(91254, 6), /* NodeID */
             syntax: 824,
             access: Access::ReadWrite,
             version: v(2, 17, 0),
@@ -1205,14 +1205,14 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(57336, 12), /* PowerProfile */
+            name: s(86337, 12), /* PowerProfile */
             syntax: 357,
             version: v(2, 17, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(57348, 14), /* ReportNodeMask */
+            name: s(80447, 14), /* ReportNodeMask */
             syntax: 334,
             access: Access::ReadWrite,
             version: v(2, 17, 0),
@@ -1220,14 +1220,14 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(57362, 12), /* TotalRxPower */
+            name: s(87033, 12), /* TotalRxPower */
             syntax: 863,
             version: v(2, 17, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(2207, 4), /* Type */
+            name: s(38248, 4), /* Type */
             syntax: 864,
             access: Access::ReadWrite,
             version: v(2, 17, 0),
@@ -1235,7 +1235,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(11736, 7), /* Channel */
+            name: s(85, 7), /* Channel */
             syntax: 0,
             access: Access::ReadWrite,
             version: v(2, 17, 0),
@@ -1243,7 +1243,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(31449, 6), /* NodeID */
+            name: s(91254, 6), /* NodeID */
             syntax: 824,
             access: Access::ReadWrite,
             version: v(2, 17, 0),
@@ -1251,7 +1251,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(57348, 14), /* ReportNodeMask */
+            name: s(80447, 14), /* ReportNodeMask */
             syntax: 334,
             access: Access::ReadWrite,
             version: v(2, 17, 0),
@@ -1259,7 +1259,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(2207, 4), /* Type */
+            name: s(38248, 4), /* Type */
             syntax: 864,
             access: Access::ReadWrite,
             version: v(2, 17, 0),
@@ -1267,650 +1267,650 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(57336, 12), /* PowerProfile */
+            name: s(86337, 12), /* PowerProfile */
             syntax: 357,
             version: v(2, 17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(427, 6), /* Status */
+            name: s(2491, 6), /* Status */
             syntax: 865,
             version: v(2, 17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(57362, 12), /* TotalRxPower */
+            name: s(87033, 12), /* TotalRxPower */
             syntax: 863,
             version: v(2, 17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(780, 6), /* Enable */
+            name: s(3773, 6), /* Enable */
             syntax: 73,
             access: Access::ReadWrite,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(10555, 10), /* MACAddress */
+            name: s(5260, 10), /* MACAddress */
             syntax: 188,
             access: Access::ReadWrite,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(6821, 6), /* Active */
+            name: s(4245, 6), /* Active */
             syntax: 16,
             ..PARAM
         },
         Parameter {
-            name: s(54457, 8), /* AeNumber */
+            name: s(94305, 8), /* AeNumber */
             syntax: 0,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(54465, 15), /* AggregationSize */
+            name: s(75074, 15), /* AggregationSize */
             syntax: 0,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(57470, 14), /* BondingCapable */
+            name: s(78459, 14), /* BondingCapable */
             syntax: 16,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(57484, 18), /* EgressNodeNumFlows */
+            name: s(65187, 18), /* EgressNodeNumFlows */
             syntax: 0,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(57502, 22), /* EnhancedPrivacyCapable */
+            name: s(53599, 22), /* EnhancedPrivacyCapable */
             syntax: 16,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(54863, 14), /* HighestVersion */
+            name: s(79397, 14), /* HighestVersion */
             syntax: 830,
             ..PARAM
         },
         Parameter {
-            name: s(57524, 19), /* IngressNodeNumFlows */
+            name: s(62252, 19), /* IngressNodeNumFlows */
             syntax: 0,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(861, 8), /* LinkType */
+            name: s(94921, 8), /* LinkType */
             syntax: 866,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(10555, 10), /* MACAddress */
+            name: s(5260, 10), /* MACAddress */
             syntax: 188,
             ..PARAM
         },
         Parameter {
-            name: s(55215, 16), /* Moca25PhyCapable */
+            name: s(73130, 16), /* Moca25PhyCapable */
             syntax: 16,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(31449, 6), /* NodeID */
+            name: s(91254, 6), /* NodeID */
             syntax: 824,
             ..PARAM
         },
         Parameter {
-            name: s(57543, 6), /* PDelay */
+            name: s(90579, 6), /* PDelay */
             syntax: 255,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(57549, 9), /* PHYRxRate */
+            name: s(93296, 9), /* PHYRxRate */
             syntax: 243,
             ..PARAM
         },
         Parameter {
-            name: s(57558, 9), /* PHYTxRate */
+            name: s(93305, 9), /* PHYTxRate */
             syntax: 243,
             ..PARAM
         },
         Parameter {
-            name: s(55834, 27), /* PacketAggregationCapability */
+            name: s(42868, 27), /* PacketAggregationCapability */
             syntax: 846,
             ..PARAM
         },
         Parameter {
-            name: s(32923, 10), /* PowerState */
+            name: s(50109, 10), /* PowerState */
             syntax: 850,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(57567, 20), /* PowerStateCapability */
+            name: s(60098, 20), /* PowerStateCapability */
             syntax: 850,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(56191, 11), /* PreferredNC */
+            name: s(89074, 11), /* PreferredNC */
             syntax: 262,
             ..PARAM
         },
         Parameter {
-            name: s(56295, 13), /* QAM256Capable */
+            name: s(83311, 13), /* QAM256Capable */
             syntax: 16,
             ..PARAM
         },
         Parameter {
-            name: s(57587, 17), /* RxBcastPowerLevel */
+            name: s(70257, 17), /* RxBcastPowerLevel */
             syntax: 863,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(57604, 11), /* RxCorrected */
+            name: s(70274, 11), /* RxCorrected */
             syntax: 144,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(57615, 25), /* RxErroredAndMissedPackets */
+            name: s(47557, 25), /* RxErroredAndMissedPackets */
             syntax: 259,
             ..PARAM
         },
         Parameter {
-            name: s(57640, 9), /* RxPackets */
+            name: s(34185, 9), /* RxPackets */
             syntax: 144,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(57649, 12), /* RxPowerLevel */
+            name: s(86793, 12), /* RxPowerLevel */
             syntax: 867,
             status: Status::Obsoleted,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(57661, 9), /* RxPwrList */
+            name: s(93566, 9), /* RxPwrList */
             syntax: 868,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(57670, 5), /* RxSNR */
+            name: s(93575, 5), /* RxSNR */
             syntax: 860,
             status: Status::Obsoleted,
             ..PARAM
         },
         Parameter {
-            name: s(57675, 9), /* RxSNRList */
+            name: s(93575, 9), /* RxSNRList */
             syntax: 868,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(56517, 24), /* SupportedEgressPqosFlows */
+            name: s(50150, 24), /* SupportedEgressPqosFlows */
             syntax: 0,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(56541, 25), /* SupportedIngressPqosFlows */
+            name: s(47807, 25), /* SupportedIngressPqosFlows */
             syntax: 0,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(56687, 11), /* TxBcastRate */
+            name: s(89745, 11), /* TxBcastRate */
             syntax: 858,
             ..PARAM
         },
         Parameter {
-            name: s(57684, 7), /* TxDrops */
+            name: s(96424, 7), /* TxDrops */
             syntax: 259,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(57691, 9), /* TxPackets */
+            name: s(34216, 9), /* TxPackets */
             syntax: 144,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(57700, 23), /* TxPowerControlReduction */
+            name: s(52486, 23), /* TxPowerControlReduction */
             syntax: 860,
             status: Status::Obsoleted,
             ..PARAM
         },
         Parameter {
-            name: s(57723, 9), /* TxPwrList */
+            name: s(93845, 9), /* TxPwrList */
             syntax: 868,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(57732, 18), /* TxPwrReductionList */
+            name: s(67473, 18), /* TxPwrReductionList */
             syntax: 868,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(57796, 12), /* MACAddresses */
+            name: s(85893, 12), /* MACAddresses */
             syntax: 869,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(57787, 9), /* NodeIndex */
+            name: s(89318, 9), /* NodeIndex */
             syntax: 824,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(861, 8), /* LinkType */
+            name: s(94921, 8), /* LinkType */
             syntax: 870,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(10233, 5), /* Power */
+            name: s(15169, 5), /* Power */
             syntax: 871,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(57865, 14), /* PowerReduction */
+            name: s(58339, 14), /* PowerReduction */
             syntax: 871,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(57854, 11), /* RxNodeIndex */
+            name: s(89316, 11), /* RxNodeIndex */
             syntax: 824,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(57670, 5), /* RxSNR */
+            name: s(93575, 5), /* RxSNR */
             syntax: 871,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(57843, 11), /* TxNodeIndex */
+            name: s(89756, 11), /* TxNodeIndex */
             syntax: 824,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(57879, 6), /* TxRate */
+            name: s(89778, 6), /* TxRate */
             syntax: 858,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(57885, 10), /* TxRateNper */
+            name: s(92110, 10), /* TxRateNper */
             syntax: 858,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(57895, 11), /* TxRateVlper */
+            name: s(89778, 11), /* TxRateVlper */
             syntax: 858,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(57946, 12), /* ChannelIndex */
+            name: s(73150, 12), /* ChannelIndex */
             syntax: 872,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(57958, 3), /* Mod */
+            name: s(3769, 3), /* Mod */
             syntax: 873,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(57961, 6), /* ModM25 */
+            name: s(96942, 6), /* ModM25 */
             syntax: 873,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(57967, 4), /* Nper */
+            name: s(70814, 4), /* Nper */
             syntax: 873,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(57854, 11), /* RxNodeIndex */
+            name: s(89316, 11), /* RxNodeIndex */
             syntax: 824,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(57843, 11), /* TxNodeIndex */
+            name: s(89756, 11), /* TxNodeIndex */
             syntax: 824,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(57971, 5), /* Vlper */
+            name: s(89784, 5), /* Vlper */
             syntax: 873,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(58006, 14), /* EgressNumFlows */
+            name: s(79131, 14), /* EgressNumFlows */
             syntax: 0,
             ..PARAM
         },
         Parameter {
-            name: s(58020, 24), /* FlowStatsNumberOfEntries */
+            name: s(48974, 24), /* FlowStatsNumberOfEntries */
             syntax: 0,
             ..PARAM
         },
         Parameter {
-            name: s(58044, 15), /* IngressNumFlows */
+            name: s(76109, 15), /* IngressNumFlows */
             syntax: 0,
             ..PARAM
         },
         Parameter {
-            name: s(58109, 4), /* Dfid */
-            syntax: 0,
-            version: v(2, 17, 0),
-            ..PARAM
-        },
-        Parameter {
-            name: s(58113, 8), /* DscpMoca */
+            name: s(98103, 4), /* Dfid */
             syntax: 0,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(58121, 10), /* EgressGuid */
+            name: s(94593, 8), /* DscpMoca */
+            syntax: 0,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(90690, 10), /* EgressGuid */
             syntax: 188,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(58103, 6), /* FlowID */
+            name: s(96780, 6), /* FlowID */
             syntax: 188,
             ..PARAM
         },
         Parameter {
-            name: s(58131, 11), /* FlowPackets */
+            name: s(88172, 11), /* FlowPackets */
             syntax: 259,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(58142, 7), /* FlowPer */
+            name: s(95927, 7), /* FlowPer */
             syntax: 0,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(58149, 15), /* IngressClassify */
+            name: s(76094, 15), /* IngressClassify */
             syntax: 874,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(58164, 11), /* IngressGuid */
+            name: s(88425, 11), /* IngressGuid */
             syntax: 188,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(6674, 9), /* LeaseTime */
+            name: s(65799, 9), /* LeaseTime */
             syntax: 28,
             ..PARAM
         },
         Parameter {
-            name: s(58175, 13), /* LeaseTimeLeft */
+            name: s(82778, 13), /* LeaseTimeLeft */
             syntax: 28,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(58188, 12), /* MaxBurstSize */
+            name: s(85989, 12), /* MaxBurstSize */
             syntax: 0,
             ..PARAM
         },
         Parameter {
-            name: s(31732, 7), /* MaxRate */
+            name: s(96116, 7), /* MaxRate */
             syntax: 131,
             ..PARAM
         },
         Parameter {
-            name: s(58200, 14), /* MaximumLatency */
+            name: s(79859, 14), /* MaximumLatency */
             syntax: 0,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(58214, 8), /* PacketDA */
+            name: s(95145, 8), /* PacketDA */
             syntax: 188,
             ..PARAM
         },
         Parameter {
-            name: s(58222, 17), /* ShortTermAvgRatio */
+            name: s(70478, 17), /* ShortTermAvgRatio */
             syntax: 0,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(5999, 3), /* Tag */
+            name: s(61087, 3), /* Tag */
             syntax: 0,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(58239, 7), /* VlanTag */
+            name: s(96501, 7), /* VlanTag */
             syntax: 0,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(58278, 17), /* NetworkTrapEnable */
+            name: s(69560, 17), /* NetworkTrapEnable */
             syntax: 16,
             access: Access::ReadWrite,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(58295, 8), /* NodeMask */
+            name: s(80453, 8), /* NodeMask */
             syntax: 334,
             access: Access::ReadWrite,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(20019, 9), /* StartTime */
+            name: s(30680, 9), /* StartTime */
             syntax: 875,
             access: Access::ReadWrite,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(58303, 16), /* StatusTrapEnable */
+            name: s(74250, 16), /* StatusTrapEnable */
             syntax: 16,
             access: Access::ReadWrite,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(780, 6), /* Enable */
+            name: s(3773, 6), /* Enable */
             syntax: 73,
             access: Access::ReadWrite,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(10202, 9), /* Frequency */
+            name: s(30808, 9), /* Frequency */
             syntax: 0,
             access: Access::ReadWrite,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(58355, 20), /* GlobalAggrRxPwrLevel */
+            name: s(59538, 20), /* GlobalAggrRxPwrLevel */
             syntax: 876,
             access: Access::ReadWrite,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(58375, 9), /* PhyMargin */
+            name: s(93341, 9), /* PhyMargin */
             syntax: 877,
             access: Access::ReadWrite,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(42153, 7), /* Profile */
+            name: s(1543, 7), /* Profile */
             syntax: 0,
             access: Access::ReadWrite,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(427, 6), /* Status */
+            name: s(2491, 6), /* Status */
             syntax: 878,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(58419, 23), /* AggrRxPwrLevelThreshold */
+            name: s(50485, 23), /* AggrRxPwrLevelThreshold */
             syntax: 876,
             access: Access::ReadWrite,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(780, 6), /* Enable */
+            name: s(3773, 6), /* Enable */
             syntax: 73,
             access: Access::ReadWrite,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(10202, 9), /* Frequency */
+            name: s(30808, 9), /* Frequency */
             syntax: 0,
             access: Access::ReadWrite,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(58375, 9), /* PhyMargin */
+            name: s(93341, 9), /* PhyMargin */
             syntax: 879,
             access: Access::ReadWrite,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(42153, 7), /* Profile */
+            name: s(1543, 7), /* Profile */
             syntax: 0,
             access: Access::ReadWrite,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(427, 6), /* Status */
+            name: s(2491, 6), /* Status */
             syntax: 878,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(997, 24), /* BroadcastPacketsReceived */
+            name: s(22722, 24), /* BroadcastPacketsReceived */
             syntax: 37,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1021, 20), /* BroadcastPacketsSent */
+            name: s(22761, 20), /* BroadcastPacketsSent */
             syntax: 37,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1041, 13), /* BytesReceived */
+            name: s(19258, 13), /* BytesReceived */
             syntax: 38,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1054, 9), /* BytesSent */
+            name: s(24224, 9), /* BytesSent */
             syntax: 38,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1072, 22), /* DiscardPacketsReceived */
+            name: s(25137, 22), /* DiscardPacketsReceived */
             syntax: 39,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1094, 18), /* DiscardPacketsSent */
+            name: s(30572, 18), /* DiscardPacketsSent */
             syntax: 39,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1112, 14), /* ErrorsReceived */
+            name: s(28148, 14), /* ErrorsReceived */
             syntax: 39,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1126, 10), /* ErrorsSent */
+            name: s(23957, 10), /* ErrorsSent */
             syntax: 39,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1145, 24), /* MulticastPacketsReceived */
+            name: s(22800, 24), /* MulticastPacketsReceived */
             syntax: 37,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1169, 20), /* MulticastPacketsSent */
+            name: s(22839, 20), /* MulticastPacketsSent */
             syntax: 37,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1189, 15), /* PacketsReceived */
+            name: s(17412, 15), /* PacketsReceived */
             syntax: 37,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1204, 11), /* PacketsSent */
+            name: s(22423, 11), /* PacketsSent */
             syntax: 37,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1229, 5), /* Reset */
+            name: s(31685, 5), /* Reset */
             syntax: 40,
             access: Access::ReadWrite,
             version: v(2, 19, 0),
@@ -1918,26 +1918,26 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(58474, 17), /* RxCorrectedErrors */
+            name: s(70274, 17), /* RxCorrectedErrors */
             syntax: 144,
             version: v(2, 17, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1251, 22), /* UnicastPacketsReceived */
+            name: s(25211, 22), /* UnicastPacketsReceived */
             syntax: 37,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1273, 18), /* UnicastPacketsSent */
+            name: s(30605, 18), /* UnicastPacketsSent */
             syntax: 37,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1291, 27), /* UnknownProtoPacketsReceived */
+            name: s(19160, 27), /* UnknownProtoPacketsReceived */
             syntax: 39,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
@@ -1945,7 +1945,7 @@ pub(crate) static GROUP: Group = Group {
     ],
     commands: &[
         Command {
-            name: s(57374, 5), /* Aca() */
+            name: s(97475, 5), /* Aca() */
             is_async: true,
             group: GroupRef(&GROUP),
             input: p(170, 4),
@@ -1955,7 +1955,7 @@ pub(crate) static GROUP: Group = Group {
             protocols: Protocols::USP,
         },
         Command {
-            name: s(1318, 7), /* Reset() */
+            name: s(76957, 7), /* Reset() */
             is_async: false,
             group: GroupRef(&GROUP),
             input: p(286, 0),
@@ -1967,7 +1967,7 @@ pub(crate) static GROUP: Group = Group {
     ],
     events: &[
         Event {
-            name: s(56710, 22), /* AbovePhyThresholdTrap! */
+            name: s(52785, 22), /* AbovePhyThresholdTrap! */
             group: GroupRef(&GROUP),
             arguments: p(156, 0),
             status: Status::Current,
@@ -1975,7 +1975,7 @@ pub(crate) static GROUP: Group = Group {
             protocols: Protocols::USP,
         },
         Event {
-            name: s(56745, 22), /* BelowPhyThresholdTrap! */
+            name: s(53049, 22), /* BelowPhyThresholdTrap! */
             group: GroupRef(&GROUP),
             arguments: p(156, 1),
             status: Status::Current,
@@ -1983,7 +1983,7 @@ pub(crate) static GROUP: Group = Group {
             protocols: Protocols::USP,
         },
         Event {
-            name: s(56767, 25), /* ConnectedNodesChangeTrap! */
+            name: s(46182, 25), /* ConnectedNodesChangeTrap! */
             group: GroupRef(&GROUP),
             arguments: p(157, 1),
             status: Status::Current,
@@ -1991,7 +1991,7 @@ pub(crate) static GROUP: Group = Group {
             protocols: Protocols::USP,
         },
         Event {
-            name: s(56792, 16), /* LinkFailureTrap! */
+            name: s(72810, 16), /* LinkFailureTrap! */
             group: GroupRef(&GROUP),
             arguments: p(158, 0),
             status: Status::Current,
@@ -1999,7 +1999,7 @@ pub(crate) static GROUP: Group = Group {
             protocols: Protocols::USP,
         },
         Event {
-            name: s(56808, 14), /* LmoStatusTrap! */
+            name: s(79635, 14), /* LmoStatusTrap! */
             group: GroupRef(&GROUP),
             arguments: p(158, 0),
             status: Status::Current,
@@ -2007,7 +2007,7 @@ pub(crate) static GROUP: Group = Group {
             protocols: Protocols::USP,
         },
         Event {
-            name: s(56822, 31), /* MgntEntityNetwIePayloadRecTrap! */
+            name: s(34139, 31), /* MgntEntityNetwIePayloadRecTrap! */
             group: GroupRef(&GROUP),
             arguments: p(158, 0),
             status: Status::Current,
@@ -2015,7 +2015,7 @@ pub(crate) static GROUP: Group = Group {
             protocols: Protocols::USP,
         },
         Event {
-            name: s(56853, 19), /* MpsInitScanRecTrap! */
+            name: s(62632, 19), /* MpsInitScanRecTrap! */
             group: GroupRef(&GROUP),
             arguments: p(158, 1),
             status: Status::Current,
@@ -2023,7 +2023,7 @@ pub(crate) static GROUP: Group = Group {
             protocols: Protocols::USP,
         },
         Event {
-            name: s(56872, 16), /* MpsPairFailTrap! */
+            name: s(73178, 16), /* MpsPairFailTrap! */
             group: GroupRef(&GROUP),
             arguments: p(159, 0),
             status: Status::Current,
@@ -2031,7 +2031,7 @@ pub(crate) static GROUP: Group = Group {
             protocols: Protocols::USP,
         },
         Event {
-            name: s(56888, 22), /* MpsPrivacyChangedTrap! */
+            name: s(54413, 22), /* MpsPrivacyChangedTrap! */
             group: GroupRef(&GROUP),
             arguments: p(159, 0),
             status: Status::Current,
@@ -2039,7 +2039,7 @@ pub(crate) static GROUP: Group = Group {
             protocols: Protocols::USP,
         },
         Event {
-            name: s(56910, 18), /* MrNetworkFailTrap! */
+            name: s(65961, 18), /* MrNetworkFailTrap! */
             group: GroupRef(&GROUP),
             arguments: p(159, 0),
             status: Status::Current,
@@ -2047,7 +2047,7 @@ pub(crate) static GROUP: Group = Group {
             protocols: Protocols::USP,
         },
         Event {
-            name: s(56928, 21), /* MrNetworkSuccessTrap! */
+            name: s(57009, 21), /* MrNetworkSuccessTrap! */
             group: GroupRef(&GROUP),
             arguments: p(159, 0),
             status: Status::Current,
@@ -2055,7 +2055,7 @@ pub(crate) static GROUP: Group = Group {
             protocols: Protocols::USP,
         },
         Event {
-            name: s(56949, 14), /* MrRstFailTrap! */
+            name: s(79971, 14), /* MrRstFailTrap! */
             group: GroupRef(&GROUP),
             arguments: p(159, 0),
             status: Status::Current,
@@ -2063,7 +2063,7 @@ pub(crate) static GROUP: Group = Group {
             protocols: Protocols::USP,
         },
         Event {
-            name: s(56963, 17), /* MrRstSuccessTrap! */
+            name: s(69526, 17), /* MrRstSuccessTrap! */
             group: GroupRef(&GROUP),
             arguments: p(159, 0),
             status: Status::Current,
@@ -2071,7 +2071,7 @@ pub(crate) static GROUP: Group = Group {
             protocols: Protocols::USP,
         },
         Event {
-            name: s(56980, 26), /* NcPrivacySupportedRecTrap! */
+            name: s(44948, 26), /* NcPrivacySupportedRecTrap! */
             group: GroupRef(&GROUP),
             arguments: p(159, 1),
             status: Status::Current,
@@ -2079,7 +2079,7 @@ pub(crate) static GROUP: Group = Group {
             protocols: Protocols::USP,
         },
         Event {
-            name: s(57006, 19), /* NetworkNameRecTrap! */
+            name: s(62708, 19), /* NetworkNameRecTrap! */
             group: GroupRef(&GROUP),
             arguments: p(160, 1),
             status: Status::Current,
@@ -2087,7 +2087,7 @@ pub(crate) static GROUP: Group = Group {
             protocols: Protocols::USP,
         },
         Event {
-            name: s(57025, 23), /* NodeDropAdmFailureTrap! */
+            name: s(51727, 23), /* NodeDropAdmFailureTrap! */
             group: GroupRef(&GROUP),
             arguments: p(161, 0),
             status: Status::Current,
@@ -2095,7 +2095,7 @@ pub(crate) static GROUP: Group = Group {
             protocols: Protocols::USP,
         },
         Event {
-            name: s(57048, 25), /* NodeDropMpsTriggeredTrap! */
+            name: s(46982, 25), /* NodeDropMpsTriggeredTrap! */
             group: GroupRef(&GROUP),
             arguments: p(161, 0),
             status: Status::Current,
@@ -2103,7 +2103,7 @@ pub(crate) static GROUP: Group = Group {
             protocols: Protocols::USP,
         },
         Event {
-            name: s(57073, 18), /* NodeDropNcChgTrap! */
+            name: s(66105, 18), /* NodeDropNcChgTrap! */
             group: GroupRef(&GROUP),
             arguments: p(161, 0),
             status: Status::Current,
@@ -2111,7 +2111,7 @@ pub(crate) static GROUP: Group = Group {
             protocols: Protocols::USP,
         },
         Event {
-            name: s(57091, 15), /* NodeDropNcTrap! */
+            name: s(76679, 15), /* NodeDropNcTrap! */
             group: GroupRef(&GROUP),
             arguments: p(161, 0),
             status: Status::Current,
@@ -2119,7 +2119,7 @@ pub(crate) static GROUP: Group = Group {
             protocols: Protocols::USP,
         },
         Event {
-            name: s(57106, 19), /* NumNodesChangeTrap! */
+            name: s(62746, 19), /* NumNodesChangeTrap! */
             group: GroupRef(&GROUP),
             arguments: p(161, 1),
             status: Status::Current,
@@ -2127,7 +2127,7 @@ pub(crate) static GROUP: Group = Group {
             protocols: Protocols::USP,
         },
         Event {
-            name: s(57125, 22), /* PowerStateBcstRecTrap! */
+            name: s(54765, 22), /* PowerStateBcstRecTrap! */
             group: GroupRef(&GROUP),
             arguments: p(162, 0),
             status: Status::Current,
@@ -2135,7 +2135,7 @@ pub(crate) static GROUP: Group = Group {
             protocols: Protocols::USP,
         },
         Event {
-            name: s(57147, 19), /* PowerStateM0NcTrap! */
+            name: s(62993, 19), /* PowerStateM0NcTrap! */
             group: GroupRef(&GROUP),
             arguments: p(162, 0),
             status: Status::Current,
@@ -2143,7 +2143,7 @@ pub(crate) static GROUP: Group = Group {
             protocols: Protocols::USP,
         },
         Event {
-            name: s(57166, 19), /* PowerStateNc1xTrap! */
+            name: s(63012, 19), /* PowerStateNc1xTrap! */
             group: GroupRef(&GROUP),
             arguments: p(162, 0),
             status: Status::Current,
@@ -2151,7 +2151,7 @@ pub(crate) static GROUP: Group = Group {
             protocols: Protocols::USP,
         },
         Event {
-            name: s(57185, 21), /* PowerStateNetVerTrap! */
+            name: s(57261, 21), /* PowerStateNetVerTrap! */
             group: GroupRef(&GROUP),
             arguments: p(162, 0),
             status: Status::Current,
@@ -2159,7 +2159,7 @@ pub(crate) static GROUP: Group = Group {
             protocols: Protocols::USP,
         },
         Event {
-            name: s(57206, 19), /* PowerStateRespTrap! */
+            name: s(63031, 19), /* PowerStateRespTrap! */
             group: GroupRef(&GROUP),
             arguments: p(162, 0),
             status: Status::Current,
@@ -2167,7 +2167,7 @@ pub(crate) static GROUP: Group = Group {
             protocols: Protocols::USP,
         },
         Event {
-            name: s(57225, 22), /* PowerStateTrnsReqTrap! */
+            name: s(54787, 22), /* PowerStateTrnsReqTrap! */
             group: GroupRef(&GROUP),
             arguments: p(162, 0),
             status: Status::Current,
@@ -2175,7 +2175,7 @@ pub(crate) static GROUP: Group = Group {
             protocols: Protocols::USP,
         },
         Event {
-            name: s(57247, 22), /* PowerStateUcstPenTrap! */
+            name: s(54809, 22), /* PowerStateUcstPenTrap! */
             group: GroupRef(&GROUP),
             arguments: p(162, 0),
             status: Status::Current,
@@ -2183,7 +2183,7 @@ pub(crate) static GROUP: Group = Group {
             protocols: Protocols::USP,
         },
         Event {
-            name: s(57269, 20), /* PowerStateWupUrTrap! */
+            name: s(60138, 20), /* PowerStateWupUrTrap! */
             group: GroupRef(&GROUP),
             arguments: p(162, 0),
             status: Status::Current,
@@ -2191,7 +2191,7 @@ pub(crate) static GROUP: Group = Group {
             protocols: Protocols::USP,
         },
         Event {
-            name: s(57289, 17), /* StatusChangeTrap! */
+            name: s(70580, 17), /* StatusChangeTrap! */
             group: GroupRef(&GROUP),
             arguments: p(162, 1),
             status: Status::Current,

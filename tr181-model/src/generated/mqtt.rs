@@ -10,30 +10,30 @@ pub(crate) static GROUP: Group = Group {
     name: "MQTT",
     objects: &[
         Object {
-            path: s(50954, 12), /* Device.MQTT. */
+            path: s(13020, 12), /* Device.MQTT. */
             version: v(2, 10, 0),
             parameters: p(0, 2),
             ..object(&GROUP)
         },
         Object {
-            path: s(50987, 23), /* Device.MQTT.Broker.{i}. */
+            path: s(13020, 23), /* Device.MQTT.Broker.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(50966, 21) /* BrokerNumberOfEntries */),
-            enable_parameter: Some(s(780, 6) /* Enable */),
+            num_entries_parameter: Some(s(55833, 21) /* BrokerNumberOfEntries */),
+            enable_parameter: Some(s(3773, 6) /* Enable */),
             unique_keys: p(0, 2),
             version: v(2, 10, 0),
             parameters: p(2, 10),
             ..object(&GROUP)
         },
         Object {
-            path: s(51010, 34), /* Device.MQTT.Broker.{i}.Bridge.{i}. */
+            path: s(13020, 34), /* Device.MQTT.Broker.{i}.Bridge.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(1692, 21) /* BridgeNumberOfEntries */),
-            enable_parameter: Some(s(780, 6) /* Enable */),
+            num_entries_parameter: Some(s(38792, 21) /* BridgeNumberOfEntries */),
+            enable_parameter: Some(s(3773, 6) /* Enable */),
             unique_keys: p(2, 2),
             version: v(2, 10, 0),
             parameters: p(12, 20),
@@ -41,48 +41,48 @@ pub(crate) static GROUP: Group = Group {
             ..object(&GROUP)
         },
         Object {
-            path: s(51181, 45), /* Device.MQTT.Broker.{i}.Bridge.{i}.Server.{i}. */
+            path: s(16157, 45), /* Device.MQTT.Broker.{i}.Bridge.{i}.Server.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(7252, 21) /* ServerNumberOfEntries */),
-            enable_parameter: Some(s(780, 6) /* Enable */),
+            num_entries_parameter: Some(s(57891, 21) /* ServerNumberOfEntries */),
+            enable_parameter: Some(s(3773, 6) /* Enable */),
             unique_keys: p(4, 2),
             version: v(2, 10, 0),
             parameters: p(32, 7),
             ..object(&GROUP)
         },
         Object {
-            path: s(51233, 51), /* Device.MQTT.Broker.{i}.Bridge.{i}.Subscription.{i}. */
+            path: s(13020, 51), /* Device.MQTT.Broker.{i}.Bridge.{i}.Subscription.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(47816, 27) /* SubscriptionNumberOfEntries */),
-            enable_parameter: Some(s(780, 6) /* Enable */),
+            num_entries_parameter: Some(s(43219, 27) /* SubscriptionNumberOfEntries */),
+            enable_parameter: Some(s(3773, 6) /* Enable */),
             unique_keys: p(6, 2),
             version: v(2, 10, 0),
             parameters: p(39, 9),
             ..object(&GROUP)
         },
         Object {
-            path: s(51319, 29), /* Device.MQTT.Broker.{i}.Stats. */
+            path: s(37740, 29), /* Device.MQTT.Broker.{i}.Stats. */
             version: v(2, 10, 0),
             parameters: p(48, 10),
             ..object(&GROUP)
         },
         Object {
-            path: s(51516, 25), /* Device.MQTT.Capabilities. */
+            path: s(46432, 25), /* Device.MQTT.Capabilities. */
             version: v(2, 10, 0),
             parameters: p(58, 5),
             ..object(&GROUP)
         },
         Object {
-            path: s(51682, 23), /* Device.MQTT.Client.{i}. */
+            path: s(21014, 23), /* Device.MQTT.Client.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(5711, 21) /* ClientNumberOfEntries */),
-            enable_parameter: Some(s(780, 6) /* Enable */),
+            num_entries_parameter: Some(s(55875, 21) /* ClientNumberOfEntries */),
+            enable_parameter: Some(s(3773, 6) /* Enable */),
             unique_keys: p(8, 2),
             version: v(2, 10, 0),
             parameters: p(63, 42),
@@ -90,30 +90,30 @@ pub(crate) static GROUP: Group = Group {
             ..object(&GROUP)
         },
         Object {
-            path: s(52084, 29), /* Device.MQTT.Client.{i}.Stats. */
+            path: s(37769, 29), /* Device.MQTT.Client.{i}.Stats. */
             version: v(2, 10, 0),
             parameters: p(105, 11),
             ..object(&GROUP)
         },
         Object {
-            path: s(52216, 40), /* Device.MQTT.Client.{i}.Subscription.{i}. */
+            path: s(21014, 40), /* Device.MQTT.Client.{i}.Subscription.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(47816, 27) /* SubscriptionNumberOfEntries */),
-            enable_parameter: Some(s(780, 6) /* Enable */),
+            num_entries_parameter: Some(s(43219, 27) /* SubscriptionNumberOfEntries */),
+            enable_parameter: Some(s(3773, 6) /* Enable */),
             unique_keys: p(10, 2),
             version: v(2, 10, 0),
             parameters: p(116, 6),
             ..object(&GROUP)
         },
         Object {
-            path: s(52256, 40), /* Device.MQTT.Client.{i}.UserProperty.{i}. */
+            path: s(21054, 40), /* Device.MQTT.Client.{i}.UserProperty.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(51938, 27) /* UserPropertyNumberOfEntries */),
-            enable_parameter: Some(s(780, 6) /* Enable */),
+            num_entries_parameter: Some(s(43462, 27) /* UserPropertyNumberOfEntries */),
+            enable_parameter: Some(s(3773, 6) /* Enable */),
             unique_keys: p(12, 2),
             version: v(2, 13, 0),
             parameters: p(122, 6),
@@ -122,19 +122,19 @@ pub(crate) static GROUP: Group = Group {
     ],
     parameters: &[
         Parameter {
-            name: s(50966, 21), /* BrokerNumberOfEntries */
+            name: s(55833, 21), /* BrokerNumberOfEntries */
             syntax: 0,
             version: v(2, 10, 0),
             ..PARAM
         },
         Parameter {
-            name: s(5711, 21), /* ClientNumberOfEntries */
+            name: s(55875, 21), /* ClientNumberOfEntries */
             syntax: 0,
             version: v(2, 10, 0),
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
             version: v(2, 10, 0),
@@ -142,7 +142,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
             version: v(2, 10, 0),
@@ -150,61 +150,61 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(1692, 21), /* BridgeNumberOfEntries */
+            name: s(38792, 21), /* BridgeNumberOfEntries */
             syntax: 0,
             version: v(2, 10, 0),
             ..PARAM
         },
         Parameter {
-            name: s(780, 6), /* Enable */
+            name: s(3773, 6), /* Enable */
             syntax: 16,
             access: Access::ReadWrite,
             version: v(2, 10, 0),
             ..PARAM
         },
         Parameter {
-            name: s(262, 9), /* Interface */
+            name: s(6361, 9), /* Interface */
             syntax: 233,
             access: Access::ReadWrite,
             version: v(2, 10, 0),
             ..PARAM
         },
         Parameter {
-            name: s(791, 4), /* Name */
+            name: s(31079, 4), /* Name */
             syntax: 31,
             access: Access::ReadWrite,
             version: v(2, 10, 0),
             ..PARAM
         },
         Parameter {
-            name: s(282, 8), /* Password */
+            name: s(16587, 8), /* Password */
             syntax: 9,
             access: Access::ReadWrite,
             version: v(2, 10, 0),
             ..PARAM
         },
         Parameter {
-            name: s(2535, 4), /* Port */
+            name: s(9673, 4), /* Port */
             syntax: 778,
             access: Access::ReadWrite,
             version: v(2, 10, 0),
             ..PARAM
         },
         Parameter {
-            name: s(427, 6), /* Status */
+            name: s(2491, 6), /* Status */
             syntax: 769,
             version: v(2, 10, 0),
             ..PARAM
         },
         Parameter {
-            name: s(290, 8), /* Username */
+            name: s(14137, 8), /* Username */
             syntax: 6,
             access: Access::ReadWrite,
             version: v(2, 10, 0),
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
             version: v(2, 10, 0),
@@ -212,7 +212,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
             version: v(2, 10, 0),
@@ -220,42 +220,42 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(51044, 12), /* CleanSession */
+            name: s(84933, 12), /* CleanSession */
             syntax: 73,
             access: Access::ReadWrite,
             version: v(2, 10, 0),
             ..PARAM
         },
         Parameter {
-            name: s(51056, 10), /* CleanStart */
+            name: s(90420, 10), /* CleanStart */
             syntax: 73,
             access: Access::ReadWrite,
             version: v(2, 13, 0),
             ..PARAM
         },
         Parameter {
-            name: s(6446, 8), /* ClientID */
+            name: s(29607, 8), /* ClientID */
             syntax: 779,
             access: Access::ReadWrite,
             version: v(2, 10, 0),
             ..PARAM
         },
         Parameter {
-            name: s(51066, 16), /* ConnectRetryTime */
+            name: s(71722, 16), /* ConnectRetryTime */
             syntax: 780,
             access: Access::ReadWrite,
             version: v(2, 10, 0),
             ..PARAM
         },
         Parameter {
-            name: s(780, 6), /* Enable */
+            name: s(3773, 6), /* Enable */
             syntax: 16,
             access: Access::ReadWrite,
             version: v(2, 10, 0),
             ..PARAM
         },
         Parameter {
-            name: s(51082, 14), /* ForceReconnect */
+            name: s(72490, 14), /* ForceReconnect */
             syntax: 40,
             access: Access::ReadWrite,
             version: v(2, 10, 0),
@@ -263,94 +263,94 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(51096, 13), /* KeepAliveTime */
+            name: s(72746, 13), /* KeepAliveTime */
             syntax: 781,
             access: Access::ReadWrite,
             version: v(2, 10, 0),
             ..PARAM
         },
         Parameter {
-            name: s(51109, 16), /* MessageRetryTime */
+            name: s(73082, 16), /* MessageRetryTime */
             syntax: 782,
             access: Access::ReadWrite,
             version: v(2, 10, 0),
             ..PARAM
         },
         Parameter {
-            name: s(791, 4), /* Name */
+            name: s(31079, 4), /* Name */
             syntax: 31,
             access: Access::ReadWrite,
             version: v(2, 10, 0),
             ..PARAM
         },
         Parameter {
-            name: s(282, 8), /* Password */
+            name: s(16587, 8), /* Password */
             syntax: 9,
             access: Access::ReadWrite,
             version: v(2, 10, 0),
             ..PARAM
         },
         Parameter {
-            name: s(36437, 15), /* ProtocolVersion */
+            name: s(19287, 15), /* ProtocolVersion */
             syntax: 783,
             access: Access::ReadWrite,
             version: v(2, 10, 0),
             ..PARAM
         },
         Parameter {
-            name: s(51125, 16), /* ServerConnection */
+            name: s(74122, 16), /* ServerConnection */
             syntax: 784,
             version: v(2, 10, 0),
             ..PARAM
         },
         Parameter {
-            name: s(7252, 21), /* ServerNumberOfEntries */
+            name: s(57891, 21), /* ServerNumberOfEntries */
             syntax: 0,
             version: v(2, 10, 0),
             ..PARAM
         },
         Parameter {
-            name: s(51141, 24), /* ServerSelectionAlgorithm */
+            name: s(50078, 24), /* ServerSelectionAlgorithm */
             syntax: 785,
             access: Access::ReadWrite,
             version: v(2, 10, 0),
             ..PARAM
         },
         Parameter {
-            name: s(427, 6), /* Status */
+            name: s(2491, 6), /* Status */
             syntax: 786,
             version: v(2, 10, 0),
             ..PARAM
         },
         Parameter {
-            name: s(47816, 27), /* SubscriptionNumberOfEntries */
+            name: s(43219, 27), /* SubscriptionNumberOfEntries */
             syntax: 0,
             version: v(2, 10, 0),
             ..PARAM
         },
         Parameter {
-            name: s(9658, 17), /* TransportProtocol */
+            name: s(18363, 17), /* TransportProtocol */
             syntax: 787,
             access: Access::ReadWrite,
             version: v(2, 10, 0),
             ..PARAM
         },
         Parameter {
-            name: s(290, 8), /* Username */
+            name: s(14137, 8), /* Username */
             syntax: 6,
             access: Access::ReadWrite,
             version: v(2, 10, 0),
             ..PARAM
         },
         Parameter {
-            name: s(51226, 7), /* Address */
+            name: s(5263, 7), /* Address */
             syntax: 6,
             access: Access::ReadWrite,
             version: v(2, 10, 0),
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
             version: v(2, 10, 0),
@@ -358,7 +358,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
             version: v(2, 10, 0),
@@ -366,35 +366,35 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(780, 6), /* Enable */
+            name: s(3773, 6), /* Enable */
             syntax: 26,
             access: Access::ReadWrite,
             version: v(2, 10, 0),
             ..PARAM
         },
         Parameter {
-            name: s(2535, 4), /* Port */
+            name: s(9673, 4), /* Port */
             syntax: 778,
             access: Access::ReadWrite,
             version: v(2, 10, 0),
             ..PARAM
         },
         Parameter {
-            name: s(2098, 8), /* Priority */
+            name: s(11422, 8), /* Priority */
             syntax: 51,
             access: Access::ReadWrite,
             version: v(2, 10, 0),
             ..PARAM
         },
         Parameter {
-            name: s(9777, 6), /* Weight */
+            name: s(93971, 6), /* Weight */
             syntax: 788,
             access: Access::ReadWrite,
             version: v(2, 10, 0),
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
             version: v(2, 10, 0),
@@ -402,7 +402,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
             version: v(2, 10, 0),
@@ -410,158 +410,158 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(51284, 9), /* Direction */
+            name: s(83861, 9), /* Direction */
             syntax: 789,
             access: Access::ReadWrite,
             version: v(2, 10, 0),
             ..PARAM
         },
         Parameter {
-            name: s(780, 6), /* Enable */
+            name: s(3773, 6), /* Enable */
             syntax: 16,
             access: Access::ReadWrite,
             version: v(2, 10, 0),
             ..PARAM
         },
         Parameter {
-            name: s(51293, 11), /* LocalPrefix */
+            name: s(76578, 11), /* LocalPrefix */
             syntax: 6,
             access: Access::ReadWrite,
             version: v(2, 10, 0),
             ..PARAM
         },
         Parameter {
-            name: s(51304, 3), /* QoS */
+            name: s(2848, 3), /* QoS */
             syntax: 117,
             access: Access::ReadWrite,
             version: v(2, 10, 0),
             ..PARAM
         },
         Parameter {
-            name: s(51307, 12), /* RemotePrefix */
+            name: s(86661, 12), /* RemotePrefix */
             syntax: 6,
             access: Access::ReadWrite,
             version: v(2, 10, 0),
             ..PARAM
         },
         Parameter {
-            name: s(427, 6), /* Status */
+            name: s(2491, 6), /* Status */
             syntax: 92,
             version: v(2, 10, 0),
             ..PARAM
         },
         Parameter {
-            name: s(48887, 5), /* Topic */
+            name: s(51988, 5), /* Topic */
             syntax: 118,
             access: Access::ReadWrite,
             version: v(2, 10, 0),
             ..PARAM
         },
         Parameter {
-            name: s(51348, 16), /* ConnectionErrors */
+            name: s(71738, 16), /* ConnectionErrors */
             syntax: 259,
             version: v(2, 10, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(51364, 20), /* MQTTMessagesReceived */
+            name: s(59698, 20), /* MQTTMessagesReceived */
             syntax: 144,
             version: v(2, 10, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(51384, 16), /* MQTTMessagesSent */
+            name: s(72874, 16), /* MQTTMessagesSent */
             syntax: 144,
             version: v(2, 10, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(51400, 21), /* NumberOfActiveClients */
+            name: s(57114, 21), /* NumberOfActiveClients */
             syntax: 0,
             version: v(2, 10, 0),
             ..PARAM
         },
         Parameter {
-            name: s(51421, 23), /* NumberOfInactiveClients */
+            name: s(51750, 23), /* NumberOfInactiveClients */
             syntax: 0,
             version: v(2, 10, 0),
             ..PARAM
         },
         Parameter {
-            name: s(51444, 13), /* PublishErrors */
+            name: s(83298, 13), /* PublishErrors */
             syntax: 259,
             version: v(2, 10, 0),
             ..PARAM
         },
         Parameter {
-            name: s(51457, 15), /* PublishReceived */
+            name: s(77204, 15), /* PublishReceived */
             syntax: 144,
             version: v(2, 10, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(51472, 11), /* PublishSent */
+            name: s(89096, 11), /* PublishSent */
             syntax: 144,
             version: v(2, 10, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(51483, 13), /* Subscriptions */
+            name: s(26775, 13), /* Subscriptions */
             syntax: 0,
             version: v(2, 10, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(51496, 20), /* TotalNumberOfClients */
+            name: s(60778, 20), /* TotalNumberOfClients */
             syntax: 0,
             version: v(2, 10, 0),
             ..PARAM
         },
         Parameter {
-            name: s(51541, 36), /* MaxNumberOfBrokerBridgeSubscriptions */
+            name: s(26752, 36), /* MaxNumberOfBrokerBridgeSubscriptions */
             syntax: 0,
             version: v(2, 10, 0),
             ..PARAM
         },
         Parameter {
-            name: s(51577, 24), /* MaxNumberOfBrokerBridges */
+            name: s(49358, 24), /* MaxNumberOfBrokerBridges */
             syntax: 0,
             version: v(2, 10, 0),
             ..PARAM
         },
         Parameter {
-            name: s(51601, 30), /* MaxNumberOfClientSubscriptions */
+            name: s(35991, 30), /* MaxNumberOfClientSubscriptions */
             syntax: 0,
             version: v(2, 10, 0),
             ..PARAM
         },
         Parameter {
-            name: s(51631, 25), /* ProtocolVersionsSupported */
+            name: s(19287, 25), /* ProtocolVersionsSupported */
             syntax: 790,
             version: v(2, 10, 0),
             ..PARAM
         },
         Parameter {
-            name: s(51656, 26), /* TransportProtocolSupported */
+            name: s(18363, 26), /* TransportProtocolSupported */
             syntax: 791,
             version: v(2, 10, 0),
             ..PARAM
         },
         Parameter {
-            name: s(51705, 4), /* ALPN */
+            name: s(98063, 4), /* ALPN */
             syntax: 792,
             access: Access::ReadWrite,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
             version: v(2, 10, 0),
@@ -569,7 +569,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
             version: v(2, 10, 0),
@@ -577,77 +577,77 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(21698, 20), /* AuthenticationMethod */
+            name: s(15902, 20), /* AuthenticationMethod */
             syntax: 793,
             access: Access::ReadWrite,
             version: v(2, 13, 0),
             ..PARAM
         },
         Parameter {
-            name: s(51709, 13), /* BrokerAddress */
+            name: s(81465, 13), /* BrokerAddress */
             syntax: 6,
             access: Access::ReadWrite,
             version: v(2, 10, 0),
             ..PARAM
         },
         Parameter {
-            name: s(51722, 10), /* BrokerPort */
+            name: s(90340, 10), /* BrokerPort */
             syntax: 778,
             access: Access::ReadWrite,
             version: v(2, 10, 0),
             ..PARAM
         },
         Parameter {
-            name: s(51044, 12), /* CleanSession */
+            name: s(84933, 12), /* CleanSession */
             syntax: 73,
             access: Access::ReadWrite,
             version: v(2, 10, 0),
             ..PARAM
         },
         Parameter {
-            name: s(51056, 10), /* CleanStart */
+            name: s(90420, 10), /* CleanStart */
             syntax: 73,
             access: Access::ReadWrite,
             version: v(2, 13, 0),
             ..PARAM
         },
         Parameter {
-            name: s(6446, 8), /* ClientID */
+            name: s(29607, 8), /* ClientID */
             syntax: 779,
             access: Access::ReadWrite,
             version: v(2, 10, 0),
             ..PARAM
         },
         Parameter {
-            name: s(51732, 30), /* ConnectRetryIntervalMultiplier */
+            name: s(35001, 30), /* ConnectRetryIntervalMultiplier */
             syntax: 113,
             access: Access::ReadWrite,
             version: v(2, 13, 0),
             ..PARAM
         },
         Parameter {
-            name: s(51762, 23), /* ConnectRetryMaxInterval */
+            name: s(50807, 23), /* ConnectRetryMaxInterval */
             syntax: 794,
             access: Access::ReadWrite,
             version: v(2, 13, 0),
             ..PARAM
         },
         Parameter {
-            name: s(51066, 16), /* ConnectRetryTime */
+            name: s(71722, 16), /* ConnectRetryTime */
             syntax: 782,
             access: Access::ReadWrite,
             version: v(2, 10, 0),
             ..PARAM
         },
         Parameter {
-            name: s(780, 6), /* Enable */
+            name: s(3773, 6), /* Enable */
             syntax: 16,
             access: Access::ReadWrite,
             version: v(2, 10, 0),
             ..PARAM
         },
         Parameter {
-            name: s(51082, 14), /* ForceReconnect */
+            name: s(72490, 14), /* ForceReconnect */
             syntax: 40,
             access: Access::ReadWrite,
             version: v(2, 10, 0),
@@ -655,275 +655,275 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(262, 9), /* Interface */
+            name: s(6361, 9), /* Interface */
             syntax: 169,
             access: Access::ReadWrite,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(51096, 13), /* KeepAliveTime */
+            name: s(72746, 13), /* KeepAliveTime */
             syntax: 781,
             access: Access::ReadWrite,
             version: v(2, 10, 0),
             ..PARAM
         },
         Parameter {
-            name: s(51785, 17), /* MaximumPacketSize */
+            name: s(69424, 17), /* MaximumPacketSize */
             syntax: 795,
             access: Access::ReadWrite,
             version: v(2, 13, 0),
             ..PARAM
         },
         Parameter {
-            name: s(51109, 16), /* MessageRetryTime */
+            name: s(73082, 16), /* MessageRetryTime */
             syntax: 782,
             access: Access::ReadWrite,
             version: v(2, 10, 0),
             ..PARAM
         },
         Parameter {
-            name: s(791, 4), /* Name */
+            name: s(31079, 4), /* Name */
             syntax: 31,
             access: Access::ReadWrite,
             version: v(2, 10, 0),
             ..PARAM
         },
         Parameter {
-            name: s(282, 8), /* Password */
+            name: s(16587, 8), /* Password */
             syntax: 9,
             access: Access::ReadWrite,
             version: v(2, 10, 0),
             ..PARAM
         },
         Parameter {
-            name: s(36437, 15), /* ProtocolVersion */
+            name: s(19287, 15), /* ProtocolVersion */
             syntax: 796,
             access: Access::ReadWrite,
             version: v(2, 10, 0),
             ..PARAM
         },
         Parameter {
-            name: s(51802, 28), /* PublishMessageExpiryInterval */
+            name: s(40850, 28), /* PublishMessageExpiryInterval */
             syntax: 28,
             access: Access::ReadWrite,
             version: v(2, 13, 0),
             ..PARAM
         },
         Parameter {
-            name: s(51830, 14), /* ReceiveMaximum */
+            name: s(80307, 14), /* ReceiveMaximum */
             syntax: 0,
             access: Access::ReadWrite,
             version: v(2, 13, 0),
             ..PARAM
         },
         Parameter {
-            name: s(51844, 18), /* RequestProblemInfo */
+            name: s(66897, 18), /* RequestProblemInfo */
             syntax: 16,
             access: Access::ReadWrite,
             version: v(2, 13, 0),
             ..PARAM
         },
         Parameter {
-            name: s(51862, 19), /* RequestResponseInfo */
+            name: s(63221, 19), /* RequestResponseInfo */
             syntax: 16,
             access: Access::ReadWrite,
             version: v(2, 13, 0),
             ..PARAM
         },
         Parameter {
-            name: s(51881, 19), /* ResponseInformation */
+            name: s(63278, 19), /* ResponseInformation */
             syntax: 118,
             version: v(2, 13, 0),
             ..PARAM
         },
         Parameter {
-            name: s(51900, 21), /* SessionExpiryInterval */
+            name: s(57912, 21), /* SessionExpiryInterval */
             syntax: 28,
             access: Access::ReadWrite,
             version: v(2, 13, 0),
             ..PARAM
         },
         Parameter {
-            name: s(427, 6), /* Status */
+            name: s(2491, 6), /* Status */
             syntax: 786,
             version: v(2, 10, 0),
             ..PARAM
         },
         Parameter {
-            name: s(47816, 27), /* SubscriptionNumberOfEntries */
+            name: s(43219, 27), /* SubscriptionNumberOfEntries */
             syntax: 0,
             version: v(2, 10, 0),
             ..PARAM
         },
         Parameter {
-            name: s(51921, 17), /* TopicAliasMaximum */
+            name: s(70733, 17), /* TopicAliasMaximum */
             syntax: 234,
             access: Access::ReadWrite,
             version: v(2, 13, 0),
             ..PARAM
         },
         Parameter {
-            name: s(9658, 17), /* TransportProtocol */
+            name: s(18363, 17), /* TransportProtocol */
             syntax: 797,
             access: Access::ReadWrite,
             version: v(2, 10, 0),
             ..PARAM
         },
         Parameter {
-            name: s(51938, 27), /* UserPropertyNumberOfEntries */
+            name: s(43462, 27), /* UserPropertyNumberOfEntries */
             syntax: 0,
             version: v(2, 13, 0),
             ..PARAM
         },
         Parameter {
-            name: s(290, 8), /* Username */
+            name: s(14137, 8), /* Username */
             syntax: 6,
             access: Access::ReadWrite,
             version: v(2, 10, 0),
             ..PARAM
         },
         Parameter {
-            name: s(51965, 15), /* WillContentType */
+            name: s(78059, 15), /* WillContentType */
             syntax: 6,
             access: Access::ReadWrite,
             version: v(2, 13, 0),
             ..PARAM
         },
         Parameter {
-            name: s(51980, 17), /* WillDelayInterval */
+            name: s(71124, 17), /* WillDelayInterval */
             syntax: 798,
             access: Access::ReadWrite,
             version: v(2, 13, 0),
             ..PARAM
         },
         Parameter {
-            name: s(51997, 10), /* WillEnable */
+            name: s(92240, 10), /* WillEnable */
             syntax: 16,
             access: Access::ReadWrite,
             version: v(2, 10, 0),
             ..PARAM
         },
         Parameter {
-            name: s(52007, 25), /* WillMessageExpiryInterval */
+            name: s(48107, 25), /* WillMessageExpiryInterval */
             syntax: 28,
             access: Access::ReadWrite,
             version: v(2, 13, 0),
             ..PARAM
         },
         Parameter {
-            name: s(52032, 7), /* WillQoS */
+            name: s(96529, 7), /* WillQoS */
             syntax: 117,
             access: Access::ReadWrite,
             version: v(2, 10, 0),
             ..PARAM
         },
         Parameter {
-            name: s(52039, 17), /* WillResponseTopic */
+            name: s(71141, 17), /* WillResponseTopic */
             syntax: 118,
             access: Access::ReadWrite,
             version: v(2, 13, 0),
             ..PARAM
         },
         Parameter {
-            name: s(52056, 10), /* WillRetain */
+            name: s(92250, 10), /* WillRetain */
             syntax: 16,
             access: Access::ReadWrite,
             version: v(2, 10, 0),
             ..PARAM
         },
         Parameter {
-            name: s(52066, 9), /* WillTopic */
+            name: s(93989, 9), /* WillTopic */
             syntax: 118,
             access: Access::ReadWrite,
             version: v(2, 10, 0),
             ..PARAM
         },
         Parameter {
-            name: s(52075, 9), /* WillValue */
+            name: s(93998, 9), /* WillValue */
             syntax: 118,
             access: Access::ReadWrite,
             version: v(2, 10, 0),
             ..PARAM
         },
         Parameter {
-            name: s(52113, 27), /* BrokerConnectionEstablished */
+            name: s(41653, 27), /* BrokerConnectionEstablished */
             syntax: 10,
             version: v(2, 10, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(51348, 16), /* ConnectionErrors */
+            name: s(71738, 16), /* ConnectionErrors */
             syntax: 259,
             version: v(2, 10, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(52140, 26), /* LastPublishMessageReceived */
+            name: s(44766, 26), /* LastPublishMessageReceived */
             syntax: 10,
             version: v(2, 10, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(52166, 22), /* LastPublishMessageSent */
+            name: s(54149, 22), /* LastPublishMessageSent */
             syntax: 10,
             version: v(2, 10, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(51364, 20), /* MQTTMessagesReceived */
+            name: s(59698, 20), /* MQTTMessagesReceived */
             syntax: 144,
             version: v(2, 10, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(51384, 16), /* MQTTMessagesSent */
+            name: s(72874, 16), /* MQTTMessagesSent */
             syntax: 144,
             version: v(2, 10, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(51444, 13), /* PublishErrors */
+            name: s(83298, 13), /* PublishErrors */
             syntax: 259,
             version: v(2, 10, 0),
             ..PARAM
         },
         Parameter {
-            name: s(51457, 15), /* PublishReceived */
+            name: s(77204, 15), /* PublishReceived */
             syntax: 144,
             version: v(2, 10, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(51472, 11), /* PublishSent */
+            name: s(89096, 11), /* PublishSent */
             syntax: 144,
             version: v(2, 10, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(52188, 13), /* SubscribeSent */
+            name: s(77956, 13), /* SubscribeSent */
             syntax: 144,
             version: v(2, 10, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(52201, 15), /* UnSubscribeSent */
+            name: s(77954, 15), /* UnSubscribeSent */
             syntax: 144,
             version: v(2, 10, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
             version: v(2, 10, 0),
@@ -931,7 +931,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
             version: v(2, 10, 0),
@@ -939,34 +939,34 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(780, 6), /* Enable */
+            name: s(3773, 6), /* Enable */
             syntax: 16,
             access: Access::ReadWrite,
             version: v(2, 10, 0),
             ..PARAM
         },
         Parameter {
-            name: s(51304, 3), /* QoS */
+            name: s(2848, 3), /* QoS */
             syntax: 117,
             access: Access::ReadWrite,
             version: v(2, 10, 0),
             ..PARAM
         },
         Parameter {
-            name: s(427, 6), /* Status */
+            name: s(2491, 6), /* Status */
             syntax: 799,
             version: v(2, 10, 0),
             ..PARAM
         },
         Parameter {
-            name: s(48887, 5), /* Topic */
+            name: s(51988, 5), /* Topic */
             syntax: 118,
             access: Access::ReadWrite,
             version: v(2, 10, 0),
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
             version: v(2, 13, 0),
@@ -974,7 +974,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
             version: v(2, 13, 0),
@@ -982,28 +982,28 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(780, 6), /* Enable */
+            name: s(3773, 6), /* Enable */
             syntax: 16,
             access: Access::ReadWrite,
             version: v(2, 13, 0),
             ..PARAM
         },
         Parameter {
-            name: s(791, 4), /* Name */
+            name: s(31079, 4), /* Name */
             syntax: 118,
             access: Access::ReadWrite,
             version: v(2, 13, 0),
             ..PARAM
         },
         Parameter {
-            name: s(52296, 10), /* PacketType */
+            name: s(91410, 10), /* PacketType */
             syntax: 800,
             access: Access::ReadWrite,
             version: v(2, 13, 0),
             ..PARAM
         },
         Parameter {
-            name: s(6002, 5), /* Value */
+            name: s(25595, 5), /* Value */
             syntax: 118,
             access: Access::ReadWrite,
             version: v(2, 13, 0),
@@ -1012,7 +1012,7 @@ pub(crate) static GROUP: Group = Group {
     ],
     commands: &[
         Command {
-            name: s(51165, 16), /* ForceReconnect() */
+            name: s(72490, 16), /* ForceReconnect() */
             is_async: false,
             group: GroupRef(&GROUP),
             input: p(32, 0),
@@ -1022,7 +1022,7 @@ pub(crate) static GROUP: Group = Group {
             protocols: Protocols::USP,
         },
         Command {
-            name: s(51165, 16), /* ForceReconnect() */
+            name: s(72490, 16), /* ForceReconnect() */
             is_async: false,
             group: GroupRef(&GROUP),
             input: p(105, 0),

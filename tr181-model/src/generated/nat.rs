@@ -10,49 +10,49 @@ pub(crate) static GROUP: Group = Group {
     name: "NAT",
     objects: &[
         Object {
-            path: s(58491, 11), /* Device.NAT. */
+            path: s(26356, 11), /* Device.NAT. */
             parameters: p(0, 5),
             ..object(&GROUP)
         },
         Object {
-            path: s(58600, 32), /* Device.NAT.InterfaceSetting.{i}. */
+            path: s(31723, 32), /* Device.NAT.InterfaceSetting.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(15152, 31) /* InterfaceSettingNumberOfEntries */),
-            enable_parameter: Some(s(780, 6) /* Enable */),
+            num_entries_parameter: Some(s(33984, 31) /* InterfaceSettingNumberOfEntries */),
+            enable_parameter: Some(s(3773, 6) /* Enable */),
             unique_keys: p(0, 2),
             parameters: p(5, 8),
             ..object(&GROUP)
         },
         Object {
-            path: s(58687, 27), /* Device.NAT.PortMapping.{i}. */
+            path: s(42004, 27), /* Device.NAT.PortMapping.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(58548, 26) /* PortMappingNumberOfEntries */),
-            enable_parameter: Some(s(780, 6) /* Enable */),
+            num_entries_parameter: Some(s(45208, 26) /* PortMappingNumberOfEntries */),
+            enable_parameter: Some(s(3773, 6) /* Enable */),
             unique_keys: p(2, 2),
             parameters: p(13, 20),
             ..object(&GROUP)
         },
         Object {
-            path: s(58782, 27), /* Device.NAT.PortTrigger.{i}. */
+            path: s(26356, 27), /* Device.NAT.PortTrigger.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(58574, 26) /* PortTriggerNumberOfEntries */),
+            num_entries_parameter: Some(s(45234, 26) /* PortTriggerNumberOfEntries */),
             unique_keys: p(4, 1),
             version: v(2, 16, 0),
             parameters: p(33, 17),
             ..object(&GROUP)
         },
         Object {
-            path: s(58854, 36), /* Device.NAT.PortTrigger.{i}.Rule.{i}. */
+            path: s(26356, 36), /* Device.NAT.PortTrigger.{i}.Rule.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(24721, 19) /* RuleNumberOfEntries */),
+            num_entries_parameter: Some(s(38301, 19) /* RuleNumberOfEntries */),
             unique_keys: p(5, 1),
             version: v(2, 16, 0),
             parameters: p(50, 5),
@@ -61,177 +61,177 @@ pub(crate) static GROUP: Group = Group {
     ],
     parameters: &[
         Parameter {
-            name: s(15152, 31), /* InterfaceSettingNumberOfEntries */
+            name: s(33984, 31), /* InterfaceSettingNumberOfEntries */
             syntax: 0,
             ..PARAM
         },
         Parameter {
-            name: s(58502, 23), /* MaxNumberOfPortMappings */
-            syntax: 0,
-            version: v(2, 17, 0),
-            ..PARAM
-        },
-        Parameter {
-            name: s(58525, 23), /* MaxNumberOfPortTriggers */
+            name: s(51635, 23), /* MaxNumberOfPortMappings */
             syntax: 0,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(58548, 26), /* PortMappingNumberOfEntries */
+            name: s(51658, 23), /* MaxNumberOfPortTriggers */
+            syntax: 0,
+            version: v(2, 17, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(45208, 26), /* PortMappingNumberOfEntries */
             syntax: 0,
             ..PARAM
         },
         Parameter {
-            name: s(58574, 26), /* PortTriggerNumberOfEntries */
+            name: s(45234, 26), /* PortTriggerNumberOfEntries */
             syntax: 0,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(780, 6), /* Enable */
+            name: s(3773, 6), /* Enable */
             syntax: 26,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(262, 9), /* Interface */
+            name: s(6361, 9), /* Interface */
             syntax: 169,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(58632, 13), /* SourceNetwork */
+            name: s(83714, 13), /* SourceNetwork */
             syntax: 880,
             access: Access::ReadWrite,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(427, 6), /* Status */
+            name: s(2491, 6), /* Status */
             syntax: 881,
             ..PARAM
         },
         Parameter {
-            name: s(58645, 21), /* TCPTranslationTimeout */
+            name: s(58185, 21), /* TCPTranslationTimeout */
             syntax: 882,
             access: Access::ReadWrite,
             version: v(2, 13, 0),
             ..PARAM
         },
         Parameter {
-            name: s(58666, 21), /* UDPTranslationTimeout */
+            name: s(58353, 21), /* UDPTranslationTimeout */
             syntax: 883,
             access: Access::ReadWrite,
             version: v(2, 13, 0),
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(26173, 13), /* AllInterfaces */
+            name: s(63702, 13), /* AllInterfaces */
             syntax: 26,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(15461, 11), /* Description */
+            name: s(15623, 11), /* Description */
             syntax: 115,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(780, 6), /* Enable */
+            name: s(3773, 6), /* Enable */
             syntax: 26,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(58724, 12), /* ExternalPort */
+            name: s(19091, 12), /* ExternalPort */
             syntax: 51,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(58736, 20), /* ExternalPortEndRange */
+            name: s(39141, 20), /* ExternalPortEndRange */
             syntax: 775,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(262, 9), /* Interface */
+            name: s(6361, 9), /* Interface */
             syntax: 169,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(58756, 14), /* InternalClient */
+            name: s(79509, 14), /* InternalClient */
             syntax: 115,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(58770, 12), /* InternalPort */
+            name: s(19133, 12), /* InternalPort */
             syntax: 51,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(25483, 13), /* LeaseDuration */
+            name: s(82765, 13), /* LeaseDuration */
             syntax: 28,
             access: Access::ReadWrite,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(24908, 3), /* Log */
+            name: s(13662, 3), /* Log */
             syntax: 26,
             access: Access::ReadWrite,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(24911, 6), /* LogRef */
+            name: s(96924, 6), /* LogRef */
             syntax: 455,
             access: Access::ReadWrite,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(9863, 6), /* Origin */
+            name: s(68942, 6), /* Origin */
             syntax: 468,
             version: v(2, 17, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(9863, 6), /* Origin */
+            name: s(68942, 6), /* Origin */
             syntax: 468,
             access: Access::WriteOnceReadOnly,
             version: v(2, 17, 0),
@@ -239,44 +239,44 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(2441, 8), /* Protocol */
+            name: s(18372, 8), /* Protocol */
             syntax: 235,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(25496, 18), /* RemainingLeaseTime */
+            name: s(66771, 18), /* RemainingLeaseTime */
             syntax: 28,
             version: v(2, 18, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(58714, 10), /* RemoteHost */
+            name: s(63164, 10), /* RemoteHost */
             syntax: 399,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(25903, 11), /* ScheduleRef */
+            name: s(89382, 11), /* ScheduleRef */
             syntax: 470,
             access: Access::ReadWrite,
             version: v(2, 18, 0),
             ..PARAM
         },
         Parameter {
-            name: s(427, 6), /* Status */
+            name: s(2491, 6), /* Status */
             syntax: 472,
             ..PARAM
         },
         Parameter {
-            name: s(58809, 14), /* ActivationDate */
+            name: s(78249, 14), /* ActivationDate */
             syntax: 103,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
             version: v(2, 16, 0),
@@ -284,7 +284,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
             version: v(2, 16, 0),
@@ -292,56 +292,56 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(58823, 19), /* AutoDisableDuration */
+            name: s(61226, 19), /* AutoDisableDuration */
             syntax: 176,
             access: Access::ReadWrite,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(15461, 11), /* Description */
+            name: s(15623, 11), /* Description */
             syntax: 6,
             access: Access::ReadWrite,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(780, 6), /* Enable */
+            name: s(3773, 6), /* Enable */
             syntax: 16,
             access: Access::ReadWrite,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(262, 9), /* Interface */
+            name: s(6361, 9), /* Interface */
             syntax: 169,
             access: Access::ReadWrite,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(24908, 3), /* Log */
+            name: s(13662, 3), /* Log */
             syntax: 26,
             access: Access::ReadWrite,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(24911, 6), /* LogRef */
+            name: s(96924, 6), /* LogRef */
             syntax: 455,
             access: Access::ReadWrite,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(9863, 6), /* Origin */
+            name: s(68942, 6), /* Origin */
             syntax: 461,
             version: v(2, 16, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(9863, 6), /* Origin */
+            name: s(68942, 6), /* Origin */
             syntax: 461,
             access: Access::WriteOnceReadOnly,
             version: v(2, 16, 0),
@@ -349,47 +349,47 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(2535, 4), /* Port */
+            name: s(9673, 4), /* Port */
             syntax: 775,
             access: Access::ReadWrite,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(58842, 12), /* PortEndRange */
+            name: s(39149, 12), /* PortEndRange */
             syntax: 775,
             access: Access::ReadWrite,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(2441, 8), /* Protocol */
+            name: s(18372, 8), /* Protocol */
             syntax: 235,
             access: Access::ReadWrite,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(24721, 19), /* RuleNumberOfEntries */
+            name: s(38301, 19), /* RuleNumberOfEntries */
             syntax: 0,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(25903, 11), /* ScheduleRef */
+            name: s(89382, 11), /* ScheduleRef */
             syntax: 470,
             access: Access::ReadWrite,
             version: v(2, 18, 0),
             ..PARAM
         },
         Parameter {
-            name: s(427, 6), /* Status */
+            name: s(2491, 6), /* Status */
             syntax: 472,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
             version: v(2, 16, 0),
@@ -397,7 +397,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
             version: v(2, 16, 0),
@@ -405,21 +405,21 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(2535, 4), /* Port */
+            name: s(9673, 4), /* Port */
             syntax: 775,
             access: Access::ReadWrite,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(58842, 12), /* PortEndRange */
+            name: s(39149, 12), /* PortEndRange */
             syntax: 775,
             access: Access::ReadWrite,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(2441, 8), /* Protocol */
+            name: s(18372, 8), /* Protocol */
             syntax: 235,
             access: Access::ReadWrite,
             version: v(2, 16, 0),

@@ -10,18 +10,18 @@ pub(crate) static GROUP: Group = Group {
     name: "NeighborDiscovery",
     objects: &[
         Object {
-            path: s(58890, 25), /* Device.NeighborDiscovery. */
+            path: s(15381, 25), /* Device.NeighborDiscovery. */
             version: v(2, 2, 0),
             parameters: p(0, 2),
             ..object(&GROUP)
         },
         Object {
-            path: s(58915, 46), /* Device.NeighborDiscovery.InterfaceSetting.{i}. */
+            path: s(15381, 46), /* Device.NeighborDiscovery.InterfaceSetting.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(15152, 31) /* InterfaceSettingNumberOfEntries */),
-            enable_parameter: Some(s(780, 6) /* Enable */),
+            num_entries_parameter: Some(s(33984, 31) /* InterfaceSettingNumberOfEntries */),
+            enable_parameter: Some(s(3773, 6) /* Enable */),
             unique_keys: p(0, 2),
             version: v(2, 2, 0),
             parameters: p(2, 11),
@@ -30,20 +30,20 @@ pub(crate) static GROUP: Group = Group {
     ],
     parameters: &[
         Parameter {
-            name: s(780, 6), /* Enable */
+            name: s(3773, 6), /* Enable */
             syntax: 16,
             access: Access::ReadWrite,
             version: v(2, 2, 0),
             ..PARAM
         },
         Parameter {
-            name: s(15152, 31), /* InterfaceSettingNumberOfEntries */
+            name: s(33984, 31), /* InterfaceSettingNumberOfEntries */
             syntax: 0,
             version: v(2, 2, 0),
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
             version: v(2, 2, 0),
@@ -51,7 +51,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
             version: v(2, 2, 0),
@@ -59,63 +59,63 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(58961, 12), /* DADTransmits */
+            name: s(85089, 12), /* DADTransmits */
             syntax: 884,
             access: Access::ReadWrite,
             version: v(2, 13, 0),
             ..PARAM
         },
         Parameter {
-            name: s(780, 6), /* Enable */
+            name: s(3773, 6), /* Enable */
             syntax: 26,
             access: Access::ReadWrite,
             version: v(2, 2, 0),
             ..PARAM
         },
         Parameter {
-            name: s(262, 9), /* Interface */
+            name: s(6361, 9), /* Interface */
             syntax: 885,
             access: Access::ReadWrite,
             version: v(2, 2, 0),
             ..PARAM
         },
         Parameter {
-            name: s(58973, 19), /* MaxRtrSolicitations */
+            name: s(62556, 19), /* MaxRtrSolicitations */
             syntax: 486,
             access: Access::ReadWrite,
             version: v(2, 2, 0),
             ..PARAM
         },
         Parameter {
-            name: s(58992, 9), /* NUDEnable */
+            name: s(93224, 9), /* NUDEnable */
             syntax: 16,
             access: Access::ReadWrite,
             version: v(2, 2, 0),
             ..PARAM
         },
         Parameter {
-            name: s(59001, 8), /* RSEnable */
+            name: s(95241, 8), /* RSEnable */
             syntax: 16,
             access: Access::ReadWrite,
             version: v(2, 2, 0),
             ..PARAM
         },
         Parameter {
-            name: s(59009, 12), /* RetransTimer */
+            name: s(75047, 12), /* RetransTimer */
             syntax: 886,
             access: Access::ReadWrite,
             version: v(2, 2, 0),
             ..PARAM
         },
         Parameter {
-            name: s(59021, 23), /* RtrSolicitationInterval */
+            name: s(52095, 23), /* RtrSolicitationInterval */
             syntax: 887,
             access: Access::ReadWrite,
             version: v(2, 2, 0),
             ..PARAM
         },
         Parameter {
-            name: s(427, 6), /* Status */
+            name: s(2491, 6), /* Status */
             syntax: 65,
             version: v(2, 2, 0),
             ..PARAM

@@ -9,10 +9,10 @@ use crate::schema::UniqueKey;
 pub(crate) static GROUP: Group = Group {
     name: "Node",
     objects: &[Object {
-        path: s(59044, 16), /* Device.Node.{i}. */
+        path: s(72106, 16), /* Device.Node.{i}. */
         min_entries: 0,
         max_entries: None,
-        num_entries_parameter: Some(s(95, 19) /* NodeNumberOfEntries */),
+        num_entries_parameter: Some(s(37199, 19) /* NodeNumberOfEntries */),
         unique_keys: p(0, 1),
         version: v(2, 13, 0),
         protocols: Protocols::USP,
@@ -21,7 +21,7 @@ pub(crate) static GROUP: Group = Group {
     }],
     parameters: &[
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
             version: v(2, 13, 0),
@@ -29,14 +29,14 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(15461, 11), /* Description */
+            name: s(15623, 11), /* Description */
             syntax: 6,
             version: v(2, 13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(2207, 4), /* Type */
+            name: s(38248, 4), /* Type */
             syntax: 888,
             version: v(2, 13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),

@@ -10,23 +10,23 @@ pub(crate) static GROUP: Group = Group {
     name: "Optical",
     objects: &[
         Object {
-            path: s(59060, 15), /* Device.Optical. */
+            path: s(27847, 15), /* Device.Optical. */
             version: v(2, 4, 0),
             parameters: p(0, 1),
             ..object(&GROUP)
         },
         Object {
-            path: s(59075, 29), /* Device.Optical.Interface.{i}. */
+            path: s(27847, 29), /* Device.Optical.Interface.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(4585, 24) /* InterfaceNumberOfEntries */),
+            num_entries_parameter: Some(s(49094, 24) /* InterfaceNumberOfEntries */),
             unique_keys: p(0, 2),
             version: v(2, 4, 0),
             parameters: p(1, 12),
             ..object(&GROUP)
         },
         Object {
-            path: s(59142, 35), /* Device.Optical.Interface.{i}.Stats. */
+            path: s(27847, 35), /* Device.Optical.Interface.{i}.Stats. */
             version: v(2, 4, 0),
             parameters: p(13, 9),
             commands: p(0, 1),
@@ -35,13 +35,13 @@ pub(crate) static GROUP: Group = Group {
     ],
     parameters: &[
         Parameter {
-            name: s(4585, 24), /* InterfaceNumberOfEntries */
+            name: s(49094, 24), /* InterfaceNumberOfEntries */
             syntax: 0,
             version: v(2, 4, 0),
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
             version: v(2, 4, 0),
@@ -49,7 +49,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
             version: v(2, 4, 0),
@@ -57,127 +57,127 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(780, 6), /* Enable */
+            name: s(3773, 6), /* Enable */
             syntax: 16,
             access: Access::ReadWrite,
             version: v(2, 4, 0),
             ..PARAM
         },
         Parameter {
-            name: s(851, 10), /* LastChange */
+            name: s(68122, 10), /* LastChange */
             syntax: 28,
             version: v(2, 4, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(869, 11), /* LowerLayers */
+            name: s(88667, 11), /* LowerLayers */
             syntax: 133,
             access: Access::ReadWrite,
             version: v(2, 4, 0),
             ..PARAM
         },
         Parameter {
-            name: s(10116, 10), /* MaxBitRate */
+            name: s(59128, 10), /* MaxBitRate */
             syntax: 245,
             access: Access::ReadWrite,
             version: v(2, 18, 0),
             ..PARAM
         },
         Parameter {
-            name: s(791, 4), /* Name */
+            name: s(31079, 4), /* Name */
             syntax: 31,
             version: v(2, 4, 0),
             ..PARAM
         },
         Parameter {
-            name: s(59104, 18), /* OpticalSignalLevel */
+            name: s(66231, 18), /* OpticalSignalLevel */
             syntax: 889,
             version: v(2, 4, 0),
             ..PARAM
         },
         Parameter {
-            name: s(20509, 16), /* SFPReferenceList */
+            name: s(74042, 16), /* SFPReferenceList */
             syntax: 409,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(427, 6), /* Status */
+            name: s(2491, 6), /* Status */
             syntax: 139,
             version: v(2, 4, 0),
             ..PARAM
         },
         Parameter {
-            name: s(59122, 20), /* TransmitOpticalLevel */
+            name: s(60798, 20), /* TransmitOpticalLevel */
             syntax: 889,
             version: v(2, 4, 0),
             ..PARAM
         },
         Parameter {
-            name: s(4896, 8), /* Upstream */
+            name: s(19531, 8), /* Upstream */
             syntax: 16,
             version: v(2, 4, 0),
             ..PARAM
         },
         Parameter {
-            name: s(1041, 13), /* BytesReceived */
+            name: s(19258, 13), /* BytesReceived */
             syntax: 38,
             version: v(2, 4, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1054, 9), /* BytesSent */
+            name: s(24224, 9), /* BytesSent */
             syntax: 38,
             version: v(2, 4, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1072, 22), /* DiscardPacketsReceived */
+            name: s(25137, 22), /* DiscardPacketsReceived */
             syntax: 39,
             version: v(2, 4, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1094, 18), /* DiscardPacketsSent */
+            name: s(30572, 18), /* DiscardPacketsSent */
             syntax: 39,
             version: v(2, 4, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1112, 14), /* ErrorsReceived */
+            name: s(28148, 14), /* ErrorsReceived */
             syntax: 39,
             version: v(2, 4, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1126, 10), /* ErrorsSent */
+            name: s(23957, 10), /* ErrorsSent */
             syntax: 39,
             version: v(2, 4, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1189, 15), /* PacketsReceived */
+            name: s(17412, 15), /* PacketsReceived */
             syntax: 37,
             version: v(2, 4, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1204, 11), /* PacketsSent */
+            name: s(22423, 11), /* PacketsSent */
             syntax: 37,
             version: v(2, 4, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1229, 5), /* Reset */
+            name: s(31685, 5), /* Reset */
             syntax: 40,
             access: Access::ReadWrite,
             version: v(2, 18, 0),
@@ -186,7 +186,7 @@ pub(crate) static GROUP: Group = Group {
         },
     ],
     commands: &[Command {
-        name: s(1318, 7), /* Reset() */
+        name: s(76957, 7), /* Reset() */
         is_async: false,
         group: GroupRef(&GROUP),
         input: p(22, 0),

@@ -9,17 +9,17 @@ pub(crate) static GROUP: Group = Group {
     name: "PacketCaptureDiagnostics",
     objects: &[
         Object {
-            path: s(61062, 32), /* Device.PacketCaptureDiagnostics. */
+            path: s(10609, 32), /* Device.PacketCaptureDiagnostics. */
             version: v(2, 13, 0),
             protocols: Protocols::CWMP,
             parameters: p(0, 11),
             ..object(&GROUP)
         },
         Object {
-            path: s(61128, 56), /* Device.PacketCaptureDiagnostics.PacketCaptureResult.{i}. */
+            path: s(10609, 56), /* Device.PacketCaptureDiagnostics.PacketCaptureResult.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(61094, 34) /* PacketCaptureResultNumberOfEntries */),
+            num_entries_parameter: Some(s(29424, 34) /* PacketCaptureResultNumberOfEntries */),
             version: v(2, 13, 0),
             protocols: Protocols::CWMP,
             parameters: p(11, 4),
@@ -28,7 +28,7 @@ pub(crate) static GROUP: Group = Group {
     ],
     parameters: &[
         Parameter {
-            name: s(213, 9), /* ByteCount */
+            name: s(71546, 9), /* ByteCount */
             syntax: 0,
             access: Access::ReadWrite,
             version: v(2, 13, 0),
@@ -36,7 +36,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(744, 16), /* DiagnosticsState */
+            name: s(72154, 16), /* DiagnosticsState */
             syntax: 22,
             access: Access::ReadWrite,
             version: v(2, 13, 0),
@@ -44,7 +44,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(222, 8), /* Duration */
+            name: s(27068, 8), /* Duration */
             syntax: 4,
             access: Access::ReadWrite,
             version: v(2, 13, 0),
@@ -52,7 +52,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(230, 10), /* FileTarget */
+            name: s(90760, 10), /* FileTarget */
             syntax: 5,
             access: Access::ReadWrite,
             version: v(2, 13, 0),
@@ -60,7 +60,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(240, 16), /* FilterExpression */
+            name: s(72474, 16), /* FilterExpression */
             syntax: 6,
             access: Access::ReadWrite,
             version: v(2, 13, 0),
@@ -68,14 +68,14 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(256, 6), /* Format */
+            name: s(68211, 6), /* Format */
             syntax: 7,
             version: v(2, 13, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(262, 9), /* Interface */
+            name: s(6361, 9), /* Interface */
             syntax: 8,
             access: Access::ReadWrite,
             version: v(2, 13, 0),
@@ -83,14 +83,14 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(61094, 34), /* PacketCaptureResultNumberOfEntries */
+            name: s(29424, 34), /* PacketCaptureResultNumberOfEntries */
             syntax: 0,
             version: v(2, 13, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(271, 11), /* PacketCount */
+            name: s(55759, 11), /* PacketCount */
             syntax: 0,
             access: Access::ReadWrite,
             version: v(2, 13, 0),
@@ -98,7 +98,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(282, 8), /* Password */
+            name: s(16587, 8), /* Password */
             syntax: 9,
             access: Access::ReadWrite,
             version: v(2, 13, 0),
@@ -106,7 +106,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(290, 8), /* Username */
+            name: s(14137, 8), /* Username */
             syntax: 6,
             access: Access::ReadWrite,
             version: v(2, 13, 0),
@@ -114,28 +114,28 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(61184, 5), /* Count */
+            name: s(5565, 5), /* Count */
             syntax: 0,
             version: v(2, 13, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(20012, 7), /* EndTime */
+            name: s(34318, 7), /* EndTime */
             syntax: 10,
             version: v(2, 13, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(61189, 12), /* FileLocation */
+            name: s(26956, 12), /* FileLocation */
             syntax: 5,
             version: v(2, 13, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(20019, 9), /* StartTime */
+            name: s(30680, 9), /* StartTime */
             syntax: 10,
             version: v(2, 13, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),

@@ -10,78 +10,78 @@ pub(crate) static GROUP: Group = Group {
     name: "PCP",
     objects: &[
         Object {
-            path: s(59177, 11), /* Device.PCP. */
+            path: s(8791, 11), /* Device.PCP. */
             version: v(2, 8, 0),
             parameters: p(0, 5),
             ..object(&GROUP)
         },
         Object {
-            path: s(59231, 22), /* Device.PCP.Client.{i}. */
+            path: s(8791, 22), /* Device.PCP.Client.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(5711, 21) /* ClientNumberOfEntries */),
-            enable_parameter: Some(s(780, 6) /* Enable */),
+            num_entries_parameter: Some(s(55875, 21) /* ClientNumberOfEntries */),
+            enable_parameter: Some(s(3773, 6) /* Enable */),
             unique_keys: p(0, 2),
             version: v(2, 8, 0),
             parameters: p(5, 12),
             ..object(&GROUP)
         },
         Object {
-            path: s(59330, 31), /* Device.PCP.Client.{i}.PCPProxy. */
+            path: s(33395, 31), /* Device.PCP.Client.{i}.PCPProxy. */
             version: v(2, 8, 0),
             parameters: p(17, 3),
             ..object(&GROUP)
         },
         Object {
-            path: s(59361, 33), /* Device.PCP.Client.{i}.Server.{i}. */
+            path: s(8791, 33), /* Device.PCP.Client.{i}.Server.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(7252, 21) /* ServerNumberOfEntries */),
-            enable_parameter: Some(s(780, 6) /* Enable */),
+            num_entries_parameter: Some(s(57891, 21) /* ServerNumberOfEntries */),
+            enable_parameter: Some(s(3773, 6) /* Enable */),
             unique_keys: p(2, 2),
             version: v(2, 8, 0),
             parameters: p(20, 16),
             ..object(&GROUP)
         },
         Object {
-            path: s(59555, 52), /* Device.PCP.Client.{i}.Server.{i}.InboundMapping.{i}. */
+            path: s(8791, 52), /* Device.PCP.Client.{i}.Server.{i}.InboundMapping.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(59455, 29) /* InboundMappingNumberOfEntries */),
-            enable_parameter: Some(s(780, 6) /* Enable */),
+            num_entries_parameter: Some(s(38436, 29) /* InboundMappingNumberOfEntries */),
+            enable_parameter: Some(s(3773, 6) /* Enable */),
             unique_keys: p(4, 2),
             version: v(2, 8, 0),
             parameters: p(36, 18),
             ..object(&GROUP)
         },
         Object {
-            path: s(59795, 63), /* Device.PCP.Client.{i}.Server.{i}.InboundMapping.{i}.Filter.{i}. */
+            path: s(8791, 63), /* Device.PCP.Client.{i}.Server.{i}.InboundMapping.{i}.Filter.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(1713, 21) /* FilterNumberOfEntries */),
+            num_entries_parameter: Some(s(56610, 21) /* FilterNumberOfEntries */),
             unique_keys: p(6, 1),
             version: v(2, 8, 0),
             parameters: p(54, 6),
             ..object(&GROUP)
         },
         Object {
-            path: s(59907, 53), /* Device.PCP.Client.{i}.Server.{i}.OutboundMapping.{i}. */
+            path: s(12031, 53), /* Device.PCP.Client.{i}.Server.{i}.OutboundMapping.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(59498, 30) /* OutboundMappingNumberOfEntries */),
-            enable_parameter: Some(s(780, 6) /* Enable */),
+            num_entries_parameter: Some(s(36231, 30) /* OutboundMappingNumberOfEntries */),
+            enable_parameter: Some(s(3773, 6) /* Enable */),
             unique_keys: p(7, 2),
             version: v(2, 8, 0),
             parameters: p(60, 17),
             ..object(&GROUP)
         },
         Object {
-            path: s(59960, 30), /* Device.PCP.Client.{i}.UPnPIWF. */
+            path: s(35301, 30), /* Device.PCP.Client.{i}.UPnPIWF. */
             version: v(2, 8, 0),
             parameters: p(77, 2),
             ..object(&GROUP)
@@ -89,46 +89,46 @@ pub(crate) static GROUP: Group = Group {
     ],
     parameters: &[
         Parameter {
-            name: s(5711, 21), /* ClientNumberOfEntries */
+            name: s(55875, 21), /* ClientNumberOfEntries */
             syntax: 0,
             version: v(2, 8, 0),
             ..PARAM
         },
         Parameter {
-            name: s(780, 6), /* Enable */
+            name: s(3773, 6), /* Enable */
             syntax: 16,
             access: Access::ReadWrite,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(59188, 10), /* OptionList */
+            name: s(91360, 10), /* OptionList */
             syntax: 890,
             version: v(2, 8, 0),
             ..PARAM
         },
         Parameter {
-            name: s(59198, 16), /* PreferredVersion */
+            name: s(73562, 16), /* PreferredVersion */
             syntax: 51,
             access: Access::ReadWrite,
             version: v(2, 8, 0),
             ..PARAM
         },
         Parameter {
-            name: s(59214, 17), /* SupportedVersions */
+            name: s(70597, 17), /* SupportedVersions */
             syntax: 891,
             version: v(2, 8, 0),
             ..PARAM
         },
         Parameter {
-            name: s(59253, 14), /* ANNOUNCEEnable */
+            name: s(78207, 14), /* ANNOUNCEEnable */
             syntax: 16,
             access: Access::ReadWrite,
             version: v(2, 8, 0),
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
             version: v(2, 8, 0),
@@ -136,7 +136,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
             version: v(2, 8, 0),
@@ -144,91 +144,91 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(780, 6), /* Enable */
+            name: s(3773, 6), /* Enable */
             syntax: 16,
             access: Access::ReadWrite,
             version: v(2, 8, 0),
             ..PARAM
         },
         Parameter {
-            name: s(59267, 12), /* FILTEREnable */
+            name: s(85449, 12), /* FILTEREnable */
             syntax: 16,
             access: Access::ReadWrite,
             version: v(2, 8, 0),
             ..PARAM
         },
         Parameter {
-            name: s(59279, 9), /* MAPEnable */
+            name: s(93053, 9), /* MAPEnable */
             syntax: 16,
             access: Access::ReadWrite,
             version: v(2, 8, 0),
             ..PARAM
         },
         Parameter {
-            name: s(59288, 10), /* PEEREnable */
+            name: s(91380, 10), /* PEEREnable */
             syntax: 16,
             access: Access::ReadWrite,
             version: v(2, 8, 0),
             ..PARAM
         },
         Parameter {
-            name: s(7252, 21), /* ServerNumberOfEntries */
+            name: s(57891, 21), /* ServerNumberOfEntries */
             syntax: 0,
             version: v(2, 8, 0),
             ..PARAM
         },
         Parameter {
-            name: s(427, 6), /* Status */
+            name: s(2491, 6), /* Status */
             syntax: 892,
             version: v(2, 8, 0),
             ..PARAM
         },
         Parameter {
-            name: s(59298, 16), /* THIRDPARTYEnable */
+            name: s(74378, 16), /* THIRDPARTYEnable */
             syntax: 16,
             access: Access::ReadWrite,
             version: v(2, 8, 0),
             ..PARAM
         },
         Parameter {
-            name: s(59314, 16), /* THIRDPARTYStatus */
+            name: s(74394, 16), /* THIRDPARTYStatus */
             syntax: 179,
             version: v(2, 8, 0),
             ..PARAM
         },
         Parameter {
-            name: s(50737, 12), /* WANInterface */
+            name: s(87237, 12), /* WANInterface */
             syntax: 667,
             version: v(2, 8, 0),
             ..PARAM
         },
         Parameter {
-            name: s(780, 6), /* Enable */
+            name: s(3773, 6), /* Enable */
             syntax: 16,
             access: Access::ReadWrite,
             version: v(2, 8, 0),
             ..PARAM
         },
         Parameter {
-            name: s(54863, 14), /* HighestVersion */
+            name: s(79397, 14), /* HighestVersion */
             syntax: 51,
             version: v(2, 8, 0),
             ..PARAM
         },
         Parameter {
-            name: s(427, 6), /* Status */
+            name: s(2491, 6), /* Status */
             syntax: 179,
             version: v(2, 8, 0),
             ..PARAM
         },
         Parameter {
-            name: s(59413, 25), /* AdditionalServerAddresses */
+            name: s(45957, 25), /* AdditionalServerAddresses */
             syntax: 893,
             version: v(2, 8, 0),
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
             version: v(2, 8, 0),
@@ -236,7 +236,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
             version: v(2, 8, 0),
@@ -244,90 +244,90 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(10515, 12), /* Capabilities */
+            name: s(171, 12), /* Capabilities */
             syntax: 894,
             version: v(2, 8, 0),
             ..PARAM
         },
         Parameter {
-            name: s(54740, 14), /* CurrentVersion */
+            name: s(50899, 14), /* CurrentVersion */
             syntax: 51,
             version: v(2, 8, 0),
             ..PARAM
         },
         Parameter {
-            name: s(780, 6), /* Enable */
+            name: s(3773, 6), /* Enable */
             syntax: 73,
             access: Access::ReadWrite,
             version: v(2, 8, 0),
             ..PARAM
         },
         Parameter {
-            name: s(59438, 17), /* ExternalIPAddress */
+            name: s(45581, 17), /* ExternalIPAddress */
             syntax: 126,
             version: v(2, 8, 0),
             ..PARAM
         },
         Parameter {
-            name: s(59455, 29), /* InboundMappingNumberOfEntries */
+            name: s(38436, 29), /* InboundMappingNumberOfEntries */
             syntax: 0,
             version: v(2, 8, 0),
             ..PARAM
         },
         Parameter {
-            name: s(59484, 14), /* MaximumFilters */
+            name: s(79845, 14), /* MaximumFilters */
             syntax: 0,
             access: Access::ReadWrite,
             version: v(2, 8, 0),
             ..PARAM
         },
         Parameter {
-            name: s(9863, 6), /* Origin */
+            name: s(68942, 6), /* Origin */
             syntax: 895,
             version: v(2, 8, 0),
             ..PARAM
         },
         Parameter {
-            name: s(59498, 30), /* OutboundMappingNumberOfEntries */
+            name: s(36231, 30), /* OutboundMappingNumberOfEntries */
             syntax: 0,
             version: v(2, 8, 0),
             ..PARAM
         },
         Parameter {
-            name: s(59528, 9), /* PortQuota */
+            name: s(93368, 9), /* PortQuota */
             syntax: 896,
             access: Access::ReadWrite,
             version: v(2, 8, 0),
             ..PARAM
         },
         Parameter {
-            name: s(8416, 17), /* PreferredLifetime */
+            name: s(69985, 17), /* PreferredLifetime */
             syntax: 28,
             access: Access::ReadWrite,
             version: v(2, 8, 0),
             ..PARAM
         },
         Parameter {
-            name: s(59537, 18), /* ServerAddressInUse */
+            name: s(67095, 18), /* ServerAddressInUse */
             syntax: 126,
             version: v(2, 8, 0),
             ..PARAM
         },
         Parameter {
-            name: s(59394, 19), /* ServerNameOrAddress */
+            name: s(63525, 19), /* ServerNameOrAddress */
             syntax: 6,
             access: Access::ReadWrite,
             version: v(2, 8, 0),
             ..PARAM
         },
         Parameter {
-            name: s(427, 6), /* Status */
+            name: s(2491, 6), /* Status */
             syntax: 897,
             version: v(2, 8, 0),
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
             version: v(2, 8, 0),
@@ -335,7 +335,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
             version: v(2, 8, 0),
@@ -343,58 +343,58 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(59638, 25), /* AssignedExternalIPAddress */
+            name: s(46007, 25), /* AssignedExternalIPAddress */
             syntax: 72,
             version: v(2, 8, 0),
             ..PARAM
         },
         Parameter {
-            name: s(59663, 20), /* AssignedExternalPort */
+            name: s(39618, 20), /* AssignedExternalPort */
             syntax: 51,
             version: v(2, 8, 0),
             ..PARAM
         },
         Parameter {
-            name: s(59683, 28), /* AssignedExternalPortEndRange */
+            name: s(39618, 28), /* AssignedExternalPortEndRange */
             syntax: 775,
             version: v(2, 8, 0),
             ..PARAM
         },
         Parameter {
-            name: s(15461, 11), /* Description */
+            name: s(15623, 11), /* Description */
             syntax: 115,
             access: Access::ReadWrite,
             version: v(2, 8, 0),
             ..PARAM
         },
         Parameter {
-            name: s(780, 6), /* Enable */
+            name: s(3773, 6), /* Enable */
             syntax: 26,
             access: Access::ReadWrite,
             version: v(2, 8, 0),
             ..PARAM
         },
         Parameter {
-            name: s(40821, 9), /* ErrorCode */
+            name: s(44463, 9), /* ErrorCode */
             syntax: 898,
             version: v(2, 8, 0),
             ..PARAM
         },
         Parameter {
-            name: s(1713, 21), /* FilterNumberOfEntries */
+            name: s(56610, 21), /* FilterNumberOfEntries */
             syntax: 0,
             version: v(2, 8, 0),
             ..PARAM
         },
         Parameter {
-            name: s(58770, 12), /* InternalPort */
+            name: s(19133, 12), /* InternalPort */
             syntax: 127,
             access: Access::ReadWrite,
             version: v(2, 8, 0),
             ..PARAM
         },
         Parameter {
-            name: s(59711, 8), /* Lifetime */
+            name: s(64405, 8), /* Lifetime */
             syntax: 28,
             access: Access::ReadWrite,
             version: v(2, 8, 0),
@@ -402,54 +402,54 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(9863, 6), /* Origin */
+            name: s(68942, 6), /* Origin */
             syntax: 899,
             version: v(2, 8, 0),
             ..PARAM
         },
         Parameter {
-            name: s(59607, 14), /* ProtocolNumber */
+            name: s(80265, 14), /* ProtocolNumber */
             syntax: 900,
             access: Access::ReadWrite,
             version: v(2, 8, 0),
             ..PARAM
         },
         Parameter {
-            name: s(427, 6), /* Status */
+            name: s(2491, 6), /* Status */
             syntax: 901,
             version: v(2, 8, 0),
             ..PARAM
         },
         Parameter {
-            name: s(59719, 26), /* SuggestedExternalIPAddress */
+            name: s(45572, 26), /* SuggestedExternalIPAddress */
             syntax: 72,
             access: Access::ReadWrite,
             version: v(2, 8, 0),
             ..PARAM
         },
         Parameter {
-            name: s(59745, 21), /* SuggestedExternalPort */
+            name: s(39132, 21), /* SuggestedExternalPort */
             syntax: 775,
             access: Access::ReadWrite,
             version: v(2, 8, 0),
             ..PARAM
         },
         Parameter {
-            name: s(59766, 29), /* SuggestedExternalPortEndRange */
+            name: s(39132, 29), /* SuggestedExternalPortEndRange */
             syntax: 775,
             access: Access::ReadWrite,
             version: v(2, 8, 0),
             ..PARAM
         },
         Parameter {
-            name: s(59621, 17), /* ThirdPartyAddress */
+            name: s(70682, 17), /* ThirdPartyAddress */
             syntax: 126,
             access: Access::ReadWrite,
             version: v(2, 8, 0),
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
             version: v(2, 8, 0),
@@ -457,7 +457,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
             version: v(2, 8, 0),
@@ -465,35 +465,35 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(59858, 12), /* PrefixLength */
+            name: s(86373, 12), /* PrefixLength */
             syntax: 902,
             access: Access::ReadWrite,
             version: v(2, 8, 0),
             ..PARAM
         },
         Parameter {
-            name: s(59870, 19), /* RemoteHostIPAddress */
+            name: s(63164, 19), /* RemoteHostIPAddress */
             syntax: 72,
             access: Access::ReadWrite,
             version: v(2, 8, 0),
             ..PARAM
         },
         Parameter {
-            name: s(35556, 10), /* RemotePort */
+            name: s(66807, 10), /* RemotePort */
             syntax: 51,
             access: Access::ReadWrite,
             version: v(2, 8, 0),
             ..PARAM
         },
         Parameter {
-            name: s(59889, 18), /* RemotePortEndRange */
+            name: s(66807, 18), /* RemotePortEndRange */
             syntax: 775,
             access: Access::ReadWrite,
             version: v(2, 8, 0),
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
             version: v(2, 8, 0),
@@ -501,7 +501,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
             version: v(2, 8, 0),
@@ -509,114 +509,114 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(59638, 25), /* AssignedExternalIPAddress */
+            name: s(46007, 25), /* AssignedExternalIPAddress */
             syntax: 72,
             version: v(2, 8, 0),
             ..PARAM
         },
         Parameter {
-            name: s(59663, 20), /* AssignedExternalPort */
+            name: s(39618, 20), /* AssignedExternalPort */
             syntax: 51,
             version: v(2, 8, 0),
             ..PARAM
         },
         Parameter {
-            name: s(15461, 11), /* Description */
+            name: s(15623, 11), /* Description */
             syntax: 115,
             access: Access::ReadWrite,
             version: v(2, 8, 0),
             ..PARAM
         },
         Parameter {
-            name: s(780, 6), /* Enable */
+            name: s(3773, 6), /* Enable */
             syntax: 26,
             access: Access::ReadWrite,
             version: v(2, 8, 0),
             ..PARAM
         },
         Parameter {
-            name: s(40821, 9), /* ErrorCode */
+            name: s(44463, 9), /* ErrorCode */
             syntax: 898,
             version: v(2, 8, 0),
             ..PARAM
         },
         Parameter {
-            name: s(58770, 12), /* InternalPort */
+            name: s(19133, 12), /* InternalPort */
             syntax: 127,
             access: Access::ReadWrite,
             version: v(2, 8, 0),
             ..PARAM
         },
         Parameter {
-            name: s(59711, 8), /* Lifetime */
+            name: s(64405, 8), /* Lifetime */
             syntax: 28,
             access: Access::ReadWrite,
             version: v(2, 8, 0),
             ..PARAM
         },
         Parameter {
-            name: s(9863, 6), /* Origin */
+            name: s(68942, 6), /* Origin */
             syntax: 899,
             version: v(2, 8, 0),
             ..PARAM
         },
         Parameter {
-            name: s(59607, 14), /* ProtocolNumber */
+            name: s(80265, 14), /* ProtocolNumber */
             syntax: 900,
             access: Access::ReadWrite,
             version: v(2, 8, 0),
             ..PARAM
         },
         Parameter {
-            name: s(59870, 19), /* RemoteHostIPAddress */
+            name: s(63164, 19), /* RemoteHostIPAddress */
             syntax: 126,
             access: Access::ReadWrite,
             version: v(2, 8, 0),
             ..PARAM
         },
         Parameter {
-            name: s(35556, 10), /* RemotePort */
+            name: s(66807, 10), /* RemotePort */
             syntax: 127,
             access: Access::ReadWrite,
             version: v(2, 8, 0),
             ..PARAM
         },
         Parameter {
-            name: s(427, 6), /* Status */
+            name: s(2491, 6), /* Status */
             syntax: 901,
             version: v(2, 8, 0),
             ..PARAM
         },
         Parameter {
-            name: s(59719, 26), /* SuggestedExternalIPAddress */
+            name: s(45572, 26), /* SuggestedExternalIPAddress */
             syntax: 72,
             access: Access::ReadWrite,
             version: v(2, 8, 0),
             ..PARAM
         },
         Parameter {
-            name: s(59745, 21), /* SuggestedExternalPort */
+            name: s(39132, 21), /* SuggestedExternalPort */
             syntax: 775,
             access: Access::ReadWrite,
             version: v(2, 8, 0),
             ..PARAM
         },
         Parameter {
-            name: s(59621, 17), /* ThirdPartyAddress */
+            name: s(70682, 17), /* ThirdPartyAddress */
             syntax: 126,
             access: Access::ReadWrite,
             version: v(2, 8, 0),
             ..PARAM
         },
         Parameter {
-            name: s(780, 6), /* Enable */
+            name: s(3773, 6), /* Enable */
             syntax: 16,
             access: Access::ReadWrite,
             version: v(2, 8, 0),
             ..PARAM
         },
         Parameter {
-            name: s(427, 6), /* Status */
+            name: s(2491, 6), /* Status */
             syntax: 179,
             version: v(2, 8, 0),
             ..PARAM

@@ -10,17 +10,17 @@ pub(crate) static GROUP: Group = Group {
     name: "PDU",
     objects: &[
         Object {
-            path: s(59990, 11), /* Device.PDU. */
+            path: s(15427, 11), /* Device.PDU. */
             status: Status::Deprecated,
             version: v(2, 14, 0),
             parameters: p(0, 1),
             ..object(&GROUP)
         },
         Object {
-            path: s(60023, 23), /* Device.PDU.Session.{i}. */
+            path: s(15427, 23), /* Device.PDU.Session.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(60001, 22) /* SessionNumberOfEntries */),
+            num_entries_parameter: Some(s(55249, 22) /* SessionNumberOfEntries */),
             unique_keys: p(0, 1),
             status: Status::Deprecated,
             version: v(2, 14, 0),
@@ -28,24 +28,24 @@ pub(crate) static GROUP: Group = Group {
             ..object(&GROUP)
         },
         Object {
-            path: s(60206, 36), /* Device.PDU.Session.{i}.NetworkSlice. */
+            path: s(26392, 36), /* Device.PDU.Session.{i}.NetworkSlice. */
             status: Status::Deprecated,
             version: v(2, 14, 0),
             parameters: p(18, 2),
             ..object(&GROUP)
         },
         Object {
-            path: s(60277, 27), /* Device.PDU.Session.{i}.PCO. */
+            path: s(42031, 27), /* Device.PDU.Session.{i}.PCO. */
             status: Status::Deprecated,
             version: v(2, 14, 0),
             parameters: p(20, 4),
             ..object(&GROUP)
         },
         Object {
-            path: s(60336, 35), /* Device.PDU.Session.{i}.QoSFlow.{i}. */
+            path: s(27882, 35), /* Device.PDU.Session.{i}.QoSFlow.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(60100, 22) /* QoSFlowNumberOfEntries */),
+            num_entries_parameter: Some(s(54897, 22) /* QoSFlowNumberOfEntries */),
             unique_keys: p(1, 2),
             status: Status::Deprecated,
             version: v(2, 14, 0),
@@ -53,10 +53,10 @@ pub(crate) static GROUP: Group = Group {
             ..object(&GROUP)
         },
         Object {
-            path: s(60448, 35), /* Device.PDU.Session.{i}.QoSRule.{i}. */
+            path: s(15427, 35), /* Device.PDU.Session.{i}.QoSRule.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(60122, 22) /* QoSRuleNumberOfEntries */),
+            num_entries_parameter: Some(s(54919, 22) /* QoSRuleNumberOfEntries */),
             unique_keys: p(3, 2),
             status: Status::Deprecated,
             version: v(2, 14, 0),
@@ -64,10 +64,10 @@ pub(crate) static GROUP: Group = Group {
             ..object(&GROUP)
         },
         Object {
-            path: s(60507, 46), /* Device.PDU.Session.{i}.QoSRule.{i}.Filter.{i}. */
+            path: s(15427, 46), /* Device.PDU.Session.{i}.QoSRule.{i}.Filter.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(1713, 21) /* FilterNumberOfEntries */),
+            num_entries_parameter: Some(s(56610, 21) /* FilterNumberOfEntries */),
             unique_keys: p(5, 1),
             status: Status::Deprecated,
             version: v(2, 14, 0),
@@ -77,14 +77,14 @@ pub(crate) static GROUP: Group = Group {
     ],
     parameters: &[
         Parameter {
-            name: s(60001, 22), /* SessionNumberOfEntries */
+            name: s(55249, 22), /* SessionNumberOfEntries */
             syntax: 0,
             status: Status::Deprecated,
             version: v(2, 14, 0),
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
             version: v(2, 14, 0),
@@ -92,7 +92,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
             version: v(2, 14, 0),
@@ -100,154 +100,154 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(60046, 8), /* AlwaysOn */
+            name: s(94321, 8), /* AlwaysOn */
             syntax: 16,
             status: Status::Deprecated,
             version: v(2, 14, 0),
             ..PARAM
         },
         Parameter {
-            name: s(60054, 3), /* DNN */
+            name: s(66286, 3), /* DNN */
             syntax: 903,
             status: Status::Deprecated,
             version: v(2, 14, 0),
             ..PARAM
         },
         Parameter {
-            name: s(262, 9), /* Interface */
+            name: s(6361, 9), /* Interface */
             syntax: 233,
             status: Status::Deprecated,
             version: v(2, 14, 0),
             ..PARAM
         },
         Parameter {
-            name: s(18438, 9), /* LastError */
+            name: s(92909, 9), /* LastError */
             syntax: 0,
             status: Status::Deprecated,
             version: v(2, 14, 0),
             ..PARAM
         },
         Parameter {
-            name: s(60057, 14), /* PDUIPv4Address */
+            name: s(80125, 14), /* PDUIPv4Address */
             syntax: 182,
             status: Status::Deprecated,
             version: v(2, 14, 0),
             ..PARAM
         },
         Parameter {
-            name: s(60071, 26), /* PDUIPv6InterfaceIdentifier */
+            name: s(45052, 26), /* PDUIPv6InterfaceIdentifier */
             syntax: 3,
             status: Status::Deprecated,
             version: v(2, 14, 0),
             ..PARAM
         },
         Parameter {
-            name: s(60097, 3), /* PTI */
+            name: s(98571, 3), /* PTI */
             syntax: 173,
             status: Status::Deprecated,
             version: v(2, 14, 0),
             ..PARAM
         },
         Parameter {
-            name: s(60100, 22), /* QoSFlowNumberOfEntries */
+            name: s(54897, 22), /* QoSFlowNumberOfEntries */
             syntax: 0,
             status: Status::Deprecated,
             version: v(2, 14, 0),
             ..PARAM
         },
         Parameter {
-            name: s(60122, 22), /* QoSRuleNumberOfEntries */
+            name: s(54919, 22), /* QoSRuleNumberOfEntries */
             syntax: 0,
             status: Status::Deprecated,
             version: v(2, 14, 0),
             ..PARAM
         },
         Parameter {
-            name: s(60144, 12), /* RQTimerValue */
+            name: s(86517, 12), /* RQTimerValue */
             syntax: 28,
             status: Status::Deprecated,
             version: v(2, 14, 0),
             ..PARAM
         },
         Parameter {
-            name: s(60156, 3), /* SSC */
+            name: s(6581, 3), /* SSC */
             syntax: 614,
             status: Status::Deprecated,
             version: v(2, 14, 0),
             ..PARAM
         },
         Parameter {
-            name: s(60159, 19), /* SessionAMBRDownlink */
+            name: s(63563, 19), /* SessionAMBRDownlink */
             syntax: 904,
             status: Status::Deprecated,
             version: v(2, 14, 0),
             ..PARAM
         },
         Parameter {
-            name: s(60178, 17), /* SessionAMBRUplink */
+            name: s(70410, 17), /* SessionAMBRUplink */
             syntax: 904,
             status: Status::Deprecated,
             version: v(2, 14, 0),
             ..PARAM
         },
         Parameter {
-            name: s(44153, 9), /* SessionID */
+            name: s(67302, 9), /* SessionID */
             syntax: 905,
             status: Status::Deprecated,
             version: v(2, 14, 0),
             ..PARAM
         },
         Parameter {
-            name: s(60195, 11), /* SessionType */
+            name: s(80142, 11), /* SessionType */
             syntax: 906,
             status: Status::Deprecated,
             version: v(2, 14, 0),
             ..PARAM
         },
         Parameter {
-            name: s(60242, 19), /* SliceDifferentiator */
+            name: s(63658, 19), /* SliceDifferentiator */
             syntax: 0,
             status: Status::Deprecated,
             version: v(2, 14, 0),
             ..PARAM
         },
         Parameter {
-            name: s(60261, 16), /* SliceServiceType */
+            name: s(74186, 16), /* SliceServiceType */
             syntax: 907,
             status: Status::Deprecated,
             version: v(2, 14, 0),
             ..PARAM
         },
         Parameter {
-            name: s(60304, 7), /* IPv4DNS */
+            name: s(96011, 7), /* IPv4DNS */
             syntax: 714,
             status: Status::Deprecated,
             version: v(2, 14, 0),
             ..PARAM
         },
         Parameter {
-            name: s(60311, 9), /* IPv4PCSCF */
+            name: s(92855, 9), /* IPv4PCSCF */
             syntax: 182,
             status: Status::Deprecated,
             version: v(2, 14, 0),
             ..PARAM
         },
         Parameter {
-            name: s(60320, 7), /* IPv6DNS */
+            name: s(96018, 7), /* IPv6DNS */
             syntax: 714,
             status: Status::Deprecated,
             version: v(2, 14, 0),
             ..PARAM
         },
         Parameter {
-            name: s(60327, 9), /* IPv6PCSCF */
+            name: s(92864, 9), /* IPv6PCSCF */
             syntax: 211,
             status: Status::Deprecated,
             version: v(2, 14, 0),
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
             version: v(2, 14, 0),
@@ -255,7 +255,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
             version: v(2, 14, 0),
@@ -263,63 +263,63 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(60374, 15), /* AveragingWindow */
+            name: s(75194, 15), /* AveragingWindow */
             syntax: 21,
             status: Status::Deprecated,
             version: v(2, 14, 0),
             ..PARAM
         },
         Parameter {
-            name: s(60389, 9), /* EPSBearer */
+            name: s(92702, 9), /* EPSBearer */
             syntax: 0,
             status: Status::Deprecated,
             version: v(2, 14, 0),
             ..PARAM
         },
         Parameter {
-            name: s(60398, 6), /* FiveQI */
+            name: s(96774, 6), /* FiveQI */
             syntax: 898,
             status: Status::Deprecated,
             version: v(2, 14, 0),
             ..PARAM
         },
         Parameter {
-            name: s(60404, 12), /* GFBRDownlink */
+            name: s(85521, 12), /* GFBRDownlink */
             syntax: 904,
             status: Status::Deprecated,
             version: v(2, 14, 0),
             ..PARAM
         },
         Parameter {
-            name: s(60416, 10), /* GFBRUplink */
+            name: s(90800, 10), /* GFBRUplink */
             syntax: 904,
             status: Status::Deprecated,
             version: v(2, 14, 0),
             ..PARAM
         },
         Parameter {
-            name: s(60426, 12), /* MFBRDownlink */
+            name: s(85917, 12), /* MFBRDownlink */
             syntax: 904,
             status: Status::Deprecated,
             version: v(2, 14, 0),
             ..PARAM
         },
         Parameter {
-            name: s(60438, 10), /* MFBRUplink */
+            name: s(91120, 10), /* MFBRUplink */
             syntax: 904,
             status: Status::Deprecated,
             version: v(2, 14, 0),
             ..PARAM
         },
         Parameter {
-            name: s(60371, 3), /* QFI */
+            name: s(98577, 3), /* QFI */
             syntax: 908,
             status: Status::Deprecated,
             version: v(2, 14, 0),
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
             version: v(2, 14, 0),
@@ -327,7 +327,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
             version: v(2, 14, 0),
@@ -335,49 +335,49 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(60483, 3), /* DQR */
+            name: s(98514, 3), /* DQR */
             syntax: 16,
             status: Status::Deprecated,
             version: v(2, 14, 0),
             ..PARAM
         },
         Parameter {
-            name: s(1713, 21), /* FilterNumberOfEntries */
+            name: s(56610, 21), /* FilterNumberOfEntries */
             syntax: 0,
             status: Status::Deprecated,
             version: v(2, 14, 0),
             ..PARAM
         },
         Parameter {
-            name: s(45480, 10), /* Identifier */
+            name: s(30640, 10), /* Identifier */
             syntax: 898,
             status: Status::Deprecated,
             version: v(2, 14, 0),
             ..PARAM
         },
         Parameter {
-            name: s(60486, 10), /* Precedence */
+            name: s(38252, 10), /* Precedence */
             syntax: 189,
             status: Status::Deprecated,
             version: v(2, 14, 0),
             ..PARAM
         },
         Parameter {
-            name: s(60371, 3), /* QFI */
+            name: s(98577, 3), /* QFI */
             syntax: 908,
             status: Status::Deprecated,
             version: v(2, 14, 0),
             ..PARAM
         },
         Parameter {
-            name: s(60496, 11), /* Segregation */
+            name: s(89393, 11), /* Segregation */
             syntax: 16,
             status: Status::Deprecated,
             version: v(2, 14, 0),
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
             version: v(2, 14, 0),
@@ -385,7 +385,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
             version: v(2, 14, 0),
@@ -393,21 +393,21 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(51284, 9), /* Direction */
+            name: s(83861, 9), /* Direction */
             syntax: 909,
             status: Status::Deprecated,
             version: v(2, 14, 0),
             ..PARAM
         },
         Parameter {
-            name: s(2207, 4), /* Type */
+            name: s(38248, 4), /* Type */
             syntax: 0,
             status: Status::Deprecated,
             version: v(2, 14, 0),
             ..PARAM
         },
         Parameter {
-            name: s(6002, 5), /* Value */
+            name: s(25595, 5), /* Value */
             syntax: 13,
             status: Status::Deprecated,
             version: v(2, 14, 0),

@@ -10,17 +10,17 @@ pub(crate) static GROUP: Group = Group {
     name: "PeriodicStatistics",
     objects: &[
         Object {
-            path: s(61201, 26), /* Device.PeriodicStatistics. */
+            path: s(11656, 26), /* Device.PeriodicStatistics. */
             parameters: p(0, 3),
             ..object(&GROUP)
         },
         Object {
-            path: s(61284, 40), /* Device.PeriodicStatistics.SampleSet.{i}. */
+            path: s(11656, 40), /* Device.PeriodicStatistics.SampleSet.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(61260, 24) /* SampleSetNumberOfEntries */),
-            enable_parameter: Some(s(780, 6) /* Enable */),
+            num_entries_parameter: Some(s(49958, 24) /* SampleSetNumberOfEntries */),
+            enable_parameter: Some(s(3773, 6) /* Enable */),
             unique_keys: p(0, 2),
             parameters: p(3, 16),
             commands: p(0, 2),
@@ -28,12 +28,12 @@ pub(crate) static GROUP: Group = Group {
             ..object(&GROUP)
         },
         Object {
-            path: s(61531, 54), /* Device.PeriodicStatistics.SampleSet.{i}.Parameter.{i}. */
+            path: s(11656, 54), /* Device.PeriodicStatistics.SampleSet.{i}.Parameter.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(3791, 24) /* ParameterNumberOfEntries */),
-            enable_parameter: Some(s(780, 6) /* Enable */),
+            num_entries_parameter: Some(s(29570, 24) /* ParameterNumberOfEntries */),
+            enable_parameter: Some(s(3773, 6) /* Enable */),
             unique_keys: p(2, 2),
             parameters: p(24, 14),
             ..object(&GROUP)
@@ -41,22 +41,22 @@ pub(crate) static GROUP: Group = Group {
     ],
     parameters: &[
         Parameter {
-            name: s(61227, 16), /* MaxReportSamples */
+            name: s(72970, 16), /* MaxReportSamples */
             syntax: 0,
             ..PARAM
         },
         Parameter {
-            name: s(61243, 17), /* MinSampleInterval */
+            name: s(69492, 17), /* MinSampleInterval */
             syntax: 28,
             ..PARAM
         },
         Parameter {
-            name: s(61260, 24), /* SampleSetNumberOfEntries */
+            name: s(49958, 24), /* SampleSetNumberOfEntries */
             syntax: 0,
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
             version: v(2, 3, 0),
@@ -64,7 +64,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
             version: v(2, 3, 0),
@@ -72,127 +72,127 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(3685, 10), /* Controller */
+            name: s(9774, 10), /* Controller */
             syntax: 94,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(780, 6), /* Enable */
+            name: s(3773, 6), /* Enable */
             syntax: 26,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(61324, 12), /* FetchSamples */
+            name: s(85473, 12), /* FetchSamples */
             syntax: 227,
             access: Access::ReadWrite,
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(61324, 12), /* FetchSamples */
+            name: s(85473, 12), /* FetchSamples */
             syntax: 919,
             access: Access::ReadWrite,
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(61336, 11), /* ForceSample */
+            name: s(82180, 11), /* ForceSample */
             syntax: 172,
             access: Access::ReadWrite,
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(791, 4), /* Name */
+            name: s(31079, 4), /* Name */
             syntax: 729,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(3791, 24), /* ParameterNumberOfEntries */
+            name: s(29570, 24), /* ParameterNumberOfEntries */
             syntax: 0,
             ..PARAM
         },
         Parameter {
-            name: s(61347, 13), /* ReportEndTime */
+            name: s(83441, 13), /* ReportEndTime */
             syntax: 103,
             ..PARAM
         },
         Parameter {
-            name: s(61360, 13), /* ReportSamples */
+            name: s(72973, 13), /* ReportSamples */
             syntax: 920,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(61373, 15), /* ReportStartTime */
+            name: s(77399, 15), /* ReportStartTime */
             syntax: 103,
             ..PARAM
         },
         Parameter {
-            name: s(26957, 14), /* SampleInterval */
+            name: s(36217, 14), /* SampleInterval */
             syntax: 921,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(61388, 13), /* SampleSeconds */
+            name: s(42909, 13), /* SampleSeconds */
             syntax: 922,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(427, 6), /* Status */
+            name: s(2491, 6), /* Status */
             syntax: 923,
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(3876, 13), /* TimeReference */
+            name: s(83883, 13), /* TimeReference */
             syntax: 103,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(61414, 22), /* Parameter.{i}.Failures */
+            name: s(54589, 22), /* Parameter.{i}.Failures */
             syntax: 0,
             version: v(2, 16, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(61436, 23), /* Parameter.{i}.Reference */
+            name: s(51796, 23), /* Parameter.{i}.Reference */
             syntax: 924,
             version: v(2, 16, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(61459, 27), /* Parameter.{i}.SampleSeconds */
+            name: s(42895, 27), /* Parameter.{i}.SampleSeconds */
             syntax: 925,
             version: v(2, 16, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(61486, 25), /* Parameter.{i}.SuspectData */
+            name: s(47132, 25), /* Parameter.{i}.SuspectData */
             syntax: 926,
             version: v(2, 16, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(61511, 20), /* Parameter.{i}.Values */
+            name: s(60018, 20), /* Parameter.{i}.Values */
             syntax: 128,
             version: v(2, 16, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
             version: v(2, 3, 0),
@@ -200,7 +200,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
             version: v(2, 3, 0),
@@ -208,73 +208,73 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(61585, 15), /* CalculationMode */
+            name: s(75359, 15), /* CalculationMode */
             syntax: 927,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(780, 6), /* Enable */
+            name: s(3773, 6), /* Enable */
             syntax: 26,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(46697, 8), /* Failures */
+            name: s(54603, 8), /* Failures */
             syntax: 227,
             ..PARAM
         },
         Parameter {
-            name: s(61600, 13), /* HighThreshold */
+            name: s(82349, 13), /* HighThreshold */
             syntax: 928,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(61613, 22), /* HistogramBinBoundaries */
+            name: s(53951, 22), /* HistogramBinBoundaries */
             syntax: 128,
             access: Access::ReadWrite,
             version: v(2, 18, 0),
             ..PARAM
         },
         Parameter {
-            name: s(61635, 12), /* LowThreshold */
+            name: s(85881, 12), /* LowThreshold */
             syntax: 928,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(4291, 9), /* Reference */
+            name: s(36041, 9), /* Reference */
             syntax: 929,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(61647, 10), /* SampleMode */
+            name: s(91740, 10), /* SampleMode */
             syntax: 930,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(61388, 13), /* SampleSeconds */
+            name: s(42909, 13), /* SampleSeconds */
             syntax: 922,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(61657, 11), /* SuspectData */
+            name: s(47146, 11), /* SuspectData */
             syntax: 931,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(44007, 6), /* Values */
+            name: s(60032, 6), /* Values */
             syntax: 398,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(61668, 17), /* ValuesIfHistogram */
+            name: s(71005, 17), /* ValuesIfHistogram */
             syntax: 398,
             version: v(2, 18, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
@@ -283,7 +283,7 @@ pub(crate) static GROUP: Group = Group {
     ],
     commands: &[
         Command {
-            name: s(3889, 17), /* ForceCollection() */
+            name: s(68676, 17), /* ForceCollection() */
             is_async: false,
             group: GroupRef(&GROUP),
             input: p(19, 0),
@@ -293,7 +293,7 @@ pub(crate) static GROUP: Group = Group {
             protocols: Protocols::USP,
         },
         Command {
-            name: s(61401, 13), /* ForceSample() */
+            name: s(82180, 13), /* ForceSample() */
             is_async: false,
             group: GroupRef(&GROUP),
             input: p(19, 0),
@@ -304,7 +304,7 @@ pub(crate) static GROUP: Group = Group {
         },
     ],
     events: &[Event {
-        name: s(3910, 5), /* Push! */
+        name: s(97680, 5), /* Push! */
         group: GroupRef(&GROUP),
         arguments: p(19, 5),
         status: Status::Current,

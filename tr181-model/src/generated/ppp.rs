@@ -10,41 +10,41 @@ pub(crate) static GROUP: Group = Group {
     name: "PPP",
     objects: &[
         Object {
-            path: s(60553, 11), /* Device.PPP. */
+            path: s(31755, 11), /* Device.PPP. */
             parameters: p(0, 2),
             ..object(&GROUP)
         },
         Object {
-            path: s(60577, 25), /* Device.PPP.Interface.{i}. */
+            path: s(31755, 25), /* Device.PPP.Interface.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(4585, 24) /* InterfaceNumberOfEntries */),
-            enable_parameter: Some(s(780, 6) /* Enable */),
+            num_entries_parameter: Some(s(49094, 24) /* InterfaceNumberOfEntries */),
+            enable_parameter: Some(s(3773, 6) /* Enable */),
             unique_keys: p(0, 2),
             parameters: p(2, 26),
             commands: p(0, 1),
             ..object(&GROUP)
         },
         Object {
-            path: s(60826, 30), /* Device.PPP.Interface.{i}.IPCP. */
+            path: s(35331, 30), /* Device.PPP.Interface.{i}.IPCP. */
             parameters: p(28, 5),
             ..object(&GROUP)
         },
         Object {
-            path: s(60856, 32), /* Device.PPP.Interface.{i}.IPv6CP. */
+            path: s(31755, 32), /* Device.PPP.Interface.{i}.IPv6CP. */
             version: v(2, 2, 0),
             parameters: p(33, 2),
             ..object(&GROUP)
         },
         Object {
-            path: s(60937, 31), /* Device.PPP.Interface.{i}.PPPoE. */
+            path: s(33426, 31), /* Device.PPP.Interface.{i}.PPPoE. */
             min_entries: 0,
             parameters: p(35, 3),
             ..object(&GROUP)
         },
         Object {
-            path: s(60974, 31), /* Device.PPP.Interface.{i}.Stats. */
+            path: s(33457, 31), /* Device.PPP.Interface.{i}.Stats. */
             parameters: p(38, 16),
             commands: p(1, 1),
             ..object(&GROUP)
@@ -52,300 +52,300 @@ pub(crate) static GROUP: Group = Group {
     ],
     parameters: &[
         Parameter {
-            name: s(4585, 24), /* InterfaceNumberOfEntries */
+            name: s(49094, 24), /* InterfaceNumberOfEntries */
             syntax: 0,
             ..PARAM
         },
         Parameter {
-            name: s(60564, 13), /* SupportedNCPs */
+            name: s(83805, 13), /* SupportedNCPs */
             syntax: 910,
             version: v(2, 2, 0),
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(5757, 22), /* AuthenticationProtocol */
+            name: s(52917, 22), /* AuthenticationProtocol */
             syntax: 911,
             ..PARAM
         },
         Parameter {
-            name: s(60602, 18), /* AutoDisconnectTime */
+            name: s(64557, 18), /* AutoDisconnectTime */
             syntax: 28,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(60620, 19), /* CompressionProtocol */
+            name: s(61397, 19), /* CompressionProtocol */
             syntax: 912,
             ..PARAM
         },
         Parameter {
-            name: s(60639, 16), /* ConnectionStatus */
+            name: s(71754, 16), /* ConnectionStatus */
             syntax: 913,
             ..PARAM
         },
         Parameter {
-            name: s(60655, 17), /* ConnectionTrigger */
+            name: s(68183, 17), /* ConnectionTrigger */
             syntax: 914,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(60672, 14), /* CurrentMRUSize */
+            name: s(78767, 14), /* CurrentMRUSize */
             syntax: 628,
             ..PARAM
         },
         Parameter {
-            name: s(780, 6), /* Enable */
+            name: s(3773, 6), /* Enable */
             syntax: 26,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(60686, 18), /* EncryptionProtocol */
+            name: s(65205, 18), /* EncryptionProtocol */
             syntax: 915,
             ..PARAM
         },
         Parameter {
-            name: s(60704, 10), /* IPCPEnable */
+            name: s(90920, 10), /* IPCPEnable */
             syntax: 16,
             access: Access::ReadWrite,
             version: v(2, 2, 0),
             ..PARAM
         },
         Parameter {
-            name: s(60714, 12), /* IPv6CPEnable */
+            name: s(85653, 12), /* IPv6CPEnable */
             syntax: 16,
             access: Access::ReadWrite,
             version: v(2, 2, 0),
             ..PARAM
         },
         Parameter {
-            name: s(60726, 18), /* IdleDisconnectTime */
+            name: s(65583, 18), /* IdleDisconnectTime */
             syntax: 28,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(60744, 7), /* LCPEcho */
+            name: s(76274, 7), /* LCPEcho */
             syntax: 28,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(60751, 15), /* LCPEchoAdaptive */
+            name: s(76274, 15), /* LCPEchoAdaptive */
             syntax: 73,
             access: Access::ReadWrite,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(60766, 12), /* LCPEchoRetry */
+            name: s(85749, 12), /* LCPEchoRetry */
             syntax: 0,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(851, 10), /* LastChange */
+            name: s(68122, 10), /* LastChange */
             syntax: 28,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(60778, 19), /* LastConnectionError */
+            name: s(62309, 19), /* LastConnectionError */
             syntax: 916,
             ..PARAM
         },
         Parameter {
-            name: s(869, 11), /* LowerLayers */
+            name: s(88667, 11), /* LowerLayers */
             syntax: 30,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(60797, 10), /* MaxMRUSize */
+            name: s(91150, 10), /* MaxMRUSize */
             syntax: 917,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(791, 4), /* Name */
+            name: s(31079, 4), /* Name */
             syntax: 31,
             ..PARAM
         },
         Parameter {
-            name: s(282, 8), /* Password */
+            name: s(16587, 8), /* Password */
             syntax: 430,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(1229, 5), /* Reset */
+            name: s(31685, 5), /* Reset */
             syntax: 172,
             access: Access::ReadWrite,
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(427, 6), /* Status */
+            name: s(2491, 6), /* Status */
             syntax: 32,
             ..PARAM
         },
         Parameter {
-            name: s(290, 8), /* Username */
+            name: s(14137, 8), /* Username */
             syntax: 31,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(60807, 19), /* WarnDisconnectDelay */
+            name: s(64209, 19), /* WarnDisconnectDelay */
             syntax: 28,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(5799, 10), /* DNSServers */
+            name: s(90530, 10), /* DNSServers */
             syntax: 918,
             ..PARAM
         },
         Parameter {
-            name: s(35518, 14), /* LocalIPAddress */
+            name: s(79649, 14), /* LocalIPAddress */
             syntax: 165,
             ..PARAM
         },
         Parameter {
-            name: s(5853, 19), /* PassthroughDHCPPool */
+            name: s(62860, 19), /* PassthroughDHCPPool */
             syntax: 171,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(5872, 17), /* PassthroughEnable */
+            name: s(69866, 17), /* PassthroughEnable */
             syntax: 26,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(35541, 15), /* RemoteIPAddress */
+            name: s(77354, 15), /* RemoteIPAddress */
             syntax: 165,
             ..PARAM
         },
         Parameter {
-            name: s(60888, 24), /* LocalInterfaceIdentifier */
+            name: s(49214, 24), /* LocalInterfaceIdentifier */
             syntax: 211,
             version: v(2, 2, 0),
             ..PARAM
         },
         Parameter {
-            name: s(60912, 25), /* RemoteInterfaceIdentifier */
+            name: s(47357, 25), /* RemoteInterfaceIdentifier */
             syntax: 211,
             version: v(2, 2, 0),
             ..PARAM
         },
         Parameter {
-            name: s(60968, 6), /* ACName */
+            name: s(96672, 6), /* ACName */
             syntax: 6,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(18577, 11), /* ServiceName */
+            name: s(89448, 11), /* ServiceName */
             syntax: 6,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(44153, 9), /* SessionID */
+            name: s(67302, 9), /* SessionID */
             syntax: 19,
             ..PARAM
         },
         Parameter {
-            name: s(997, 24), /* BroadcastPacketsReceived */
+            name: s(22722, 24), /* BroadcastPacketsReceived */
             syntax: 37,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1021, 20), /* BroadcastPacketsSent */
+            name: s(22761, 20), /* BroadcastPacketsSent */
             syntax: 37,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1041, 13), /* BytesReceived */
+            name: s(19258, 13), /* BytesReceived */
             syntax: 38,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1054, 9), /* BytesSent */
+            name: s(24224, 9), /* BytesSent */
             syntax: 38,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1072, 22), /* DiscardPacketsReceived */
+            name: s(25137, 22), /* DiscardPacketsReceived */
             syntax: 39,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1094, 18), /* DiscardPacketsSent */
+            name: s(30572, 18), /* DiscardPacketsSent */
             syntax: 39,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1112, 14), /* ErrorsReceived */
+            name: s(28148, 14), /* ErrorsReceived */
             syntax: 39,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1126, 10), /* ErrorsSent */
+            name: s(23957, 10), /* ErrorsSent */
             syntax: 39,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1145, 24), /* MulticastPacketsReceived */
+            name: s(22800, 24), /* MulticastPacketsReceived */
             syntax: 37,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1169, 20), /* MulticastPacketsSent */
+            name: s(22839, 20), /* MulticastPacketsSent */
             syntax: 37,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1189, 15), /* PacketsReceived */
+            name: s(17412, 15), /* PacketsReceived */
             syntax: 37,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1204, 11), /* PacketsSent */
+            name: s(22423, 11), /* PacketsSent */
             syntax: 37,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1229, 5), /* Reset */
+            name: s(31685, 5), /* Reset */
             syntax: 40,
             access: Access::ReadWrite,
             version: v(2, 19, 0),
@@ -353,19 +353,19 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(1251, 22), /* UnicastPacketsReceived */
+            name: s(25211, 22), /* UnicastPacketsReceived */
             syntax: 37,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1273, 18), /* UnicastPacketsSent */
+            name: s(30605, 18), /* UnicastPacketsSent */
             syntax: 37,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1291, 27), /* UnknownProtoPacketsReceived */
+            name: s(19160, 27), /* UnknownProtoPacketsReceived */
             syntax: 39,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
@@ -373,7 +373,7 @@ pub(crate) static GROUP: Group = Group {
     ],
     commands: &[
         Command {
-            name: s(1318, 7), /* Reset() */
+            name: s(76957, 7), /* Reset() */
             is_async: false,
             group: GroupRef(&GROUP),
             input: p(28, 0),
@@ -383,7 +383,7 @@ pub(crate) static GROUP: Group = Group {
             protocols: Protocols::USP,
         },
         Command {
-            name: s(1318, 7), /* Reset() */
+            name: s(76957, 7), /* Reset() */
             is_async: false,
             group: GroupRef(&GROUP),
             input: p(54, 0),

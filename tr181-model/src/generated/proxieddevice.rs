@@ -10,10 +10,10 @@ pub(crate) static GROUP: Group = Group {
     name: "ProxiedDevice",
     objects: &[
         Object {
-            path: s(61685, 25), /* Device.ProxiedDevice.{i}. */
+            path: s(28710, 25), /* Device.ProxiedDevice.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(114, 28) /* ProxiedDeviceNumberOfEntries */),
+            num_entries_parameter: Some(s(40822, 28) /* ProxiedDeviceNumberOfEntries */),
             unique_keys: p(0, 1),
             version: v(2, 12, 0),
             protocols: Protocols::USP,
@@ -21,10 +21,10 @@ pub(crate) static GROUP: Group = Group {
             ..object(&GROUP)
         },
         Object {
-            path: s(61751, 34), /* Device.ProxiedDevice.{i}.Node.{i}. */
+            path: s(28710, 34), /* Device.ProxiedDevice.{i}.Node.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(95, 19) /* NodeNumberOfEntries */),
+            num_entries_parameter: Some(s(37199, 19) /* NodeNumberOfEntries */),
             unique_keys: p(1, 1),
             version: v(2, 13, 0),
             protocols: Protocols::USP,
@@ -34,7 +34,7 @@ pub(crate) static GROUP: Group = Group {
     ],
     parameters: &[
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
             version: v(2, 12, 0),
@@ -42,28 +42,28 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(15461, 11), /* Description */
+            name: s(15623, 11), /* Description */
             syntax: 6,
             version: v(2, 13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(61710, 18), /* InterfaceReference */
+            name: s(65655, 18), /* InterfaceReference */
             syntax: 694,
             version: v(2, 13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(61728, 17), /* LastTimeContacted */
+            name: s(69169, 17), /* LastTimeContacted */
             syntax: 10,
             version: v(2, 13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(791, 4), /* Name */
+            name: s(31079, 4), /* Name */
             syntax: 31,
             access: Access::ReadWrite,
             version: v(2, 13, 0),
@@ -71,35 +71,35 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(95, 19), /* NodeNumberOfEntries */
+            name: s(37199, 19), /* NodeNumberOfEntries */
             syntax: 0,
             version: v(2, 13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(61745, 6), /* Online */
+            name: s(96984, 6), /* Online */
             syntax: 16,
             version: v(2, 13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(17722, 13), /* ProxyProtocol */
+            name: s(54853, 13), /* ProxyProtocol */
             syntax: 932,
             version: v(2, 13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(2207, 4), /* Type */
+            name: s(38248, 4), /* Type */
             syntax: 888,
             version: v(2, 13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
             version: v(2, 13, 0),
@@ -107,14 +107,14 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(15461, 11), /* Description */
+            name: s(15623, 11), /* Description */
             syntax: 6,
             version: v(2, 13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(2207, 4), /* Type */
+            name: s(38248, 4), /* Type */
             syntax: 888,
             version: v(2, 13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),

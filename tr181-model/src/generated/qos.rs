@@ -10,95 +10,95 @@ pub(crate) static GROUP: Group = Group {
     name: "QoS",
     objects: &[
         Object {
-            path: s(61785, 11), /* Device.QoS. */
+            path: s(35361, 11), /* Device.QoS. */
             parameters: p(0, 23),
             ..object(&GROUP)
         },
         Object {
-            path: s(62235, 19), /* Device.QoS.App.{i}. */
+            path: s(61701, 19), /* Device.QoS.App.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(61796, 18) /* AppNumberOfEntries */),
-            enable_parameter: Some(s(780, 6) /* Enable */),
+            num_entries_parameter: Some(s(64521, 18) /* AppNumberOfEntries */),
+            enable_parameter: Some(s(3773, 6) /* Enable */),
             unique_keys: p(0, 1),
             parameters: p(23, 12),
             ..object(&GROUP)
         },
         Object {
-            path: s(62272, 30), /* Device.QoS.Classification.{i}. */
+            path: s(35361, 30), /* Device.QoS.Classification.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(61830, 29) /* ClassificationNumberOfEntries */),
-            enable_parameter: Some(s(780, 6) /* Enable */),
+            num_entries_parameter: Some(s(37450, 29) /* ClassificationNumberOfEntries */),
+            enable_parameter: Some(s(3773, 6) /* Enable */),
             unique_keys: p(1, 1),
             parameters: p(35, 86),
             ..object(&GROUP)
         },
         Object {
-            path: s(63286, 20), /* Device.QoS.Flow.{i}. */
+            path: s(59058, 20), /* Device.QoS.Flow.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(61986, 19) /* FlowNumberOfEntries */),
-            enable_parameter: Some(s(780, 6) /* Enable */),
+            num_entries_parameter: Some(s(54900, 19) /* FlowNumberOfEntries */),
+            enable_parameter: Some(s(3773, 6) /* Enable */),
             unique_keys: p(2, 1),
             parameters: p(121, 14),
             ..object(&GROUP)
         },
         Object {
-            path: s(63320, 23), /* Device.QoS.Policer.{i}. */
+            path: s(51037, 23), /* Device.QoS.Policer.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(62123, 22) /* PolicerNumberOfEntries */),
-            enable_parameter: Some(s(780, 6) /* Enable */),
+            num_entries_parameter: Some(s(54743, 22) /* PolicerNumberOfEntries */),
+            enable_parameter: Some(s(3773, 6) /* Enable */),
             unique_keys: p(3, 1),
             parameters: p(135, 22),
             ..object(&GROUP)
         },
         Object {
-            path: s(63693, 21), /* Device.QoS.Queue.{i}. */
+            path: s(56274, 21), /* Device.QoS.Queue.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(62145, 20) /* QueueNumberOfEntries */),
-            enable_parameter: Some(s(780, 6) /* Enable */),
+            num_entries_parameter: Some(s(60198, 20) /* QueueNumberOfEntries */),
+            enable_parameter: Some(s(3773, 6) /* Enable */),
             unique_keys: p(4, 1),
             parameters: p(157, 21),
             ..object(&GROUP)
         },
         Object {
-            path: s(63880, 26), /* Device.QoS.QueueStats.{i}. */
+            path: s(44194, 26), /* Device.QoS.QueueStats.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(62165, 25) /* QueueStatsNumberOfEntries */),
-            enable_parameter: Some(s(780, 6) /* Enable */),
+            num_entries_parameter: Some(s(47282, 25) /* QueueStatsNumberOfEntries */),
+            enable_parameter: Some(s(3773, 6) /* Enable */),
             unique_keys: p(5, 2),
             parameters: p(178, 12),
             ..object(&GROUP)
         },
         Object {
-            path: s(64001, 25), /* Device.QoS.Scheduler.{i}. */
+            path: s(46457, 25), /* Device.QoS.Scheduler.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(62190, 24) /* SchedulerNumberOfEntries */),
-            enable_parameter: Some(s(780, 6) /* Enable */),
+            num_entries_parameter: Some(s(50006, 24) /* SchedulerNumberOfEntries */),
+            enable_parameter: Some(s(3773, 6) /* Enable */),
             unique_keys: p(7, 1),
             version: v(2, 16, 0),
             parameters: p(190, 10),
             ..object(&GROUP)
         },
         Object {
-            path: s(64026, 22), /* Device.QoS.Shaper.{i}. */
+            path: s(53401, 22), /* Device.QoS.Shaper.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(62214, 21) /* ShaperNumberOfEntries */),
-            enable_parameter: Some(s(780, 6) /* Enable */),
+            num_entries_parameter: Some(s(57975, 21) /* ShaperNumberOfEntries */),
+            enable_parameter: Some(s(3773, 6) /* Enable */),
             unique_keys: p(8, 2),
             parameters: p(200, 8),
             ..object(&GROUP)
@@ -106,1150 +106,1150 @@ pub(crate) static GROUP: Group = Group {
     ],
     parameters: &[
         Parameter {
-            name: s(61796, 18), /* AppNumberOfEntries */
+            name: s(64521, 18), /* AppNumberOfEntries */
             syntax: 0,
             ..PARAM
         },
         Parameter {
-            name: s(61814, 16), /* AvailableAppList */
+            name: s(71466, 16), /* AvailableAppList */
             syntax: 384,
             ..PARAM
         },
         Parameter {
-            name: s(61830, 29), /* ClassificationNumberOfEntries */
+            name: s(37450, 29), /* ClassificationNumberOfEntries */
             syntax: 0,
             ..PARAM
         },
         Parameter {
-            name: s(26269, 15), /* DefaultDSCPMark */
+            name: s(75584, 15), /* DefaultDSCPMark */
             syntax: 933,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(61859, 27), /* DefaultEthernetPriorityMark */
+            name: s(41842, 27), /* DefaultEthernetPriorityMark */
             syntax: 933,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(61886, 23), /* DefaultForwardingPolicy */
+            name: s(50991, 23), /* DefaultForwardingPolicy */
             syntax: 0,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(61909, 32), /* DefaultInnerEthernetPriorityMark */
+            name: s(31179, 32), /* DefaultInnerEthernetPriorityMark */
             syntax: 933,
             access: Access::ReadWrite,
             version: v(2, 7, 0),
             ..PARAM
         },
         Parameter {
-            name: s(61941, 14), /* DefaultPolicer */
+            name: s(78907, 14), /* DefaultPolicer */
             syntax: 934,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(61955, 12), /* DefaultQueue */
+            name: s(85149, 12), /* DefaultQueue */
             syntax: 935,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(61967, 19), /* DefaultTrafficClass */
+            name: s(61530, 19), /* DefaultTrafficClass */
             syntax: 0,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(61986, 19), /* FlowNumberOfEntries */
+            name: s(54900, 19), /* FlowNumberOfEntries */
             syntax: 0,
             ..PARAM
         },
         Parameter {
-            name: s(62005, 13), /* MaxAppEntries */
+            name: s(82934, 13), /* MaxAppEntries */
             syntax: 0,
             ..PARAM
         },
         Parameter {
-            name: s(62018, 24), /* MaxClassificationEntries */
+            name: s(49334, 24), /* MaxClassificationEntries */
             syntax: 0,
             ..PARAM
         },
         Parameter {
-            name: s(62042, 14), /* MaxFlowEntries */
+            name: s(79817, 14), /* MaxFlowEntries */
             syntax: 0,
             ..PARAM
         },
         Parameter {
-            name: s(62056, 17), /* MaxPolicerEntries */
+            name: s(69322, 17), /* MaxPolicerEntries */
             syntax: 0,
             ..PARAM
         },
         Parameter {
-            name: s(62073, 15), /* MaxQueueEntries */
+            name: s(76514, 15), /* MaxQueueEntries */
             syntax: 0,
             ..PARAM
         },
         Parameter {
-            name: s(62088, 19), /* MaxSchedulerEntries */
-            syntax: 0,
-            version: v(2, 16, 0),
-            ..PARAM
-        },
-        Parameter {
-            name: s(62107, 16), /* MaxShaperEntries */
-            syntax: 0,
-            ..PARAM
-        },
-        Parameter {
-            name: s(62123, 22), /* PolicerNumberOfEntries */
-            syntax: 0,
-            ..PARAM
-        },
-        Parameter {
-            name: s(62145, 20), /* QueueNumberOfEntries */
-            syntax: 0,
-            ..PARAM
-        },
-        Parameter {
-            name: s(62165, 25), /* QueueStatsNumberOfEntries */
-            syntax: 0,
-            ..PARAM
-        },
-        Parameter {
-            name: s(62190, 24), /* SchedulerNumberOfEntries */
+            name: s(62575, 19), /* MaxSchedulerEntries */
             syntax: 0,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(62214, 21), /* ShaperNumberOfEntries */
+            name: s(73002, 16), /* MaxShaperEntries */
             syntax: 0,
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(54743, 22), /* PolicerNumberOfEntries */
+            syntax: 0,
+            ..PARAM
+        },
+        Parameter {
+            name: s(60198, 20), /* QueueNumberOfEntries */
+            syntax: 0,
+            ..PARAM
+        },
+        Parameter {
+            name: s(47282, 25), /* QueueStatsNumberOfEntries */
+            syntax: 0,
+            ..PARAM
+        },
+        Parameter {
+            name: s(50006, 24), /* SchedulerNumberOfEntries */
+            syntax: 0,
+            version: v(2, 16, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(57975, 21), /* ShaperNumberOfEntries */
+            syntax: 0,
+            ..PARAM
+        },
+        Parameter {
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(26269, 15), /* DefaultDSCPMark */
+            name: s(75584, 15), /* DefaultDSCPMark */
             syntax: 936,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(61859, 27), /* DefaultEthernetPriorityMark */
+            name: s(41842, 27), /* DefaultEthernetPriorityMark */
             syntax: 936,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(61886, 23), /* DefaultForwardingPolicy */
+            name: s(50991, 23), /* DefaultForwardingPolicy */
             syntax: 227,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(61909, 32), /* DefaultInnerEthernetPriorityMark */
+            name: s(31179, 32), /* DefaultInnerEthernetPriorityMark */
             syntax: 933,
             access: Access::ReadWrite,
             version: v(2, 7, 0),
             ..PARAM
         },
         Parameter {
-            name: s(61941, 14), /* DefaultPolicer */
+            name: s(78907, 14), /* DefaultPolicer */
             syntax: 937,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(61967, 19), /* DefaultTrafficClass */
+            name: s(61530, 19), /* DefaultTrafficClass */
             syntax: 227,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(780, 6), /* Enable */
+            name: s(3773, 6), /* Enable */
             syntax: 26,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(791, 4), /* Name */
+            name: s(31079, 4), /* Name */
             syntax: 66,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(62254, 18), /* ProtocolIdentifier */
+            name: s(66555, 18), /* ProtocolIdentifier */
             syntax: 115,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(427, 6), /* Status */
+            name: s(2491, 6), /* Status */
             syntax: 47,
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(26173, 13), /* AllInterfaces */
+            name: s(63702, 13), /* AllInterfaces */
             syntax: 26,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(62302, 3), /* App */
+            name: s(8876, 3), /* App */
             syntax: 938,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(2580, 8), /* DHCPType */
+            name: s(94481, 8), /* DHCPType */
             syntax: 71,
             access: Access::ReadWrite,
             version: v(2, 2, 0),
             ..PARAM
         },
         Parameter {
-            name: s(62305, 4), /* DSAP */
+            name: s(87897, 4), /* DSAP */
             syntax: 483,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(62309, 11), /* DSAPExclude */
+            name: s(87897, 11), /* DSAPExclude */
             syntax: 26,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(62320, 9), /* DSCPCheck */
+            name: s(92648, 9), /* DSCPCheck */
             syntax: 451,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(24806, 11), /* DSCPExclude */
+            name: s(87908, 11), /* DSCPExclude */
             syntax: 26,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(5809, 8), /* DSCPMark */
+            name: s(75591, 8), /* DSCPMark */
             syntax: 936,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(62329, 12), /* DestClientID */
+            name: s(61587, 12), /* DestClientID */
             syntax: 75,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(62341, 19), /* DestClientIDExclude */
+            name: s(61587, 19), /* DestClientIDExclude */
             syntax: 26,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(2588, 6), /* DestIP */
+            name: s(81829, 6), /* DestIP */
             syntax: 72,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(2594, 13), /* DestIPExclude */
+            name: s(81842, 13), /* DestIPExclude */
             syntax: 26,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(25889, 14), /* DestMACAddress */
+            name: s(21757, 14), /* DestMACAddress */
             syntax: 180,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(62360, 14), /* DestMACExclude */
+            name: s(78921, 14), /* DestMACExclude */
             syntax: 26,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(62374, 11), /* DestMACMask */
+            name: s(87952, 11), /* DestMACMask */
             syntax: 180,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(2905, 8), /* DestMask */
+            name: s(94553, 8), /* DestMask */
             syntax: 78,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(2913, 8), /* DestPort */
+            name: s(72090, 8), /* DestPort */
             syntax: 79,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(2921, 15), /* DestPortExclude */
+            name: s(75599, 15), /* DestPortExclude */
             syntax: 26,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(2936, 16), /* DestPortRangeMax */
+            name: s(72090, 16), /* DestPortRangeMax */
             syntax: 79,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(62385, 15), /* DestUserClassID */
+            name: s(53313, 15), /* DestUserClassID */
             syntax: 75,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(62400, 22), /* DestUserClassIDExclude */
+            name: s(53313, 22), /* DestUserClassIDExclude */
             syntax: 26,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(62422, 17), /* DestVendorClassID */
+            name: s(48662, 17), /* DestVendorClassID */
             syntax: 76,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(62439, 24), /* DestVendorClassIDExclude */
+            name: s(48662, 24), /* DestVendorClassIDExclude */
             syntax: 26,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(62463, 21), /* DestVendorClassIDMode */
+            name: s(56190, 21), /* DestVendorClassIDMode */
             syntax: 77,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(62484, 19), /* DestVendorClassIDv6 */
+            name: s(61625, 19), /* DestVendorClassIDv6 */
             syntax: 75,
             access: Access::ReadWrite,
             version: v(2, 2, 0),
             ..PARAM
         },
         Parameter {
-            name: s(62503, 22), /* DestVendorSpecificInfo */
+            name: s(31275, 22), /* DestVendorSpecificInfo */
             syntax: 75,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(62525, 32), /* DestVendorSpecificInfoEnterprise */
+            name: s(31275, 32), /* DestVendorSpecificInfoEnterprise */
             syntax: 227,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(62557, 29), /* DestVendorSpecificInfoExclude */
+            name: s(37508, 29), /* DestVendorSpecificInfoExclude */
             syntax: 26,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(62586, 31), /* DestVendorSpecificInfoSubOption */
+            name: s(32837, 31), /* DestVendorSpecificInfoSubOption */
             syntax: 939,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(780, 6), /* Enable */
+            name: s(3773, 6), /* Enable */
             syntax: 26,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(62617, 16), /* EthernetDEICheck */
+            name: s(72394, 16), /* EthernetDEICheck */
             syntax: 483,
             access: Access::ReadWrite,
             version: v(2, 7, 0),
             ..PARAM
         },
         Parameter {
-            name: s(62633, 18), /* EthernetDEIExclude */
+            name: s(65277, 18), /* EthernetDEIExclude */
             syntax: 26,
             access: Access::ReadWrite,
             version: v(2, 7, 0),
             ..PARAM
         },
         Parameter {
-            name: s(62651, 21), /* EthernetPriorityCheck */
+            name: s(44667, 21), /* EthernetPriorityCheck */
             syntax: 483,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(62672, 23), /* EthernetPriorityExclude */
+            name: s(40631, 23), /* EthernetPriorityExclude */
             syntax: 26,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(62695, 20), /* EthernetPriorityMark */
+            name: s(31191, 20), /* EthernetPriorityMark */
             syntax: 936,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(62715, 9), /* Ethertype */
+            name: s(45719, 9), /* Ethertype */
             syntax: 483,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(62724, 16), /* EthertypeExclude */
+            name: s(72410, 16), /* EthertypeExclude */
             syntax: 26,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(42841, 16), /* ForwardingPolicy */
+            name: s(50998, 16), /* ForwardingPolicy */
             syntax: 227,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(62740, 15), /* IPLengthExclude */
+            name: s(76034, 15), /* IPLengthExclude */
             syntax: 26,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(62755, 11), /* IPLengthMax */
+            name: s(88293, 11), /* IPLengthMax */
             syntax: 940,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(62766, 11), /* IPLengthMin */
+            name: s(88304, 11), /* IPLengthMin */
             syntax: 940,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(4671, 9), /* IPVersion */
+            name: s(92846, 9), /* IPVersion */
             syntax: 124,
             access: Access::ReadWrite,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(62777, 26), /* InnerEthernetPriorityCheck */
+            name: s(44662, 26), /* InnerEthernetPriorityCheck */
             syntax: 483,
             access: Access::ReadWrite,
             version: v(2, 7, 0),
             ..PARAM
         },
         Parameter {
-            name: s(62803, 28), /* InnerEthernetPriorityExclude */
+            name: s(40626, 28), /* InnerEthernetPriorityExclude */
             syntax: 26,
             access: Access::ReadWrite,
             version: v(2, 7, 0),
             ..PARAM
         },
         Parameter {
-            name: s(62831, 25), /* InnerEthernetPriorityMark */
+            name: s(31186, 25), /* InnerEthernetPriorityMark */
             syntax: 936,
             access: Access::ReadWrite,
             version: v(2, 7, 0),
             ..PARAM
         },
         Parameter {
-            name: s(262, 9), /* Interface */
+            name: s(6361, 9), /* Interface */
             syntax: 452,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(62856, 10), /* LLCControl */
+            name: s(69118, 10), /* LLCControl */
             syntax: 483,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(62866, 17), /* LLCControlExclude */
+            name: s(69118, 17), /* LLCControlExclude */
             syntax: 26,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(2993, 5), /* Order */
+            name: s(81824, 5), /* Order */
             syntax: 81,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(62883, 13), /* OutOfBandInfo */
+            name: s(83142, 13), /* OutOfBandInfo */
             syntax: 483,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(62896, 7), /* Policer */
+            name: s(51048, 7), /* Policer */
             syntax: 937,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(2441, 8), /* Protocol */
+            name: s(18372, 8), /* Protocol */
             syntax: 82,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(2998, 15), /* ProtocolExclude */
+            name: s(77174, 15), /* ProtocolExclude */
             syntax: 26,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(62903, 7), /* SNAPOUI */
+            name: s(80489, 7), /* SNAPOUI */
             syntax: 483,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(62910, 14), /* SNAPOUIExclude */
+            name: s(80489, 14), /* SNAPOUIExclude */
             syntax: 26,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(62924, 4), /* SSAP */
+            name: s(89349, 4), /* SSAP */
             syntax: 483,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(62928, 11), /* SSAPExclude */
+            name: s(89349, 11), /* SSAPExclude */
             syntax: 26,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(62939, 14), /* SourceClientID */
+            name: s(58017, 14), /* SourceClientID */
             syntax: 75,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(62953, 21), /* SourceClientIDExclude */
+            name: s(58017, 21), /* SourceClientIDExclude */
             syntax: 26,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(3013, 8), /* SourceIP */
+            name: s(56646, 8), /* SourceIP */
             syntax: 72,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(3021, 15), /* SourceIPExclude */
+            name: s(77624, 15), /* SourceIPExclude */
             syntax: 26,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(62974, 16), /* SourceMACAddress */
+            name: s(39103, 16), /* SourceMACAddress */
             syntax: 180,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(24982, 16), /* SourceMACExclude */
+            name: s(74202, 16), /* SourceMACExclude */
             syntax: 26,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(62990, 13), /* SourceMACMask */
+            name: s(83701, 13), /* SourceMACMask */
             syntax: 180,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(3354, 10), /* SourceMask */
+            name: s(91830, 10), /* SourceMask */
             syntax: 78,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(3364, 10), /* SourcePort */
+            name: s(67239, 10), /* SourcePort */
             syntax: 79,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(3374, 17), /* SourcePortExclude */
+            name: s(70546, 17), /* SourcePortExclude */
             syntax: 26,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(3391, 18), /* SourcePortRangeMax */
+            name: s(67239, 18), /* SourcePortRangeMax */
             syntax: 79,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(63003, 17), /* SourceUserClassID */
+            name: s(50126, 17), /* SourceUserClassID */
             syntax: 75,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(63020, 24), /* SourceUserClassIDExclude */
+            name: s(50126, 24), /* SourceUserClassIDExclude */
             syntax: 26,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(63044, 19), /* SourceVendorClassID */
+            name: s(45546, 19), /* SourceVendorClassID */
             syntax: 76,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(63063, 26), /* SourceVendorClassIDExclude */
+            name: s(45546, 26), /* SourceVendorClassIDExclude */
             syntax: 26,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(63089, 23), /* SourceVendorClassIDMode */
+            name: s(52233, 23), /* SourceVendorClassIDMode */
             syntax: 77,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(63112, 21), /* SourceVendorClassIDv6 */
+            name: s(58080, 21), /* SourceVendorClassIDv6 */
             syntax: 75,
             access: Access::ReadWrite,
             version: v(2, 2, 0),
             ..PARAM
         },
         Parameter {
-            name: s(63133, 24), /* SourceVendorSpecificInfo */
+            name: s(29662, 24), /* SourceVendorSpecificInfo */
             syntax: 75,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(63157, 34), /* SourceVendorSpecificInfoEnterprise */
+            name: s(29662, 34), /* SourceVendorSpecificInfoEnterprise */
             syntax: 227,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(63191, 31), /* SourceVendorSpecificInfoExclude */
+            name: s(34542, 31), /* SourceVendorSpecificInfoExclude */
             syntax: 26,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(63222, 33), /* SourceVendorSpecificInfoSubOption */
+            name: s(30854, 33), /* SourceVendorSpecificInfoSubOption */
             syntax: 939,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(427, 6), /* Status */
+            name: s(2491, 6), /* Status */
             syntax: 65,
             ..PARAM
         },
         Parameter {
-            name: s(63255, 6), /* TCPACK */
+            name: s(83818, 6), /* TCPACK */
             syntax: 26,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(63261, 13), /* TCPACKExclude */
+            name: s(83818, 13), /* TCPACKExclude */
             syntax: 26,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(63274, 12), /* TrafficClass */
+            name: s(61537, 12), /* TrafficClass */
             syntax: 483,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(26200, 11), /* VLANIDCheck */
+            name: s(89888, 11), /* VLANIDCheck */
             syntax: 483,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(26211, 13), /* VLANIDExclude */
+            name: s(84130, 13), /* VLANIDExclude */
             syntax: 26,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(62302, 3), /* App */
+            name: s(8876, 3), /* App */
             syntax: 938,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(5809, 8), /* DSCPMark */
+            name: s(75591, 8), /* DSCPMark */
             syntax: 936,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(780, 6), /* Enable */
+            name: s(3773, 6), /* Enable */
             syntax: 26,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(62695, 20), /* EthernetPriorityMark */
+            name: s(31191, 20), /* EthernetPriorityMark */
             syntax: 936,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(42841, 16), /* ForwardingPolicy */
+            name: s(50998, 16), /* ForwardingPolicy */
             syntax: 227,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(62831, 25), /* InnerEthernetPriorityMark */
+            name: s(31186, 25), /* InnerEthernetPriorityMark */
             syntax: 936,
             access: Access::ReadWrite,
             version: v(2, 7, 0),
             ..PARAM
         },
         Parameter {
-            name: s(791, 4), /* Name */
+            name: s(31079, 4), /* Name */
             syntax: 66,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(62896, 7), /* Policer */
+            name: s(51048, 7), /* Policer */
             syntax: 937,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(427, 6), /* Status */
+            name: s(2491, 6), /* Status */
             syntax: 47,
             ..PARAM
         },
         Parameter {
-            name: s(63274, 12), /* TrafficClass */
+            name: s(61537, 12), /* TrafficClass */
             syntax: 227,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(2207, 4), /* Type */
+            name: s(38248, 4), /* Type */
             syntax: 115,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(63306, 14), /* TypeParameters */
+            name: s(81035, 14), /* TypeParameters */
             syntax: 880,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(63343, 18), /* CommittedBurstSize */
+            name: s(64809, 18), /* CommittedBurstSize */
             syntax: 940,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(63361, 13), /* CommittedRate */
+            name: s(81686, 13), /* CommittedRate */
             syntax: 941,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(63374, 16), /* ConformingAction */
+            name: s(51826, 16), /* ConformingAction */
             syntax: 942,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(63390, 22), /* ConformingCountedBytes */
+            name: s(34334, 22), /* ConformingCountedBytes */
             syntax: 227,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(63412, 24), /* ConformingCountedPackets */
+            name: s(30698, 24), /* ConformingCountedPackets */
             syntax: 227,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(780, 6), /* Enable */
+            name: s(3773, 6), /* Enable */
             syntax: 26,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(63436, 15), /* ExcessBurstSize */
+            name: s(75794, 15), /* ExcessBurstSize */
             syntax: 940,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(63451, 9), /* MeterType */
+            name: s(66473, 9), /* MeterType */
             syntax: 943,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(63460, 19), /* NonConformingAction */
+            name: s(62727, 19), /* NonConformingAction */
             syntax: 944,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(63479, 25), /* NonConformingCountedBytes */
+            name: s(47082, 25), /* NonConformingCountedBytes */
             syntax: 227,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(63504, 27), /* NonConformingCountedPackets */
+            name: s(42841, 27), /* NonConformingCountedPackets */
             syntax: 227,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(63531, 23), /* PartialConformingAction */
+            name: s(51819, 23), /* PartialConformingAction */
             syntax: 944,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(63554, 31), /* PartiallyConformingCountedBytes */
+            name: s(34325, 31), /* PartiallyConformingCountedBytes */
             syntax: 227,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(63585, 33), /* PartiallyConformingCountedPackets */
+            name: s(30689, 33), /* PartiallyConformingCountedPackets */
             syntax: 227,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(63618, 13), /* PeakBurstSize */
+            name: s(83220, 13), /* PeakBurstSize */
             syntax: 940,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(63631, 8), /* PeakRate */
+            name: s(95169, 8), /* PeakRate */
             syntax: 941,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(63639, 18), /* PossibleMeterTypes */
+            name: s(66465, 18), /* PossibleMeterTypes */
             syntax: 945,
             ..PARAM
         },
         Parameter {
-            name: s(427, 6), /* Status */
+            name: s(2491, 6), /* Status */
             syntax: 47,
             ..PARAM
         },
         Parameter {
-            name: s(63657, 17), /* TotalCountedBytes */
+            name: s(70750, 17), /* TotalCountedBytes */
             syntax: 227,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(63674, 19), /* TotalCountedPackets */
+            name: s(63867, 19), /* TotalCountedPackets */
             syntax: 227,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(26173, 13), /* AllInterfaces */
+            name: s(63702, 13), /* AllInterfaces */
             syntax: 26,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(63714, 11), /* AssuredRate */
+            name: s(64924, 11), /* AssuredRate */
             syntax: 946,
             access: Access::ReadWrite,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(63725, 12), /* BufferLength */
+            name: s(84765, 12), /* BufferLength */
             syntax: 365,
             ..PARAM
         },
         Parameter {
-            name: s(63737, 8), /* Children */
+            name: s(88725, 8), /* Children */
             syntax: 465,
             access: Access::ReadWrite,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(63745, 18), /* CurrentAssuredRate */
+            name: s(64917, 18), /* CurrentAssuredRate */
             syntax: 946,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(63763, 18), /* CurrentShapingRate */
+            name: s(64935, 18), /* CurrentShapingRate */
             syntax: 947,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(63781, 13), /* DropAlgorithm */
+            name: s(81920, 13), /* DropAlgorithm */
             syntax: 948,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(780, 6), /* Enable */
+            name: s(3773, 6), /* Enable */
             syntax: 26,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(63794, 16), /* HardwareAssisted */
+            name: s(72586, 16), /* HardwareAssisted */
             syntax: 26,
             ..PARAM
         },
         Parameter {
-            name: s(262, 9), /* Interface */
+            name: s(6361, 9), /* Interface */
             syntax: 452,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(60486, 10), /* Precedence */
+            name: s(38252, 10), /* Precedence */
             syntax: 919,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(63810, 13), /* REDPercentage */
+            name: s(83337, 13), /* REDPercentage */
             syntax: 949,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(63823, 12), /* REDThreshold */
+            name: s(86493, 12), /* REDThreshold */
             syntax: 949,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(63835, 18), /* SchedulerAlgorithm */
+            name: s(67077, 18), /* SchedulerAlgorithm */
             syntax: 950,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(63853, 16), /* ShapingBurstSize */
+            name: s(74170, 16), /* ShapingBurstSize */
             syntax: 365,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(63869, 11), /* ShapingRate */
+            name: s(64942, 11), /* ShapingRate */
             syntax: 946,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(427, 6), /* Status */
+            name: s(2491, 6), /* Status */
             syntax: 65,
             ..PARAM
         },
         Parameter {
-            name: s(31759, 14), /* TrafficClasses */
+            name: s(80965, 14), /* TrafficClasses */
             syntax: 80,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(9777, 6), /* Weight */
+            name: s(93971, 6), /* Weight */
             syntax: 227,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(63906, 12), /* DroppedBytes */
+            name: s(85221, 12), /* DroppedBytes */
             syntax: 940,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(63918, 14), /* DroppedPackets */
+            name: s(79061, 14), /* DroppedPackets */
             syntax: 227,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(780, 6), /* Enable */
+            name: s(3773, 6), /* Enable */
             syntax: 26,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(262, 9), /* Interface */
+            name: s(6361, 9), /* Interface */
             syntax: 452,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(63932, 11), /* OutputBytes */
+            name: s(88964, 11), /* OutputBytes */
             syntax: 940,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(63943, 13), /* OutputPackets */
+            name: s(83155, 13), /* OutputPackets */
             syntax: 227,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(20784, 5), /* Queue */
+            name: s(2083, 5), /* Queue */
             syntax: 951,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(63956, 21), /* QueueOccupancyPackets */
+            name: s(57387, 21), /* QueueOccupancyPackets */
             syntax: 227,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(63977, 24), /* QueueOccupancyPercentage */
+            name: s(49718, 24), /* QueueOccupancyPercentage */
             syntax: 952,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(427, 6), /* Status */
+            name: s(2491, 6), /* Status */
             syntax: 47,
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
             version: v(2, 16, 0),
@@ -1257,7 +1257,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
             version: v(2, 16, 0),
@@ -1265,107 +1265,107 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(63714, 11), /* AssuredRate */
+            name: s(64924, 11), /* AssuredRate */
             syntax: 946,
             access: Access::ReadWrite,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(63737, 8), /* Children */
+            name: s(88725, 8), /* Children */
             syntax: 465,
             access: Access::ReadWrite,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(61955, 12), /* DefaultQueue */
+            name: s(85149, 12), /* DefaultQueue */
             syntax: 452,
             access: Access::ReadWrite,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(780, 6), /* Enable */
+            name: s(3773, 6), /* Enable */
             syntax: 26,
             access: Access::ReadWrite,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(262, 9), /* Interface */
+            name: s(6361, 9), /* Interface */
             syntax: 452,
             access: Access::ReadWrite,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(63835, 18), /* SchedulerAlgorithm */
+            name: s(67077, 18), /* SchedulerAlgorithm */
             syntax: 950,
             access: Access::ReadWrite,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(63869, 11), /* ShapingRate */
+            name: s(64942, 11), /* ShapingRate */
             syntax: 946,
             access: Access::ReadWrite,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(427, 6), /* Status */
+            name: s(2491, 6), /* Status */
             syntax: 65,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(63737, 8), /* Children */
+            name: s(88725, 8), /* Children */
             syntax: 465,
             access: Access::ReadWrite,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(780, 6), /* Enable */
+            name: s(3773, 6), /* Enable */
             syntax: 26,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(262, 9), /* Interface */
+            name: s(6361, 9), /* Interface */
             syntax: 452,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(63853, 16), /* ShapingBurstSize */
+            name: s(74170, 16), /* ShapingBurstSize */
             syntax: 365,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(63869, 11), /* ShapingRate */
+            name: s(64942, 11), /* ShapingRate */
             syntax: 946,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(427, 6), /* Status */
+            name: s(2491, 6), /* Status */
             syntax: 65,
             ..PARAM
         },

@@ -10,70 +10,70 @@ pub(crate) static GROUP: Group = Group {
     name: "RadSecProxy",
     objects: &[
         Object {
-            path: s(64048, 19), /* Device.RadSecProxy. */
+            path: s(26428, 19), /* Device.RadSecProxy. */
             version: v(2, 19, 0),
             parameters: p(0, 8),
             ..object(&GROUP)
         },
         Object {
-            path: s(64159, 30), /* Device.RadSecProxy.Client.{i}. */
+            path: s(35391, 30), /* Device.RadSecProxy.Client.{i}. */
             access: Access::ReadWrite,
             max_entries: None,
-            num_entries_parameter: Some(s(5711, 21) /* ClientNumberOfEntries */),
-            enable_parameter: Some(s(780, 6) /* Enable */),
+            num_entries_parameter: Some(s(55875, 21) /* ClientNumberOfEntries */),
+            enable_parameter: Some(s(3773, 6) /* Enable */),
             unique_keys: p(0, 2),
             version: v(2, 19, 0),
             parameters: p(8, 8),
             ..object(&GROUP)
         },
         Object {
-            path: s(64198, 36), /* Device.RadSecProxy.ListenConfig.{i}. */
+            path: s(26428, 36), /* Device.RadSecProxy.ListenConfig.{i}. */
             max_entries: None,
-            num_entries_parameter: Some(s(64067, 27) /* ListenConfigNumberOfEntries */),
+            num_entries_parameter: Some(s(42598, 27) /* ListenConfigNumberOfEntries */),
             unique_keys: p(2, 1),
             version: v(2, 19, 0),
             parameters: p(16, 5),
             ..object(&GROUP)
         },
         Object {
-            path: s(64234, 29), /* Device.RadSecProxy.Realm.{i}. */
+            path: s(37798, 29), /* Device.RadSecProxy.Realm.{i}. */
             access: Access::ReadWrite,
             max_entries: None,
-            num_entries_parameter: Some(s(64094, 20) /* RealmNumberOfEntries */),
-            enable_parameter: Some(s(780, 6) /* Enable */),
+            num_entries_parameter: Some(s(60238, 20) /* RealmNumberOfEntries */),
+            enable_parameter: Some(s(3773, 6) /* Enable */),
             unique_keys: p(3, 2),
             version: v(2, 19, 0),
             parameters: p(21, 8),
             ..object(&GROUP)
         },
         Object {
-            path: s(64304, 30), /* Device.RadSecProxy.Server.{i}. */
+            path: s(35421, 30), /* Device.RadSecProxy.Server.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(7252, 21) /* ServerNumberOfEntries */),
-            enable_parameter: Some(s(780, 6) /* Enable */),
+            num_entries_parameter: Some(s(57891, 21) /* ServerNumberOfEntries */),
+            enable_parameter: Some(s(3773, 6) /* Enable */),
             unique_keys: p(5, 2),
             version: v(2, 19, 0),
             parameters: p(29, 9),
             ..object(&GROUP)
         },
         Object {
-            path: s(64334, 36), /* Device.RadSecProxy.SourceConfig.{i}. */
+            path: s(26464, 36), /* Device.RadSecProxy.SourceConfig.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(64114, 27) /* SourceConfigNumberOfEntries */),
+            num_entries_parameter: Some(s(43192, 27) /* SourceConfigNumberOfEntries */),
             unique_keys: p(7, 1),
             version: v(2, 19, 0),
             parameters: p(38, 5),
             ..object(&GROUP)
         },
         Object {
-            path: s(64370, 27), /* Device.RadSecProxy.TLS.{i}. */
+            path: s(42058, 27), /* Device.RadSecProxy.TLS.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(64141, 18) /* TLSNumberOfEntries */),
+            num_entries_parameter: Some(s(67329, 18) /* TLSNumberOfEntries */),
             unique_keys: p(8, 1),
             version: v(2, 19, 0),
             parameters: p(43, 5),
@@ -82,63 +82,63 @@ pub(crate) static GROUP: Group = Group {
     ],
     parameters: &[
         Parameter {
-            name: s(5711, 21), /* ClientNumberOfEntries */
+            name: s(55875, 21), /* ClientNumberOfEntries */
             syntax: 0,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(780, 6), /* Enable */
+            name: s(3773, 6), /* Enable */
             syntax: 16,
             access: Access::ReadWrite,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(64067, 27), /* ListenConfigNumberOfEntries */
+            name: s(42598, 27), /* ListenConfigNumberOfEntries */
             syntax: 0,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(64094, 20), /* RealmNumberOfEntries */
+            name: s(60238, 20), /* RealmNumberOfEntries */
             syntax: 0,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(7252, 21), /* ServerNumberOfEntries */
+            name: s(57891, 21), /* ServerNumberOfEntries */
             syntax: 0,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(64114, 27), /* SourceConfigNumberOfEntries */
+            name: s(43192, 27), /* SourceConfigNumberOfEntries */
             syntax: 0,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(427, 6), /* Status */
+            name: s(2491, 6), /* Status */
             syntax: 179,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(64141, 18), /* TLSNumberOfEntries */
+            name: s(67329, 18), /* TLSNumberOfEntries */
             syntax: 0,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(51226, 7), /* Address */
+            name: s(5263, 7), /* Address */
             syntax: 6,
             access: Access::ReadWrite,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
             version: v(2, 19, 0),
@@ -146,7 +146,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
             version: v(2, 19, 0),
@@ -154,41 +154,41 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(780, 6), /* Enable */
+            name: s(3773, 6), /* Enable */
             syntax: 16,
             access: Access::ReadWrite,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(2441, 8), /* Protocol */
+            name: s(18372, 8), /* Protocol */
             syntax: 953,
             access: Access::ReadWrite,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(64189, 6), /* Secret */
+            name: s(57822, 6), /* Secret */
             syntax: 562,
             access: Access::ReadWrite,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(427, 6), /* Status */
+            name: s(2491, 6), /* Status */
             syntax: 179,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(64195, 3), /* TLS */
+            name: s(13346, 3), /* TLS */
             syntax: 954,
             access: Access::ReadWrite,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
             version: v(2, 19, 0),
@@ -196,7 +196,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
             version: v(2, 19, 0),
@@ -204,42 +204,42 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(262, 9), /* Interface */
+            name: s(6361, 9), /* Interface */
             syntax: 233,
             access: Access::ReadWrite,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(2535, 4), /* Port */
+            name: s(9673, 4), /* Port */
             syntax: 127,
             access: Access::ReadWrite,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(2441, 8), /* Protocol */
+            name: s(18372, 8), /* Protocol */
             syntax: 953,
             access: Access::ReadWrite,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(64270, 18), /* AccountingResponse */
+            name: s(64359, 18), /* AccountingResponse */
             syntax: 26,
             access: Access::ReadWrite,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(64288, 16), /* AccountingServer */
+            name: s(71274, 16), /* AccountingServer */
             syntax: 955,
             access: Access::ReadWrite,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
             version: v(2, 19, 0),
@@ -247,7 +247,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
             version: v(2, 19, 0),
@@ -255,41 +255,41 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(780, 6), /* Enable */
+            name: s(3773, 6), /* Enable */
             syntax: 16,
             access: Access::ReadWrite,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(64263, 7), /* Pattern */
+            name: s(86277, 7), /* Pattern */
             syntax: 3,
             access: Access::ReadWrite,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(7355, 6), /* Server */
+            name: s(7297, 6), /* Server */
             syntax: 955,
             access: Access::ReadWrite,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(427, 6), /* Status */
+            name: s(2491, 6), /* Status */
             syntax: 179,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(51226, 7), /* Address */
+            name: s(5263, 7), /* Address */
             syntax: 6,
             access: Access::ReadWrite,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
             version: v(2, 19, 0),
@@ -297,7 +297,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
             version: v(2, 19, 0),
@@ -305,48 +305,48 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(780, 6), /* Enable */
+            name: s(3773, 6), /* Enable */
             syntax: 16,
             access: Access::ReadWrite,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(2535, 4), /* Port */
+            name: s(9673, 4), /* Port */
             syntax: 127,
             access: Access::ReadWrite,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(2441, 8), /* Protocol */
+            name: s(18372, 8), /* Protocol */
             syntax: 953,
             access: Access::ReadWrite,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(64189, 6), /* Secret */
+            name: s(57822, 6), /* Secret */
             syntax: 562,
             access: Access::ReadWrite,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(427, 6), /* Status */
+            name: s(2491, 6), /* Status */
             syntax: 179,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(64195, 3), /* TLS */
+            name: s(13346, 3), /* TLS */
             syntax: 954,
             access: Access::ReadWrite,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
             version: v(2, 19, 0),
@@ -354,7 +354,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
             version: v(2, 19, 0),
@@ -362,28 +362,28 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(262, 9), /* Interface */
+            name: s(6361, 9), /* Interface */
             syntax: 233,
             access: Access::ReadWrite,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(2535, 4), /* Port */
+            name: s(9673, 4), /* Port */
             syntax: 127,
             access: Access::ReadWrite,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(2441, 8), /* Protocol */
+            name: s(18372, 8), /* Protocol */
             syntax: 953,
             access: Access::ReadWrite,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
             version: v(2, 19, 0),
@@ -391,7 +391,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
             version: v(2, 19, 0),
@@ -399,21 +399,21 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(35045, 8), /* CABundle */
+            name: s(37872, 8), /* CABundle */
             syntax: 569,
             access: Access::ReadWrite,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(35053, 11), /* Certificate */
+            name: s(28694, 11), /* Certificate */
             syntax: 570,
             access: Access::ReadWrite,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(64397, 10), /* TLSVersion */
+            name: s(92010, 10), /* TLSVersion */
             syntax: 956,
             access: Access::ReadWrite,
             version: v(2, 19, 0),

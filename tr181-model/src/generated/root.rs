@@ -17,68 +17,68 @@ pub(crate) static GROUP: Group = Group {
     }],
     parameters: &[
         Parameter {
-            name: s(7, 31), /* CollectionDeviceNumberOfEntries */
+            name: s(32806, 31), /* CollectionDeviceNumberOfEntries */
             syntax: 0,
             version: v(2, 19, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(7, 31), /* CollectionDeviceNumberOfEntries */
+            name: s(32806, 31), /* CollectionDeviceNumberOfEntries */
             syntax: 0,
             version: v(2, 16, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(38, 29), /* InterfaceStackNumberOfEntries */
+            name: s(38494, 29), /* InterfaceStackNumberOfEntries */
             syntax: 0,
             ..PARAM
         },
         Parameter {
-            name: s(67, 28), /* IoTCapabilityNumberOfEntries */
-            syntax: 0,
-            version: v(2, 13, 0),
-            flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
-            ..PARAM
-        },
-        Parameter {
-            name: s(95, 19), /* NodeNumberOfEntries */
+            name: s(40654, 28), /* IoTCapabilityNumberOfEntries */
             syntax: 0,
             version: v(2, 13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(114, 28), /* ProxiedDeviceNumberOfEntries */
+            name: s(37199, 19), /* NodeNumberOfEntries */
+            syntax: 0,
+            version: v(2, 13, 0),
+            flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
+            ..PARAM
+        },
+        Parameter {
+            name: s(40822, 28), /* ProxiedDeviceNumberOfEntries */
             syntax: 0,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(142, 20), /* RootDataModelVersion */
+            name: s(60438, 20), /* RootDataModelVersion */
             syntax: 1,
             version: v(2, 4, 0),
             flags: ParameterFlags::new(Protocols::BOTH, true, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(176, 5), /* Cause */
+            name: s(63767, 5), /* Cause */
             syntax: 2,
             version: v(2, 18, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(181, 6), /* Reason */
+            name: s(43928, 6), /* Reason */
             syntax: 3,
             version: v(2, 18, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(213, 9), /* ByteCount */
+            name: s(71546, 9), /* ByteCount */
             syntax: 0,
             access: Access::ReadWrite,
             version: v(2, 13, 0),
@@ -86,7 +86,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(222, 8), /* Duration */
+            name: s(27068, 8), /* Duration */
             syntax: 4,
             access: Access::ReadWrite,
             version: v(2, 13, 0),
@@ -94,7 +94,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(230, 10), /* FileTarget */
+            name: s(90760, 10), /* FileTarget */
             syntax: 5,
             access: Access::ReadWrite,
             version: v(2, 13, 0),
@@ -102,7 +102,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(240, 16), /* FilterExpression */
+            name: s(72474, 16), /* FilterExpression */
             syntax: 6,
             access: Access::ReadWrite,
             version: v(2, 13, 0),
@@ -110,14 +110,14 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(256, 6), /* Format */
+            name: s(68211, 6), /* Format */
             syntax: 7,
             version: v(2, 13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(262, 9), /* Interface */
+            name: s(6361, 9), /* Interface */
             syntax: 8,
             access: Access::ReadWrite,
             version: v(2, 13, 0),
@@ -125,7 +125,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(271, 11), /* PacketCount */
+            name: s(55759, 11), /* PacketCount */
             syntax: 0,
             access: Access::ReadWrite,
             version: v(2, 13, 0),
@@ -133,7 +133,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(282, 8), /* Password */
+            name: s(16587, 8), /* Password */
             syntax: 9,
             access: Access::ReadWrite,
             version: v(2, 13, 0),
@@ -141,7 +141,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(290, 8), /* Username */
+            name: s(14137, 8), /* Username */
             syntax: 6,
             access: Access::ReadWrite,
             version: v(2, 13, 0),
@@ -149,105 +149,105 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(298, 29), /* PacketCaptureResult.{i}.Count */
+            name: s(38726, 29), /* PacketCaptureResult.{i}.Count */
             syntax: 0,
             version: v(2, 13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(327, 31), /* PacketCaptureResult.{i}.EndTime */
+            name: s(34294, 31), /* PacketCaptureResult.{i}.EndTime */
             syntax: 10,
             version: v(2, 13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(358, 36), /* PacketCaptureResult.{i}.FileLocation */
+            name: s(26932, 36), /* PacketCaptureResult.{i}.FileLocation */
             syntax: 5,
             version: v(2, 13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(394, 33), /* PacketCaptureResult.{i}.StartTime */
+            name: s(30656, 33), /* PacketCaptureResult.{i}.StartTime */
             syntax: 10,
             version: v(2, 13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(427, 6), /* Status */
+            name: s(2491, 6), /* Status */
             syntax: 11,
             version: v(2, 13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(176, 5), /* Cause */
+            name: s(63767, 5), /* Cause */
             syntax: 12,
             version: v(2, 18, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(181, 6), /* Reason */
+            name: s(43928, 6), /* Reason */
             syntax: 3,
             version: v(2, 18, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(456, 12), /* DelaySeconds */
+            name: s(85161, 12), /* DelaySeconds */
             syntax: 4,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
-            name: s(489, 7), /* Results */
+            name: s(38226, 7), /* Results */
             syntax: 13,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(427, 6), /* Status */
+            name: s(2491, 6), /* Status */
             syntax: 14,
             version: v(2, 13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(176, 5), /* Cause */
+            name: s(63767, 5), /* Cause */
             syntax: 15,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(496, 10), /* CommandKey */
+            name: s(90450, 10), /* CommandKey */
             syntax: 3,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(506, 15), /* FirmwareUpdated */
+            name: s(75884, 15), /* FirmwareUpdated */
             syntax: 16,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(521, 12), /* ParameterMap */
+            name: s(86229, 12), /* ParameterMap */
             syntax: 17,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(181, 6), /* Reason */
+            name: s(43928, 6), /* Reason */
             syntax: 3,
             version: v(2, 18, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
@@ -256,7 +256,7 @@ pub(crate) static GROUP: Group = Group {
     ],
     commands: &[
         Command {
-            name: s(162, 14), /* FactoryReset() */
+            name: s(79243, 14), /* FactoryReset() */
             is_async: false,
             group: GroupRef(&GROUP),
             input: p(7, 2),
@@ -266,7 +266,7 @@ pub(crate) static GROUP: Group = Group {
             protocols: Protocols::USP,
         },
         Command {
-            name: s(187, 26), /* PacketCaptureDiagnostics() */
+            name: s(45130, 26), /* PacketCaptureDiagnostics() */
             is_async: true,
             group: GroupRef(&GROUP),
             input: p(9, 9),
@@ -276,7 +276,7 @@ pub(crate) static GROUP: Group = Group {
             protocols: Protocols::USP,
         },
         Command {
-            name: s(433, 8), /* Reboot() */
+            name: s(95249, 8), /* Reboot() */
             is_async: false,
             group: GroupRef(&GROUP),
             input: p(23, 2),
@@ -286,7 +286,7 @@ pub(crate) static GROUP: Group = Group {
             protocols: Protocols::USP,
         },
         Command {
-            name: s(441, 15), /* ScheduleTimer() */
+            name: s(77519, 15), /* ScheduleTimer() */
             is_async: true,
             group: GroupRef(&GROUP),
             input: p(25, 1),
@@ -296,7 +296,7 @@ pub(crate) static GROUP: Group = Group {
             protocols: Protocols::USP,
         },
         Command {
-            name: s(468, 21), /* SelfTestDiagnostics() */
+            name: s(57849, 21), /* SelfTestDiagnostics() */
             is_async: true,
             group: GroupRef(&GROUP),
             input: p(26, 0),
@@ -307,7 +307,7 @@ pub(crate) static GROUP: Group = Group {
         },
     ],
     events: &[Event {
-        name: s(533, 5), /* Boot! */
+        name: s(97510, 5), /* Boot! */
         group: GroupRef(&GROUP),
         arguments: p(28, 5),
         status: Status::Current,

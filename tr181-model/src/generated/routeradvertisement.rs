@@ -10,30 +10,30 @@ pub(crate) static GROUP: Group = Group {
     name: "RouterAdvertisement",
     objects: &[
         Object {
-            path: s(64407, 27), /* Device.RouterAdvertisement. */
+            path: s(9464, 27), /* Device.RouterAdvertisement. */
             version: v(2, 2, 0),
             parameters: p(0, 2),
             ..object(&GROUP)
         },
         Object {
-            path: s(64434, 48), /* Device.RouterAdvertisement.InterfaceSetting.{i}. */
+            path: s(9464, 48), /* Device.RouterAdvertisement.InterfaceSetting.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(15152, 31) /* InterfaceSettingNumberOfEntries */),
-            enable_parameter: Some(s(780, 6) /* Enable */),
+            num_entries_parameter: Some(s(33984, 31) /* InterfaceSettingNumberOfEntries */),
+            enable_parameter: Some(s(3773, 6) /* Enable */),
             unique_keys: p(0, 2),
             version: v(2, 2, 0),
             parameters: p(2, 25),
             ..object(&GROUP)
         },
         Object {
-            path: s(64748, 59), /* Device.RouterAdvertisement.InterfaceSetting.{i}.Option.{i}. */
+            path: s(9464, 59), /* Device.RouterAdvertisement.InterfaceSetting.{i}.Option.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(6703, 21) /* OptionNumberOfEntries */),
-            enable_parameter: Some(s(780, 6) /* Enable */),
+            num_entries_parameter: Some(s(38937, 21) /* OptionNumberOfEntries */),
+            enable_parameter: Some(s(3773, 6) /* Enable */),
             unique_keys: p(2, 2),
             version: v(2, 2, 0),
             parameters: p(27, 5),
@@ -42,104 +42,104 @@ pub(crate) static GROUP: Group = Group {
     ],
     parameters: &[
         Parameter {
-            name: s(780, 6), /* Enable */
+            name: s(3773, 6), /* Enable */
             syntax: 16,
             access: Access::ReadWrite,
             version: v(2, 2, 0),
             ..PARAM
         },
         Parameter {
-            name: s(15152, 31), /* InterfaceSettingNumberOfEntries */
+            name: s(33984, 31), /* InterfaceSettingNumberOfEntries */
             syntax: 0,
             version: v(2, 2, 0),
             ..PARAM
         },
         Parameter {
-            name: s(64482, 14), /* AdvCurHopLimit */
+            name: s(78291, 14), /* AdvCurHopLimit */
             syntax: 957,
             access: Access::ReadWrite,
             version: v(2, 2, 0),
             ..PARAM
         },
         Parameter {
-            name: s(64496, 16), /* AdvDNSSLLifetime */
+            name: s(71354, 16), /* AdvDNSSLLifetime */
             syntax: 958,
             access: Access::ReadWrite,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(64512, 18), /* AdvDefaultLifetime */
+            name: s(64395, 18), /* AdvDefaultLifetime */
             syntax: 959,
             access: Access::ReadWrite,
             version: v(2, 2, 0),
             ..PARAM
         },
         Parameter {
-            name: s(64530, 10), /* AdvLinkMTU */
+            name: s(90270, 10), /* AdvLinkMTU */
             syntax: 227,
             access: Access::ReadWrite,
             version: v(2, 2, 0),
             ..PARAM
         },
         Parameter {
-            name: s(64540, 14), /* AdvManagedFlag */
+            name: s(78305, 14), /* AdvManagedFlag */
             syntax: 26,
             access: Access::ReadWrite,
             version: v(2, 2, 0),
             ..PARAM
         },
         Parameter {
-            name: s(64554, 18), /* AdvMobileAgentFlag */
+            name: s(64413, 18), /* AdvMobileAgentFlag */
             syntax: 26,
             access: Access::ReadWrite,
             version: v(2, 2, 0),
             ..PARAM
         },
         Parameter {
-            name: s(64572, 14), /* AdvNDProxyFlag */
+            name: s(78319, 14), /* AdvNDProxyFlag */
             syntax: 26,
             access: Access::ReadWrite,
             version: v(2, 2, 0),
             ..PARAM
         },
         Parameter {
-            name: s(64586, 18), /* AdvOtherConfigFlag */
+            name: s(64431, 18), /* AdvOtherConfigFlag */
             syntax: 26,
             access: Access::ReadWrite,
             version: v(2, 2, 0),
             ..PARAM
         },
         Parameter {
-            name: s(64604, 22), /* AdvPreferredRouterFlag */
+            name: s(52851, 22), /* AdvPreferredRouterFlag */
             syntax: 960,
             access: Access::ReadWrite,
             version: v(2, 2, 0),
             ..PARAM
         },
         Parameter {
-            name: s(64626, 16), /* AdvRDNSSLifetime */
+            name: s(71370, 16), /* AdvRDNSSLifetime */
             syntax: 958,
             access: Access::ReadWrite,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(64642, 16), /* AdvReachableTime */
+            name: s(71386, 16), /* AdvReachableTime */
             syntax: 961,
             access: Access::ReadWrite,
             version: v(2, 2, 0),
             ..PARAM
         },
         Parameter {
-            name: s(64658, 15), /* AdvRetransTimer */
+            name: s(75044, 15), /* AdvRetransTimer */
             syntax: 529,
             access: Access::ReadWrite,
             version: v(2, 2, 0),
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
             version: v(2, 2, 0),
@@ -147,7 +147,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
             version: v(2, 2, 0),
@@ -155,81 +155,81 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(64673, 5), /* DNSSL */
+            name: s(71357, 5), /* DNSSL */
             syntax: 398,
             access: Access::ReadWrite,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(780, 6), /* Enable */
+            name: s(3773, 6), /* Enable */
             syntax: 26,
             access: Access::ReadWrite,
             version: v(2, 2, 0),
             ..PARAM
         },
         Parameter {
-            name: s(262, 9), /* Interface */
+            name: s(6361, 9), /* Interface */
             syntax: 885,
             access: Access::ReadWrite,
             version: v(2, 2, 0),
             ..PARAM
         },
         Parameter {
-            name: s(64678, 14), /* ManualPrefixes */
+            name: s(65551, 14), /* ManualPrefixes */
             syntax: 213,
             access: Access::ReadWrite,
             version: v(2, 2, 0),
             ..PARAM
         },
         Parameter {
-            name: s(64692, 17), /* MaxRtrAdvInterval */
+            name: s(69373, 17), /* MaxRtrAdvInterval */
             syntax: 962,
             access: Access::ReadWrite,
             version: v(2, 2, 0),
             ..PARAM
         },
         Parameter {
-            name: s(64709, 17), /* MinRtrAdvInterval */
+            name: s(69475, 17), /* MinRtrAdvInterval */
             syntax: 963,
             access: Access::ReadWrite,
             version: v(2, 2, 0),
             ..PARAM
         },
         Parameter {
-            name: s(6703, 21), /* OptionNumberOfEntries */
+            name: s(38937, 21), /* OptionNumberOfEntries */
             syntax: 0,
             version: v(2, 2, 0),
             ..PARAM
         },
         Parameter {
-            name: s(64726, 8), /* Prefixes */
+            name: s(61104, 8), /* Prefixes */
             syntax: 214,
             version: v(2, 2, 0),
             ..PARAM
         },
         Parameter {
-            name: s(64734, 5), /* RDNSS */
+            name: s(71373, 5), /* RDNSS */
             syntax: 964,
             access: Access::ReadWrite,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(64739, 9), /* RDNSSMode */
+            name: s(93449, 9), /* RDNSSMode */
             syntax: 965,
             access: Access::ReadWrite,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(427, 6), /* Status */
+            name: s(2491, 6), /* Status */
             syntax: 65,
             version: v(2, 2, 0),
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
             version: v(2, 2, 0),
@@ -237,7 +237,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
             version: v(2, 2, 0),
@@ -245,21 +245,21 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(780, 6), /* Enable */
+            name: s(3773, 6), /* Enable */
             syntax: 26,
             access: Access::ReadWrite,
             version: v(2, 2, 0),
             ..PARAM
         },
         Parameter {
-            name: s(5999, 3), /* Tag */
+            name: s(61087, 3), /* Tag */
             syntax: 51,
             access: Access::ReadWrite,
             version: v(2, 2, 0),
             ..PARAM
         },
         Parameter {
-            name: s(6002, 5), /* Value */
+            name: s(25595, 5), /* Value */
             syntax: 196,
             access: Access::ReadWrite,
             version: v(2, 2, 0),

@@ -10,90 +10,90 @@ pub(crate) static GROUP: Group = Group {
     name: "Routing",
     objects: &[
         Object {
-            path: s(64807, 15), /* Device.Routing. */
+            path: s(8601, 15), /* Device.Routing. */
             parameters: p(0, 1),
             ..object(&GROUP)
         },
         Object {
-            path: s(64843, 21), /* Device.Routing.Babel. */
+            path: s(11056, 21), /* Device.Routing.Babel. */
             version: v(2, 15, 0),
             parameters: p(1, 15),
             commands: p(0, 1),
             ..object(&GROUP)
         },
         Object {
-            path: s(65109, 31), /* Device.Routing.Babel.Constants. */
+            path: s(33488, 31), /* Device.Routing.Babel.Constants. */
             version: v(2, 15, 0),
             parameters: p(16, 2),
             ..object(&GROUP)
         },
         Object {
-            path: s(65154, 37), /* Device.Routing.Babel.DTLSCertSet.{i}. */
+            path: s(13324, 37), /* Device.Routing.Babel.DTLSCertSet.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(64864, 26) /* DTLSCertSetNumberOfEntries */),
+            num_entries_parameter: Some(s(44038, 26) /* DTLSCertSetNumberOfEntries */),
             unique_keys: p(0, 1),
             version: v(2, 15, 0),
             parameters: p(18, 4),
             ..object(&GROUP)
         },
         Object {
-            path: s(65226, 50), /* Device.Routing.Babel.DTLSCertSet.{i}.DTLSCert.{i}. */
+            path: s(13324, 50), /* Device.Routing.Babel.DTLSCertSet.{i}.DTLSCert.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(65191, 23) /* DTLSCertNumberOfEntries */),
+            num_entries_parameter: Some(s(50945, 23) /* DTLSCertNumberOfEntries */),
             unique_keys: p(1, 1),
             version: v(2, 15, 0),
             parameters: p(22, 7),
             ..object(&GROUP)
         },
         Object {
-            path: s(65307, 42), /* Device.Routing.Babel.InterfaceSetting.{i}. */
+            path: s(11056, 42), /* Device.Routing.Babel.InterfaceSetting.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(15152, 31) /* InterfaceSettingNumberOfEntries */),
-            enable_parameter: Some(s(780, 6) /* Enable */),
+            num_entries_parameter: Some(s(33984, 31) /* InterfaceSettingNumberOfEntries */),
+            enable_parameter: Some(s(3773, 6) /* Enable */),
             unique_keys: p(2, 1),
             version: v(2, 15, 0),
             parameters: p(29, 20),
             ..object(&GROUP)
         },
         Object {
-            path: s(65587, 55), /* Device.Routing.Babel.InterfaceSetting.{i}.Neighbor.{i}. */
+            path: s(11056, 55), /* Device.Routing.Babel.InterfaceSetting.{i}.Neighbor.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(65507, 23) /* NeighborNumberOfEntries */),
+            num_entries_parameter: Some(s(29401, 23) /* NeighborNumberOfEntries */),
             unique_keys: p(3, 1),
             version: v(2, 15, 0),
             parameters: p(49, 10),
             ..object(&GROUP)
         },
         Object {
-            path: s(65790, 48), /* Device.Routing.Babel.InterfaceSetting.{i}.Stats. */
+            path: s(14303, 48), /* Device.Routing.Babel.InterfaceSetting.{i}.Stats. */
             version: v(2, 15, 0),
             parameters: p(59, 6),
             ..object(&GROUP)
         },
         Object {
-            path: s(65918, 35), /* Device.Routing.Babel.MACKeySet.{i}. */
+            path: s(15473, 35), /* Device.Routing.Babel.MACKeySet.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(64911, 24) /* MACKeySetNumberOfEntries */),
+            num_entries_parameter: Some(s(49286, 24) /* MACKeySetNumberOfEntries */),
             unique_keys: p(4, 1),
             version: v(2, 15, 0),
             parameters: p(65, 4),
             ..object(&GROUP)
         },
         Object {
-            path: s(65974, 46), /* Device.Routing.Babel.MACKeySet.{i}.MACKey.{i}. */
+            path: s(15473, 46), /* Device.Routing.Babel.MACKeySet.{i}.MACKey.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(65953, 21) /* MACKeyNumberOfEntries */),
+            num_entries_parameter: Some(s(56799, 21) /* MACKeyNumberOfEntries */),
             unique_keys: p(5, 1),
             version: v(2, 15, 0),
             parameters: p(69, 11),
@@ -101,86 +101,86 @@ pub(crate) static GROUP: Group = Group {
             ..object(&GROUP)
         },
         Object {
-            path: s(66110, 31), /* Device.Routing.Babel.Route.{i}. */
+            path: s(33519, 31), /* Device.Routing.Babel.Route.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(64935, 20) /* RouteNumberOfEntries */),
+            num_entries_parameter: Some(s(60458, 20) /* RouteNumberOfEntries */),
             unique_keys: p(6, 1),
             version: v(2, 15, 0),
             parameters: p(83, 9),
             ..object(&GROUP)
         },
         Object {
-            path: s(66247, 19), /* Device.Routing.RIP. */
+            path: s(21174, 19), /* Device.Routing.RIP. */
             parameters: p(92, 3),
             ..object(&GROUP)
         },
         Object {
-            path: s(66280, 40), /* Device.Routing.RIP.InterfaceSetting.{i}. */
+            path: s(21174, 40), /* Device.Routing.RIP.InterfaceSetting.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(15152, 31) /* InterfaceSettingNumberOfEntries */),
-            enable_parameter: Some(s(780, 6) /* Enable */),
+            num_entries_parameter: Some(s(33984, 31) /* InterfaceSettingNumberOfEntries */),
+            enable_parameter: Some(s(3773, 6) /* Enable */),
             unique_keys: p(7, 2),
             parameters: p(95, 7),
             ..object(&GROUP)
         },
         Object {
-            path: s(66334, 32), /* Device.Routing.RouteInformation. */
+            path: s(8601, 32), /* Device.Routing.RouteInformation. */
             version: v(2, 2, 0),
             parameters: p(102, 2),
             ..object(&GROUP)
         },
         Object {
-            path: s(66366, 53), /* Device.Routing.RouteInformation.InterfaceSetting.{i}. */
+            path: s(8601, 53), /* Device.Routing.RouteInformation.InterfaceSetting.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(15152, 31) /* InterfaceSettingNumberOfEntries */),
+            num_entries_parameter: Some(s(33984, 31) /* InterfaceSettingNumberOfEntries */),
             unique_keys: p(9, 1),
             version: v(2, 2, 0),
             parameters: p(104, 12),
             ..object(&GROUP)
         },
         Object {
-            path: s(66529, 64), /* Device.Routing.RouteInformation.InterfaceSetting.{i}.Option.{i}. */
+            path: s(8601, 64), /* Device.Routing.RouteInformation.InterfaceSetting.{i}.Option.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(6703, 21) /* OptionNumberOfEntries */),
+            num_entries_parameter: Some(s(38937, 21) /* OptionNumberOfEntries */),
             unique_keys: p(10, 2),
             version: v(2, 16, 0),
             parameters: p(116, 4),
             ..object(&GROUP)
         },
         Object {
-            path: s(66593, 26), /* Device.Routing.Router.{i}. */
+            path: s(16247, 26), /* Device.Routing.Router.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(64822, 21) /* RouterNumberOfEntries */),
-            enable_parameter: Some(s(780, 6) /* Enable */),
+            num_entries_parameter: Some(s(41632, 21) /* RouterNumberOfEntries */),
+            enable_parameter: Some(s(3773, 6) /* Enable */),
             unique_keys: p(12, 1),
             parameters: p(120, 6),
             ..object(&GROUP)
         },
         Object {
-            path: s(66677, 45), /* Device.Routing.Router.{i}.IPv4Forwarding.{i}. */
+            path: s(16247, 45), /* Device.Routing.Router.{i}.IPv4Forwarding.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(66619, 29) /* IPv4ForwardingNumberOfEntries */),
-            enable_parameter: Some(s(780, 6) /* Enable */),
+            num_entries_parameter: Some(s(38378, 29) /* IPv4ForwardingNumberOfEntries */),
+            enable_parameter: Some(s(3773, 6) /* Enable */),
             unique_keys: p(13, 2),
             parameters: p(126, 13),
             ..object(&GROUP)
         },
         Object {
-            path: s(66792, 45), /* Device.Routing.Router.{i}.IPv6Forwarding.{i}. */
+            path: s(16292, 45), /* Device.Routing.Router.{i}.IPv6Forwarding.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(66648, 29) /* IPv6ForwardingNumberOfEntries */),
-            enable_parameter: Some(s(780, 6) /* Enable */),
+            num_entries_parameter: Some(s(38407, 29) /* IPv6ForwardingNumberOfEntries */),
+            enable_parameter: Some(s(3773, 6) /* Enable */),
             unique_keys: p(15, 2),
             version: v(2, 2, 0),
             parameters: p(139, 12),
@@ -189,68 +189,68 @@ pub(crate) static GROUP: Group = Group {
     ],
     parameters: &[
         Parameter {
-            name: s(64822, 21), /* RouterNumberOfEntries */
+            name: s(41632, 21), /* RouterNumberOfEntries */
             syntax: 0,
             ..PARAM
         },
         Parameter {
-            name: s(64864, 26), /* DTLSCertSetNumberOfEntries */
+            name: s(44038, 26), /* DTLSCertSetNumberOfEntries */
             syntax: 0,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(780, 6), /* Enable */
+            name: s(3773, 6), /* Enable */
             syntax: 16,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(64890, 21), /* ImplementationVersion */
+            name: s(56673, 21), /* ImplementationVersion */
             syntax: 335,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(15152, 31), /* InterfaceSettingNumberOfEntries */
+            name: s(33984, 31), /* InterfaceSettingNumberOfEntries */
             syntax: 0,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(64911, 24), /* MACKeySetNumberOfEntries */
+            name: s(49286, 24), /* MACKeySetNumberOfEntries */
             syntax: 0,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(64935, 20), /* RouteNumberOfEntries */
+            name: s(60458, 20), /* RouteNumberOfEntries */
             syntax: 0,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(64955, 12), /* SelfRouterID */
+            name: s(86889, 12), /* SelfRouterID */
             syntax: 357,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(64967, 9), /* SelfSeqno */
+            name: s(93647, 9), /* SelfSeqno */
             syntax: 234,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(64976, 11), /* StatsEnable */
+            name: s(89547, 11), /* StatsEnable */
             syntax: 16,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(64987, 10), /* StatsReset */
+            name: s(86937, 10), /* StatsReset */
             syntax: 40,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
@@ -258,51 +258,51 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(427, 6), /* Status */
+            name: s(2491, 6), /* Status */
             syntax: 769,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(64997, 22), /* SupportedDTLSCertTypes */
+            name: s(45835, 22), /* SupportedDTLSCertTypes */
             syntax: 966,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(65019, 22), /* SupportedMACAlgorithms */
+            name: s(45860, 22), /* SupportedMACAlgorithms */
             syntax: 967,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(65041, 29), /* SupportedMetricCompAlgorithms */
+            name: s(32684, 29), /* SupportedMetricCompAlgorithms */
             syntax: 968,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(65070, 27), /* SupportedSecurityMechanisms */
+            name: s(43273, 27), /* SupportedSecurityMechanisms */
             syntax: 969,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(65140, 14), /* MulticastGroup */
+            name: s(79985, 14), /* MulticastGroup */
             syntax: 211,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(41006, 7), /* UDPPort */
+            name: s(96431, 7), /* UDPPort */
             syntax: 127,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
@@ -310,7 +310,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
             version: v(2, 15, 0),
@@ -318,20 +318,20 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(65191, 23), /* DTLSCertNumberOfEntries */
+            name: s(50945, 23), /* DTLSCertNumberOfEntries */
             syntax: 0,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(65214, 12), /* DefaultApply */
+            name: s(85137, 12), /* DefaultApply */
             syntax: 16,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
@@ -339,7 +339,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
             version: v(2, 15, 0),
@@ -347,7 +347,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(65276, 14), /* CertPrivateKey */
+            name: s(78683, 14), /* CertPrivateKey */
             syntax: 970,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
@@ -355,7 +355,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(65276, 14), /* CertPrivateKey */
+            name: s(78683, 14), /* CertPrivateKey */
             syntax: 970,
             access: Access::WriteOnceReadOnly,
             version: v(2, 15, 0),
@@ -363,14 +363,14 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(65290, 8), /* CertType */
+            name: s(45848, 8), /* CertType */
             syntax: 971,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(65298, 9), /* CertValue */
+            name: s(92576, 9), /* CertValue */
             syntax: 6,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
@@ -378,7 +378,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(65298, 9), /* CertValue */
+            name: s(92576, 9), /* CertValue */
             syntax: 6,
             access: Access::WriteOnceReadOnly,
             version: v(2, 15, 0),
@@ -386,7 +386,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
@@ -394,7 +394,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
             version: v(2, 15, 0),
@@ -402,221 +402,221 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(65349, 17), /* CachedInfoEnabled */
+            name: s(68064, 17), /* CachedInfoEnabled */
             syntax: 16,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(65366, 14), /* DTLSCertPrefer */
+            name: s(78865, 14), /* DTLSCertPrefer */
             syntax: 972,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(65380, 11), /* DTLSEnabled */
+            name: s(87919, 11), /* DTLSEnabled */
             syntax: 16,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(780, 6), /* Enable */
+            name: s(3773, 6), /* Enable */
             syntax: 16,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(65391, 21), /* InterfaceDTLSCertSets */
+            name: s(56715, 21), /* InterfaceDTLSCertSets */
             syntax: 973,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(65412, 19), /* InterfaceMACKeySets */
+            name: s(62290, 19), /* InterfaceMACKeySets */
             syntax: 974,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(65431, 24), /* InterfaceMetricAlgorithm */
+            name: s(49070, 24), /* InterfaceMetricAlgorithm */
             syntax: 975,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(61710, 18), /* InterfaceReference */
+            name: s(65655, 18), /* InterfaceReference */
             syntax: 667,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(65455, 10), /* MACEnabled */
+            name: s(91110, 10), /* MACEnabled */
             syntax: 16,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(65465, 9), /* MACVerify */
+            name: s(93044, 9), /* MACVerify */
             syntax: 16,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(65474, 18), /* McastHelloInterval */
+            name: s(65907, 18), /* McastHelloInterval */
             syntax: 976,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(65492, 15), /* McastHelloSeqno */
+            name: s(76544, 15), /* McastHelloSeqno */
             syntax: 234,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(65507, 23), /* NeighborNumberOfEntries */
+            name: s(29401, 23), /* NeighborNumberOfEntries */
             syntax: 0,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(65530, 9), /* PacketLog */
+            name: s(76889, 9), /* PacketLog */
             syntax: 370,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(65539, 15), /* PacketLogEnable */
+            name: s(76889, 15), /* PacketLogEnable */
             syntax: 16,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(65554, 19), /* SplitHorizonEnabled */
+            name: s(63715, 19), /* SplitHorizonEnabled */
             syntax: 16,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(427, 6), /* Status */
+            name: s(2491, 6), /* Status */
             syntax: 65,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(65573, 14), /* UpdateInterval */
+            name: s(81105, 14), /* UpdateInterval */
             syntax: 976,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(65657, 4), /* Cost */
+            name: s(95165, 4), /* Cost */
             syntax: 234,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(65661, 23), /* ExpectedMCastHelloSeqno */
+            name: s(51244, 23), /* ExpectedMCastHelloSeqno */
             syntax: 977,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(65684, 23), /* ExpectedUCastHelloSeqno */
+            name: s(51267, 23), /* ExpectedUCastHelloSeqno */
             syntax: 977,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(65707, 17), /* HelloMCastHistory */
+            name: s(68795, 17), /* HelloMCastHistory */
             syntax: 357,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(65724, 17), /* HelloUCastHistory */
+            name: s(68812, 17), /* HelloUCastHistory */
             syntax: 357,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(65642, 15), /* NeighborAddress */
+            name: s(76634, 15), /* NeighborAddress */
             syntax: 126,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(65741, 6), /* RXCost */
+            name: s(97044, 6), /* RXCost */
             syntax: 234,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(65747, 6), /* TXCost */
+            name: s(97170, 6), /* TXCost */
             syntax: 234,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(65753, 20), /* UnicastHelloInterval */
+            name: s(60878, 20), /* UnicastHelloInterval */
             syntax: 976,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(65773, 17), /* UnicastHelloSeqno */
+            name: s(70971, 17), /* UnicastHelloSeqno */
             syntax: 977,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(65838, 15), /* ReceivedPackets */
+            name: s(54537, 15), /* ReceivedPackets */
             syntax: 144,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(65853, 7), /* SentIHU */
+            name: s(96382, 7), /* SentIHU */
             syntax: 144,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(65860, 14), /* SentMcastHello */
+            name: s(80573, 14), /* SentMcastHello */
             syntax: 144,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(65874, 15), /* SentMcastUpdate */
+            name: s(77564, 15), /* SentMcastUpdate */
             syntax: 144,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(65889, 14), /* SentUcastHello */
+            name: s(80587, 14), /* SentUcastHello */
             syntax: 144,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(65903, 15), /* SentUcastUpdate */
+            name: s(77579, 15), /* SentUcastUpdate */
             syntax: 144,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
@@ -624,7 +624,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
             version: v(2, 15, 0),
@@ -632,20 +632,20 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(65214, 12), /* DefaultApply */
+            name: s(85137, 12), /* DefaultApply */
             syntax: 16,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(65953, 21), /* MACKeyNumberOfEntries */
+            name: s(56799, 21), /* MACKeyNumberOfEntries */
             syntax: 0,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
@@ -653,7 +653,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
             version: v(2, 15, 0),
@@ -661,7 +661,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(66020, 8), /* InputMAC */
+            name: s(94849, 8), /* InputMAC */
             syntax: 357,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
@@ -669,7 +669,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(66028, 11), /* InputString */
+            name: s(88447, 11), /* InputString */
             syntax: 357,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
@@ -677,21 +677,21 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(66039, 10), /* KeyUseSend */
+            name: s(91050, 10), /* KeyUseSend */
             syntax: 16,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(66049, 12), /* KeyUseVerify */
+            name: s(85737, 12), /* KeyUseVerify */
             syntax: 16,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(66061, 8), /* KeyValue */
+            name: s(94881, 8), /* KeyValue */
             syntax: 970,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
@@ -699,7 +699,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(66061, 8), /* KeyValue */
+            name: s(94881, 8), /* KeyValue */
             syntax: 970,
             access: Access::WriteOnceReadOnly,
             version: v(2, 15, 0),
@@ -707,14 +707,14 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(66069, 15), /* MACKeyAlgorithm */
+            name: s(76454, 15), /* MACKeyAlgorithm */
             syntax: 978,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(66084, 12), /* MACTestState */
+            name: s(85905, 12), /* MACTestState */
             syntax: 311,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
@@ -722,233 +722,233 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(66096, 5), /* Match */
+            name: s(55200, 5), /* Match */
             syntax: 16,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(66020, 8), /* InputMAC */
+            name: s(94849, 8), /* InputMAC */
             syntax: 357,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
-            name: s(66028, 11), /* InputString */
+            name: s(88447, 11), /* InputString */
             syntax: 357,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
-            name: s(66096, 5), /* Match */
+            name: s(55200, 5), /* Match */
             syntax: 16,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(66166, 16), /* CalculatedMetric */
+            name: s(71626, 16), /* CalculatedMetric */
             syntax: 977,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(66182, 8), /* Neighbor */
+            name: s(101, 8), /* Neighbor */
             syntax: 979,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(66190, 7), /* NextHop */
+            name: s(80013, 7), /* NextHop */
             syntax: 126,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(66197, 14), /* ReceivedMetric */
+            name: s(80349, 14), /* ReceivedMetric */
             syntax: 977,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(66211, 13), /* RouteFeasible */
+            name: s(83493, 13), /* RouteFeasible */
             syntax: 16,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(66141, 11), /* RoutePrefix */
+            name: s(89283, 11), /* RoutePrefix */
             syntax: 980,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(66224, 13), /* RouteSelected */
+            name: s(83519, 13), /* RouteSelected */
             syntax: 16,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(66237, 10), /* RouteSeqno */
+            name: s(91660, 10), /* RouteSeqno */
             syntax: 234,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(66152, 14), /* SourceRouterID */
+            name: s(80643, 14), /* SourceRouterID */
             syntax: 357,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(780, 6), /* Enable */
+            name: s(3773, 6), /* Enable */
             syntax: 16,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(15152, 31), /* InterfaceSettingNumberOfEntries */
+            name: s(33984, 31), /* InterfaceSettingNumberOfEntries */
             syntax: 0,
             ..PARAM
         },
         Parameter {
-            name: s(66266, 14), /* SupportedModes */
+            name: s(80769, 14), /* SupportedModes */
             syntax: 981,
             ..PARAM
         },
         Parameter {
-            name: s(66320, 8), /* AcceptRA */
+            name: s(94289, 8), /* AcceptRA */
             syntax: 16,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(780, 6), /* Enable */
+            name: s(3773, 6), /* Enable */
             syntax: 26,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(262, 9), /* Interface */
+            name: s(6361, 9), /* Interface */
             syntax: 169,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(66328, 6), /* SendRA */
+            name: s(97104, 6), /* SendRA */
             syntax: 16,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(427, 6), /* Status */
+            name: s(2491, 6), /* Status */
             syntax: 65,
             ..PARAM
         },
         Parameter {
-            name: s(780, 6), /* Enable */
+            name: s(3773, 6), /* Enable */
             syntax: 16,
             access: Access::ReadWrite,
             version: v(2, 2, 0),
             ..PARAM
         },
         Parameter {
-            name: s(15152, 31), /* InterfaceSettingNumberOfEntries */
+            name: s(33984, 31), /* InterfaceSettingNumberOfEntries */
             syntax: 0,
             version: v(2, 2, 0),
             ..PARAM
         },
         Parameter {
-            name: s(66419, 9), /* HomeAgent */
+            name: s(92801, 9), /* HomeAgent */
             syntax: 16,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(262, 9), /* Interface */
+            name: s(6361, 9), /* Interface */
             syntax: 233,
             version: v(2, 2, 0),
             ..PARAM
         },
         Parameter {
-            name: s(66428, 27), /* ManagedAddressConfiguration */
+            name: s(42625, 27), /* ManagedAddressConfiguration */
             syntax: 16,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(6703, 21), /* OptionNumberOfEntries */
+            name: s(38937, 21), /* OptionNumberOfEntries */
             syntax: 0,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(66455, 18), /* OtherConfiguration */
+            name: s(66249, 18), /* OtherConfiguration */
             syntax: 16,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(66473, 18), /* PreferredRouteFlag */
+            name: s(66501, 18), /* PreferredRouteFlag */
             syntax: 982,
             version: v(2, 2, 0),
             ..PARAM
         },
         Parameter {
-            name: s(8502, 6), /* Prefix */
+            name: s(10430, 6), /* Prefix */
             syntax: 217,
             version: v(2, 2, 0),
             ..PARAM
         },
         Parameter {
-            name: s(66491, 13), /* ReachableTime */
+            name: s(71389, 13), /* ReachableTime */
             syntax: 983,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(59009, 12), /* RetransTimer */
+            name: s(75047, 12), /* RetransTimer */
             syntax: 21,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(66504, 13), /* RouteLifetime */
+            name: s(83506, 13), /* RouteLifetime */
             syntax: 10,
             version: v(2, 2, 0),
             ..PARAM
         },
         Parameter {
-            name: s(66517, 12), /* SourceRouter */
+            name: s(80643, 12), /* SourceRouter */
             syntax: 211,
             version: v(2, 2, 0),
             ..PARAM
         },
         Parameter {
-            name: s(427, 6), /* Status */
+            name: s(2491, 6), /* Status */
             syntax: 984,
             version: v(2, 2, 0),
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
             version: v(2, 16, 0),
@@ -956,7 +956,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
             version: v(2, 16, 0),
@@ -964,134 +964,134 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(5999, 3), /* Tag */
+            name: s(61087, 3), /* Tag */
             syntax: 51,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(6002, 5), /* Value */
+            name: s(25595, 5), /* Value */
             syntax: 196,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(780, 6), /* Enable */
+            name: s(3773, 6), /* Enable */
             syntax: 26,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(66619, 29), /* IPv4ForwardingNumberOfEntries */
+            name: s(38378, 29), /* IPv4ForwardingNumberOfEntries */
             syntax: 0,
             ..PARAM
         },
         Parameter {
-            name: s(66648, 29), /* IPv6ForwardingNumberOfEntries */
+            name: s(38407, 29), /* IPv6ForwardingNumberOfEntries */
             syntax: 0,
             version: v(2, 2, 0),
             ..PARAM
         },
         Parameter {
-            name: s(427, 6), /* Status */
+            name: s(2491, 6), /* Status */
             syntax: 47,
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(66722, 13), /* DestIPAddress */
+            name: s(81829, 13), /* DestIPAddress */
             syntax: 165,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(66735, 14), /* DestSubnetMask */
+            name: s(78935, 14), /* DestSubnetMask */
             syntax: 165,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(780, 6), /* Enable */
+            name: s(3773, 6), /* Enable */
             syntax: 26,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(66765, 16), /* ForwardingMetric */
+            name: s(72506, 16), /* ForwardingMetric */
             syntax: 483,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(42841, 16), /* ForwardingPolicy */
+            name: s(50998, 16), /* ForwardingPolicy */
             syntax: 483,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(66749, 16), /* GatewayIPAddress */
+            name: s(72538, 16), /* GatewayIPAddress */
             syntax: 165,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(262, 9), /* Interface */
+            name: s(6361, 9), /* Interface */
             syntax: 169,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(9863, 6), /* Origin */
+            name: s(68942, 6), /* Origin */
             syntax: 985,
             version: v(2, 2, 0),
             ..PARAM
         },
         Parameter {
-            name: s(66781, 11), /* StaticRoute */
+            name: s(89536, 11), /* StaticRoute */
             syntax: 73,
             ..PARAM
         },
         Parameter {
-            name: s(427, 6), /* Status */
+            name: s(2491, 6), /* Status */
             syntax: 65,
             ..PARAM
         },
         Parameter {
-            name: s(2207, 4), /* Type */
+            name: s(38248, 4), /* Type */
             syntax: 986,
             access: Access::ReadWrite,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
             version: v(2, 2, 0),
@@ -1099,7 +1099,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
             version: v(2, 2, 0),
@@ -1107,67 +1107,67 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(66837, 12), /* DestIPPrefix */
+            name: s(85173, 12), /* DestIPPrefix */
             syntax: 635,
             access: Access::ReadWrite,
             version: v(2, 2, 0),
             ..PARAM
         },
         Parameter {
-            name: s(780, 6), /* Enable */
+            name: s(3773, 6), /* Enable */
             syntax: 26,
             access: Access::ReadWrite,
             version: v(2, 2, 0),
             ..PARAM
         },
         Parameter {
-            name: s(66849, 14), /* ExpirationTime */
+            name: s(79215, 14), /* ExpirationTime */
             syntax: 454,
             version: v(2, 2, 0),
             ..PARAM
         },
         Parameter {
-            name: s(66765, 16), /* ForwardingMetric */
+            name: s(72506, 16), /* ForwardingMetric */
             syntax: 483,
             access: Access::ReadWrite,
             version: v(2, 2, 0),
             ..PARAM
         },
         Parameter {
-            name: s(42841, 16), /* ForwardingPolicy */
+            name: s(50998, 16), /* ForwardingPolicy */
             syntax: 483,
             access: Access::ReadWrite,
             version: v(2, 2, 0),
             ..PARAM
         },
         Parameter {
-            name: s(262, 9), /* Interface */
+            name: s(6361, 9), /* Interface */
             syntax: 169,
             access: Access::ReadWrite,
             version: v(2, 2, 0),
             ..PARAM
         },
         Parameter {
-            name: s(66190, 7), /* NextHop */
+            name: s(80013, 7), /* NextHop */
             syntax: 216,
             access: Access::ReadWrite,
             version: v(2, 2, 0),
             ..PARAM
         },
         Parameter {
-            name: s(9863, 6), /* Origin */
+            name: s(68942, 6), /* Origin */
             syntax: 987,
             version: v(2, 2, 0),
             ..PARAM
         },
         Parameter {
-            name: s(427, 6), /* Status */
+            name: s(2491, 6), /* Status */
             syntax: 65,
             version: v(2, 2, 0),
             ..PARAM
         },
         Parameter {
-            name: s(2207, 4), /* Type */
+            name: s(38248, 4), /* Type */
             syntax: 986,
             access: Access::ReadWrite,
             version: v(2, 16, 0),
@@ -1176,7 +1176,7 @@ pub(crate) static GROUP: Group = Group {
     ],
     commands: &[
         Command {
-            name: s(65097, 12), /* StatsReset() */
+            name: s(86937, 12), /* StatsReset() */
             is_async: false,
             group: GroupRef(&GROUP),
             input: p(16, 0),
@@ -1186,7 +1186,7 @@ pub(crate) static GROUP: Group = Group {
             protocols: Protocols::USP,
         },
         Command {
-            name: s(66101, 9), /* MACTest() */
+            name: s(93035, 9), /* MACTest() */
             is_async: false,
             group: GroupRef(&GROUP),
             input: p(80, 2),

@@ -10,18 +10,18 @@ pub(crate) static GROUP: Group = Group {
     name: "Schedules",
     objects: &[
         Object {
-            path: s(69073, 17), /* Device.Schedules. */
+            path: s(35451, 17), /* Device.Schedules. */
             version: v(2, 18, 0),
             parameters: p(0, 2),
             ..object(&GROUP)
         },
         Object {
-            path: s(69090, 30), /* Device.Schedules.Schedule.{i}. */
+            path: s(35451, 30), /* Device.Schedules.Schedule.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(19764, 23) /* ScheduleNumberOfEntries */),
-            enable_parameter: Some(s(780, 6) /* Enable */),
+            num_entries_parameter: Some(s(52164, 23) /* ScheduleNumberOfEntries */),
+            enable_parameter: Some(s(3773, 6) /* Enable */),
             unique_keys: p(0, 1),
             version: v(2, 18, 0),
             parameters: p(2, 10),
@@ -30,20 +30,20 @@ pub(crate) static GROUP: Group = Group {
     ],
     parameters: &[
         Parameter {
-            name: s(780, 6), /* Enable */
+            name: s(3773, 6), /* Enable */
             syntax: 460,
             access: Access::ReadWrite,
             version: v(2, 18, 0),
             ..PARAM
         },
         Parameter {
-            name: s(19764, 23), /* ScheduleNumberOfEntries */
+            name: s(52164, 23), /* ScheduleNumberOfEntries */
             syntax: 0,
             version: v(2, 18, 0),
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
             version: v(2, 18, 0),
@@ -51,7 +51,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
             version: v(2, 18, 0),
@@ -59,55 +59,55 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(32238, 3), /* Day */
+            name: s(15973, 3), /* Day */
             syntax: 534,
             access: Access::ReadWrite,
             version: v(2, 18, 0),
             ..PARAM
         },
         Parameter {
-            name: s(15461, 11), /* Description */
+            name: s(15623, 11), /* Description */
             syntax: 6,
             access: Access::ReadWrite,
             version: v(2, 18, 0),
             ..PARAM
         },
         Parameter {
-            name: s(222, 8), /* Duration */
+            name: s(27068, 8), /* Duration */
             syntax: 4,
             access: Access::ReadWrite,
             version: v(2, 18, 0),
             ..PARAM
         },
         Parameter {
-            name: s(780, 6), /* Enable */
+            name: s(3773, 6), /* Enable */
             syntax: 26,
             access: Access::ReadWrite,
             version: v(2, 18, 0),
             ..PARAM
         },
         Parameter {
-            name: s(69120, 11), /* InverseMode */
+            name: s(88502, 11), /* InverseMode */
             syntax: 26,
             access: Access::ReadWrite,
             version: v(2, 18, 0),
             ..PARAM
         },
         Parameter {
-            name: s(20019, 9), /* StartTime */
+            name: s(30680, 9), /* StartTime */
             syntax: 535,
             access: Access::ReadWrite,
             version: v(2, 18, 0),
             ..PARAM
         },
         Parameter {
-            name: s(427, 6), /* Status */
+            name: s(2491, 6), /* Status */
             syntax: 1013,
             version: v(2, 18, 0),
             ..PARAM
         },
         Parameter {
-            name: s(69131, 8), /* TimeLeft */
+            name: s(82783, 8), /* TimeLeft */
             syntax: 28,
             version: v(2, 18, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),

@@ -10,16 +10,16 @@ pub(crate) static GROUP: Group = Group {
     name: "Security",
     objects: &[
         Object {
-            path: s(69139, 16), /* Device.Security. */
+            path: s(31787, 16), /* Device.Security. */
             version: v(2, 4, 0),
             parameters: p(0, 2),
             ..object(&GROUP)
         },
         Object {
-            path: s(69178, 29), /* Device.Security.CABundle.{i}. */
+            path: s(37856, 29), /* Device.Security.CABundle.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(69155, 23) /* CABundleNumberOfEntries */),
+            num_entries_parameter: Some(s(50623, 23) /* CABundleNumberOfEntries */),
             unique_keys: p(0, 1),
             version: v(2, 19, 0),
             parameters: p(2, 3),
@@ -27,10 +27,10 @@ pub(crate) static GROUP: Group = Group {
             ..object(&GROUP)
         },
         Object {
-            path: s(69247, 32), /* Device.Security.Certificate.{i}. */
+            path: s(31787, 32), /* Device.Security.Certificate.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(47670, 26) /* CertificateNumberOfEntries */),
+            num_entries_parameter: Some(s(43882, 26) /* CertificateNumberOfEntries */),
             unique_keys: p(1, 1),
             version: v(2, 4, 0),
             parameters: p(7, 9),
@@ -39,102 +39,102 @@ pub(crate) static GROUP: Group = Group {
     ],
     parameters: &[
         Parameter {
-            name: s(69155, 23), /* CABundleNumberOfEntries */
+            name: s(50623, 23), /* CABundleNumberOfEntries */
             syntax: 0,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(47670, 26), /* CertificateNumberOfEntries */
+            name: s(43882, 26), /* CertificateNumberOfEntries */
             syntax: 0,
             version: v(2, 4, 0),
             ..PARAM
         },
         Parameter {
-            name: s(69207, 14), /* CACertificates */
+            name: s(78543, 14), /* CACertificates */
             syntax: 1014,
             access: Access::ReadWrite,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(780, 6), /* Enable */
+            name: s(3773, 6), /* Enable */
             syntax: 16,
             access: Access::ReadWrite,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(791, 4), /* Name */
+            name: s(31079, 4), /* Name */
             syntax: 3,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(69228, 5), /* CADir */
-            syntax: 3,
-            version: v(2, 19, 0),
-            flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
-            ..PARAM
-        },
-        Parameter {
-            name: s(69241, 6), /* CAFile */
+            name: s(95766, 5), /* CADir */
             syntax: 3,
             version: v(2, 19, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(780, 6), /* Enable */
+            name: s(94417, 6), /* CAFile */
+            syntax: 3,
+            version: v(2, 19, 0),
+            flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
+            ..PARAM
+        },
+        Parameter {
+            name: s(3773, 6), /* Enable */
             syntax: 16,
             access: Access::ReadWrite,
             version: v(2, 4, 0),
             ..PARAM
         },
         Parameter {
-            name: s(48131, 6), /* Issuer */
+            name: s(96834, 6), /* Issuer */
             syntax: 6,
             version: v(2, 4, 0),
             ..PARAM
         },
         Parameter {
-            name: s(69279, 9), /* LastModif */
+            name: s(92918, 9), /* LastModif */
             syntax: 10,
             version: v(2, 4, 0),
             ..PARAM
         },
         Parameter {
-            name: s(69288, 8), /* NotAfter */
+            name: s(95073, 8), /* NotAfter */
             syntax: 10,
             version: v(2, 4, 0),
             ..PARAM
         },
         Parameter {
-            name: s(69296, 9), /* NotBefore */
+            name: s(93251, 9), /* NotBefore */
             syntax: 10,
             version: v(2, 4, 0),
             ..PARAM
         },
         Parameter {
-            name: s(15758, 12), /* SerialNumber */
+            name: s(86913, 12), /* SerialNumber */
             syntax: 31,
             version: v(2, 4, 0),
             ..PARAM
         },
         Parameter {
-            name: s(69305, 18), /* SignatureAlgorithm */
+            name: s(67221, 18), /* SignatureAlgorithm */
             syntax: 6,
             version: v(2, 4, 0),
             ..PARAM
         },
         Parameter {
-            name: s(69323, 7), /* Subject */
+            name: s(91910, 7), /* Subject */
             syntax: 6,
             version: v(2, 4, 0),
             ..PARAM
         },
         Parameter {
-            name: s(69330, 10), /* SubjectAlt */
+            name: s(91910, 10), /* SubjectAlt */
             syntax: 219,
             version: v(2, 4, 0),
             ..PARAM
@@ -142,7 +142,7 @@ pub(crate) static GROUP: Group = Group {
     ],
     commands: &[
         Command {
-            name: s(69221, 7), /* CADir() */
+            name: s(95766, 7), /* CADir() */
             is_async: false,
             group: GroupRef(&GROUP),
             input: p(5, 0),
@@ -152,7 +152,7 @@ pub(crate) static GROUP: Group = Group {
             protocols: Protocols::USP,
         },
         Command {
-            name: s(69233, 8), /* CAFile() */
+            name: s(94417, 8), /* CAFile() */
             is_async: false,
             group: GroupRef(&GROUP),
             input: p(6, 0),

@@ -8,21 +8,21 @@ use crate::key::Key;
 pub(crate) static GROUP: Group = Group {
     name: "SelfTestDiagnostics",
     objects: &[Object {
-        path: s(69340, 27), /* Device.SelfTestDiagnostics. */
+        path: s(42085, 27), /* Device.SelfTestDiagnostics. */
         protocols: Protocols::CWMP,
         parameters: p(0, 2),
         ..object(&GROUP)
     }],
     parameters: &[
         Parameter {
-            name: s(744, 16), /* DiagnosticsState */
+            name: s(72154, 16), /* DiagnosticsState */
             syntax: 1015,
             access: Access::ReadWrite,
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(489, 7), /* Results */
+            name: s(38226, 7), /* Results */
             syntax: 13,
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::CanDeny, false),
             ..PARAM

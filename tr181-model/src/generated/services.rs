@@ -7,7 +7,7 @@ use super::*;
 pub(crate) static GROUP: Group = Group {
     name: "Services",
     objects: &[Object {
-        path: s(69367, 16), /* Device.Services. */
+        path: s(72122, 16), /* Device.Services. */
         ..object(&GROUP)
     }],
     parameters: &[],

@@ -10,89 +10,89 @@ pub(crate) static GROUP: Group = Group {
     name: "SessionManagement",
     objects: &[
         Object {
-            path: s(69383, 25), /* Device.SessionManagement. */
+            path: s(10665, 25), /* Device.SessionManagement. */
             version: v(2, 19, 0),
             parameters: p(0, 4),
             ..object(&GROUP)
         },
         Object {
-            path: s(69462, 33), /* Device.SessionManagement.PDN.{i}. */
+            path: s(30062, 33), /* Device.SessionManagement.PDN.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(69408, 18) /* PDNNumberOfEntries */),
+            num_entries_parameter: Some(s(66285, 18) /* PDNNumberOfEntries */),
             unique_keys: p(0, 1),
             version: v(2, 19, 0),
             parameters: p(4, 9),
             ..object(&GROUP)
         },
         Object {
-            path: s(69600, 33), /* Device.SessionManagement.PDP.{i}. */
+            path: s(30095, 33), /* Device.SessionManagement.PDP.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(69426, 18) /* PDPNumberOfEntries */),
+            num_entries_parameter: Some(s(66303, 18) /* PDPNumberOfEntries */),
             unique_keys: p(1, 1),
             version: v(2, 19, 0),
             parameters: p(13, 13),
             ..object(&GROUP)
         },
         Object {
-            path: s(69730, 33), /* Device.SessionManagement.PDU.{i}. */
+            path: s(10665, 33), /* Device.SessionManagement.PDU.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(69444, 18) /* PDUNumberOfEntries */),
+            num_entries_parameter: Some(s(66321, 18) /* PDUNumberOfEntries */),
             unique_keys: p(2, 1),
             version: v(2, 19, 0),
             parameters: p(26, 10),
             ..object(&GROUP)
         },
         Object {
-            path: s(69763, 46), /* Device.SessionManagement.PDU.{i}.NetworkSlice. */
+            path: s(15519, 46), /* Device.SessionManagement.PDU.{i}.NetworkSlice. */
             version: v(2, 19, 0),
             parameters: p(36, 2),
             ..object(&GROUP)
         },
         Object {
-            path: s(69809, 45), /* Device.SessionManagement.PDU.{i}.QoSFlow.{i}. */
+            path: s(16337, 45), /* Device.SessionManagement.PDU.{i}.QoSFlow.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(60100, 22) /* QoSFlowNumberOfEntries */),
+            num_entries_parameter: Some(s(54897, 22) /* QoSFlowNumberOfEntries */),
             unique_keys: p(3, 2),
             version: v(2, 19, 0),
             parameters: p(38, 10),
             ..object(&GROUP)
         },
         Object {
-            path: s(69854, 45), /* Device.SessionManagement.PDU.{i}.QoSRule.{i}. */
+            path: s(10665, 45), /* Device.SessionManagement.PDU.{i}.QoSRule.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(60122, 22) /* QoSRuleNumberOfEntries */),
+            num_entries_parameter: Some(s(54919, 22) /* QoSRuleNumberOfEntries */),
             unique_keys: p(5, 2),
             version: v(2, 19, 0),
             parameters: p(48, 8),
             ..object(&GROUP)
         },
         Object {
-            path: s(69899, 56), /* Device.SessionManagement.PDU.{i}.QoSRule.{i}.Filter.{i}. */
+            path: s(10665, 56), /* Device.SessionManagement.PDU.{i}.QoSRule.{i}.Filter.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(1713, 21) /* FilterNumberOfEntries */),
+            num_entries_parameter: Some(s(56610, 21) /* FilterNumberOfEntries */),
             unique_keys: p(7, 1),
             version: v(2, 19, 0),
             parameters: p(56, 5),
             ..object(&GROUP)
         },
         Object {
-            path: s(69955, 37), /* Device.SessionManagement.Session.{i}. */
+            path: s(19640, 37), /* Device.SessionManagement.Session.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(60001, 22) /* SessionNumberOfEntries */),
+            num_entries_parameter: Some(s(55249, 22) /* SessionNumberOfEntries */),
             unique_keys: p(8, 2),
             version: v(2, 19, 0),
             parameters: p(61, 7),
             ..object(&GROUP)
         },
         Object {
-            path: s(69992, 41), /* Device.SessionManagement.Session.{i}.PCO. */
+            path: s(19640, 41), /* Device.SessionManagement.Session.{i}.PCO. */
             version: v(2, 19, 0),
             parameters: p(68, 4),
             ..object(&GROUP)
@@ -100,31 +100,31 @@ pub(crate) static GROUP: Group = Group {
     ],
     parameters: &[
         Parameter {
-            name: s(69408, 18), /* PDNNumberOfEntries */
+            name: s(66285, 18), /* PDNNumberOfEntries */
             syntax: 0,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(69426, 18), /* PDPNumberOfEntries */
+            name: s(66303, 18), /* PDPNumberOfEntries */
             syntax: 0,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(69444, 18), /* PDUNumberOfEntries */
+            name: s(66321, 18), /* PDUNumberOfEntries */
             syntax: 0,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(60001, 22), /* SessionNumberOfEntries */
+            name: s(55249, 22), /* SessionNumberOfEntries */
             syntax: 0,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
             version: v(2, 19, 0),
@@ -132,7 +132,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
             version: v(2, 19, 0),
@@ -140,49 +140,49 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(69495, 26), /* DownstreamAggregateBitRate */
+            name: s(44272, 26), /* DownstreamAggregateBitRate */
             syntax: 1016,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(69521, 27), /* DownstreamGuaranteedBitRate */
+            name: s(42166, 27), /* DownstreamGuaranteedBitRate */
             syntax: 1016,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(4764, 20), /* DownstreamMaxBitRate */
+            name: s(59118, 20), /* DownstreamMaxBitRate */
             syntax: 1016,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(69548, 3), /* QCI */
+            name: s(98574, 3), /* QCI */
             syntax: 1017,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(69551, 24), /* UpstreamAggregateBitRate */
+            name: s(50294, 24), /* UpstreamAggregateBitRate */
             syntax: 1016,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(69575, 25), /* UpstreamGuaranteedBitRate */
+            name: s(48007, 25), /* UpstreamGuaranteedBitRate */
             syntax: 1016,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(4904, 18), /* UpstreamMaxBitRate */
+            name: s(67527, 18), /* UpstreamMaxBitRate */
             syntax: 1016,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
             version: v(2, 19, 0),
@@ -190,7 +190,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
             version: v(2, 19, 0),
@@ -198,73 +198,73 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(69633, 23), /* DeliveryOfErroneousSDUs */
+            name: s(51014, 23), /* DeliveryOfErroneousSDUs */
             syntax: 1018,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(69656, 13), /* DeliveryOrder */
+            name: s(81816, 13), /* DeliveryOrder */
             syntax: 1019,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(69521, 27), /* DownstreamGuaranteedBitRate */
+            name: s(42166, 27), /* DownstreamGuaranteedBitRate */
             syntax: 1016,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(4764, 20), /* DownstreamMaxBitRate */
+            name: s(59118, 20), /* DownstreamMaxBitRate */
             syntax: 1016,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(69669, 14), /* MaximumSDUSize */
+            name: s(79873, 14), /* MaximumSDUSize */
             syntax: 0,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(69683, 21), /* ResidualBitErrorRatio */
+            name: s(57597, 21), /* ResidualBitErrorRatio */
             syntax: 351,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(69704, 13), /* SDUErrorRatio */
+            name: s(83545, 13), /* SDUErrorRatio */
             syntax: 351,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(63274, 12), /* TrafficClass */
+            name: s(61537, 12), /* TrafficClass */
             syntax: 1020,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(69717, 13), /* TransferDelay */
+            name: s(83909, 13), /* TransferDelay */
             syntax: 1021,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(69575, 25), /* UpstreamGuaranteedBitRate */
+            name: s(48007, 25), /* UpstreamGuaranteedBitRate */
             syntax: 1016,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(4904, 18), /* UpstreamMaxBitRate */
+            name: s(67527, 18), /* UpstreamMaxBitRate */
             syntax: 1016,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
             version: v(2, 19, 0),
@@ -272,7 +272,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
             version: v(2, 19, 0),
@@ -280,67 +280,67 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(60046, 8), /* AlwaysOn */
+            name: s(94321, 8), /* AlwaysOn */
             syntax: 16,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(60097, 3), /* PTI */
+            name: s(98571, 3), /* PTI */
             syntax: 173,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(60100, 22), /* QoSFlowNumberOfEntries */
+            name: s(54897, 22), /* QoSFlowNumberOfEntries */
             syntax: 0,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(60122, 22), /* QoSRuleNumberOfEntries */
+            name: s(54919, 22), /* QoSRuleNumberOfEntries */
             syntax: 0,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(60144, 12), /* RQTimerValue */
+            name: s(86517, 12), /* RQTimerValue */
             syntax: 28,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(60156, 3), /* SSC */
+            name: s(6581, 3), /* SSC */
             syntax: 614,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(60159, 19), /* SessionAMBRDownlink */
+            name: s(63563, 19), /* SessionAMBRDownlink */
             syntax: 904,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(60178, 17), /* SessionAMBRUplink */
+            name: s(70410, 17), /* SessionAMBRUplink */
             syntax: 904,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(60242, 19), /* SliceDifferentiator */
+            name: s(63658, 19), /* SliceDifferentiator */
             syntax: 0,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(60261, 16), /* SliceServiceType */
+            name: s(74186, 16), /* SliceServiceType */
             syntax: 907,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
             version: v(2, 19, 0),
@@ -348,7 +348,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
             version: v(2, 19, 0),
@@ -356,55 +356,55 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(60374, 15), /* AveragingWindow */
+            name: s(75194, 15), /* AveragingWindow */
             syntax: 21,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(60389, 9), /* EPSBearer */
+            name: s(92702, 9), /* EPSBearer */
             syntax: 0,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(60398, 6), /* FiveQI */
+            name: s(96774, 6), /* FiveQI */
             syntax: 898,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(60404, 12), /* GFBRDownlink */
+            name: s(85521, 12), /* GFBRDownlink */
             syntax: 904,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(60416, 10), /* GFBRUplink */
+            name: s(90800, 10), /* GFBRUplink */
             syntax: 904,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(60426, 12), /* MFBRDownlink */
+            name: s(85917, 12), /* MFBRDownlink */
             syntax: 904,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(60438, 10), /* MFBRUplink */
+            name: s(91120, 10), /* MFBRUplink */
             syntax: 904,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(60371, 3), /* QFI */
+            name: s(98577, 3), /* QFI */
             syntax: 908,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
             version: v(2, 19, 0),
@@ -412,7 +412,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
             version: v(2, 19, 0),
@@ -420,43 +420,43 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(60483, 3), /* DQR */
+            name: s(98514, 3), /* DQR */
             syntax: 16,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(1713, 21), /* FilterNumberOfEntries */
+            name: s(56610, 21), /* FilterNumberOfEntries */
             syntax: 0,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(45480, 10), /* Identifier */
+            name: s(30640, 10), /* Identifier */
             syntax: 898,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(60486, 10), /* Precedence */
+            name: s(38252, 10), /* Precedence */
             syntax: 189,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(60371, 3), /* QFI */
+            name: s(98577, 3), /* QFI */
             syntax: 908,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(60496, 11), /* Segregation */
+            name: s(89393, 11), /* Segregation */
             syntax: 16,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
             version: v(2, 19, 0),
@@ -464,7 +464,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
             version: v(2, 19, 0),
@@ -472,31 +472,31 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(51284, 9), /* Direction */
+            name: s(83861, 9), /* Direction */
             syntax: 909,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(2207, 4), /* Type */
+            name: s(38248, 4), /* Type */
             syntax: 0,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(6002, 5), /* Value */
+            name: s(25595, 5), /* Value */
             syntax: 13,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(4668, 3), /* APN */
+            name: s(41474, 3), /* APN */
             syntax: 903,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
             version: v(2, 19, 0),
@@ -504,7 +504,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
             version: v(2, 19, 0),
@@ -512,49 +512,49 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(262, 9), /* Interface */
+            name: s(6361, 9), /* Interface */
             syntax: 233,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(4291, 9), /* Reference */
+            name: s(36041, 9), /* Reference */
             syntax: 1022,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(44153, 9), /* SessionID */
+            name: s(67302, 9), /* SessionID */
             syntax: 905,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(60195, 11), /* SessionType */
+            name: s(80142, 11), /* SessionType */
             syntax: 906,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(60304, 7), /* IPv4DNS */
+            name: s(96011, 7), /* IPv4DNS */
             syntax: 714,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(60311, 9), /* IPv4PCSCF */
+            name: s(92855, 9), /* IPv4PCSCF */
             syntax: 182,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(60320, 7), /* IPv6DNS */
+            name: s(96018, 7), /* IPv6DNS */
             syntax: 714,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(60327, 9), /* IPv6PCSCF */
+            name: s(92864, 9), /* IPv6PCSCF */
             syntax: 211,
             version: v(2, 19, 0),
             ..PARAM

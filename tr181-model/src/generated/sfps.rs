@@ -10,62 +10,62 @@ pub(crate) static GROUP: Group = Group {
     name: "SFPs",
     objects: &[
         Object {
-            path: s(66863, 12), /* Device.SFPs. */
+            path: s(12556, 12), /* Device.SFPs. */
             version: v(2, 19, 0),
             parameters: p(0, 1),
             ..object(&GROUP)
         },
         Object {
-            path: s(66897, 17), /* Device.SFPs.Mgmt. */
+            path: s(12556, 17), /* Device.SFPs.Mgmt. */
             version: v(2, 19, 0),
             parameters: p(1, 1),
             ..object(&GROUP)
         },
         Object {
-            path: s(66936, 29), /* Device.SFPs.Mgmt.SFF8472.{i}. */
+            path: s(12556, 29), /* Device.SFPs.Mgmt.SFF8472.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(66914, 22) /* SFF8472NumberOfEntries */),
+            num_entries_parameter: Some(s(55139, 22) /* SFF8472NumberOfEntries */),
             unique_keys: p(0, 2),
             version: v(2, 19, 0),
             parameters: p(2, 3),
             ..object(&GROUP)
         },
         Object {
-            path: s(66965, 41), /* Device.SFPs.Mgmt.SFF8472.{i}.Transceiver. */
+            path: s(12556, 41), /* Device.SFPs.Mgmt.SFF8472.{i}.Transceiver. */
             version: v(2, 19, 0),
             parameters: p(5, 41),
             ..object(&GROUP)
         },
         Object {
-            path: s(67499, 48), /* Device.SFPs.Mgmt.SFF8472.{i}.Transceiver.Alarms. */
+            path: s(14351, 48), /* Device.SFPs.Mgmt.SFF8472.{i}.Transceiver.Alarms. */
             version: v(2, 19, 0),
             parameters: p(46, 10),
             ..object(&GROUP)
         },
         Object {
-            path: s(67650, 48), /* Device.SFPs.Mgmt.SFF8472.{i}.Transceiver.Status. */
+            path: s(14399, 48), /* Device.SFPs.Mgmt.SFF8472.{i}.Transceiver.Status. */
             version: v(2, 19, 0),
             parameters: p(56, 13),
             ..object(&GROUP)
         },
         Object {
-            path: s(67840, 52), /* Device.SFPs.Mgmt.SFF8472.{i}.Transceiver.Thresholds. */
+            path: s(12556, 52), /* Device.SFPs.Mgmt.SFF8472.{i}.Transceiver.Thresholds. */
             version: v(2, 19, 0),
             parameters: p(69, 20),
             ..object(&GROUP)
         },
         Object {
-            path: s(68190, 50), /* Device.SFPs.Mgmt.SFF8472.{i}.Transceiver.Warnings. */
+            path: s(13374, 50), /* Device.SFPs.Mgmt.SFF8472.{i}.Transceiver.Warnings. */
             version: v(2, 19, 0),
             parameters: p(89, 10),
             ..object(&GROUP)
         },
         Object {
-            path: s(68240, 24), /* Device.SFPs.SFPCage.{i}. */
+            path: s(48758, 24), /* Device.SFPs.SFPCage.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(66875, 22) /* SFPCageNumberOfEntries */),
+            num_entries_parameter: Some(s(55161, 22) /* SFPCageNumberOfEntries */),
             unique_keys: p(2, 2),
             version: v(2, 19, 0),
             parameters: p(99, 8),
@@ -74,19 +74,19 @@ pub(crate) static GROUP: Group = Group {
     ],
     parameters: &[
         Parameter {
-            name: s(66875, 22), /* SFPCageNumberOfEntries */
+            name: s(55161, 22), /* SFPCageNumberOfEntries */
             syntax: 0,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(66914, 22), /* SFF8472NumberOfEntries */
+            name: s(55139, 22), /* SFF8472NumberOfEntries */
             syntax: 0,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
             version: v(2, 19, 0),
@@ -94,7 +94,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
             version: v(2, 19, 0),
@@ -102,577 +102,577 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(791, 4), /* Name */
+            name: s(31079, 4), /* Name */
             syntax: 3,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(67006, 5), /* BRMax */
+            name: s(97495, 5), /* BRMax */
             syntax: 189,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(67011, 5), /* BRMin */
+            name: s(97500, 5), /* BRMin */
             syntax: 397,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(67016, 9), /* BRNominal */
+            name: s(92504, 9), /* BRNominal */
             syntax: 988,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(67025, 9), /* Connector */
+            name: s(92603, 9), /* Connector */
             syntax: 545,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(67034, 18), /* DMCtypeExternalCal */
+            name: s(64971, 18), /* DMCtypeExternalCal */
             syntax: 16,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(67052, 18), /* DMCtypeImplemented */
+            name: s(64989, 18), /* DMCtypeImplemented */
             syntax: 16,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(67070, 18), /* DMCtypeInternalCal */
+            name: s(65007, 18), /* DMCtypeInternalCal */
             syntax: 16,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(67088, 15), /* DMCtypeRxAvgPwr */
+            name: s(75569, 15), /* DMCtypeRxAvgPwr */
             syntax: 16,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(67103, 8), /* DateCode */
+            name: s(94529, 8), /* DateCode */
             syntax: 989,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(67111, 14), /* EMCSPowerLvlOp */
+            name: s(79089, 14), /* EMCSPowerLvlOp */
             syntax: 16,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(67125, 18), /* EMCSPowerLvlSelect */
+            name: s(65151, 18), /* EMCSPowerLvlSelect */
             syntax: 16,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(67143, 17), /* EOCSoftRateSelect */
+            name: s(68455, 17), /* EOCSoftRateSelect */
             syntax: 16,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(67160, 12), /* EOCSoftRxLOS */
+            name: s(85293, 12), /* EOCSoftRxLOS */
             syntax: 16,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(67172, 16), /* EOCSoftTxDisable */
+            name: s(72202, 16), /* EOCSoftTxDisable */
             syntax: 16,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(67188, 14), /* EOCSoftTxFault */
+            name: s(79103, 14), /* EOCSoftTxFault */
             syntax: 16,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(67202, 20), /* EOCalarmsImplemented */
+            name: s(59178, 20), /* EOCalarmsImplemented */
             syntax: 16,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(67222, 8), /* Encoding */
+            name: s(19385, 8), /* Encoding */
             syntax: 189,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(67230, 9), /* LengthOM1 */
+            name: s(92927, 9), /* LengthOM1 */
             syntax: 990,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(67239, 9), /* LengthOM2 */
+            name: s(92936, 9), /* LengthOM2 */
             syntax: 990,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(67248, 9), /* LengthOM3 */
+            name: s(92945, 9), /* LengthOM3 */
             syntax: 990,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(67257, 9), /* LengthSMF */
+            name: s(88590, 9), /* LengthSMF */
             syntax: 990,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(67266, 11), /* LengthSMFkm */
+            name: s(88590, 11), /* LengthSMFkm */
             syntax: 991,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(67277, 14), /* OptCooledTrans */
+            name: s(80097, 14), /* OptCooledTrans */
             syntax: 16,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(67291, 14), /* OptInvertedLOS */
+            name: s(80111, 14), /* OptInvertedLOS */
             syntax: 16,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(67305, 6), /* OptLOS */
+            name: s(96990, 6), /* OptLOS */
             syntax: 16,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(67311, 13), /* OptLinearRcvr */
+            name: s(83103, 13), /* OptLinearRcvr */
             syntax: 16,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(67324, 11), /* OptPowerlvl */
+            name: s(88942, 11), /* OptPowerlvl */
             syntax: 16,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(67335, 13), /* OptRateSelect */
+            name: s(83116, 13), /* OptRateSelect */
             syntax: 16,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(67348, 12), /* OptTxDisable */
+            name: s(86181, 12), /* OptTxDisable */
             syntax: 16,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(67360, 10), /* OptTxFault */
+            name: s(91340, 10), /* OptTxFault */
             syntax: 16,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(67370, 14), /* RateIdentifier */
+            name: s(80293, 14), /* RateIdentifier */
             syntax: 545,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(67384, 16), /* SFF8079AppSelect */
+            name: s(74026, 16), /* SFF8079AppSelect */
             syntax: 16,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(67400, 21), /* SFF8431SoftRateSelect */
+            name: s(57681, 21), /* SFF8431SoftRateSelect */
             syntax: 16,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(67421, 11), /* Transceiver */
+            name: s(12585, 11), /* Transceiver */
             syntax: 992,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(67432, 10), /* VendorName */
+            name: s(92210, 10), /* VendorName */
             syntax: 338,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(67442, 9), /* VendorOUI */
+            name: s(93917, 9), /* VendorOUI */
             syntax: 688,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(67451, 8), /* VendorPN */
+            name: s(95529, 8), /* VendorPN */
             syntax: 338,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(67459, 9), /* VendorRev */
+            name: s(81119, 9), /* VendorRev */
             syntax: 993,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(67468, 8), /* VendorSN */
+            name: s(95537, 8), /* VendorSN */
             syntax: 338,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(67476, 13), /* VerCompliance */
+            name: s(84169, 13), /* VerCompliance */
             syntax: 545,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(67489, 10), /* Wavelength */
+            name: s(92230, 10), /* Wavelength */
             syntax: 994,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(67547, 11), /* RxPowerHigh */
+            name: s(89327, 11), /* RxPowerHigh */
             syntax: 16,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(67558, 10), /* RxPowerLow */
+            name: s(91690, 10), /* RxPowerLow */
             syntax: 16,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(67568, 15), /* TemperatureHigh */
+            name: s(77744, 15), /* TemperatureHigh */
             syntax: 16,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(67583, 14), /* TemperatureLow */
+            name: s(80867, 14), /* TemperatureLow */
             syntax: 16,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(67597, 10), /* TxBiasHigh */
+            name: s(92090, 10), /* TxBiasHigh */
             syntax: 16,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(67607, 9), /* TxBiasLow */
+            name: s(93836, 9), /* TxBiasLow */
             syntax: 16,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(67616, 11), /* TxPowerHigh */
+            name: s(89767, 11), /* TxPowerHigh */
             syntax: 16,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(67627, 10), /* TxPowerLow */
+            name: s(92100, 10), /* TxPowerLow */
             syntax: 16,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(67637, 7), /* VccHigh */
+            name: s(96487, 7), /* VccHigh */
             syntax: 16,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(67644, 6), /* VccLow */
+            name: s(97242, 6), /* VccLow */
             syntax: 16,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(67698, 17), /* DataReadyBarState */
+            name: s(68336, 17), /* DataReadyBarState */
             syntax: 16,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(67715, 8), /* RS1State */
+            name: s(95233, 8), /* RS1State */
             syntax: 16,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(67723, 15), /* RateSelectState */
+            name: s(77309, 15), /* RateSelectState */
             syntax: 16,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(67738, 10), /* RxLOSState */
+            name: s(91680, 10), /* RxLOSState */
             syntax: 16,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(67748, 7), /* RxPower */
+            name: s(65515, 7), /* RxPower */
             syntax: 995,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(67755, 20), /* SoftRateSelectSelect */
+            name: s(60598, 20), /* SoftRateSelectSelect */
             syntax: 16,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(67775, 19), /* SoftTxDisableSelect */
+            name: s(63677, 19), /* SoftTxDisableSelect */
             syntax: 16,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(67794, 12), /* TXFaultState */
+            name: s(86997, 12), /* TXFaultState */
             syntax: 16,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(67806, 11), /* Temperature */
+            name: s(9600, 11), /* Temperature */
             syntax: 383,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(67817, 6), /* TxBias */
+            name: s(68833, 6), /* TxBias */
             syntax: 996,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(67823, 14), /* TxDisableState */
+            name: s(81007, 14), /* TxDisableState */
             syntax: 16,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(11348, 7), /* TxPower */
+            name: s(52486, 7), /* TxPower */
             syntax: 995,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(67837, 3), /* Vcc */
+            name: s(79387, 3), /* Vcc */
             syntax: 997,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(67892, 16), /* HighRxPowerAlarm */
+            name: s(72602, 16), /* HighRxPowerAlarm */
             syntax: 995,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(67908, 18), /* HighRxPowerWarning */
+            name: s(65511, 18), /* HighRxPowerWarning */
             syntax: 995,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(67926, 13), /* HighTempAlarm */
+            name: s(82336, 13), /* HighTempAlarm */
             syntax: 383,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(67939, 15), /* HighTempWarning */
+            name: s(75989, 15), /* HighTempWarning */
             syntax: 383,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(67954, 15), /* HighTxBiasAlarm */
+            name: s(76004, 15), /* HighTxBiasAlarm */
             syntax: 996,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(67969, 17), /* HighTxBiasWarning */
+            name: s(68829, 17), /* HighTxBiasWarning */
             syntax: 996,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(67986, 16), /* HighTxPowerAlarm */
+            name: s(72618, 16), /* HighTxPowerAlarm */
             syntax: 995,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(68002, 18), /* HighTxPowerWarning */
+            name: s(65529, 18), /* HighTxPowerWarning */
             syntax: 995,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(68020, 12), /* HighVccAlarm */
+            name: s(85581, 12), /* HighVccAlarm */
             syntax: 997,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(68032, 14), /* HighVccWarning */
+            name: s(79383, 14), /* HighVccWarning */
             syntax: 997,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(68046, 15), /* LowRxPowerAlarm */
+            name: s(76424, 15), /* LowRxPowerAlarm */
             syntax: 995,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(68061, 17), /* LowRxPowerWarning */
+            name: s(69220, 17), /* LowRxPowerWarning */
             syntax: 995,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(68078, 12), /* LowTempAlarm */
+            name: s(85869, 12), /* LowTempAlarm */
             syntax: 383,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(68090, 14), /* LowTempWarning */
+            name: s(79705, 14), /* LowTempWarning */
             syntax: 383,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(68104, 14), /* LowTxBiasAlarm */
+            name: s(79719, 14), /* LowTxBiasAlarm */
             syntax: 996,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(68118, 16), /* LowTxBiasWarning */
+            name: s(72842, 16), /* LowTxBiasWarning */
             syntax: 996,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(68134, 15), /* LowTxPowerAlarm */
+            name: s(76439, 15), /* LowTxPowerAlarm */
             syntax: 995,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(68149, 17), /* LowTxPowerWarning */
+            name: s(69237, 17), /* LowTxPowerWarning */
             syntax: 995,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(68166, 11), /* LowVccAlarm */
+            name: s(88656, 11), /* LowVccAlarm */
             syntax: 997,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(68177, 13), /* LowVccWarning */
+            name: s(82882, 13), /* LowVccWarning */
             syntax: 997,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(67547, 11), /* RxPowerHigh */
+            name: s(89327, 11), /* RxPowerHigh */
             syntax: 16,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(67558, 10), /* RxPowerLow */
+            name: s(91690, 10), /* RxPowerLow */
             syntax: 16,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(67568, 15), /* TemperatureHigh */
+            name: s(77744, 15), /* TemperatureHigh */
             syntax: 16,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(67583, 14), /* TemperatureLow */
+            name: s(80867, 14), /* TemperatureLow */
             syntax: 16,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(67597, 10), /* TxBiasHigh */
+            name: s(92090, 10), /* TxBiasHigh */
             syntax: 16,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(67607, 9), /* TxBiasLow */
+            name: s(93836, 9), /* TxBiasLow */
             syntax: 16,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(67616, 11), /* TxPowerHigh */
+            name: s(89767, 11), /* TxPowerHigh */
             syntax: 16,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(67627, 10), /* TxPowerLow */
+            name: s(92100, 10), /* TxPowerLow */
             syntax: 16,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(67637, 7), /* VccHigh */
+            name: s(96487, 7), /* VccHigh */
             syntax: 16,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(67644, 6), /* VccLow */
+            name: s(97242, 6), /* VccLow */
             syntax: 16,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
             version: v(2, 19, 0),
@@ -680,7 +680,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
             version: v(2, 19, 0),
@@ -688,37 +688,37 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(68264, 13), /* MgmtInterface */
+            name: s(82960, 13), /* MgmtInterface */
             syntax: 998,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(791, 4), /* Name */
+            name: s(31079, 4), /* Name */
             syntax: 3,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(68277, 17), /* SFF8024Identifier */
+            name: s(70291, 17), /* SFF8024Identifier */
             syntax: 189,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(68294, 10), /* SFPPresent */
+            name: s(91710, 10), /* SFPPresent */
             syntax: 16,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(68304, 12), /* SFPReference */
+            name: s(74042, 12), /* SFPReference */
             syntax: 999,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(68316, 7), /* SFPType */
+            name: s(96312, 7), /* SFPType */
             syntax: 1000,
             version: v(2, 19, 0),
             ..PARAM

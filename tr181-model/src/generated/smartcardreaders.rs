@@ -10,34 +10,34 @@ pub(crate) static GROUP: Group = Group {
     name: "SmartCardReaders",
     objects: &[
         Object {
-            path: s(70033, 24), /* Device.SmartCardReaders. */
+            path: s(11710, 24), /* Device.SmartCardReaders. */
             parameters: p(0, 1),
             ..object(&GROUP)
         },
         Object {
-            path: s(70087, 44), /* Device.SmartCardReaders.SmartCardReader.{i}. */
+            path: s(11710, 44), /* Device.SmartCardReaders.SmartCardReader.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(70057, 30) /* SmartCardReaderNumberOfEntries */),
+            num_entries_parameter: Some(s(36531, 30) /* SmartCardReaderNumberOfEntries */),
             unique_keys: p(0, 2),
             parameters: p(1, 9),
             commands: p(0, 1),
             ..object(&GROUP)
         },
         Object {
-            path: s(70182, 54), /* Device.SmartCardReaders.SmartCardReader.{i}.SmartCard. */
+            path: s(11710, 54), /* Device.SmartCardReaders.SmartCardReader.{i}.SmartCard. */
             parameters: p(10, 5),
             ..object(&GROUP)
         },
     ],
     parameters: &[
         Parameter {
-            name: s(70057, 30), /* SmartCardReaderNumberOfEntries */
+            name: s(36531, 30), /* SmartCardReaderNumberOfEntries */
             syntax: 0,
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
             version: v(2, 3, 0),
@@ -45,7 +45,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
             version: v(2, 3, 0),
@@ -53,73 +53,73 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(70131, 23), /* DecryptionFailedCounter */
+            name: s(50968, 23), /* DecryptionFailedCounter */
             syntax: 0,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(70154, 28), /* DecryptionFailedNoKeyCounter */
+            name: s(39870, 28), /* DecryptionFailedNoKeyCounter */
             syntax: 0,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(780, 6), /* Enable */
+            name: s(3773, 6), /* Enable */
             syntax: 16,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(791, 4), /* Name */
+            name: s(31079, 4), /* Name */
             syntax: 6,
             ..PARAM
         },
         Parameter {
-            name: s(1229, 5), /* Reset */
+            name: s(31685, 5), /* Reset */
             syntax: 40,
             access: Access::ReadWrite,
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(18192, 9), /* ResetTime */
+            name: s(93512, 9), /* ResetTime */
             syntax: 10,
             ..PARAM
         },
         Parameter {
-            name: s(427, 6), /* Status */
+            name: s(2491, 6), /* Status */
             syntax: 179,
             ..PARAM
         },
         Parameter {
-            name: s(70236, 3), /* ATR */
+            name: s(98502, 3), /* ATR */
             syntax: 13,
             ..PARAM
         },
         Parameter {
-            name: s(70239, 11), /* Application */
+            name: s(8876, 11), /* Application */
             syntax: 1023,
             ..PARAM
         },
         Parameter {
-            name: s(15758, 12), /* SerialNumber */
+            name: s(86913, 12), /* SerialNumber */
             syntax: 6,
             ..PARAM
         },
         Parameter {
-            name: s(427, 6), /* Status */
+            name: s(2491, 6), /* Status */
             syntax: 1024,
             ..PARAM
         },
         Parameter {
-            name: s(2207, 4), /* Type */
+            name: s(38248, 4), /* Type */
             syntax: 1025,
             ..PARAM
         },
     ],
     commands: &[Command {
-        name: s(1318, 7), /* Reset() */
+        name: s(76957, 7), /* Reset() */
         is_async: false,
         group: GroupRef(&GROUP),
         input: p(10, 0),

@@ -10,7 +10,7 @@ pub(crate) static GROUP: Group = Group {
     name: "SoftwareModules",
     objects: &[
         Object {
-            path: s(70250, 23), /* Device.SoftwareModules. */
+            path: s(10157, 23), /* Device.SoftwareModules. */
             version: v(2, 1, 0),
             parameters: p(0, 4),
             commands: p(0, 1),
@@ -18,10 +18,10 @@ pub(crate) static GROUP: Group = Group {
             ..object(&GROUP)
         },
         Object {
-            path: s(71353, 42), /* Device.SoftwareModules.DeploymentUnit.{i}. */
+            path: s(18893, 42), /* Device.SoftwareModules.DeploymentUnit.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(70273, 29) /* DeploymentUnitNumberOfEntries */),
+            num_entries_parameter: Some(s(37479, 29) /* DeploymentUnitNumberOfEntries */),
             unique_keys: p(0, 2),
             version: v(2, 1, 0),
             parameters: p(56, 19),
@@ -29,10 +29,10 @@ pub(crate) static GROUP: Group = Group {
             ..object(&GROUP)
         },
         Object {
-            path: s(71503, 35), /* Device.SoftwareModules.ExecEnv.{i}. */
+            path: s(11111, 35), /* Device.SoftwareModules.ExecEnv.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(70329, 22) /* ExecEnvNumberOfEntries */),
+            num_entries_parameter: Some(s(53797, 22) /* ExecEnvNumberOfEntries */),
             unique_keys: p(2, 2),
             version: v(2, 1, 0),
             parameters: p(106, 33),
@@ -41,10 +41,10 @@ pub(crate) static GROUP: Group = Group {
             ..object(&GROUP)
         },
         Object {
-            path: s(72060, 55), /* Device.SoftwareModules.ExecEnv.{i}.ApplicationData.{i}. */
+            path: s(11111, 55), /* Device.SoftwareModules.ExecEnv.{i}.ApplicationData.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(71610, 30) /* ApplicationDataNumberOfEntries */),
+            num_entries_parameter: Some(s(34851, 30) /* ApplicationDataNumberOfEntries */),
             unique_keys: p(4, 2),
             version: v(2, 16, 0),
             parameters: p(152, 9),
@@ -52,10 +52,10 @@ pub(crate) static GROUP: Group = Group {
             ..object(&GROUP)
         },
         Object {
-            path: s(72166, 40), /* Device.SoftwareModules.ExecEnvClass.{i}. */
+            path: s(11166, 40), /* Device.SoftwareModules.ExecEnvClass.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(70302, 27) /* ExecEnvClassNumberOfEntries */),
+            num_entries_parameter: Some(s(42355, 27) /* ExecEnvClassNumberOfEntries */),
             unique_keys: p(6, 2),
             version: v(2, 16, 0),
             parameters: p(161, 7),
@@ -63,20 +63,20 @@ pub(crate) static GROUP: Group = Group {
             ..object(&GROUP)
         },
         Object {
-            path: s(72243, 55), /* Device.SoftwareModules.ExecEnvClass.{i}.Capability.{i}. */
+            path: s(11166, 55), /* Device.SoftwareModules.ExecEnvClass.{i}.Capability.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(72206, 25) /* CapabilityNumberOfEntries */),
+            num_entries_parameter: Some(s(39252, 25) /* CapabilityNumberOfEntries */),
             unique_keys: p(8, 1),
             version: v(2, 16, 0),
             parameters: p(178, 3),
             ..object(&GROUP)
         },
         Object {
-            path: s(72347, 41), /* Device.SoftwareModules.ExecutionUnit.{i}. */
+            path: s(10157, 41), /* Device.SoftwareModules.ExecutionUnit.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(70351, 28) /* ExecutionUnitNumberOfEntries */),
+            num_entries_parameter: Some(s(40514, 28) /* ExecutionUnitNumberOfEntries */),
             unique_keys: p(9, 2),
             version: v(2, 1, 0),
             parameters: p(181, 38),
@@ -84,38 +84,38 @@ pub(crate) static GROUP: Group = Group {
             ..object(&GROUP)
         },
         Object {
-            path: s(72722, 53), /* Device.SoftwareModules.ExecutionUnit.{i}.AutoRestart. */
+            path: s(12084, 53), /* Device.SoftwareModules.ExecutionUnit.{i}.AutoRestart. */
             version: v(2, 16, 0),
             parameters: p(220, 9),
             ..object(&GROUP)
         },
         Object {
-            path: s(72848, 57), /* Device.SoftwareModules.ExecutionUnit.{i}.EnvVariable.{i}. */
+            path: s(10157, 57), /* Device.SoftwareModules.ExecutionUnit.{i}.EnvVariable.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(72530, 26) /* EnvVariableNumberOfEntries */),
+            num_entries_parameter: Some(s(44376, 26) /* EnvVariableNumberOfEntries */),
             unique_keys: p(11, 2),
             version: v(2, 17, 0),
             parameters: p(229, 4),
             ..object(&GROUP)
         },
         Object {
-            path: s(72905, 52), /* Device.SoftwareModules.ExecutionUnit.{i}.Extensions. */
+            path: s(12608, 52), /* Device.SoftwareModules.ExecutionUnit.{i}.Extensions. */
             version: v(2, 1, 0),
             ..object(&GROUP)
         },
         Object {
-            path: s(72957, 56), /* Device.SoftwareModules.ExecutionUnit.{i}.HostObject.{i}. */
+            path: s(10721, 56), /* Device.SoftwareModules.ExecutionUnit.{i}.HostObject.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(72607, 25) /* HostObjectNumberOfEntries */),
+            num_entries_parameter: Some(s(46707, 25) /* HostObjectNumberOfEntries */),
             unique_keys: p(13, 2),
             version: v(2, 16, 0),
             parameters: p(233, 5),
             ..object(&GROUP)
         },
         Object {
-            path: s(73020, 55), /* Device.SoftwareModules.ExecutionUnit.{i}.NetworkConfig. */
+            path: s(11221, 55), /* Device.SoftwareModules.ExecutionUnit.{i}.NetworkConfig. */
             version: v(2, 17, 0),
             parameters: p(238, 2),
             ..object(&GROUP)
@@ -123,192 +123,192 @@ pub(crate) static GROUP: Group = Group {
     ],
     parameters: &[
         Parameter {
-            name: s(70273, 29), /* DeploymentUnitNumberOfEntries */
+            name: s(37479, 29), /* DeploymentUnitNumberOfEntries */
             syntax: 0,
             version: v(2, 1, 0),
             ..PARAM
         },
         Parameter {
-            name: s(70302, 27), /* ExecEnvClassNumberOfEntries */
+            name: s(42355, 27), /* ExecEnvClassNumberOfEntries */
             syntax: 0,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(70329, 22), /* ExecEnvNumberOfEntries */
+            name: s(53797, 22), /* ExecEnvNumberOfEntries */
             syntax: 0,
             version: v(2, 1, 0),
             ..PARAM
         },
         Parameter {
-            name: s(70351, 28), /* ExecutionUnitNumberOfEntries */
+            name: s(40514, 28), /* ExecutionUnitNumberOfEntries */
             syntax: 0,
             version: v(2, 1, 0),
             ..PARAM
         },
         Parameter {
-            name: s(70390, 30), /* ApplicationData.{i}.AccessPath */
+            name: s(34821, 30), /* ApplicationData.{i}.AccessPath */
             syntax: 6,
             version: v(2, 16, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
-            name: s(70420, 28), /* ApplicationData.{i}.Capacity */
+            name: s(39590, 28), /* ApplicationData.{i}.Capacity */
             syntax: 1026,
             version: v(2, 16, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
-            name: s(70448, 29), /* ApplicationData.{i}.Encrypted */
+            name: s(37160, 29), /* ApplicationData.{i}.Encrypted */
             syntax: 1027,
             version: v(2, 16, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(70477, 24), /* ApplicationData.{i}.Name */
+            name: s(48302, 24), /* ApplicationData.{i}.Name */
             syntax: 31,
             version: v(2, 16, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
-            name: s(70501, 26), /* ApplicationData.{i}.Retain */
+            name: s(43726, 26), /* ApplicationData.{i}.Retain */
             syntax: 1028,
             version: v(2, 16, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
-            name: s(70527, 18), /* AutoRestart.Enable */
+            name: s(64575, 18), /* AutoRestart.Enable */
             syntax: 16,
             version: v(2, 16, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
-            name: s(70545, 29), /* AutoRestart.MaximumRetryCount */
+            name: s(37305, 29), /* AutoRestart.MaximumRetryCount */
             syntax: 1029,
             version: v(2, 16, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(70574, 23), /* AutoRestart.ResetPeriod */
+            name: s(50577, 23), /* AutoRestart.ResetPeriod */
             syntax: 1030,
             version: v(2, 16, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(70597, 35), /* AutoRestart.RetryIntervalMultiplier */
+            name: s(27217, 35), /* AutoRestart.RetryIntervalMultiplier */
             syntax: 0,
             version: v(2, 16, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
-            name: s(70632, 36), /* AutoRestart.RetryMaximumWaitInterval */
+            name: s(25492, 36), /* AutoRestart.RetryMaximumWaitInterval */
             syntax: 28,
             version: v(2, 16, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
-            name: s(70668, 36), /* AutoRestart.RetryMinimumWaitInterval */
+            name: s(25528, 36), /* AutoRestart.RetryMinimumWaitInterval */
             syntax: 28,
             version: v(2, 16, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
-            name: s(70704, 19), /* EnvVariable.{i}.Key */
+            name: s(61853, 19), /* EnvVariable.{i}.Key */
             syntax: 1031,
             version: v(2, 17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
-            name: s(70723, 21), /* EnvVariable.{i}.Value */
+            name: s(56505, 21), /* EnvVariable.{i}.Value */
             syntax: 1031,
             version: v(2, 17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
-            name: s(70744, 15), /* ExecutionEnvRef */
+            name: s(75824, 15), /* ExecutionEnvRef */
             syntax: 1032,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(70759, 26), /* HostObject.{i}.Destination */
+            name: s(44532, 26), /* HostObject.{i}.Destination */
             syntax: 6,
             version: v(2, 16, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
-            name: s(70785, 22), /* HostObject.{i}.Options */
+            name: s(53995, 22), /* HostObject.{i}.Options */
             syntax: 6,
             version: v(2, 16, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(70807, 21), /* HostObject.{i}.Source */
+            name: s(56631, 21), /* HostObject.{i}.Source */
             syntax: 6,
             version: v(2, 16, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
-            name: s(70828, 13), /* ModuleVersion */
+            name: s(82999, 13), /* ModuleVersion */
             syntax: 335,
             version: v(2, 17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(70841, 30), /* NetworkConfig.AccessInterfaces */
+            name: s(36081, 30), /* NetworkConfig.AccessInterfaces */
             syntax: 714,
             version: v(2, 17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(70871, 42), /* NetworkConfig.PortMapping.{i}.ExternalPort */
+            name: s(19061, 42), /* NetworkConfig.PortMapping.{i}.ExternalPort */
             syntax: 51,
             version: v(2, 17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
-            name: s(70913, 39), /* NetworkConfig.PortMapping.{i}.Interface */
+            name: s(22668, 39), /* NetworkConfig.PortMapping.{i}.Interface */
             syntax: 6,
             version: v(2, 17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
-            name: s(70952, 42), /* NetworkConfig.PortMapping.{i}.InternalPort */
+            name: s(19103, 42), /* NetworkConfig.PortMapping.{i}.InternalPort */
             syntax: 51,
             version: v(2, 17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
-            name: s(70994, 38), /* NetworkConfig.PortMapping.{i}.Protocol */
+            name: s(24119, 38), /* NetworkConfig.PortMapping.{i}.Protocol */
             syntax: 235,
             version: v(2, 17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
-            name: s(71032, 15), /* NumRequiredUIDs */
+            name: s(76769, 15), /* NumRequiredUIDs */
             syntax: 1033,
             status: Status::Deprecated,
             version: v(2, 18, 0),
@@ -316,77 +316,77 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(71047, 13), /* OptionalRoles */
+            name: s(83129, 13), /* OptionalRoles */
             syntax: 714,
             version: v(2, 16, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(282, 8), /* Password */
+            name: s(16587, 8), /* Password */
             syntax: 725,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(71060, 10), /* Privileged */
+            name: s(91480, 10), /* Privileged */
             syntax: 1034,
             version: v(2, 18, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(71070, 18), /* RegisterTrustPaths */
+            name: s(66645, 18), /* RegisterTrustPaths */
             syntax: 714,
             version: v(2, 19, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(71088, 13), /* RequiredRoles */
+            name: s(83454, 13), /* RequiredRoles */
             syntax: 714,
             version: v(2, 16, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(71101, 17), /* RequiredUserRoles */
+            name: s(70189, 17), /* RequiredUserRoles */
             syntax: 714,
             version: v(2, 18, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(71118, 29), /* Resources.AllocatedCPUPercent */
+            name: s(38958, 29), /* Resources.AllocatedCPUPercent */
             syntax: 1035,
             version: v(2, 16, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(71147, 28), /* Resources.AllocatedDiskSpace */
+            name: s(40990, 28), /* Resources.AllocatedDiskSpace */
             syntax: 1036,
             version: v(2, 16, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(71175, 25), /* Resources.AllocatedMemory */
+            name: s(47382, 25), /* Resources.AllocatedMemory */
             syntax: 1036,
             version: v(2, 16, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(71200, 13), /* ShutdownDelay */
+            name: s(83623, 13), /* ShutdownDelay */
             syntax: 1037,
             version: v(2, 18, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(71213, 9), /* Signature */
+            name: s(67221, 9), /* Signature */
             syntax: 5,
             access: Access::ReadWrite,
             version: v(2, 16, 0),
@@ -394,126 +394,126 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(4218, 3), /* URL */
+            name: s(58955, 3), /* URL */
             syntax: 5,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
-            name: s(17969, 4), /* UUID */
+            name: s(75145, 4), /* UUID */
             syntax: 382,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(290, 8), /* Username */
+            name: s(14137, 8), /* Username */
             syntax: 725,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(71222, 10), /* ExecEnvRef */
+            name: s(90740, 10), /* ExecEnvRef */
             syntax: 1038,
             version: v(2, 18, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(17969, 4), /* UUID */
+            name: s(75145, 4), /* UUID */
             syntax: 382,
             version: v(2, 18, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(15985, 7), /* Version */
+            name: s(19295, 7), /* Version */
             syntax: 335,
             version: v(2, 18, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(48009, 12), /* CompleteTime */
+            name: s(84993, 12), /* CompleteTime */
             syntax: 10,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(71232, 12), /* CurrentState */
+            name: s(85077, 12), /* CurrentState */
             syntax: 1039,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(71244, 17), /* DeploymentUnitRef */
+            name: s(68387, 17), /* DeploymentUnitRef */
             syntax: 1040,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(71261, 20), /* ExecutionUnitRefList */
+            name: s(59398, 20), /* ExecutionUnitRefList */
             syntax: 1041,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(71281, 15), /* Fault.FaultCode */
+            name: s(75839, 15), /* Fault.FaultCode */
             syntax: 0,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(71296, 17), /* Fault.FaultString */
+            name: s(68659, 17), /* Fault.FaultString */
             syntax: 6,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(71313, 18), /* OperationPerformed */
+            name: s(66213, 18), /* OperationPerformed */
             syntax: 1042,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(71331, 8), /* Resolved */
+            name: s(44420, 8), /* Resolved */
             syntax: 16,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(20019, 9), /* StartTime */
+            name: s(30680, 9), /* StartTime */
             syntax: 10,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(17969, 4), /* UUID */
+            name: s(75145, 4), /* UUID */
             syntax: 382,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(15985, 7), /* Version */
+            name: s(19295, 7), /* Version */
             syntax: 335,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
             version: v(2, 1, 0),
@@ -521,7 +521,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
             version: v(2, 1, 0),
@@ -529,231 +529,231 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(7161, 4), /* DUID */
+            name: s(87930, 4), /* DUID */
             syntax: 31,
             version: v(2, 1, 0),
             ..PARAM
         },
         Parameter {
-            name: s(15461, 11), /* Description */
+            name: s(15623, 11), /* Description */
             syntax: 6,
             version: v(2, 1, 0),
             ..PARAM
         },
         Parameter {
-            name: s(70744, 15), /* ExecutionEnvRef */
+            name: s(75824, 15), /* ExecutionEnvRef */
             syntax: 1043,
             version: v(2, 1, 0),
             ..PARAM
         },
         Parameter {
-            name: s(71395, 17), /* ExecutionUnitList */
+            name: s(68608, 17), /* ExecutionUnitList */
             syntax: 1044,
             version: v(2, 1, 0),
             ..PARAM
         },
         Parameter {
-            name: s(71412, 9), /* Installed */
+            name: s(89813, 9), /* Installed */
             syntax: 10,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(71421, 18), /* InternalController */
+            name: s(65673, 18), /* InternalController */
             syntax: 94,
             version: v(2, 16, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(9751, 10), /* LastUpdate */
+            name: s(91070, 10), /* LastUpdate */
             syntax: 10,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(70828, 13), /* ModuleVersion */
+            name: s(82999, 13), /* ModuleVersion */
             syntax: 335,
             version: v(2, 17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(791, 4), /* Name */
+            name: s(31079, 4), /* Name */
             syntax: 6,
             version: v(2, 1, 0),
             ..PARAM
         },
         Parameter {
-            name: s(71331, 8), /* Resolved */
+            name: s(44420, 8), /* Resolved */
             syntax: 16,
             version: v(2, 1, 0),
             ..PARAM
         },
         Parameter {
-            name: s(427, 6), /* Status */
+            name: s(2491, 6), /* Status */
             syntax: 1045,
             version: v(2, 1, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(4218, 3), /* URL */
+            name: s(58955, 3), /* URL */
             syntax: 5,
             version: v(2, 1, 0),
             ..PARAM
         },
         Parameter {
-            name: s(17969, 4), /* UUID */
+            name: s(75145, 4), /* UUID */
             syntax: 382,
             version: v(2, 1, 0),
             ..PARAM
         },
         Parameter {
-            name: s(71439, 6), /* Vendor */
+            name: s(5324, 6), /* Vendor */
             syntax: 93,
             version: v(2, 1, 0),
             ..PARAM
         },
         Parameter {
-            name: s(71445, 16), /* VendorConfigList */
+            name: s(74826, 16), /* VendorConfigList */
             syntax: 1046,
             version: v(2, 1, 0),
             ..PARAM
         },
         Parameter {
-            name: s(71461, 13), /* VendorLogList */
+            name: s(84156, 13), /* VendorLogList */
             syntax: 1047,
             version: v(2, 1, 0),
             ..PARAM
         },
         Parameter {
-            name: s(15985, 7), /* Version */
+            name: s(19295, 7), /* Version */
             syntax: 335,
             version: v(2, 1, 0),
             ..PARAM
         },
         Parameter {
-            name: s(71485, 10), /* RetainData */
+            name: s(91640, 10), /* RetainData */
             syntax: 368,
             version: v(2, 16, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(70390, 30), /* ApplicationData.{i}.AccessPath */
+            name: s(34821, 30), /* ApplicationData.{i}.AccessPath */
             syntax: 6,
             version: v(2, 16, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
-            name: s(70420, 28), /* ApplicationData.{i}.Capacity */
+            name: s(39590, 28), /* ApplicationData.{i}.Capacity */
             syntax: 1026,
             version: v(2, 16, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
-            name: s(70448, 29), /* ApplicationData.{i}.Encrypted */
+            name: s(37160, 29), /* ApplicationData.{i}.Encrypted */
             syntax: 1027,
             version: v(2, 16, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(70477, 24), /* ApplicationData.{i}.Name */
+            name: s(48302, 24), /* ApplicationData.{i}.Name */
             syntax: 31,
             version: v(2, 16, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
-            name: s(70501, 26), /* ApplicationData.{i}.Retain */
+            name: s(43726, 26), /* ApplicationData.{i}.Retain */
             syntax: 1028,
             version: v(2, 16, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
-            name: s(70704, 19), /* EnvVariable.{i}.Key */
+            name: s(61853, 19), /* EnvVariable.{i}.Key */
             syntax: 1031,
             version: v(2, 17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
-            name: s(70723, 21), /* EnvVariable.{i}.Value */
+            name: s(56505, 21), /* EnvVariable.{i}.Value */
             syntax: 1031,
             version: v(2, 17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
-            name: s(70759, 26), /* HostObject.{i}.Destination */
+            name: s(44532, 26), /* HostObject.{i}.Destination */
             syntax: 6,
             version: v(2, 16, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
-            name: s(70785, 22), /* HostObject.{i}.Options */
+            name: s(53995, 22), /* HostObject.{i}.Options */
             syntax: 6,
             version: v(2, 16, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(70807, 21), /* HostObject.{i}.Source */
+            name: s(56631, 21), /* HostObject.{i}.Source */
             syntax: 6,
             version: v(2, 16, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
-            name: s(70828, 13), /* ModuleVersion */
+            name: s(82999, 13), /* ModuleVersion */
             syntax: 335,
             version: v(2, 17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(70841, 30), /* NetworkConfig.AccessInterfaces */
+            name: s(36081, 30), /* NetworkConfig.AccessInterfaces */
             syntax: 714,
             version: v(2, 17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(70871, 42), /* NetworkConfig.PortMapping.{i}.ExternalPort */
+            name: s(19061, 42), /* NetworkConfig.PortMapping.{i}.ExternalPort */
             syntax: 51,
             version: v(2, 17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
-            name: s(70913, 39), /* NetworkConfig.PortMapping.{i}.Interface */
+            name: s(22668, 39), /* NetworkConfig.PortMapping.{i}.Interface */
             syntax: 6,
             version: v(2, 17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
-            name: s(70952, 42), /* NetworkConfig.PortMapping.{i}.InternalPort */
+            name: s(19103, 42), /* NetworkConfig.PortMapping.{i}.InternalPort */
             syntax: 51,
             version: v(2, 17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
-            name: s(70994, 38), /* NetworkConfig.PortMapping.{i}.Protocol */
+            name: s(24119, 38), /* NetworkConfig.PortMapping.{i}.Protocol */
             syntax: 235,
             version: v(2, 17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
-            name: s(71032, 15), /* NumRequiredUIDs */
+            name: s(76769, 15), /* NumRequiredUIDs */
             syntax: 1033,
             status: Status::Deprecated,
             version: v(2, 18, 0),
@@ -761,77 +761,77 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(71047, 13), /* OptionalRoles */
+            name: s(83129, 13), /* OptionalRoles */
             syntax: 714,
             version: v(2, 16, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(282, 8), /* Password */
+            name: s(16587, 8), /* Password */
             syntax: 725,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(71060, 10), /* Privileged */
+            name: s(91480, 10), /* Privileged */
             syntax: 1034,
             version: v(2, 18, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(71070, 18), /* RegisterTrustPaths */
+            name: s(66645, 18), /* RegisterTrustPaths */
             syntax: 714,
             version: v(2, 19, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(71088, 13), /* RequiredRoles */
+            name: s(83454, 13), /* RequiredRoles */
             syntax: 714,
             version: v(2, 16, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(71101, 17), /* RequiredUserRoles */
+            name: s(70189, 17), /* RequiredUserRoles */
             syntax: 714,
             version: v(2, 18, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(71118, 29), /* Resources.AllocatedCPUPercent */
+            name: s(38958, 29), /* Resources.AllocatedCPUPercent */
             syntax: 1048,
             version: v(2, 16, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(71147, 28), /* Resources.AllocatedDiskSpace */
+            name: s(40990, 28), /* Resources.AllocatedDiskSpace */
             syntax: 1049,
             version: v(2, 16, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(71175, 25), /* Resources.AllocatedMemory */
+            name: s(47382, 25), /* Resources.AllocatedMemory */
             syntax: 1049,
             version: v(2, 16, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(71485, 10), /* RetainData */
+            name: s(91640, 10), /* RetainData */
             syntax: 368,
             version: v(2, 16, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(71213, 9), /* Signature */
+            name: s(67221, 9), /* Signature */
             syntax: 5,
             access: Access::ReadWrite,
             version: v(2, 16, 0),
@@ -839,28 +839,28 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(4218, 3), /* URL */
+            name: s(58955, 3), /* URL */
             syntax: 5,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(290, 8), /* Username */
+            name: s(14137, 8), /* Username */
             syntax: 725,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(71538, 20), /* ActiveExecutionUnits */
+            name: s(58558, 20), /* ActiveExecutionUnits */
             syntax: 1044,
             version: v(2, 1, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
             version: v(2, 1, 0),
@@ -868,7 +868,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
             version: v(2, 1, 0),
@@ -876,137 +876,137 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(71558, 19), /* AllocatedCPUPercent */
+            name: s(38968, 19), /* AllocatedCPUPercent */
             syntax: 1050,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(71577, 18), /* AllocatedDiskSpace */
+            name: s(41000, 18), /* AllocatedDiskSpace */
             syntax: 1051,
             version: v(2, 1, 0),
             ..PARAM
         },
         Parameter {
-            name: s(71595, 15), /* AllocatedMemory */
+            name: s(47392, 15), /* AllocatedMemory */
             syntax: 1051,
             version: v(2, 1, 0),
             ..PARAM
         },
         Parameter {
-            name: s(71610, 30), /* ApplicationDataNumberOfEntries */
+            name: s(34851, 30), /* ApplicationDataNumberOfEntries */
             syntax: 0,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(71640, 25), /* AvailableAccessInterfaces */
+            name: s(30464, 25), /* AvailableAccessInterfaces */
             syntax: 229,
             version: v(2, 17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(71665, 19), /* AvailableCPUPercent */
+            name: s(61245, 19), /* AvailableCPUPercent */
             syntax: 1048,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(71684, 18), /* AvailableDiskSpace */
+            name: s(64593, 18), /* AvailableDiskSpace */
             syntax: 1049,
             version: v(2, 1, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(71702, 15), /* AvailableMemory */
+            name: s(75179, 15), /* AvailableMemory */
             syntax: 1049,
             version: v(2, 1, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(71717, 14), /* AvailableRoles */
+            name: s(54375, 14), /* AvailableRoles */
             syntax: 728,
             version: v(2, 16, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(71731, 18), /* AvailableUserRoles */
+            name: s(64629, 18), /* AvailableUserRoles */
             syntax: 1052,
             version: v(2, 18, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(71749, 9), /* CreatedAt */
+            name: s(92621, 9), /* CreatedAt */
             syntax: 10,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(71758, 15), /* CurrentRunLevel */
+            name: s(75524, 15), /* CurrentRunLevel */
             syntax: 977,
             version: v(2, 1, 0),
             ..PARAM
         },
         Parameter {
-            name: s(780, 6), /* Enable */
+            name: s(3773, 6), /* Enable */
             syntax: 16,
             access: Access::ReadWrite,
             version: v(2, 1, 0),
             ..PARAM
         },
         Parameter {
-            name: s(71773, 15), /* ExecEnvClassRef */
+            name: s(75809, 15), /* ExecEnvClassRef */
             syntax: 1053,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(71788, 28), /* InitialExecutionUnitRunLevel */
+            name: s(40598, 28), /* InitialExecutionUnitRunLevel */
             syntax: 977,
             access: Access::ReadWrite,
             version: v(2, 4, 0),
             ..PARAM
         },
         Parameter {
-            name: s(71816, 15), /* InitialRunLevel */
+            name: s(76124, 15), /* InitialRunLevel */
             syntax: 234,
             access: Access::ReadWrite,
             version: v(2, 1, 0),
             ..PARAM
         },
         Parameter {
-            name: s(71831, 13), /* LastRestarted */
+            name: s(82726, 13), /* LastRestarted */
             syntax: 10,
             version: v(2, 16, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(791, 4), /* Name */
+            name: s(31079, 4), /* Name */
             syntax: 6,
             version: v(2, 1, 0),
             ..PARAM
         },
         Parameter {
-            name: s(71844, 13), /* ParentExecEnv */
+            name: s(83207, 13), /* ParentExecEnv */
             syntax: 1043,
             version: v(2, 1, 0),
             ..PARAM
         },
         Parameter {
-            name: s(71857, 16), /* ProcessorRefList */
+            name: s(73610, 16), /* ProcessorRefList */
             syntax: 1054,
             status: Status::Deprecated,
             version: v(2, 1, 0),
             ..PARAM
         },
         Parameter {
-            name: s(71873, 17), /* RequestedRunLevel */
+            name: s(70172, 17), /* RequestedRunLevel */
             syntax: 1055,
             access: Access::ReadWrite,
             version: v(2, 1, 0),
@@ -1014,7 +1014,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(1229, 5), /* Reset */
+            name: s(31685, 5), /* Reset */
             syntax: 40,
             access: Access::ReadWrite,
             version: v(2, 1, 0),
@@ -1022,21 +1022,21 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(71890, 12), /* RestartCount */
+            name: s(86721, 12), /* RestartCount */
             syntax: 0,
             version: v(2, 16, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(71902, 13), /* RestartReason */
+            name: s(83467, 13), /* RestartReason */
             syntax: 6,
             version: v(2, 16, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(71915, 7), /* Signers */
+            name: s(96396, 7), /* Signers */
             syntax: 1014,
             access: Access::ReadWrite,
             version: v(2, 16, 0),
@@ -1044,136 +1044,136 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(427, 6), /* Status */
+            name: s(2491, 6), /* Status */
             syntax: 1056,
             version: v(2, 1, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(427, 6), /* Status */
+            name: s(2491, 6), /* Status */
             syntax: 1057,
             version: v(2, 1, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(2207, 4), /* Type */
+            name: s(38248, 4), /* Type */
             syntax: 31,
             version: v(2, 1, 0),
             ..PARAM
         },
         Parameter {
-            name: s(71439, 6), /* Vendor */
+            name: s(5324, 6), /* Vendor */
             syntax: 93,
             version: v(2, 1, 0),
             ..PARAM
         },
         Parameter {
-            name: s(15985, 7), /* Version */
+            name: s(19295, 7), /* Version */
             syntax: 335,
             version: v(2, 1, 0),
             ..PARAM
         },
         Parameter {
-            name: s(71955, 16), /* AccessInterfaces */
+            name: s(30473, 16), /* AccessInterfaces */
             syntax: 714,
             version: v(2, 17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
-            name: s(71717, 14), /* AvailableRoles */
+            name: s(54375, 14), /* AvailableRoles */
             syntax: 714,
             version: v(2, 16, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
-            name: s(71731, 18), /* AvailableUserRoles */
+            name: s(64629, 18), /* AvailableUserRoles */
             syntax: 714,
             version: v(2, 18, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
-            name: s(71558, 19), /* AllocatedCPUPercent */
+            name: s(38968, 19), /* AllocatedCPUPercent */
             syntax: 1050,
             version: v(2, 16, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(71577, 18), /* AllocatedDiskSpace */
+            name: s(41000, 18), /* AllocatedDiskSpace */
             syntax: 1051,
             version: v(2, 16, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(71595, 15), /* AllocatedMemory */
+            name: s(47392, 15), /* AllocatedMemory */
             syntax: 1051,
             version: v(2, 16, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(72012, 5), /* Force */
+            name: s(46593, 5), /* Force */
             syntax: 1034,
             version: v(2, 16, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(72012, 5), /* Force */
+            name: s(46593, 5), /* Force */
             syntax: 1034,
             version: v(2, 16, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(72012, 5), /* Force */
+            name: s(46593, 5), /* Force */
             syntax: 1034,
             version: v(2, 16, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(181, 6), /* Reason */
+            name: s(43928, 6), /* Reason */
             syntax: 6,
             version: v(2, 16, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(71873, 17), /* RequestedRunLevel */
+            name: s(70172, 17), /* RequestedRunLevel */
             syntax: 977,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
-            name: s(71902, 13), /* RestartReason */
+            name: s(83467, 13), /* RestartReason */
             syntax: 6,
             version: v(2, 16, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(72039, 11), /* RestartTime */
+            name: s(57145, 11), /* RestartTime */
             syntax: 10,
             version: v(2, 16, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(72130, 10), /* AccessPath */
+            name: s(34841, 10), /* AccessPath */
             syntax: 6,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
             version: v(2, 16, 0),
@@ -1181,7 +1181,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
             version: v(2, 16, 0),
@@ -1189,44 +1189,44 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(72115, 15), /* ApplicationUUID */
+            name: s(75134, 15), /* ApplicationUUID */
             syntax: 382,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(5245, 8), /* Capacity */
+            name: s(5823, 8), /* Capacity */
             syntax: 1026,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(72140, 9), /* Encrypted */
+            name: s(37180, 9), /* Encrypted */
             syntax: 16,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(791, 4), /* Name */
+            name: s(31079, 4), /* Name */
             syntax: 31,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(72149, 6), /* Retain */
+            name: s(38705, 6), /* Retain */
             syntax: 1028,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(72155, 11), /* Utilization */
+            name: s(3931, 11), /* Utilization */
             syntax: 1026,
             version: v(2, 16, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
             version: v(2, 16, 0),
@@ -1234,7 +1234,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
             version: v(2, 16, 0),
@@ -1242,125 +1242,125 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(72206, 25), /* CapabilityNumberOfEntries */
+            name: s(39252, 25), /* CapabilityNumberOfEntries */
             syntax: 0,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(71244, 17), /* DeploymentUnitRef */
+            name: s(68387, 17), /* DeploymentUnitRef */
             syntax: 1058,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(791, 4), /* Name */
+            name: s(31079, 4), /* Name */
             syntax: 6,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(71439, 6), /* Vendor */
+            name: s(5324, 6), /* Vendor */
             syntax: 93,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(15985, 7), /* Version */
+            name: s(19295, 7), /* Version */
             syntax: 335,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             version: v(2, 16, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(71558, 19), /* AllocatedCPUPercent */
+            name: s(38968, 19), /* AllocatedCPUPercent */
             syntax: 1050,
             version: v(2, 16, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(71577, 18), /* AllocatedDiskSpace */
+            name: s(41000, 18), /* AllocatedDiskSpace */
             syntax: 1051,
             version: v(2, 16, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(71595, 15), /* AllocatedMemory */
+            name: s(47392, 15), /* AllocatedMemory */
             syntax: 1051,
             version: v(2, 16, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(71717, 14), /* AvailableRoles */
+            name: s(54375, 14), /* AvailableRoles */
             syntax: 714,
             version: v(2, 16, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(71731, 18), /* AvailableUserRoles */
+            name: s(64629, 18), /* AvailableUserRoles */
             syntax: 714,
             version: v(2, 18, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(780, 6), /* Enable */
+            name: s(3773, 6), /* Enable */
             syntax: 1027,
             version: v(2, 16, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(791, 4), /* Name */
+            name: s(31079, 4), /* Name */
             syntax: 6,
             version: v(2, 16, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(71844, 13), /* ParentExecEnv */
+            name: s(83207, 13), /* ParentExecEnv */
             syntax: 1032,
             version: v(2, 16, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
-            name: s(71222, 10), /* ExecEnvRef */
+            name: s(90740, 10), /* ExecEnvRef */
             syntax: 1059,
             version: v(2, 16, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(72298, 13), /* Specification */
+            name: s(60638, 13), /* Specification */
             syntax: 1060,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(72331, 16), /* SpecificationURI */
+            name: s(74218, 16), /* SpecificationURI */
             syntax: 6,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(72311, 20), /* SpecificationVersion */
+            name: s(60638, 20), /* SpecificationVersion */
             syntax: 335,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
             version: v(2, 1, 0),
@@ -1368,7 +1368,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
             version: v(2, 1, 0),
@@ -1376,160 +1376,160 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(71558, 19), /* AllocatedCPUPercent */
+            name: s(38968, 19), /* AllocatedCPUPercent */
             syntax: 1048,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(71577, 18), /* AllocatedDiskSpace */
+            name: s(41000, 18), /* AllocatedDiskSpace */
             syntax: 1049,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(72392, 14), /* AllocatedEUGID */
+            name: s(78333, 14), /* AllocatedEUGID */
             syntax: 3,
             version: v(2, 18, 0),
             ..PARAM
         },
         Parameter {
-            name: s(72406, 14), /* AllocatedEUUID */
+            name: s(78347, 14), /* AllocatedEUUID */
             syntax: 0,
             version: v(2, 18, 0),
             ..PARAM
         },
         Parameter {
-            name: s(72420, 16), /* AllocatedHostGID */
+            name: s(71418, 16), /* AllocatedHostGID */
             syntax: 3,
             version: v(2, 18, 0),
             ..PARAM
         },
         Parameter {
-            name: s(72436, 16), /* AllocatedHostUID */
+            name: s(71434, 16), /* AllocatedHostUID */
             syntax: 0,
             version: v(2, 18, 0),
             ..PARAM
         },
         Parameter {
-            name: s(71595, 15), /* AllocatedMemory */
+            name: s(47392, 15), /* AllocatedMemory */
             syntax: 1049,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(72452, 19), /* ApplicationDataList */
+            name: s(61112, 19), /* ApplicationDataList */
             syntax: 1061,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(72471, 21), /* AssociatedProcessList */
+            name: s(55770, 21), /* AssociatedProcessList */
             syntax: 1062,
             version: v(2, 1, 0),
             ..PARAM
         },
         Parameter {
-            name: s(72492, 9), /* AutoStart */
+            name: s(37334, 9), /* AutoStart */
             syntax: 16,
             access: Access::ReadWrite,
             version: v(2, 1, 0),
             ..PARAM
         },
         Parameter {
-            name: s(72501, 15), /* CPUPercentInUse */
+            name: s(75329, 15), /* CPUPercentInUse */
             syntax: 1048,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(42213, 12), /* CreationTime */
+            name: s(85065, 12), /* CreationTime */
             syntax: 10,
             version: v(2, 18, 0),
             ..PARAM
         },
         Parameter {
-            name: s(15461, 11), /* Description */
+            name: s(15623, 11), /* Description */
             syntax: 6,
             version: v(2, 1, 0),
             ..PARAM
         },
         Parameter {
-            name: s(72516, 14), /* DiskSpaceInUse */
+            name: s(79019, 14), /* DiskSpaceInUse */
             syntax: 1049,
             version: v(2, 1, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(72388, 4), /* EUID */
+            name: s(98119, 4), /* EUID */
             syntax: 31,
             version: v(2, 1, 0),
             ..PARAM
         },
         Parameter {
-            name: s(72530, 26), /* EnvVariableNumberOfEntries */
+            name: s(44376, 26), /* EnvVariableNumberOfEntries */
             syntax: 0,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(72556, 12), /* ExecEnvLabel */
+            name: s(85389, 12), /* ExecEnvLabel */
             syntax: 31,
             version: v(2, 1, 0),
             ..PARAM
         },
         Parameter {
-            name: s(70744, 15), /* ExecutionEnvRef */
+            name: s(75824, 15), /* ExecutionEnvRef */
             syntax: 1043,
             version: v(2, 1, 0),
             ..PARAM
         },
         Parameter {
-            name: s(72568, 18), /* ExecutionFaultCode */
+            name: s(65295, 18), /* ExecutionFaultCode */
             syntax: 1063,
             version: v(2, 1, 0),
             ..PARAM
         },
         Parameter {
-            name: s(72586, 21), /* ExecutionFaultMessage */
+            name: s(56568, 21), /* ExecutionFaultMessage */
             syntax: 6,
             version: v(2, 1, 0),
             ..PARAM
         },
         Parameter {
-            name: s(72607, 25), /* HostObjectNumberOfEntries */
+            name: s(46707, 25), /* HostObjectNumberOfEntries */
             syntax: 0,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(72632, 11), /* MemoryInUse */
+            name: s(88777, 11), /* MemoryInUse */
             syntax: 1049,
             version: v(2, 1, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(791, 4), /* Name */
+            name: s(31079, 4), /* Name */
             syntax: 6,
             version: v(2, 1, 0),
             ..PARAM
         },
         Parameter {
-            name: s(71060, 10), /* Privileged */
+            name: s(91480, 10), /* Privileged */
             syntax: 16,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(72643, 10), /* References */
+            name: s(36041, 10), /* References */
             syntax: 465,
             version: v(2, 1, 0),
             ..PARAM
         },
         Parameter {
-            name: s(72653, 14), /* RequestedState */
+            name: s(63623, 14), /* RequestedState */
             syntax: 1064,
             access: Access::ReadWrite,
             version: v(2, 1, 0),
@@ -1537,21 +1537,21 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(72667, 8), /* RunLevel */
+            name: s(40618, 8), /* RunLevel */
             syntax: 234,
             access: Access::ReadWrite,
             version: v(2, 1, 0),
             ..PARAM
         },
         Parameter {
-            name: s(71200, 13), /* ShutdownDelay */
+            name: s(83623, 13), /* ShutdownDelay */
             syntax: 1065,
             access: Access::ReadWrite,
             version: v(2, 18, 0),
             ..PARAM
         },
         Parameter {
-            name: s(427, 6), /* Status */
+            name: s(2491, 6), /* Status */
             syntax: 1066,
             version: v(2, 1, 0),
             flags: ParameterFlags::new(
@@ -1563,7 +1563,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(427, 6), /* Status */
+            name: s(2491, 6), /* Status */
             syntax: 1067,
             version: v(2, 1, 0),
             flags: ParameterFlags::new(
@@ -1575,112 +1575,112 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(72675, 22), /* SupportedDataModelList */
+            name: s(55381, 22), /* SupportedDataModelList */
             syntax: 819,
             version: v(2, 1, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(72697, 6), /* Uptime */
+            name: s(97206, 6), /* Uptime */
             syntax: 28,
             version: v(2, 18, 0),
             ..PARAM
         },
         Parameter {
-            name: s(71439, 6), /* Vendor */
+            name: s(5324, 6), /* Vendor */
             syntax: 93,
             version: v(2, 1, 0),
             ..PARAM
         },
         Parameter {
-            name: s(71445, 16), /* VendorConfigList */
+            name: s(74826, 16), /* VendorConfigList */
             syntax: 1046,
             version: v(2, 1, 0),
             ..PARAM
         },
         Parameter {
-            name: s(71461, 13), /* VendorLogList */
+            name: s(84156, 13), /* VendorLogList */
             syntax: 1047,
             version: v(2, 1, 0),
             ..PARAM
         },
         Parameter {
-            name: s(15985, 7), /* Version */
+            name: s(19295, 7), /* Version */
             syntax: 335,
             version: v(2, 1, 0),
             ..PARAM
         },
         Parameter {
-            name: s(72653, 14), /* RequestedState */
+            name: s(63623, 14), /* RequestedState */
             syntax: 1068,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
-            name: s(780, 6), /* Enable */
+            name: s(3773, 6), /* Enable */
             syntax: 368,
             access: Access::ReadWrite,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(71831, 13), /* LastRestarted */
+            name: s(82726, 13), /* LastRestarted */
             syntax: 10,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(72775, 17), /* MaximumRetryCount */
+            name: s(37317, 17), /* MaximumRetryCount */
             syntax: 0,
             access: Access::ReadWrite,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(72792, 11), /* NextRestart */
+            name: s(88909, 11), /* NextRestart */
             syntax: 10,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(72803, 11), /* ResetPeriod */
+            name: s(50589, 11), /* ResetPeriod */
             syntax: 28,
             access: Access::ReadWrite,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(72814, 10), /* RetryCount */
+            name: s(37324, 10), /* RetryCount */
             syntax: 0,
             access: Access::ReadWrite,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(4171, 23), /* RetryIntervalMultiplier */
+            name: s(27229, 23), /* RetryIntervalMultiplier */
             syntax: 0,
             access: Access::ReadWrite,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(72824, 24), /* RetryMaximumWaitInterval */
+            name: s(25504, 24), /* RetryMaximumWaitInterval */
             syntax: 28,
             access: Access::ReadWrite,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(4194, 24), /* RetryMinimumWaitInterval */
+            name: s(25540, 24), /* RetryMinimumWaitInterval */
             syntax: 28,
             access: Access::ReadWrite,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
             version: v(2, 17, 0),
@@ -1688,7 +1688,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
             version: v(2, 17, 0),
@@ -1696,21 +1696,21 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(9718, 3), /* Key */
+            name: s(15497, 3), /* Key */
             syntax: 1031,
             version: v(2, 17, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
-            name: s(6002, 5), /* Value */
+            name: s(25595, 5), /* Value */
             syntax: 1031,
             version: v(2, 17, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
             version: v(2, 16, 0),
@@ -1718,7 +1718,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
             version: v(2, 16, 0),
@@ -1726,33 +1726,33 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(48952, 11), /* Destination */
+            name: s(18452, 11), /* Destination */
             syntax: 6,
             version: v(2, 16, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
-            name: s(73013, 7), /* Options */
+            name: s(54010, 7), /* Options */
             syntax: 6,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(16479, 6), /* Source */
+            name: s(22902, 6), /* Source */
             syntax: 6,
             version: v(2, 16, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
-            name: s(73075, 22), /* AccessInterfaceRefList */
+            name: s(52829, 22), /* AccessInterfaceRefList */
             syntax: 229,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(73097, 18), /* PortMappingRefList */
+            name: s(66429, 18), /* PortMappingRefList */
             syntax: 1069,
             version: v(2, 17, 0),
             ..PARAM
@@ -1760,7 +1760,7 @@ pub(crate) static GROUP: Group = Group {
     ],
     commands: &[
         Command {
-            name: s(70379, 11), /* InstallDU() */
+            name: s(88458, 11), /* InstallDU() */
             is_async: true,
             group: GroupRef(&GROUP),
             input: p(4, 38),
@@ -1770,7 +1770,7 @@ pub(crate) static GROUP: Group = Group {
             protocols: Protocols::USP,
         },
         Command {
-            name: s(71474, 11), /* Uninstall() */
+            name: s(89833, 11), /* Uninstall() */
             is_async: true,
             group: GroupRef(&GROUP),
             input: p(75, 1),
@@ -1780,7 +1780,7 @@ pub(crate) static GROUP: Group = Group {
             protocols: Protocols::USP,
         },
         Command {
-            name: s(71495, 8), /* Update() */
+            name: s(95497, 8), /* Update() */
             is_async: true,
             group: GroupRef(&GROUP),
             input: p(76, 30),
@@ -1790,7 +1790,7 @@ pub(crate) static GROUP: Group = Group {
             protocols: Protocols::USP,
         },
         Command {
-            name: s(71922, 33), /* ModifyAvailableAccessInterfaces() */
+            name: s(30458, 33), /* ModifyAvailableAccessInterfaces() */
             is_async: true,
             group: GroupRef(&GROUP),
             input: p(139, 1),
@@ -1800,7 +1800,7 @@ pub(crate) static GROUP: Group = Group {
             protocols: Protocols::USP,
         },
         Command {
-            name: s(71971, 22), /* ModifyAvailableRoles() */
+            name: s(54369, 22), /* ModifyAvailableRoles() */
             is_async: true,
             group: GroupRef(&GROUP),
             input: p(140, 2),
@@ -1810,7 +1810,7 @@ pub(crate) static GROUP: Group = Group {
             protocols: Protocols::USP,
         },
         Command {
-            name: s(71993, 19), /* ModifyConstraints() */
+            name: s(62613, 19), /* ModifyConstraints() */
             is_async: true,
             group: GroupRef(&GROUP),
             input: p(142, 4),
@@ -1820,7 +1820,7 @@ pub(crate) static GROUP: Group = Group {
             protocols: Protocols::USP,
         },
         Command {
-            name: s(16432, 8), /* Remove() */
+            name: s(95257, 8), /* Remove() */
             is_async: true,
             group: GroupRef(&GROUP),
             input: p(146, 1),
@@ -1830,7 +1830,7 @@ pub(crate) static GROUP: Group = Group {
             protocols: Protocols::USP,
         },
         Command {
-            name: s(1318, 7), /* Reset() */
+            name: s(76957, 7), /* Reset() */
             is_async: true,
             group: GroupRef(&GROUP),
             input: p(147, 0),
@@ -1840,7 +1840,7 @@ pub(crate) static GROUP: Group = Group {
             protocols: Protocols::USP,
         },
         Command {
-            name: s(72017, 9), /* Restart() */
+            name: s(84225, 9), /* Restart() */
             is_async: true,
             group: GroupRef(&GROUP),
             input: p(147, 2),
@@ -1850,7 +1850,7 @@ pub(crate) static GROUP: Group = Group {
             protocols: Protocols::USP,
         },
         Command {
-            name: s(72026, 13), /* SetRunLevel() */
+            name: s(83610, 13), /* SetRunLevel() */
             is_async: false,
             group: GroupRef(&GROUP),
             input: p(149, 1),
@@ -1860,7 +1860,7 @@ pub(crate) static GROUP: Group = Group {
             protocols: Protocols::USP,
         },
         Command {
-            name: s(16432, 8), /* Remove() */
+            name: s(95257, 8), /* Remove() */
             is_async: false,
             group: GroupRef(&GROUP),
             input: p(161, 0),
@@ -1870,7 +1870,7 @@ pub(crate) static GROUP: Group = Group {
             protocols: Protocols::USP,
         },
         Command {
-            name: s(72231, 12), /* AddExecEnv() */
+            name: s(84585, 12), /* AddExecEnv() */
             is_async: false,
             group: GroupRef(&GROUP),
             input: p(168, 9),
@@ -1880,7 +1880,7 @@ pub(crate) static GROUP: Group = Group {
             protocols: Protocols::USP,
         },
         Command {
-            name: s(72017, 9), /* Restart() */
+            name: s(84225, 9), /* Restart() */
             is_async: false,
             group: GroupRef(&GROUP),
             input: p(219, 0),
@@ -1890,7 +1890,7 @@ pub(crate) static GROUP: Group = Group {
             protocols: Protocols::USP,
         },
         Command {
-            name: s(72703, 19), /* SetRequestedState() */
+            name: s(63620, 19), /* SetRequestedState() */
             is_async: false,
             group: GroupRef(&GROUP),
             input: p(219, 1),
@@ -1902,7 +1902,7 @@ pub(crate) static GROUP: Group = Group {
     ],
     events: &[
         Event {
-            name: s(71339, 14), /* DUStateChange! */
+            name: s(78879, 14), /* DUStateChange! */
             group: GroupRef(&GROUP),
             arguments: p(45, 11),
             status: Status::Current,
@@ -1910,7 +1910,7 @@ pub(crate) static GROUP: Group = Group {
             protocols: Protocols::USP,
         },
         Event {
-            name: s(72050, 10), /* Restarted! */
+            name: s(91610, 10), /* Restarted! */
             group: GroupRef(&GROUP),
             arguments: p(150, 2),
             status: Status::Current,

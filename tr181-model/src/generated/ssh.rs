@@ -10,48 +10,48 @@ pub(crate) static GROUP: Group = Group {
     name: "SSH",
     objects: &[
         Object {
-            path: s(68323, 11), /* Device.SSH. */
+            path: s(26500, 11), /* Device.SSH. */
             version: v(2, 16, 0),
             parameters: p(0, 4),
             ..object(&GROUP)
         },
         Object {
-            path: s(68362, 29), /* Device.SSH.AuthorizedKey.{i}. */
+            path: s(37827, 29), /* Device.SSH.AuthorizedKey.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(68334, 28) /* AuthorizedKeyNumberOfEntries */),
+            num_entries_parameter: Some(s(39646, 28) /* AuthorizedKeyNumberOfEntries */),
             unique_keys: p(0, 1),
             version: v(2, 16, 0),
             parameters: p(4, 4),
             ..object(&GROUP)
         },
         Object {
-            path: s(68395, 22), /* Device.SSH.Server.{i}. */
+            path: s(26500, 22), /* Device.SSH.Server.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(7252, 21) /* ServerNumberOfEntries */),
+            num_entries_parameter: Some(s(57891, 21) /* ServerNumberOfEntries */),
             unique_keys: p(1, 1),
             version: v(2, 16, 0),
             parameters: p(8, 23),
             ..object(&GROUP)
         },
         Object {
-            path: s(68631, 36), /* Device.SSH.Server.{i}.AccessLog.{i}. */
+            path: s(26500, 36), /* Device.SSH.Server.{i}.AccessLog.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(68417, 24) /* AccessLogNumberOfEntries */),
+            num_entries_parameter: Some(s(48230, 24) /* AccessLogNumberOfEntries */),
             unique_keys: p(2, 1),
             version: v(2, 19, 0),
             parameters: p(31, 7),
             ..object(&GROUP)
         },
         Object {
-            path: s(68667, 34), /* Device.SSH.Server.{i}.Session.{i}. */
+            path: s(28744, 34), /* Device.SSH.Server.{i}.Session.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(60001, 22) /* SessionNumberOfEntries */),
+            num_entries_parameter: Some(s(55249, 22) /* SessionNumberOfEntries */),
             unique_keys: p(3, 1),
             version: v(2, 16, 0),
             parameters: p(38, 5),
@@ -59,7 +59,7 @@ pub(crate) static GROUP: Group = Group {
             ..object(&GROUP)
         },
         Object {
-            path: s(68701, 28), /* Device.SSH.Server.{i}.Stats. */
+            path: s(40150, 28), /* Device.SSH.Server.{i}.Stats. */
             version: v(2, 19, 0),
             parameters: p(43, 4),
             ..object(&GROUP)
@@ -67,32 +67,32 @@ pub(crate) static GROUP: Group = Group {
     ],
     parameters: &[
         Parameter {
-            name: s(68334, 28), /* AuthorizedKeyNumberOfEntries */
+            name: s(39646, 28), /* AuthorizedKeyNumberOfEntries */
             syntax: 0,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(780, 6), /* Enable */
+            name: s(3773, 6), /* Enable */
             syntax: 16,
             access: Access::ReadWrite,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(7252, 21), /* ServerNumberOfEntries */
+            name: s(57891, 21), /* ServerNumberOfEntries */
             syntax: 0,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(427, 6), /* Status */
+            name: s(2491, 6), /* Status */
             syntax: 179,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
             version: v(2, 16, 0),
@@ -100,7 +100,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
             version: v(2, 16, 0),
@@ -108,33 +108,33 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(9718, 3), /* Key */
+            name: s(15497, 3), /* Key */
             syntax: 3,
             access: Access::ReadWrite,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(68391, 4), /* User */
+            name: s(14137, 4), /* User */
             syntax: 1001,
             access: Access::ReadWrite,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(68417, 24), /* AccessLogNumberOfEntries */
+            name: s(48230, 24), /* AccessLogNumberOfEntries */
             syntax: 0,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(58809, 14), /* ActivationDate */
+            name: s(78249, 14), /* ActivationDate */
             syntax: 10,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
             version: v(2, 16, 0),
@@ -142,7 +142,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
             version: v(2, 16, 0),
@@ -150,137 +150,137 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(68441, 12), /* AllowAllIPv4 */
+            name: s(84597, 12), /* AllowAllIPv4 */
             syntax: 26,
             access: Access::ReadWrite,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(68453, 12), /* AllowAllIPv6 */
+            name: s(84609, 12), /* AllowAllIPv6 */
             syntax: 26,
             access: Access::ReadWrite,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(68465, 18), /* AllowPasswordLogin */
+            name: s(64467, 18), /* AllowPasswordLogin */
             syntax: 26,
             access: Access::ReadWrite,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(68483, 14), /* AllowRootLogin */
+            name: s(78361, 14), /* AllowRootLogin */
             syntax: 26,
             access: Access::ReadWrite,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(68497, 22), /* AllowRootPasswordLogin */
+            name: s(52873, 22), /* AllowRootPasswordLogin */
             syntax: 26,
             access: Access::ReadWrite,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(58823, 19), /* AutoDisableDuration */
+            name: s(61226, 19), /* AutoDisableDuration */
             syntax: 1002,
             access: Access::ReadWrite,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(780, 6), /* Enable */
+            name: s(3773, 6), /* Enable */
             syntax: 16,
             access: Access::ReadWrite,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(68519, 23), /* IPv4AllowedSourcePrefix */
+            name: s(51405, 23), /* IPv4AllowedSourcePrefix */
             syntax: 384,
             access: Access::ReadWrite,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(68542, 23), /* IPv6AllowedSourcePrefix */
+            name: s(51474, 23), /* IPv6AllowedSourcePrefix */
             syntax: 384,
             access: Access::ReadWrite,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(68565, 11), /* IdleTimeout */
+            name: s(88403, 11), /* IdleTimeout */
             syntax: 1003,
             access: Access::ReadWrite,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(262, 9), /* Interface */
+            name: s(6361, 9), /* Interface */
             syntax: 169,
             access: Access::ReadWrite,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(68576, 9), /* KeepAlive */
+            name: s(45427, 9), /* KeepAlive */
             syntax: 1004,
             access: Access::ReadWrite,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(68585, 19), /* MaxAccessLogEntries */
+            name: s(62499, 19), /* MaxAccessLogEntries */
             syntax: 89,
             access: Access::ReadWrite,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(68604, 12), /* MaxAuthTries */
+            name: s(85977, 12), /* MaxAuthTries */
             syntax: 486,
             access: Access::ReadWrite,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(17626, 3), /* PID */
+            name: s(98170, 3), /* PID */
             syntax: 227,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(2535, 4), /* Port */
+            name: s(9673, 4), /* Port */
             syntax: 1005,
             access: Access::ReadWrite,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(60001, 22), /* SessionNumberOfEntries */
+            name: s(55249, 22), /* SessionNumberOfEntries */
             syntax: 0,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(427, 6), /* Status */
+            name: s(2491, 6), /* Status */
             syntax: 1006,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(68616, 15), /* UserGroupAccess */
+            name: s(77999, 15), /* UserGroupAccess */
             syntax: 1007,
             access: Access::ReadWrite,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
             version: v(2, 19, 0),
@@ -288,7 +288,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
             version: v(2, 19, 0),
@@ -296,37 +296,37 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(5817, 9), /* IPAddress */
+            name: s(45589, 9), /* IPAddress */
             syntax: 126,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(2535, 4), /* Port */
+            name: s(9673, 4), /* Port */
             syntax: 0,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(427, 6), /* Status */
+            name: s(2491, 6), /* Status */
             syntax: 1008,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(5130, 9), /* TimeStamp */
+            name: s(10992, 9), /* TimeStamp */
             syntax: 10,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(68391, 4), /* User */
+            name: s(14137, 4), /* User */
             syntax: 3,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
             version: v(2, 16, 0),
@@ -334,7 +334,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
             version: v(2, 16, 0),
@@ -342,50 +342,50 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(5817, 9), /* IPAddress */
+            name: s(45589, 9), /* IPAddress */
             syntax: 126,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(2535, 4), /* Port */
+            name: s(9673, 4), /* Port */
             syntax: 0,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(68391, 4), /* User */
+            name: s(14137, 4), /* User */
             syntax: 1009,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(68729, 22), /* NumberOfFailedAttempts */
+            name: s(25233, 22), /* NumberOfFailedAttempts */
             syntax: 0,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(68751, 37), /* NumberOfFailedAttemptsSinceActivation */
+            name: s(25233, 37), /* NumberOfFailedAttemptsSinceActivation */
             syntax: 0,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(68788, 26), /* NumberOfSuccessfulAttempts */
+            name: s(20050, 26), /* NumberOfSuccessfulAttempts */
             syntax: 0,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(68814, 41), /* NumberOfSuccessfulAttemptsSinceActivation */
+            name: s(20050, 41), /* NumberOfSuccessfulAttemptsSinceActivation */
             syntax: 0,
             version: v(2, 19, 0),
             ..PARAM
         },
     ],
     commands: &[Command {
-        name: s(48137, 8), /* Delete() */
+        name: s(94545, 8), /* Delete() */
         is_async: false,
         group: GroupRef(&GROUP),
         input: p(43, 0),

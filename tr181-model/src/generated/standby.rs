@@ -8,7 +8,7 @@ use crate::key::Key;
 pub(crate) static GROUP: Group = Group {
     name: "Standby",
     objects: &[Object {
-        path: s(73115, 15), /* Device.Standby. */
+        path: s(75629, 15), /* Device.Standby. */
         version: v(2, 12, 0),
         protocols: Protocols::USP,
         parameters: p(0, 2),
@@ -16,14 +16,14 @@ pub(crate) static GROUP: Group = Group {
     }],
     parameters: &[
         Parameter {
-            name: s(73130, 12), /* NetworkAware */
+            name: s(51704, 12), /* NetworkAware */
             syntax: 16,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(73142, 10), /* TimerAware */
+            name: s(92040, 10), /* TimerAware */
             syntax: 16,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),

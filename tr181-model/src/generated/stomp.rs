@@ -10,26 +10,26 @@ pub(crate) static GROUP: Group = Group {
     name: "STOMP",
     objects: &[
         Object {
-            path: s(68855, 13), /* Device.STOMP. */
+            path: s(40178, 13), /* Device.STOMP. */
             version: v(2, 15, 0),
             protocols: Protocols::CWMP,
             parameters: p(0, 1),
             ..object(&GROUP)
         },
         Object {
-            path: s(68855, 13), /* Device.STOMP. */
+            path: s(40178, 13), /* Device.STOMP. */
             version: v(2, 12, 0),
             protocols: Protocols::USP,
             parameters: p(1, 1),
             ..object(&GROUP)
         },
         Object {
-            path: s(68893, 28), /* Device.STOMP.Connection.{i}. */
+            path: s(40178, 28), /* Device.STOMP.Connection.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(68868, 25) /* ConnectionNumberOfEntries */),
-            enable_parameter: Some(s(780, 6) /* Enable */),
+            num_entries_parameter: Some(s(46207, 25) /* ConnectionNumberOfEntries */),
+            enable_parameter: Some(s(3773, 6) /* Enable */),
             unique_keys: p(0, 2),
             version: v(2, 15, 0),
             protocols: Protocols::CWMP,
@@ -37,12 +37,12 @@ pub(crate) static GROUP: Group = Group {
             ..object(&GROUP)
         },
         Object {
-            path: s(68893, 28), /* Device.STOMP.Connection.{i}. */
+            path: s(40178, 28), /* Device.STOMP.Connection.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(68868, 25) /* ConnectionNumberOfEntries */),
-            enable_parameter: Some(s(780, 6) /* Enable */),
+            num_entries_parameter: Some(s(46207, 25) /* ConnectionNumberOfEntries */),
+            enable_parameter: Some(s(3773, 6) /* Enable */),
             unique_keys: p(2, 2),
             version: v(2, 12, 0),
             protocols: Protocols::USP,
@@ -52,21 +52,21 @@ pub(crate) static GROUP: Group = Group {
     ],
     parameters: &[
         Parameter {
-            name: s(68868, 25), /* ConnectionNumberOfEntries */
+            name: s(46207, 25), /* ConnectionNumberOfEntries */
             syntax: 0,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(68868, 25), /* ConnectionNumberOfEntries */
+            name: s(46207, 25), /* ConnectionNumberOfEntries */
             syntax: 0,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
@@ -74,7 +74,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(780, 6), /* Enable */
+            name: s(3773, 6), /* Enable */
             syntax: 26,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
@@ -82,7 +82,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(49078, 16), /* EnableEncryption */
+            name: s(72234, 16), /* EnableEncryption */
             syntax: 73,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
@@ -90,7 +90,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(68932, 16), /* EnableHeartbeats */
+            name: s(72250, 16), /* EnableHeartbeats */
             syntax: 26,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
@@ -98,7 +98,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(9747, 4), /* Host */
+            name: s(6317, 4), /* Host */
             syntax: 6,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
@@ -106,7 +106,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(68948, 17), /* IncomingHeartbeat */
+            name: s(68982, 17), /* IncomingHeartbeat */
             syntax: 529,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
@@ -114,14 +114,14 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(68965, 14), /* LastChangeDate */
+            name: s(79593, 14), /* LastChangeDate */
             syntax: 10,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(68979, 17), /* OutgoingHeartbeat */
+            name: s(69713, 17), /* OutgoingHeartbeat */
             syntax: 529,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
@@ -129,7 +129,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(282, 8), /* Password */
+            name: s(16587, 8), /* Password */
             syntax: 9,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
@@ -137,7 +137,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(2535, 4), /* Port */
+            name: s(9673, 4), /* Port */
             syntax: 1010,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
@@ -145,7 +145,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(68996, 26), /* ServerRetryInitialInterval */
+            name: s(45468, 26), /* ServerRetryInitialInterval */
             syntax: 1011,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
@@ -153,7 +153,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(69022, 29), /* ServerRetryIntervalMultiplier */
+            name: s(39074, 29), /* ServerRetryIntervalMultiplier */
             syntax: 113,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
@@ -161,7 +161,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(69051, 22), /* ServerRetryMaxInterval */
+            name: s(55227, 22), /* ServerRetryMaxInterval */
             syntax: 794,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
@@ -169,14 +169,14 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(427, 6), /* Status */
+            name: s(2491, 6), /* Status */
             syntax: 1012,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(290, 8), /* Username */
+            name: s(14137, 8), /* Username */
             syntax: 6,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
@@ -184,7 +184,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(68921, 11), /* VirtualHost */
+            name: s(89921, 11), /* VirtualHost */
             syntax: 115,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
@@ -192,7 +192,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
             version: v(2, 12, 0),
@@ -200,7 +200,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(780, 6), /* Enable */
+            name: s(3773, 6), /* Enable */
             syntax: 26,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
@@ -208,7 +208,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(49078, 16), /* EnableEncryption */
+            name: s(72234, 16), /* EnableEncryption */
             syntax: 73,
             access: Access::ReadWrite,
             version: v(2, 14, 0),
@@ -216,7 +216,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(68932, 16), /* EnableHeartbeats */
+            name: s(72250, 16), /* EnableHeartbeats */
             syntax: 26,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
@@ -224,7 +224,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(9747, 4), /* Host */
+            name: s(6317, 4), /* Host */
             syntax: 6,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
@@ -232,7 +232,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(68948, 17), /* IncomingHeartbeat */
+            name: s(68982, 17), /* IncomingHeartbeat */
             syntax: 529,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
@@ -240,14 +240,14 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(68965, 14), /* LastChangeDate */
+            name: s(79593, 14), /* LastChangeDate */
             syntax: 10,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(68979, 17), /* OutgoingHeartbeat */
+            name: s(69713, 17), /* OutgoingHeartbeat */
             syntax: 529,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
@@ -255,7 +255,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(282, 8), /* Password */
+            name: s(16587, 8), /* Password */
             syntax: 9,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
@@ -263,7 +263,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(2535, 4), /* Port */
+            name: s(9673, 4), /* Port */
             syntax: 1010,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
@@ -271,7 +271,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(68996, 26), /* ServerRetryInitialInterval */
+            name: s(45468, 26), /* ServerRetryInitialInterval */
             syntax: 1011,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
@@ -279,7 +279,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(69022, 29), /* ServerRetryIntervalMultiplier */
+            name: s(39074, 29), /* ServerRetryIntervalMultiplier */
             syntax: 113,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
@@ -287,7 +287,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(69051, 22), /* ServerRetryMaxInterval */
+            name: s(55227, 22), /* ServerRetryMaxInterval */
             syntax: 794,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
@@ -295,14 +295,14 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(427, 6), /* Status */
+            name: s(2491, 6), /* Status */
             syntax: 1012,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(290, 8), /* Username */
+            name: s(14137, 8), /* Username */
             syntax: 6,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
@@ -310,7 +310,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(68921, 11), /* VirtualHost */
+            name: s(89921, 11), /* VirtualHost */
             syntax: 115,
             access: Access::ReadWrite,
             version: v(2, 12, 0),

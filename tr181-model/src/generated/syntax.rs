@@ -10504,19 +10504,19 @@ pub(crate) static REFERENCES: [Reference; 181] = [
         target_parents: l(389, 1),
     }),
     Reference::Enumeration(EnumerationReference {
-        target_param: s(106409, 15), /* #.EncodingTypes */
+        target_param: s(74954, 15), /* #.EncodingTypes */
         null_value: None,
     }),
     Reference::Enumeration(EnumerationReference {
-        target_param: s(106424, 11), /* #.Protocols */
+        target_param: s(87369, 11), /* #.Protocols */
         null_value: None,
     }),
     Reference::Enumeration(EnumerationReference {
-        target_param: s(4064, 21), /* CompressionsSupported */
-        null_value: Some(s(105538, 4) /* None */),
+        target_param: s(55896, 21), /* CompressionsSupported */
+        null_value: Some(s(98255, 4) /* None */),
     }),
     Reference::Enumeration(EnumerationReference {
-        target_param: s(4091, 16), /* MethodsSupported */
+        target_param: s(15916, 16), /* MethodsSupported */
         null_value: None,
     }),
     Reference::Path(PathReference {
@@ -10530,16 +10530,16 @@ pub(crate) static REFERENCES: [Reference; 181] = [
         target_parents: l(409, 1),
     }),
     Reference::Enumeration(EnumerationReference {
-        target_param: s(4869, 27), /* SupportedAccessTechnologies */
+        target_param: s(43246, 27), /* SupportedAccessTechnologies */
         null_value: None,
     }),
     Reference::Enumeration(EnumerationReference {
-        target_param: s(4724, 17), /* AvailableNetworks */
-        null_value: Some(s(106191, 0) /*  */),
+        target_param: s(67860, 17), /* AvailableNetworks */
+        null_value: Some(s(0, 0) /*  */),
     }),
     Reference::Enumeration(EnumerationReference {
-        target_param: s(4869, 27), /* SupportedAccessTechnologies */
-        null_value: Some(s(106659, 4) /* Auto */),
+        target_param: s(43246, 27), /* SupportedAccessTechnologies */
+        null_value: Some(s(10124, 4) /* Auto */),
     }),
     Reference::Path(PathReference {
         ref_type: RefType::Strong,
@@ -10662,7 +10662,7 @@ pub(crate) static REFERENCES: [Reference; 181] = [
         target_parents: l(576, 1),
     }),
     Reference::Enumeration(EnumerationReference {
-        target_param: s(11479, 20), /* BondSchemesSupported */
+        target_param: s(58778, 20), /* BondSchemesSupported */
         null_value: None,
     }),
     Reference::Path(PathReference {
@@ -10681,8 +10681,8 @@ pub(crate) static REFERENCES: [Reference; 181] = [
         target_parents: l(611, 1),
     }),
     Reference::Enumeration(EnumerationReference {
-        target_param: s(13993, 15), /* AllowedProfiles */
-        null_value: Some(s(106191, 0) /*  */),
+        target_param: s(75119, 15), /* AllowedProfiles */
+        null_value: Some(s(0, 0) /*  */),
     }),
     Reference::Path(PathReference {
         ref_type: RefType::Strong,
@@ -10700,11 +10700,11 @@ pub(crate) static REFERENCES: [Reference; 181] = [
         target_parents: l(735, 1),
     }),
     Reference::Enumeration(EnumerationReference {
-        target_param: s(18588, 18), /* SupportedProtocols */
+        target_param: s(32664, 18), /* SupportedProtocols */
         null_value: None,
     }),
     Reference::Enumeration(EnumerationReference {
-        target_param: s(110353, 35), /* Device.DynamicDNS.SupportedServices */
+        target_param: s(27567, 35), /* Device.DynamicDNS.SupportedServices */
         null_value: None,
     }),
     Reference::Path(PathReference {
@@ -10733,7 +10733,7 @@ pub(crate) static REFERENCES: [Reference; 181] = [
         target_parents: l(779, 1),
     }),
     Reference::Enumeration(EnumerationReference {
-        target_param: s(110727, 45), /* #.Capabilities.AuthenticationMethodsSupported */
+        target_param: s(15887, 45), /* #.Capabilities.AuthenticationMethodsSupported */
         null_value: None,
     }),
     Reference::Path(PathReference {
@@ -10777,8 +10777,8 @@ pub(crate) static REFERENCES: [Reference; 181] = [
         target_parents: l(915, 1),
     }),
     Reference::Enumeration(EnumerationReference {
-        target_param: s(29008, 14), /* ModesSupported */
-        null_value: Some(s(105889, 8) /* Disabled */),
+        target_param: s(43582, 14), /* ModesSupported */
+        null_value: Some(s(42212, 8) /* Disabled */),
     }),
     Reference::Path(PathReference {
         ref_type: RefType::Weak,
@@ -10791,11 +10791,11 @@ pub(crate) static REFERENCES: [Reference; 181] = [
         target_parents: l(944, 1),
     }),
     Reference::Enumeration(EnumerationReference {
-        target_param: s(31466, 23), /* PossibleConnectionTypes */
+        target_param: s(51865, 23), /* PossibleConnectionTypes */
         null_value: None,
     }),
     Reference::Enumeration(EnumerationReference {
-        target_param: s(31489, 21), /* PossibleSpectralModes */
+        target_param: s(57219, 21), /* PossibleSpectralModes */
         null_value: None,
     }),
     Reference::Path(PathReference {
@@ -10849,23 +10849,23 @@ pub(crate) static REFERENCES: [Reference; 181] = [
         target_parents: l(1383, 1),
     }),
     Reference::Enumeration(EnumerationReference {
-        target_param: s(114291, 35), /* .IPsec.SupportedIntegrityAlgorithms */
+        target_param: s(27112, 35), /* .IPsec.SupportedIntegrityAlgorithms */
         null_value: None,
     }),
     Reference::Enumeration(EnumerationReference {
-        target_param: s(114355, 39), /* .IPsec.ESPSupportedEncryptionAlgorithms */
+        target_param: s(21654, 39), /* .IPsec.ESPSupportedEncryptionAlgorithms */
         null_value: None,
     }),
     Reference::Enumeration(EnumerationReference {
-        target_param: s(114394, 44), /* .IPsec.SupportedDiffieHellmanGroupTransforms */
+        target_param: s(16517, 44), /* .IPsec.SupportedDiffieHellmanGroupTransforms */
         null_value: None,
     }),
     Reference::Enumeration(EnumerationReference {
-        target_param: s(114438, 41), /* .IPsec.IKEv2SupportedEncryptionAlgorithms */
+        target_param: s(19312, 41), /* .IPsec.IKEv2SupportedEncryptionAlgorithms */
         null_value: None,
     }),
     Reference::Enumeration(EnumerationReference {
-        target_param: s(114479, 42), /* .IPsec.IKEv2SupportedPseudoRandomFunctions */
+        target_param: s(18389, 42), /* .IPsec.IKEv2SupportedPseudoRandomFunctions */
         null_value: None,
     }),
     Reference::Path(PathReference {
@@ -10924,7 +10924,7 @@ pub(crate) static REFERENCES: [Reference; 181] = [
         target_parents: l(1576, 1),
     }),
     Reference::Enumeration(EnumerationReference {
-        target_param: s(115960, 21), /* ##.SupportedProtocols */
+        target_param: s(55623, 21), /* ##.SupportedProtocols */
         null_value: None,
     }),
     Reference::Path(PathReference {
@@ -10953,15 +10953,15 @@ pub(crate) static REFERENCES: [Reference; 181] = [
         target_parents: l(1592, 1),
     }),
     Reference::Enumeration(EnumerationReference {
-        target_param: s(116214, 20), /* #.SupportedProtocols */
+        target_param: s(55624, 20), /* #.SupportedProtocols */
         null_value: None,
     }),
     Reference::Enumeration(EnumerationReference {
-        target_param: s(116335, 44), /* Device.LocalAgent.SupportedThresholdOperator */
+        target_param: s(16957, 44), /* Device.LocalAgent.SupportedThresholdOperator */
         null_value: None,
     }),
     Reference::Enumeration(EnumerationReference {
-        target_param: s(116408, 41), /* ##.Capabilities.ProtocolVersionsSupported */
+        target_param: s(19271, 41), /* ##.Capabilities.ProtocolVersionsSupported */
         null_value: None,
     }),
     Reference::Path(PathReference {
@@ -10970,15 +10970,15 @@ pub(crate) static REFERENCES: [Reference; 181] = [
         target_parents: l(1630, 1),
     }),
     Reference::Enumeration(EnumerationReference {
-        target_param: s(116529, 42), /* ##.Capabilities.TransportProtocolSupported */
+        target_param: s(18347, 42), /* ##.Capabilities.TransportProtocolSupported */
         null_value: None,
     }),
     Reference::Enumeration(EnumerationReference {
-        target_param: s(116618, 40), /* #.Capabilities.ProtocolVersionsSupported */
+        target_param: s(19272, 40), /* #.Capabilities.ProtocolVersionsSupported */
         null_value: None,
     }),
     Reference::Enumeration(EnumerationReference {
-        target_param: s(116658, 41), /* #.Capabilities.TransportProtocolSupported */
+        target_param: s(18348, 41), /* #.Capabilities.TransportProtocolSupported */
         null_value: None,
     }),
     Reference::Path(PathReference {
@@ -10987,12 +10987,12 @@ pub(crate) static REFERENCES: [Reference; 181] = [
         target_parents: l(1666, 1),
     }),
     Reference::Enumeration(EnumerationReference {
-        target_param: s(52660, 24), /* HTTPCompressionSupported */
-        null_value: Some(s(105889, 8) /* Disabled */),
+        target_param: s(48998, 24), /* HTTPCompressionSupported */
+        null_value: Some(s(42212, 8) /* Disabled */),
     }),
     Reference::Enumeration(EnumerationReference {
-        target_param: s(52786, 41), /* LightweightNotificationProtocolsSupported */
-        null_value: Some(s(106191, 0) /*  */),
+        target_param: s(19968, 41), /* LightweightNotificationProtocolsSupported */
+        null_value: Some(s(0, 0) /*  */),
     }),
     Reference::Path(PathReference {
         ref_type: RefType::Strong,
@@ -11015,7 +11015,7 @@ pub(crate) static REFERENCES: [Reference; 181] = [
         target_parents: l(1927, 1),
     }),
     Reference::Enumeration(EnumerationReference {
-        target_param: s(63639, 18), /* PossibleMeterTypes */
+        target_param: s(66465, 18), /* PossibleMeterTypes */
         null_value: None,
     }),
     Reference::Path(PathReference {
@@ -11029,11 +11029,11 @@ pub(crate) static REFERENCES: [Reference; 181] = [
         target_parents: l(1948, 1),
     }),
     Reference::Enumeration(EnumerationReference {
-        target_param: s(119921, 25), /* ##.SupportedDTLSCertTypes */
+        target_param: s(45832, 25), /* ##.SupportedDTLSCertTypes */
         null_value: None,
     }),
     Reference::Enumeration(EnumerationReference {
-        target_param: s(119946, 24), /* #.SupportedDTLSCertTypes */
+        target_param: s(45833, 24), /* #.SupportedDTLSCertTypes */
         null_value: None,
     }),
     Reference::Path(PathReference {
@@ -11047,11 +11047,11 @@ pub(crate) static REFERENCES: [Reference; 181] = [
         target_parents: l(1978, 1),
     }),
     Reference::Enumeration(EnumerationReference {
-        target_param: s(120034, 31), /* #.SupportedMetricCompAlgorithms */
+        target_param: s(32682, 31), /* #.SupportedMetricCompAlgorithms */
         null_value: None,
     }),
     Reference::Enumeration(EnumerationReference {
-        target_param: s(120065, 25), /* ##.SupportedMACAlgorithms */
+        target_param: s(45857, 25), /* ##.SupportedMACAlgorithms */
         null_value: None,
     }),
     Reference::Path(PathReference {
@@ -11170,7 +11170,7 @@ pub(crate) static REFERENCES: [Reference; 181] = [
         target_parents: l(2172, 1),
     }),
     Reference::Enumeration(EnumerationReference {
-        target_param: s(73842, 18), /* SupportedStandards */
+        target_param: s(4086, 18), /* SupportedStandards */
         null_value: None,
     }),
     Reference::Path(PathReference {
@@ -11229,11 +11229,11 @@ pub(crate) static REFERENCES: [Reference; 181] = [
         target_parents: l(2287, 1),
     }),
     Reference::Enumeration(EnumerationReference {
-        target_param: s(122365, 30), /* #.HTTPAccessSupportedProtocols */
+        target_param: s(32652, 30), /* #.HTTPAccessSupportedProtocols */
         null_value: None,
     }),
     Reference::Enumeration(EnumerationReference {
-        target_param: s(122395, 31), /* ##.HTTPAccessSupportedProtocols */
+        target_param: s(32651, 31), /* ##.HTTPAccessSupportedProtocols */
         null_value: None,
     }),
     Reference::Path(PathReference {
@@ -11242,7 +11242,7 @@ pub(crate) static REFERENCES: [Reference; 181] = [
         target_parents: l(2085, 1),
     }),
     Reference::Enumeration(EnumerationReference {
-        target_param: s(123230, 28), /* .Users.SupportedCapabilities */
+        target_param: s(39450, 28), /* .Users.SupportedCapabilities */
         null_value: None,
     }),
     Reference::Path(PathReference {
@@ -11266,11 +11266,11 @@ pub(crate) static REFERENCES: [Reference; 181] = [
         target_parents: l(2419, 1),
     }),
     Reference::Enumeration(EnumerationReference {
-        target_param: s(29008, 14), /* ModesSupported */
+        target_param: s(43582, 14), /* ModesSupported */
         null_value: None,
     }),
     Reference::Enumeration(EnumerationReference {
-        target_param: s(82386, 22), /* ConfigMethodsSupported */
+        target_param: s(53203, 22), /* ConfigMethodsSupported */
         null_value: None,
     }),
     Reference::Path(PathReference {
@@ -11279,19 +11279,19 @@ pub(crate) static REFERENCES: [Reference; 181] = [
         target_parents: l(2697, 1),
     }),
     Reference::Enumeration(EnumerationReference {
-        target_param: s(125724, 26), /* ##.Security.ModesSupported */
+        target_param: s(43570, 26), /* ##.Security.ModesSupported */
         null_value: None,
     }),
     Reference::Enumeration(EnumerationReference {
-        target_param: s(101215, 35), /* SupportedOperatingChannelBandwidths */
+        target_param: s(28232, 35), /* SupportedOperatingChannelBandwidths */
         null_value: None,
     }),
     Reference::Enumeration(EnumerationReference {
-        target_param: s(101192, 23), /* SupportedFrequencyBands */
+        target_param: s(52279, 23), /* SupportedFrequencyBands */
         null_value: None,
     }),
     Reference::Enumeration(EnumerationReference {
-        target_param: s(125999, 34), /* #.SupportedServerConnectAlgorithms */
+        target_param: s(28302, 34), /* #.SupportedServerConnectAlgorithms */
         null_value: None,
     }),
     Reference::Path(PathReference {
@@ -11507,800 +11507,800 @@ pub(crate) static LIST_FACETS: [ListFacet; 37] = [
 
 /// The `Str`s that every `Syntax` indexes.
 pub(crate) static DATA_TYPES: [Str; 54] = [
-    s(4218, 3),    /* URL */
-    s(105500, 10), /* JSONObject */
-    s(744, 16),    /* DiagnosticsState */
-    s(786, 5),     /* Alias */
-    s(105714, 14), /* StatsCounter64 */
-    s(105740, 14), /* StatsCounter32 */
-    s(5817, 9),    /* IPAddress */
-    s(106314, 8),  /* IPPrefix */
-    s(2993, 5),    /* Order */
-    s(34076, 11),  /* IPv4Address */
-    s(10555, 10),  /* MACAddress */
-    s(34172, 11),  /* IPv6Address */
-    s(50749, 10),  /* IPv6Prefix */
-    s(108118, 4),  /* TLV8 */
-    s(108292, 9),  /* TenthdBmV */
-    s(108301, 17), /* DocsEqualizerData */
-    s(108322, 7),  /* TenthdB */
-    s(108414, 10), /* CmRegState */
-    s(108818, 30), /* SpectrumAnalysisWindowFunction */
-    s(10994, 13),  /* AmplitudeData */
-    s(108954, 18), /* DocsisUpstreamType */
-    s(108998, 12), /* RangingState */
-    s(109300, 26), /* PSDBreakPointIndexAndLevel */
-    s(109348, 44), /* SELTPAttenuationCharacteristicsIndexAndTFlog */
-    s(109438, 10), /* UERComplex */
-    s(17969, 4),   /* UUID */
-    s(50885, 10),  /* IPv4Prefix */
-    s(111590, 26), /* PSMBreakPointIndexAndLevel */
-    s(114790, 17), /* IoTBlobSensorType */
-    s(114880, 18), /* IoTEnumControlType */
-    s(114959, 17), /* IoTEnumSensorType */
-    s(115060, 12), /* IoTLevelType */
-    s(115218, 11), /* IoTUnitType */
-    s(117127, 10), /* MocaNodeID */
-    s(117137, 8),  /* MocaBand */
-    s(117199, 6),  /* MocaDB */
-    s(117216, 15), /* MocaChannelMask */
-    s(117234, 11), /* MocaMacRate */
-    s(117662, 11), /* MocaPhyRate */
-    s(117679, 14), /* MocaPowerState */
-    s(117734, 11), /* MocaPrivacy */
-    s(117940, 7),  /* MocaDBm */
-    s(118052, 16), /* MocaChannelIndex */
-    s(118119, 9),  /* MocaScMod */
-    s(118128, 21), /* MocaFlowIngrClassRule */
-    s(118237, 9),  /* RowStatus */
-    s(118359, 13), /* IoTDeviceType */
-    s(118476, 7),  /* Dbm1000 */
-    s(118777, 3),  /* SST */
-    s(121698, 17), /* ThreadLinkQuality */
-    s(123828, 6),  /* PLMNId */
-    s(125680, 3),  /* URI */
-    s(126161, 10), /* IEEE_EUI64 */
-    s(126223, 20), /* ZigBeeNetworkAddress */
+    s(58955, 3),  /* URL */
+    s(91040, 10), /* JSONObject */
+    s(72154, 16), /* DiagnosticsState */
+    s(58598, 5),  /* Alias */
+    s(80699, 14), /* StatsCounter64 */
+    s(80685, 14), /* StatsCounter32 */
+    s(45589, 9),  /* IPAddress */
+    s(85177, 8),  /* IPPrefix */
+    s(81824, 5),  /* Order */
+    s(6712, 11),  /* IPv4Address */
+    s(5260, 10),  /* MACAddress */
+    s(6782, 11),  /* IPv6Address */
+    s(10426, 10), /* IPv6Prefix */
+    s(98339, 4),  /* TLV8 */
+    s(93800, 9),  /* TenthdBmV */
+    s(68438, 17), /* DocsEqualizerData */
+    s(93800, 7),  /* TenthdB */
+    s(90430, 10), /* CmRegState */
+    s(36591, 30), /* SpectrumAnalysisWindowFunction */
+    s(81335, 13), /* AmplitudeData */
+    s(65097, 18), /* DocsisUpstreamType */
+    s(86541, 12), /* RangingState */
+    s(45078, 26), /* PSDBreakPointIndexAndLevel */
+    s(17485, 44), /* SELTPAttenuationCharacteristicsIndexAndTFlog */
+    s(92120, 10), /* UERComplex */
+    s(75145, 4),  /* UUID */
+    s(90960, 10), /* IPv4Prefix */
+    s(45104, 26), /* PSMBreakPointIndexAndLevel */
+    s(69050, 17), /* IoTBlobSensorType */
+    s(65709, 18), /* IoTEnumControlType */
+    s(69067, 17), /* IoTEnumSensorType */
+    s(85725, 12), /* IoTLevelType */
+    s(88524, 11), /* IoTUnitType */
+    s(91250, 10), /* MocaNodeID */
+    s(94993, 8),  /* MocaBand */
+    s(96158, 6),  /* MocaDB */
+    s(76604, 15), /* MocaChannelMask */
+    s(88799, 11), /* MocaMacRate */
+    s(88810, 11), /* MocaPhyRate */
+    s(79915, 14), /* MocaPowerState */
+    s(88821, 11), /* MocaPrivacy */
+    s(96158, 7),  /* MocaDBm */
+    s(73146, 16), /* MocaChannelIndex */
+    s(93188, 9),  /* MocaScMod */
+    s(56988, 21), /* MocaFlowIngrClassRule */
+    s(93557, 9),  /* RowStatus */
+    s(82661, 13), /* IoTDeviceType */
+    s(95829, 7),  /* Dbm1000 */
+    s(52940, 3),  /* SST */
+    s(70699, 17), /* ThreadLinkQuality */
+    s(96996, 6),  /* PLMNId */
+    s(9912, 3),   /* URI */
+    s(90890, 10), /* IEEE_EUI64 */
+    s(60938, 20), /* ZigBeeNetworkAddress */
 ];
 
 /// The `Str`s that every `Syntax` indexes.
 pub(crate) static UNITS: [Str; 73] = [
-    s(105399, 7),  /* seconds */
-    s(105526, 12), /* milliseconds */
-    s(105664, 5),  /* cells */
-    s(105669, 16), /* cells per second */
-    s(105728, 7),  /* packets */
-    s(105735, 5),  /* bytes */
-    s(106149, 12), /* centiseconds */
-    s(106643, 4),  /* Kbps */
-    s(106663, 3),  /* dBm */
-    s(107658, 2),  /* ms */
-    s(108122, 4),  /* Mbps */
-    s(108181, 2),  /* Hz */
-    s(108318, 4),  /* -dBc */
-    s(108322, 7),  /* TenthdB */
-    s(108775, 13), /* hundredthsbin */
-    s(108938, 16), /* 6.25 microsecond */
-    s(108292, 9),  /* TenthdBmV */
-    s(109112, 15), /* bits per second */
-    s(109196, 15), /* 0.1 DMT symbols */
-    s(109294, 6),  /* octets */
-    s(109326, 6),  /* 0.1 dB */
-    s(109392, 6),  /* kbit/s */
-    s(109398, 6),  /* meters */
-    s(109427, 11), /* subcarriers */
-    s(109471, 5),  /* 0.1dB */
-    s(109476, 7),  /* 0.1dBmV */
-    s(109549, 7),  /* records */
-    s(109831, 3),  /* KiB */
-    s(109905, 7),  /* minutes */
-    s(109912, 7),  /* percent */
-    s(109943, 2),  /* mA */
-    s(109945, 2),  /* mW */
-    s(109947, 2),  /* mV */
-    s(110150, 15), /* degrees celsius */
-    s(110824, 11), /* millimeters */
-    s(111475, 8),  /* messages */
-    s(111616, 17), /* 1.28 microseconds */
-    s(111633, 8),  /* 0.5 msec */
-    s(111641, 9),  /* 2 seconds */
-    s(111650, 7),  /* 0.1 sec */
-    s(111728, 5),  /* Kbaud */
-    s(111979, 4),  /* 0.1% */
-    s(112528, 4),  /* Mb/s */
-    s(20877, 7),   /* Packets */
-    s(112532, 2),  /* dB */
-    s(113030, 12), /* microseconds */
-    s(113245, 4),  /* Gbps */
-    s(113253, 4),  /* kbps */
-    s(114256, 4),  /* bits */
-    s(115475, 10), /* percentage */
-    s(115574, 5),  /* hours */
-    s(116614, 4),  /* byte */
-    s(117731, 3),  /* MHz */
-    s(120233, 7),  /* 100 MBd */
-    s(120297, 9),  /* 10 meters */
-    s(120306, 10), /* kilometers */
-    s(120316, 10), /* nanometers */
-    s(120326, 7),  /* 0.1 dBm */
-    s(120333, 3),  /* µA */
-    s(120612, 12), /* Milliseconds */
-    s(120731, 3),  /* MiB */
-    s(115230, 1),  /* % */
-    s(121934, 3),  /* kHz */
-    s(122426, 6),  /* pixels */
-    s(124965, 19), /* attempts per minute */
-    s(88589, 7),   /* Seconds */
-    s(88497, 7),   /* Minutes */
-    s(125168, 13), /* decibels (dB) */
-    s(125466, 3),  /* TUs */
-    s(125513, 25), /* beacon transmission times */
-    s(125538, 16), /* beacon intervals */
-    s(125674, 6),  /* 80 MHz */
-    s(126259, 14), /* ZigBee packets */
+    s(67734, 7),  /* seconds */
+    s(87345, 12), /* milliseconds */
+    s(74938, 5),  /* cells */
+    s(74938, 16), /* cells per second */
+    s(81182, 7),  /* packets */
+    s(97800, 5),  /* bytes */
+    s(87333, 12), /* centiseconds */
+    s(98207, 4),  /* Kbps */
+    s(93805, 3),  /* dBm */
+    s(14396, 2),  /* ms */
+    s(24077, 4),  /* Mbps */
+    s(78191, 2),  /* Hz */
+    s(97859, 4),  /* -dBc */
+    s(93800, 7),  /* TenthdB */
+    s(84351, 13), /* hundredthsbin */
+    s(71242, 16), /* 6.25 microsecond */
+    s(93800, 9),  /* TenthdBmV */
+    s(78134, 15), /* bits per second */
+    s(74969, 15), /* 0.1 DMT symbols */
+    s(97356, 6),  /* octets */
+    s(95633, 6),  /* 0.1 dB */
+    s(97326, 6),  /* kbit/s */
+    s(53701, 6),  /* meters */
+    s(90119, 11), /* subcarriers */
+    s(95647, 5),  /* 0.1dB */
+    s(95647, 7),  /* 0.1dBmV */
+    s(96634, 7),  /* records */
+    s(98541, 3),  /* KiB */
+    s(96606, 7),  /* minutes */
+    s(92330, 7),  /* percent */
+    s(18578, 2),  /* mA */
+    s(25515, 2),  /* mW */
+    s(22914, 2),  /* mV */
+    s(78149, 15), /* degrees celsius */
+    s(90086, 11), /* millimeters */
+    s(95609, 8),  /* messages */
+    s(67724, 17), /* 1.28 microseconds */
+    s(94097, 8),  /* 0.5 msec */
+    s(92369, 9),  /* 2 seconds */
+    s(95640, 7),  /* 0.1 sec */
+    s(97590, 5),  /* Kbaud */
+    s(97863, 4),  /* 0.1% */
+    s(98243, 4),  /* Mb/s */
+    s(15865, 7),  /* Packets */
+    s(10874, 2),  /* dB */
+    s(67729, 12), /* microseconds */
+    s(98147, 4),  /* Gbps */
+    s(98423, 4),  /* kbps */
+    s(78134, 4),  /* bits */
+    s(92330, 10), /* percentage */
+    s(97810, 5),  /* hours */
+    s(87394, 4),  /* byte */
+    s(78435, 3),  /* MHz */
+    s(95654, 7),  /* 100 MBd */
+    s(92360, 9),  /* 10 meters */
+    s(92310, 10), /* kilometers */
+    s(92320, 10), /* nanometers */
+    s(95633, 7),  /* 0.1 dBm */
+    s(98673, 3),  /* µA */
+    s(86049, 12), /* Milliseconds */
+    s(98556, 3),  /* MiB */
+    s(97866, 1),  /* % */
+    s(98637, 3),  /* kHz */
+    s(97368, 6),  /* pixels */
+    s(64247, 19), /* attempts per minute */
+    s(42915, 7),  /* Seconds */
+    s(57794, 7),  /* Minutes */
+    s(84338, 13), /* decibels (dB) */
+    s(89740, 3),  /* TUs */
+    s(48157, 25), /* beacon transmission times */
+    s(74906, 16), /* beacon intervals */
+    s(96666, 6),  /* 80 MHz */
+    s(81175, 14), /* ZigBee packets */
 ];
 
 /// The `DefaultValue`s that every `Syntax` indexes.
 pub(crate) static DEFAULT_VALUES: [DefaultValue; 165] = [
     DefaultValue {
         kind: DefaultKind::Object,
-        value: s(105578, 5), /* false */
+        value: s(97805, 5), /* false */
     },
     DefaultValue {
         kind: DefaultKind::Object,
-        value: s(105618, 2), /* [] */
+        value: s(98718, 2), /* [] */
     },
     DefaultValue {
         kind: DefaultKind::Object,
-        value: s(105622, 4), /* Down */
+        value: s(7304, 4), /* Down */
     },
     DefaultValue {
         kind: DefaultKind::Object,
-        value: s(105853, 3), /* 300 */
+        value: s(92389, 3), /* 300 */
     },
     DefaultValue {
         kind: DefaultKind::Object,
-        value: s(105889, 8), /* Disabled */
+        value: s(42212, 8), /* Disabled */
     },
     DefaultValue {
         kind: DefaultKind::Object,
-        value: s(105897, 8), /* AdmitAll */
+        value: s(94297, 8), /* AdmitAll */
     },
     DefaultValue {
         kind: DefaultKind::Object,
-        value: s(105945, 1), /* 1 */
+        value: s(351, 1), /* 1 */
     },
     DefaultValue {
         kind: DefaultKind::Object,
-        value: s(105987, 3), /* 128 */
+        value: s(59965, 3), /* 128 */
     },
     DefaultValue {
         kind: DefaultKind::Object,
-        value: s(105990, 17), /* [0,1,2,3,4,5,6,7] */
+        value: s(71192, 17), /* [0,1,2,3,4,5,6,7] */
     },
     DefaultValue {
         kind: DefaultKind::Object,
-        value: s(106007, 5), /* 33024 */
+        value: s(97425, 5), /* 33024 */
     },
     DefaultValue {
         kind: DefaultKind::Object,
-        value: s(106142, 5), /* 32768 */
+        value: s(97420, 5), /* 32768 */
     },
     DefaultValue {
         kind: DefaultKind::Object,
-        value: s(106147, 2), /* 15 */
+        value: s(32130, 2), /* 15 */
     },
     DefaultValue {
         kind: DefaultKind::Object,
-        value: s(106161, 3), /* 200 */
+        value: s(84853, 3), /* 200 */
     },
     DefaultValue {
         kind: DefaultKind::Object,
-        value: s(106164, 4), /* 2000 */
+        value: s(84853, 4), /* 2000 */
     },
     DefaultValue {
         kind: DefaultKind::Object,
-        value: s(106191, 0), /*  */
+        value: s(0, 0), /*  */
     },
     DefaultValue {
         kind: DefaultKind::Object,
-        value: s(106278, 6), /* DHCPv4 */
+        value: s(9936, 6), /* DHCPv4 */
     },
     DefaultValue {
         kind: DefaultKind::Object,
-        value: s(106290, 4), /* true */
+        value: s(98447, 4), /* true */
     },
     DefaultValue {
         kind: DefaultKind::Object,
-        value: s(106294, 5), /* Exact */
+        value: s(97550, 5), /* Exact */
     },
     DefaultValue {
         kind: DefaultKind::Object,
-        value: s(106322, 2), /* -1 */
+        value: s(39431, 2), /* -1 */
     },
     DefaultValue {
         kind: DefaultKind::Object,
-        value: s(106324, 1), /* 0 */
+        value: s(332, 1), /* 0 */
     },
     DefaultValue {
         kind: DefaultKind::Object,
-        value: s(106435, 5), /* 86400 */
+        value: s(97450, 5), /* 86400 */
     },
     DefaultValue {
         kind: DefaultKind::Object,
-        value: s(106440, 4), /* 4737 */
+        value: s(97931, 4), /* 4737 */
     },
     DefaultValue {
         kind: DefaultKind::Object,
-        value: s(106444, 20), /* 0001-01-01T00:00:00Z */
+        value: s(58458, 20), /* 0001-01-01T00:00:00Z */
     },
     DefaultValue {
         kind: DefaultKind::Object,
-        value: s(106464, 1), /* " */
+        value: s(98720, 1), /* " */
     },
     DefaultValue {
         kind: DefaultKind::Object,
-        value: s(106465, 1), /* , */
+        value: s(10382, 1), /* , */
     },
     DefaultValue {
         kind: DefaultKind::Object,
-        value: s(106481, 18), /* ParameterPerColumn */
+        value: s(66339, 18), /* ParameterPerColumn */
     },
     DefaultValue {
         kind: DefaultKind::Object,
-        value: s(106499, 1), /*   */
+        value: s(41411, 1), /*   */
     },
     DefaultValue {
         kind: DefaultKind::Object,
-        value: s(106500, 10), /* Unix-Epoch */
+        value: s(92170, 10), /* Unix-Epoch */
     },
     DefaultValue {
         kind: DefaultKind::Object,
-        value: s(105538, 4), /* None */
+        value: s(98255, 4), /* None */
     },
     DefaultValue {
         kind: DefaultKind::Object,
-        value: s(106537, 4), /* POST */
+        value: s(98279, 4), /* POST */
     },
     DefaultValue {
         kind: DefaultKind::Object,
-        value: s(106544, 1), /* 5 */
+        value: s(330, 1), /* 5 */
     },
     DefaultValue {
         kind: DefaultKind::Object,
-        value: s(106545, 15), /* ObjectHierarchy */
+        value: s(76799, 15), /* ObjectHierarchy */
     },
     DefaultValue {
         kind: DefaultKind::Factory,
-        value: s(106290, 4), /* true */
+        value: s(98447, 4), /* true */
     },
     DefaultValue {
         kind: DefaultKind::Factory,
-        value: s(106191, 0), /*  */
+        value: s(0, 0), /*  */
     },
     DefaultValue {
         kind: DefaultKind::Factory,
-        value: s(106659, 4), /* Auto */
+        value: s(10124, 4), /* Auto */
     },
     DefaultValue {
         kind: DefaultKind::Object,
-        value: s(107607, 2), /* 48 */
+        value: s(62449, 2), /* 48 */
     },
     DefaultValue {
         kind: DefaultKind::Object,
-        value: s(107655, 1), /* 4 */
+        value: s(341, 1), /* 4 */
     },
     DefaultValue {
         kind: DefaultKind::Object,
-        value: s(107656, 2), /* 64 */
+        value: s(74446, 2), /* 64 */
     },
     DefaultValue {
         kind: DefaultKind::Object,
-        value: s(107660, 4), /* 1000 */
+        value: s(95832, 4), /* 1000 */
     },
     DefaultValue {
         kind: DefaultKind::Object,
-        value: s(107784, 2), /* 10 */
+        value: s(54552, 2), /* 10 */
     },
     DefaultValue {
         kind: DefaultKind::Object,
-        value: s(107786, 2), /* 32 */
+        value: s(20770, 2), /* 32 */
     },
     DefaultValue {
         kind: DefaultKind::Object,
-        value: s(107788, 4), /* 3600 */
+        value: s(97907, 4), /* 3600 */
     },
     DefaultValue {
         kind: DefaultKind::Object,
-        value: s(107792, 2), /* 60 */
+        value: s(52645, 2), /* 60 */
     },
     DefaultValue {
         kind: DefaultKind::Object,
-        value: s(107794, 3), /* 600 */
+        value: s(97908, 3), /* 600 */
     },
     DefaultValue {
         kind: DefaultKind::Object,
-        value: s(107797, 1), /* 2 */
+        value: s(329, 1), /* 2 */
     },
     DefaultValue {
         kind: DefaultKind::Object,
-        value: s(107798, 1), /* 8 */
+        value: s(5657, 1), /* 8 */
     },
     DefaultValue {
         kind: DefaultKind::Object,
-        value: s(107799, 2), /* 30 */
+        value: s(92389, 2), /* 30 */
     },
     DefaultValue {
         kind: DefaultKind::Object,
-        value: s(107801, 3), /* 100 */
+        value: s(95654, 3), /* 100 */
     },
     DefaultValue {
         kind: DefaultKind::Object,
-        value: s(107902, 6), /* Static */
+        value: s(14237, 6), /* Static */
     },
     DefaultValue {
         kind: DefaultKind::Object,
-        value: s(108063, 5), /* local */
+        value: s(97815, 5), /* local */
     },
     DefaultValue {
         kind: DefaultKind::Object,
-        value: s(108112, 6), /* System */
+        value: s(50418, 6), /* System */
     },
     DefaultValue {
         kind: DefaultKind::Factory,
-        value: s(105578, 5), /* false */
+        value: s(97805, 5), /* false */
     },
     DefaultValue {
         kind: DefaultKind::Factory,
-        value: s(108788, 3), /* 150 */
+        value: s(97875, 3), /* 150 */
     },
     DefaultValue {
         kind: DefaultKind::Factory,
-        value: s(108791, 8), /* 93000000 */
+        value: s(92388, 8), /* 93000000 */
     },
     DefaultValue {
         kind: DefaultKind::Factory,
-        value: s(105853, 3), /* 300 */
+        value: s(92389, 3), /* 300 */
     },
     DefaultValue {
         kind: DefaultKind::Factory,
-        value: s(108799, 9), /* 993000000 */
+        value: s(92387, 9), /* 993000000 */
     },
     DefaultValue {
         kind: DefaultKind::Factory,
-        value: s(108808, 3), /* 256 */
+        value: s(59985, 3), /* 256 */
     },
     DefaultValue {
         kind: DefaultKind::Factory,
-        value: s(105945, 1), /* 1 */
+        value: s(351, 1), /* 1 */
     },
     DefaultValue {
         kind: DefaultKind::Factory,
-        value: s(108811, 7), /* 7500000 */
+        value: s(95675, 7), /* 7500000 */
     },
     DefaultValue {
         kind: DefaultKind::Factory,
-        value: s(106284, 6), /* DHCPv6 */
+        value: s(9993, 6), /* DHCPv6 */
     },
     DefaultValue {
         kind: DefaultKind::Object,
-        value: s(109834, 4), /* CWMP */
+        value: s(39786, 4), /* CWMP */
     },
     DefaultValue {
         kind: DefaultKind::Object,
-        value: s(109883, 8), /* External */
+        value: s(19091, 8), /* External */
     },
     DefaultValue {
         kind: DefaultKind::Implementation,
-        value: s(107792, 2), /* 60 */
+        value: s(52645, 2), /* 60 */
     },
     DefaultValue {
         kind: DefaultKind::Implementation,
-        value: s(109919, 2), /* 80 */
+        value: s(9274, 2), /* 80 */
     },
     DefaultValue {
         kind: DefaultKind::Implementation,
-        value: s(105578, 5), /* false */
+        value: s(97805, 5), /* false */
     },
     DefaultValue {
         kind: DefaultKind::Implementation,
-        value: s(107799, 2), /* 30 */
+        value: s(92389, 2), /* 30 */
     },
     DefaultValue {
         kind: DefaultKind::Implementation,
-        value: s(106544, 1), /* 5 */
+        value: s(330, 1), /* 5 */
     },
     DefaultValue {
         kind: DefaultKind::Implementation,
-        value: s(105626, 7), /* Unknown */
+        value: s(17434, 7), /* Unknown */
     },
     DefaultValue {
         kind: DefaultKind::Object,
-        value: s(111052, 3), /* ACS */
+        value: s(2489, 3), /* ACS */
     },
     DefaultValue {
         kind: DefaultKind::Object,
-        value: s(111116, 20), /* 9999-12-31T23:59:59Z */
+        value: s(58478, 20), /* 9999-12-31T23:59:59Z */
     },
     DefaultValue {
         kind: DefaultKind::Object,
-        value: s(111156, 4), /* Drop */
+        value: s(34194, 4), /* Drop */
     },
     DefaultValue {
         kind: DefaultKind::Implementation,
-        value: s(106290, 4), /* true */
+        value: s(98447, 4), /* true */
     },
     DefaultValue {
         kind: DefaultKind::Object,
-        value: s(3685, 10), /* Controller */
+        value: s(9774, 10), /* Controller */
     },
     DefaultValue {
         kind: DefaultKind::Object,
-        value: s(110671, 5), /* Debug */
+        value: s(97545, 5), /* Debug */
     },
     DefaultValue {
         kind: DefaultKind::Object,
-        value: s(107716, 3), /* All */
+        value: s(3008, 3), /* All */
     },
     DefaultValue {
         kind: DefaultKind::Object,
-        value: s(111358, 4), /* [-1] */
+        value: s(98387, 4), /* [-1] */
     },
     DefaultValue {
         kind: DefaultKind::Object,
-        value: s(111160, 6), /* Accept */
+        value: s(46786, 6), /* Accept */
     },
     DefaultValue {
         kind: DefaultKind::Object,
-        value: s(9292, 11), /* IPAddresses */
+        value: s(55128, 11), /* IPAddresses */
     },
     DefaultValue {
         kind: DefaultKind::Object,
-        value: s(111450, 1), /* 3 */
+        value: s(370, 1), /* 3 */
     },
     DefaultValue {
         kind: DefaultKind::Object,
-        value: s(112066, 2), /* BE */
+        value: s(53552, 2), /* BE */
     },
     DefaultValue {
         kind: DefaultKind::Object,
-        value: s(112068, 5), /* Allow */
+        value: s(3008, 5), /* Allow */
     },
     DefaultValue {
         kind: DefaultKind::Implementation,
-        value: s(113249, 4), /* 1500 */
+        value: s(97875, 4), /* 1500 */
     },
     DefaultValue {
         kind: DefaultKind::Implementation,
-        value: s(106324, 1), /* 0 */
+        value: s(332, 1), /* 0 */
     },
     DefaultValue {
         kind: DefaultKind::Factory,
-        value: s(113027, 3), /* Any */
+        value: s(95710, 3), /* Any */
     },
     DefaultValue {
         kind: DefaultKind::Factory,
-        value: s(113354, 1), /* 7 */
+        value: s(188, 1), /* 7 */
     },
     DefaultValue {
         kind: DefaultKind::Object,
-        value: s(113424, 6), /* Normal */
+        value: s(42412, 6), /* Normal */
     },
     DefaultValue {
         kind: DefaultKind::Object,
-        value: s(113468, 7), /* Invalid */
+        value: s(56532, 7), /* Invalid */
     },
     DefaultValue {
         kind: DefaultKind::Object,
-        value: s(113574, 3), /* 862 */
+        value: s(98496, 3), /* 862 */
     },
     DefaultValue {
         kind: DefaultKind::Object,
-        value: s(114222, 6), /* Bypass */
+        value: s(96738, 6), /* Bypass */
     },
     DefaultValue {
         kind: DefaultKind::Object,
-        value: s(114523, 3), /* ESP */
+        value: s(21661, 3), /* ESP */
     },
     DefaultValue {
         kind: DefaultKind::Object,
-        value: s(115402, 2), /* IP */
+        value: s(5801, 2), /* IP */
     },
     DefaultValue {
         kind: DefaultKind::Object,
-        value: s(115404, 10), /* Configured */
+        value: s(51993, 10), /* Configured */
     },
     DefaultValue {
         kind: DefaultKind::Object,
-        value: s(115423, 4), /* 1701 */
+        value: s(97879, 4), /* 1701 */
     },
     DefaultValue {
         kind: DefaultKind::Object,
-        value: s(115525, 9), /* Immediate */
+        value: s(88414, 9), /* Immediate */
     },
     DefaultValue {
         kind: DefaultKind::Object,
-        value: s(115773, 9), /* Pipelined */
+        value: s(93350, 9), /* Pipelined */
     },
     DefaultValue {
         kind: DefaultKind::Implementation,
-        value: s(106322, 2), /* -1 */
+        value: s(39431, 2), /* -1 */
     },
     DefaultValue {
         kind: DefaultKind::Parameter,
-        value: s(106191, 0), /*  */
+        value: s(0, 0), /*  */
     },
     DefaultValue {
         kind: DefaultKind::Parameter,
-        value: s(106444, 20), /* 0001-01-01T00:00:00Z */
+        value: s(58458, 20), /* 0001-01-01T00:00:00Z */
     },
     DefaultValue {
         kind: DefaultKind::Parameter,
-        value: s(106324, 1), /* 0 */
+        value: s(332, 1), /* 0 */
     },
     DefaultValue {
         kind: DefaultKind::Parameter,
-        value: s(115844, 8), /* Download */
+        value: s(7304, 8), /* Download */
     },
     DefaultValue {
         kind: DefaultKind::Object,
-        value: s(64195, 3), /* TLS */
+        value: s(13346, 3), /* TLS */
     },
     DefaultValue {
         kind: DefaultKind::Object,
-        value: s(116210, 4), /* ---- */
+        value: s(97855, 4), /* ---- */
     },
     DefaultValue {
         kind: DefaultKind::Object,
-        value: s(116234, 4), /* 8443 */
+        value: s(97955, 4), /* 8443 */
     },
     DefaultValue {
         kind: DefaultKind::Object,
-        value: s(116308, 6), /* Notify */
+        value: s(57093, 6), /* Notify */
     },
     DefaultValue {
         kind: DefaultKind::Object,
-        value: s(115824, 4), /* Rise */
+        value: s(56051, 4), /* Rise */
     },
     DefaultValue {
         kind: DefaultKind::Object,
-        value: s(116379, 4), /* Info */
+        value: s(6837, 4), /* Info */
     },
     DefaultValue {
         kind: DefaultKind::Object,
-        value: s(110598, 8), /* Inactive */
+        value: s(51758, 8), /* Inactive */
     },
     DefaultValue {
         kind: DefaultKind::Object,
-        value: s(116390, 11), /* Translation */
+        value: s(32512, 11), /* Translation */
     },
     DefaultValue {
         kind: DefaultKind::Object,
-        value: s(116401, 2), /* /0 */
+        value: s(98676, 2), /* /0 */
     },
     DefaultValue {
         kind: DefaultKind::Object,
-        value: s(116403, 1), /* 6 */
+        value: s(2172, 1), /* 6 */
     },
     DefaultValue {
         kind: DefaultKind::Object,
-        value: s(116404, 4), /* 1883 */
+        value: s(97895, 4), /* 1883 */
     },
     DefaultValue {
         kind: DefaultKind::Object,
-        value: s(116571, 6), /* TCP/IP */
+        value: s(97164, 6), /* TCP/IP */
     },
     DefaultValue {
         kind: DefaultKind::Object,
-        value: s(116609, 5), /* 30720 */
+        value: s(97415, 5), /* 30720 */
     },
     DefaultValue {
         kind: DefaultKind::Factory,
-        value: s(105889, 8), /* Disabled */
+        value: s(42212, 8), /* Disabled */
     },
     DefaultValue {
         kind: DefaultKind::Factory,
-        value: s(116845, 14), /* InstanceNumber */
+        value: s(20231, 14), /* InstanceNumber */
     },
     DefaultValue {
         kind: DefaultKind::Factory,
-        value: s(106322, 2), /* -1 */
+        value: s(39431, 2), /* -1 */
     },
     DefaultValue {
         kind: DefaultKind::Factory,
-        value: s(106324, 1), /* 0 */
+        value: s(332, 1), /* 0 */
     },
     DefaultValue {
         kind: DefaultKind::Factory,
-        value: s(107660, 4), /* 1000 */
+        value: s(95832, 4), /* 1000 */
     },
     DefaultValue {
         kind: DefaultKind::Factory,
-        value: s(117245, 3), /* 120 */
+        value: s(98472, 3), /* 120 */
     },
     DefaultValue {
         kind: DefaultKind::Factory,
-        value: s(117248, 4), /* none */
+        value: s(98435, 4), /* none */
     },
     DefaultValue {
         kind: DefaultKind::Factory,
-        value: s(106544, 1), /* 5 */
+        value: s(330, 1), /* 5 */
     },
     DefaultValue {
         kind: DefaultKind::Factory,
-        value: s(117673, 3), /* 123 */
+        value: s(98475, 3), /* 123 */
     },
     DefaultValue {
         kind: DefaultKind::Factory,
-        value: s(117676, 3), /* 630 */
+        value: s(98493, 3), /* 630 */
     },
     DefaultValue {
         kind: DefaultKind::Factory,
-        value: s(117693, 8), /* m0Active */
+        value: s(95577, 8), /* m0Active */
     },
     DefaultValue {
         kind: DefaultKind::Factory,
-        value: s(117855, 49), /* [moca1Privacy,moca20Privacy,moca2EnhancedPrivacy] */
+        value: s(14062, 49), /* [moca1Privacy,moca20Privacy,moca2EnhancedPrivacy] */
     },
     DefaultValue {
         kind: DefaultKind::Factory,
-        value: s(117904, 4), /* 888E */
+        value: s(97959, 4), /* 888E */
     },
     DefaultValue {
         kind: DefaultKind::Object,
-        value: s(118355, 4), /* 4000 */
+        value: s(97919, 4), /* 4000 */
     },
     DefaultValue {
         kind: DefaultKind::Object,
-        value: s(113249, 4), /* 1500 */
+        value: s(97875, 4), /* 1500 */
     },
     DefaultValue {
         kind: DefaultKind::Object,
-        value: s(119410, 2), /* 24 */
+        value: s(54554, 2), /* 24 */
     },
     DefaultValue {
         kind: DefaultKind::Object,
-        value: s(119419, 6), /* Latest */
+        value: s(96864, 6), /* Latest */
     },
     DefaultValue {
         kind: DefaultKind::Object,
-        value: s(17139, 7), /* Current */
+        value: s(1522, 7), /* Current */
     },
     DefaultValue {
         kind: DefaultKind::Object,
-        value: s(119495, 4), /* Null */
+        value: s(98259, 4), /* Null */
     },
     DefaultValue {
         kind: DefaultKind::Object,
-        value: s(119559, 17), /* SimpleTokenBucket */
+        value: s(70495, 17), /* SimpleTokenBucket */
     },
     DefaultValue {
         kind: DefaultKind::Object,
-        value: s(119616, 2), /* DT */
+        value: s(1723, 2), /* DT */
     },
     DefaultValue {
         kind: DefaultKind::Object,
-        value: s(119632, 2), /* SP */
+        value: s(2712, 2), /* SP */
     },
     DefaultValue {
         kind: DefaultKind::Object,
-        value: s(119843, 4), /* 1800 */
+        value: s(97883, 4), /* 1800 */
     },
     DefaultValue {
         kind: DefaultKind::Object,
-        value: s(119847, 6), /* Medium */
+        value: s(91200, 6), /* Medium */
     },
     DefaultValue {
         kind: DefaultKind::Object,
-        value: s(120451, 3), /* 180 */
+        value: s(97883, 3), /* 180 */
     },
     DefaultValue {
         kind: DefaultKind::Object,
-        value: s(120454, 2), /* 22 */
+        value: s(62458, 2), /* 22 */
     },
     DefaultValue {
         kind: DefaultKind::Object,
-        value: s(120501, 5), /* 61613 */
+        value: s(97445, 5), /* 61613 */
     },
     DefaultValue {
         kind: DefaultKind::Parameter,
-        value: s(106290, 4), /* true */
+        value: s(98447, 4), /* true */
     },
     DefaultValue {
         kind: DefaultKind::Parameter,
-        value: s(107784, 2), /* 10 */
+        value: s(54552, 2), /* 10 */
     },
     DefaultValue {
         kind: DefaultKind::Parameter,
-        value: s(105945, 1), /* 1 */
+        value: s(351, 1), /* 1 */
     },
     DefaultValue {
         kind: DefaultKind::Parameter,
-        value: s(105578, 5), /* false */
+        value: s(97805, 5), /* false */
     },
     DefaultValue {
         kind: DefaultKind::Parameter,
-        value: s(106322, 2), /* -1 */
+        value: s(39431, 2), /* -1 */
     },
     DefaultValue {
         kind: DefaultKind::Implementation,
-        value: s(107784, 2), /* 10 */
+        value: s(54552, 2), /* 10 */
     },
     DefaultValue {
         kind: DefaultKind::Object,
-        value: s(121421, 3), /* 514 */
+        value: s(98490, 3), /* 514 */
     },
     DefaultValue {
         kind: DefaultKind::Object,
-        value: s(121556, 5), /* [All] */
+        value: s(97790, 5), /* [All] */
     },
     DefaultValue {
         kind: DefaultKind::Object,
-        value: s(121566, 13), /* EqualOrHigher */
+        value: s(81972, 13), /* EqualOrHigher */
     },
     DefaultValue {
         kind: DefaultKind::Object,
-        value: s(24908, 3), /* Log */
+        value: s(13662, 3), /* Log */
     },
     DefaultValue {
         kind: DefaultKind::Object,
-        value: s(121588, 4), /* 1099 */
+        value: s(97871, 4), /* 1099 */
     },
     DefaultValue {
         kind: DefaultKind::Object,
-        value: s(108071, 3), /* UDP */
+        value: s(7166, 3), /* UDP */
     },
     DefaultValue {
         kind: DefaultKind::Object,
-        value: s(117673, 3), /* 123 */
+        value: s(98475, 3), /* 123 */
     },
     DefaultValue {
         kind: DefaultKind::Object,
-        value: s(121810, 4), /* 4460 */
+        value: s(97927, 4), /* 4460 */
     },
     DefaultValue {
         kind: DefaultKind::Object,
-        value: s(121814, 3), /* 255 */
+        value: s(59970, 3), /* 255 */
     },
     DefaultValue {
         kind: DefaultKind::Object,
-        value: s(122348, 11), /* LocalAccess */
+        value: s(88612, 11), /* LocalAccess */
     },
     DefaultValue {
         kind: DefaultKind::Object,
-        value: s(122359, 3), /* [/] */
+        value: s(98628, 3), /* [/] */
     },
     DefaultValue {
         kind: DefaultKind::Object,
-        value: s(122362, 3), /* 443 */
+        value: s(97956, 3), /* 443 */
     },
     DefaultValue {
         kind: DefaultKind::Object,
-        value: s(123340, 4), /* 4789 */
+        value: s(97935, 4), /* 4789 */
     },
     DefaultValue {
         kind: DefaultKind::Object,
-        value: s(41509, 6), /* Router */
+        value: s(9471, 6), /* Router */
     },
     DefaultValue {
         kind: DefaultKind::Object,
-        value: s(123950, 4), /* 1813 */
+        value: s(97891, 4), /* 1813 */
     },
     DefaultValue {
         kind: DefaultKind::Object,
-        value: s(124379, 4), /* 1812 */
+        value: s(97887, 4), /* 1812 */
     },
     DefaultValue {
         kind: DefaultKind::Object,
-        value: s(125978, 7), /* DNS-SRV */
+        value: s(95815, 7), /* DNS-SRV */
     },
     DefaultValue {
         kind: DefaultKind::Object,
-        value: s(126033, 2), /* 16 */
+        value: s(52644, 2), /* 16 */
     },
     DefaultValue {
         kind: DefaultKind::Object,
-        value: s(126035, 4), /* 5222 */
+        value: s(97939, 4), /* 5222 */
     },
 ];
 

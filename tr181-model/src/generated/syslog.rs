@@ -10,17 +10,17 @@ pub(crate) static GROUP: Group = Group {
     name: "Syslog",
     objects: &[
         Object {
-            path: s(73152, 14), /* Device.Syslog. */
+            path: s(27917, 14), /* Device.Syslog. */
             version: v(2, 17, 0),
             parameters: p(0, 6),
             ..object(&GROUP)
         },
         Object {
-            path: s(73210, 25), /* Device.Syslog.Action.{i}. */
+            path: s(27917, 25), /* Device.Syslog.Action.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(46288, 21) /* ActionNumberOfEntries */),
+            num_entries_parameter: Some(s(55686, 21) /* ActionNumberOfEntries */),
             unique_keys: p(0, 1),
             version: v(2, 17, 0),
             parameters: p(6, 6),
@@ -28,51 +28,51 @@ pub(crate) static GROUP: Group = Group {
             ..object(&GROUP)
         },
         Object {
-            path: s(73294, 33), /* Device.Syslog.Action.{i}.LogFile. */
+            path: s(30128, 33), /* Device.Syslog.Action.{i}.LogFile. */
             version: v(2, 17, 0),
             parameters: p(13, 3),
             ..object(&GROUP)
         },
         Object {
-            path: s(73327, 35), /* Device.Syslog.Action.{i}.LogRemote. */
+            path: s(27917, 35), /* Device.Syslog.Action.{i}.LogRemote. */
             version: v(2, 17, 0),
             parameters: p(16, 8),
             ..object(&GROUP)
         },
         Object {
-            path: s(73372, 25), /* Device.Syslog.Filter.{i}. */
+            path: s(46482, 25), /* Device.Syslog.Filter.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(1713, 21) /* FilterNumberOfEntries */),
+            num_entries_parameter: Some(s(56610, 21) /* FilterNumberOfEntries */),
             unique_keys: p(1, 1),
             version: v(2, 17, 0),
             parameters: p(24, 7),
             ..object(&GROUP)
         },
         Object {
-            path: s(73458, 25), /* Device.Syslog.Source.{i}. */
+            path: s(30161, 25), /* Device.Syslog.Source.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(73166, 21) /* SourceNumberOfEntries */),
+            num_entries_parameter: Some(s(58059, 21) /* SourceNumberOfEntries */),
             unique_keys: p(2, 1),
             version: v(2, 17, 0),
             parameters: p(31, 6),
             ..object(&GROUP)
         },
         Object {
-            path: s(73511, 33), /* Device.Syslog.Source.{i}.Network. */
+            path: s(30161, 33), /* Device.Syslog.Source.{i}.Network. */
             version: v(2, 17, 0),
             parameters: p(37, 7),
             ..object(&GROUP)
         },
         Object {
-            path: s(73544, 27), /* Device.Syslog.Template.{i}. */
+            path: s(42112, 27), /* Device.Syslog.Template.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(73187, 23) /* TemplateNumberOfEntries */),
+            num_entries_parameter: Some(s(52325, 23) /* TemplateNumberOfEntries */),
             unique_keys: p(3, 1),
             version: v(2, 17, 0),
             parameters: p(44, 4),
@@ -81,44 +81,44 @@ pub(crate) static GROUP: Group = Group {
     ],
     parameters: &[
         Parameter {
-            name: s(46288, 21), /* ActionNumberOfEntries */
+            name: s(55686, 21), /* ActionNumberOfEntries */
             syntax: 0,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(780, 6), /* Enable */
+            name: s(3773, 6), /* Enable */
             syntax: 16,
             access: Access::ReadWrite,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(1713, 21), /* FilterNumberOfEntries */
+            name: s(56610, 21), /* FilterNumberOfEntries */
             syntax: 0,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(73166, 21), /* SourceNumberOfEntries */
+            name: s(58059, 21), /* SourceNumberOfEntries */
             syntax: 0,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(427, 6), /* Status */
+            name: s(2491, 6), /* Status */
             syntax: 179,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(73187, 23), /* TemplateNumberOfEntries */
+            name: s(52325, 23), /* TemplateNumberOfEntries */
             syntax: 0,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
             version: v(2, 17, 0),
@@ -126,7 +126,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
             version: v(2, 17, 0),
@@ -134,117 +134,117 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(73235, 9), /* FilterRef */
+            name: s(92756, 9), /* FilterRef */
             syntax: 1070,
             access: Access::ReadWrite,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(73244, 9), /* SourceRef */
+            name: s(93710, 9), /* SourceRef */
             syntax: 1071,
             access: Access::ReadWrite,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(73253, 14), /* StructuredData */
+            name: s(80741, 14), /* StructuredData */
             syntax: 26,
             access: Access::ReadWrite,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(73267, 11), /* TemplateRef */
+            name: s(89712, 11), /* TemplateRef */
             syntax: 1072,
             access: Access::ReadWrite,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(73278, 7), /* LogLine */
+            name: s(96067, 7), /* LogLine */
             syntax: 3,
             version: v(2, 17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(780, 6), /* Enable */
+            name: s(3773, 6), /* Enable */
             syntax: 16,
             access: Access::ReadWrite,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(16895, 8), /* FilePath */
+            name: s(94633, 8), /* FilePath */
             syntax: 3,
             access: Access::ReadWrite,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(16932, 16), /* VendorLogFileRef */
+            name: s(74842, 16), /* VendorLogFileRef */
             syntax: 370,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(51226, 7), /* Address */
+            name: s(5263, 7), /* Address */
             syntax: 399,
             access: Access::ReadWrite,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(35045, 8), /* CABundle */
+            name: s(37872, 8), /* CABundle */
             syntax: 569,
             access: Access::ReadWrite,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(35053, 11), /* Certificate */
+            name: s(28694, 11), /* Certificate */
             syntax: 570,
             access: Access::ReadWrite,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(780, 6), /* Enable */
+            name: s(3773, 6), /* Enable */
             syntax: 16,
             access: Access::ReadWrite,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(73362, 10), /* PeerVerify */
+            name: s(91440, 10), /* PeerVerify */
             syntax: 26,
             access: Access::ReadWrite,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(2535, 4), /* Port */
+            name: s(9673, 4), /* Port */
             syntax: 1073,
             access: Access::ReadWrite,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(2441, 8), /* Protocol */
+            name: s(18372, 8), /* Protocol */
             syntax: 1074,
             access: Access::ReadWrite,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(427, 6), /* Status */
+            name: s(2491, 6), /* Status */
             syntax: 1075,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
             version: v(2, 17, 0),
@@ -252,7 +252,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
             version: v(2, 17, 0),
@@ -260,42 +260,42 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(73397, 13), /* FacilityLevel */
+            name: s(82115, 13), /* FacilityLevel */
             syntax: 1076,
             access: Access::ReadWrite,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(73410, 12), /* PatternMatch */
+            name: s(86277, 12), /* PatternMatch */
             syntax: 399,
             access: Access::ReadWrite,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(25796, 8), /* Severity */
+            name: s(57954, 8), /* Severity */
             syntax: 1077,
             access: Access::ReadWrite,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(73422, 15), /* SeverityCompare */
+            name: s(57954, 15), /* SeverityCompare */
             syntax: 1078,
             access: Access::ReadWrite,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(73437, 21), /* SeverityCompareAction */
+            name: s(57954, 21), /* SeverityCompareAction */
             syntax: 1079,
             access: Access::ReadWrite,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
             version: v(2, 17, 0),
@@ -303,7 +303,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
             version: v(2, 17, 0),
@@ -311,84 +311,84 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(73397, 13), /* FacilityLevel */
+            name: s(82115, 13), /* FacilityLevel */
             syntax: 1080,
             access: Access::ReadWrite,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(73483, 14), /* KernelMessages */
+            name: s(79579, 14), /* KernelMessages */
             syntax: 73,
             access: Access::ReadWrite,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(25796, 8), /* Severity */
+            name: s(57954, 8), /* Severity */
             syntax: 1077,
             access: Access::ReadWrite,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(73497, 14), /* SystemMessages */
+            name: s(80797, 14), /* SystemMessages */
             syntax: 73,
             access: Access::ReadWrite,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(35045, 8), /* CABundle */
+            name: s(37872, 8), /* CABundle */
             syntax: 569,
             access: Access::ReadWrite,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(35053, 11), /* Certificate */
+            name: s(28694, 11), /* Certificate */
             syntax: 570,
             access: Access::ReadWrite,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(780, 6), /* Enable */
+            name: s(3773, 6), /* Enable */
             syntax: 16,
             access: Access::ReadWrite,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(262, 9), /* Interface */
+            name: s(6361, 9), /* Interface */
             syntax: 452,
             access: Access::ReadWrite,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(73362, 10), /* PeerVerify */
+            name: s(91440, 10), /* PeerVerify */
             syntax: 26,
             access: Access::ReadWrite,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(2535, 4), /* Port */
+            name: s(9673, 4), /* Port */
             syntax: 1081,
             access: Access::ReadWrite,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(2441, 8), /* Protocol */
+            name: s(18372, 8), /* Protocol */
             syntax: 1082,
             access: Access::ReadWrite,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
             version: v(2, 17, 0),
@@ -396,7 +396,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
             version: v(2, 17, 0),
@@ -404,14 +404,14 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(73571, 13), /* EscapeMessage */
+            name: s(82011, 13), /* EscapeMessage */
             syntax: 26,
             access: Access::ReadWrite,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(73584, 10), /* Expression */
+            name: s(72480, 10), /* Expression */
             syntax: 399,
             access: Access::ReadWrite,
             version: v(2, 17, 0),
@@ -420,7 +420,7 @@ pub(crate) static GROUP: Group = Group {
     ],
     commands: &[],
     events: &[Event {
-        name: s(73285, 9), /* LogEvent! */
+        name: s(92999, 9), /* LogEvent! */
         group: GroupRef(&GROUP),
         arguments: p(12, 1),
         status: Status::Current,

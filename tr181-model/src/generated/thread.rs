@@ -10,16 +10,16 @@ pub(crate) static GROUP: Group = Group {
     name: "Thread",
     objects: &[
         Object {
-            path: s(73594, 14), /* Device.Thread. */
+            path: s(10214, 14), /* Device.Thread. */
             version: v(2, 19, 0),
             parameters: p(0, 4),
             ..object(&GROUP)
         },
         Object {
-            path: s(73673, 31), /* Device.Thread.BorderRouter.{i}. */
+            path: s(33550, 31), /* Device.Thread.BorderRouter.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(73608, 27) /* BorderRouterNumberOfEntries */),
+            num_entries_parameter: Some(s(41626, 27) /* BorderRouterNumberOfEntries */),
             unique_keys: p(0, 2),
             version: v(2, 19, 0),
             parameters: p(4, 7),
@@ -27,11 +27,11 @@ pub(crate) static GROUP: Group = Group {
             ..object(&GROUP)
         },
         Object {
-            path: s(73752, 22), /* Device.Thread.MLE.{i}. */
+            path: s(10214, 22), /* Device.Thread.MLE.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(73635, 18) /* MLENumberOfEntries */),
+            num_entries_parameter: Some(s(65835, 18) /* MLENumberOfEntries */),
             unique_keys: p(2, 2),
             version: v(2, 19, 0),
             parameters: p(11, 11),
@@ -39,89 +39,89 @@ pub(crate) static GROUP: Group = Group {
             ..object(&GROUP)
         },
         Object {
-            path: s(73938, 41), /* Device.Thread.MLE.{i}.AssociatedNode.{i}. */
+            path: s(10214, 41), /* Device.Thread.MLE.{i}.AssociatedNode.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(73774, 29) /* AssociatedNodeNumberOfEntries */),
+            num_entries_parameter: Some(s(37189, 29) /* AssociatedNodeNumberOfEntries */),
             unique_keys: p(4, 2),
             version: v(2, 19, 0),
             parameters: p(26, 10),
             ..object(&GROUP)
         },
         Object {
-            path: s(74011, 57), /* Device.Thread.MLE.{i}.AssociatedNode.{i}.IPv6Address.{i}. */
+            path: s(10214, 57), /* Device.Thread.MLE.{i}.AssociatedNode.{i}.IPv6Address.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(8308, 26) /* IPv6AddressNumberOfEntries */),
+            num_entries_parameter: Some(s(44610, 26) /* IPv6AddressNumberOfEntries */),
             unique_keys: p(6, 1),
             version: v(2, 19, 0),
             parameters: p(36, 4),
             ..object(&GROUP)
         },
         Object {
-            path: s(74068, 54), /* Device.Thread.MLE.{i}.AssociatedNode.{i}.Neighbor.{i}. */
+            path: s(11764, 54), /* Device.Thread.MLE.{i}.AssociatedNode.{i}.Neighbor.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(65507, 23) /* NeighborNumberOfEntries */),
+            num_entries_parameter: Some(s(29401, 23) /* NeighborNumberOfEntries */),
             unique_keys: p(7, 1),
             version: v(2, 19, 0),
             parameters: p(40, 2),
             ..object(&GROUP)
         },
         Object {
-            path: s(74142, 51), /* Device.Thread.MLE.{i}.AssociatedNode.{i}.Route.{i}. */
+            path: s(13122, 51), /* Device.Thread.MLE.{i}.AssociatedNode.{i}.Route.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(64935, 20) /* RouteNumberOfEntries */),
+            num_entries_parameter: Some(s(60458, 20) /* RouteNumberOfEntries */),
             unique_keys: p(8, 1),
             version: v(2, 19, 0),
             parameters: p(42, 4),
             ..object(&GROUP)
         },
         Object {
-            path: s(74202, 34), /* Device.Thread.MLE.{i}.Dataset.{i}. */
+            path: s(13817, 34), /* Device.Thread.MLE.{i}.Dataset.{i}. */
             min_entries: 0,
             max_entries: Some(2),
-            num_entries_parameter: Some(s(73803, 22) /* DatasetNumberOfEntries */),
+            num_entries_parameter: Some(s(53269, 22) /* DatasetNumberOfEntries */),
             unique_keys: p(9, 2),
             version: v(2, 19, 0),
             parameters: p(46, 13),
             ..object(&GROUP)
         },
         Object {
-            path: s(74315, 49), /* Device.Thread.MLE.{i}.Dataset.{i}.SecurityPolicy. */
+            path: s(13817, 49), /* Device.Thread.MLE.{i}.Dataset.{i}.SecurityPolicy. */
             version: v(2, 19, 0),
             parameters: p(59, 2),
             ..object(&GROUP)
         },
         Object {
-            path: s(74381, 33), /* Device.Thread.MLE.{i}.LeaderData. */
+            path: s(30194, 33), /* Device.Thread.MLE.{i}.LeaderData. */
             version: v(2, 19, 0),
             parameters: p(61, 5),
             ..object(&GROUP)
         },
         Object {
-            path: s(74476, 28), /* Device.Thread.MLE.{i}.Stats. */
+            path: s(40206, 28), /* Device.Thread.MLE.{i}.Stats. */
             version: v(2, 19, 0),
             parameters: p(66, 16),
             commands: p(6, 1),
             ..object(&GROUP)
         },
         Object {
-            path: s(74504, 23), /* Device.Thread.Node.{i}. */
+            path: s(51060, 23), /* Device.Thread.Node.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(95, 19) /* NodeNumberOfEntries */),
+            num_entries_parameter: Some(s(37199, 19) /* NodeNumberOfEntries */),
             unique_keys: p(11, 1),
             version: v(2, 19, 0),
             parameters: p(82, 3),
             ..object(&GROUP)
         },
         Object {
-            path: s(74536, 24), /* Device.Thread.Radio.{i}. */
+            path: s(35481, 24), /* Device.Thread.Radio.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(73653, 20) /* RadioNumberOfEntries */),
+            num_entries_parameter: Some(s(60218, 20) /* RadioNumberOfEntries */),
             unique_keys: p(12, 2),
             version: v(2, 19, 0),
             parameters: p(85, 13),
@@ -129,7 +129,7 @@ pub(crate) static GROUP: Group = Group {
             ..object(&GROUP)
         },
         Object {
-            path: s(74745, 30), /* Device.Thread.Radio.{i}.Stats. */
+            path: s(35481, 30), /* Device.Thread.Radio.{i}.Stats. */
             version: v(2, 19, 0),
             parameters: p(105, 9),
             commands: p(9, 1),
@@ -138,31 +138,31 @@ pub(crate) static GROUP: Group = Group {
     ],
     parameters: &[
         Parameter {
-            name: s(73608, 27), /* BorderRouterNumberOfEntries */
+            name: s(41626, 27), /* BorderRouterNumberOfEntries */
             syntax: 0,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(73635, 18), /* MLENumberOfEntries */
+            name: s(65835, 18), /* MLENumberOfEntries */
             syntax: 0,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(95, 19), /* NodeNumberOfEntries */
+            name: s(37199, 19), /* NodeNumberOfEntries */
             syntax: 0,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(73653, 20), /* RadioNumberOfEntries */
+            name: s(60218, 20), /* RadioNumberOfEntries */
             syntax: 0,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
             version: v(2, 19, 0),
@@ -170,7 +170,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
             version: v(2, 19, 0),
@@ -178,39 +178,39 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(73704, 13), /* BorderAgentID */
+            name: s(81452, 13), /* BorderAgentID */
             syntax: 337,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(780, 6), /* Enable */
+            name: s(3773, 6), /* Enable */
             syntax: 16,
             access: Access::ReadWrite,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(73717, 12), /* MLEReference */
+            name: s(85929, 12), /* MLEReference */
             syntax: 1083,
             access: Access::ReadWrite,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(73729, 10), /* RoutingRef */
+            name: s(91670, 10), /* RoutingRef */
             syntax: 1084,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(427, 6), /* Status */
+            name: s(2491, 6), /* Status */
             syntax: 1085,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
             version: v(2, 19, 0),
@@ -218,7 +218,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
             version: v(2, 19, 0),
@@ -226,92 +226,92 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(73774, 29), /* AssociatedNodeNumberOfEntries */
+            name: s(37189, 29), /* AssociatedNodeNumberOfEntries */
             syntax: 0,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(73803, 22), /* DatasetNumberOfEntries */
+            name: s(53269, 22), /* DatasetNumberOfEntries */
             syntax: 0,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(780, 6), /* Enable */
+            name: s(3773, 6), /* Enable */
             syntax: 26,
             access: Access::ReadWrite,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(851, 10), /* LastChange */
+            name: s(68122, 10), /* LastChange */
             syntax: 28,
             version: v(2, 19, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(869, 11), /* LowerLayers */
+            name: s(88667, 11), /* LowerLayers */
             syntax: 30,
             access: Access::ReadWrite,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(791, 4), /* Name */
+            name: s(31079, 4), /* Name */
             syntax: 31,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(73825, 17), /* OperatingStandard */
+            name: s(4005, 17), /* OperatingStandard */
             syntax: 1086,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(427, 6), /* Status */
+            name: s(2491, 6), /* Status */
             syntax: 32,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(73842, 18), /* SupportedStandards */
+            name: s(4086, 18), /* SupportedStandards */
             syntax: 1087,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(73878, 4), /* TLVs */
+            name: s(98343, 4), /* TLVs */
             syntax: 357,
             version: v(2, 19, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(73878, 4), /* TLVs */
+            name: s(98343, 4), /* TLVs */
             syntax: 357,
             version: v(2, 19, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(73878, 4), /* TLVs */
+            name: s(98343, 4), /* TLVs */
             syntax: 357,
             version: v(2, 19, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(73878, 4), /* TLVs */
+            name: s(98343, 4), /* TLVs */
             syntax: 357,
             version: v(2, 19, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
             version: v(2, 19, 0),
@@ -319,7 +319,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
             version: v(2, 19, 0),
@@ -327,55 +327,55 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(73979, 11), /* ExtendedMAC */
+            name: s(88106, 11), /* ExtendedMAC */
             syntax: 337,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(8308, 26), /* IPv6AddressNumberOfEntries */
+            name: s(44610, 26), /* IPv6AddressNumberOfEntries */
             syntax: 0,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(43643, 15), /* LastContactTime */
+            name: s(76304, 15), /* LastContactTime */
             syntax: 10,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(73990, 4), /* Mode */
+            name: s(3769, 4), /* Mode */
             syntax: 1088,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(65507, 23), /* NeighborNumberOfEntries */
+            name: s(29401, 23), /* NeighborNumberOfEntries */
             syntax: 0,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(73994, 6), /* Rloc16 */
+            name: s(97056, 6), /* Rloc16 */
             syntax: 51,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(64935, 20), /* RouteNumberOfEntries */
+            name: s(60458, 20), /* RouteNumberOfEntries */
             syntax: 0,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(74000, 11), /* RoutingRole */
+            name: s(89294, 11), /* RoutingRole */
             syntax: 1089,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
             version: v(2, 19, 0),
@@ -383,7 +383,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
             version: v(2, 19, 0),
@@ -391,55 +391,55 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(5817, 9), /* IPAddress */
+            name: s(45589, 9), /* IPAddress */
             syntax: 211,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(2207, 4), /* Type */
+            name: s(38248, 4), /* Type */
             syntax: 3,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(74135, 7), /* AvgRSSI */
+            name: s(95731, 7), /* AvgRSSI */
             syntax: 0,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(74122, 13), /* NodeReference */
+            name: s(83038, 13), /* NodeReference */
             syntax: 158,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(10211, 2), /* ID */
+            name: s(1722, 2), /* ID */
             syntax: 51,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(74193, 4), /* LQIn */
+            name: s(98231, 4), /* LQIn */
             syntax: 1090,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(74197, 5), /* LQOut */
+            name: s(97600, 5), /* LQOut */
             syntax: 1090,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(2081, 8), /* PathCost */
+            name: s(95161, 8), /* PathCost */
             syntax: 51,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
             version: v(2, 19, 0),
@@ -447,7 +447,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
             version: v(2, 19, 0),
@@ -455,199 +455,199 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(11736, 7), /* Channel */
+            name: s(85, 7), /* Channel */
             syntax: 189,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(74236, 11), /* ChannelMask */
+            name: s(76608, 11), /* ChannelMask */
             syntax: 336,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(74247, 10), /* DelayTimer */
+            name: s(90580, 10), /* DelayTimer */
             syntax: 0,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(74257, 13), /* ExtendedPanID */
+            name: s(82076, 13), /* ExtendedPanID */
             syntax: 333,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(74270, 15), /* MeshLocalPrefix */
+            name: s(76574, 15), /* MeshLocalPrefix */
             syntax: 217,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(74285, 10), /* NetworkKey */
+            name: s(91270, 10), /* NetworkKey */
             syntax: 337,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(74295, 11), /* NetworkName */
+            name: s(49574, 11), /* NetworkName */
             syntax: 3,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(74306, 4), /* PSKc */
+            name: s(98283, 4), /* PSKc */
             syntax: 337,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(74310, 5), /* PanID */
+            name: s(69844, 5), /* PanID */
             syntax: 334,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(427, 6), /* Status */
+            name: s(2491, 6), /* Status */
             syntax: 1091,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(5130, 9), /* TimeStamp */
+            name: s(10992, 9), /* TimeStamp */
             syntax: 10,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(74364, 5), /* Flags */
+            name: s(97565, 5), /* Flags */
             syntax: 1092,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(74369, 12), /* RotationTime */
+            name: s(86745, 12), /* RotationTime */
             syntax: 51,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(74414, 11), /* DataVersion */
+            name: s(70569, 11), /* DataVersion */
             syntax: 51,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(74425, 14), /* LeaderRouterID */
+            name: s(79621, 14), /* LeaderRouterID */
             syntax: 51,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(74439, 11), /* PartitionID */
+            name: s(89030, 11), /* PartitionID */
             syntax: 0,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(74450, 17), /* StableDataVersion */
+            name: s(70563, 17), /* StableDataVersion */
             syntax: 51,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(74467, 9), /* Weighting */
+            name: s(93971, 9), /* Weighting */
             syntax: 51,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(997, 24), /* BroadcastPacketsReceived */
+            name: s(22722, 24), /* BroadcastPacketsReceived */
             syntax: 37,
             version: v(2, 19, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1021, 20), /* BroadcastPacketsSent */
+            name: s(22761, 20), /* BroadcastPacketsSent */
             syntax: 37,
             version: v(2, 19, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1041, 13), /* BytesReceived */
+            name: s(19258, 13), /* BytesReceived */
             syntax: 38,
             version: v(2, 19, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1054, 9), /* BytesSent */
+            name: s(24224, 9), /* BytesSent */
             syntax: 38,
             version: v(2, 19, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1072, 22), /* DiscardPacketsReceived */
+            name: s(25137, 22), /* DiscardPacketsReceived */
             syntax: 39,
             version: v(2, 19, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1094, 18), /* DiscardPacketsSent */
+            name: s(30572, 18), /* DiscardPacketsSent */
             syntax: 39,
             version: v(2, 19, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1112, 14), /* ErrorsReceived */
+            name: s(28148, 14), /* ErrorsReceived */
             syntax: 39,
             version: v(2, 19, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1126, 10), /* ErrorsSent */
+            name: s(23957, 10), /* ErrorsSent */
             syntax: 39,
             version: v(2, 19, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1145, 24), /* MulticastPacketsReceived */
+            name: s(22800, 24), /* MulticastPacketsReceived */
             syntax: 37,
             version: v(2, 19, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1169, 20), /* MulticastPacketsSent */
+            name: s(22839, 20), /* MulticastPacketsSent */
             syntax: 37,
             version: v(2, 19, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1189, 15), /* PacketsReceived */
+            name: s(17412, 15), /* PacketsReceived */
             syntax: 37,
             version: v(2, 19, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1204, 11), /* PacketsSent */
+            name: s(22423, 11), /* PacketsSent */
             syntax: 37,
             version: v(2, 19, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1229, 5), /* Reset */
+            name: s(31685, 5), /* Reset */
             syntax: 40,
             access: Access::ReadWrite,
             version: v(2, 19, 0),
@@ -655,47 +655,47 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(1251, 22), /* UnicastPacketsReceived */
+            name: s(25211, 22), /* UnicastPacketsReceived */
             syntax: 37,
             version: v(2, 19, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1273, 18), /* UnicastPacketsSent */
+            name: s(30605, 18), /* UnicastPacketsSent */
             syntax: 37,
             version: v(2, 19, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1291, 27), /* UnknownProtoPacketsReceived */
+            name: s(19160, 27), /* UnknownProtoPacketsReceived */
             syntax: 39,
             version: v(2, 19, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(74527, 9), /* Connected */
+            name: s(44012, 9), /* Connected */
             syntax: 16,
             access: Access::ReadWrite,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(73979, 11), /* ExtendedMAC */
+            name: s(88106, 11), /* ExtendedMAC */
             syntax: 337,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(73717, 12), /* MLEReference */
+            name: s(85929, 12), /* MLEReference */
             syntax: 1083,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
             version: v(2, 19, 0),
@@ -703,7 +703,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
             version: v(2, 19, 0),
@@ -711,182 +711,182 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(780, 6), /* Enable */
+            name: s(3773, 6), /* Enable */
             syntax: 16,
             access: Access::ReadWrite,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(10540, 15), /* FirmwareVersion */
+            name: s(75899, 15), /* FirmwareVersion */
             syntax: 3,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(15564, 15), /* HardwareVersion */
+            name: s(45942, 15), /* HardwareVersion */
             syntax: 3,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(851, 10), /* LastChange */
+            name: s(68122, 10), /* LastChange */
             syntax: 28,
             version: v(2, 19, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(869, 11), /* LowerLayers */
+            name: s(88667, 11), /* LowerLayers */
             syntax: 133,
             access: Access::ReadWrite,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(10116, 10), /* MaxBitRate */
+            name: s(59128, 10), /* MaxBitRate */
             syntax: 243,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(791, 4), /* Name */
+            name: s(31079, 4), /* Name */
             syntax: 31,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(427, 6), /* Status */
+            name: s(2491, 6), /* Status */
             syntax: 139,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(74560, 13), /* TransmitPower */
+            name: s(55469, 13), /* TransmitPower */
             syntax: 1093,
             access: Access::ReadWrite,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(74573, 22), /* TransmitPowerSupported */
+            name: s(55469, 22), /* TransmitPowerSupported */
             syntax: 1094,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(4896, 8), /* Upstream */
+            name: s(19531, 8), /* Upstream */
             syntax: 16,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(74607, 23), /* ChannelScan.{i}.Channel */
+            name: s(11849, 23), /* ChannelScan.{i}.Channel */
             syntax: 1095,
             version: v(2, 19, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(74630, 20), /* ChannelScan.{i}.RSSI */
+            name: s(58878, 20), /* ChannelScan.{i}.RSSI */
             syntax: 1096,
             version: v(2, 19, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(74656, 19), /* PanScan.{i}.Channel */
+            name: s(62841, 19), /* PanScan.{i}.Channel */
             syntax: 1095,
             version: v(2, 19, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(74675, 15), /* PanScan.{i}.LQI */
+            name: s(76904, 15), /* PanScan.{i}.LQI */
             syntax: 1090,
             version: v(2, 19, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(74690, 22), /* PanScan.{i}.MACAddress */
+            name: s(54567, 22), /* PanScan.{i}.MACAddress */
             syntax: 188,
             version: v(2, 19, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(74712, 17), /* PanScan.{i}.PanID */
+            name: s(69832, 17), /* PanScan.{i}.PanID */
             syntax: 334,
             version: v(2, 19, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(74729, 16), /* PanScan.{i}.RSSI */
+            name: s(73466, 16), /* PanScan.{i}.RSSI */
             syntax: 1096,
             version: v(2, 19, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(1041, 13), /* BytesReceived */
+            name: s(19258, 13), /* BytesReceived */
             syntax: 38,
             version: v(2, 19, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1054, 9), /* BytesSent */
+            name: s(24224, 9), /* BytesSent */
             syntax: 38,
             version: v(2, 19, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1072, 22), /* DiscardPacketsReceived */
+            name: s(25137, 22), /* DiscardPacketsReceived */
             syntax: 39,
             version: v(2, 19, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1094, 18), /* DiscardPacketsSent */
+            name: s(30572, 18), /* DiscardPacketsSent */
             syntax: 39,
             version: v(2, 19, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1112, 14), /* ErrorsReceived */
+            name: s(28148, 14), /* ErrorsReceived */
             syntax: 39,
             version: v(2, 19, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1126, 10), /* ErrorsSent */
+            name: s(23957, 10), /* ErrorsSent */
             syntax: 39,
             version: v(2, 19, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1189, 15), /* PacketsReceived */
+            name: s(17412, 15), /* PacketsReceived */
             syntax: 37,
             version: v(2, 19, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1204, 11), /* PacketsSent */
+            name: s(22423, 11), /* PacketsSent */
             syntax: 37,
             version: v(2, 19, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1229, 5), /* Reset */
+            name: s(31685, 5), /* Reset */
             syntax: 40,
             access: Access::ReadWrite,
             version: v(2, 19, 0),
@@ -896,7 +896,7 @@ pub(crate) static GROUP: Group = Group {
     ],
     commands: &[
         Command {
-            name: s(73739, 7), /* Start() */
+            name: s(96403, 7), /* Start() */
             is_async: false,
             group: GroupRef(&GROUP),
             input: p(11, 0),
@@ -906,7 +906,7 @@ pub(crate) static GROUP: Group = Group {
             protocols: Protocols::USP,
         },
         Command {
-            name: s(73746, 6), /* Stop() */
+            name: s(97128, 6), /* Stop() */
             is_async: false,
             group: GroupRef(&GROUP),
             input: p(11, 0),
@@ -916,7 +916,7 @@ pub(crate) static GROUP: Group = Group {
             protocols: Protocols::USP,
         },
         Command {
-            name: s(73860, 18), /* GetActiveDataset() */
+            name: s(65457, 18), /* GetActiveDataset() */
             is_async: false,
             group: GroupRef(&GROUP),
             input: p(22, 0),
@@ -926,7 +926,7 @@ pub(crate) static GROUP: Group = Group {
             protocols: Protocols::USP,
         },
         Command {
-            name: s(73882, 19), /* GetPendingDataset() */
+            name: s(62081, 19), /* GetPendingDataset() */
             is_async: false,
             group: GroupRef(&GROUP),
             input: p(23, 0),
@@ -936,7 +936,7 @@ pub(crate) static GROUP: Group = Group {
             protocols: Protocols::USP,
         },
         Command {
-            name: s(73901, 18), /* SetActiveDataset() */
+            name: s(67113, 18), /* SetActiveDataset() */
             is_async: false,
             group: GroupRef(&GROUP),
             input: p(24, 1),
@@ -946,7 +946,7 @@ pub(crate) static GROUP: Group = Group {
             protocols: Protocols::USP,
         },
         Command {
-            name: s(73919, 19), /* SetPendingDataset() */
+            name: s(63601, 19), /* SetPendingDataset() */
             is_async: false,
             group: GroupRef(&GROUP),
             input: p(25, 1),
@@ -956,7 +956,7 @@ pub(crate) static GROUP: Group = Group {
             protocols: Protocols::USP,
         },
         Command {
-            name: s(1318, 7), /* Reset() */
+            name: s(76957, 7), /* Reset() */
             is_async: false,
             group: GroupRef(&GROUP),
             input: p(82, 0),
@@ -966,7 +966,7 @@ pub(crate) static GROUP: Group = Group {
             protocols: Protocols::USP,
         },
         Command {
-            name: s(74595, 12), /* EnergyScan() */
+            name: s(85329, 12), /* EnergyScan() */
             is_async: false,
             group: GroupRef(&GROUP),
             input: p(98, 0),
@@ -976,7 +976,7 @@ pub(crate) static GROUP: Group = Group {
             protocols: Protocols::USP,
         },
         Command {
-            name: s(74650, 6), /* Scan() */
+            name: s(81615, 6), /* Scan() */
             is_async: false,
             group: GroupRef(&GROUP),
             input: p(100, 0),
@@ -986,7 +986,7 @@ pub(crate) static GROUP: Group = Group {
             protocols: Protocols::USP,
         },
         Command {
-            name: s(1318, 7), /* Reset() */
+            name: s(76957, 7), /* Reset() */
             is_async: false,
             group: GroupRef(&GROUP),
             input: p(114, 0),

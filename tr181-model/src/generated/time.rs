@@ -10,54 +10,54 @@ pub(crate) static GROUP: Group = Group {
     name: "Time",
     objects: &[
         Object {
-            path: s(74775, 12), /* Device.Time. */
+            path: s(23549, 12), /* Device.Time. */
             parameters: p(0, 6),
             ..object(&GROUP)
         },
         Object {
-            path: s(74816, 23), /* Device.Time.Client.{i}. */
+            path: s(23549, 23), /* Device.Time.Client.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(5711, 21) /* ClientNumberOfEntries */),
-            enable_parameter: Some(s(780, 6) /* Enable */),
+            num_entries_parameter: Some(s(55875, 21) /* ClientNumberOfEntries */),
+            enable_parameter: Some(s(3773, 6) /* Enable */),
             unique_keys: p(0, 1),
             version: v(2, 16, 0),
             parameters: p(6, 19),
             ..object(&GROUP)
         },
         Object {
-            path: s(74918, 38), /* Device.Time.Client.{i}.Authentication. */
+            path: s(23549, 38), /* Device.Time.Client.{i}.Authentication. */
             version: v(2, 16, 0),
             parameters: p(25, 3),
             ..object(&GROUP)
         },
         Object {
-            path: s(74963, 29), /* Device.Time.Client.{i}.Stats. */
+            path: s(37885, 29), /* Device.Time.Client.{i}.Stats. */
             version: v(2, 16, 0),
             parameters: p(28, 4),
             ..object(&GROUP)
         },
         Object {
-            path: s(75023, 23), /* Device.Time.Server.{i}. */
+            path: s(23587, 23), /* Device.Time.Server.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(7252, 21) /* ServerNumberOfEntries */),
-            enable_parameter: Some(s(780, 6) /* Enable */),
+            num_entries_parameter: Some(s(57891, 21) /* ServerNumberOfEntries */),
+            enable_parameter: Some(s(3773, 6) /* Enable */),
             unique_keys: p(1, 1),
             version: v(2, 16, 0),
             parameters: p(32, 12),
             ..object(&GROUP)
         },
         Object {
-            path: s(75046, 38), /* Device.Time.Server.{i}.Authentication. */
+            path: s(23587, 38), /* Device.Time.Server.{i}.Authentication. */
             version: v(2, 16, 0),
             parameters: p(44, 3),
             ..object(&GROUP)
         },
         Object {
-            path: s(75096, 29), /* Device.Time.Server.{i}.Stats. */
+            path: s(37914, 29), /* Device.Time.Server.{i}.Stats. */
             version: v(2, 16, 0),
             parameters: p(47, 4),
             ..object(&GROUP)
@@ -65,42 +65,42 @@ pub(crate) static GROUP: Group = Group {
     ],
     parameters: &[
         Parameter {
-            name: s(5711, 21), /* ClientNumberOfEntries */
+            name: s(55875, 21), /* ClientNumberOfEntries */
             syntax: 0,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(74787, 16), /* CurrentLocalTime */
+            name: s(71818, 16), /* CurrentLocalTime */
             syntax: 10,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(780, 6), /* Enable */
+            name: s(3773, 6), /* Enable */
             syntax: 16,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(74803, 13), /* LocalTimeZone */
+            name: s(82830, 13), /* LocalTimeZone */
             syntax: 6,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(7252, 21), /* ServerNumberOfEntries */
+            name: s(57891, 21), /* ServerNumberOfEntries */
             syntax: 0,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(427, 6), /* Status */
+            name: s(2491, 6), /* Status */
             syntax: 1097,
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
             version: v(2, 16, 0),
@@ -108,7 +108,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
             version: v(2, 16, 0),
@@ -116,169 +116,169 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(74839, 8), /* BindType */
+            name: s(94393, 8), /* BindType */
             syntax: 1098,
             access: Access::ReadWrite,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(74847, 5), /* Burst */
+            name: s(64818, 5), /* Burst */
             syntax: 206,
             access: Access::ReadWrite,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(780, 6), /* Enable */
+            name: s(3773, 6), /* Enable */
             syntax: 16,
             access: Access::ReadWrite,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(74852, 6), /* IBurst */
+            name: s(96810, 6), /* IBurst */
             syntax: 16,
             access: Access::ReadWrite,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(4671, 9), /* IPVersion */
+            name: s(92846, 9), /* IPVersion */
             syntax: 124,
             access: Access::ReadWrite,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(262, 9), /* Interface */
+            name: s(6361, 9), /* Interface */
             syntax: 169,
             access: Access::ReadWrite,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(74858, 7), /* MaxPoll */
+            name: s(96109, 7), /* MaxPoll */
             syntax: 198,
             access: Access::ReadWrite,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(74865, 7), /* MinPoll */
+            name: s(96137, 7), /* MinPoll */
             syntax: 1099,
             access: Access::ReadWrite,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(73990, 4), /* Mode */
+            name: s(3769, 4), /* Mode */
             syntax: 1100,
             access: Access::ReadWrite,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(74872, 4), /* Peer */
+            name: s(34578, 4), /* Peer */
             syntax: 16,
             access: Access::ReadWrite,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(2535, 4), /* Port */
+            name: s(9673, 4), /* Port */
             syntax: 1101,
             access: Access::ReadWrite,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(74876, 16), /* ResolveAddresses */
+            name: s(73930, 16), /* ResolveAddresses */
             syntax: 26,
             access: Access::ReadWrite,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(74892, 19), /* ResolveMaxAddresses */
+            name: s(63259, 19), /* ResolveMaxAddresses */
             syntax: 1102,
             access: Access::ReadWrite,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(23066, 11), /* ServerInUse */
+            name: s(89426, 11), /* ServerInUse */
             syntax: 3,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(74911, 7), /* Servers */
+            name: s(89936, 7), /* Servers */
             syntax: 398,
             access: Access::ReadWrite,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(427, 6), /* Status */
+            name: s(2491, 6), /* Status */
             syntax: 1103,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(15985, 7), /* Version */
+            name: s(19295, 7), /* Version */
             syntax: 1104,
             access: Access::ReadWrite,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(35053, 11), /* Certificate */
+            name: s(28694, 11), /* Certificate */
             syntax: 570,
             access: Access::ReadWrite,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(780, 6), /* Enable */
+            name: s(3773, 6), /* Enable */
             syntax: 26,
             access: Access::ReadWrite,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(74956, 7), /* NTSPort */
+            name: s(96179, 7), /* NTSPort */
             syntax: 1105,
             access: Access::ReadWrite,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(74992, 14), /* PacketsDropped */
+            name: s(34187, 14), /* PacketsDropped */
             syntax: 259,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(1189, 15), /* PacketsReceived */
+            name: s(17412, 15), /* PacketsReceived */
             syntax: 259,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(1204, 11), /* PacketsSent */
+            name: s(22423, 11), /* PacketsSent */
             syntax: 259,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(75006, 17), /* PacketsSentFailed */
+            name: s(69815, 17), /* PacketsSentFailed */
             syntax: 259,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
             version: v(2, 16, 0),
@@ -286,7 +286,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
             version: v(2, 16, 0),
@@ -294,115 +294,115 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(74839, 8), /* BindType */
+            name: s(94393, 8), /* BindType */
             syntax: 1098,
             access: Access::ReadWrite,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(780, 6), /* Enable */
+            name: s(3773, 6), /* Enable */
             syntax: 16,
             access: Access::ReadWrite,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(262, 9), /* Interface */
+            name: s(6361, 9), /* Interface */
             syntax: 169,
             access: Access::ReadWrite,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(74858, 7), /* MaxPoll */
+            name: s(96109, 7), /* MaxPoll */
             syntax: 198,
             access: Access::ReadWrite,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(74865, 7), /* MinPoll */
+            name: s(96137, 7), /* MinPoll */
             syntax: 1099,
             access: Access::ReadWrite,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(73990, 4), /* Mode */
+            name: s(3769, 4), /* Mode */
             syntax: 1100,
             access: Access::ReadWrite,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(2535, 4), /* Port */
+            name: s(9673, 4), /* Port */
             syntax: 1101,
             access: Access::ReadWrite,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(427, 6), /* Status */
+            name: s(2491, 6), /* Status */
             syntax: 756,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(44961, 3), /* TTL */
+            name: s(55004, 3), /* TTL */
             syntax: 1106,
             access: Access::ReadWrite,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(15985, 7), /* Version */
+            name: s(19295, 7), /* Version */
             syntax: 1104,
             access: Access::ReadWrite,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(35053, 11), /* Certificate */
+            name: s(28694, 11), /* Certificate */
             syntax: 570,
             access: Access::ReadWrite,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(780, 6), /* Enable */
+            name: s(3773, 6), /* Enable */
             syntax: 26,
             access: Access::ReadWrite,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(75084, 12), /* NTSNTPServer */
+            name: s(86085, 12), /* NTSNTPServer */
             syntax: 398,
             access: Access::ReadWrite,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(74992, 14), /* PacketsDropped */
+            name: s(34187, 14), /* PacketsDropped */
             syntax: 259,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(1189, 15), /* PacketsReceived */
+            name: s(17412, 15), /* PacketsReceived */
             syntax: 259,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(1204, 11), /* PacketsSent */
+            name: s(22423, 11), /* PacketsSent */
             syntax: 259,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(75006, 17), /* PacketsSentFailed */
+            name: s(69815, 17), /* PacketsSentFailed */
             syntax: 259,
             version: v(2, 16, 0),
             ..PARAM

@@ -10,24 +10,24 @@ pub(crate) static GROUP: Group = Group {
     name: "TrustedElements",
     objects: &[
         Object {
-            path: s(75125, 23), /* Device.TrustedElements. */
+            path: s(18089, 23), /* Device.TrustedElements. */
             version: v(2, 19, 0),
             parameters: p(0, 1),
             ..object(&GROUP)
         },
         Object {
-            path: s(75166, 31), /* Device.TrustedElements.SIM.{i}. */
+            path: s(18089, 31), /* Device.TrustedElements.SIM.{i}. */
             max_entries: None,
-            num_entries_parameter: Some(s(75148, 18) /* SIMNumberOfEntries */),
+            num_entries_parameter: Some(s(67005, 18) /* SIMNumberOfEntries */),
             unique_keys: p(0, 1),
             version: v(2, 19, 0),
             parameters: p(1, 20),
             ..object(&GROUP)
         },
         Object {
-            path: s(75322, 43), /* Device.TrustedElements.SIM.{i}.Profile.{i}. */
+            path: s(18089, 43), /* Device.TrustedElements.SIM.{i}.Profile.{i}. */
             max_entries: None,
-            num_entries_parameter: Some(s(3609, 22) /* ProfileNumberOfEntries */),
+            num_entries_parameter: Some(s(17594, 22) /* ProfileNumberOfEntries */),
             unique_keys: p(1, 1),
             version: v(2, 19, 0),
             parameters: p(21, 8),
@@ -36,13 +36,13 @@ pub(crate) static GROUP: Group = Group {
     ],
     parameters: &[
         Parameter {
-            name: s(75148, 18), /* SIMNumberOfEntries */
+            name: s(67005, 18), /* SIMNumberOfEntries */
             syntax: 0,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
             version: v(2, 19, 0),
@@ -50,7 +50,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
             version: v(2, 19, 0),
@@ -58,119 +58,119 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(75197, 3), /* EID */
+            name: s(98520, 3), /* EID */
             syntax: 3,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(75200, 23), /* ESIMClassEnabledProfile */
+            name: s(51152, 23), /* ESIMClassEnabledProfile */
             syntax: 1107,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(75223, 20), /* ESIMProfileAddStatus */
+            name: s(59218, 20), /* ESIMProfileAddStatus */
             syntax: 3,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(75243, 12), /* ESIMTestMode */
+            name: s(85305, 12), /* ESIMTestMode */
             syntax: 16,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(75255, 4), /* GID1 */
+            name: s(98135, 4), /* GID1 */
             syntax: 3,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(75259, 22), /* HomeNetworkPublicKeyID */
+            name: s(53973, 22), /* HomeNetworkPublicKeyID */
             syntax: 189,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(5348, 5), /* ICCID */
+            name: s(97575, 5), /* ICCID */
             syntax: 145,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(5353, 4), /* IMSI */
+            name: s(98179, 4), /* IMSI */
             syntax: 146,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(5357, 6), /* MSISDN */
+            name: s(30650, 6), /* MSISDN */
             syntax: 146,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(5363, 3), /* PIN */
+            name: s(95129, 3), /* PIN */
             syntax: 147,
             access: Access::ReadWrite,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(5366, 8), /* PINCheck */
+            name: s(95129, 8), /* PINCheck */
             syntax: 148,
             access: Access::ReadWrite,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(3609, 22), /* ProfileNumberOfEntries */
+            name: s(17594, 22), /* ProfileNumberOfEntries */
             syntax: 0,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(75281, 16), /* ProtectionScheme */
+            name: s(73642, 16), /* ProtectionScheme */
             syntax: 1108,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(75297, 16), /* RoutingIndicator */
+            name: s(74010, 16), /* RoutingIndicator */
             syntax: 1109,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(75313, 4), /* SMSC */
+            name: s(98319, 4), /* SMSC */
             syntax: 3,
             access: Access::ReadWrite,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(427, 6), /* Status */
+            name: s(2491, 6), /* Status */
             syntax: 149,
             access: Access::ReadWrite,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(2207, 4), /* Type */
+            name: s(38248, 4), /* Type */
             syntax: 1110,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(75317, 5), /* Usage */
+            name: s(3596, 5), /* Usage */
             syntax: 1111,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
             version: v(2, 19, 0),
@@ -178,7 +178,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
             version: v(2, 19, 0),
@@ -186,37 +186,37 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(43545, 5), /* Class */
+            name: s(71, 5), /* Class */
             syntax: 1112,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(75255, 4), /* GID1 */
+            name: s(98135, 4), /* GID1 */
             syntax: 3,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(5348, 5), /* ICCID */
+            name: s(97575, 5), /* ICCID */
             syntax: 3,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(5353, 4), /* IMSI */
+            name: s(98179, 4), /* IMSI */
             syntax: 146,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(791, 4), /* Name */
+            name: s(31079, 4), /* Name */
             syntax: 3,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(17643, 5), /* State */
+            name: s(13794, 5), /* State */
             syntax: 1113,
             version: v(2, 19, 0),
             ..PARAM

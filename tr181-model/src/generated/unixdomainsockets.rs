@@ -10,16 +10,16 @@ pub(crate) static GROUP: Group = Group {
     name: "UnixDomainSockets",
     objects: &[
         Object {
-            path: s(78281, 25), /* Device.UnixDomainSockets. */
+            path: s(15703, 25), /* Device.UnixDomainSockets. */
             version: v(2, 16, 0),
             parameters: p(0, 1),
             ..object(&GROUP)
         },
         Object {
-            path: s(78337, 46), /* Device.UnixDomainSockets.UnixDomainSocket.{i}. */
+            path: s(15703, 46), /* Device.UnixDomainSockets.UnixDomainSocket.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(78306, 31) /* UnixDomainSocketNumberOfEntries */),
+            num_entries_parameter: Some(s(34635, 31) /* UnixDomainSocketNumberOfEntries */),
             unique_keys: p(0, 2),
             version: v(2, 16, 0),
             parameters: p(1, 4),
@@ -28,13 +28,13 @@ pub(crate) static GROUP: Group = Group {
     ],
     parameters: &[
         Parameter {
-            name: s(78306, 31), /* UnixDomainSocketNumberOfEntries */
+            name: s(34635, 31), /* UnixDomainSocketNumberOfEntries */
             syntax: 0,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
             version: v(2, 16, 0),
@@ -42,7 +42,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
             version: v(2, 16, 0),
@@ -50,13 +50,13 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(73990, 4), /* Mode */
+            name: s(3769, 4), /* Mode */
             syntax: 1156,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(49111, 4), /* Path */
+            name: s(34847, 4), /* Path */
             syntax: 1157,
             version: v(2, 16, 0),
             ..PARAM

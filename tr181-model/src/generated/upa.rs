@@ -10,61 +10,61 @@ pub(crate) static GROUP: Group = Group {
     name: "UPA",
     objects: &[
         Object {
-            path: s(75365, 11), /* Device.UPA. */
+            path: s(15565, 11), /* Device.UPA. */
             parameters: p(0, 1),
             ..object(&GROUP)
         },
         Object {
-            path: s(75376, 23), /* Device.UPA.Diagnostics. */
+            path: s(17133, 23), /* Device.UPA.Diagnostics. */
             commands: p(0, 1),
             ..object(&GROUP)
         },
         Object {
-            path: s(75439, 44), /* Device.UPA.Diagnostics.InterfaceMeasurement. */
+            path: s(17133, 44), /* Device.UPA.Diagnostics.InterfaceMeasurement. */
             protocols: Protocols::CWMP,
             parameters: p(7, 6),
             ..object(&GROUP)
         },
         Object {
-            path: s(75483, 25), /* Device.UPA.Interface.{i}. */
+            path: s(15565, 25), /* Device.UPA.Interface.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(4585, 24) /* InterfaceNumberOfEntries */),
+            num_entries_parameter: Some(s(49094, 24) /* InterfaceNumberOfEntries */),
             unique_keys: p(0, 2),
             parameters: p(13, 22),
             ..object(&GROUP)
         },
         Object {
-            path: s(75682, 41), /* Device.UPA.Interface.{i}.ActiveNotch.{i}. */
+            path: s(19681, 41), /* Device.UPA.Interface.{i}.ActiveNotch.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(75525, 26) /* ActiveNotchNumberOfEntries */),
-            enable_parameter: Some(s(780, 6) /* Enable */),
+            num_entries_parameter: Some(s(43700, 26) /* ActiveNotchNumberOfEntries */),
+            enable_parameter: Some(s(3773, 6) /* Enable */),
             unique_keys: p(2, 1),
             parameters: p(35, 6),
             ..object(&GROUP)
         },
         Object {
-            path: s(75745, 46), /* Device.UPA.Interface.{i}.AssociatedDevice.{i}. */
+            path: s(15565, 46), /* Device.UPA.Interface.{i}.AssociatedDevice.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(28361, 31) /* AssociatedDeviceNumberOfEntries */),
+            num_entries_parameter: Some(s(32744, 31) /* AssociatedDeviceNumberOfEntries */),
             unique_keys: p(3, 1),
             parameters: p(41, 11),
             ..object(&GROUP)
         },
         Object {
-            path: s(75907, 39), /* Device.UPA.Interface.{i}.BridgeFor.{i}. */
+            path: s(22278, 39), /* Device.UPA.Interface.{i}.BridgeFor.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(75551, 24) /* BridgeForNumberOfEntries */),
+            num_entries_parameter: Some(s(48398, 24) /* BridgeForNumberOfEntries */),
             unique_keys: p(4, 2),
             parameters: p(52, 4),
             ..object(&GROUP)
         },
         Object {
-            path: s(75946, 31), /* Device.UPA.Interface.{i}.Stats. */
+            path: s(33581, 31), /* Device.UPA.Interface.{i}.Stats. */
             parameters: p(56, 16),
             commands: p(1, 1),
             ..object(&GROUP)
@@ -72,12 +72,12 @@ pub(crate) static GROUP: Group = Group {
     ],
     parameters: &[
         Parameter {
-            name: s(4585, 24), /* InterfaceNumberOfEntries */
+            name: s(49094, 24), /* InterfaceNumberOfEntries */
             syntax: 0,
             ..PARAM
         },
         Parameter {
-            name: s(262, 9), /* Interface */
+            name: s(6361, 9), /* Interface */
             syntax: 1114,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
@@ -85,7 +85,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(2535, 4), /* Port */
+            name: s(9673, 4), /* Port */
             syntax: 51,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
@@ -93,7 +93,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(2207, 4), /* Type */
+            name: s(38248, 4), /* Type */
             syntax: 1115,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
@@ -101,380 +101,380 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(75421, 12), /* Measurements */
+            name: s(86025, 12), /* Measurements */
             syntax: 1116,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(75433, 6), /* RxGain */
+            name: s(97068, 6), /* RxGain */
             syntax: 1117,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(427, 6), /* Status */
+            name: s(2491, 6), /* Status */
             syntax: 1118,
             version: v(2, 13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(744, 16), /* DiagnosticsState */
+            name: s(72154, 16), /* DiagnosticsState */
             syntax: 1119,
             access: Access::ReadWrite,
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(262, 9), /* Interface */
+            name: s(6361, 9), /* Interface */
             syntax: 1114,
             access: Access::ReadWrite,
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
-            name: s(75421, 12), /* Measurements */
+            name: s(86025, 12), /* Measurements */
             syntax: 1116,
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(2535, 4), /* Port */
+            name: s(9673, 4), /* Port */
             syntax: 51,
             access: Access::ReadWrite,
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
-            name: s(75433, 6), /* RxGain */
+            name: s(97068, 6), /* RxGain */
             syntax: 1117,
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(2207, 4), /* Type */
+            name: s(38248, 4), /* Type */
             syntax: 1115,
             access: Access::ReadWrite,
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
-            name: s(75508, 17), /* ActiveNotchEnable */
+            name: s(67775, 17), /* ActiveNotchEnable */
             syntax: 16,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(75525, 26), /* ActiveNotchNumberOfEntries */
+            name: s(43700, 26), /* ActiveNotchNumberOfEntries */
             syntax: 0,
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(28361, 31), /* AssociatedDeviceNumberOfEntries */
+            name: s(32744, 31), /* AssociatedDeviceNumberOfEntries */
             syntax: 0,
             ..PARAM
         },
         Parameter {
-            name: s(75551, 24), /* BridgeForNumberOfEntries */
+            name: s(48398, 24), /* BridgeForNumberOfEntries */
             syntax: 0,
             ..PARAM
         },
         Parameter {
-            name: s(780, 6), /* Enable */
+            name: s(3773, 6), /* Enable */
             syntax: 16,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(75575, 13), /* EncryptionKey */
+            name: s(61834, 13), /* EncryptionKey */
             syntax: 1120,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(75588, 16), /* EncryptionMethod */
+            name: s(72266, 16), /* EncryptionMethod */
             syntax: 1121,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(75604, 24), /* EstApplicationThroughput */
+            name: s(48902, 24), /* EstApplicationThroughput */
             syntax: 243,
             ..PARAM
         },
         Parameter {
-            name: s(10540, 15), /* FirmwareVersion */
+            name: s(75899, 15), /* FirmwareVersion */
             syntax: 31,
             ..PARAM
         },
         Parameter {
-            name: s(851, 10), /* LastChange */
+            name: s(68122, 10), /* LastChange */
             syntax: 28,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(31859, 14), /* LogicalNetwork */
+            name: s(79677, 14), /* LogicalNetwork */
             syntax: 1122,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(869, 11), /* LowerLayers */
+            name: s(88667, 11), /* LowerLayers */
             syntax: 133,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(10555, 10), /* MACAddress */
+            name: s(5260, 10), /* MACAddress */
             syntax: 188,
             ..PARAM
         },
         Parameter {
-            name: s(10116, 10), /* MaxBitRate */
+            name: s(59128, 10), /* MaxBitRate */
             syntax: 243,
             ..PARAM
         },
         Parameter {
-            name: s(791, 4), /* Name */
+            name: s(31079, 4), /* Name */
             syntax: 31,
             ..PARAM
         },
         Parameter {
-            name: s(75628, 8), /* NodeType */
+            name: s(45783, 8), /* NodeType */
             syntax: 1123,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(75636, 19), /* PowerBackoffEnabled */
+            name: s(62974, 19), /* PowerBackoffEnabled */
             syntax: 16,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(75655, 27), /* PowerBackoffMechanismActive */
+            name: s(42922, 27), /* PowerBackoffMechanismActive */
             syntax: 16,
             ..PARAM
         },
         Parameter {
-            name: s(427, 6), /* Status */
+            name: s(2491, 6), /* Status */
             syntax: 139,
             ..PARAM
         },
         Parameter {
-            name: s(4896, 8), /* Upstream */
+            name: s(19531, 8), /* Upstream */
             syntax: 16,
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(75723, 5), /* Depth */
+            name: s(45892, 5), /* Depth */
             syntax: 1124,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(780, 6), /* Enable */
+            name: s(3773, 6), /* Enable */
             syntax: 26,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(75728, 9), /* StartFreq */
+            name: s(93728, 9), /* StartFreq */
             syntax: 1125,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(75737, 8), /* StopFreq */
+            name: s(95401, 8), /* StopFreq */
             syntax: 1125,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(6821, 6), /* Active */
+            name: s(4245, 6), /* Active */
             syntax: 16,
             ..PARAM
         },
         Parameter {
-            name: s(75791, 11), /* DirectRoute */
+            name: s(87974, 11), /* DirectRoute */
             syntax: 16,
             ..PARAM
         },
         Parameter {
-            name: s(75802, 12), /* EstimatedPLR */
+            name: s(85377, 12), /* EstimatedPLR */
             syntax: 397,
             ..PARAM
         },
         Parameter {
-            name: s(31859, 14), /* LogicalNetwork */
+            name: s(79677, 14), /* LogicalNetwork */
             syntax: 1122,
             ..PARAM
         },
         Parameter {
-            name: s(10555, 10), /* MACAddress */
+            name: s(5260, 10), /* MACAddress */
             syntax: 188,
             ..PARAM
         },
         Parameter {
-            name: s(75814, 16), /* MeanEstimatedAtt */
+            name: s(73066, 16), /* MeanEstimatedAtt */
             syntax: 1124,
             ..PARAM
         },
         Parameter {
-            name: s(75830, 15), /* PhyRxThroughput */
+            name: s(63130, 15), /* PhyRxThroughput */
             syntax: 243,
             ..PARAM
         },
         Parameter {
-            name: s(75845, 15), /* PhyTxThroughput */
+            name: s(77024, 15), /* PhyTxThroughput */
             syntax: 243,
             ..PARAM
         },
         Parameter {
-            name: s(2535, 4), /* Port */
+            name: s(9673, 4), /* Port */
             syntax: 51,
             ..PARAM
         },
         Parameter {
-            name: s(75860, 19), /* RealPhyRxThroughput */
+            name: s(63126, 19), /* RealPhyRxThroughput */
             syntax: 243,
             ..PARAM
         },
         Parameter {
-            name: s(75879, 28), /* SmartRouteIntermediatePLCMAC */
+            name: s(41102, 28), /* SmartRouteIntermediatePLCMAC */
             syntax: 188,
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(10555, 10), /* MACAddress */
+            name: s(5260, 10), /* MACAddress */
             syntax: 188,
             ..PARAM
         },
         Parameter {
-            name: s(2535, 4), /* Port */
+            name: s(9673, 4), /* Port */
             syntax: 51,
             ..PARAM
         },
         Parameter {
-            name: s(997, 24), /* BroadcastPacketsReceived */
+            name: s(22722, 24), /* BroadcastPacketsReceived */
             syntax: 37,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1021, 20), /* BroadcastPacketsSent */
+            name: s(22761, 20), /* BroadcastPacketsSent */
             syntax: 37,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1041, 13), /* BytesReceived */
+            name: s(19258, 13), /* BytesReceived */
             syntax: 38,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1054, 9), /* BytesSent */
+            name: s(24224, 9), /* BytesSent */
             syntax: 38,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1072, 22), /* DiscardPacketsReceived */
+            name: s(25137, 22), /* DiscardPacketsReceived */
             syntax: 39,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1094, 18), /* DiscardPacketsSent */
+            name: s(30572, 18), /* DiscardPacketsSent */
             syntax: 39,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1112, 14), /* ErrorsReceived */
+            name: s(28148, 14), /* ErrorsReceived */
             syntax: 39,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1126, 10), /* ErrorsSent */
+            name: s(23957, 10), /* ErrorsSent */
             syntax: 39,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1145, 24), /* MulticastPacketsReceived */
+            name: s(22800, 24), /* MulticastPacketsReceived */
             syntax: 37,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1169, 20), /* MulticastPacketsSent */
+            name: s(22839, 20), /* MulticastPacketsSent */
             syntax: 37,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1189, 15), /* PacketsReceived */
+            name: s(17412, 15), /* PacketsReceived */
             syntax: 37,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1204, 11), /* PacketsSent */
+            name: s(22423, 11), /* PacketsSent */
             syntax: 37,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1229, 5), /* Reset */
+            name: s(31685, 5), /* Reset */
             syntax: 40,
             access: Access::ReadWrite,
             version: v(2, 19, 0),
@@ -482,19 +482,19 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(1251, 22), /* UnicastPacketsReceived */
+            name: s(25211, 22), /* UnicastPacketsReceived */
             syntax: 37,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1273, 18), /* UnicastPacketsSent */
+            name: s(30605, 18), /* UnicastPacketsSent */
             syntax: 37,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1291, 27), /* UnknownProtoPacketsReceived */
+            name: s(19160, 27), /* UnknownProtoPacketsReceived */
             syntax: 39,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
@@ -502,7 +502,7 @@ pub(crate) static GROUP: Group = Group {
     ],
     commands: &[
         Command {
-            name: s(75399, 22), /* InterfaceMeasurement() */
+            name: s(54127, 22), /* InterfaceMeasurement() */
             is_async: true,
             group: GroupRef(&GROUP),
             input: p(1, 3),
@@ -512,7 +512,7 @@ pub(crate) static GROUP: Group = Group {
             protocols: Protocols::USP,
         },
         Command {
-            name: s(1318, 7), /* Reset() */
+            name: s(76957, 7), /* Reset() */
             is_async: false,
             group: GroupRef(&GROUP),
             input: p(72, 0),

@@ -10,83 +10,83 @@ pub(crate) static GROUP: Group = Group {
     name: "UPnP",
     objects: &[
         Object {
-            path: s(75977, 12), /* Device.UPnP. */
+            path: s(15611, 12), /* Device.UPnP. */
             ..object(&GROUP)
         },
         Object {
-            path: s(75989, 24), /* Device.UPnP.Description. */
+            path: s(15611, 24), /* Device.UPnP.Description. */
             version: v(2, 6, 0),
             parameters: p(0, 3),
             ..object(&GROUP)
         },
         Object {
-            path: s(76104, 46), /* Device.UPnP.Description.DeviceDescription.{i}. */
+            path: s(15611, 46), /* Device.UPnP.Description.DeviceDescription.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(76013, 32) /* DeviceDescriptionNumberOfEntries */),
+            num_entries_parameter: Some(s(31979, 32) /* DeviceDescriptionNumberOfEntries */),
             unique_keys: p(0, 1),
             version: v(2, 6, 0),
             parameters: p(3, 3),
             ..object(&GROUP)
         },
         Object {
-            path: s(76168, 43), /* Device.UPnP.Description.DeviceInstance.{i}. */
+            path: s(18132, 43), /* Device.UPnP.Description.DeviceInstance.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(76045, 29) /* DeviceInstanceNumberOfEntries */),
+            num_entries_parameter: Some(s(38030, 29) /* DeviceInstanceNumberOfEntries */),
             unique_keys: p(1, 1),
             version: v(2, 6, 0),
             parameters: p(6, 16),
             ..object(&GROUP)
         },
         Object {
-            path: s(76308, 44), /* Device.UPnP.Description.ServiceInstance.{i}. */
+            path: s(17177, 44), /* Device.UPnP.Description.ServiceInstance.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(76074, 30) /* ServiceInstanceNumberOfEntries */),
+            num_entries_parameter: Some(s(36471, 30) /* ServiceInstanceNumberOfEntries */),
             unique_keys: p(2, 1),
             version: v(2, 6, 0),
             parameters: p(22, 7),
             ..object(&GROUP)
         },
         Object {
-            path: s(76406, 19), /* Device.UPnP.Device. */
+            path: s(31819, 19), /* Device.UPnP.Device. */
             parameters: p(29, 10),
             ..object(&GROUP)
         },
         Object {
-            path: s(76571, 32), /* Device.UPnP.Device.Capabilities. */
+            path: s(31819, 32), /* Device.UPnP.Device.Capabilities. */
             parameters: p(39, 12),
             ..object(&GROUP)
         },
         Object {
-            path: s(76658, 22), /* Device.UPnP.Discovery. */
+            path: s(24641, 22), /* Device.UPnP.Discovery. */
             parameters: p(51, 3),
             ..object(&GROUP)
         },
         Object {
-            path: s(76705, 33), /* Device.UPnP.Discovery.Device.{i}. */
+            path: s(30227, 33), /* Device.UPnP.Discovery.Device.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(44625, 21) /* DeviceNumberOfEntries */),
+            num_entries_parameter: Some(s(32754, 21) /* DeviceNumberOfEntries */),
             unique_keys: p(3, 1),
             parameters: p(54, 8),
             ..object(&GROUP)
         },
         Object {
-            path: s(76741, 37), /* Device.UPnP.Discovery.RootDevice.{i}. */
+            path: s(24641, 37), /* Device.UPnP.Discovery.RootDevice.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(76680, 25) /* RootDeviceNumberOfEntries */),
+            num_entries_parameter: Some(s(47482, 25) /* RootDeviceNumberOfEntries */),
             unique_keys: p(4, 1),
             parameters: p(62, 8),
             ..object(&GROUP)
         },
         Object {
-            path: s(76778, 34), /* Device.UPnP.Discovery.Service.{i}. */
+            path: s(28778, 34), /* Device.UPnP.Discovery.Service.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(9546, 22) /* ServiceNumberOfEntries */),
+            num_entries_parameter: Some(s(47935, 22) /* ServiceNumberOfEntries */),
             unique_keys: p(5, 1),
             parameters: p(70, 8),
             ..object(&GROUP)
@@ -94,435 +94,435 @@ pub(crate) static GROUP: Group = Group {
     ],
     parameters: &[
         Parameter {
-            name: s(76013, 32), /* DeviceDescriptionNumberOfEntries */
+            name: s(31979, 32), /* DeviceDescriptionNumberOfEntries */
             syntax: 0,
             version: v(2, 6, 0),
             ..PARAM
         },
         Parameter {
-            name: s(76045, 29), /* DeviceInstanceNumberOfEntries */
+            name: s(38030, 29), /* DeviceInstanceNumberOfEntries */
             syntax: 0,
             version: v(2, 6, 0),
             ..PARAM
         },
         Parameter {
-            name: s(76074, 30), /* ServiceInstanceNumberOfEntries */
+            name: s(36471, 30), /* ServiceInstanceNumberOfEntries */
             syntax: 0,
             version: v(2, 6, 0),
             ..PARAM
         },
         Parameter {
-            name: s(9747, 4), /* Host */
+            name: s(6317, 4), /* Host */
             syntax: 1126,
             version: v(2, 6, 0),
             ..PARAM
         },
         Parameter {
-            name: s(76157, 11), /* SpecVersion */
+            name: s(89503, 11), /* SpecVersion */
             syntax: 1127,
             version: v(2, 6, 0),
             ..PARAM
         },
         Parameter {
-            name: s(76150, 7), /* URLBase */
+            name: s(96452, 7), /* URLBase */
             syntax: 5,
             version: v(2, 6, 0),
             ..PARAM
         },
         Parameter {
-            name: s(15472, 14), /* DeviceCategory */
+            name: s(78949, 14), /* DeviceCategory */
             syntax: 128,
             version: v(2, 8, 0),
             ..PARAM
         },
         Parameter {
-            name: s(76214, 10), /* DeviceType */
+            name: s(82664, 10), /* DeviceType */
             syntax: 6,
             version: v(2, 6, 0),
             ..PARAM
         },
         Parameter {
-            name: s(76224, 15), /* DiscoveryDevice */
+            name: s(75674, 15), /* DiscoveryDevice */
             syntax: 1128,
             version: v(2, 6, 0),
             ..PARAM
         },
         Parameter {
-            name: s(15552, 12), /* FriendlyName */
+            name: s(59886, 12), /* FriendlyName */
             syntax: 93,
             version: v(2, 6, 0),
             ..PARAM
         },
         Parameter {
-            name: s(15626, 12), /* Manufacturer */
+            name: s(69254, 12), /* Manufacturer */
             syntax: 93,
             version: v(2, 6, 0),
             ..PARAM
         },
         Parameter {
-            name: s(15638, 15), /* ManufacturerOUI */
+            name: s(76484, 15), /* ManufacturerOUI */
             syntax: 695,
             version: v(2, 8, 0),
             ..PARAM
         },
         Parameter {
-            name: s(76239, 15), /* ManufacturerURL */
+            name: s(76499, 15), /* ManufacturerURL */
             syntax: 5,
             version: v(2, 6, 0),
             ..PARAM
         },
         Parameter {
-            name: s(76254, 16), /* ModelDescription */
+            name: s(73162, 16), /* ModelDescription */
             syntax: 6,
             version: v(2, 6, 0),
             ..PARAM
         },
         Parameter {
-            name: s(15683, 9), /* ModelName */
+            name: s(93197, 9), /* ModelName */
             syntax: 31,
             version: v(2, 6, 0),
             ..PARAM
         },
         Parameter {
-            name: s(15692, 11), /* ModelNumber */
+            name: s(30900, 11), /* ModelNumber */
             syntax: 31,
             version: v(2, 6, 0),
             ..PARAM
         },
         Parameter {
-            name: s(76270, 8), /* ModelURL */
+            name: s(95001, 8), /* ModelURL */
             syntax: 5,
             version: v(2, 6, 0),
             ..PARAM
         },
         Parameter {
-            name: s(76278, 12), /* ParentDevice */
+            name: s(86241, 12), /* ParentDevice */
             syntax: 1129,
             version: v(2, 6, 0),
             ..PARAM
         },
         Parameter {
-            name: s(76290, 15), /* PresentationURL */
+            name: s(77144, 15), /* PresentationURL */
             syntax: 5,
             version: v(2, 6, 0),
             ..PARAM
         },
         Parameter {
-            name: s(15758, 12), /* SerialNumber */
+            name: s(86913, 12), /* SerialNumber */
             syntax: 93,
             version: v(2, 6, 0),
             ..PARAM
         },
         Parameter {
-            name: s(76211, 3), /* UDN */
+            name: s(98592, 3), /* UDN */
             syntax: 382,
             version: v(2, 6, 0),
             ..PARAM
         },
         Parameter {
-            name: s(76305, 3), /* UPC */
+            name: s(98595, 3), /* UPC */
             syntax: 1130,
             version: v(2, 6, 0),
             ..PARAM
         },
         Parameter {
-            name: s(33571, 10), /* ControlURL */
+            name: s(90470, 10), /* ControlURL */
             syntax: 5,
             version: v(2, 6, 0),
             ..PARAM
         },
         Parameter {
-            name: s(76361, 11), /* EventSubURL */
+            name: s(88095, 11), /* EventSubURL */
             syntax: 5,
             version: v(2, 6, 0),
             ..PARAM
         },
         Parameter {
-            name: s(76278, 12), /* ParentDevice */
+            name: s(86241, 12), /* ParentDevice */
             syntax: 1129,
             version: v(2, 6, 0),
             ..PARAM
         },
         Parameter {
-            name: s(76372, 7), /* SCPDURL */
+            name: s(96298, 7), /* SCPDURL */
             syntax: 5,
             version: v(2, 6, 0),
             ..PARAM
         },
         Parameter {
-            name: s(76379, 16), /* ServiceDiscovery */
+            name: s(74154, 16), /* ServiceDiscovery */
             syntax: 1131,
             version: v(2, 6, 0),
             ..PARAM
         },
         Parameter {
-            name: s(76352, 9), /* ServiceId */
+            name: s(93674, 9), /* ServiceId */
             syntax: 6,
             version: v(2, 6, 0),
             ..PARAM
         },
         Parameter {
-            name: s(76395, 11), /* ServiceType */
+            name: s(74191, 11), /* ServiceType */
             syntax: 6,
             version: v(2, 6, 0),
             ..PARAM
         },
         Parameter {
-            name: s(780, 6), /* Enable */
+            name: s(3773, 6), /* Enable */
             syntax: 16,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(76425, 15), /* UPnPDMBasicMgmt */
+            name: s(77924, 15), /* UPnPDMBasicMgmt */
             syntax: 16,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(76440, 23), /* UPnPDMConfigurationMgmt */
+            name: s(52509, 23), /* UPnPDMConfigurationMgmt */
             syntax: 16,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(76463, 18), /* UPnPDMSoftwareMgmt */
+            name: s(67491, 18), /* UPnPDMSoftwareMgmt */
             syntax: 16,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(76481, 7), /* UPnPIGD */
+            name: s(96445, 7), /* UPnPIGD */
             syntax: 16,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(76488, 17), /* UPnPMediaRenderer */
+            name: s(70954, 17), /* UPnPMediaRenderer */
             syntax: 16,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(76505, 15), /* UPnPMediaServer */
+            name: s(77939, 15), /* UPnPMediaServer */
             syntax: 16,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(76520, 13), /* UPnPQoSDevice */
+            name: s(84026, 13), /* UPnPQoSDevice */
             syntax: 16,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(76533, 19), /* UPnPQoSPolicyHolder */
+            name: s(63924, 19), /* UPnPQoSPolicyHolder */
             syntax: 16,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(76552, 19), /* UPnPWLANAccessPoint */
+            name: s(63943, 19), /* UPnPWLANAccessPoint */
             syntax: 16,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(76603, 16), /* UPnPArchitecture */
+            name: s(50270, 16), /* UPnPArchitecture */
             syntax: 0,
             ..PARAM
         },
         Parameter {
-            name: s(76619, 24), /* UPnPArchitectureMinorVer */
+            name: s(50270, 24), /* UPnPArchitectureMinorVer */
             syntax: 0,
             ..PARAM
         },
         Parameter {
-            name: s(76643, 15), /* UPnPBasicDevice */
+            name: s(77909, 15), /* UPnPBasicDevice */
             syntax: 0,
             ..PARAM
         },
         Parameter {
-            name: s(76425, 15), /* UPnPDMBasicMgmt */
+            name: s(77924, 15), /* UPnPDMBasicMgmt */
             syntax: 0,
             ..PARAM
         },
         Parameter {
-            name: s(76440, 23), /* UPnPDMConfigurationMgmt */
+            name: s(52509, 23), /* UPnPDMConfigurationMgmt */
             syntax: 0,
             ..PARAM
         },
         Parameter {
-            name: s(76463, 18), /* UPnPDMSoftwareMgmt */
+            name: s(67491, 18), /* UPnPDMSoftwareMgmt */
             syntax: 0,
             ..PARAM
         },
         Parameter {
-            name: s(76481, 7), /* UPnPIGD */
+            name: s(96445, 7), /* UPnPIGD */
             syntax: 0,
             ..PARAM
         },
         Parameter {
-            name: s(76488, 17), /* UPnPMediaRenderer */
+            name: s(70954, 17), /* UPnPMediaRenderer */
             syntax: 0,
             ..PARAM
         },
         Parameter {
-            name: s(76505, 15), /* UPnPMediaServer */
+            name: s(77939, 15), /* UPnPMediaServer */
             syntax: 0,
             ..PARAM
         },
         Parameter {
-            name: s(76520, 13), /* UPnPQoSDevice */
+            name: s(84026, 13), /* UPnPQoSDevice */
             syntax: 0,
             ..PARAM
         },
         Parameter {
-            name: s(76533, 19), /* UPnPQoSPolicyHolder */
+            name: s(63924, 19), /* UPnPQoSPolicyHolder */
             syntax: 0,
             ..PARAM
         },
         Parameter {
-            name: s(76552, 19), /* UPnPWLANAccessPoint */
+            name: s(63943, 19), /* UPnPWLANAccessPoint */
             syntax: 0,
             ..PARAM
         },
         Parameter {
-            name: s(44625, 21), /* DeviceNumberOfEntries */
+            name: s(32754, 21), /* DeviceNumberOfEntries */
             syntax: 0,
             ..PARAM
         },
         Parameter {
-            name: s(76680, 25), /* RootDeviceNumberOfEntries */
+            name: s(47482, 25), /* RootDeviceNumberOfEntries */
             syntax: 0,
             ..PARAM
         },
         Parameter {
-            name: s(9546, 22), /* ServiceNumberOfEntries */
+            name: s(47935, 22), /* ServiceNumberOfEntries */
             syntax: 0,
             ..PARAM
         },
         Parameter {
-            name: s(9747, 4), /* Host */
+            name: s(6317, 4), /* Host */
             syntax: 1126,
             ..PARAM
         },
         Parameter {
-            name: s(9751, 10), /* LastUpdate */
+            name: s(91070, 10), /* LastUpdate */
             syntax: 10,
             version: v(2, 6, 0),
             ..PARAM
         },
         Parameter {
-            name: s(6674, 9), /* LeaseTime */
+            name: s(65799, 9), /* LeaseTime */
             syntax: 28,
             ..PARAM
         },
         Parameter {
-            name: s(5253, 8), /* Location */
+            name: s(9455, 8), /* Location */
             syntax: 5,
             ..PARAM
         },
         Parameter {
-            name: s(7355, 6), /* Server */
+            name: s(7297, 6), /* Server */
             syntax: 6,
             ..PARAM
         },
         Parameter {
-            name: s(427, 6), /* Status */
+            name: s(2491, 6), /* Status */
             syntax: 1132,
             ..PARAM
         },
         Parameter {
-            name: s(76738, 3), /* USN */
+            name: s(98601, 3), /* USN */
             syntax: 6,
             ..PARAM
         },
         Parameter {
-            name: s(17969, 4), /* UUID */
+            name: s(75145, 4), /* UUID */
             syntax: 1133,
             ..PARAM
         },
         Parameter {
-            name: s(9747, 4), /* Host */
+            name: s(6317, 4), /* Host */
             syntax: 236,
             ..PARAM
         },
         Parameter {
-            name: s(9751, 10), /* LastUpdate */
+            name: s(91070, 10), /* LastUpdate */
             syntax: 10,
             version: v(2, 6, 0),
             ..PARAM
         },
         Parameter {
-            name: s(6674, 9), /* LeaseTime */
+            name: s(65799, 9), /* LeaseTime */
             syntax: 28,
             ..PARAM
         },
         Parameter {
-            name: s(5253, 8), /* Location */
+            name: s(9455, 8), /* Location */
             syntax: 5,
             ..PARAM
         },
         Parameter {
-            name: s(7355, 6), /* Server */
+            name: s(7297, 6), /* Server */
             syntax: 6,
             ..PARAM
         },
         Parameter {
-            name: s(427, 6), /* Status */
+            name: s(2491, 6), /* Status */
             syntax: 1132,
             ..PARAM
         },
         Parameter {
-            name: s(76738, 3), /* USN */
+            name: s(98601, 3), /* USN */
             syntax: 6,
             ..PARAM
         },
         Parameter {
-            name: s(17969, 4), /* UUID */
+            name: s(75145, 4), /* UUID */
             syntax: 1133,
             ..PARAM
         },
         Parameter {
-            name: s(9747, 4), /* Host */
+            name: s(6317, 4), /* Host */
             syntax: 1126,
             ..PARAM
         },
         Parameter {
-            name: s(9751, 10), /* LastUpdate */
+            name: s(91070, 10), /* LastUpdate */
             syntax: 10,
             version: v(2, 6, 0),
             ..PARAM
         },
         Parameter {
-            name: s(6674, 9), /* LeaseTime */
+            name: s(65799, 9), /* LeaseTime */
             syntax: 28,
             ..PARAM
         },
         Parameter {
-            name: s(5253, 8), /* Location */
+            name: s(9455, 8), /* Location */
             syntax: 5,
             ..PARAM
         },
         Parameter {
-            name: s(76278, 12), /* ParentDevice */
+            name: s(86241, 12), /* ParentDevice */
             syntax: 1134,
             version: v(2, 6, 0),
             ..PARAM
         },
         Parameter {
-            name: s(7355, 6), /* Server */
+            name: s(7297, 6), /* Server */
             syntax: 6,
             ..PARAM
         },
         Parameter {
-            name: s(427, 6), /* Status */
+            name: s(2491, 6), /* Status */
             syntax: 1132,
             ..PARAM
         },
         Parameter {
-            name: s(76738, 3), /* USN */
+            name: s(98601, 3), /* USN */
             syntax: 6,
             ..PARAM
         },

@@ -10,72 +10,72 @@ pub(crate) static GROUP: Group = Group {
     name: "USB",
     objects: &[
         Object {
-            path: s(76812, 11), /* Device.USB. */
+            path: s(6303, 11), /* Device.USB. */
             parameters: p(0, 2),
             ..object(&GROUP)
         },
         Object {
-            path: s(76823, 25), /* Device.USB.Interface.{i}. */
+            path: s(33612, 25), /* Device.USB.Interface.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(4585, 24) /* InterfaceNumberOfEntries */),
+            num_entries_parameter: Some(s(49094, 24) /* InterfaceNumberOfEntries */),
             unique_keys: p(0, 2),
             parameters: p(2, 11),
             ..object(&GROUP)
         },
         Object {
-            path: s(76848, 31), /* Device.USB.Interface.{i}.Stats. */
+            path: s(33612, 31), /* Device.USB.Interface.{i}.Stats. */
             parameters: p(13, 16),
             commands: p(0, 1),
             ..object(&GROUP)
         },
         Object {
-            path: s(76879, 20), /* Device.USB.Port.{i}. */
+            path: s(59078, 20), /* Device.USB.Port.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(1903, 19) /* PortNumberOfEntries */),
+            num_entries_parameter: Some(s(45913, 19) /* PortNumberOfEntries */),
             unique_keys: p(2, 2),
             parameters: p(29, 8),
             ..object(&GROUP)
         },
         Object {
-            path: s(76913, 20), /* Device.USB.USBHosts. */
+            path: s(6303, 20), /* Device.USB.USBHosts. */
             parameters: p(37, 1),
             ..object(&GROUP)
         },
         Object {
-            path: s(76933, 29), /* Device.USB.USBHosts.Host.{i}. */
+            path: s(6303, 29), /* Device.USB.USBHosts.Host.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(9844, 19) /* HostNumberOfEntries */),
+            num_entries_parameter: Some(s(62138, 19) /* HostNumberOfEntries */),
             unique_keys: p(4, 2),
             parameters: p(38, 9),
             commands: p(1, 1),
             ..object(&GROUP)
         },
         Object {
-            path: s(76993, 40), /* Device.USB.USBHosts.Host.{i}.Device.{i}. */
+            path: s(6303, 40), /* Device.USB.USBHosts.Host.{i}.Device.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(44625, 21) /* DeviceNumberOfEntries */),
+            num_entries_parameter: Some(s(32754, 21) /* DeviceNumberOfEntries */),
             unique_keys: p(6, 1),
             parameters: p(47, 19),
             ..object(&GROUP)
         },
         Object {
-            path: s(77190, 58), /* Device.USB.USBHosts.Host.{i}.Device.{i}.Configuration.{i}. */
+            path: s(6303, 58), /* Device.USB.USBHosts.Host.{i}.Device.{i}.Configuration.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(77045, 28) /* ConfigurationNumberOfEntries */),
+            num_entries_parameter: Some(s(39842, 28) /* ConfigurationNumberOfEntries */),
             unique_keys: p(7, 1),
             parameters: p(66, 2),
             ..object(&GROUP)
         },
         Object {
-            path: s(77267, 72), /* Device.USB.USBHosts.Host.{i}.Device.{i}.Configuration.{i}.Interface.{i}. */
+            path: s(6303, 72), /* Device.USB.USBHosts.Host.{i}.Device.{i}.Configuration.{i}.Interface.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(4585, 24) /* InterfaceNumberOfEntries */),
+            num_entries_parameter: Some(s(49094, 24) /* InterfaceNumberOfEntries */),
             unique_keys: p(8, 1),
             parameters: p(68, 4),
             ..object(&GROUP)
@@ -83,151 +83,151 @@ pub(crate) static GROUP: Group = Group {
     ],
     parameters: &[
         Parameter {
-            name: s(4585, 24), /* InterfaceNumberOfEntries */
+            name: s(49094, 24), /* InterfaceNumberOfEntries */
             syntax: 0,
             ..PARAM
         },
         Parameter {
-            name: s(1903, 19), /* PortNumberOfEntries */
+            name: s(45913, 19), /* PortNumberOfEntries */
             syntax: 0,
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(780, 6), /* Enable */
+            name: s(3773, 6), /* Enable */
             syntax: 16,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(851, 10), /* LastChange */
+            name: s(68122, 10), /* LastChange */
             syntax: 28,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(869, 11), /* LowerLayers */
+            name: s(88667, 11), /* LowerLayers */
             syntax: 133,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(10555, 10), /* MACAddress */
+            name: s(5260, 10), /* MACAddress */
             syntax: 188,
             ..PARAM
         },
         Parameter {
-            name: s(10116, 10), /* MaxBitRate */
+            name: s(59128, 10), /* MaxBitRate */
             syntax: 243,
             ..PARAM
         },
         Parameter {
-            name: s(791, 4), /* Name */
+            name: s(31079, 4), /* Name */
             syntax: 31,
             ..PARAM
         },
         Parameter {
-            name: s(2535, 4), /* Port */
+            name: s(9673, 4), /* Port */
             syntax: 1135,
             ..PARAM
         },
         Parameter {
-            name: s(427, 6), /* Status */
+            name: s(2491, 6), /* Status */
             syntax: 139,
             ..PARAM
         },
         Parameter {
-            name: s(4896, 8), /* Upstream */
+            name: s(19531, 8), /* Upstream */
             syntax: 16,
             ..PARAM
         },
         Parameter {
-            name: s(997, 24), /* BroadcastPacketsReceived */
+            name: s(22722, 24), /* BroadcastPacketsReceived */
             syntax: 37,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1021, 20), /* BroadcastPacketsSent */
+            name: s(22761, 20), /* BroadcastPacketsSent */
             syntax: 37,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1041, 13), /* BytesReceived */
+            name: s(19258, 13), /* BytesReceived */
             syntax: 38,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1054, 9), /* BytesSent */
+            name: s(24224, 9), /* BytesSent */
             syntax: 38,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1072, 22), /* DiscardPacketsReceived */
+            name: s(25137, 22), /* DiscardPacketsReceived */
             syntax: 39,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1094, 18), /* DiscardPacketsSent */
+            name: s(30572, 18), /* DiscardPacketsSent */
             syntax: 39,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1112, 14), /* ErrorsReceived */
+            name: s(28148, 14), /* ErrorsReceived */
             syntax: 39,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1126, 10), /* ErrorsSent */
+            name: s(23957, 10), /* ErrorsSent */
             syntax: 39,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1145, 24), /* MulticastPacketsReceived */
+            name: s(22800, 24), /* MulticastPacketsReceived */
             syntax: 37,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1169, 20), /* MulticastPacketsSent */
+            name: s(22839, 20), /* MulticastPacketsSent */
             syntax: 37,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1189, 15), /* PacketsReceived */
+            name: s(17412, 15), /* PacketsReceived */
             syntax: 37,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1204, 11), /* PacketsSent */
+            name: s(22423, 11), /* PacketsSent */
             syntax: 37,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1229, 5), /* Reset */
+            name: s(31685, 5), /* Reset */
             syntax: 40,
             access: Access::ReadWrite,
             version: v(2, 19, 0),
@@ -235,74 +235,74 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(1251, 22), /* UnicastPacketsReceived */
+            name: s(25211, 22), /* UnicastPacketsReceived */
             syntax: 37,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1273, 18), /* UnicastPacketsSent */
+            name: s(30605, 18), /* UnicastPacketsSent */
             syntax: 37,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1291, 27), /* UnknownProtoPacketsReceived */
+            name: s(19160, 27), /* UnknownProtoPacketsReceived */
             syntax: 39,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(791, 4), /* Name */
+            name: s(31079, 4), /* Name */
             syntax: 31,
             ..PARAM
         },
         Parameter {
-            name: s(10233, 5), /* Power */
+            name: s(15169, 5), /* Power */
             syntax: 1136,
             ..PARAM
         },
         Parameter {
-            name: s(76899, 4), /* Rate */
+            name: s(1917, 4), /* Rate */
             syntax: 1137,
             ..PARAM
         },
         Parameter {
-            name: s(76903, 10), /* Receptacle */
+            name: s(91540, 10), /* Receptacle */
             syntax: 1138,
             ..PARAM
         },
         Parameter {
-            name: s(1922, 8), /* Standard */
+            name: s(4014, 8), /* Standard */
             syntax: 993,
             ..PARAM
         },
         Parameter {
-            name: s(2207, 4), /* Type */
+            name: s(38248, 4), /* Type */
             syntax: 1139,
             ..PARAM
         },
         Parameter {
-            name: s(9844, 19), /* HostNumberOfEntries */
+            name: s(62138, 19), /* HostNumberOfEntries */
             syntax: 0,
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
             version: v(2, 3, 0),
@@ -310,7 +310,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
             version: v(2, 3, 0),
@@ -318,173 +318,173 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(44625, 21), /* DeviceNumberOfEntries */
+            name: s(32754, 21), /* DeviceNumberOfEntries */
             syntax: 0,
             ..PARAM
         },
         Parameter {
-            name: s(780, 6), /* Enable */
+            name: s(3773, 6), /* Enable */
             syntax: 16,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(791, 4), /* Name */
+            name: s(31079, 4), /* Name */
             syntax: 31,
             ..PARAM
         },
         Parameter {
-            name: s(76962, 21), /* PowerManagementEnable */
+            name: s(57240, 21), /* PowerManagementEnable */
             syntax: 16,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(1229, 5), /* Reset */
+            name: s(31685, 5), /* Reset */
             syntax: 40,
             access: Access::ReadWrite,
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(2207, 4), /* Type */
+            name: s(38248, 4), /* Type */
             syntax: 1140,
             ..PARAM
         },
         Parameter {
-            name: s(76983, 10), /* USBVersion */
+            name: s(92150, 10), /* USBVersion */
             syntax: 993,
             ..PARAM
         },
         Parameter {
-            name: s(77045, 28), /* ConfigurationNumberOfEntries */
+            name: s(39842, 28), /* ConfigurationNumberOfEntries */
             syntax: 0,
             ..PARAM
         },
         Parameter {
-            name: s(77073, 11), /* DeviceClass */
+            name: s(79330, 11), /* DeviceClass */
             syntax: 1141,
             ..PARAM
         },
         Parameter {
-            name: s(77033, 12), /* DeviceNumber */
+            name: s(32754, 12), /* DeviceNumber */
             syntax: 0,
             ..PARAM
         },
         Parameter {
-            name: s(77084, 14), /* DeviceProtocol */
+            name: s(78963, 14), /* DeviceProtocol */
             syntax: 1141,
             ..PARAM
         },
         Parameter {
-            name: s(77098, 14), /* DeviceSubClass */
+            name: s(78977, 14), /* DeviceSubClass */
             syntax: 1141,
             ..PARAM
         },
         Parameter {
-            name: s(77112, 13), /* DeviceVersion */
+            name: s(81855, 13), /* DeviceVersion */
             syntax: 234,
             ..PARAM
         },
         Parameter {
-            name: s(77125, 13), /* IsSelfPowered */
+            name: s(82674, 13), /* IsSelfPowered */
             syntax: 16,
             ..PARAM
         },
         Parameter {
-            name: s(77138, 11), /* IsSuspended */
+            name: s(88546, 11), /* IsSuspended */
             syntax: 16,
             ..PARAM
         },
         Parameter {
-            name: s(15626, 12), /* Manufacturer */
+            name: s(69254, 12), /* Manufacturer */
             syntax: 31,
             ..PARAM
         },
         Parameter {
-            name: s(77149, 11), /* MaxChildren */
+            name: s(88722, 11), /* MaxChildren */
             syntax: 0,
             ..PARAM
         },
         Parameter {
-            name: s(77160, 6), /* Parent */
+            name: s(83207, 6), /* Parent */
             syntax: 1142,
             ..PARAM
         },
         Parameter {
-            name: s(2535, 4), /* Port */
+            name: s(9673, 4), /* Port */
             syntax: 692,
             ..PARAM
         },
         Parameter {
-            name: s(15730, 12), /* ProductClass */
+            name: s(86397, 12), /* ProductClass */
             syntax: 31,
             ..PARAM
         },
         Parameter {
-            name: s(77166, 9), /* ProductID */
+            name: s(93422, 9), /* ProductID */
             syntax: 234,
             ..PARAM
         },
         Parameter {
-            name: s(76899, 4), /* Rate */
+            name: s(1917, 4), /* Rate */
             syntax: 1143,
             ..PARAM
         },
         Parameter {
-            name: s(15758, 12), /* SerialNumber */
+            name: s(86913, 12), /* SerialNumber */
             syntax: 31,
             ..PARAM
         },
         Parameter {
-            name: s(77175, 7), /* USBPort */
+            name: s(96466, 7), /* USBPort */
             syntax: 1144,
             ..PARAM
         },
         Parameter {
-            name: s(76983, 10), /* USBVersion */
+            name: s(92150, 10), /* USBVersion */
             syntax: 993,
             ..PARAM
         },
         Parameter {
-            name: s(77182, 8), /* VendorID */
+            name: s(95521, 8), /* VendorID */
             syntax: 234,
             ..PARAM
         },
         Parameter {
-            name: s(77248, 19), /* ConfigurationNumber */
+            name: s(39842, 19), /* ConfigurationNumber */
             syntax: 0,
             ..PARAM
         },
         Parameter {
-            name: s(4585, 24), /* InterfaceNumberOfEntries */
+            name: s(49094, 24), /* InterfaceNumberOfEntries */
             syntax: 0,
             ..PARAM
         },
         Parameter {
-            name: s(77354, 14), /* InterfaceClass */
+            name: s(79495, 14), /* InterfaceClass */
             syntax: 1141,
             ..PARAM
         },
         Parameter {
-            name: s(77339, 15), /* InterfaceNumber */
+            name: s(49094, 15), /* InterfaceNumber */
             syntax: 692,
             ..PARAM
         },
         Parameter {
-            name: s(77368, 17), /* InterfaceProtocol */
+            name: s(68999, 17), /* InterfaceProtocol */
             syntax: 1141,
             ..PARAM
         },
         Parameter {
-            name: s(77385, 17), /* InterfaceSubClass */
+            name: s(69016, 17), /* InterfaceSubClass */
             syntax: 1141,
             ..PARAM
         },
     ],
     commands: &[
         Command {
-            name: s(1318, 7), /* Reset() */
+            name: s(76957, 7), /* Reset() */
             is_async: false,
             group: GroupRef(&GROUP),
             input: p(29, 0),
@@ -494,7 +494,7 @@ pub(crate) static GROUP: Group = Group {
             protocols: Protocols::USP,
         },
         Command {
-            name: s(1318, 7), /* Reset() */
+            name: s(76957, 7), /* Reset() */
             is_async: false,
             group: GroupRef(&GROUP),
             input: p(47, 0),

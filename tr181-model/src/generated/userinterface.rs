@@ -10,18 +10,18 @@ pub(crate) static GROUP: Group = Group {
     name: "UserInterface",
     objects: &[
         Object {
-            path: s(78383, 21), /* Device.UserInterface. */
+            path: s(14447, 21), /* Device.UserInterface. */
             parameters: p(0, 24),
             commands: p(0, 1),
             ..object(&GROUP)
         },
         Object {
-            path: s(78750, 36), /* Device.UserInterface.HTTPAccess.{i}. */
+            path: s(14447, 36), /* Device.UserInterface.HTTPAccess.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(78494, 25) /* HTTPAccessNumberOfEntries */),
-            enable_parameter: Some(s(780, 6) /* Enable */),
+            num_entries_parameter: Some(s(46682, 25) /* HTTPAccessNumberOfEntries */),
+            enable_parameter: Some(s(3773, 6) /* Enable */),
             unique_keys: p(0, 1),
             version: v(2, 16, 0),
             parameters: p(24, 23),
@@ -29,10 +29,10 @@ pub(crate) static GROUP: Group = Group {
             ..object(&GROUP)
         },
         Object {
-            path: s(78885, 48), /* Device.UserInterface.HTTPAccess.{i}.Session.{i}. */
+            path: s(14447, 48), /* Device.UserInterface.HTTPAccess.{i}.Session.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(60001, 22) /* SessionNumberOfEntries */),
+            num_entries_parameter: Some(s(55249, 22) /* SessionNumberOfEntries */),
             unique_keys: p(1, 1),
             version: v(2, 16, 0),
             parameters: p(51, 6),
@@ -40,12 +40,12 @@ pub(crate) static GROUP: Group = Group {
             ..object(&GROUP)
         },
         Object {
-            path: s(78942, 34), /* Device.UserInterface.LocalDisplay. */
+            path: s(28880, 34), /* Device.UserInterface.LocalDisplay. */
             parameters: p(57, 8),
             ..object(&GROUP)
         },
         Object {
-            path: s(79031, 30), /* Device.UserInterface.Messages. */
+            path: s(35541, 30), /* Device.UserInterface.Messages. */
             version: v(2, 11, 0),
             parameters: p(65, 11),
             ..object(&GROUP)
@@ -53,165 +53,165 @@ pub(crate) static GROUP: Group = Group {
     ],
     parameters: &[
         Parameter {
-            name: s(78404, 16), /* AutoUpdateServer */
+            name: s(71450, 16), /* AutoUpdateServer */
             syntax: 6,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(78420, 18), /* AvailableLanguages */
+            name: s(64611, 18), /* AvailableLanguages */
             syntax: 219,
             ..PARAM
         },
         Parameter {
-            name: s(78438, 15), /* BackgroundColor */
+            name: s(75209, 15), /* BackgroundColor */
             syntax: 688,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(78453, 11), /* ButtonColor */
+            name: s(87743, 11), /* ButtonColor */
             syntax: 688,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(78464, 15), /* ButtonTextColor */
+            name: s(75269, 15), /* ButtonTextColor */
             syntax: 688,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(78479, 15), /* CurrentLanguage */
+            name: s(75494, 15), /* CurrentLanguage */
             syntax: 338,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(780, 6), /* Enable */
+            name: s(3773, 6), /* Enable */
             syntax: 120,
             access: Access::ReadWrite,
             version: v(2, 11, 0),
             ..PARAM
         },
         Parameter {
-            name: s(78494, 25), /* HTTPAccessNumberOfEntries */
+            name: s(46682, 25), /* HTTPAccessNumberOfEntries */
             syntax: 0,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(78519, 28), /* HTTPAccessSupportedProtocols */
+            name: s(32654, 28), /* HTTPAccessSupportedProtocols */
             syntax: 391,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(78547, 11), /* ISPHelpDesk */
+            name: s(88359, 11), /* ISPHelpDesk */
             syntax: 335,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(78558, 11), /* ISPHelpPage */
+            name: s(88370, 11), /* ISPHelpPage */
             syntax: 5,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(78569, 11), /* ISPHomePage */
+            name: s(88381, 11), /* ISPHomePage */
             syntax: 5,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(78580, 7), /* ISPLogo */
+            name: s(88392, 7), /* ISPLogo */
             syntax: 1158,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(78587, 11), /* ISPLogoSize */
+            name: s(88392, 11), /* ISPLogoSize */
             syntax: 544,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(78598, 13), /* ISPMailServer */
+            name: s(82531, 13), /* ISPMailServer */
             syntax: 5,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(78611, 7), /* ISPName */
+            name: s(96025, 7), /* ISPName */
             syntax: 31,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(78618, 13), /* ISPNewsServer */
+            name: s(82544, 13), /* ISPNewsServer */
             syntax: 5,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(78631, 16), /* PasswordRequired */
+            name: s(73482, 16), /* PasswordRequired */
             syntax: 16,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(78647, 13), /* PasswordReset */
+            name: s(76949, 13), /* PasswordReset */
             syntax: 40,
             access: Access::ReadWrite,
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(78660, 22), /* PasswordUserSelectable */
+            name: s(54611, 22), /* PasswordUserSelectable */
             syntax: 16,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(78682, 9), /* TextColor */
+            name: s(75275, 9), /* TextColor */
             syntax: 688,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(78691, 16), /* UpgradeAvailable */
+            name: s(74730, 16), /* UpgradeAvailable */
             syntax: 16,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(78707, 16), /* UserUpdateServer */
+            name: s(74778, 16), /* UserUpdateServer */
             syntax: 6,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(78723, 12), /* WarrantyDate */
+            name: s(87261, 12), /* WarrantyDate */
             syntax: 10,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(78786, 10), /* AccessType */
+            name: s(90240, 10), /* AccessType */
             syntax: 1159,
             access: Access::ReadWrite,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(58809, 14), /* ActivationDate */
+            name: s(78249, 14), /* ActivationDate */
             syntax: 10,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
             version: v(2, 16, 0),
@@ -219,7 +219,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
             version: v(2, 16, 0),
@@ -227,56 +227,56 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(68441, 12), /* AllowAllIPv4 */
+            name: s(84597, 12), /* AllowAllIPv4 */
             syntax: 26,
             access: Access::ReadWrite,
             version: v(2, 18, 0),
             ..PARAM
         },
         Parameter {
-            name: s(68453, 12), /* AllowAllIPv6 */
+            name: s(84609, 12), /* AllowAllIPv6 */
             syntax: 26,
             access: Access::ReadWrite,
             version: v(2, 18, 0),
             ..PARAM
         },
         Parameter {
-            name: s(78796, 12), /* AllowedHosts */
+            name: s(84621, 12), /* AllowedHosts */
             syntax: 128,
             access: Access::ReadWrite,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(78808, 19), /* AllowedPathPrefixes */
+            name: s(61093, 19), /* AllowedPathPrefixes */
             syntax: 1160,
             access: Access::ReadWrite,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(78827, 12), /* AllowedRoles */
+            name: s(84633, 12), /* AllowedRoles */
             syntax: 1161,
             access: Access::ReadWrite,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(58823, 19), /* AutoDisableDuration */
+            name: s(61226, 19), /* AutoDisableDuration */
             syntax: 176,
             access: Access::ReadWrite,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(35045, 8), /* CABundle */
+            name: s(37872, 8), /* CABundle */
             syntax: 569,
             access: Access::ReadWrite,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(78839, 13), /* CACertificate */
+            name: s(78543, 13), /* CACertificate */
             syntax: 570,
             access: Access::ReadWrite,
             status: Status::Deprecated,
@@ -284,261 +284,261 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(35053, 11), /* Certificate */
+            name: s(28694, 11), /* Certificate */
             syntax: 570,
             access: Access::ReadWrite,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(780, 6), /* Enable */
+            name: s(3773, 6), /* Enable */
             syntax: 16,
             access: Access::ReadWrite,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(68519, 23), /* IPv4AllowedSourcePrefix */
+            name: s(51405, 23), /* IPv4AllowedSourcePrefix */
             syntax: 384,
             access: Access::ReadWrite,
             version: v(2, 18, 0),
             ..PARAM
         },
         Parameter {
-            name: s(68542, 23), /* IPv6AllowedSourcePrefix */
+            name: s(51474, 23), /* IPv6AllowedSourcePrefix */
             syntax: 384,
             access: Access::ReadWrite,
             version: v(2, 18, 0),
             ..PARAM
         },
         Parameter {
-            name: s(262, 9), /* Interface */
+            name: s(6361, 9), /* Interface */
             syntax: 452,
             access: Access::ReadWrite,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(2993, 5), /* Order */
+            name: s(81824, 5), /* Order */
             syntax: 81,
             access: Access::ReadWrite,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(2535, 4), /* Port */
+            name: s(9673, 4), /* Port */
             syntax: 1162,
             access: Access::ReadWrite,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(2441, 8), /* Protocol */
+            name: s(18372, 8), /* Protocol */
             syntax: 1163,
             access: Access::ReadWrite,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(60001, 22), /* SessionNumberOfEntries */
+            name: s(55249, 22), /* SessionNumberOfEntries */
             syntax: 0,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(427, 6), /* Status */
+            name: s(2491, 6), /* Status */
             syntax: 756,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(69131, 8), /* TimeLeft */
+            name: s(82783, 8), /* TimeLeft */
             syntax: 28,
             version: v(2, 16, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(78870, 15), /* AbsoluteTimeout */
+            name: s(74999, 15), /* AbsoluteTimeout */
             syntax: 28,
             version: v(2, 16, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(68565, 11), /* IdleTimeout */
+            name: s(88403, 11), /* IdleTimeout */
             syntax: 28,
             version: v(2, 16, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(49111, 4), /* Path */
+            name: s(34847, 4), /* Path */
             syntax: 3,
             version: v(2, 16, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(44153, 9), /* SessionID */
+            name: s(67302, 9), /* SessionID */
             syntax: 1157,
             version: v(2, 16, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
-            name: s(5817, 9), /* IPAddress */
+            name: s(45589, 9), /* IPAddress */
             syntax: 126,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(2535, 4), /* Port */
+            name: s(9673, 4), /* Port */
             syntax: 127,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(2441, 8), /* Protocol */
+            name: s(18372, 8), /* Protocol */
             syntax: 1164,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(44153, 9), /* SessionID */
+            name: s(67302, 9), /* SessionID */
             syntax: 1157,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(78933, 9), /* StartDate */
+            name: s(93719, 9), /* StartDate */
             syntax: 10,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(68391, 4), /* User */
+            name: s(14137, 4), /* User */
             syntax: 1009,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(78976, 13), /* DisplayHeight */
+            name: s(81881, 13), /* DisplayHeight */
             syntax: 1165,
             ..PARAM
         },
         Parameter {
-            name: s(78989, 12), /* DisplayWidth */
+            name: s(85209, 12), /* DisplayWidth */
             syntax: 1165,
             ..PARAM
         },
         Parameter {
-            name: s(79001, 6), /* Height */
+            name: s(81888, 6), /* Height */
             syntax: 1165,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(79007, 7), /* Movable */
+            name: s(96165, 7), /* Movable */
             syntax: 16,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(79014, 4), /* PosX */
+            name: s(98291, 4), /* PosX */
             syntax: 1166,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(79018, 4), /* PosY */
+            name: s(98295, 4), /* PosY */
             syntax: 1166,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(79022, 9), /* Resizable */
+            name: s(93521, 9), /* Resizable */
             syntax: 16,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(10238, 5), /* Width */
+            name: s(85216, 5), /* Width */
             syntax: 1165,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(78438, 15), /* BackgroundColor */
+            name: s(75209, 15), /* BackgroundColor */
             syntax: 688,
             access: Access::ReadWrite,
             version: v(2, 11, 0),
             ..PARAM
         },
         Parameter {
-            name: s(780, 6), /* Enable */
+            name: s(3773, 6), /* Enable */
             syntax: 120,
             access: Access::ReadWrite,
             version: v(2, 11, 0),
             ..PARAM
         },
         Parameter {
-            name: s(79061, 27), /* ExecutedNumberOfRepetitions */
+            name: s(42382, 27), /* ExecutedNumberOfRepetitions */
             syntax: 0,
             version: v(2, 11, 0),
             ..PARAM
         },
         Parameter {
-            name: s(79088, 8), /* IconType */
+            name: s(94841, 8), /* IconType */
             syntax: 1167,
             access: Access::ReadWrite,
             version: v(2, 11, 0),
             ..PARAM
         },
         Parameter {
-            name: s(79096, 12), /* MessageColor */
+            name: s(86037, 12), /* MessageColor */
             syntax: 688,
             access: Access::ReadWrite,
             version: v(2, 11, 0),
             ..PARAM
         },
         Parameter {
-            name: s(79108, 28), /* RequestedNumberOfRepetitions */
+            name: s(40962, 28), /* RequestedNumberOfRepetitions */
             syntax: 0,
             access: Access::ReadWrite,
             version: v(2, 11, 0),
             ..PARAM
         },
         Parameter {
-            name: s(79136, 8), /* SubTitle */
+            name: s(83792, 8), /* SubTitle */
             syntax: 93,
             access: Access::ReadWrite,
             version: v(2, 11, 0),
             ..PARAM
         },
         Parameter {
-            name: s(79144, 13), /* SubTitleColor */
+            name: s(83792, 13), /* SubTitleColor */
             syntax: 688,
             access: Access::ReadWrite,
             version: v(2, 11, 0),
             ..PARAM
         },
         Parameter {
-            name: s(5126, 4), /* Text */
+            name: s(17773, 4), /* Text */
             syntax: 3,
             access: Access::ReadWrite,
             version: v(2, 11, 0),
             ..PARAM
         },
         Parameter {
-            name: s(79157, 5), /* Title */
+            name: s(83795, 5), /* Title */
             syntax: 93,
             access: Access::ReadWrite,
             version: v(2, 11, 0),
             ..PARAM
         },
         Parameter {
-            name: s(79162, 10), /* TitleColor */
+            name: s(83795, 10), /* TitleColor */
             syntax: 688,
             access: Access::ReadWrite,
             version: v(2, 11, 0),
@@ -547,7 +547,7 @@ pub(crate) static GROUP: Group = Group {
     ],
     commands: &[
         Command {
-            name: s(78735, 15), /* PasswordReset() */
+            name: s(76949, 15), /* PasswordReset() */
             is_async: false,
             group: GroupRef(&GROUP),
             input: p(24, 0),
@@ -557,7 +557,7 @@ pub(crate) static GROUP: Group = Group {
             protocols: Protocols::USP,
         },
         Command {
-            name: s(78852, 18), /* CreateWebSession() */
+            name: s(64899, 18), /* CreateWebSession() */
             is_async: false,
             group: GroupRef(&GROUP),
             input: p(47, 2),
@@ -567,7 +567,7 @@ pub(crate) static GROUP: Group = Group {
             protocols: Protocols::USP,
         },
         Command {
-            name: s(48137, 8), /* Delete() */
+            name: s(94545, 8), /* Delete() */
             is_async: false,
             group: GroupRef(&GROUP),
             input: p(57, 0),

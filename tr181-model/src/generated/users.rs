@@ -10,61 +10,61 @@ pub(crate) static GROUP: Group = Group {
     name: "Users",
     objects: &[
         Object {
-            path: s(79172, 13), /* Device.Users. */
+            path: s(19722, 13), /* Device.Users. */
             parameters: p(0, 5),
             commands: p(0, 1),
             ..object(&GROUP)
         },
         Object {
-            path: s(79283, 41), /* Device.Users.CheckCredentialsDiagnostics. */
+            path: s(19722, 41), /* Device.Users.CheckCredentialsDiagnostics. */
             version: v(2, 15, 0),
             protocols: Protocols::CWMP,
             parameters: p(8, 3),
             ..object(&GROUP)
         },
         Object {
-            path: s(79324, 23), /* Device.Users.Group.{i}. */
+            path: s(51083, 23), /* Device.Users.Group.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(53630, 20) /* GroupNumberOfEntries */),
-            enable_parameter: Some(s(780, 6) /* Enable */),
+            num_entries_parameter: Some(s(41606, 20) /* GroupNumberOfEntries */),
+            enable_parameter: Some(s(3773, 6) /* Enable */),
             unique_keys: p(0, 3),
             version: v(2, 15, 0),
             parameters: p(11, 7),
             ..object(&GROUP)
         },
         Object {
-            path: s(79384, 22), /* Device.Users.Role.{i}. */
+            path: s(53423, 22), /* Device.Users.Role.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(49280, 19) /* RoleNumberOfEntries */),
-            enable_parameter: Some(s(780, 6) /* Enable */),
+            num_entries_parameter: Some(s(63316, 19) /* RoleNumberOfEntries */),
+            enable_parameter: Some(s(3773, 6) /* Enable */),
             unique_keys: p(3, 3),
             version: v(2, 15, 0),
             parameters: p(18, 7),
             ..object(&GROUP)
         },
         Object {
-            path: s(79450, 32), /* Device.Users.SupportedShell.{i}. */
+            path: s(31883, 32), /* Device.Users.SupportedShell.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(79206, 29) /* SupportedShellNumberOfEntries */),
-            enable_parameter: Some(s(780, 6) /* Enable */),
+            num_entries_parameter: Some(s(39190, 29) /* SupportedShellNumberOfEntries */),
+            enable_parameter: Some(s(3773, 6) /* Enable */),
             unique_keys: p(6, 2),
             version: v(2, 15, 0),
             parameters: p(25, 4),
             ..object(&GROUP)
         },
         Object {
-            path: s(79482, 22), /* Device.Users.User.{i}. */
+            path: s(53445, 22), /* Device.Users.User.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(79235, 19) /* UserNumberOfEntries */),
-            enable_parameter: Some(s(780, 6) /* Enable */),
+            num_entries_parameter: Some(s(64133, 19) /* UserNumberOfEntries */),
+            enable_parameter: Some(s(3773, 6) /* Enable */),
             unique_keys: p(8, 3),
             parameters: p(29, 11),
             ..object(&GROUP)
@@ -72,36 +72,36 @@ pub(crate) static GROUP: Group = Group {
     ],
     parameters: &[
         Parameter {
-            name: s(53630, 20), /* GroupNumberOfEntries */
+            name: s(41606, 20), /* GroupNumberOfEntries */
             syntax: 0,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(49280, 19), /* RoleNumberOfEntries */
+            name: s(63316, 19), /* RoleNumberOfEntries */
             syntax: 0,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(79185, 21), /* SupportedCapabilities */
+            name: s(39457, 21), /* SupportedCapabilities */
             syntax: 1168,
             version: v(2, 18, 0),
             ..PARAM
         },
         Parameter {
-            name: s(79206, 29), /* SupportedShellNumberOfEntries */
+            name: s(39190, 29), /* SupportedShellNumberOfEntries */
             syntax: 0,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(79235, 19), /* UserNumberOfEntries */
+            name: s(64133, 19), /* UserNumberOfEntries */
             syntax: 0,
             ..PARAM
         },
         Parameter {
-            name: s(282, 8), /* Password */
+            name: s(16587, 8), /* Password */
             syntax: 3,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
@@ -109,7 +109,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(290, 8), /* Username */
+            name: s(14137, 8), /* Username */
             syntax: 3,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
@@ -117,14 +117,14 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(427, 6), /* Status */
+            name: s(2491, 6), /* Status */
             syntax: 1169,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(744, 16), /* DiagnosticsState */
+            name: s(72154, 16), /* DiagnosticsState */
             syntax: 1170,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
@@ -132,7 +132,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(282, 8), /* Password */
+            name: s(16587, 8), /* Password */
             syntax: 3,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
@@ -140,7 +140,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(290, 8), /* Username */
+            name: s(14137, 8), /* Username */
             syntax: 3,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
@@ -148,7 +148,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
@@ -156,7 +156,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
             version: v(2, 15, 0),
@@ -164,41 +164,41 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(780, 6), /* Enable */
+            name: s(3773, 6), /* Enable */
             syntax: 26,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(11462, 7), /* GroupID */
+            name: s(95955, 7), /* GroupID */
             syntax: 0,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(79347, 9), /* Groupname */
+            name: s(92783, 9), /* Groupname */
             syntax: 66,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(79356, 17), /* RoleParticipation */
+            name: s(70240, 17), /* RoleParticipation */
             syntax: 1171,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(79373, 11), /* StaticGroup */
+            name: s(89525, 11), /* StaticGroup */
             syntax: 26,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
@@ -206,7 +206,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
             version: v(2, 15, 0),
@@ -214,41 +214,41 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(780, 6), /* Enable */
+            name: s(3773, 6), /* Enable */
             syntax: 26,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(79420, 20), /* RequiredCapabilities */
+            name: s(60318, 20), /* RequiredCapabilities */
             syntax: 1172,
             access: Access::ReadWrite,
             version: v(2, 18, 0),
             ..PARAM
         },
         Parameter {
-            name: s(79414, 6), /* RoleID */
+            name: s(97062, 6), /* RoleID */
             syntax: 0,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(79406, 8), /* RoleName */
+            name: s(95289, 8), /* RoleName */
             syntax: 66,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(79440, 10), /* StaticRole */
+            name: s(91860, 10), /* StaticRole */
             syntax: 26,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
@@ -256,7 +256,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
             version: v(2, 15, 0),
@@ -264,89 +264,89 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(780, 6), /* Enable */
+            name: s(3773, 6), /* Enable */
             syntax: 26,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(791, 4), /* Name */
+            name: s(31079, 4), /* Name */
             syntax: 31,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(780, 6), /* Enable */
+            name: s(3773, 6), /* Enable */
             syntax: 26,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(79510, 18), /* GroupParticipation */
+            name: s(65475, 18), /* GroupParticipation */
             syntax: 1173,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(79528, 8), /* Language */
+            name: s(64620, 8), /* Language */
             syntax: 1174,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(282, 8), /* Password */
+            name: s(16587, 8), /* Password */
             syntax: 430,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(79356, 17), /* RoleParticipation */
+            name: s(70240, 17), /* RoleParticipation */
             syntax: 1171,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(79536, 5), /* Shell */
+            name: s(31905, 5), /* Shell */
             syntax: 1175,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(79541, 10), /* StaticUser */
+            name: s(91880, 10), /* StaticUser */
             syntax: 26,
             ..PARAM
         },
         Parameter {
-            name: s(79504, 6), /* UserID */
+            name: s(97230, 6), /* UserID */
             syntax: 0,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(290, 8), /* Username */
+            name: s(14137, 8), /* Username */
             syntax: 66,
             access: Access::ReadWrite,
             ..PARAM
         },
     ],
     commands: &[Command {
-        name: s(79254, 29), /* CheckCredentialsDiagnostics() */
+        name: s(37421, 29), /* CheckCredentialsDiagnostics() */
         is_async: false,
         group: GroupRef(&GROUP),
         input: p(5, 2),

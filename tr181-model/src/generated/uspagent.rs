@@ -10,17 +10,17 @@ pub(crate) static GROUP: Group = Group {
     name: "USPAgent",
     objects: &[
         Object {
-            path: s(77402, 16), /* Device.USPAgent. */
+            path: s(10777, 16), /* Device.USPAgent. */
             version: v(2, 15, 0),
             protocols: Protocols::CWMP,
             parameters: p(0, 11),
             ..object(&GROUP)
         },
         Object {
-            path: s(77432, 32), /* Device.USPAgent.Certificate.{i}. */
+            path: s(31851, 32), /* Device.USPAgent.Certificate.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(47670, 26) /* CertificateNumberOfEntries */),
+            num_entries_parameter: Some(s(43882, 26) /* CertificateNumberOfEntries */),
             unique_keys: p(0, 2),
             version: v(2, 15, 0),
             protocols: Protocols::CWMP,
@@ -28,12 +28,12 @@ pub(crate) static GROUP: Group = Group {
             ..object(&GROUP)
         },
         Object {
-            path: s(77464, 31), /* Device.USPAgent.Controller.{i}. */
+            path: s(13866, 31), /* Device.USPAgent.Controller.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(47696, 25) /* ControllerNumberOfEntries */),
-            enable_parameter: Some(s(780, 6) /* Enable */),
+            num_entries_parameter: Some(s(46282, 25) /* ControllerNumberOfEntries */),
+            enable_parameter: Some(s(3773, 6) /* Enable */),
             unique_keys: p(2, 2),
             version: v(2, 15, 0),
             protocols: Protocols::CWMP,
@@ -41,12 +41,12 @@ pub(crate) static GROUP: Group = Group {
             ..object(&GROUP)
         },
         Object {
-            path: s(77513, 39), /* Device.USPAgent.Controller.{i}.MTP.{i}. */
+            path: s(13866, 39), /* Device.USPAgent.Controller.{i}.MTP.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(47721, 18) /* MTPNumberOfEntries */),
-            enable_parameter: Some(s(780, 6) /* Enable */),
+            num_entries_parameter: Some(s(65853, 18) /* MTPNumberOfEntries */),
+            enable_parameter: Some(s(3773, 6) /* Enable */),
             unique_keys: p(4, 2),
             version: v(2, 15, 0),
             protocols: Protocols::CWMP,
@@ -54,7 +54,7 @@ pub(crate) static GROUP: Group = Group {
             ..object(&GROUP)
         },
         Object {
-            path: s(77552, 44), /* Device.USPAgent.Controller.{i}.MTP.{i}.MQTT. */
+            path: s(17221, 44), /* Device.USPAgent.Controller.{i}.MTP.{i}.MQTT. */
             min_entries: 0,
             version: v(2, 15, 0),
             protocols: Protocols::CWMP,
@@ -62,7 +62,7 @@ pub(crate) static GROUP: Group = Group {
             ..object(&GROUP)
         },
         Object {
-            path: s(77596, 45), /* Device.USPAgent.Controller.{i}.MTP.{i}.STOMP. */
+            path: s(16382, 45), /* Device.USPAgent.Controller.{i}.MTP.{i}.STOMP. */
             min_entries: 0,
             version: v(2, 15, 0),
             protocols: Protocols::CWMP,
@@ -70,7 +70,7 @@ pub(crate) static GROUP: Group = Group {
             ..object(&GROUP)
         },
         Object {
-            path: s(77641, 43), /* Device.USPAgent.Controller.{i}.MTP.{i}.UDS. */
+            path: s(18175, 43), /* Device.USPAgent.Controller.{i}.MTP.{i}.UDS. */
             min_entries: 0,
             version: v(2, 16, 0),
             protocols: Protocols::CWMP,
@@ -78,7 +78,7 @@ pub(crate) static GROUP: Group = Group {
             ..object(&GROUP)
         },
         Object {
-            path: s(77684, 49), /* Device.USPAgent.Controller.{i}.MTP.{i}.WebSocket. */
+            path: s(13866, 49), /* Device.USPAgent.Controller.{i}.MTP.{i}.WebSocket. */
             min_entries: 0,
             version: v(2, 15, 0),
             protocols: Protocols::CWMP,
@@ -86,19 +86,19 @@ pub(crate) static GROUP: Group = Group {
             ..object(&GROUP)
         },
         Object {
-            path: s(77733, 32), /* Device.USPAgent.ControllerTrust. */
+            path: s(10777, 32), /* Device.USPAgent.ControllerTrust. */
             version: v(2, 15, 0),
             protocols: Protocols::CWMP,
             parameters: p(52, 8),
             ..object(&GROUP)
         },
         Object {
-            path: s(77765, 46), /* Device.USPAgent.ControllerTrust.Challenge.{i}. */
+            path: s(15657, 46), /* Device.USPAgent.ControllerTrust.Challenge.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(49231, 24) /* ChallengeNumberOfEntries */),
-            enable_parameter: Some(s(780, 6) /* Enable */),
+            num_entries_parameter: Some(s(48518, 24) /* ChallengeNumberOfEntries */),
+            enable_parameter: Some(s(3773, 6) /* Enable */),
             unique_keys: p(6, 1),
             version: v(2, 15, 0),
             protocols: Protocols::CWMP,
@@ -106,12 +106,12 @@ pub(crate) static GROUP: Group = Group {
             ..object(&GROUP)
         },
         Object {
-            path: s(77811, 47), /* Device.USPAgent.ControllerTrust.Credential.{i}. */
+            path: s(14872, 47), /* Device.USPAgent.ControllerTrust.Credential.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(49255, 25) /* CredentialNumberOfEntries */),
-            enable_parameter: Some(s(780, 6) /* Enable */),
+            num_entries_parameter: Some(s(46307, 25) /* CredentialNumberOfEntries */),
+            enable_parameter: Some(s(3773, 6) /* Enable */),
             unique_keys: p(7, 2),
             version: v(2, 15, 0),
             protocols: Protocols::CWMP,
@@ -119,12 +119,12 @@ pub(crate) static GROUP: Group = Group {
             ..object(&GROUP)
         },
         Object {
-            path: s(77858, 41), /* Device.USPAgent.ControllerTrust.Role.{i}. */
+            path: s(10777, 41), /* Device.USPAgent.ControllerTrust.Role.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(49280, 19) /* RoleNumberOfEntries */),
-            enable_parameter: Some(s(780, 6) /* Enable */),
+            num_entries_parameter: Some(s(63316, 19) /* RoleNumberOfEntries */),
+            enable_parameter: Some(s(3773, 6) /* Enable */),
             unique_keys: p(9, 2),
             version: v(2, 15, 0),
             protocols: Protocols::CWMP,
@@ -132,12 +132,12 @@ pub(crate) static GROUP: Group = Group {
             ..object(&GROUP)
         },
         Object {
-            path: s(77899, 56), /* Device.USPAgent.ControllerTrust.Role.{i}.Permission.{i}. */
+            path: s(10777, 56), /* Device.USPAgent.ControllerTrust.Role.{i}.Permission.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(49637, 25) /* PermissionNumberOfEntries */),
-            enable_parameter: Some(s(780, 6) /* Enable */),
+            num_entries_parameter: Some(s(47157, 25) /* PermissionNumberOfEntries */),
+            enable_parameter: Some(s(3773, 6) /* Enable */),
             unique_keys: p(11, 2),
             version: v(2, 15, 0),
             protocols: Protocols::CWMP,
@@ -145,12 +145,12 @@ pub(crate) static GROUP: Group = Group {
             ..object(&GROUP)
         },
         Object {
-            path: s(77955, 24), /* Device.USPAgent.MTP.{i}. */
+            path: s(28812, 24), /* Device.USPAgent.MTP.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(47721, 18) /* MTPNumberOfEntries */),
-            enable_parameter: Some(s(780, 6) /* Enable */),
+            num_entries_parameter: Some(s(65853, 18) /* MTPNumberOfEntries */),
+            enable_parameter: Some(s(3773, 6) /* Enable */),
             unique_keys: p(13, 1),
             version: v(2, 15, 0),
             protocols: Protocols::CWMP,
@@ -158,7 +158,7 @@ pub(crate) static GROUP: Group = Group {
             ..object(&GROUP)
         },
         Object {
-            path: s(77979, 29), /* Device.USPAgent.MTP.{i}.MQTT. */
+            path: s(37943, 29), /* Device.USPAgent.MTP.{i}.MQTT. */
             min_entries: 0,
             version: v(2, 15, 0),
             protocols: Protocols::CWMP,
@@ -166,7 +166,7 @@ pub(crate) static GROUP: Group = Group {
             ..object(&GROUP)
         },
         Object {
-            path: s(78008, 30), /* Device.USPAgent.MTP.{i}.STOMP. */
+            path: s(35511, 30), /* Device.USPAgent.MTP.{i}.STOMP. */
             min_entries: 0,
             version: v(2, 15, 0),
             protocols: Protocols::CWMP,
@@ -174,7 +174,7 @@ pub(crate) static GROUP: Group = Group {
             ..object(&GROUP)
         },
         Object {
-            path: s(78038, 28), /* Device.USPAgent.MTP.{i}.UDS. */
+            path: s(40234, 28), /* Device.USPAgent.MTP.{i}.UDS. */
             min_entries: 0,
             version: v(2, 16, 0),
             protocols: Protocols::CWMP,
@@ -182,7 +182,7 @@ pub(crate) static GROUP: Group = Group {
             ..object(&GROUP)
         },
         Object {
-            path: s(78066, 34), /* Device.USPAgent.MTP.{i}.WebSocket. */
+            path: s(28812, 34), /* Device.USPAgent.MTP.{i}.WebSocket. */
             min_entries: 0,
             version: v(2, 15, 0),
             protocols: Protocols::CWMP,
@@ -192,7 +192,7 @@ pub(crate) static GROUP: Group = Group {
     ],
     parameters: &[
         Parameter {
-            name: s(77418, 14), /* AddCertificate */
+            name: s(71338, 14), /* AddCertificate */
             syntax: 1145,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
@@ -200,7 +200,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(47646, 24), /* AdvertisedDeviceSubtypes */
+            name: s(48278, 24), /* AdvertisedDeviceSubtypes */
             syntax: 128,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
@@ -208,35 +208,35 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(47670, 26), /* CertificateNumberOfEntries */
+            name: s(43882, 26), /* CertificateNumberOfEntries */
             syntax: 0,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(47696, 25), /* ControllerNumberOfEntries */
+            name: s(46282, 25), /* ControllerNumberOfEntries */
             syntax: 0,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(26665, 10), /* EndpointID */
+            name: s(90720, 10), /* EndpointID */
             syntax: 3,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(47721, 18), /* MTPNumberOfEntries */
+            name: s(65853, 18), /* MTPNumberOfEntries */
             syntax: 0,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(47739, 33), /* MaxSubscriptionChangeAdoptionTime */
+            name: s(30392, 33), /* MaxSubscriptionChangeAdoptionTime */
             syntax: 716,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
@@ -244,35 +244,35 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(15770, 15), /* SoftwareVersion */
+            name: s(29205, 15), /* SoftwareVersion */
             syntax: 31,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(47843, 30), /* SupportedFingerprintAlgorithms */
+            name: s(36651, 30), /* SupportedFingerprintAlgorithms */
             syntax: 717,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(18588, 18), /* SupportedProtocols */
+            name: s(32664, 18), /* SupportedProtocols */
             syntax: 719,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(15818, 6), /* UpTime */
+            name: s(97200, 6), /* UpTime */
             syntax: 28,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
@@ -280,7 +280,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(780, 6), /* Enable */
+            name: s(3773, 6), /* Enable */
             syntax: 16,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
@@ -288,21 +288,21 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(48131, 6), /* Issuer */
+            name: s(96834, 6), /* Issuer */
             syntax: 6,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(15758, 12), /* SerialNumber */
+            name: s(86913, 12), /* SerialNumber */
             syntax: 31,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
@@ -310,7 +310,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(48225, 12), /* AssignedRole */
+            name: s(84645, 12), /* AssignedRole */
             syntax: 1146,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
@@ -318,7 +318,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(48265, 14), /* ControllerCode */
+            name: s(78711, 14), /* ControllerCode */
             syntax: 729,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
@@ -326,7 +326,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(48279, 10), /* Credential */
+            name: s(13753, 10), /* Credential */
             syntax: 1147,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
@@ -334,7 +334,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(780, 6), /* Enable */
+            name: s(3773, 6), /* Enable */
             syntax: 26,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
@@ -342,7 +342,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(26665, 10), /* EndpointID */
+            name: s(90720, 10), /* EndpointID */
             syntax: 399,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
@@ -350,21 +350,21 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(48289, 13), /* InheritedRole */
+            name: s(82583, 13), /* InheritedRole */
             syntax: 1146,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(47721, 18), /* MTPNumberOfEntries */
+            name: s(65853, 18), /* MTPNumberOfEntries */
             syntax: 0,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(48341, 21), /* PeriodicNotifInterval */
+            name: s(57177, 21), /* PeriodicNotifInterval */
             syntax: 4,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
@@ -372,7 +372,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(48362, 17), /* PeriodicNotifTime */
+            name: s(69917, 17), /* PeriodicNotifTime */
             syntax: 10,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
@@ -380,7 +380,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(15742, 16), /* ProvisioningCode */
+            name: s(73658, 16), /* ProvisioningCode */
             syntax: 66,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
@@ -388,7 +388,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(77495, 18), /* SendOnBoardRequest */
+            name: s(60518, 18), /* SendOnBoardRequest */
             syntax: 40,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
@@ -396,7 +396,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(48379, 31), /* USPNotifRetryIntervalMultiplier */
+            name: s(34604, 31), /* USPNotifRetryIntervalMultiplier */
             syntax: 113,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
@@ -404,7 +404,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(48410, 32), /* USPNotifRetryMinimumWaitInterval */
+            name: s(32619, 32), /* USPNotifRetryMinimumWaitInterval */
             syntax: 731,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
@@ -412,7 +412,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
@@ -420,7 +420,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(780, 6), /* Enable */
+            name: s(3773, 6), /* Enable */
             syntax: 26,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
@@ -428,7 +428,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(2993, 5), /* Order */
+            name: s(81824, 5), /* Order */
             syntax: 19,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
@@ -436,7 +436,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(2441, 8), /* Protocol */
+            name: s(18372, 8), /* Protocol */
             syntax: 738,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
@@ -444,7 +444,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(48830, 17), /* AgentMTPReference */
+            name: s(67792, 17), /* AgentMTPReference */
             syntax: 1148,
             access: Access::ReadWrite,
             version: v(2, 16, 0),
@@ -452,7 +452,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(48847, 19), /* PublishRetainNotify */
+            name: s(63069, 19), /* PublishRetainNotify */
             syntax: 26,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
@@ -460,7 +460,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(48866, 21), /* PublishRetainResponse */
+            name: s(57366, 21), /* PublishRetainResponse */
             syntax: 26,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
@@ -468,7 +468,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(48887, 5), /* Topic */
+            name: s(51988, 5), /* Topic */
             syntax: 118,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
@@ -476,14 +476,14 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(48892, 13), /* USPServiceRef */
+            name: s(84065, 13), /* USPServiceRef */
             syntax: 740,
             version: v(2, 16, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(48952, 11), /* Destination */
+            name: s(18452, 11), /* Destination */
             syntax: 399,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
@@ -491,7 +491,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(4291, 9), /* Reference */
+            name: s(36041, 9), /* Reference */
             syntax: 741,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
@@ -499,21 +499,21 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(48892, 13), /* USPServiceRef */
+            name: s(84065, 13), /* USPServiceRef */
             syntax: 740,
             version: v(2, 16, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(48892, 13), /* USPServiceRef */
+            name: s(84065, 13), /* USPServiceRef */
             syntax: 740,
             version: v(2, 16, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(49008, 19), /* UnixDomainSocketRef */
+            name: s(64000, 19), /* UnixDomainSocketRef */
             syntax: 742,
             access: Access::ReadWrite,
             version: v(2, 16, 0),
@@ -521,14 +521,14 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(48588, 17), /* CurrentRetryCount */
+            name: s(68268, 17), /* CurrentRetryCount */
             syntax: 0,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(49078, 16), /* EnableEncryption */
+            name: s(72234, 16), /* EnableEncryption */
             syntax: 73,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
@@ -536,7 +536,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(9747, 4), /* Host */
+            name: s(6317, 4), /* Host */
             syntax: 6,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
@@ -544,7 +544,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(49094, 17), /* KeepAliveInterval */
+            name: s(69084, 17), /* KeepAliveInterval */
             syntax: 4,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
@@ -552,7 +552,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(49111, 4), /* Path */
+            name: s(34847, 4), /* Path */
             syntax: 3,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
@@ -560,7 +560,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(2535, 4), /* Port */
+            name: s(9673, 4), /* Port */
             syntax: 127,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
@@ -568,7 +568,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(48682, 30), /* SessionRetryIntervalMultiplier */
+            name: s(36501, 30), /* SessionRetryIntervalMultiplier */
             syntax: 113,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
@@ -576,7 +576,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(48712, 31), /* SessionRetryMinimumWaitInterval */
+            name: s(34511, 31), /* SessionRetryMinimumWaitInterval */
             syntax: 731,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
@@ -584,14 +584,14 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(48892, 13), /* USPServiceRef */
+            name: s(84065, 13), /* USPServiceRef */
             syntax: 740,
             version: v(2, 16, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(49221, 10), /* BannedRole */
+            name: s(90320, 10), /* BannedRole */
             syntax: 1149,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
@@ -599,28 +599,28 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(49231, 24), /* ChallengeNumberOfEntries */
+            name: s(48518, 24), /* ChallengeNumberOfEntries */
             syntax: 0,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(49255, 25), /* CredentialNumberOfEntries */
+            name: s(46307, 25), /* CredentialNumberOfEntries */
             syntax: 0,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(49280, 19), /* RoleNumberOfEntries */
+            name: s(63316, 19), /* RoleNumberOfEntries */
             syntax: 0,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(49299, 12), /* SecuredRoles */
+            name: s(86877, 12), /* SecuredRoles */
             syntax: 1146,
             access: Access::ReadWrite,
             version: v(2, 16, 0),
@@ -628,7 +628,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(49311, 11), /* TOFUAllowed */
+            name: s(89668, 11), /* TOFUAllowed */
             syntax: 16,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
@@ -636,7 +636,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(49322, 19), /* TOFUInactivityTimer */
+            name: s(63810, 19), /* TOFUInactivityTimer */
             syntax: 28,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
@@ -644,7 +644,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(49341, 13), /* UntrustedRole */
+            name: s(84091, 13), /* UntrustedRole */
             syntax: 1150,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
@@ -652,7 +652,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
@@ -660,7 +660,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(15461, 11), /* Description */
+            name: s(15623, 11), /* Description */
             syntax: 3,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
@@ -668,7 +668,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(780, 6), /* Enable */
+            name: s(3773, 6), /* Enable */
             syntax: 26,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
@@ -676,7 +676,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(49431, 11), /* Instruction */
+            name: s(5075, 11), /* Instruction */
             syntax: 352,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
@@ -684,7 +684,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(49442, 15), /* InstructionType */
+            name: s(76154, 15), /* InstructionType */
             syntax: 747,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
@@ -692,7 +692,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(49514, 13), /* LockoutPeriod */
+            name: s(82856, 13), /* LockoutPeriod */
             syntax: 748,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
@@ -700,7 +700,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(49527, 7), /* Retries */
+            name: s(47875, 7), /* Retries */
             syntax: 0,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
@@ -708,7 +708,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(34343, 4), /* Role */
+            name: s(193, 4), /* Role */
             syntax: 1146,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
@@ -716,7 +716,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(2207, 4), /* Type */
+            name: s(38248, 4), /* Type */
             syntax: 749,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
@@ -724,7 +724,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(6002, 5), /* Value */
+            name: s(25595, 5), /* Value */
             syntax: 750,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
@@ -732,7 +732,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(49457, 9), /* ValueType */
+            name: s(93899, 9), /* ValueType */
             syntax: 751,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
@@ -740,7 +740,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
@@ -748,7 +748,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(49583, 11), /* AllowedUses */
+            name: s(87611, 11), /* AllowedUses */
             syntax: 752,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
@@ -756,7 +756,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(48279, 10), /* Credential */
+            name: s(13753, 10), /* Credential */
             syntax: 1151,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
@@ -764,7 +764,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(780, 6), /* Enable */
+            name: s(3773, 6), /* Enable */
             syntax: 26,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
@@ -772,7 +772,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(34343, 4), /* Role */
+            name: s(193, 4), /* Role */
             syntax: 1146,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
@@ -780,7 +780,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
@@ -788,7 +788,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(780, 6), /* Enable */
+            name: s(3773, 6), /* Enable */
             syntax: 26,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
@@ -796,7 +796,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(791, 4), /* Name */
+            name: s(31079, 4), /* Name */
             syntax: 3,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
@@ -804,14 +804,14 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(49637, 25), /* PermissionNumberOfEntries */
+            name: s(47157, 25), /* PermissionNumberOfEntries */
             syntax: 0,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
@@ -819,7 +819,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(49720, 12), /* CommandEvent */
+            name: s(84981, 12), /* CommandEvent */
             syntax: 754,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
@@ -827,7 +827,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(780, 6), /* Enable */
+            name: s(3773, 6), /* Enable */
             syntax: 26,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
@@ -835,7 +835,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(49732, 15), /* InstantiatedObj */
+            name: s(76139, 15), /* InstantiatedObj */
             syntax: 754,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
@@ -843,7 +843,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(49747, 3), /* Obj */
+            name: s(10766, 3), /* Obj */
             syntax: 754,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
@@ -851,7 +851,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(2993, 5), /* Order */
+            name: s(81824, 5), /* Order */
             syntax: 227,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
@@ -859,7 +859,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(49750, 5), /* Param */
+            name: s(9915, 5), /* Param */
             syntax: 754,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
@@ -867,7 +867,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(49755, 7), /* Targets */
+            name: s(96410, 7), /* Targets */
             syntax: 398,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
@@ -875,7 +875,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
@@ -883,7 +883,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(780, 6), /* Enable */
+            name: s(3773, 6), /* Enable */
             syntax: 26,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
@@ -891,7 +891,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(49788, 10), /* EnableMDNS */
+            name: s(90710, 10), /* EnableMDNS */
             syntax: 73,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
@@ -899,7 +899,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(2441, 8), /* Protocol */
+            name: s(18372, 8), /* Protocol */
             syntax: 755,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
@@ -907,14 +907,14 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(427, 6), /* Status */
+            name: s(2491, 6), /* Status */
             syntax: 756,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(4389, 10), /* PublishQoS */
+            name: s(91500, 10), /* PublishQoS */
             syntax: 117,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
@@ -922,7 +922,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(4291, 9), /* Reference */
+            name: s(36041, 9), /* Reference */
             syntax: 119,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
@@ -930,7 +930,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(49829, 23), /* ResponseTopicConfigured */
+            name: s(51980, 23), /* ResponseTopicConfigured */
             syntax: 118,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
@@ -938,14 +938,14 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(49852, 23), /* ResponseTopicDiscovered */
+            name: s(52003, 23), /* ResponseTopicDiscovered */
             syntax: 118,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(48952, 11), /* Destination */
+            name: s(18452, 11), /* Destination */
             syntax: 399,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
@@ -953,14 +953,14 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(49907, 21), /* DestinationFromServer */
+            name: s(56211, 21), /* DestinationFromServer */
             syntax: 399,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(4291, 9), /* Reference */
+            name: s(36041, 9), /* Reference */
             syntax: 741,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
@@ -968,7 +968,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(49008, 19), /* UnixDomainSocketRef */
+            name: s(64000, 19), /* UnixDomainSocketRef */
             syntax: 742,
             access: Access::ReadWrite,
             version: v(2, 16, 0),
@@ -976,7 +976,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(49078, 16), /* EnableEncryption */
+            name: s(72234, 16), /* EnableEncryption */
             syntax: 73,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
@@ -984,7 +984,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(49994, 10), /* Interfaces */
+            name: s(30479, 10), /* Interfaces */
             syntax: 229,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
@@ -992,7 +992,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(49094, 17), /* KeepAliveInterval */
+            name: s(69084, 17), /* KeepAliveInterval */
             syntax: 757,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
@@ -1000,7 +1000,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(49111, 4), /* Path */
+            name: s(34847, 4), /* Path */
             syntax: 3,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
@@ -1008,7 +1008,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(2535, 4), /* Port */
+            name: s(9673, 4), /* Port */
             syntax: 758,
             access: Access::ReadWrite,
             version: v(2, 15, 0),

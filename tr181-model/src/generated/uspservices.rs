@@ -10,27 +10,27 @@ pub(crate) static GROUP: Group = Group {
     name: "USPServices",
     objects: &[
         Object {
-            path: s(78100, 19), /* Device.USPServices. */
+            path: s(28846, 19), /* Device.USPServices. */
             version: v(2, 16, 0),
             parameters: p(0, 2),
             ..object(&GROUP)
         },
         Object {
-            path: s(78164, 29), /* Device.USPServices.Trust.{i}. */
+            path: s(37972, 29), /* Device.USPServices.Trust.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(78119, 20) /* TrustNumberOfEntries */),
+            num_entries_parameter: Some(s(60818, 20) /* TrustNumberOfEntries */),
             unique_keys: p(0, 1),
             version: v(2, 19, 0),
             parameters: p(2, 2),
             ..object(&GROUP)
         },
         Object {
-            path: s(78204, 34), /* Device.USPServices.USPService.{i}. */
+            path: s(28846, 34), /* Device.USPServices.USPService.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(78139, 25) /* USPServiceNumberOfEntries */),
+            num_entries_parameter: Some(s(47932, 25) /* USPServiceNumberOfEntries */),
             unique_keys: p(1, 1),
             version: v(2, 16, 0),
             parameters: p(4, 6),
@@ -39,63 +39,63 @@ pub(crate) static GROUP: Group = Group {
     ],
     parameters: &[
         Parameter {
-            name: s(78119, 20), /* TrustNumberOfEntries */
+            name: s(60818, 20), /* TrustNumberOfEntries */
             syntax: 0,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(78139, 25), /* USPServiceNumberOfEntries */
+            name: s(47932, 25), /* USPServiceNumberOfEntries */
             syntax: 0,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(26665, 10), /* EndpointID */
+            name: s(90720, 10), /* EndpointID */
             syntax: 3,
             access: Access::ReadWrite,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(78193, 11), /* TargetPaths */
+            name: s(89701, 11), /* TargetPaths */
             syntax: 1152,
             access: Access::ReadWrite,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(78238, 14), /* DataModelPaths */
+            name: s(78893, 14), /* DataModelPaths */
             syntax: 1153,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(71244, 17), /* DeploymentUnitRef */
+            name: s(68387, 17), /* DeploymentUnitRef */
             syntax: 1154,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(26665, 10), /* EndpointID */
+            name: s(90720, 10), /* EndpointID */
             syntax: 3,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(78252, 16), /* ExecutionUnitRef */
+            name: s(59398, 16), /* ExecutionUnitRef */
             syntax: 1044,
             version: v(2, 18, 0),
             ..PARAM
         },
         Parameter {
-            name: s(78268, 13), /* HasController */
+            name: s(82310, 13), /* HasController */
             syntax: 16,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(2441, 8), /* Protocol */
+            name: s(18372, 8), /* Protocol */
             syntax: 1155,
             version: v(2, 16, 0),
             ..PARAM

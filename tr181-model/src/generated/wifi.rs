@@ -10,24 +10,24 @@ pub(crate) static GROUP: Group = Group {
     name: "WiFi",
     objects: &[
         Object {
-            path: s(80226, 12), /* Device.WiFi. */
+            path: s(0, 12), /* Device.WiFi. */
             parameters: p(0, 7),
             commands: p(0, 2),
             ..object(&GROUP)
         },
         Object {
-            path: s(80746, 28), /* Device.WiFi.AccessPoint.{i}. */
+            path: s(11276, 28), /* Device.WiFi.AccessPoint.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(4559, 26) /* AccessPointNumberOfEntries */),
-            enable_parameter: Some(s(780, 6) /* Enable */),
+            num_entries_parameter: Some(s(43674, 26) /* AccessPointNumberOfEntries */),
+            enable_parameter: Some(s(3773, 6) /* Enable */),
             unique_keys: p(0, 2),
             parameters: p(25, 16),
             ..object(&GROUP)
         },
         Object {
-            path: s(80953, 35), /* Device.WiFi.AccessPoint.{i}.AC.{i}. */
+            path: s(19763, 35), /* Device.WiFi.AccessPoint.{i}.AC.{i}. */
             min_entries: 4,
             max_entries: Some(4),
             unique_keys: p(2, 2),
@@ -36,93 +36,93 @@ pub(crate) static GROUP: Group = Group {
             ..object(&GROUP)
         },
         Object {
-            path: s(81066, 41), /* Device.WiFi.AccessPoint.{i}.AC.{i}.Stats. */
+            path: s(19763, 41), /* Device.WiFi.AccessPoint.{i}.AC.{i}.Stats. */
             version: v(2, 8, 0),
             parameters: p(47, 10),
             ..object(&GROUP)
         },
         Object {
-            path: s(81123, 33), /* Device.WiFi.AccessPoint.{i}.ANQP. */
+            path: s(30260, 33), /* Device.WiFi.AccessPoint.{i}.ANQP. */
             version: v(2, 19, 0),
             parameters: p(57, 10),
             ..object(&GROUP)
         },
         Object {
-            path: s(81301, 39), /* Device.WiFi.AccessPoint.{i}.Accounting. */
+            path: s(22317, 39), /* Device.WiFi.AccessPoint.{i}.Accounting. */
             version: v(2, 5, 0),
             parameters: p(67, 8),
             ..object(&GROUP)
         },
         Object {
-            path: s(81422, 49), /* Device.WiFi.AccessPoint.{i}.AssociatedDevice.{i}. */
+            path: s(11276, 49), /* Device.WiFi.AccessPoint.{i}.AssociatedDevice.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(28361, 31) /* AssociatedDeviceNumberOfEntries */),
+            num_entries_parameter: Some(s(32744, 31) /* AssociatedDeviceNumberOfEntries */),
             unique_keys: p(4, 1),
             parameters: p(75, 16),
             ..object(&GROUP)
         },
         Object {
-            path: s(81661, 55), /* Device.WiFi.AccessPoint.{i}.AssociatedDevice.{i}.Stats. */
+            path: s(11276, 55), /* Device.WiFi.AccessPoint.{i}.AssociatedDevice.{i}.Stats. */
             version: v(2, 8, 0),
             parameters: p(91, 10),
             ..object(&GROUP)
         },
         Object {
-            path: s(81752, 41), /* Device.WiFi.AccessPoint.{i}.Interworking. */
+            path: s(19804, 41), /* Device.WiFi.AccessPoint.{i}.Interworking. */
             version: v(2, 19, 0),
             parameters: p(101, 9),
             ..object(&GROUP)
         },
         Object {
-            path: s(81904, 38), /* Device.WiFi.AccessPoint.{i}.Passpoint. */
+            path: s(18935, 38), /* Device.WiFi.AccessPoint.{i}.Passpoint. */
             version: v(2, 19, 0),
             parameters: p(110, 4),
             ..object(&GROUP)
         },
         Object {
-            path: s(81973, 42), /* Device.WiFi.AccessPoint.{i}.Passpoint.OSU. */
+            path: s(18935, 42), /* Device.WiFi.AccessPoint.{i}.Passpoint.OSU. */
             version: v(2, 19, 0),
             parameters: p(114, 7),
             ..object(&GROUP)
         },
         Object {
-            path: s(82073, 37), /* Device.WiFi.AccessPoint.{i}.Security. */
+            path: s(24678, 37), /* Device.WiFi.AccessPoint.{i}.Security. */
             parameters: p(121, 18),
             commands: p(2, 1),
             ..object(&GROUP)
         },
         Object {
-            path: s(82334, 32), /* Device.WiFi.AccessPoint.{i}.WPS. */
+            path: s(31915, 32), /* Device.WiFi.AccessPoint.{i}.WPS. */
             parameters: p(139, 6),
             commands: p(3, 1),
             ..object(&GROUP)
         },
         Object {
-            path: s(82424, 37), /* Device.WiFi.CCAMeasurementDiagnostic. */
+            path: s(24715, 37), /* Device.WiFi.CCAMeasurementDiagnostic. */
             version: v(2, 15, 0),
             protocols: Protocols::CWMP,
             parameters: p(146, 5),
             ..object(&GROUP)
         },
         Object {
-            path: s(82479, 25), /* Device.WiFi.DataElements. */
+            path: s(0, 25), /* Device.WiFi.DataElements. */
             version: v(2, 13, 0),
             ..object(&GROUP)
         },
         Object {
-            path: s(82504, 42), /* Device.WiFi.DataElements.AssociationEvent. */
+            path: s(2359, 42), /* Device.WiFi.DataElements.AssociationEvent. */
             version: v(2, 13, 0),
             parameters: p(151, 1),
             events: p(0, 1),
             ..object(&GROUP)
         },
         Object {
-            path: s(83300, 67), /* Device.WiFi.DataElements.AssociationEvent.AssociationEventData.{i}. */
+            path: s(2359, 67), /* Device.WiFi.DataElements.AssociationEvent.AssociationEventData.{i}. */
             min_entries: 0,
             max_entries: None,
             num_entries_parameter: Some(
-                s(82546, 35), /* AssociationEventDataNumberOfEntries */
+                s(27182, 35), /* AssociationEventDataNumberOfEntries */
             ),
             status: Status::Obsoleted,
             version: v(2, 13, 0),
@@ -130,25 +130,25 @@ pub(crate) static GROUP: Group = Group {
             ..object(&GROUP)
         },
         Object {
-            path: s(83367, 85), /* Device.WiFi.DataElements.AssociationEvent.AssociationEventData.{i}.WiFi6Capabilities. */
+            path: s(2359, 85), /* Device.WiFi.DataElements.AssociationEvent.AssociationEventData.{i}.WiFi6Capabilities. */
             status: Status::Obsoleted,
             version: v(2, 15, 0),
             parameters: p(193, 23),
             ..object(&GROUP)
         },
         Object {
-            path: s(83687, 45), /* Device.WiFi.DataElements.DisassociationEvent. */
+            path: s(5867, 45), /* Device.WiFi.DataElements.DisassociationEvent. */
             version: v(2, 13, 0),
             parameters: p(216, 1),
             events: p(1, 1),
             ..object(&GROUP)
         },
         Object {
-            path: s(84135, 73), /* Device.WiFi.DataElements.DisassociationEvent.DisassociationEventData.{i}. */
+            path: s(5867, 73), /* Device.WiFi.DataElements.DisassociationEvent.DisassociationEventData.{i}. */
             min_entries: 0,
             max_entries: None,
             num_entries_parameter: Some(
-                s(83732, 38), /* DisassociationEventDataNumberOfEntries */
+                s(23891, 38), /* DisassociationEventDataNumberOfEntries */
             ),
             status: Status::Obsoleted,
             version: v(2, 13, 0),
@@ -156,18 +156,18 @@ pub(crate) static GROUP: Group = Group {
             ..object(&GROUP)
         },
         Object {
-            path: s(84208, 47), /* Device.WiFi.DataElements.FailedConnectionEvent. */
+            path: s(4734, 47), /* Device.WiFi.DataElements.FailedConnectionEvent. */
             version: v(2, 15, 0),
             parameters: p(269, 1),
             events: p(2, 1),
             ..object(&GROUP)
         },
         Object {
-            path: s(84312, 77), /* Device.WiFi.DataElements.FailedConnectionEvent.FailedConnectionEventData.{i}. */
+            path: s(4734, 77), /* Device.WiFi.DataElements.FailedConnectionEvent.FailedConnectionEventData.{i}. */
             min_entries: 0,
             max_entries: None,
             num_entries_parameter: Some(
-                s(84255, 40), /* FailedConnectionEventDataNumberOfEntries */
+                s(21414, 40), /* FailedConnectionEventDataNumberOfEntries */
             ),
             status: Status::Obsoleted,
             version: v(2, 15, 0),
@@ -175,7 +175,7 @@ pub(crate) static GROUP: Group = Group {
             ..object(&GROUP)
         },
         Object {
-            path: s(84389, 33), /* Device.WiFi.DataElements.Network. */
+            path: s(0, 33), /* Device.WiFi.DataElements.Network. */
             version: v(2, 13, 0),
             parameters: p(280, 13),
             commands: p(4, 6),
@@ -183,10 +183,10 @@ pub(crate) static GROUP: Group = Group {
             ..object(&GROUP)
         },
         Object {
-            path: s(85116, 44), /* Device.WiFi.DataElements.Network.Device.{i}. */
+            path: s(0, 44), /* Device.WiFi.DataElements.Network.Device.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(44625, 21) /* DeviceNumberOfEntries */),
+            num_entries_parameter: Some(s(32754, 21) /* DeviceNumberOfEntries */),
             unique_keys: p(5, 1),
             version: v(2, 13, 0),
             protocols: Protocols::CWMP,
@@ -194,9 +194,9 @@ pub(crate) static GROUP: Group = Group {
             ..object(&GROUP)
         },
         Object {
-            path: s(85116, 44), /* Device.WiFi.DataElements.Network.Device.{i}. */
+            path: s(0, 44), /* Device.WiFi.DataElements.Network.Device.{i}. */
             max_entries: None,
-            num_entries_parameter: Some(s(44625, 21) /* DeviceNumberOfEntries */),
+            num_entries_parameter: Some(s(32754, 21) /* DeviceNumberOfEntries */),
             unique_keys: p(6, 1),
             version: v(2, 13, 0),
             protocols: Protocols::USP,
@@ -206,117 +206,117 @@ pub(crate) static GROUP: Group = Group {
             ..object(&GROUP)
         },
         Object {
-            path: s(86187, 65), /* Device.WiFi.DataElements.Network.Device.{i}.AFCAvailableSpectrum. */
+            path: s(8214, 65), /* Device.WiFi.DataElements.Network.Device.{i}.AFCAvailableSpectrum. */
             version: v(2, 19, 0),
             parameters: p(443, 2),
             ..object(&GROUP)
         },
         Object {
-            path: s(86321, 54), /* Device.WiFi.DataElements.Network.Device.{i}.APMLD.{i}. */
+            path: s(1655, 54), /* Device.WiFi.DataElements.Network.Device.{i}.APMLD.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(85173, 20) /* APMLDNumberOfEntries */),
+            num_entries_parameter: Some(s(58498, 20) /* APMLDNumberOfEntries */),
             unique_keys: p(7, 1),
             version: v(2, 17, 0),
             parameters: p(445, 5),
             ..object(&GROUP)
         },
         Object {
-            path: s(86492, 66), /* Device.WiFi.DataElements.Network.Device.{i}.APMLD.{i}.APMLDConfig. */
+            path: s(1655, 66), /* Device.WiFi.DataElements.Network.Device.{i}.APMLD.{i}.APMLDConfig. */
             version: v(2, 17, 0),
             parameters: p(450, 6),
             ..object(&GROUP)
         },
         Object {
-            path: s(86657, 89), /* Device.WiFi.DataElements.Network.Device.{i}.APMLD.{i}.APMLDConfig.TIDToOpClassPolicy.{i}. */
+            path: s(1655, 89), /* Device.WiFi.DataElements.Network.Device.{i}.APMLD.{i}.APMLDConfig.TIDToOpClassPolicy.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(86624, 33) /* TIDToOpClassPolicyNumberOfEntries */),
-            enable_parameter: Some(s(780, 6) /* Enable */),
+            num_entries_parameter: Some(s(30920, 33) /* TIDToOpClassPolicyNumberOfEntries */),
+            enable_parameter: Some(s(3773, 6) /* Enable */),
             unique_keys: p(8, 1),
             version: v(2, 19, 0),
             parameters: p(456, 4),
             ..object(&GROUP)
         },
         Object {
-            path: s(86749, 71), /* Device.WiFi.DataElements.Network.Device.{i}.APMLD.{i}.AffiliatedAP.{i}. */
+            path: s(6375, 71), /* Device.WiFi.DataElements.Network.Device.{i}.APMLD.{i}.AffiliatedAP.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(86388, 27) /* AffiliatedAPNumberOfEntries */),
+            num_entries_parameter: Some(s(41464, 27) /* AffiliatedAPNumberOfEntries */),
             unique_keys: p(9, 1),
             version: v(2, 17, 0),
             parameters: p(460, 17),
             ..object(&GROUP)
         },
         Object {
-            path: s(87049, 75), /* Device.WiFi.DataElements.Network.Device.{i}.APMLD.{i}.LinkToOpClassMap.{i}. */
+            path: s(5345, 75), /* Device.WiFi.DataElements.Network.Device.{i}.APMLD.{i}.LinkToOpClassMap.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(86415, 31) /* LinkToOpClassMapNumberOfEntries */),
+            num_entries_parameter: Some(s(34046, 31) /* LinkToOpClassMapNumberOfEntries */),
             unique_keys: p(10, 1),
             version: v(2, 19, 0),
             parameters: p(477, 2),
             ..object(&GROUP)
         },
         Object {
-            path: s(87124, 65), /* Device.WiFi.DataElements.Network.Device.{i}.APMLD.{i}.STAMLD.{i}. */
+            path: s(3119, 65), /* Device.WiFi.DataElements.Network.Device.{i}.APMLD.{i}.STAMLD.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(86446, 21) /* STAMLDNumberOfEntries */),
+            num_entries_parameter: Some(s(57765, 21) /* STAMLDNumberOfEntries */),
             unique_keys: p(11, 1),
             version: v(2, 17, 0),
             parameters: p(479, 18),
             ..object(&GROUP)
         },
         Object {
-            path: s(87299, 83), /* Device.WiFi.DataElements.Network.Device.{i}.APMLD.{i}.STAMLD.{i}.AffiliatedSTA.{i}. */
+            path: s(3119, 83), /* Device.WiFi.DataElements.Network.Device.{i}.APMLD.{i}.STAMLD.{i}.AffiliatedSTA.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(87189, 28) /* AffiliatedSTANumberOfEntries */),
+            num_entries_parameter: Some(s(39562, 28) /* AffiliatedSTANumberOfEntries */),
             unique_keys: p(12, 1),
             version: v(2, 17, 0),
             parameters: p(497, 14),
             ..object(&GROUP)
         },
         Object {
-            path: s(87382, 78), /* Device.WiFi.DataElements.Network.Device.{i}.APMLD.{i}.STAMLD.{i}.STAMLDConfig. */
+            path: s(4578, 78), /* Device.WiFi.DataElements.Network.Device.{i}.APMLD.{i}.STAMLD.{i}.STAMLDConfig. */
             version: v(2, 17, 0),
             parameters: p(511, 5),
             ..object(&GROUP)
         },
         Object {
-            path: s(87460, 83), /* Device.WiFi.DataElements.Network.Device.{i}.APMLD.{i}.STAMLD.{i}.STATIDLinkMap.{i}. */
+            path: s(3202, 83), /* Device.WiFi.DataElements.Network.Device.{i}.APMLD.{i}.STAMLD.{i}.STATIDLinkMap.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(87271, 28) /* STATIDLinkMapNumberOfEntries */),
+            num_entries_parameter: Some(s(41018, 28) /* STATIDLinkMapNumberOfEntries */),
             unique_keys: p(13, 1),
             version: v(2, 17, 0),
             parameters: p(516, 4),
             ..object(&GROUP)
         },
         Object {
-            path: s(87543, 83), /* Device.WiFi.DataElements.Network.Device.{i}.APMLD.{i}.STAMLD.{i}.WiFi7Capabilities. */
+            path: s(3285, 83), /* Device.WiFi.DataElements.Network.Device.{i}.APMLD.{i}.STAMLD.{i}.WiFi7Capabilities. */
             version: v(2, 17, 0),
             parameters: p(520, 5),
             ..object(&GROUP)
         },
         Object {
-            path: s(87671, 69), /* Device.WiFi.DataElements.Network.Device.{i}.APMLD.{i}.TIDLinkMap.{i}. */
+            path: s(7007, 69), /* Device.WiFi.DataElements.Network.Device.{i}.APMLD.{i}.TIDLinkMap.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(86467, 25) /* TIDLinkMapNumberOfEntries */),
+            num_entries_parameter: Some(s(41021, 25) /* TIDLinkMapNumberOfEntries */),
             unique_keys: p(14, 1),
             version: v(2, 17, 0),
             parameters: p(525, 4),
             ..object(&GROUP)
         },
         Object {
-            path: s(87740, 72), /* Device.WiFi.DataElements.Network.Device.{i}.AnticipatedChannelUsage.{i}. */
+            path: s(3534, 72), /* Device.WiFi.DataElements.Network.Device.{i}.AnticipatedChannelUsage.{i}. */
             min_entries: 0,
             max_entries: None,
             num_entries_parameter: Some(
-                s(85219, 38), /* AnticipatedChannelUsageNumberOfEntries */
+                s(22941, 38), /* AnticipatedChannelUsageNumberOfEntries */
             ),
             unique_keys: p(15, 1),
             version: v(2, 15, 0),
@@ -324,71 +324,71 @@ pub(crate) static GROUP: Group = Group {
             ..object(&GROUP)
         },
         Object {
-            path: s(87846, 82), /* Device.WiFi.DataElements.Network.Device.{i}.AnticipatedChannelUsage.{i}.Entry.{i}. */
+            path: s(3534, 82), /* Device.WiFi.DataElements.Network.Device.{i}.AnticipatedChannelUsage.{i}.Entry.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(87812, 20) /* EntryNumberOfEntries */),
+            num_entries_parameter: Some(s(59258, 20) /* EntryNumberOfEntries */),
             unique_keys: p(16, 1),
             version: v(2, 15, 0),
             parameters: p(533, 8),
             ..object(&GROUP)
         },
         Object {
-            path: s(88022, 68), /* Device.WiFi.DataElements.Network.Device.{i}.AnticipatedChannels.{i}. */
+            path: s(7348, 68), /* Device.WiFi.DataElements.Network.Device.{i}.AnticipatedChannels.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(85257, 34) /* AnticipatedChannelsNumberOfEntries */),
+            num_entries_parameter: Some(s(28370, 34) /* AnticipatedChannelsNumberOfEntries */),
             unique_keys: p(17, 1),
             version: v(2, 15, 0),
             parameters: p(541, 2),
             ..object(&GROUP)
         },
         Object {
-            path: s(88090, 61), /* Device.WiFi.DataElements.Network.Device.{i}.BackhaulDown.{i}. */
+            path: s(9162, 61), /* Device.WiFi.DataElements.Network.Device.{i}.BackhaulDown.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(85371, 27) /* BackhaulDownNumberOfEntries */),
+            num_entries_parameter: Some(s(41545, 27) /* BackhaulDownNumberOfEntries */),
             unique_keys: p(18, 1),
             version: v(2, 19, 0),
             parameters: p(543, 2),
             ..object(&GROUP)
         },
         Object {
-            path: s(88167, 58), /* Device.WiFi.DataElements.Network.Device.{i}.CACStatus.{i}. */
+            path: s(2444, 58), /* Device.WiFi.DataElements.Network.Device.{i}.CACStatus.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(85430, 24) /* CACStatusNumberOfEntries */),
+            num_entries_parameter: Some(s(48446, 24) /* CACStatusNumberOfEntries */),
             unique_keys: p(19, 1),
             version: v(2, 15, 0),
             parameters: p(545, 4),
             ..object(&GROUP)
         },
         Object {
-            path: s(88327, 79), /* Device.WiFi.DataElements.Network.Device.{i}.CACStatus.{i}.CACActiveChannel.{i}. */
+            path: s(4184, 79), /* Device.WiFi.DataElements.Network.Device.{i}.CACStatus.{i}.CACActiveChannel.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(88225, 31) /* CACActiveChannelNumberOfEntries */),
+            num_entries_parameter: Some(s(32775, 31) /* CACActiveChannelNumberOfEntries */),
             unique_keys: p(20, 1),
             version: v(2, 15, 0),
             parameters: p(549, 3),
             ..object(&GROUP)
         },
         Object {
-            path: s(88415, 82), /* Device.WiFi.DataElements.Network.Device.{i}.CACStatus.{i}.CACAvailableChannel.{i}. */
+            path: s(3616, 82), /* Device.WiFi.DataElements.Network.Device.{i}.CACStatus.{i}.CACAvailableChannel.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(88256, 34) /* CACAvailableChannelNumberOfEntries */),
+            num_entries_parameter: Some(s(28438, 34) /* CACAvailableChannelNumberOfEntries */),
             unique_keys: p(21, 1),
             version: v(2, 15, 0),
             parameters: p(552, 3),
             ..object(&GROUP)
         },
         Object {
-            path: s(88504, 85), /* Device.WiFi.DataElements.Network.Device.{i}.CACStatus.{i}.CACNonOccupancyChannel.{i}. */
+            path: s(2444, 85), /* Device.WiFi.DataElements.Network.Device.{i}.CACStatus.{i}.CACNonOccupancyChannel.{i}. */
             min_entries: 0,
             max_entries: None,
             num_entries_parameter: Some(
-                s(88290, 37), /* CACNonOccupancyChannelNumberOfEntries */
+                s(24271, 37), /* CACNonOccupancyChannelNumberOfEntries */
             ),
             unique_keys: p(22, 1),
             version: v(2, 15, 0),
@@ -396,46 +396,46 @@ pub(crate) static GROUP: Group = Group {
             ..object(&GROUP)
         },
         Object {
-            path: s(88596, 61), /* Device.WiFi.DataElements.Network.Device.{i}.Default8021Q.{i}. */
+            path: s(9223, 61), /* Device.WiFi.DataElements.Network.Device.{i}.Default8021Q.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(85536, 27) /* Default8021QNumberOfEntries */),
-            enable_parameter: Some(s(780, 6) /* Enable */),
+            num_entries_parameter: Some(s(41815, 27) /* Default8021QNumberOfEntries */),
+            enable_parameter: Some(s(3773, 6) /* Enable */),
             unique_keys: p(23, 1),
             version: v(2, 15, 0),
             parameters: p(558, 3),
             ..object(&GROUP)
         },
         Object {
-            path: s(88677, 65), /* Device.WiFi.DataElements.Network.Device.{i}.IEEE1905Security.{i}. */
+            path: s(8279, 65), /* Device.WiFi.DataElements.Network.Device.{i}.IEEE1905Security.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(85596, 31) /* IEEE1905SecurityNumberOfEntries */),
+            num_entries_parameter: Some(s(33798, 31) /* IEEE1905SecurityNumberOfEntries */),
             unique_keys: p(24, 1),
             version: v(2, 15, 0),
             parameters: p(561, 3),
             ..object(&GROUP)
         },
         Object {
-            path: s(88760, 58), /* Device.WiFi.DataElements.Network.Device.{i}.MultiAPDevice. */
+            path: s(1455, 58), /* Device.WiFi.DataElements.Network.Device.{i}.MultiAPDevice. */
             version: v(2, 15, 0),
             parameters: p(564, 5),
             ..object(&GROUP)
         },
         Object {
-            path: s(88897, 67), /* Device.WiFi.DataElements.Network.Device.{i}.MultiAPDevice.Backhaul. */
+            path: s(1455, 67), /* Device.WiFi.DataElements.Network.Device.{i}.MultiAPDevice.Backhaul. */
             version: v(2, 15, 0),
             parameters: p(569, 5),
             commands: p(15, 1),
             ..object(&GROUP)
         },
         Object {
-            path: s(89051, 100), /* Device.WiFi.DataElements.Network.Device.{i}.MultiAPDevice.Backhaul.CurrentOperatingClassProfile.{i}. */
+            path: s(1455, 100), /* Device.WiFi.DataElements.Network.Device.{i}.MultiAPDevice.Backhaul.CurrentOperatingClassProfile.{i}. */
             min_entries: 0,
             max_entries: None,
             num_entries_parameter: Some(
-                s(88980, 43), /* CurrentOperatingClassProfileNumberOfEntries */
+                s(17616, 43), /* CurrentOperatingClassProfileNumberOfEntries */
             ),
             unique_keys: p(25, 1),
             version: v(2, 15, 0),
@@ -443,16 +443,16 @@ pub(crate) static GROUP: Group = Group {
             ..object(&GROUP)
         },
         Object {
-            path: s(89151, 73), /* Device.WiFi.DataElements.Network.Device.{i}.MultiAPDevice.Backhaul.Stats. */
+            path: s(5940, 73), /* Device.WiFi.DataElements.Network.Device.{i}.MultiAPDevice.Backhaul.Stats. */
             version: v(2, 15, 0),
             parameters: p(582, 11),
             ..object(&GROUP)
         },
         Object {
-            path: s(89239, 54), /* Device.WiFi.DataElements.Network.Device.{i}.Radio.{i}. */
+            path: s(0, 54), /* Device.WiFi.DataElements.Network.Device.{i}.Radio.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(73653, 20) /* RadioNumberOfEntries */),
+            num_entries_parameter: Some(s(60218, 20) /* RadioNumberOfEntries */),
             unique_keys: p(26, 1),
             version: v(2, 13, 0),
             protocols: Protocols::CWMP,
@@ -460,9 +460,9 @@ pub(crate) static GROUP: Group = Group {
             ..object(&GROUP)
         },
         Object {
-            path: s(89239, 54), /* Device.WiFi.DataElements.Network.Device.{i}.Radio.{i}. */
+            path: s(0, 54), /* Device.WiFi.DataElements.Network.Device.{i}.Radio.{i}. */
             max_entries: None,
-            num_entries_parameter: Some(s(73653, 20) /* RadioNumberOfEntries */),
+            num_entries_parameter: Some(s(60218, 20) /* RadioNumberOfEntries */),
             unique_keys: p(27, 1),
             version: v(2, 13, 0),
             protocols: Protocols::USP,
@@ -471,10 +471,10 @@ pub(crate) static GROUP: Group = Group {
             ..object(&GROUP)
         },
         Object {
-            path: s(90245, 62), /* Device.WiFi.DataElements.Network.Device.{i}.Radio.{i}.BSS.{i}. */
+            path: s(947, 62), /* Device.WiFi.DataElements.Network.Device.{i}.Radio.{i}.BSS.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(89386, 18) /* BSSNumberOfEntries */),
+            num_entries_parameter: Some(s(44982, 18) /* BSSNumberOfEntries */),
             unique_keys: p(28, 1),
             version: v(2, 13, 0),
             protocols: Protocols::CWMP,
@@ -482,9 +482,9 @@ pub(crate) static GROUP: Group = Group {
             ..object(&GROUP)
         },
         Object {
-            path: s(90245, 62), /* Device.WiFi.DataElements.Network.Device.{i}.Radio.{i}.BSS.{i}. */
+            path: s(947, 62), /* Device.WiFi.DataElements.Network.Device.{i}.Radio.{i}.BSS.{i}. */
             max_entries: None,
-            num_entries_parameter: Some(s(89386, 18) /* BSSNumberOfEntries */),
+            num_entries_parameter: Some(s(44982, 18) /* BSSNumberOfEntries */),
             unique_keys: p(29, 1),
             version: v(2, 13, 0),
             protocols: Protocols::USP,
@@ -493,44 +493,44 @@ pub(crate) static GROUP: Group = Group {
             ..object(&GROUP)
         },
         Object {
-            path: s(91038, 80), /* Device.WiFi.DataElements.Network.Device.{i}.Radio.{i}.BSS.{i}.LatencyTestResult. */
+            path: s(4104, 80), /* Device.WiFi.DataElements.Network.Device.{i}.Radio.{i}.BSS.{i}.LatencyTestResult. */
             version: v(2, 17, 0),
             parameters: p(769, 12),
             ..object(&GROUP)
         },
         Object {
-            path: s(91158, 71), /* Device.WiFi.DataElements.Network.Device.{i}.Radio.{i}.BSS.{i}.MUConfig. */
+            path: s(6446, 71), /* Device.WiFi.DataElements.Network.Device.{i}.Radio.{i}.BSS.{i}.MUConfig. */
             version: v(2, 17, 0),
             parameters: p(781, 4),
             ..object(&GROUP)
         },
         Object {
-            path: s(91283, 70), /* Device.WiFi.DataElements.Network.Device.{i}.Radio.{i}.BSS.{i}.MUStats. */
+            path: s(6868, 70), /* Device.WiFi.DataElements.Network.Device.{i}.Radio.{i}.BSS.{i}.MUStats. */
             version: v(2, 17, 0),
             parameters: p(785, 26),
             ..object(&GROUP)
         },
         Object {
-            path: s(91769, 78), /* Device.WiFi.DataElements.Network.Device.{i}.Radio.{i}.BSS.{i}.MultiAPSteering. */
+            path: s(4656, 78), /* Device.WiFi.DataElements.Network.Device.{i}.Radio.{i}.BSS.{i}.MultiAPSteering. */
             version: v(2, 15, 0),
             parameters: p(811, 3),
             ..object(&GROUP)
         },
         Object {
-            path: s(91892, 79), /* Device.WiFi.DataElements.Network.Device.{i}.Radio.{i}.BSS.{i}.QMDescriptor.{i}. */
+            path: s(4263, 79), /* Device.WiFi.DataElements.Network.Device.{i}.Radio.{i}.BSS.{i}.QMDescriptor.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(90522, 27) /* QMDescriptorNumberOfEntries */),
+            num_entries_parameter: Some(s(42976, 27) /* QMDescriptorNumberOfEntries */),
             unique_keys: p(30, 1),
             version: v(2, 15, 0),
             parameters: p(814, 3),
             ..object(&GROUP)
         },
         Object {
-            path: s(91988, 70), /* Device.WiFi.DataElements.Network.Device.{i}.Radio.{i}.BSS.{i}.STA.{i}. */
+            path: s(947, 70), /* Device.WiFi.DataElements.Network.Device.{i}.Radio.{i}.BSS.{i}.STA.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(90573, 18) /* STANumberOfEntries */),
+            num_entries_parameter: Some(s(36843, 18) /* STANumberOfEntries */),
             unique_keys: p(31, 1),
             version: v(2, 13, 0),
             protocols: Protocols::CWMP,
@@ -538,9 +538,9 @@ pub(crate) static GROUP: Group = Group {
             ..object(&GROUP)
         },
         Object {
-            path: s(91988, 70), /* Device.WiFi.DataElements.Network.Device.{i}.Radio.{i}.BSS.{i}.STA.{i}. */
+            path: s(947, 70), /* Device.WiFi.DataElements.Network.Device.{i}.Radio.{i}.BSS.{i}.STA.{i}. */
             max_entries: None,
-            num_entries_parameter: Some(s(90573, 18) /* STANumberOfEntries */),
+            num_entries_parameter: Some(s(36843, 18) /* STANumberOfEntries */),
             unique_keys: p(32, 1),
             version: v(2, 13, 0),
             protocols: Protocols::USP,
@@ -549,125 +549,125 @@ pub(crate) static GROUP: Group = Group {
             ..object(&GROUP)
         },
         Object {
-            path: s(92380, 88), /* Device.WiFi.DataElements.Network.Device.{i}.Radio.{i}.BSS.{i}.STA.{i}.HaLowCapabilities. */
+            path: s(1922, 88), /* Device.WiFi.DataElements.Network.Device.{i}.Radio.{i}.BSS.{i}.STA.{i}.HaLowCapabilities. */
             version: v(2, 19, 0),
             parameters: p(893, 33),
             ..object(&GROUP)
         },
         Object {
-            path: s(92780, 81), /* Device.WiFi.DataElements.Network.Device.{i}.Radio.{i}.BSS.{i}.STA.{i}.MultiAPSTA. */
+            path: s(947, 81), /* Device.WiFi.DataElements.Network.Device.{i}.Radio.{i}.BSS.{i}.STA.{i}.MultiAPSTA. */
             version: v(2, 15, 0),
             parameters: p(926, 3),
             commands: p(28, 2),
             ..object(&GROUP)
         },
         Object {
-            path: s(93015, 101), /* Device.WiFi.DataElements.Network.Device.{i}.Radio.{i}.BSS.{i}.STA.{i}.MultiAPSTA.SteeringHistory.{i}. */
+            path: s(1253, 101), /* Device.WiFi.DataElements.Network.Device.{i}.Radio.{i}.BSS.{i}.STA.{i}.MultiAPSTA.SteeringHistory.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(92861, 30) /* SteeringHistoryNumberOfEntries */),
+            num_entries_parameter: Some(s(36621, 30) /* SteeringHistoryNumberOfEntries */),
             unique_keys: p(33, 1),
             version: v(2, 15, 0),
             parameters: p(940, 6),
             ..object(&GROUP)
         },
         Object {
-            path: s(93185, 102), /* Device.WiFi.DataElements.Network.Device.{i}.Radio.{i}.BSS.{i}.STA.{i}.MultiAPSTA.SteeringSummaryStats. */
+            path: s(947, 102), /* Device.WiFi.DataElements.Network.Device.{i}.Radio.{i}.BSS.{i}.STA.{i}.MultiAPSTA.SteeringSummaryStats. */
             version: v(2, 15, 0),
             parameters: p(946, 9),
             ..object(&GROUP)
         },
         Object {
-            path: s(93379, 88), /* Device.WiFi.DataElements.Network.Device.{i}.Radio.{i}.BSS.{i}.STA.{i}.TIDQueueSizes.{i}. */
+            path: s(2010, 88), /* Device.WiFi.DataElements.Network.Device.{i}.Radio.{i}.BSS.{i}.STA.{i}.TIDQueueSizes.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(92187, 28) /* TIDQueueSizesNumberOfEntries */),
+            num_entries_parameter: Some(s(41186, 28) /* TIDQueueSizesNumberOfEntries */),
             unique_keys: p(34, 1),
             version: v(2, 15, 0),
             parameters: p(955, 2),
             ..object(&GROUP)
         },
         Object {
-            path: s(93467, 88), /* Device.WiFi.DataElements.Network.Device.{i}.Radio.{i}.BSS.{i}.STA.{i}.WiFi6Capabilities. */
+            path: s(2098, 88), /* Device.WiFi.DataElements.Network.Device.{i}.Radio.{i}.BSS.{i}.STA.{i}.WiFi6Capabilities. */
             version: v(2, 15, 0),
             parameters: p(957, 23),
             ..object(&GROUP)
         },
         Object {
-            path: s(93555, 84), /* Device.WiFi.DataElements.Network.Device.{i}.Radio.{i}.BSS.{i}.SetQoSManagementInput. */
+            path: s(2783, 84), /* Device.WiFi.DataElements.Network.Device.{i}.Radio.{i}.BSS.{i}.SetQoSManagementInput. */
             version: v(2, 19, 0),
             parameters: p(980, 5),
             ..object(&GROUP)
         },
         Object {
-            path: s(93639, 83), /* Device.WiFi.DataElements.Network.Device.{i}.Radio.{i}.BSS.{i}.ThroughputTestResult. */
+            path: s(3368, 83), /* Device.WiFi.DataElements.Network.Device.{i}.Radio.{i}.BSS.{i}.ThroughputTestResult. */
             version: v(2, 17, 0),
             parameters: p(985, 9),
             ..object(&GROUP)
         },
         Object {
-            path: s(93746, 66), /* Device.WiFi.DataElements.Network.Device.{i}.Radio.{i}.BackhaulSta. */
+            path: s(8017, 66), /* Device.WiFi.DataElements.Network.Device.{i}.Radio.{i}.BackhaulSta. */
             version: v(2, 13, 0),
             parameters: p(994, 1),
             ..object(&GROUP)
         },
         Object {
-            path: s(93812, 68), /* Device.WiFi.DataElements.Network.Device.{i}.Radio.{i}.CACCapability. */
+            path: s(1049, 68), /* Device.WiFi.DataElements.Network.Device.{i}.Radio.{i}.CACCapability. */
             version: v(2, 15, 0),
             parameters: p(995, 1),
             ..object(&GROUP)
         },
         Object {
-            path: s(93904, 82), /* Device.WiFi.DataElements.Network.Device.{i}.Radio.{i}.CACCapability.CACMethod.{i}. */
+            path: s(1049, 82), /* Device.WiFi.DataElements.Network.Device.{i}.Radio.{i}.CACCapability.CACMethod.{i}. */
             min_entries: 0,
             max_entries: Some(4),
-            num_entries_parameter: Some(s(93880, 24) /* CACMethodNumberOfEntries */),
+            num_entries_parameter: Some(s(48422, 24) /* CACMethodNumberOfEntries */),
             unique_keys: p(35, 1),
             version: v(2, 15, 0),
             parameters: p(996, 3),
             ..object(&GROUP)
         },
         Object {
-            path: s(94031, 102), /* Device.WiFi.DataElements.Network.Device.{i}.Radio.{i}.CACCapability.CACMethod.{i}.OpClassChannels.{i}. */
+            path: s(1049, 102), /* Device.WiFi.DataElements.Network.Device.{i}.Radio.{i}.CACCapability.CACMethod.{i}.OpClassChannels.{i}. */
             max_entries: None,
-            num_entries_parameter: Some(s(94001, 30) /* OpClassChannelsNumberOfEntries */),
+            num_entries_parameter: Some(s(21384, 30) /* OpClassChannelsNumberOfEntries */),
             unique_keys: p(36, 1),
             version: v(2, 15, 0),
             parameters: p(999, 2),
             ..object(&GROUP)
         },
         Object {
-            path: s(94133, 67), /* Device.WiFi.DataElements.Network.Device.{i}.Radio.{i}.Capabilities. */
+            path: s(117, 67), /* Device.WiFi.DataElements.Network.Device.{i}.Radio.{i}.Capabilities. */
             version: v(2, 13, 0),
             parameters: p(1001, 10),
             ..object(&GROUP)
         },
         Object {
-            path: s(94390, 83), /* Device.WiFi.DataElements.Network.Device.{i}.Radio.{i}.Capabilities.AKMBackhaul.{i}. */
+            path: s(3451, 83), /* Device.WiFi.DataElements.Network.Device.{i}.Radio.{i}.Capabilities.AKMBackhaul.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(94200, 26) /* AKMBackhaulNumberOfEntries */),
+            num_entries_parameter: Some(s(43596, 26) /* AKMBackhaulNumberOfEntries */),
             unique_keys: p(37, 1),
             version: v(2, 15, 0),
             parameters: p(1011, 2),
             ..object(&GROUP)
         },
         Object {
-            path: s(94473, 84), /* Device.WiFi.DataElements.Network.Device.{i}.Radio.{i}.Capabilities.AKMFrontHaul.{i}. */
+            path: s(2867, 84), /* Device.WiFi.DataElements.Network.Device.{i}.Radio.{i}.Capabilities.AKMFrontHaul.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(94226, 27) /* AKMFrontHaulNumberOfEntries */),
+            num_entries_parameter: Some(s(41437, 27) /* AKMFrontHaulNumberOfEntries */),
             unique_keys: p(38, 1),
             version: v(2, 15, 0),
             parameters: p(1013, 2),
             ..object(&GROUP)
         },
         Object {
-            path: s(94557, 100), /* Device.WiFi.DataElements.Network.Device.{i}.Radio.{i}.Capabilities.CapableOperatingClassProfile.{i}. */
+            path: s(1555, 100), /* Device.WiFi.DataElements.Network.Device.{i}.Radio.{i}.Capabilities.CapableOperatingClassProfile.{i}. */
             min_entries: 0,
             max_entries: None,
             num_entries_parameter: Some(
-                s(94253, 43), /* CapableOperatingClassProfileNumberOfEntries */
+                s(17573, 43), /* CapableOperatingClassProfileNumberOfEntries */
             ),
             unique_keys: p(39, 1),
             version: v(2, 13, 0),
@@ -675,121 +675,121 @@ pub(crate) static GROUP: Group = Group {
             ..object(&GROUP)
         },
         Object {
-            path: s(94697, 85), /* Device.WiFi.DataElements.Network.Device.{i}.Radio.{i}.Capabilities.HaLowCapabilities. */
+            path: s(2529, 85), /* Device.WiFi.DataElements.Network.Device.{i}.Radio.{i}.Capabilities.HaLowCapabilities. */
             version: v(2, 19, 0),
             parameters: p(1019, 34),
             ..object(&GROUP)
         },
         Object {
-            path: s(94823, 79), /* Device.WiFi.DataElements.Network.Device.{i}.Radio.{i}.Capabilities.WiFi6APRole. */
+            path: s(4342, 79), /* Device.WiFi.DataElements.Network.Device.{i}.Radio.{i}.Capabilities.WiFi6APRole. */
             version: v(2, 15, 0),
             parameters: p(1053, 23),
             ..object(&GROUP)
         },
         Object {
-            path: s(94902, 81), /* Device.WiFi.DataElements.Network.Device.{i}.Radio.{i}.Capabilities.WiFi6bSTARole. */
+            path: s(3780, 81), /* Device.WiFi.DataElements.Network.Device.{i}.Radio.{i}.Capabilities.WiFi6bSTARole. */
             version: v(2, 15, 0),
             parameters: p(1076, 23),
             ..object(&GROUP)
         },
         Object {
-            path: s(94983, 79), /* Device.WiFi.DataElements.Network.Device.{i}.Radio.{i}.Capabilities.WiFi7APRole. */
+            path: s(638, 79), /* Device.WiFi.DataElements.Network.Device.{i}.Radio.{i}.Capabilities.WiFi7APRole. */
             version: v(2, 17, 0),
             parameters: p(1099, 9),
             ..object(&GROUP)
         },
         Object {
-            path: s(95195, 103), /* Device.WiFi.DataElements.Network.Device.{i}.Radio.{i}.Capabilities.WiFi7APRole.EMLMRFreqSeparation.{i}. */
+            path: s(638, 103), /* Device.WiFi.DataElements.Network.Device.{i}.Radio.{i}.Capabilities.WiFi7APRole.EMLMRFreqSeparation.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(95062, 34) /* EMLMRFreqSeparationNumberOfEntries */),
+            num_entries_parameter: Some(s(29084, 34) /* EMLMRFreqSeparationNumberOfEntries */),
             unique_keys: p(40, 1),
             version: v(2, 17, 0),
             parameters: p(1108, 2),
             ..object(&GROUP)
         },
         Object {
-            path: s(95312, 103), /* Device.WiFi.DataElements.Network.Device.{i}.Radio.{i}.Capabilities.WiFi7APRole.EMLSRFreqSeparation.{i}. */
+            path: s(741, 103), /* Device.WiFi.DataElements.Network.Device.{i}.Radio.{i}.Capabilities.WiFi7APRole.EMLSRFreqSeparation.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(95096, 34) /* EMLSRFreqSeparationNumberOfEntries */),
+            num_entries_parameter: Some(s(29118, 34) /* EMLSRFreqSeparationNumberOfEntries */),
             unique_keys: p(41, 1),
             version: v(2, 17, 0),
             parameters: p(1110, 2),
             ..object(&GROUP)
         },
         Object {
-            path: s(95415, 102), /* Device.WiFi.DataElements.Network.Device.{i}.Radio.{i}.Capabilities.WiFi7APRole.NSTRFreqSeparation.{i}. */
+            path: s(1151, 102), /* Device.WiFi.DataElements.Network.Device.{i}.Radio.{i}.Capabilities.WiFi7APRole.NSTRFreqSeparation.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(95130, 33) /* NSTRFreqSeparationNumberOfEntries */),
+            num_entries_parameter: Some(s(30491, 33) /* NSTRFreqSeparationNumberOfEntries */),
             unique_keys: p(42, 1),
             version: v(2, 17, 0),
             parameters: p(1112, 2),
             ..object(&GROUP)
         },
         Object {
-            path: s(95517, 101), /* Device.WiFi.DataElements.Network.Device.{i}.Radio.{i}.Capabilities.WiFi7APRole.STRFreqSeparation.{i}. */
+            path: s(1354, 101), /* Device.WiFi.DataElements.Network.Device.{i}.Radio.{i}.Capabilities.WiFi7APRole.STRFreqSeparation.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(95163, 32) /* STRFreqSeparationNumberOfEntries */),
+            num_entries_parameter: Some(s(30492, 32) /* STRFreqSeparationNumberOfEntries */),
             unique_keys: p(43, 1),
             version: v(2, 17, 0),
             parameters: p(1114, 2),
             ..object(&GROUP)
         },
         Object {
-            path: s(95618, 81), /* Device.WiFi.DataElements.Network.Device.{i}.Radio.{i}.Capabilities.WiFi7bSTARole. */
+            path: s(117, 81), /* Device.WiFi.DataElements.Network.Device.{i}.Radio.{i}.Capabilities.WiFi7bSTARole. */
             version: v(2, 17, 0),
             parameters: p(1116, 9),
             ..object(&GROUP)
         },
         Object {
-            path: s(95699, 105), /* Device.WiFi.DataElements.Network.Device.{i}.Radio.{i}.Capabilities.WiFi7bSTARole.EMLMRFreqSeparation.{i}. */
+            path: s(117, 105), /* Device.WiFi.DataElements.Network.Device.{i}.Radio.{i}.Capabilities.WiFi7bSTARole.EMLMRFreqSeparation.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(95062, 34) /* EMLMRFreqSeparationNumberOfEntries */),
+            num_entries_parameter: Some(s(29084, 34) /* EMLMRFreqSeparationNumberOfEntries */),
             unique_keys: p(44, 1),
             version: v(2, 17, 0),
             parameters: p(1125, 2),
             ..object(&GROUP)
         },
         Object {
-            path: s(95804, 105), /* Device.WiFi.DataElements.Network.Device.{i}.Radio.{i}.Capabilities.WiFi7bSTARole.EMLSRFreqSeparation.{i}. */
+            path: s(222, 105), /* Device.WiFi.DataElements.Network.Device.{i}.Radio.{i}.Capabilities.WiFi7bSTARole.EMLSRFreqSeparation.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(95096, 34) /* EMLSRFreqSeparationNumberOfEntries */),
+            num_entries_parameter: Some(s(29118, 34) /* EMLSRFreqSeparationNumberOfEntries */),
             unique_keys: p(45, 1),
             version: v(2, 17, 0),
             parameters: p(1127, 2),
             ..object(&GROUP)
         },
         Object {
-            path: s(95909, 104), /* Device.WiFi.DataElements.Network.Device.{i}.Radio.{i}.Capabilities.WiFi7bSTARole.NSTRFreqSeparation.{i}. */
+            path: s(431, 104), /* Device.WiFi.DataElements.Network.Device.{i}.Radio.{i}.Capabilities.WiFi7bSTARole.NSTRFreqSeparation.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(95130, 33) /* NSTRFreqSeparationNumberOfEntries */),
+            num_entries_parameter: Some(s(30491, 33) /* NSTRFreqSeparationNumberOfEntries */),
             unique_keys: p(46, 1),
             version: v(2, 17, 0),
             parameters: p(1129, 2),
             ..object(&GROUP)
         },
         Object {
-            path: s(96013, 103), /* Device.WiFi.DataElements.Network.Device.{i}.Radio.{i}.Capabilities.WiFi7bSTARole.STRFreqSeparation.{i}. */
+            path: s(844, 103), /* Device.WiFi.DataElements.Network.Device.{i}.Radio.{i}.Capabilities.WiFi7bSTARole.STRFreqSeparation.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(95163, 32) /* STRFreqSeparationNumberOfEntries */),
+            num_entries_parameter: Some(s(30492, 32) /* STRFreqSeparationNumberOfEntries */),
             unique_keys: p(47, 1),
             version: v(2, 17, 0),
             parameters: p(1131, 2),
             ..object(&GROUP)
         },
         Object {
-            path: s(96116, 87), /* Device.WiFi.DataElements.Network.Device.{i}.Radio.{i}.CurrentOperatingClassProfile.{i}. */
+            path: s(2186, 87), /* Device.WiFi.DataElements.Network.Device.{i}.Radio.{i}.CurrentOperatingClassProfile.{i}. */
             min_entries: 0,
             max_entries: None,
             num_entries_parameter: Some(
-                s(88980, 43), /* CurrentOperatingClassProfileNumberOfEntries */
+                s(17616, 43), /* CurrentOperatingClassProfileNumberOfEntries */
             ),
             unique_keys: p(48, 1),
             version: v(2, 13, 0),
@@ -797,155 +797,155 @@ pub(crate) static GROUP: Group = Group {
             ..object(&GROUP)
         },
         Object {
-            path: s(96203, 84), /* Device.WiFi.DataElements.Network.Device.{i}.Radio.{i}.DisAllowedOpClassChannels.{i}. */
+            path: s(2951, 84), /* Device.WiFi.DataElements.Network.Device.{i}.Radio.{i}.DisAllowedOpClassChannels.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
             num_entries_parameter: Some(
-                s(89480, 40), /* DisAllowedOpClassChannelsNumberOfEntries */
+                s(21374, 40), /* DisAllowedOpClassChannelsNumberOfEntries */
             ),
-            enable_parameter: Some(s(780, 6) /* Enable */),
+            enable_parameter: Some(s(3773, 6) /* Enable */),
             unique_keys: p(49, 1),
             version: v(2, 15, 0),
             parameters: p(1138, 3),
             ..object(&GROUP)
         },
         Object {
-            path: s(96287, 67), /* Device.WiFi.DataElements.Network.Device.{i}.Radio.{i}.MultiAPRadio. */
+            path: s(7618, 67), /* Device.WiFi.DataElements.Network.Device.{i}.Radio.{i}.MultiAPRadio. */
             version: v(2, 15, 0),
             parameters: p(1141, 1),
             commands: p(30, 2),
             ..object(&GROUP)
         },
         Object {
-            path: s(98400, 76), /* Device.WiFi.DataElements.Network.Device.{i}.Radio.{i}.OpClassPreference.{i}. */
+            path: s(5118, 76), /* Device.WiFi.DataElements.Network.Device.{i}.Radio.{i}.OpClassPreference.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(89533, 32) /* OpClassPreferenceNumberOfEntries */),
+            num_entries_parameter: Some(s(32395, 32) /* OpClassPreferenceNumberOfEntries */),
             unique_keys: p(50, 1),
             version: v(2, 19, 0),
             parameters: p(1212, 4),
             ..object(&GROUP)
         },
         Object {
-            path: s(98486, 69), /* Device.WiFi.DataElements.Network.Device.{i}.Radio.{i}.ScanCapability. */
+            path: s(1744, 69), /* Device.WiFi.DataElements.Network.Device.{i}.Radio.{i}.ScanCapability. */
             version: v(2, 15, 0),
             parameters: p(1216, 4),
             ..object(&GROUP)
         },
         Object {
-            path: s(98586, 89), /* Device.WiFi.DataElements.Network.Device.{i}.Radio.{i}.ScanCapability.OpClassChannels.{i}. */
+            path: s(1744, 89), /* Device.WiFi.DataElements.Network.Device.{i}.Radio.{i}.ScanCapability.OpClassChannels.{i}. */
             max_entries: None,
-            num_entries_parameter: Some(s(94001, 30) /* OpClassChannelsNumberOfEntries */),
+            num_entries_parameter: Some(s(21384, 30) /* OpClassChannelsNumberOfEntries */),
             unique_keys: p(51, 1),
             version: v(2, 15, 0),
             parameters: p(1220, 2),
             ..object(&GROUP)
         },
         Object {
-            path: s(98675, 69), /* Device.WiFi.DataElements.Network.Device.{i}.Radio.{i}.ScanResult.{i}. */
+            path: s(0, 69), /* Device.WiFi.DataElements.Network.Device.{i}.Radio.{i}.ScanResult.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(89674, 25) /* ScanResultNumberOfEntries */),
+            num_entries_parameter: Some(s(47657, 25) /* ScanResultNumberOfEntries */),
             version: v(2, 14, 0),
             parameters: p(1222, 4),
             ..object(&GROUP)
         },
         Object {
-            path: s(98791, 85), /* Device.WiFi.DataElements.Network.Device.{i}.Radio.{i}.ScanResult.{i}.OpClassScan.{i}. */
+            path: s(0, 85), /* Device.WiFi.DataElements.Network.Device.{i}.Radio.{i}.ScanResult.{i}.OpClassScan.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(98765, 26) /* OpClassScanNumberOfEntries */),
+            num_entries_parameter: Some(s(45026, 26) /* OpClassScanNumberOfEntries */),
             unique_keys: p(52, 1),
             version: v(2, 14, 0),
             parameters: p(1226, 2),
             ..object(&GROUP)
         },
         Object {
-            path: s(98902, 101), /* Device.WiFi.DataElements.Network.Device.{i}.Radio.{i}.ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}. */
+            path: s(0, 101), /* Device.WiFi.DataElements.Network.Device.{i}.Radio.{i}.ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(98876, 26) /* ChannelScanNumberOfEntries */),
+            num_entries_parameter: Some(s(43934, 26) /* ChannelScanNumberOfEntries */),
             unique_keys: p(53, 1),
             version: v(2, 14, 0),
             parameters: p(1228, 6),
             ..object(&GROUP)
         },
         Object {
-            path: s(99029, 117), /* Device.WiFi.DataElements.Network.Device.{i}.Radio.{i}.ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}. */
+            path: s(0, 117), /* Device.WiFi.DataElements.Network.Device.{i}.Radio.{i}.ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(99003, 26) /* NeighborBSSNumberOfEntries */),
+            num_entries_parameter: Some(s(44974, 26) /* NeighborBSSNumberOfEntries */),
             unique_keys: p(54, 1),
             version: v(2, 14, 0),
             parameters: p(1234, 11),
             ..object(&GROUP)
         },
         Object {
-            path: s(99227, 67), /* Device.WiFi.DataElements.Network.Device.{i}.Radio.{i}.SpatialReuse. */
+            path: s(7685, 67), /* Device.WiFi.DataElements.Network.Device.{i}.Radio.{i}.SpatialReuse. */
             version: v(2, 15, 0),
             parameters: p(1245, 12),
             ..object(&GROUP)
         },
         Object {
-            path: s(99336, 74), /* Device.WiFi.DataElements.Network.Device.{i}.Radio.{i}.UnassociatedSTA.{i}. */
+            path: s(5720, 74), /* Device.WiFi.DataElements.Network.Device.{i}.Radio.{i}.UnassociatedSTA.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(89788, 30) /* UnassociatedSTANumberOfEntries */),
+            num_entries_parameter: Some(s(36831, 30) /* UnassociatedSTANumberOfEntries */),
             unique_keys: p(55, 1),
             version: v(2, 13, 0),
             parameters: p(1257, 4),
             ..object(&GROUP)
         },
         Object {
-            path: s(99410, 55), /* Device.WiFi.DataElements.Network.Device.{i}.SPRule.{i}. */
+            path: s(11331, 55), /* Device.WiFi.DataElements.Network.Device.{i}.SPRule.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(85843, 21) /* SPRuleNumberOfEntries */),
+            num_entries_parameter: Some(s(57723, 21) /* SPRuleNumberOfEntries */),
             unique_keys: p(56, 1),
             version: v(2, 15, 0),
             parameters: p(1261, 4),
             ..object(&GROUP)
         },
         Object {
-            path: s(99482, 65), /* Device.WiFi.DataElements.Network.Device.{i}.SSIDtoVIDMapping.{i}. */
+            path: s(8344, 65), /* Device.WiFi.DataElements.Network.Device.{i}.SSIDtoVIDMapping.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(85864, 31) /* SSIDtoVIDMappingNumberOfEntries */),
+            num_entries_parameter: Some(s(34480, 31) /* SSIDtoVIDMappingNumberOfEntries */),
             unique_keys: p(57, 1),
             version: v(2, 15, 0),
             parameters: p(1265, 2),
             ..object(&GROUP)
         },
         Object {
-            path: s(99547, 48), /* Device.WiFi.DataElements.Network.Device.{i}.WPS. */
+            path: s(14495, 48), /* Device.WiFi.DataElements.Network.Device.{i}.WPS. */
             version: v(2, 17, 0),
             parameters: p(1267, 2),
             ..object(&GROUP)
         },
         Object {
-            path: s(99595, 52), /* Device.WiFi.DataElements.Network.Device.{i}.bSTAMLD. */
+            path: s(8083, 52), /* Device.WiFi.DataElements.Network.Device.{i}.bSTAMLD. */
             version: v(2, 17, 0),
             parameters: p(1269, 3),
             ..object(&GROUP)
         },
         Object {
-            path: s(99665, 66), /* Device.WiFi.DataElements.Network.Device.{i}.bSTAMLD.bSTAMLDConfig. */
+            path: s(8083, 66), /* Device.WiFi.DataElements.Network.Device.{i}.bSTAMLD.bSTAMLDConfig. */
             version: v(2, 17, 0),
             parameters: p(1272, 5),
             ..object(&GROUP)
         },
         Object {
-            path: s(99731, 61), /* Device.WiFi.DataElements.Network.MultiAPSteeringSummaryStats. */
+            path: s(9284, 61), /* Device.WiFi.DataElements.Network.MultiAPSteeringSummaryStats. */
             version: v(2, 15, 0),
             parameters: p(1277, 8),
             ..object(&GROUP)
         },
         Object {
-            path: s(99792, 56), /* Device.WiFi.DataElements.Network.PreferredBackhauls.{i}. */
+            path: s(10833, 56), /* Device.WiFi.DataElements.Network.PreferredBackhauls.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(84459, 33) /* PreferredBackhaulsNumberOfEntries */),
+            num_entries_parameter: Some(s(30722, 33) /* PreferredBackhaulsNumberOfEntries */),
             unique_keys: p(58, 1),
             version: v(2, 17, 0),
             protocols: Protocols::USP,
@@ -953,61 +953,61 @@ pub(crate) static GROUP: Group = Group {
             ..object(&GROUP)
         },
         Object {
-            path: s(99862, 52), /* Device.WiFi.DataElements.Network.ProvisionedDPP.{i}. */
+            path: s(12660, 52), /* Device.WiFi.DataElements.Network.ProvisionedDPP.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(84492, 29) /* ProvisionedDPPNumberOfEntries */),
+            num_entries_parameter: Some(s(38813, 29) /* ProvisionedDPPNumberOfEntries */),
             unique_keys: p(59, 1),
             version: v(2, 19, 0),
             parameters: p(1287, 3),
             ..object(&GROUP)
         },
         Object {
-            path: s(99920, 42), /* Device.WiFi.DataElements.Network.SSID.{i}. */
+            path: s(18977, 42), /* Device.WiFi.DataElements.Network.SSID.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(80283, 19) /* SSIDNumberOfEntries */),
+            num_entries_parameter: Some(s(63392, 19) /* SSIDNumberOfEntries */),
             unique_keys: p(60, 1),
             version: v(2, 15, 0),
             parameters: p(1290, 12),
             ..object(&GROUP)
         },
         Object {
-            path: s(99962, 46), /* Device.WiFi.DataElements.Network.STABlock.{i}. */
+            path: s(9523, 46), /* Device.WiFi.DataElements.Network.STABlock.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(84541, 23) /* STABlockNumberOfEntries */),
+            num_entries_parameter: Some(s(52118, 23) /* STABlockNumberOfEntries */),
             unique_keys: p(61, 1),
             version: v(2, 17, 0),
             parameters: p(1302, 3),
             ..object(&GROUP)
         },
         Object {
-            path: s(100018, 59), /* Device.WiFi.DataElements.Network.STABlock.{i}.Schedule.{i}. */
+            path: s(9523, 59), /* Device.WiFi.DataElements.Network.STABlock.{i}.Schedule.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(19764, 23) /* ScheduleNumberOfEntries */),
+            num_entries_parameter: Some(s(52164, 23) /* ScheduleNumberOfEntries */),
             unique_keys: p(62, 1),
             version: v(2, 17, 0),
             parameters: p(1305, 5),
             ..object(&GROUP)
         },
         Object {
-            path: s(100077, 25), /* Device.WiFi.EndPoint.{i}. */
+            path: s(15749, 25), /* Device.WiFi.EndPoint.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(80238, 23) /* EndPointNumberOfEntries */),
-            enable_parameter: Some(s(780, 6) /* Enable */),
+            num_entries_parameter: Some(s(51175, 23) /* EndPointNumberOfEntries */),
+            enable_parameter: Some(s(3773, 6) /* Enable */),
             unique_keys: p(63, 2),
             parameters: p(1310, 7),
             ..object(&GROUP)
         },
         Object {
-            path: s(100118, 32), /* Device.WiFi.EndPoint.{i}.AC.{i}. */
+            path: s(23625, 32), /* Device.WiFi.EndPoint.{i}.AC.{i}. */
             min_entries: 4,
             max_entries: Some(4),
             unique_keys: p(65, 2),
@@ -1016,54 +1016,54 @@ pub(crate) static GROUP: Group = Group {
             ..object(&GROUP)
         },
         Object {
-            path: s(100150, 38), /* Device.WiFi.EndPoint.{i}.AC.{i}.Stats. */
+            path: s(23625, 38), /* Device.WiFi.EndPoint.{i}.AC.{i}.Stats. */
             version: v(2, 8, 0),
             parameters: p(1323, 10),
             ..object(&GROUP)
         },
         Object {
-            path: s(100188, 37), /* Device.WiFi.EndPoint.{i}.Profile.{i}. */
+            path: s(15749, 37), /* Device.WiFi.EndPoint.{i}.Profile.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(3609, 22) /* ProfileNumberOfEntries */),
-            enable_parameter: Some(s(780, 6) /* Enable */),
+            num_entries_parameter: Some(s(17594, 22) /* ProfileNumberOfEntries */),
+            enable_parameter: Some(s(3773, 6) /* Enable */),
             unique_keys: p(67, 2),
             parameters: p(1333, 7),
             ..object(&GROUP)
         },
         Object {
-            path: s(100225, 46), /* Device.WiFi.EndPoint.{i}.Profile.{i}.Security. */
+            path: s(15749, 46), /* Device.WiFi.EndPoint.{i}.Profile.{i}.Security. */
             parameters: p(1340, 6),
             ..object(&GROUP)
         },
         Object {
-            path: s(100271, 34), /* Device.WiFi.EndPoint.{i}.Security. */
+            path: s(28948, 34), /* Device.WiFi.EndPoint.{i}.Security. */
             parameters: p(1346, 1),
             ..object(&GROUP)
         },
         Object {
-            path: s(100305, 31), /* Device.WiFi.EndPoint.{i}.Stats. */
+            path: s(33643, 31), /* Device.WiFi.EndPoint.{i}.Stats. */
             parameters: p(1347, 4),
             ..object(&GROUP)
         },
         Object {
-            path: s(100336, 29), /* Device.WiFi.EndPoint.{i}.WPS. */
+            path: s(38001, 29), /* Device.WiFi.EndPoint.{i}.WPS. */
             parameters: p(1351, 6),
             ..object(&GROUP)
         },
         Object {
-            path: s(100365, 38), /* Device.WiFi.NeighboringWiFiDiagnostic. */
+            path: s(13915, 38), /* Device.WiFi.NeighboringWiFiDiagnostic. */
             version: v(2, 7, 0),
             protocols: Protocols::CWMP,
             parameters: p(1357, 2),
             ..object(&GROUP)
         },
         Object {
-            path: s(100403, 49), /* Device.WiFi.NeighboringWiFiDiagnostic.Result.{i}. */
+            path: s(13915, 49), /* Device.WiFi.NeighboringWiFiDiagnostic.Result.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(9180, 21) /* ResultNumberOfEntries */),
+            num_entries_parameter: Some(s(25027, 21) /* ResultNumberOfEntries */),
             unique_keys: p(69, 1),
             version: v(2, 7, 0),
             protocols: Protocols::CWMP,
@@ -1071,41 +1071,41 @@ pub(crate) static GROUP: Group = Group {
             ..object(&GROUP)
         },
         Object {
-            path: s(100611, 22), /* Device.WiFi.Radio.{i}. */
+            path: s(40262, 22), /* Device.WiFi.Radio.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(73653, 20) /* RadioNumberOfEntries */),
+            num_entries_parameter: Some(s(60218, 20) /* RadioNumberOfEntries */),
             unique_keys: p(70, 2),
             parameters: p(1376, 54),
             commands: p(32, 4),
             ..object(&GROUP)
         },
         Object {
-            path: s(101300, 28), /* Device.WiFi.Radio.{i}.Stats. */
+            path: s(40262, 28), /* Device.WiFi.Radio.{i}.Stats. */
             parameters: p(1512, 30),
             commands: p(36, 1),
             ..object(&GROUP)
         },
         Object {
-            path: s(101738, 40), /* Device.WiFi.RemoteMeasurementDiagnostic. */
+            path: s(21214, 40), /* Device.WiFi.RemoteMeasurementDiagnostic. */
             version: v(2, 15, 0),
             protocols: Protocols::CWMP,
             parameters: p(1542, 7),
             ..object(&GROUP)
         },
         Object {
-            path: s(101778, 21), /* Device.WiFi.SSID.{i}. */
+            path: s(42139, 21), /* Device.WiFi.SSID.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(80283, 19) /* SSIDNumberOfEntries */),
-            enable_parameter: Some(s(780, 6) /* Enable */),
+            num_entries_parameter: Some(s(63392, 19) /* SSIDNumberOfEntries */),
+            enable_parameter: Some(s(3773, 6) /* Enable */),
             unique_keys: p(72, 3),
             parameters: p(1549, 15),
             ..object(&GROUP)
         },
         Object {
-            path: s(101834, 27), /* Device.WiFi.SSID.{i}.Stats. */
+            path: s(42139, 27), /* Device.WiFi.SSID.{i}.Stats. */
             parameters: p(1564, 30),
             commands: p(37, 1),
             ..object(&GROUP)
@@ -1113,22 +1113,22 @@ pub(crate) static GROUP: Group = Group {
     ],
     parameters: &[
         Parameter {
-            name: s(4559, 26), /* AccessPointNumberOfEntries */
+            name: s(43674, 26), /* AccessPointNumberOfEntries */
             syntax: 0,
             ..PARAM
         },
         Parameter {
-            name: s(80238, 23), /* EndPointNumberOfEntries */
+            name: s(51175, 23), /* EndPointNumberOfEntries */
             syntax: 0,
             ..PARAM
         },
         Parameter {
-            name: s(73653, 20), /* RadioNumberOfEntries */
+            name: s(60218, 20), /* RadioNumberOfEntries */
             syntax: 0,
             ..PARAM
         },
         Parameter {
-            name: s(1229, 5), /* Reset */
+            name: s(31685, 5), /* Reset */
             syntax: 40,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
@@ -1136,262 +1136,262 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(80261, 10), /* ResetCause */
+            name: s(91600, 10), /* ResetCause */
             syntax: 1187,
             version: v(2, 14, 0),
             ..PARAM
         },
         Parameter {
-            name: s(80271, 12), /* ResetCounter */
+            name: s(86709, 12), /* ResetCounter */
             syntax: 259,
             version: v(2, 12, 0),
             ..PARAM
         },
         Parameter {
-            name: s(80283, 19), /* SSIDNumberOfEntries */
+            name: s(63392, 19), /* SSIDNumberOfEntries */
             syntax: 0,
             ..PARAM
         },
         Parameter {
-            name: s(80329, 16), /* Result.{i}.BSSID */
+            name: s(73946, 16), /* Result.{i}.BSSID */
             syntax: 188,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(80345, 33), /* Result.{i}.BasicDataTransferRates */
+            name: s(30755, 33), /* Result.{i}.BasicDataTransferRates */
             syntax: 219,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(80378, 23), /* Result.{i}.BeaconPeriod */
+            name: s(52026, 23), /* Result.{i}.BeaconPeriod */
             syntax: 1188,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(80401, 18), /* Result.{i}.Channel */
+            name: s(66915, 18), /* Result.{i}.Channel */
             syntax: 898,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(80419, 21), /* Result.{i}.DTIMPeriod */
+            name: s(57639, 21), /* Result.{i}.DTIMPeriod */
             syntax: 1188,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(80440, 25), /* Result.{i}.EncryptionMode */
+            name: s(47432, 25), /* Result.{i}.EncryptionMode */
             syntax: 1189,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(80465, 15), /* Result.{i}.Mode */
+            name: s(77459, 15), /* Result.{i}.Mode */
             syntax: 1190,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(80480, 16), /* Result.{i}.Noise */
+            name: s(73962, 16), /* Result.{i}.Noise */
             syntax: 1191,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(80496, 36), /* Result.{i}.OperatingChannelBandwidth */
+            name: s(27004, 36), /* Result.{i}.OperatingChannelBandwidth */
             syntax: 1192,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(80532, 33), /* Result.{i}.OperatingFrequencyBand */
+            name: s(30788, 33), /* Result.{i}.OperatingFrequencyBand */
             syntax: 1193,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(80565, 29), /* Result.{i}.OperatingStandards */
+            name: s(38987, 29), /* Result.{i}.OperatingStandards */
             syntax: 1194,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(80594, 16), /* Result.{i}.Radio */
+            name: s(73978, 16), /* Result.{i}.Radio */
             syntax: 1195,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(80610, 15), /* Result.{i}.SSID */
+            name: s(77474, 15), /* Result.{i}.SSID */
             syntax: 335,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(80625, 30), /* Result.{i}.SecurityModeEnabled */
+            name: s(36381, 30), /* Result.{i}.SecurityModeEnabled */
             syntax: 1196,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(80655, 25), /* Result.{i}.SignalStrength */
+            name: s(47457, 25), /* Result.{i}.SignalStrength */
             syntax: 1191,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(80680, 37), /* Result.{i}.SupportedDataTransferRates */
+            name: s(25344, 37), /* Result.{i}.SupportedDataTransferRates */
             syntax: 219,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(80717, 29), /* Result.{i}.SupportedStandards */
+            name: s(39016, 29), /* Result.{i}.SupportedStandards */
             syntax: 1197,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(427, 6), /* Status */
+            name: s(2491, 6), /* Status */
             syntax: 305,
             version: v(2, 13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(80787, 17), /* AllowedMACAddress */
+            name: s(67809, 17), /* AllowedMACAddress */
             syntax: 869,
             access: Access::ReadWrite,
             version: v(2, 9, 0),
             ..PARAM
         },
         Parameter {
-            name: s(28361, 31), /* AssociatedDeviceNumberOfEntries */
+            name: s(32744, 31), /* AssociatedDeviceNumberOfEntries */
             syntax: 0,
             ..PARAM
         },
         Parameter {
-            name: s(80804, 16), /* CpeOperationMode */
+            name: s(71786, 16), /* CpeOperationMode */
             syntax: 1198,
             access: Access::ReadWrite,
             version: v(2, 14, 0),
             ..PARAM
         },
         Parameter {
-            name: s(780, 6), /* Enable */
+            name: s(3773, 6), /* Enable */
             syntax: 26,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(80820, 15), /* IsolationEnable */
+            name: s(76244, 15), /* IsolationEnable */
             syntax: 16,
             access: Access::ReadWrite,
             version: v(2, 4, 0),
             ..PARAM
         },
         Parameter {
-            name: s(80835, 24), /* MACAddressControlEnabled */
+            name: s(49262, 24), /* MACAddressControlEnabled */
             syntax: 16,
             access: Access::ReadWrite,
             version: v(2, 9, 0),
             ..PARAM
         },
         Parameter {
-            name: s(80859, 22), /* MaxAllowedAssociations */
+            name: s(54215, 22), /* MaxAllowedAssociations */
             syntax: 0,
             access: Access::ReadWrite,
             version: v(2, 12, 0),
             ..PARAM
         },
         Parameter {
-            name: s(80881, 24), /* SSIDAdvertisementEnabled */
+            name: s(49910, 24), /* SSIDAdvertisementEnabled */
             syntax: 16,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(80774, 13), /* SSIDReference */
+            name: s(80387, 13), /* SSIDReference */
             syntax: 1199,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(427, 6), /* Status */
+            name: s(2491, 6), /* Status */
             syntax: 65,
             ..PARAM
         },
         Parameter {
-            name: s(80905, 15), /* UAPSDCapability */
+            name: s(77864, 15), /* UAPSDCapability */
             syntax: 16,
             ..PARAM
         },
         Parameter {
-            name: s(80920, 11), /* UAPSDEnable */
-            syntax: 16,
-            access: Access::ReadWrite,
-            ..PARAM
-        },
-        Parameter {
-            name: s(80931, 13), /* WMMCapability */
-            syntax: 16,
-            ..PARAM
-        },
-        Parameter {
-            name: s(80944, 9), /* WMMEnable */
+            name: s(89789, 11), /* UAPSDEnable */
             syntax: 16,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(80988, 14), /* AccessCategory */
+            name: s(84182, 13), /* WMMCapability */
+            syntax: 16,
+            ..PARAM
+        },
+        Parameter {
+            name: s(93944, 9), /* WMMEnable */
+            syntax: 16,
+            access: Access::ReadWrite,
+            ..PARAM
+        },
+        Parameter {
+            name: s(78235, 14), /* AccessCategory */
             syntax: 1200,
             version: v(2, 8, 0),
             ..PARAM
         },
         Parameter {
-            name: s(81002, 9), /* AckPolicy */
+            name: s(92432, 9), /* AckPolicy */
             syntax: 16,
             access: Access::ReadWrite,
             version: v(2, 8, 0),
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
             version: v(2, 8, 0),
@@ -1399,7 +1399,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
             version: v(2, 8, 0),
@@ -1407,559 +1407,559 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(81011, 25), /* OutQLenHistogramIntervals */
+            name: s(47107, 25), /* OutQLenHistogramIntervals */
             syntax: 128,
             access: Access::ReadWrite,
             version: v(2, 8, 0),
             ..PARAM
         },
         Parameter {
-            name: s(81036, 30), /* OutQLenHistogramSampleInterval */
+            name: s(36201, 30), /* OutQLenHistogramSampleInterval */
             syntax: 28,
             access: Access::ReadWrite,
             version: v(2, 8, 0),
             ..PARAM
         },
         Parameter {
-            name: s(1041, 13), /* BytesReceived */
+            name: s(19258, 13), /* BytesReceived */
             syntax: 38,
             version: v(2, 8, 0),
             ..PARAM
         },
         Parameter {
-            name: s(1054, 9), /* BytesSent */
+            name: s(24224, 9), /* BytesSent */
             syntax: 38,
             version: v(2, 8, 0),
             ..PARAM
         },
         Parameter {
-            name: s(1072, 22), /* DiscardPacketsReceived */
+            name: s(25137, 22), /* DiscardPacketsReceived */
             syntax: 39,
             version: v(2, 8, 0),
             ..PARAM
         },
         Parameter {
-            name: s(1094, 18), /* DiscardPacketsSent */
+            name: s(30572, 18), /* DiscardPacketsSent */
             syntax: 39,
             version: v(2, 8, 0),
             ..PARAM
         },
         Parameter {
-            name: s(1112, 14), /* ErrorsReceived */
+            name: s(28148, 14), /* ErrorsReceived */
             syntax: 39,
             version: v(2, 8, 0),
             ..PARAM
         },
         Parameter {
-            name: s(1126, 10), /* ErrorsSent */
+            name: s(23957, 10), /* ErrorsSent */
             syntax: 39,
             version: v(2, 8, 0),
             ..PARAM
         },
         Parameter {
-            name: s(81107, 16), /* OutQLenHistogram */
+            name: s(36201, 16), /* OutQLenHistogram */
             syntax: 128,
             version: v(2, 8, 0),
             ..PARAM
         },
         Parameter {
-            name: s(1189, 15), /* PacketsReceived */
+            name: s(17412, 15), /* PacketsReceived */
             syntax: 37,
             version: v(2, 8, 0),
             ..PARAM
         },
         Parameter {
-            name: s(1204, 11), /* PacketsSent */
+            name: s(22423, 11), /* PacketsSent */
             syntax: 37,
             version: v(2, 8, 0),
             ..PARAM
         },
         Parameter {
-            name: s(32455, 12), /* RetransCount */
+            name: s(65355, 12), /* RetransCount */
             syntax: 39,
             version: v(2, 8, 0),
             ..PARAM
         },
         Parameter {
-            name: s(81156, 15), /* AdviceOfCharges */
+            name: s(75059, 15), /* AdviceOfCharges */
             syntax: 1201,
             access: Access::ReadWrite,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(81171, 23), /* Cellular3GPPNetworkInfo */
+            name: s(50669, 23), /* Cellular3GPPNetworkInfo */
             syntax: 1202,
             access: Access::ReadWrite,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(81194, 7), /* Domains */
+            name: s(95843, 7), /* Domains */
             syntax: 128,
             access: Access::ReadWrite,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(780, 6), /* Enable */
+            name: s(3773, 6), /* Enable */
             syntax: 26,
             access: Access::ReadWrite,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(81201, 23), /* IPv4AddressAvailability */
+            name: s(51382, 23), /* IPv4AddressAvailability */
             syntax: 1203,
             access: Access::ReadWrite,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(81224, 23), /* IPv6AddressAvailability */
+            name: s(51451, 23), /* IPv6AddressAvailability */
             syntax: 1204,
             access: Access::ReadWrite,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(81247, 9), /* NAIRealms */
+            name: s(93215, 9), /* NAIRealms */
             syntax: 128,
             access: Access::ReadWrite,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(81256, 16), /* NetworkAuthTypes */
+            name: s(73226, 16), /* NetworkAuthTypes */
             syntax: 1205,
             access: Access::ReadWrite,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(81272, 20), /* RoamingConsortiumOIs */
+            name: s(60418, 20), /* RoamingConsortiumOIs */
             syntax: 128,
             access: Access::ReadWrite,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(81292, 9), /* VenueName */
+            name: s(93926, 9), /* VenueName */
             syntax: 1206,
             access: Access::ReadWrite,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(780, 6), /* Enable */
+            name: s(3773, 6), /* Enable */
             syntax: 16,
             access: Access::ReadWrite,
             version: v(2, 5, 0),
             ..PARAM
         },
         Parameter {
-            name: s(81340, 15), /* InterimInterval */
+            name: s(76199, 15), /* InterimInterval */
             syntax: 1207,
             access: Access::ReadWrite,
             version: v(2, 5, 0),
             ..PARAM
         },
         Parameter {
-            name: s(81355, 15), /* SecondarySecret */
+            name: s(77549, 15), /* SecondarySecret */
             syntax: 562,
             access: Access::ReadWrite,
             version: v(2, 5, 0),
             ..PARAM
         },
         Parameter {
-            name: s(81370, 21), /* SecondaryServerIPAddr */
+            name: s(57828, 21), /* SecondaryServerIPAddr */
             syntax: 126,
             access: Access::ReadWrite,
             version: v(2, 5, 0),
             ..PARAM
         },
         Parameter {
-            name: s(81391, 19), /* SecondaryServerPort */
+            name: s(63449, 19), /* SecondaryServerPort */
             syntax: 1208,
             access: Access::ReadWrite,
             version: v(2, 5, 0),
             ..PARAM
         },
         Parameter {
-            name: s(64189, 6), /* Secret */
+            name: s(57822, 6), /* Secret */
             syntax: 562,
             access: Access::ReadWrite,
             version: v(2, 5, 0),
             ..PARAM
         },
         Parameter {
-            name: s(81410, 12), /* ServerIPAddr */
+            name: s(43180, 12), /* ServerIPAddr */
             syntax: 126,
             access: Access::ReadWrite,
             version: v(2, 5, 0),
             ..PARAM
         },
         Parameter {
-            name: s(18567, 10), /* ServerPort */
+            name: s(47697, 10), /* ServerPort */
             syntax: 1208,
             access: Access::ReadWrite,
             version: v(2, 5, 0),
             ..PARAM
         },
         Parameter {
-            name: s(6821, 6), /* Active */
+            name: s(4245, 6), /* Active */
             syntax: 16,
             ..PARAM
         },
         Parameter {
-            name: s(81471, 15), /* AssociationTime */
+            name: s(75149, 15), /* AssociationTime */
             syntax: 10,
             version: v(2, 12, 0),
             ..PARAM
         },
         Parameter {
-            name: s(81486, 19), /* AuthenticationState */
+            name: s(61188, 19), /* AuthenticationState */
             syntax: 16,
             ..PARAM
         },
         Parameter {
-            name: s(81505, 20), /* LastDataDownlinkRate */
+            name: s(59598, 20), /* LastDataDownlinkRate */
             syntax: 1209,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(81525, 18), /* LastDataUplinkRate */
+            name: s(65781, 18), /* LastDataUplinkRate */
             syntax: 1209,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(10555, 10), /* MACAddress */
+            name: s(5260, 10), /* MACAddress */
             syntax: 188,
             ..PARAM
         },
         Parameter {
-            name: s(81543, 21), /* MaxSupportedBandwidth */
+            name: s(56925, 21), /* MaxSupportedBandwidth */
             syntax: 1210,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(81564, 28), /* MaxSupportedDataDownlinkRate */
+            name: s(40710, 28), /* MaxSupportedDataDownlinkRate */
             syntax: 1209,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(81592, 26), /* MaxSupportedDataUplinkRate */
+            name: s(44870, 26), /* MaxSupportedDataUplinkRate */
             syntax: 1209,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(81618, 5), /* Noise */
+            name: s(12811, 5), /* Noise */
             syntax: 1191,
             version: v(2, 12, 0),
             ..PARAM
         },
         Parameter {
-            name: s(73825, 17), /* OperatingStandard */
+            name: s(4005, 17), /* OperatingStandard */
             syntax: 1211,
             version: v(2, 10, 0),
             ..PARAM
         },
         Parameter {
-            name: s(81623, 15), /* Retransmissions */
+            name: s(77489, 15), /* Retransmissions */
             syntax: 1212,
             ..PARAM
         },
         Parameter {
-            name: s(28080, 3), /* SNR */
+            name: s(48611, 3), /* SNR */
             syntax: 1124,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(81638, 9), /* SetStaATF */
+            name: s(93692, 9), /* SetStaATF */
             syntax: 397,
             access: Access::ReadWrite,
             version: v(2, 14, 0),
             ..PARAM
         },
         Parameter {
-            name: s(81647, 14), /* SignalStrength */
+            name: s(5028, 14), /* SignalStrength */
             syntax: 1191,
             ..PARAM
         },
         Parameter {
-            name: s(2207, 4), /* Type */
+            name: s(38248, 4), /* Type */
             syntax: 3,
             version: v(2, 14, 0),
             ..PARAM
         },
         Parameter {
-            name: s(1041, 13), /* BytesReceived */
+            name: s(19258, 13), /* BytesReceived */
             syntax: 144,
             version: v(2, 8, 0),
             ..PARAM
         },
         Parameter {
-            name: s(1054, 9), /* BytesSent */
+            name: s(24224, 9), /* BytesSent */
             syntax: 144,
             version: v(2, 8, 0),
             ..PARAM
         },
         Parameter {
-            name: s(1112, 14), /* ErrorsReceived */
+            name: s(28148, 14), /* ErrorsReceived */
             syntax: 259,
             version: v(2, 14, 0),
             ..PARAM
         },
         Parameter {
-            name: s(1126, 10), /* ErrorsSent */
+            name: s(23957, 10), /* ErrorsSent */
             syntax: 259,
             version: v(2, 8, 0),
             ..PARAM
         },
         Parameter {
-            name: s(81716, 18), /* FailedRetransCount */
+            name: s(65349, 18), /* FailedRetransCount */
             syntax: 259,
             version: v(2, 8, 0),
             ..PARAM
         },
         Parameter {
-            name: s(81734, 18), /* MultipleRetryCount */
+            name: s(65997, 18), /* MultipleRetryCount */
             syntax: 259,
             version: v(2, 8, 0),
             ..PARAM
         },
         Parameter {
-            name: s(1189, 15), /* PacketsReceived */
+            name: s(17412, 15), /* PacketsReceived */
             syntax: 144,
             version: v(2, 8, 0),
             ..PARAM
         },
         Parameter {
-            name: s(1204, 11), /* PacketsSent */
+            name: s(22423, 11), /* PacketsSent */
             syntax: 144,
             version: v(2, 8, 0),
             ..PARAM
         },
         Parameter {
-            name: s(32455, 12), /* RetransCount */
+            name: s(65355, 12), /* RetransCount */
             syntax: 259,
             version: v(2, 8, 0),
             ..PARAM
         },
         Parameter {
-            name: s(72814, 10), /* RetryCount */
+            name: s(37324, 10), /* RetryCount */
             syntax: 259,
             version: v(2, 8, 0),
             ..PARAM
         },
         Parameter {
-            name: s(81793, 4), /* ASRA */
+            name: s(98071, 4), /* ASRA */
             syntax: 16,
             access: Access::ReadWrite,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(79842, 17), /* AccessNetworkType */
+            name: s(67758, 17), /* AccessNetworkType */
             syntax: 1213,
             access: Access::ReadWrite,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(81797, 25), /* EmergencyServiceReachable */
+            name: s(46557, 25), /* EmergencyServiceReachable */
             syntax: 16,
             access: Access::ReadWrite,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(780, 6), /* Enable */
+            name: s(3773, 6), /* Enable */
             syntax: 16,
             access: Access::ReadWrite,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(81822, 6), /* HESSID */
+            name: s(96804, 6), /* HESSID */
             syntax: 188,
             access: Access::ReadWrite,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(81828, 17), /* InternetAvailable */
+            name: s(69033, 17), /* InternetAvailable */
             syntax: 16,
             access: Access::ReadWrite,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(81845, 40), /* UnauthenticatedEmergencyServiceAvailable */
+            name: s(21614, 40), /* UnauthenticatedEmergencyServiceAvailable */
             syntax: 16,
             access: Access::ReadWrite,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(81885, 10), /* VenueGroup */
+            name: s(92220, 10), /* VenueGroup */
             syntax: 1214,
             access: Access::ReadWrite,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(81895, 9), /* VenueType */
+            name: s(93935, 9), /* VenueType */
             syntax: 3,
             access: Access::ReadWrite,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(81942, 11), /* DGAFDisable */
+            name: s(87875, 11), /* DGAFDisable */
             syntax: 16,
             access: Access::ReadWrite,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(780, 6), /* Enable */
+            name: s(3773, 6), /* Enable */
             syntax: 26,
             access: Access::ReadWrite,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(81953, 20), /* OperatorFriendlyName */
+            name: s(59878, 20), /* OperatorFriendlyName */
             syntax: 1206,
             access: Access::ReadWrite,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(15985, 7), /* Version */
+            name: s(19295, 7), /* Version */
             syntax: 1215,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(780, 6), /* Enable */
+            name: s(3773, 6), /* Enable */
             syntax: 26,
             access: Access::ReadWrite,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(82015, 13), /* FriendlyNames */
+            name: s(82206, 13), /* FriendlyNames */
             syntax: 1216,
             access: Access::ReadWrite,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(4085, 6), /* Method */
+            name: s(1120, 6), /* Method */
             syntax: 1217,
             access: Access::ReadWrite,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(82028, 12), /* ProviderNAIs */
+            name: s(86409, 12), /* ProviderNAIs */
             syntax: 128,
             access: Access::ReadWrite,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(82040, 4), /* SSID */
+            name: s(4961, 4), /* SSID */
             syntax: 3,
             access: Access::ReadWrite,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(82044, 10), /* ServerURIs */
+            name: s(91800, 10), /* ServerURIs */
             syntax: 128,
             access: Access::ReadWrite,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(82054, 19), /* ServiceDescriptions */
+            name: s(63544, 19), /* ServiceDescriptions */
             syntax: 1216,
             access: Access::ReadWrite,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(82110, 14), /* EncryptionMode */
+            name: s(4874, 14), /* EncryptionMode */
             syntax: 1189,
             access: Access::ReadWrite,
             version: v(2, 14, 0),
             ..PARAM
         },
         Parameter {
-            name: s(54877, 13), /* KeyPassphrase */
+            name: s(82700, 13), /* KeyPassphrase */
             syntax: 1218,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(82124, 9), /* MFPConfig */
+            name: s(93062, 9), /* MFPConfig */
             syntax: 1219,
             access: Access::ReadWrite,
             version: v(2, 11, 0),
             ..PARAM
         },
         Parameter {
-            name: s(28997, 11), /* ModeEnabled */
+            name: s(3769, 11), /* ModeEnabled */
             syntax: 1220,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(29008, 14), /* ModesSupported */
+            name: s(43582, 14), /* ModesSupported */
             syntax: 1221,
             ..PARAM
         },
         Parameter {
-            name: s(82133, 12), /* PreSharedKey */
+            name: s(86349, 12), /* PreSharedKey */
             syntax: 1222,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(82145, 12), /* RadiusSecret */
+            name: s(57816, 12), /* RadiusSecret */
             syntax: 562,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(82157, 18), /* RadiusServerIPAddr */
+            name: s(43174, 18), /* RadiusServerIPAddr */
             syntax: 126,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(82175, 16), /* RadiusServerPort */
+            name: s(47691, 16), /* RadiusServerPort */
             syntax: 1223,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(82191, 16), /* RekeyingInterval */
+            name: s(73850, 16), /* RekeyingInterval */
             syntax: 202,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(1229, 5), /* Reset */
+            name: s(31685, 5), /* Reset */
             syntax: 40,
             access: Access::ReadWrite,
             version: v(2, 4, 0),
@@ -1967,105 +1967,105 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(82207, 13), /* SAEPassphrase */
+            name: s(83532, 13), /* SAEPassphrase */
             syntax: 562,
             access: Access::ReadWrite,
             version: v(2, 13, 0),
             ..PARAM
         },
         Parameter {
-            name: s(82220, 8), /* SPPAMSDU */
+            name: s(95337, 8), /* SPPAMSDU */
             syntax: 1224,
             access: Access::ReadWrite,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(82228, 21), /* SecondaryRadiusSecret */
+            name: s(57807, 21), /* SecondaryRadiusSecret */
             syntax: 562,
             access: Access::ReadWrite,
             version: v(2, 5, 0),
             ..PARAM
         },
         Parameter {
-            name: s(82249, 27), /* SecondaryRadiusServerIPAddr */
+            name: s(43165, 27), /* SecondaryRadiusServerIPAddr */
             syntax: 126,
             access: Access::ReadWrite,
             version: v(2, 5, 0),
             ..PARAM
         },
         Parameter {
-            name: s(82276, 25), /* SecondaryRadiusServerPort */
+            name: s(47682, 25), /* SecondaryRadiusServerPort */
             syntax: 1223,
             access: Access::ReadWrite,
             version: v(2, 5, 0),
             ..PARAM
         },
         Parameter {
-            name: s(82301, 27), /* TransitionDisableIndication */
+            name: s(43327, 27), /* TransitionDisableIndication */
             syntax: 73,
             access: Access::ReadWrite,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(82328, 6), /* WEPKey */
+            name: s(97266, 6), /* WEPKey */
             syntax: 1225,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(82366, 20), /* ConfigMethodsEnabled */
+            name: s(58918, 20), /* ConfigMethodsEnabled */
             syntax: 1226,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(82386, 22), /* ConfigMethodsSupported */
+            name: s(53203, 22), /* ConfigMethodsSupported */
             syntax: 1227,
             ..PARAM
         },
         Parameter {
-            name: s(780, 6), /* Enable */
+            name: s(3773, 6), /* Enable */
             syntax: 73,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(5363, 3), /* PIN */
+            name: s(95129, 3), /* PIN */
             syntax: 1228,
             access: Access::ReadWrite,
             version: v(2, 11, 0),
             ..PARAM
         },
         Parameter {
-            name: s(427, 6), /* Status */
+            name: s(2491, 6), /* Status */
             syntax: 1229,
             version: v(2, 11, 0),
             ..PARAM
         },
         Parameter {
-            name: s(15985, 7), /* Version */
+            name: s(19295, 7), /* Version */
             syntax: 3,
             version: v(2, 11, 0),
             ..PARAM
         },
         Parameter {
-            name: s(427, 6), /* Status */
+            name: s(2491, 6), /* Status */
             syntax: 1230,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(82461, 9), /* CCAReport */
+            name: s(92549, 9), /* CCAReport */
             syntax: 1231,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(11736, 7), /* Channel */
+            name: s(85, 7), /* Channel */
             syntax: 0,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
@@ -2073,7 +2073,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(744, 16), /* DiagnosticsState */
+            name: s(72154, 16), /* DiagnosticsState */
             syntax: 311,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
@@ -2081,7 +2081,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(82470, 9), /* DwellTime */
+            name: s(85116, 9), /* DwellTime */
             syntax: 21,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
@@ -2089,7 +2089,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(10202, 9), /* Frequency */
+            name: s(30808, 9), /* Frequency */
             syntax: 1193,
             access: Access::ReadWrite,
             version: v(2, 16, 0),
@@ -2097,1209 +2097,1209 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(82546, 35), /* AssociationEventDataNumberOfEntries */
+            name: s(27182, 35), /* AssociationEventDataNumberOfEntries */
             syntax: 0,
             status: Status::Obsoleted,
             version: v(2, 13, 0),
             ..PARAM
         },
         Parameter {
-            name: s(82581, 5), /* BSSID */
+            name: s(4960, 5), /* BSSID */
             syntax: 188,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(11736, 7), /* Channel */
+            name: s(85, 7), /* Channel */
             syntax: 692,
             version: v(2, 19, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(82586, 18), /* ClientCapabilities */
+            name: s(64773, 18), /* ClientCapabilities */
             syntax: 352,
             version: v(2, 16, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(82604, 14), /* HTCapabilities */
+            name: s(78015, 14), /* HTCapabilities */
             syntax: 1232,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(10555, 10), /* MACAddress */
+            name: s(5260, 10), /* MACAddress */
             syntax: 188,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(82618, 7), /* OpClass */
+            name: s(69, 7), /* OpClass */
             syntax: 692,
             version: v(2, 19, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(10696, 10), /* StatusCode */
+            name: s(49180, 10), /* StatusCode */
             syntax: 0,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(5130, 9), /* TimeStamp */
+            name: s(10992, 9), /* TimeStamp */
             syntax: 10,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(82625, 15), /* VHTCapabilities */
+            name: s(78014, 15), /* VHTCapabilities */
             syntax: 1233,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(82640, 41), /* WiFi6Capabilities.AnticipatedChannelUsage */
+            name: s(20173, 41), /* WiFi6Capabilities.AnticipatedChannelUsage */
             syntax: 16,
             version: v(2, 16, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(82681, 36), /* WiFi6Capabilities.Beamformee80orLess */
+            name: s(27076, 36), /* WiFi6Capabilities.Beamformee80orLess */
             syntax: 16,
             version: v(2, 16, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(82717, 35), /* WiFi6Capabilities.BeamformeeAbove80 */
+            name: s(28267, 35), /* WiFi6Capabilities.BeamformeeAbove80 */
             syntax: 16,
             version: v(2, 16, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(82752, 25), /* WiFi6Capabilities.DLOFDMA */
+            name: s(48057, 25), /* WiFi6Capabilities.DLOFDMA */
             syntax: 16,
             version: v(2, 17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(82777, 23), /* WiFi6Capabilities.HE160 */
+            name: s(52624, 23), /* WiFi6Capabilities.HE160 */
             syntax: 16,
             version: v(2, 16, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(82800, 24), /* WiFi6Capabilities.HE8080 */
+            name: s(50342, 24), /* WiFi6Capabilities.HE8080 */
             syntax: 16,
             version: v(2, 16, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(82824, 24), /* WiFi6Capabilities.MCSNSS */
+            name: s(50366, 24), /* WiFi6Capabilities.MCSNSS */
             syntax: 1234,
             version: v(2, 16, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(82848, 30), /* WiFi6Capabilities.MUBeamformer */
+            name: s(36921, 30), /* WiFi6Capabilities.MUBeamformer */
             syntax: 16,
             version: v(2, 16, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(82878, 24), /* WiFi6Capabilities.MUEDCA */
+            name: s(50390, 24), /* WiFi6Capabilities.MUEDCA */
             syntax: 16,
             version: v(2, 16, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(82902, 23), /* WiFi6Capabilities.MURTS */
+            name: s(52647, 23), /* WiFi6Capabilities.MURTS */
             syntax: 16,
             version: v(2, 16, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(82925, 29), /* WiFi6Capabilities.MaxDLMUMIMO */
+            name: s(39335, 29), /* WiFi6Capabilities.MaxDLMUMIMO */
             syntax: 692,
             version: v(2, 16, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(82954, 28), /* WiFi6Capabilities.MaxDLOFDMA */
+            name: s(41326, 28), /* WiFi6Capabilities.MaxDLOFDMA */
             syntax: 692,
             version: v(2, 16, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(82982, 29), /* WiFi6Capabilities.MaxULMUMIMO */
+            name: s(39364, 29), /* WiFi6Capabilities.MaxULMUMIMO */
             syntax: 692,
             version: v(2, 16, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(83011, 28), /* WiFi6Capabilities.MaxULOFDMA */
+            name: s(41354, 28), /* WiFi6Capabilities.MaxULOFDMA */
             syntax: 692,
             version: v(2, 16, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(83039, 28), /* WiFi6Capabilities.MultiBSSID */
+            name: s(41382, 28), /* WiFi6Capabilities.MultiBSSID */
             syntax: 16,
             version: v(2, 16, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(83067, 21), /* WiFi6Capabilities.RTS */
+            name: s(58437, 21), /* WiFi6Capabilities.RTS */
             syntax: 16,
             version: v(2, 16, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(83088, 30), /* WiFi6Capabilities.SUBeamformee */
+            name: s(36951, 30), /* WiFi6Capabilities.SUBeamformee */
             syntax: 16,
             version: v(2, 16, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(83118, 30), /* WiFi6Capabilities.SUBeamformer */
+            name: s(36981, 30), /* WiFi6Capabilities.SUBeamformer */
             syntax: 16,
             version: v(2, 16, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(83148, 30), /* WiFi6Capabilities.SpatialReuse */
+            name: s(37011, 30), /* WiFi6Capabilities.SpatialReuse */
             syntax: 16,
             version: v(2, 16, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(83178, 30), /* WiFi6Capabilities.TWTRequestor */
+            name: s(37041, 30), /* WiFi6Capabilities.TWTRequestor */
             syntax: 16,
             version: v(2, 16, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(83208, 30), /* WiFi6Capabilities.TWTResponder */
+            name: s(37071, 30), /* WiFi6Capabilities.TWTResponder */
             syntax: 16,
             version: v(2, 16, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(83238, 26), /* WiFi6Capabilities.ULMUMIMO */
+            name: s(45754, 26), /* WiFi6Capabilities.ULMUMIMO */
             syntax: 16,
             version: v(2, 16, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(83264, 25), /* WiFi6Capabilities.ULOFDMA */
+            name: s(48082, 25), /* WiFi6Capabilities.ULOFDMA */
             syntax: 16,
             version: v(2, 16, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(82581, 5), /* BSSID */
+            name: s(4960, 5), /* BSSID */
             syntax: 188,
             version: v(2, 13, 0),
             ..PARAM
         },
         Parameter {
-            name: s(11736, 7), /* Channel */
+            name: s(85, 7), /* Channel */
             syntax: 692,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(82586, 18), /* ClientCapabilities */
+            name: s(64773, 18), /* ClientCapabilities */
             syntax: 352,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(82604, 14), /* HTCapabilities */
+            name: s(78015, 14), /* HTCapabilities */
             syntax: 1232,
             version: v(2, 13, 0),
             ..PARAM
         },
         Parameter {
-            name: s(10555, 10), /* MACAddress */
+            name: s(5260, 10), /* MACAddress */
             syntax: 188,
             version: v(2, 13, 0),
             ..PARAM
         },
         Parameter {
-            name: s(82618, 7), /* OpClass */
+            name: s(69, 7), /* OpClass */
             syntax: 692,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(10696, 10), /* StatusCode */
+            name: s(49180, 10), /* StatusCode */
             syntax: 0,
             version: v(2, 13, 0),
             ..PARAM
         },
         Parameter {
-            name: s(5130, 9), /* TimeStamp */
+            name: s(10992, 9), /* TimeStamp */
             syntax: 10,
             version: v(2, 13, 0),
             ..PARAM
         },
         Parameter {
-            name: s(82625, 15), /* VHTCapabilities */
+            name: s(78014, 15), /* VHTCapabilities */
             syntax: 1233,
             version: v(2, 13, 0),
             ..PARAM
         },
         Parameter {
-            name: s(83452, 23), /* AnticipatedChannelUsage */
+            name: s(3578, 23), /* AnticipatedChannelUsage */
             syntax: 16,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(83475, 18), /* Beamformee80orLess */
+            name: s(27094, 18), /* Beamformee80orLess */
             syntax: 16,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(83493, 17), /* BeamformeeAbove80 */
+            name: s(28285, 17), /* BeamformeeAbove80 */
             syntax: 16,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(83510, 7), /* DLOFDMA */
+            name: s(41347, 7), /* DLOFDMA */
             syntax: 16,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(83517, 5), /* HE160 */
+            name: s(52642, 5), /* HE160 */
             syntax: 16,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(83522, 6), /* HE8080 */
+            name: s(50360, 6), /* HE8080 */
             syntax: 16,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(83528, 6), /* MCSNSS */
+            name: s(50384, 6), /* MCSNSS */
             syntax: 1234,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(83534, 12), /* MUBeamformer */
+            name: s(36939, 12), /* MUBeamformer */
             syntax: 16,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(83546, 6), /* MUEDCA */
+            name: s(50408, 6), /* MUEDCA */
             syntax: 16,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(83552, 5), /* MURTS */
+            name: s(52665, 5), /* MURTS */
             syntax: 16,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(83557, 11), /* MaxDLMUMIMO */
+            name: s(39353, 11), /* MaxDLMUMIMO */
             syntax: 692,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(83568, 10), /* MaxDLOFDMA */
+            name: s(41344, 10), /* MaxDLOFDMA */
             syntax: 692,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(83578, 11), /* MaxULMUMIMO */
+            name: s(39382, 11), /* MaxULMUMIMO */
             syntax: 692,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(83589, 10), /* MaxULOFDMA */
+            name: s(41372, 10), /* MaxULOFDMA */
             syntax: 692,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(83599, 10), /* MultiBSSID */
+            name: s(6149, 10), /* MultiBSSID */
             syntax: 16,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(83609, 3), /* RTS */
+            name: s(52667, 3), /* RTS */
             syntax: 16,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(83612, 12), /* SUBeamformee */
+            name: s(36969, 12), /* SUBeamformee */
             syntax: 16,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(83624, 12), /* SUBeamformer */
+            name: s(36999, 12), /* SUBeamformer */
             syntax: 16,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(83636, 12), /* SpatialReuse */
+            name: s(7739, 12), /* SpatialReuse */
             syntax: 16,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(83648, 12), /* TWTRequestor */
+            name: s(37059, 12), /* TWTRequestor */
             syntax: 16,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(83660, 12), /* TWTResponder */
+            name: s(37089, 12), /* TWTResponder */
             syntax: 16,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(83672, 8), /* ULMUMIMO */
+            name: s(39385, 8), /* ULMUMIMO */
             syntax: 16,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(83680, 7), /* ULOFDMA */
+            name: s(41375, 7), /* ULOFDMA */
             syntax: 16,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(83732, 38), /* DisassociationEventDataNumberOfEntries */
+            name: s(23891, 38), /* DisassociationEventDataNumberOfEntries */
             syntax: 0,
             status: Status::Obsoleted,
             version: v(2, 13, 0),
             ..PARAM
         },
         Parameter {
-            name: s(82581, 5), /* BSSID */
+            name: s(4960, 5), /* BSSID */
             syntax: 188,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(1041, 13), /* BytesReceived */
+            name: s(19258, 13), /* BytesReceived */
             syntax: 144,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(1054, 9), /* BytesSent */
+            name: s(24224, 9), /* BytesSent */
             syntax: 144,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(11736, 7), /* Channel */
+            name: s(85, 7), /* Channel */
             syntax: 692,
             version: v(2, 19, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(83770, 41), /* DisassociationLinkStats.{i}.BytesReceived */
+            name: s(19845, 41), /* DisassociationLinkStats.{i}.BytesReceived */
             syntax: 144,
             version: v(2, 17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(83811, 37), /* DisassociationLinkStats.{i}.BytesSent */
+            name: s(24826, 37), /* DisassociationLinkStats.{i}.BytesSent */
             syntax: 144,
             version: v(2, 17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(83848, 38), /* DisassociationLinkStats.{i}.ErrorsSent */
+            name: s(23929, 38), /* DisassociationLinkStats.{i}.ErrorsSent */
             syntax: 144,
             version: v(2, 17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(83886, 38), /* DisassociationLinkStats.{i}.MACAddress */
+            name: s(23967, 38), /* DisassociationLinkStats.{i}.MACAddress */
             syntax: 188,
             version: v(2, 17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(83924, 43), /* DisassociationLinkStats.{i}.PacketsReceived */
+            name: s(18261, 43), /* DisassociationLinkStats.{i}.PacketsReceived */
             syntax: 144,
             version: v(2, 17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(83967, 39), /* DisassociationLinkStats.{i}.PacketsSent */
+            name: s(22395, 39), /* DisassociationLinkStats.{i}.PacketsSent */
             syntax: 144,
             version: v(2, 17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(1112, 14), /* ErrorsReceived */
+            name: s(28148, 14), /* ErrorsReceived */
             syntax: 259,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(1126, 10), /* ErrorsSent */
+            name: s(23957, 10), /* ErrorsSent */
             syntax: 259,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(84006, 22), /* EstMACDataRateDownlink */
+            name: s(53665, 22), /* EstMACDataRateDownlink */
             syntax: 243,
             version: v(2, 17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(84028, 20), /* EstMACDataRateUplink */
+            name: s(59378, 20), /* EstMACDataRateUplink */
             syntax: 243,
             version: v(2, 17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(84048, 11), /* InitiatedBy */
+            name: s(88436, 11), /* InitiatedBy */
             syntax: 1235,
             version: v(2, 17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(84059, 15), /* LastConnectTime */
+            name: s(76289, 15), /* LastConnectTime */
             syntax: 28,
             version: v(2, 17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(81505, 20), /* LastDataDownlinkRate */
+            name: s(59598, 20), /* LastDataDownlinkRate */
             syntax: 1236,
             version: v(2, 17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(81525, 18), /* LastDataUplinkRate */
+            name: s(65781, 18), /* LastDataUplinkRate */
             syntax: 1236,
             version: v(2, 17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(10555, 10), /* MACAddress */
+            name: s(5260, 10), /* MACAddress */
             syntax: 188,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(81618, 5), /* Noise */
+            name: s(12811, 5), /* Noise */
             syntax: 692,
             version: v(2, 17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(82618, 7), /* OpClass */
+            name: s(69, 7), /* OpClass */
             syntax: 692,
             version: v(2, 19, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(1189, 15), /* PacketsReceived */
+            name: s(17412, 15), /* PacketsReceived */
             syntax: 144,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(1204, 11), /* PacketsSent */
+            name: s(22423, 11), /* PacketsSent */
             syntax: 144,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(84074, 10), /* ReasonCode */
+            name: s(91530, 10), /* ReasonCode */
             syntax: 0,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(32455, 12), /* RetransCount */
+            name: s(65355, 12), /* RetransCount */
             syntax: 259,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(81647, 14), /* SignalStrength */
+            name: s(5028, 14), /* SignalStrength */
             syntax: 1237,
             version: v(2, 17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(5130, 9), /* TimeStamp */
+            name: s(10992, 9), /* TimeStamp */
             syntax: 10,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(84084, 18), /* UtilizationReceive */
+            name: s(67581, 18), /* UtilizationReceive */
             syntax: 1238,
             version: v(2, 17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(84102, 19), /* UtilizationTransmit */
+            name: s(64152, 19), /* UtilizationTransmit */
             syntax: 1238,
             version: v(2, 17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(82581, 5), /* BSSID */
+            name: s(4960, 5), /* BSSID */
             syntax: 188,
             version: v(2, 13, 0),
             ..PARAM
         },
         Parameter {
-            name: s(1041, 13), /* BytesReceived */
+            name: s(19258, 13), /* BytesReceived */
             syntax: 144,
             version: v(2, 13, 0),
             ..PARAM
         },
         Parameter {
-            name: s(1054, 9), /* BytesSent */
+            name: s(24224, 9), /* BytesSent */
             syntax: 144,
             version: v(2, 13, 0),
             ..PARAM
         },
         Parameter {
-            name: s(11736, 7), /* Channel */
+            name: s(85, 7), /* Channel */
             syntax: 692,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(1112, 14), /* ErrorsReceived */
+            name: s(28148, 14), /* ErrorsReceived */
             syntax: 259,
             version: v(2, 13, 0),
             ..PARAM
         },
         Parameter {
-            name: s(1126, 10), /* ErrorsSent */
+            name: s(23957, 10), /* ErrorsSent */
             syntax: 259,
             version: v(2, 13, 0),
             ..PARAM
         },
         Parameter {
-            name: s(84006, 22), /* EstMACDataRateDownlink */
+            name: s(53665, 22), /* EstMACDataRateDownlink */
             syntax: 243,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(84028, 20), /* EstMACDataRateUplink */
+            name: s(59378, 20), /* EstMACDataRateUplink */
             syntax: 243,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(84048, 11), /* InitiatedBy */
+            name: s(88436, 11), /* InitiatedBy */
             syntax: 1235,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(84059, 15), /* LastConnectTime */
+            name: s(76289, 15), /* LastConnectTime */
             syntax: 28,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(81505, 20), /* LastDataDownlinkRate */
+            name: s(59598, 20), /* LastDataDownlinkRate */
             syntax: 1236,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(81525, 18), /* LastDataUplinkRate */
+            name: s(65781, 18), /* LastDataUplinkRate */
             syntax: 1236,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(10555, 10), /* MACAddress */
+            name: s(5260, 10), /* MACAddress */
             syntax: 188,
             version: v(2, 13, 0),
             ..PARAM
         },
         Parameter {
-            name: s(81618, 5), /* Noise */
+            name: s(12811, 5), /* Noise */
             syntax: 692,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(82618, 7), /* OpClass */
+            name: s(69, 7), /* OpClass */
             syntax: 692,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(1189, 15), /* PacketsReceived */
+            name: s(17412, 15), /* PacketsReceived */
             syntax: 144,
             version: v(2, 13, 0),
             ..PARAM
         },
         Parameter {
-            name: s(1204, 11), /* PacketsSent */
+            name: s(22423, 11), /* PacketsSent */
             syntax: 144,
             version: v(2, 13, 0),
             ..PARAM
         },
         Parameter {
-            name: s(84074, 10), /* ReasonCode */
+            name: s(91530, 10), /* ReasonCode */
             syntax: 0,
             version: v(2, 13, 0),
             ..PARAM
         },
         Parameter {
-            name: s(32455, 12), /* RetransCount */
+            name: s(65355, 12), /* RetransCount */
             syntax: 259,
             version: v(2, 13, 0),
             ..PARAM
         },
         Parameter {
-            name: s(81647, 14), /* SignalStrength */
+            name: s(5028, 14), /* SignalStrength */
             syntax: 1237,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(5130, 9), /* TimeStamp */
+            name: s(10992, 9), /* TimeStamp */
             syntax: 10,
             version: v(2, 13, 0),
             ..PARAM
         },
         Parameter {
-            name: s(84084, 18), /* UtilizationReceive */
+            name: s(67581, 18), /* UtilizationReceive */
             syntax: 1238,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(84102, 19), /* UtilizationTransmit */
+            name: s(64152, 19), /* UtilizationTransmit */
             syntax: 1238,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(84255, 40), /* FailedConnectionEventDataNumberOfEntries */
+            name: s(21414, 40), /* FailedConnectionEventDataNumberOfEntries */
             syntax: 0,
             status: Status::Obsoleted,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(82581, 5), /* BSSID */
+            name: s(4960, 5), /* BSSID */
             syntax: 188,
             version: v(2, 17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(10555, 10), /* MACAddress */
+            name: s(5260, 10), /* MACAddress */
             syntax: 188,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(84074, 10), /* ReasonCode */
+            name: s(91530, 10), /* ReasonCode */
             syntax: 0,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(10696, 10), /* StatusCode */
+            name: s(49180, 10), /* StatusCode */
             syntax: 0,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(5130, 9), /* TimeStamp */
+            name: s(10992, 9), /* TimeStamp */
             syntax: 10,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(82581, 5), /* BSSID */
+            name: s(4960, 5), /* BSSID */
             syntax: 188,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(10555, 10), /* MACAddress */
+            name: s(5260, 10), /* MACAddress */
             syntax: 188,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(84074, 10), /* ReasonCode */
+            name: s(91530, 10), /* ReasonCode */
             syntax: 0,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(10696, 10), /* StatusCode */
+            name: s(49180, 10), /* StatusCode */
             syntax: 0,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(5130, 9), /* TimeStamp */
+            name: s(10992, 9), /* TimeStamp */
             syntax: 10,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(84422, 16), /* ColocatedAgentID */
+            name: s(71690, 16), /* ColocatedAgentID */
             syntax: 188,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(53812, 12), /* ControllerID */
+            name: s(85029, 12), /* ControllerID */
             syntax: 3,
             version: v(2, 13, 0),
             ..PARAM
         },
         Parameter {
-            name: s(44625, 21), /* DeviceNumberOfEntries */
+            name: s(32754, 21), /* DeviceNumberOfEntries */
             syntax: 0,
             version: v(2, 13, 0),
             ..PARAM
         },
         Parameter {
-            name: s(10211, 2), /* ID */
+            name: s(1722, 2), /* ID */
             syntax: 3,
             version: v(2, 13, 0),
             ..PARAM
         },
         Parameter {
-            name: s(84438, 21), /* MSCSDisallowedStaList */
+            name: s(56841, 21), /* MSCSDisallowedStaList */
             syntax: 869,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(84459, 33), /* PreferredBackhaulsNumberOfEntries */
+            name: s(30722, 33), /* PreferredBackhaulsNumberOfEntries */
             syntax: 0,
             version: v(2, 17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(84492, 29), /* ProvisionedDPPNumberOfEntries */
+            name: s(38813, 29), /* ProvisionedDPPNumberOfEntries */
             syntax: 0,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(84521, 20), /* SCSDisallowedStaList */
+            name: s(56842, 20), /* SCSDisallowedStaList */
             syntax: 869,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(80283, 19), /* SSIDNumberOfEntries */
+            name: s(63392, 19), /* SSIDNumberOfEntries */
             syntax: 0,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(84541, 23), /* STABlockNumberOfEntries */
+            name: s(52118, 23), /* STABlockNumberOfEntries */
             syntax: 0,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(84564, 16), /* SteeringMandates */
+            name: s(74298, 16), /* SteeringMandates */
             syntax: 144,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(84580, 21), /* SteeringOpportunities */
+            name: s(58122, 21), /* SteeringOpportunities */
             syntax: 144,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(5130, 9), /* TimeStamp */
+            name: s(10992, 9), /* TimeStamp */
             syntax: 10,
             version: v(2, 13, 0),
             ..PARAM
         },
         Parameter {
-            name: s(84438, 21), /* MSCSDisallowedStaList */
+            name: s(56841, 21), /* MSCSDisallowedStaList */
             syntax: 869,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
-            name: s(427, 6), /* Status */
+            name: s(2491, 6), /* Status */
             syntax: 1239,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(84643, 41), /* PreferredBackhauls.{i}.BackhaulMACAddress */
+            name: s(20132, 41), /* PreferredBackhauls.{i}.BackhaulMACAddress */
             syntax: 188,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
-            name: s(84684, 37), /* PreferredBackhauls.{i}.bSTAMACAddress */
+            name: s(25307, 37), /* PreferredBackhauls.{i}.bSTAMACAddress */
             syntax: 188,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
-            name: s(427, 6), /* Status */
+            name: s(2491, 6), /* Status */
             syntax: 1239,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(84521, 20), /* SCSDisallowedStaList */
+            name: s(56842, 20), /* SCSDisallowedStaList */
             syntax: 869,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
-            name: s(427, 6), /* Status */
+            name: s(2491, 6), /* Status */
             syntax: 1239,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(84748, 11), /* AKMsAllowed */
+            name: s(59507, 11), /* AKMsAllowed */
             syntax: 1240,
             version: v(2, 17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(84759, 15), /* AddRemoveChange */
+            name: s(75029, 15), /* AddRemoveChange */
             syntax: 1241,
             version: v(2, 17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
-            name: s(84774, 20), /* AdvertisementEnabled */
+            name: s(49914, 20), /* AdvertisementEnabled */
             syntax: 16,
             version: v(2, 17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(54498, 4), /* Band */
+            name: s(4491, 4), /* Band */
             syntax: 1242,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(780, 6), /* Enable */
+            name: s(3773, 6), /* Enable */
             syntax: 16,
             version: v(2, 17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(84794, 8), /* HaulType */
+            name: s(94753, 8), /* HaulType */
             syntax: 1243,
             version: v(2, 17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(82124, 9), /* MFPConfig */
+            name: s(93062, 9), /* MFPConfig */
             syntax: 1244,
             version: v(2, 17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(84802, 14), /* MobilityDomain */
+            name: s(79901, 14), /* MobilityDomain */
             syntax: 869,
             version: v(2, 17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(84816, 10), /* PassPhrase */
+            name: s(91430, 10), /* PassPhrase */
             syntax: 3,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(82040, 4), /* SSID */
+            name: s(4961, 4), /* SSID */
             syntax: 3,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
-            name: s(84826, 13), /* SuiteSelector */
+            name: s(53916, 13), /* SuiteSelector */
             syntax: 336,
             version: v(2, 17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(2207, 4), /* Type */
+            name: s(38248, 4), /* Type */
             syntax: 3,
             version: v(2, 19, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(427, 6), /* Status */
+            name: s(2491, 6), /* Status */
             syntax: 1239,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(84865, 7), /* DSCPMap */
+            name: s(95822, 7), /* DSCPMap */
             syntax: 1245,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(780, 6), /* Enable */
+            name: s(3773, 6), /* Enable */
             syntax: 16,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
-            name: s(84872, 22), /* SPRule.{i}.AlwaysMatch */
+            name: s(55183, 22), /* SPRule.{i}.AlwaysMatch */
             syntax: 16,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(84894, 13), /* SPRule.{i}.ID */
+            name: s(83571, 13), /* SPRule.{i}.ID */
             syntax: 0,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(84907, 17), /* SPRule.{i}.Output */
+            name: s(70308, 17), /* SPRule.{i}.Output */
             syntax: 1246,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(84924, 21), /* SPRule.{i}.Precedence */
+            name: s(57702, 21), /* SPRule.{i}.Precedence */
             syntax: 1247,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(427, 6), /* Status */
+            name: s(2491, 6), /* Status */
             syntax: 1239,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(780, 6), /* Enable */
+            name: s(3773, 6), /* Enable */
             syntax: 16,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
-            name: s(84967, 25), /* SSIDtoVIDMapping.{i}.SSID */
+            name: s(47582, 25), /* SSIDtoVIDMapping.{i}.SSID */
             syntax: 3,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(84992, 24), /* SSIDtoVIDMapping.{i}.VID */
+            name: s(49934, 24), /* SSIDtoVIDMapping.{i}.VID */
             syntax: 1248,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(427, 6), /* Status */
+            name: s(2491, 6), /* Status */
             syntax: 1239,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(85016, 12), /* BackhaulALID */
+            name: s(84753, 12), /* BackhaulALID */
             syntax: 188,
             version: v(2, 19, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(85028, 18), /* BackhaulMACAddress */
+            name: s(20155, 18), /* BackhaulMACAddress */
             syntax: 188,
             version: v(2, 19, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(85046, 11), /* BackhaulSta */
+            name: s(8071, 11), /* BackhaulSta */
             syntax: 188,
             version: v(2, 19, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(85057, 8), /* DeviceID */
+            name: s(71490, 8), /* DeviceID */
             syntax: 188,
             version: v(2, 19, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(82581, 5), /* BSSID */
+            name: s(4960, 5), /* BSSID */
             syntax: 188,
             version: v(2, 19, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(85078, 13), /* BTMStatusCode */
+            name: s(81374, 13), /* BTMStatusCode */
             syntax: 1249,
             version: v(2, 19, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(85091, 6), /* STAMAC */
+            name: s(25331, 6), /* STAMAC */
             syntax: 188,
             version: v(2, 19, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(85160, 13), /* APMLDMaxLinks */
+            name: s(81283, 13), /* APMLDMaxLinks */
             syntax: 1108,
             version: v(2, 17, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(85173, 20), /* APMLDNumberOfEntries */
+            name: s(58498, 20), /* APMLDNumberOfEntries */
             syntax: 0,
             version: v(2, 17, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(85193, 26), /* APMetricsReportingInterval */
+            name: s(43622, 26), /* APMetricsReportingInterval */
             syntax: 1250,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
@@ -3307,21 +3307,21 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(85219, 38), /* AnticipatedChannelUsageNumberOfEntries */
+            name: s(22941, 38), /* AnticipatedChannelUsageNumberOfEntries */
             syntax: 0,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(85257, 34), /* AnticipatedChannelsNumberOfEntries */
+            name: s(28370, 34), /* AnticipatedChannelsNumberOfEntries */
             syntax: 0,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(85291, 30), /* AssociatedSTAReportingInterval */
+            name: s(34911, 30), /* AssociatedSTAReportingInterval */
             syntax: 1250,
             access: Access::ReadWrite,
             version: v(2, 17, 0),
@@ -3329,7 +3329,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(85321, 28), /* BTMSteeringDisallowedSTAList */
+            name: s(39674, 28), /* BTMSteeringDisallowedSTAList */
             syntax: 869,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
@@ -3337,14 +3337,14 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(85016, 12), /* BackhaulALID */
+            name: s(84753, 12), /* BackhaulALID */
             syntax: 188,
             version: v(2, 17, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(85349, 22), /* BackhaulDownMACAddress */
+            name: s(52983, 22), /* BackhaulDownMACAddress */
             syntax: 869,
             status: Status::Deprecated,
             version: v(2, 17, 0),
@@ -3352,56 +3352,56 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(85371, 27), /* BackhaulDownNumberOfEntries */
+            name: s(41545, 27), /* BackhaulDownNumberOfEntries */
             syntax: 0,
             version: v(2, 19, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(85028, 18), /* BackhaulMACAddress */
+            name: s(20155, 18), /* BackhaulMACAddress */
             syntax: 188,
             version: v(2, 17, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(85398, 17), /* BackhaulMediaType */
+            name: s(67894, 17), /* BackhaulMediaType */
             syntax: 1251,
             version: v(2, 17, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(85415, 15), /* BackhaulPHYRate */
+            name: s(75239, 15), /* BackhaulPHYRate */
             syntax: 548,
             version: v(2, 17, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(85430, 24), /* CACStatusNumberOfEntries */
+            name: s(48446, 24), /* CACStatusNumberOfEntries */
             syntax: 0,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(85454, 18), /* CollectionInterval */
+            name: s(64791, 18), /* CollectionInterval */
             syntax: 21,
             version: v(2, 13, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(85472, 23), /* ControllerOperationMode */
+            name: s(33744, 23), /* ControllerOperationMode */
             syntax: 1252,
             version: v(2, 17, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(85495, 21), /* CoordinatedCACAllowed */
+            name: s(55959, 21), /* CoordinatedCACAllowed */
             syntax: 16,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
@@ -3409,63 +3409,63 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(85516, 11), /* CountryCode */
+            name: s(87842, 11), /* CountryCode */
             syntax: 1253,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(85527, 9), /* DFSEnable */
+            name: s(92630, 9), /* DFSEnable */
             syntax: 16,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(84865, 7), /* DSCPMap */
+            name: s(95822, 7), /* DSCPMap */
             syntax: 1245,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(85536, 27), /* Default8021QNumberOfEntries */
+            name: s(41815, 27), /* Default8021QNumberOfEntries */
             syntax: 0,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(85563, 21), /* EasyConnectCapability */
+            name: s(56484, 21), /* EasyConnectCapability */
             syntax: 16,
             version: v(2, 17, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(85584, 12), /* ExecutionEnv */
+            name: s(75824, 12), /* ExecutionEnv */
             syntax: 3,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(10211, 2), /* ID */
+            name: s(1722, 2), /* ID */
             syntax: 188,
             version: v(2, 13, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(85596, 31), /* IEEE1905SecurityNumberOfEntries */
+            name: s(33798, 31), /* IEEE1905SecurityNumberOfEntries */
             syntax: 0,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(85627, 30), /* LocalSteeringDisallowedSTAList */
+            name: s(35931, 30), /* LocalSteeringDisallowedSTAList */
             syntax: 869,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
@@ -3473,35 +3473,35 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(15626, 12), /* Manufacturer */
+            name: s(69254, 12), /* Manufacturer */
             syntax: 3,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(33637, 17), /* ManufacturerModel */
+            name: s(69254, 17), /* ManufacturerModel */
             syntax: 3,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(85657, 10), /* MaxNumMLDs */
+            name: s(91170, 10), /* MaxNumMLDs */
             syntax: 0,
             version: v(2, 17, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(85667, 22), /* MaxPrioritizationRules */
+            name: s(54259, 22), /* MaxPrioritizationRules */
             syntax: 692,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(85689, 16), /* MaxReportingRate */
+            name: s(72986, 16), /* MaxReportingRate */
             syntax: 1254,
             status: Status::Deprecated,
             version: v(2, 15, 0),
@@ -3509,7 +3509,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(85705, 39), /* MaxUnsuccessfulAssociationReportingRate */
+            name: s(22629, 39), /* MaxUnsuccessfulAssociationReportingRate */
             syntax: 364,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
@@ -3517,35 +3517,35 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(85744, 7), /* MaxVIDs */
+            name: s(96123, 7), /* MaxVIDs */
             syntax: 0,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(85751, 19), /* MultiAPCapabilities */
+            name: s(62651, 19), /* MultiAPCapabilities */
             syntax: 1232,
             version: v(2, 13, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(85770, 21), /* PrioritizationSupport */
+            name: s(57324, 21), /* PrioritizationSupport */
             syntax: 16,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(73653, 20), /* RadioNumberOfEntries */
+            name: s(60218, 20), /* RadioNumberOfEntries */
             syntax: 0,
             version: v(2, 13, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(85791, 22), /* ReportIndependentScans */
+            name: s(55029, 22), /* ReportIndependentScans */
             syntax: 16,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
@@ -3553,7 +3553,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(85813, 30), /* ReportUnsuccessfulAssociations */
+            name: s(36321, 30), /* ReportUnsuccessfulAssociations */
             syntax: 16,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
@@ -3561,98 +3561,98 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(85843, 21), /* SPRuleNumberOfEntries */
+            name: s(57723, 21), /* SPRuleNumberOfEntries */
             syntax: 0,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(85864, 31), /* SSIDtoVIDMappingNumberOfEntries */
+            name: s(34480, 31), /* SSIDtoVIDMappingNumberOfEntries */
             syntax: 0,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(85895, 16), /* STASteeringState */
+            name: s(57936, 16), /* STASteeringState */
             syntax: 16,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(15758, 12), /* SerialNumber */
+            name: s(86913, 12), /* SerialNumber */
             syntax: 3,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(85911, 28), /* ServicePrioritizationAllowed */
+            name: s(41074, 28), /* ServicePrioritizationAllowed */
             syntax: 16,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(15770, 15), /* SoftwareVersion */
+            name: s(29205, 15), /* SoftwareVersion */
             syntax: 3,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(85939, 20), /* TIDLinkMapCapability */
+            name: s(60718, 20), /* TIDLinkMapCapability */
             syntax: 1255,
             version: v(2, 17, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(85959, 16), /* TestCapabilities */
+            name: s(74506, 16), /* TestCapabilities */
             syntax: 0,
             version: v(2, 17, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(85975, 24), /* TrafficSeparationAllowed */
+            name: s(50222, 24), /* TrafficSeparationAllowed */
             syntax: 16,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(85999, 27), /* TrafficSeparationCapability */
+            name: s(43300, 27), /* TrafficSeparationCapability */
             syntax: 16,
             version: v(2, 17, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(86026, 15), /* bSTAMLDMaxLinks */
+            name: s(78119, 15), /* bSTAMLDMaxLinks */
             syntax: 1108,
             version: v(2, 17, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(85160, 13), /* APMLDMaxLinks */
+            name: s(81283, 13), /* APMLDMaxLinks */
             syntax: 1108,
             version: v(2, 17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(85173, 20), /* APMLDNumberOfEntries */
+            name: s(58498, 20), /* APMLDNumberOfEntries */
             syntax: 0,
             version: v(2, 17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(85193, 26), /* APMetricsReportingInterval */
+            name: s(43622, 26), /* APMetricsReportingInterval */
             syntax: 1250,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
@@ -3660,21 +3660,21 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(85219, 38), /* AnticipatedChannelUsageNumberOfEntries */
+            name: s(22941, 38), /* AnticipatedChannelUsageNumberOfEntries */
             syntax: 0,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(85257, 34), /* AnticipatedChannelsNumberOfEntries */
+            name: s(28370, 34), /* AnticipatedChannelsNumberOfEntries */
             syntax: 0,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(85291, 30), /* AssociatedSTAReportingInterval */
+            name: s(34911, 30), /* AssociatedSTAReportingInterval */
             syntax: 1250,
             access: Access::ReadWrite,
             version: v(2, 17, 0),
@@ -3682,7 +3682,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(85321, 28), /* BTMSteeringDisallowedSTAList */
+            name: s(39674, 28), /* BTMSteeringDisallowedSTAList */
             syntax: 869,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
@@ -3690,14 +3690,14 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(85016, 12), /* BackhaulALID */
+            name: s(84753, 12), /* BackhaulALID */
             syntax: 188,
             version: v(2, 17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(85349, 22), /* BackhaulDownMACAddress */
+            name: s(52983, 22), /* BackhaulDownMACAddress */
             syntax: 869,
             status: Status::Deprecated,
             version: v(2, 17, 0),
@@ -3705,56 +3705,56 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(85371, 27), /* BackhaulDownNumberOfEntries */
+            name: s(41545, 27), /* BackhaulDownNumberOfEntries */
             syntax: 0,
             version: v(2, 19, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(85028, 18), /* BackhaulMACAddress */
+            name: s(20155, 18), /* BackhaulMACAddress */
             syntax: 188,
             version: v(2, 17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(85398, 17), /* BackhaulMediaType */
+            name: s(67894, 17), /* BackhaulMediaType */
             syntax: 1251,
             version: v(2, 17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(85415, 15), /* BackhaulPHYRate */
+            name: s(75239, 15), /* BackhaulPHYRate */
             syntax: 548,
             version: v(2, 17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(85430, 24), /* CACStatusNumberOfEntries */
+            name: s(48446, 24), /* CACStatusNumberOfEntries */
             syntax: 0,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(85454, 18), /* CollectionInterval */
+            name: s(64791, 18), /* CollectionInterval */
             syntax: 21,
             version: v(2, 13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(85472, 23), /* ControllerOperationMode */
+            name: s(33744, 23), /* ControllerOperationMode */
             syntax: 1252,
             version: v(2, 17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(85495, 21), /* CoordinatedCACAllowed */
+            name: s(55959, 21), /* CoordinatedCACAllowed */
             syntax: 16,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
@@ -3762,63 +3762,63 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(85516, 11), /* CountryCode */
+            name: s(87842, 11), /* CountryCode */
             syntax: 1253,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(85527, 9), /* DFSEnable */
+            name: s(92630, 9), /* DFSEnable */
             syntax: 16,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(84865, 7), /* DSCPMap */
+            name: s(95822, 7), /* DSCPMap */
             syntax: 1245,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(85536, 27), /* Default8021QNumberOfEntries */
+            name: s(41815, 27), /* Default8021QNumberOfEntries */
             syntax: 0,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(85563, 21), /* EasyConnectCapability */
+            name: s(56484, 21), /* EasyConnectCapability */
             syntax: 16,
             version: v(2, 17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(85584, 12), /* ExecutionEnv */
+            name: s(75824, 12), /* ExecutionEnv */
             syntax: 3,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(10211, 2), /* ID */
+            name: s(1722, 2), /* ID */
             syntax: 188,
             version: v(2, 13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(85596, 31), /* IEEE1905SecurityNumberOfEntries */
+            name: s(33798, 31), /* IEEE1905SecurityNumberOfEntries */
             syntax: 0,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(85627, 30), /* LocalSteeringDisallowedSTAList */
+            name: s(35931, 30), /* LocalSteeringDisallowedSTAList */
             syntax: 869,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
@@ -3826,35 +3826,35 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(15626, 12), /* Manufacturer */
+            name: s(69254, 12), /* Manufacturer */
             syntax: 3,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(33637, 17), /* ManufacturerModel */
+            name: s(69254, 17), /* ManufacturerModel */
             syntax: 3,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(85657, 10), /* MaxNumMLDs */
+            name: s(91170, 10), /* MaxNumMLDs */
             syntax: 0,
             version: v(2, 17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(85667, 22), /* MaxPrioritizationRules */
+            name: s(54259, 22), /* MaxPrioritizationRules */
             syntax: 692,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(85689, 16), /* MaxReportingRate */
+            name: s(72986, 16), /* MaxReportingRate */
             syntax: 1254,
             status: Status::Deprecated,
             version: v(2, 15, 0),
@@ -3862,7 +3862,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(85705, 39), /* MaxUnsuccessfulAssociationReportingRate */
+            name: s(22629, 39), /* MaxUnsuccessfulAssociationReportingRate */
             syntax: 364,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
@@ -3870,35 +3870,35 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(85744, 7), /* MaxVIDs */
+            name: s(96123, 7), /* MaxVIDs */
             syntax: 0,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(85751, 19), /* MultiAPCapabilities */
+            name: s(62651, 19), /* MultiAPCapabilities */
             syntax: 1232,
             version: v(2, 13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(85770, 21), /* PrioritizationSupport */
+            name: s(57324, 21), /* PrioritizationSupport */
             syntax: 16,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(73653, 20), /* RadioNumberOfEntries */
+            name: s(60218, 20), /* RadioNumberOfEntries */
             syntax: 0,
             version: v(2, 13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(85791, 22), /* ReportIndependentScans */
+            name: s(55029, 22), /* ReportIndependentScans */
             syntax: 16,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
@@ -3906,7 +3906,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(85813, 30), /* ReportUnsuccessfulAssociations */
+            name: s(36321, 30), /* ReportUnsuccessfulAssociations */
             syntax: 16,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
@@ -3914,986 +3914,986 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(85843, 21), /* SPRuleNumberOfEntries */
+            name: s(57723, 21), /* SPRuleNumberOfEntries */
             syntax: 0,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(85864, 31), /* SSIDtoVIDMappingNumberOfEntries */
+            name: s(34480, 31), /* SSIDtoVIDMappingNumberOfEntries */
             syntax: 0,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(85895, 16), /* STASteeringState */
+            name: s(57936, 16), /* STASteeringState */
             syntax: 16,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(15758, 12), /* SerialNumber */
+            name: s(86913, 12), /* SerialNumber */
             syntax: 3,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(85911, 28), /* ServicePrioritizationAllowed */
+            name: s(41074, 28), /* ServicePrioritizationAllowed */
             syntax: 16,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(15770, 15), /* SoftwareVersion */
+            name: s(29205, 15), /* SoftwareVersion */
             syntax: 3,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(85939, 20), /* TIDLinkMapCapability */
+            name: s(60718, 20), /* TIDLinkMapCapability */
             syntax: 1255,
             version: v(2, 17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(85959, 16), /* TestCapabilities */
+            name: s(74506, 16), /* TestCapabilities */
             syntax: 0,
             version: v(2, 17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(85975, 24), /* TrafficSeparationAllowed */
+            name: s(50222, 24), /* TrafficSeparationAllowed */
             syntax: 16,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(85999, 27), /* TrafficSeparationCapability */
+            name: s(43300, 27), /* TrafficSeparationCapability */
             syntax: 16,
             version: v(2, 17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(86026, 15), /* bSTAMLDMaxLinks */
+            name: s(78119, 15), /* bSTAMLDMaxLinks */
             syntax: 1108,
             version: v(2, 17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(427, 6), /* Status */
+            name: s(2491, 6), /* Status */
             syntax: 1239,
             version: v(2, 17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(86059, 4), /* RUID */
+            name: s(98315, 4), /* RUID */
             syntax: 352,
             version: v(2, 19, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(427, 6), /* Status */
+            name: s(2491, 6), /* Status */
             syntax: 1239,
             version: v(2, 19, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(86096, 11), /* ChannelList */
+            name: s(56368, 11), /* ChannelList */
             syntax: 1256,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
-            name: s(82618, 7), /* OpClass */
+            name: s(69, 7), /* OpClass */
             syntax: 692,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
-            name: s(427, 6), /* Status */
+            name: s(2491, 6), /* Status */
             syntax: 1239,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(85527, 9), /* DFSEnable */
+            name: s(92630, 9), /* DFSEnable */
             syntax: 16,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
-            name: s(427, 6), /* Status */
+            name: s(2491, 6), /* Status */
             syntax: 1239,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(86141, 10), /* Disallowed */
+            name: s(35944, 10), /* Disallowed */
             syntax: 16,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
-            name: s(427, 6), /* Status */
+            name: s(2491, 6), /* Status */
             syntax: 1239,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(10555, 10), /* MACAddress */
+            name: s(5260, 10), /* MACAddress */
             syntax: 188,
             version: v(2, 19, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(84074, 10), /* ReasonCode */
+            name: s(91530, 10), /* ReasonCode */
             syntax: 1257,
             version: v(2, 19, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(86151, 10), /* ResultCode */
+            name: s(91630, 10), /* ResultCode */
             syntax: 1258,
             version: v(2, 19, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(86161, 11), /* TargetBSSID */
+            name: s(89690, 11), /* TargetBSSID */
             syntax: 188,
             version: v(2, 19, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(86252, 34), /* AFCAvailableSpectrumInquiryRequest */
+            name: s(28336, 34), /* AFCAvailableSpectrumInquiryRequest */
             syntax: 3,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(86286, 35), /* AFCAvailableSpectrumInquiryResponse */
+            name: s(27147, 35), /* AFCAvailableSpectrumInquiryResponse */
             syntax: 3,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(86388, 27), /* AffiliatedAPNumberOfEntries */
+            name: s(41464, 27), /* AffiliatedAPNumberOfEntries */
             syntax: 0,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(86415, 31), /* LinkToOpClassMapNumberOfEntries */
+            name: s(34046, 31), /* LinkToOpClassMapNumberOfEntries */
             syntax: 0,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(86375, 13), /* MLDMACAddress */
+            name: s(5257, 13), /* MLDMACAddress */
             syntax: 188,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(86446, 21), /* STAMLDNumberOfEntries */
+            name: s(57765, 21), /* STAMLDNumberOfEntries */
             syntax: 0,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(86467, 25), /* TIDLinkMapNumberOfEntries */
+            name: s(41021, 25), /* TIDLinkMapNumberOfEntries */
             syntax: 0,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(86558, 12), /* EMLMREnabled */
+            name: s(85245, 12), /* EMLMREnabled */
             syntax: 16,
             access: Access::ReadWrite,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(86570, 12), /* EMLSREnabled */
+            name: s(85269, 12), /* EMLSREnabled */
             syntax: 16,
             access: Access::ReadWrite,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(86582, 11), /* NSTREnabled */
+            name: s(88854, 11), /* NSTREnabled */
             syntax: 16,
             access: Access::ReadWrite,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(86593, 10), /* STREnabled */
+            name: s(88855, 10), /* STREnabled */
             syntax: 16,
             access: Access::ReadWrite,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(86603, 21), /* TIDLinkMapNegotiation */
+            name: s(58206, 21), /* TIDLinkMapNegotiation */
             syntax: 16,
             access: Access::ReadWrite,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(86624, 33), /* TIDToOpClassPolicyNumberOfEntries */
+            name: s(30920, 33), /* TIDToOpClassPolicyNumberOfEntries */
             syntax: 0,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(51284, 9), /* Direction */
+            name: s(83861, 9), /* Direction */
             syntax: 1259,
             access: Access::ReadWrite,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(780, 6), /* Enable */
+            name: s(3773, 6), /* Enable */
             syntax: 26,
             access: Access::ReadWrite,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(82618, 7), /* OpClass */
+            name: s(69, 7), /* OpClass */
             syntax: 1256,
             access: Access::ReadWrite,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(86746, 3), /* TID */
+            name: s(1721, 3), /* TID */
             syntax: 189,
             access: Access::ReadWrite,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(82581, 5), /* BSSID */
+            name: s(4960, 5), /* BSSID */
             syntax: 188,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(86820, 22), /* BroadcastBytesReceived */
+            name: s(53071, 22), /* BroadcastBytesReceived */
             syntax: 259,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(86842, 18), /* BroadcastBytesSent */
+            name: s(64683, 18), /* BroadcastBytesSent */
             syntax: 259,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(86860, 19), /* DisabledSubChannels */
+            name: s(61720, 19), /* DisabledSubChannels */
             syntax: 51,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(1126, 10), /* ErrorsSent */
+            name: s(23957, 10), /* ErrorsSent */
             syntax: 259,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(86879, 22), /* EstServiceParametersBE */
+            name: s(53687, 22), /* EstServiceParametersBE */
             syntax: 1260,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(86901, 22), /* EstServiceParametersBK */
+            name: s(53709, 22), /* EstServiceParametersBK */
             syntax: 1260,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(86923, 22), /* EstServiceParametersVI */
+            name: s(53731, 22), /* EstServiceParametersVI */
             syntax: 1260,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(86945, 22), /* EstServiceParametersVO */
+            name: s(53753, 22), /* EstServiceParametersVO */
             syntax: 1260,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(86967, 6), /* LinkID */
+            name: s(96870, 6), /* LinkID */
             syntax: 1108,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(86973, 22), /* MulticastBytesReceived */
+            name: s(54435, 22), /* MulticastBytesReceived */
             syntax: 259,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(86995, 18), /* MulticastBytesSent */
+            name: s(65979, 18), /* MulticastBytesSent */
             syntax: 259,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(1189, 15), /* PacketsReceived */
+            name: s(17412, 15), /* PacketsReceived */
             syntax: 259,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(1204, 11), /* PacketsSent */
+            name: s(22423, 11), /* PacketsSent */
             syntax: 259,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(86059, 4), /* RUID */
+            name: s(98315, 4), /* RUID */
             syntax: 352,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(87013, 20), /* UnicastBytesReceived */
+            name: s(60858, 20), /* UnicastBytesReceived */
             syntax: 259,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(87033, 16), /* UnicastBytesSent */
+            name: s(74698, 16), /* UnicastBytesSent */
             syntax: 259,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(86967, 6), /* LinkID */
+            name: s(96870, 6), /* LinkID */
             syntax: 1108,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(82618, 7), /* OpClass */
+            name: s(69, 7), /* OpClass */
             syntax: 692,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(87189, 28), /* AffiliatedSTANumberOfEntries */
+            name: s(39562, 28), /* AffiliatedSTANumberOfEntries */
             syntax: 0,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(1041, 13), /* BytesReceived */
+            name: s(19258, 13), /* BytesReceived */
             syntax: 259,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(1054, 9), /* BytesSent */
+            name: s(24224, 9), /* BytesSent */
             syntax: 259,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(1112, 14), /* ErrorsReceived */
+            name: s(28148, 14), /* ErrorsReceived */
             syntax: 259,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(1126, 10), /* ErrorsSent */
+            name: s(23957, 10), /* ErrorsSent */
             syntax: 259,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(87217, 8), /* Hostname */
+            name: s(18670, 8), /* Hostname */
             syntax: 3,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(34076, 11), /* IPv4Address */
+            name: s(6712, 11), /* IPv4Address */
             syntax: 182,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(34172, 11), /* IPv6Address */
+            name: s(6782, 11), /* IPv6Address */
             syntax: 211,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(87225, 6), /* IsbSTA */
+            name: s(96828, 6), /* IsbSTA */
             syntax: 16,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(84059, 15), /* LastConnectTime */
+            name: s(76289, 15), /* LastConnectTime */
             syntax: 28,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(86375, 13), /* MLDMACAddress */
+            name: s(5257, 13), /* MLDMACAddress */
             syntax: 188,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(1189, 15), /* PacketsReceived */
+            name: s(17412, 15), /* PacketsReceived */
             syntax: 259,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(1204, 11), /* PacketsSent */
+            name: s(22423, 11), /* PacketsSent */
             syntax: 259,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(87231, 11), /* PairwiseAKM */
+            name: s(89019, 11), /* PairwiseAKM */
             syntax: 336,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(87242, 14), /* PairwiseCipher */
+            name: s(80195, 14), /* PairwiseCipher */
             syntax: 336,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(87256, 15), /* RSNCapabilities */
+            name: s(77234, 15), /* RSNCapabilities */
             syntax: 234,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(32455, 12), /* RetransCount */
+            name: s(65355, 12), /* RetransCount */
             syntax: 259,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(87271, 28), /* STATIDLinkMapNumberOfEntries */
+            name: s(41018, 28), /* STATIDLinkMapNumberOfEntries */
             syntax: 0,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(82581, 5), /* BSSID */
+            name: s(4960, 5), /* BSSID */
             syntax: 188,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(1041, 13), /* BytesReceived */
+            name: s(19258, 13), /* BytesReceived */
             syntax: 259,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(1054, 9), /* BytesSent */
+            name: s(24224, 9), /* BytesSent */
             syntax: 259,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(1126, 10), /* ErrorsSent */
+            name: s(23957, 10), /* ErrorsSent */
             syntax: 259,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(84006, 22), /* EstMACDataRateDownlink */
+            name: s(53665, 22), /* EstMACDataRateDownlink */
             syntax: 243,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(84028, 20), /* EstMACDataRateUplink */
+            name: s(59378, 20), /* EstMACDataRateUplink */
             syntax: 243,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(81505, 20), /* LastDataDownlinkRate */
+            name: s(59598, 20), /* LastDataDownlinkRate */
             syntax: 1236,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(81525, 18), /* LastDataUplinkRate */
+            name: s(65781, 18), /* LastDataUplinkRate */
             syntax: 1236,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(10555, 10), /* MACAddress */
+            name: s(5260, 10), /* MACAddress */
             syntax: 188,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(1189, 15), /* PacketsReceived */
+            name: s(17412, 15), /* PacketsReceived */
             syntax: 259,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(1204, 11), /* PacketsSent */
+            name: s(22423, 11), /* PacketsSent */
             syntax: 259,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(81647, 14), /* SignalStrength */
+            name: s(5028, 14), /* SignalStrength */
             syntax: 1237,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(84084, 18), /* UtilizationReceive */
+            name: s(67581, 18), /* UtilizationReceive */
             syntax: 1238,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(84102, 19), /* UtilizationTransmit */
+            name: s(64152, 19), /* UtilizationTransmit */
             syntax: 1238,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(86558, 12), /* EMLMREnabled */
+            name: s(85245, 12), /* EMLMREnabled */
             syntax: 16,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(86570, 12), /* EMLSREnabled */
+            name: s(85269, 12), /* EMLSREnabled */
             syntax: 16,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(86582, 11), /* NSTREnabled */
+            name: s(88854, 11), /* NSTREnabled */
             syntax: 16,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(86593, 10), /* STREnabled */
+            name: s(88855, 10), /* STREnabled */
             syntax: 16,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(86603, 21), /* TIDLinkMapNegotiation */
+            name: s(58206, 21), /* TIDLinkMapNegotiation */
             syntax: 16,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(82581, 5), /* BSSID */
+            name: s(4960, 5), /* BSSID */
             syntax: 188,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(51284, 9), /* Direction */
+            name: s(83861, 9), /* Direction */
             syntax: 1259,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(86967, 6), /* LinkID */
+            name: s(96870, 6), /* LinkID */
             syntax: 1261,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(86746, 3), /* TID */
+            name: s(1721, 3), /* TID */
             syntax: 189,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(87626, 12), /* EMLMRSupport */
+            name: s(85257, 12), /* EMLMRSupport */
             syntax: 16,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(87638, 12), /* EMLSRSupport */
+            name: s(85281, 12), /* EMLSRSupport */
             syntax: 16,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(87650, 11), /* NSTRSupport */
+            name: s(88865, 11), /* NSTRSupport */
             syntax: 16,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(87661, 10), /* STRSupport */
+            name: s(88866, 10), /* STRSupport */
             syntax: 16,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(86603, 21), /* TIDLinkMapNegotiation */
+            name: s(58206, 21), /* TIDLinkMapNegotiation */
             syntax: 16,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(82581, 5), /* BSSID */
+            name: s(4960, 5), /* BSSID */
             syntax: 188,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(51284, 9), /* Direction */
+            name: s(83861, 9), /* Direction */
             syntax: 1259,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(86967, 6), /* LinkID */
+            name: s(96870, 6), /* LinkID */
             syntax: 1261,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(86746, 3), /* TID */
+            name: s(1721, 3), /* TID */
             syntax: 189,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(11736, 7), /* Channel */
+            name: s(85, 7), /* Channel */
             syntax: 692,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(87812, 20), /* EntryNumberOfEntries */
+            name: s(59258, 20), /* EntryNumberOfEntries */
             syntax: 0,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(82618, 7), /* OpClass */
+            name: s(69, 7), /* OpClass */
             syntax: 692,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(87832, 14), /* ReferenceBSSID */
+            name: s(80377, 14), /* ReferenceBSSID */
             syntax: 188,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(29170, 13), /* BurstInterval */
+            name: s(81478, 13), /* BurstInterval */
             syntax: 578,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(87942, 11), /* BurstLength */
+            name: s(87732, 11), /* BurstLength */
             syntax: 578,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(87928, 14), /* BurstStartTime */
+            name: s(78501, 14), /* BurstStartTime */
             syntax: 336,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(87953, 18), /* ChannelUsageReason */
+            name: s(64737, 18), /* ChannelUsageReason */
             syntax: 1262,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(87971, 10), /* PowerLevel */
+            name: s(70264, 10), /* PowerLevel */
             syntax: 137,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(87981, 9), /* RUBitmask */
+            name: s(93467, 9), /* RUBitmask */
             syntax: 1263,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(87990, 11), /* Repetitions */
+            name: s(40979, 11), /* Repetitions */
             syntax: 0,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(88001, 21), /* TransmitterIdentifier */
+            name: s(58269, 21), /* TransmitterIdentifier */
             syntax: 188,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(86096, 11), /* ChannelList */
+            name: s(56368, 11), /* ChannelList */
             syntax: 1256,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(82618, 7), /* OpClass */
+            name: s(69, 7), /* OpClass */
             syntax: 692,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(88151, 16), /* BackhaulDownALID */
+            name: s(71498, 16), /* BackhaulDownALID */
             syntax: 188,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(85349, 22), /* BackhaulDownMACAddress */
+            name: s(52983, 22), /* BackhaulDownMACAddress */
             syntax: 188,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(88225, 31), /* CACActiveChannelNumberOfEntries */
+            name: s(32775, 31), /* CACActiveChannelNumberOfEntries */
             syntax: 0,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(88256, 34), /* CACAvailableChannelNumberOfEntries */
+            name: s(28438, 34), /* CACAvailableChannelNumberOfEntries */
             syntax: 0,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(88290, 37), /* CACNonOccupancyChannelNumberOfEntries */
+            name: s(24271, 37), /* CACNonOccupancyChannelNumberOfEntries */
             syntax: 0,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(5130, 9), /* TimeStamp */
+            name: s(10992, 9), /* TimeStamp */
             syntax: 10,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(11736, 7), /* Channel */
+            name: s(85, 7), /* Channel */
             syntax: 692,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(88406, 9), /* Countdown */
+            name: s(92612, 9), /* Countdown */
             syntax: 1264,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(82618, 7), /* OpClass */
+            name: s(69, 7), /* OpClass */
             syntax: 692,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(11736, 7), /* Channel */
+            name: s(85, 7), /* Channel */
             syntax: 692,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(88497, 7), /* Minutes */
+            name: s(57794, 7), /* Minutes */
             syntax: 1265,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(82618, 7), /* OpClass */
+            name: s(69, 7), /* OpClass */
             syntax: 692,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(11736, 7), /* Channel */
+            name: s(85, 7), /* Channel */
             syntax: 692,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(82618, 7), /* OpClass */
+            name: s(69, 7), /* OpClass */
             syntax: 692,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(88589, 7), /* Seconds */
+            name: s(42915, 7), /* Seconds */
             syntax: 1266,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(88667, 10), /* DefaultPCP */
+            name: s(90570, 10), /* DefaultPCP */
             syntax: 1267,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(780, 6), /* Enable */
+            name: s(3773, 6), /* Enable */
             syntax: 26,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(88657, 10), /* PrimaryVID */
+            name: s(91470, 10), /* PrimaryVID */
             syntax: 1248,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(42252, 19), /* EncryptionAlgorithm */
+            name: s(19333, 19), /* EncryptionAlgorithm */
             syntax: 0,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(42290, 18), /* IntegrityAlgorithm */
+            name: s(27128, 18), /* IntegrityAlgorithm */
             syntax: 0,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(88742, 18), /* OnboardingProtocol */
+            name: s(66195, 18), /* OnboardingProtocol */
             syntax: 0,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(88818, 22), /* AssocIEEE1905DeviceRef */
+            name: s(52895, 22), /* AssocIEEE1905DeviceRef */
             syntax: 155,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(88840, 26), /* EasyMeshAgentOperationMode */
+            name: s(44324, 26), /* EasyMeshAgentOperationMode */
             syntax: 1252,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(88866, 31), /* EasyMeshControllerOperationMode */
+            name: s(33736, 31), /* EasyMeshControllerOperationMode */
             syntax: 1252,
             status: Status::Deprecated,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(43643, 15), /* LastContactTime */
+            name: s(76304, 15), /* LastContactTime */
             syntax: 10,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(15638, 15), /* ManufacturerOUI */
+            name: s(76484, 15), /* ManufacturerOUI */
             syntax: 349,
             status: Status::Deprecated,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(88964, 16), /* BackhaulDeviceID */
+            name: s(71482, 16), /* BackhaulDeviceID */
             syntax: 188,
             status: Status::Deprecated,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(85028, 18), /* BackhaulMACAddress */
+            name: s(20155, 18), /* BackhaulMACAddress */
             syntax: 188,
             status: Status::Deprecated,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(88980, 43), /* CurrentOperatingClassProfileNumberOfEntries */
+            name: s(17616, 43), /* CurrentOperatingClassProfileNumberOfEntries */
             syntax: 0,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(861, 8), /* LinkType */
+            name: s(94921, 8), /* LinkType */
             syntax: 1268,
             status: Status::Deprecated,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(10555, 10), /* MACAddress */
+            name: s(5260, 10), /* MACAddress */
             syntax: 188,
             status: Status::Deprecated,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(11736, 7), /* Channel */
+            name: s(85, 7), /* Channel */
             syntax: 0,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
@@ -4901,7 +4901,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(89042, 9), /* TargetBSS */
+            name: s(52302, 9), /* TargetBSS */
             syntax: 188,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
@@ -4909,7 +4909,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(25400, 7), /* TimeOut */
+            name: s(62389, 7), /* TimeOut */
             syntax: 21,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
@@ -4917,104 +4917,104 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(427, 6), /* Status */
+            name: s(2491, 6), /* Status */
             syntax: 1269,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(11736, 7), /* Channel */
+            name: s(85, 7), /* Channel */
             syntax: 692,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(43545, 5), /* Class */
+            name: s(71, 5), /* Class */
             syntax: 692,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(5130, 9), /* TimeStamp */
+            name: s(10992, 9), /* TimeStamp */
             syntax: 10,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(11348, 7), /* TxPower */
+            name: s(52486, 7), /* TxPower */
             syntax: 1270,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(1041, 13), /* BytesReceived */
+            name: s(19258, 13), /* BytesReceived */
             syntax: 144,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(1054, 9), /* BytesSent */
+            name: s(24224, 9), /* BytesSent */
             syntax: 144,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(1112, 14), /* ErrorsReceived */
+            name: s(28148, 14), /* ErrorsReceived */
             syntax: 144,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(1126, 10), /* ErrorsSent */
+            name: s(23957, 10), /* ErrorsSent */
             syntax: 144,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(81505, 20), /* LastDataDownlinkRate */
+            name: s(59598, 20), /* LastDataDownlinkRate */
             syntax: 1236,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(81525, 18), /* LastDataUplinkRate */
+            name: s(65781, 18), /* LastDataUplinkRate */
             syntax: 1236,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(89224, 15), /* LinkUtilization */
+            name: s(76379, 15), /* LinkUtilization */
             syntax: 1271,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(1189, 15), /* PacketsReceived */
+            name: s(17412, 15), /* PacketsReceived */
             syntax: 144,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(1204, 11), /* PacketsSent */
+            name: s(22423, 11), /* PacketsSent */
             syntax: 144,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(81647, 14), /* SignalStrength */
+            name: s(5028, 14), /* SignalStrength */
             syntax: 1237,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(5130, 9), /* TimeStamp */
+            name: s(10992, 9), /* TimeStamp */
             syntax: 10,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(89293, 14), /* APMetricsWiFi6 */
+            name: s(78221, 14), /* APMetricsWiFi6 */
             syntax: 16,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
@@ -5022,7 +5022,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(89307, 39), /* AssociatedSTALinkMetricsInclusionPolicy */
+            name: s(21693, 39), /* AssociatedSTALinkMetricsInclusionPolicy */
             syntax: 16,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
@@ -5030,7 +5030,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(89346, 40), /* AssociatedSTATrafficStatsInclusionPolicy */
+            name: s(20254, 40), /* AssociatedSTATrafficStatsInclusionPolicy */
             syntax: 16,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
@@ -5038,14 +5038,14 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(89386, 18), /* BSSNumberOfEntries */
+            name: s(44982, 18), /* BSSNumberOfEntries */
             syntax: 0,
             version: v(2, 13, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(89404, 36), /* ChannelUtilizationReportingThreshold */
+            name: s(25600, 36), /* ChannelUtilizationReportingThreshold */
             syntax: 0,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
@@ -5053,7 +5053,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(89440, 27), /* ChannelUtilizationThreshold */
+            name: s(41707, 27), /* ChannelUtilizationThreshold */
             syntax: 692,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
@@ -5061,63 +5061,63 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(89467, 13), /* ChipsetVendor */
+            name: s(81647, 13), /* ChipsetVendor */
             syntax: 3,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(88980, 43), /* CurrentOperatingClassProfileNumberOfEntries */
+            name: s(17616, 43), /* CurrentOperatingClassProfileNumberOfEntries */
             syntax: 0,
             version: v(2, 13, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(89480, 40), /* DisAllowedOpClassChannelsNumberOfEntries */
+            name: s(21374, 40), /* DisAllowedOpClassChannelsNumberOfEntries */
             syntax: 0,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(89520, 7), /* Enabled */
+            name: s(3773, 7), /* Enabled */
             syntax: 16,
             version: v(2, 13, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(10211, 2), /* ID */
+            name: s(1722, 2), /* ID */
             syntax: 1272,
             version: v(2, 13, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(89527, 6), /* MaxBSS */
+            name: s(96936, 6), /* MaxBSS */
             syntax: 692,
             version: v(2, 19, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(81618, 5), /* Noise */
+            name: s(12811, 5), /* Noise */
             syntax: 692,
             version: v(2, 13, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(89533, 32), /* OpClassPreferenceNumberOfEntries */
+            name: s(32395, 32), /* OpClassPreferenceNumberOfEntries */
             syntax: 0,
             version: v(2, 19, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(89565, 21), /* RCPISteeringThreshold */
+            name: s(57408, 21), /* RCPISteeringThreshold */
             syntax: 1273,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
@@ -5125,21 +5125,21 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(89586, 12), /* ReceiveOther */
+            name: s(86577, 12), /* ReceiveOther */
             syntax: 189,
             version: v(2, 13, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(89598, 11), /* ReceiveSelf */
+            name: s(89162, 11), /* ReceiveSelf */
             syntax: 692,
             version: v(2, 13, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(89609, 40), /* STAReportingRCPIHysteresisMarginOverride */
+            name: s(21574, 40), /* STAReportingRCPIHysteresisMarginOverride */
             syntax: 1274,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
@@ -5147,7 +5147,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(89649, 25), /* STAReportingRCPIThreshold */
+            name: s(47607, 25), /* STAReportingRCPIThreshold */
             syntax: 1273,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
@@ -5155,14 +5155,14 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(89674, 25), /* ScanResultNumberOfEntries */
+            name: s(47657, 25), /* ScanResultNumberOfEntries */
             syntax: 0,
             version: v(2, 14, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(89699, 14), /* SteeringPolicy */
+            name: s(80713, 14), /* SteeringPolicy */
             syntax: 1275,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
@@ -5170,42 +5170,42 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(89713, 33), /* TrafficSeparationCombinedBackhaul */
+            name: s(30986, 33), /* TrafficSeparationCombinedBackhaul */
             syntax: 16,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(89746, 34), /* TrafficSeparationCombinedFronthaul */
+            name: s(29730, 34), /* TrafficSeparationCombinedFronthaul */
             syntax: 16,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(89780, 8), /* Transmit */
+            name: s(34019, 8), /* Transmit */
             syntax: 189,
             version: v(2, 13, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(89788, 30), /* UnassociatedSTANumberOfEntries */
+            name: s(36831, 30), /* UnassociatedSTANumberOfEntries */
             syntax: 0,
             version: v(2, 13, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(72155, 11), /* Utilization */
+            name: s(3931, 11), /* Utilization */
             syntax: 189,
             version: v(2, 13, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(89293, 14), /* APMetricsWiFi6 */
+            name: s(78221, 14), /* APMetricsWiFi6 */
             syntax: 16,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
@@ -5213,7 +5213,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(89307, 39), /* AssociatedSTALinkMetricsInclusionPolicy */
+            name: s(21693, 39), /* AssociatedSTALinkMetricsInclusionPolicy */
             syntax: 16,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
@@ -5221,7 +5221,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(89346, 40), /* AssociatedSTATrafficStatsInclusionPolicy */
+            name: s(20254, 40), /* AssociatedSTATrafficStatsInclusionPolicy */
             syntax: 16,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
@@ -5229,14 +5229,14 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(89386, 18), /* BSSNumberOfEntries */
+            name: s(44982, 18), /* BSSNumberOfEntries */
             syntax: 0,
             version: v(2, 13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(89404, 36), /* ChannelUtilizationReportingThreshold */
+            name: s(25600, 36), /* ChannelUtilizationReportingThreshold */
             syntax: 0,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
@@ -5244,7 +5244,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(89440, 27), /* ChannelUtilizationThreshold */
+            name: s(41707, 27), /* ChannelUtilizationThreshold */
             syntax: 692,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
@@ -5252,63 +5252,63 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(89467, 13), /* ChipsetVendor */
+            name: s(81647, 13), /* ChipsetVendor */
             syntax: 3,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(88980, 43), /* CurrentOperatingClassProfileNumberOfEntries */
+            name: s(17616, 43), /* CurrentOperatingClassProfileNumberOfEntries */
             syntax: 0,
             version: v(2, 13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(89480, 40), /* DisAllowedOpClassChannelsNumberOfEntries */
+            name: s(21374, 40), /* DisAllowedOpClassChannelsNumberOfEntries */
             syntax: 0,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(89520, 7), /* Enabled */
+            name: s(3773, 7), /* Enabled */
             syntax: 16,
             version: v(2, 13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(10211, 2), /* ID */
+            name: s(1722, 2), /* ID */
             syntax: 1272,
             version: v(2, 13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(89527, 6), /* MaxBSS */
+            name: s(96936, 6), /* MaxBSS */
             syntax: 692,
             version: v(2, 19, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(81618, 5), /* Noise */
+            name: s(12811, 5), /* Noise */
             syntax: 692,
             version: v(2, 13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(89533, 32), /* OpClassPreferenceNumberOfEntries */
+            name: s(32395, 32), /* OpClassPreferenceNumberOfEntries */
             syntax: 0,
             version: v(2, 19, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(89565, 21), /* RCPISteeringThreshold */
+            name: s(57408, 21), /* RCPISteeringThreshold */
             syntax: 1273,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
@@ -5316,21 +5316,21 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(89586, 12), /* ReceiveOther */
+            name: s(86577, 12), /* ReceiveOther */
             syntax: 189,
             version: v(2, 13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(89598, 11), /* ReceiveSelf */
+            name: s(89162, 11), /* ReceiveSelf */
             syntax: 692,
             version: v(2, 13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(89609, 40), /* STAReportingRCPIHysteresisMarginOverride */
+            name: s(21574, 40), /* STAReportingRCPIHysteresisMarginOverride */
             syntax: 1274,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
@@ -5338,7 +5338,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(89649, 25), /* STAReportingRCPIThreshold */
+            name: s(47607, 25), /* STAReportingRCPIThreshold */
             syntax: 1273,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
@@ -5346,14 +5346,14 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(89674, 25), /* ScanResultNumberOfEntries */
+            name: s(47657, 25), /* ScanResultNumberOfEntries */
             syntax: 0,
             version: v(2, 14, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(89699, 14), /* SteeringPolicy */
+            name: s(80713, 14), /* SteeringPolicy */
             syntax: 1275,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
@@ -5361,252 +5361,252 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(89713, 33), /* TrafficSeparationCombinedBackhaul */
+            name: s(30986, 33), /* TrafficSeparationCombinedBackhaul */
             syntax: 16,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(89746, 34), /* TrafficSeparationCombinedFronthaul */
+            name: s(29730, 34), /* TrafficSeparationCombinedFronthaul */
             syntax: 16,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(89780, 8), /* Transmit */
+            name: s(34019, 8), /* Transmit */
             syntax: 189,
             version: v(2, 13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(89788, 30), /* UnassociatedSTANumberOfEntries */
+            name: s(36831, 30), /* UnassociatedSTANumberOfEntries */
             syntax: 0,
             version: v(2, 13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(72155, 11), /* Utilization */
+            name: s(3931, 11), /* Utilization */
             syntax: 189,
             version: v(2, 13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(86096, 11), /* ChannelList */
+            name: s(56368, 11), /* ChannelList */
             syntax: 1256,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(89838, 12), /* DFSDwellTime */
+            name: s(85113, 12), /* DFSDwellTime */
             syntax: 21,
             version: v(2, 17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(82470, 9), /* DwellTime */
+            name: s(85116, 9), /* DwellTime */
             syntax: 21,
             version: v(2, 17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(89850, 8), /* HomeTime */
+            name: s(94769, 8), /* HomeTime */
             syntax: 21,
             version: v(2, 17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(82618, 7), /* OpClass */
+            name: s(69, 7), /* OpClass */
             syntax: 692,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(89858, 8), /* ScanType */
+            name: s(52156, 8), /* ScanType */
             syntax: 1276,
             version: v(2, 17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(427, 6), /* Status */
+            name: s(2491, 6), /* Status */
             syntax: 1239,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(89891, 29), /* Class.{i}.Channel.{i}.Channel */
+            name: s(34265, 29), /* Class.{i}.Channel.{i}.Channel */
             syntax: 1256,
             version: v(2, 19, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(89920, 32), /* Class.{i}.Channel.{i}.Preference */
+            name: s(31115, 32), /* Class.{i}.Channel.{i}.Preference */
             syntax: 1277,
             version: v(2, 19, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(89952, 17), /* Class.{i}.OpClass */
+            name: s(68149, 17), /* Class.{i}.OpClass */
             syntax: 692,
             version: v(2, 19, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(427, 6), /* Status */
+            name: s(2491, 6), /* Status */
             syntax: 1239,
             version: v(2, 19, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(780, 6), /* Enable */
+            name: s(3773, 6), /* Enable */
             syntax: 16,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
-            name: s(427, 6), /* Status */
+            name: s(2491, 6), /* Status */
             syntax: 1239,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(89999, 8), /* BSSColor */
+            name: s(6580, 8), /* BSSColor */
             syntax: 0,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(90007, 32), /* HESIGASpatialReuseValue15Allowed */
+            name: s(32107, 32), /* HESIGASpatialReuseValue15Allowed */
             syntax: 16,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(90039, 21), /* NonSRGOBSSPDMaxOffset */
+            name: s(57072, 21), /* NonSRGOBSSPDMaxOffset */
             syntax: 0,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(90060, 17), /* NonSRGOffsetValid */
+            name: s(69628, 17), /* NonSRGOffsetValid */
             syntax: 16,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(90077, 13), /* PSRDisallowed */
+            name: s(83181, 13), /* PSRDisallowed */
             syntax: 16,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(90090, 17), /* SRGBSSColorBitmap */
+            name: s(70325, 17), /* SRGBSSColorBitmap */
             syntax: 333,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(90107, 19), /* SRGInformationValid */
+            name: s(63373, 19), /* SRGInformationValid */
             syntax: 16,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(90126, 18), /* SRGOBSSPDMaxOffset */
+            name: s(57075, 18), /* SRGOBSSPDMaxOffset */
             syntax: 0,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(90144, 18), /* SRGOBSSPDMinOffset */
+            name: s(67023, 18), /* SRGOBSSPDMinOffset */
             syntax: 0,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(90162, 21), /* SRGPartialBSSIDBitmap */
+            name: s(57744, 21), /* SRGPartialBSSIDBitmap */
             syntax: 333,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(427, 6), /* Status */
+            name: s(2491, 6), /* Status */
             syntax: 1239,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(90200, 14), /* OperatingClass */
+            name: s(1529, 14), /* OperatingClass */
             syntax: 692,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
-            name: s(90214, 18), /* TransmitPowerLimit */
+            name: s(67419, 18), /* TransmitPowerLimit */
             syntax: 1278,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
-            name: s(427, 6), /* Status */
+            name: s(2491, 6), /* Status */
             syntax: 1239,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(427, 6), /* Status */
+            name: s(2491, 6), /* Status */
             syntax: 1239,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(90307, 26), /* AssociationAllowanceStatus */
+            name: s(43778, 26), /* AssociationAllowanceStatus */
             syntax: 1279,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(82581, 5), /* BSSID */
+            name: s(4960, 5), /* BSSID */
             syntax: 188,
             version: v(2, 13, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(90333, 19), /* BackhaulAKMsAllowed */
+            name: s(61264, 19), /* BackhaulAKMsAllowed */
             syntax: 1240,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
@@ -5614,7 +5614,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(90352, 21), /* BackhaulSuiteSelector */
+            name: s(55812, 21), /* BackhaulSuiteSelector */
             syntax: 336,
             access: Access::ReadWrite,
             version: v(2, 17, 0),
@@ -5622,77 +5622,77 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(90373, 11), /* BackhaulUse */
+            name: s(87721, 11), /* BackhaulUse */
             syntax: 16,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(90384, 22), /* BasicDataTransmitRates */
+            name: s(53005, 22), /* BasicDataTransmitRates */
             syntax: 1280,
             version: v(2, 17, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(86820, 22), /* BroadcastBytesReceived */
+            name: s(53071, 22), /* BroadcastBytesReceived */
             syntax: 144,
             version: v(2, 13, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(86842, 18), /* BroadcastBytesSent */
+            name: s(64683, 18), /* BroadcastBytesSent */
             syntax: 144,
             version: v(2, 13, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(90406, 16), /* ByteCounterUnits */
+            name: s(71546, 16), /* ByteCounterUnits */
             syntax: 1281,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(89520, 7), /* Enabled */
+            name: s(3773, 7), /* Enabled */
             syntax: 16,
             version: v(2, 13, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(86879, 22), /* EstServiceParametersBE */
+            name: s(53687, 22), /* EstServiceParametersBE */
             syntax: 1260,
             version: v(2, 13, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(86901, 22), /* EstServiceParametersBK */
+            name: s(53709, 22), /* EstServiceParametersBK */
             syntax: 1260,
             version: v(2, 13, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(86923, 22), /* EstServiceParametersVI */
+            name: s(53731, 22), /* EstServiceParametersVI */
             syntax: 1260,
             version: v(2, 13, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(86945, 22), /* EstServiceParametersVO */
+            name: s(53753, 22), /* EstServiceParametersVO */
             syntax: 1260,
             version: v(2, 13, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(90422, 20), /* FronthaulAKMsAllowed */
+            name: s(59498, 20), /* FronthaulAKMsAllowed */
             syntax: 1240,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
@@ -5700,7 +5700,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(90442, 22), /* FronthaulSuiteSelector */
+            name: s(53907, 22), /* FronthaulSuiteSelector */
             syntax: 336,
             access: Access::ReadWrite,
             version: v(2, 17, 0),
@@ -5708,133 +5708,133 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(90464, 12), /* FronthaulUse */
+            name: s(85509, 12), /* FronthaulUse */
             syntax: 16,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(851, 10), /* LastChange */
+            name: s(68122, 10), /* LastChange */
             syntax: 28,
             version: v(2, 13, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(83599, 10), /* MultiBSSID */
+            name: s(6149, 10), /* MultiBSSID */
             syntax: 16,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(86973, 22), /* MulticastBytesReceived */
+            name: s(54435, 22), /* MulticastBytesReceived */
             syntax: 144,
             version: v(2, 13, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(86995, 18), /* MulticastBytesSent */
+            name: s(65979, 18), /* MulticastBytesSent */
             syntax: 144,
             version: v(2, 13, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(90476, 23), /* Profile1bSTAsDisallowed */
+            name: s(51888, 23), /* Profile1bSTAsDisallowed */
             syntax: 16,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(90499, 23), /* Profile2bSTAsDisallowed */
+            name: s(51911, 23), /* Profile2bSTAsDisallowed */
             syntax: 16,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(90522, 27), /* QMDescriptorNumberOfEntries */
+            name: s(42976, 27), /* QMDescriptorNumberOfEntries */
             syntax: 0,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(90549, 12), /* R1disallowed */
+            name: s(86457, 12), /* R1disallowed */
             syntax: 16,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(90561, 12), /* R2disallowed */
+            name: s(86469, 12), /* R2disallowed */
             syntax: 16,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(82040, 4), /* SSID */
+            name: s(4961, 4), /* SSID */
             syntax: 3,
             version: v(2, 13, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(90573, 18), /* STANumberOfEntries */
+            name: s(36843, 18), /* STANumberOfEntries */
             syntax: 0,
             version: v(2, 13, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(5130, 9), /* TimeStamp */
+            name: s(10992, 9), /* TimeStamp */
             syntax: 10,
             version: v(2, 13, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(90591, 16), /* TransmittedBSSID */
+            name: s(74570, 16), /* TransmittedBSSID */
             syntax: 16,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(87013, 20), /* UnicastBytesReceived */
+            name: s(60858, 20), /* UnicastBytesReceived */
             syntax: 144,
             version: v(2, 13, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(87033, 16), /* UnicastBytesSent */
+            name: s(74698, 16), /* UnicastBytesSent */
             syntax: 144,
             version: v(2, 13, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(90307, 26), /* AssociationAllowanceStatus */
+            name: s(43778, 26), /* AssociationAllowanceStatus */
             syntax: 1279,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(82581, 5), /* BSSID */
+            name: s(4960, 5), /* BSSID */
             syntax: 188,
             version: v(2, 13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(90333, 19), /* BackhaulAKMsAllowed */
+            name: s(61264, 19), /* BackhaulAKMsAllowed */
             syntax: 1240,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
@@ -5842,7 +5842,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(90352, 21), /* BackhaulSuiteSelector */
+            name: s(55812, 21), /* BackhaulSuiteSelector */
             syntax: 336,
             access: Access::ReadWrite,
             version: v(2, 17, 0),
@@ -5850,77 +5850,77 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(90373, 11), /* BackhaulUse */
+            name: s(87721, 11), /* BackhaulUse */
             syntax: 16,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(90384, 22), /* BasicDataTransmitRates */
+            name: s(53005, 22), /* BasicDataTransmitRates */
             syntax: 1280,
             version: v(2, 17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(86820, 22), /* BroadcastBytesReceived */
+            name: s(53071, 22), /* BroadcastBytesReceived */
             syntax: 144,
             version: v(2, 13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(86842, 18), /* BroadcastBytesSent */
+            name: s(64683, 18), /* BroadcastBytesSent */
             syntax: 144,
             version: v(2, 13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(90406, 16), /* ByteCounterUnits */
+            name: s(71546, 16), /* ByteCounterUnits */
             syntax: 1281,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(89520, 7), /* Enabled */
+            name: s(3773, 7), /* Enabled */
             syntax: 16,
             version: v(2, 13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(86879, 22), /* EstServiceParametersBE */
+            name: s(53687, 22), /* EstServiceParametersBE */
             syntax: 1260,
             version: v(2, 13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(86901, 22), /* EstServiceParametersBK */
+            name: s(53709, 22), /* EstServiceParametersBK */
             syntax: 1260,
             version: v(2, 13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(86923, 22), /* EstServiceParametersVI */
+            name: s(53731, 22), /* EstServiceParametersVI */
             syntax: 1260,
             version: v(2, 13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(86945, 22), /* EstServiceParametersVO */
+            name: s(53753, 22), /* EstServiceParametersVO */
             syntax: 1260,
             version: v(2, 13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(90422, 20), /* FronthaulAKMsAllowed */
+            name: s(59498, 20), /* FronthaulAKMsAllowed */
             syntax: 1240,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
@@ -5928,7 +5928,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(90442, 22), /* FronthaulSuiteSelector */
+            name: s(53907, 22), /* FronthaulSuiteSelector */
             syntax: 336,
             access: Access::ReadWrite,
             version: v(2, 17, 0),
@@ -5936,649 +5936,649 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(90464, 12), /* FronthaulUse */
+            name: s(85509, 12), /* FronthaulUse */
             syntax: 16,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(851, 10), /* LastChange */
+            name: s(68122, 10), /* LastChange */
             syntax: 28,
             version: v(2, 13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(83599, 10), /* MultiBSSID */
+            name: s(6149, 10), /* MultiBSSID */
             syntax: 16,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(86973, 22), /* MulticastBytesReceived */
+            name: s(54435, 22), /* MulticastBytesReceived */
             syntax: 144,
             version: v(2, 13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(86995, 18), /* MulticastBytesSent */
+            name: s(65979, 18), /* MulticastBytesSent */
             syntax: 144,
             version: v(2, 13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(90476, 23), /* Profile1bSTAsDisallowed */
+            name: s(51888, 23), /* Profile1bSTAsDisallowed */
             syntax: 16,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(90499, 23), /* Profile2bSTAsDisallowed */
+            name: s(51911, 23), /* Profile2bSTAsDisallowed */
             syntax: 16,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(90522, 27), /* QMDescriptorNumberOfEntries */
+            name: s(42976, 27), /* QMDescriptorNumberOfEntries */
             syntax: 0,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(90549, 12), /* R1disallowed */
+            name: s(86457, 12), /* R1disallowed */
             syntax: 16,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(90561, 12), /* R2disallowed */
+            name: s(86469, 12), /* R2disallowed */
             syntax: 16,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(82040, 4), /* SSID */
+            name: s(4961, 4), /* SSID */
             syntax: 3,
             version: v(2, 13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(90573, 18), /* STANumberOfEntries */
+            name: s(36843, 18), /* STANumberOfEntries */
             syntax: 0,
             version: v(2, 13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(5130, 9), /* TimeStamp */
+            name: s(10992, 9), /* TimeStamp */
             syntax: 10,
             version: v(2, 13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(90591, 16), /* TransmittedBSSID */
+            name: s(74570, 16), /* TransmittedBSSID */
             syntax: 16,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(87013, 20), /* UnicastBytesReceived */
+            name: s(60858, 20), /* UnicastBytesReceived */
             syntax: 144,
             version: v(2, 13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(87033, 16), /* UnicastBytesSent */
+            name: s(74698, 16), /* UnicastBytesSent */
             syntax: 144,
             version: v(2, 13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(39110, 13), /* DataBlockSize */
+            name: s(81790, 13), /* DataBlockSize */
             syntax: 1282,
             version: v(2, 17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(603, 19), /* NumberOfRepetitions */
+            name: s(40971, 19), /* NumberOfRepetitions */
             syntax: 234,
             version: v(2, 17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(90620, 13), /* STAMACAddress */
+            name: s(25331, 13), /* STAMACAddress */
             syntax: 188,
             version: v(2, 17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(622, 7), /* Timeout */
+            name: s(30451, 7), /* Timeout */
             syntax: 1283,
             version: v(2, 17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(90633, 3), /* VID */
+            name: s(8394, 3), /* VID */
             syntax: 1248,
             version: v(2, 17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(90636, 5), /* WMMUP */
+            name: s(97780, 5), /* WMMUP */
             syntax: 1284,
             version: v(2, 17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(427, 6), /* Status */
+            name: s(2491, 6), /* Status */
             syntax: 1239,
             version: v(2, 17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(90659, 20), /* BasicEHTMCSAndNssSet */
+            name: s(58718, 20), /* BasicEHTMCSAndNssSet */
             syntax: 336,
             version: v(2, 19, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(90679, 5), /* CCFS0 */
+            name: s(97515, 5), /* CCFS0 */
             syntax: 545,
             version: v(2, 19, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(90684, 5), /* CCFS1 */
+            name: s(97520, 5), /* CCFS1 */
             syntax: 545,
             version: v(2, 19, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(90689, 7), /* Control */
+            name: s(9774, 7), /* Control */
             syntax: 545,
             version: v(2, 19, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(90696, 24), /* DisabledSubchannelBitmap */
+            name: s(48806, 24), /* DisabledSubchannelBitmap */
             syntax: 545,
             version: v(2, 19, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(90720, 20), /* EHTDefaultPEDuration */
+            name: s(59158, 20), /* EHTDefaultPEDuration */
             syntax: 1285,
             version: v(2, 19, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(90740, 34), /* GroupAddressedBUIndicationExponent */
+            name: s(29152, 34), /* GroupAddressedBUIndicationExponent */
             syntax: 1286,
             version: v(2, 19, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(90774, 31), /* GroupAddressedBUIndicationLimit */
+            name: s(33767, 31), /* GroupAddressedBUIndicationLimit */
             syntax: 1285,
             version: v(2, 19, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(427, 6), /* Status */
+            name: s(2491, 6), /* Status */
             syntax: 1239,
             version: v(2, 19, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(90823, 22), /* QMDescriptor.{i}.BSSID */
+            name: s(54875, 22), /* QMDescriptor.{i}.BSSID */
             syntax: 188,
             version: v(2, 17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(90845, 26), /* QMDescriptor.{i}.ClientMAC */
+            name: s(45312, 26), /* QMDescriptor.{i}.ClientMAC */
             syntax: 188,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
-            name: s(90871, 34), /* QMDescriptor.{i}.DescriptorElement */
+            name: s(29492, 34), /* QMDescriptor.{i}.DescriptorElement */
             syntax: 357,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
-            name: s(427, 6), /* Status */
+            name: s(2491, 6), /* Status */
             syntax: 1239,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(90923, 16), /* DSCPPolicyEnable */
+            name: s(72010, 16), /* DSCPPolicyEnable */
             syntax: 16,
             version: v(2, 19, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(90939, 10), /* MSCSEnable */
+            name: s(91130, 10), /* MSCSEnable */
             syntax: 16,
             version: v(2, 19, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(90949, 12), /* QosMapEnable */
+            name: s(86445, 12), /* QosMapEnable */
             syntax: 16,
             version: v(2, 19, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(90961, 9), /* SCSEnable */
+            name: s(91131, 9), /* SCSEnable */
             syntax: 16,
             version: v(2, 19, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(90970, 27), /* SCSTrafficDescriptionEnable */
+            name: s(43084, 27), /* SCSTrafficDescriptionEnable */
             syntax: 16,
             version: v(2, 19, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(427, 6), /* Status */
+            name: s(2491, 6), /* Status */
             syntax: 1239,
             version: v(2, 19, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(90620, 13), /* STAMACAddress */
+            name: s(25331, 13), /* STAMACAddress */
             syntax: 188,
             version: v(2, 17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(91013, 13), /* TestDirection */
+            name: s(83857, 13), /* TestDirection */
             syntax: 1287,
             version: v(2, 17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(91026, 12), /* TestDuration */
+            name: s(58236, 12), /* TestDuration */
             syntax: 1283,
             version: v(2, 17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(90633, 3), /* VID */
+            name: s(8394, 3), /* VID */
             syntax: 1248,
             version: v(2, 17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(90636, 5), /* WMMUP */
+            name: s(97780, 5), /* WMMUP */
             syntax: 1284,
             version: v(2, 17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(427, 6), /* Status */
+            name: s(2491, 6), /* Status */
             syntax: 1239,
             version: v(2, 17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(629, 19), /* AverageResponseTime */
+            name: s(41518, 19), /* AverageResponseTime */
             syntax: 21,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(91118, 9), /* ClientMAC */
+            name: s(45329, 9), /* ClientMAC */
             syntax: 188,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(39110, 13), /* DataBlockSize */
+            name: s(81790, 13), /* DataBlockSize */
             syntax: 365,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(91127, 9), /* LostCount */
+            name: s(93008, 9), /* LostCount */
             syntax: 0,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(660, 19), /* MaximumResponseTime */
+            name: s(42706, 19), /* MaximumResponseTime */
             syntax: 21,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(679, 19), /* MinimumResponseTime */
+            name: s(42733, 19), /* MinimumResponseTime */
             syntax: 21,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(698, 12), /* SuccessCount */
+            name: s(86949, 12), /* SuccessCount */
             syntax: 0,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(91136, 13), /* TestAlgorithm */
+            name: s(83844, 13), /* TestAlgorithm */
             syntax: 3,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(91149, 9), /* TestLayer */
+            name: s(93809, 9), /* TestLayer */
             syntax: 0,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(5130, 9), /* TimeStamp */
+            name: s(10992, 9), /* TimeStamp */
             syntax: 10,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(90633, 3), /* VID */
+            name: s(8394, 3), /* VID */
             syntax: 544,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(90636, 5), /* WMMUP */
+            name: s(97780, 5), /* WMMUP */
             syntax: 1288,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(91229, 14), /* DLMUMIMOEnable */
+            name: s(78823, 14), /* DLMUMIMOEnable */
             syntax: 16,
             access: Access::ReadWrite,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(91243, 13), /* DLOFDMAEnable */
+            name: s(81764, 13), /* DLOFDMAEnable */
             syntax: 16,
             access: Access::ReadWrite,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(91256, 14), /* ULMUMIMOEnable */
+            name: s(81063, 14), /* ULMUMIMOEnable */
             syntax: 16,
             access: Access::ReadWrite,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(91270, 13), /* ULOFDMAEnable */
+            name: s(84000, 13), /* ULOFDMAEnable */
             syntax: 16,
             access: Access::ReadWrite,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(91353, 13), /* DLHEPPDUCount */
+            name: s(81738, 13), /* DLHEPPDUCount */
             syntax: 259,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(91366, 17), /* DLMUMIMOPPDUCount */
+            name: s(68285, 17), /* DLMUMIMOPPDUCount */
             syntax: 259,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(91383, 13), /* DLMUPPDUCount */
+            name: s(81751, 13), /* DLMUPPDUCount */
             syntax: 259,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(91396, 22), /* DLOFDMAMUMIMOPPDUCount */
+            name: s(53247, 22), /* DLOFDMAMUMIMOPPDUCount */
             syntax: 259,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(91418, 16), /* DLOFDMAPPDUCount */
+            name: s(71914, 16), /* DLOFDMAPPDUCount */
             syntax: 259,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(91434, 16), /* DLRU106PPDUCount */
+            name: s(71930, 16), /* DLRU106PPDUCount */
             syntax: 259,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(91450, 17), /* DLRU1992PPDUCount */
+            name: s(68302, 17), /* DLRU1992PPDUCount */
             syntax: 259,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(91467, 16), /* DLRU242PPDUCount */
+            name: s(71946, 16), /* DLRU242PPDUCount */
             syntax: 259,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(91483, 15), /* DLRU26PPDUCount */
+            name: s(75539, 15), /* DLRU26PPDUCount */
             syntax: 259,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(91498, 16), /* DLRU484PPDUCount */
+            name: s(71962, 16), /* DLRU484PPDUCount */
             syntax: 259,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(91514, 15), /* DLRU52PPDUCount */
+            name: s(75554, 15), /* DLRU52PPDUCount */
             syntax: 259,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(91529, 16), /* DLRU996PPDUCount */
+            name: s(71978, 16), /* DLRU996PPDUCount */
             syntax: 259,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(91545, 16), /* DLTotalPPDUCount */
+            name: s(71994, 16), /* DLTotalPPDUCount */
             syntax: 259,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(91561, 13), /* ULHEPPDUCount */
+            name: s(83974, 13), /* ULHEPPDUCount */
             syntax: 259,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(91574, 17), /* ULMUMIMOPPDUCount */
+            name: s(70920, 17), /* ULMUMIMOPPDUCount */
             syntax: 259,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(91591, 13), /* ULMUPPDUCount */
+            name: s(83987, 13), /* ULMUPPDUCount */
             syntax: 259,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(91604, 22), /* ULOFDMAMUMIMOPPDUCount */
+            name: s(55513, 22), /* ULOFDMAMUMIMOPPDUCount */
             syntax: 259,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(91626, 16), /* ULOFDMAPPDUCount */
+            name: s(74586, 16), /* ULOFDMAPPDUCount */
             syntax: 259,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(91642, 16), /* ULRU106PPDUCount */
+            name: s(74602, 16), /* ULRU106PPDUCount */
             syntax: 259,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(91658, 17), /* ULRU1992PPDUCount */
+            name: s(70937, 17), /* ULRU1992PPDUCount */
             syntax: 259,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(91675, 16), /* ULRU242PPDUCount */
+            name: s(74618, 16), /* ULRU242PPDUCount */
             syntax: 259,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(91691, 15), /* ULRU26PPDUCount */
+            name: s(77879, 15), /* ULRU26PPDUCount */
             syntax: 259,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(91706, 16), /* ULRU484PPDUCount */
+            name: s(74634, 16), /* ULRU484PPDUCount */
             syntax: 259,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(91722, 15), /* ULRU52PPDUCount */
+            name: s(77894, 15), /* ULRU52PPDUCount */
             syntax: 259,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(91737, 16), /* ULRU996PPDUCount */
+            name: s(74650, 16), /* ULRU996PPDUCount */
             syntax: 259,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(91753, 16), /* ULTotalPPDUCount */
+            name: s(74666, 16), /* ULTotalPPDUCount */
             syntax: 259,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(91847, 11), /* BTMAttempts */
+            name: s(87699, 11), /* BTMAttempts */
             syntax: 144,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(91858, 17), /* BTMQueryResponses */
+            name: s(67877, 17), /* BTMQueryResponses */
             syntax: 144,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(91875, 17), /* BlacklistAttempts */
+            name: s(67911, 17), /* BlacklistAttempts */
             syntax: 144,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(82581, 5), /* BSSID */
+            name: s(4960, 5), /* BSSID */
             syntax: 188,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(91118, 9), /* ClientMAC */
+            name: s(45329, 9), /* ClientMAC */
             syntax: 188,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(91971, 17), /* DescriptorElement */
+            name: s(29509, 17), /* DescriptorElement */
             syntax: 357,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(1041, 13), /* BytesReceived */
+            name: s(19258, 13), /* BytesReceived */
             syntax: 144,
             version: v(2, 13, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(1054, 9), /* BytesSent */
+            name: s(24224, 9), /* BytesSent */
             syntax: 144,
             version: v(2, 13, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(92058, 22), /* CellularDataPreference */
+            name: s(53159, 22), /* CellularDataPreference */
             syntax: 1289,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
@@ -6586,147 +6586,147 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(82586, 18), /* ClientCapabilities */
+            name: s(64773, 18), /* ClientCapabilities */
             syntax: 352,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(1112, 14), /* ErrorsReceived */
+            name: s(28148, 14), /* ErrorsReceived */
             syntax: 144,
             version: v(2, 13, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(1126, 10), /* ErrorsSent */
+            name: s(23957, 10), /* ErrorsSent */
             syntax: 144,
             version: v(2, 13, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(84006, 22), /* EstMACDataRateDownlink */
+            name: s(53665, 22), /* EstMACDataRateDownlink */
             syntax: 243,
             version: v(2, 13, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(84028, 20), /* EstMACDataRateUplink */
+            name: s(59378, 20), /* EstMACDataRateUplink */
             syntax: 243,
             version: v(2, 13, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(82604, 14), /* HTCapabilities */
+            name: s(78015, 14), /* HTCapabilities */
             syntax: 1232,
             version: v(2, 13, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(87217, 8), /* Hostname */
+            name: s(18670, 8), /* Hostname */
             syntax: 3,
             version: v(2, 13, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(92080, 11), /* IPV4Address */
+            name: s(88315, 11), /* IPV4Address */
             syntax: 182,
             version: v(2, 13, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(92091, 11), /* IPV6Address */
+            name: s(88326, 11), /* IPV6Address */
             syntax: 211,
             version: v(2, 13, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(84059, 15), /* LastConnectTime */
+            name: s(76289, 15), /* LastConnectTime */
             syntax: 28,
             version: v(2, 13, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(81505, 20), /* LastDataDownlinkRate */
+            name: s(59598, 20), /* LastDataDownlinkRate */
             syntax: 1236,
             version: v(2, 13, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(81525, 18), /* LastDataUplinkRate */
+            name: s(65781, 18), /* LastDataUplinkRate */
             syntax: 1236,
             version: v(2, 13, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(10555, 10), /* MACAddress */
+            name: s(5260, 10), /* MACAddress */
             syntax: 188,
             version: v(2, 13, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(92102, 17), /* MeasurementReport */
+            name: s(69441, 17), /* MeasurementReport */
             syntax: 1290,
             version: v(2, 13, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(92119, 22), /* NumberOfMeasureReports */
+            name: s(54479, 22), /* NumberOfMeasureReports */
             syntax: 0,
             version: v(2, 13, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(1189, 15), /* PacketsReceived */
+            name: s(17412, 15), /* PacketsReceived */
             syntax: 144,
             version: v(2, 13, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(1204, 11), /* PacketsSent */
+            name: s(22423, 11), /* PacketsSent */
             syntax: 144,
             version: v(2, 13, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(87231, 11), /* PairwiseAKM */
+            name: s(89019, 11), /* PairwiseAKM */
             syntax: 336,
             version: v(2, 19, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(87242, 14), /* PairwiseCipher */
+            name: s(80195, 14), /* PairwiseCipher */
             syntax: 336,
             version: v(2, 19, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(87256, 15), /* RSNCapabilities */
+            name: s(77234, 15), /* RSNCapabilities */
             syntax: 234,
             version: v(2, 19, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(92141, 18), /* ReAssociationDelay */
+            name: s(66591, 18), /* ReAssociationDelay */
             syntax: 698,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
@@ -6734,84 +6734,84 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(32455, 12), /* RetransCount */
+            name: s(65355, 12), /* RetransCount */
             syntax: 144,
             version: v(2, 13, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(92159, 19), /* SecurityAssociation */
+            name: s(63487, 19), /* SecurityAssociation */
             syntax: 1291,
             version: v(2, 17, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(81647, 14), /* SignalStrength */
+            name: s(5028, 14), /* SignalStrength */
             syntax: 1237,
             version: v(2, 13, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(92178, 9), /* SleepMode */
+            name: s(93701, 9), /* SleepMode */
             syntax: 1292,
             version: v(2, 17, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(92187, 28), /* TIDQueueSizesNumberOfEntries */
+            name: s(41186, 28), /* TIDQueueSizesNumberOfEntries */
             syntax: 0,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(5130, 9), /* TimeStamp */
+            name: s(10992, 9), /* TimeStamp */
             syntax: 10,
             version: v(2, 13, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(84084, 18), /* UtilizationReceive */
+            name: s(67581, 18), /* UtilizationReceive */
             syntax: 1238,
             version: v(2, 13, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(84102, 19), /* UtilizationTransmit */
+            name: s(64152, 19), /* UtilizationTransmit */
             syntax: 1238,
             version: v(2, 13, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(82625, 15), /* VHTCapabilities */
+            name: s(78014, 15), /* VHTCapabilities */
             syntax: 1233,
             version: v(2, 13, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(1041, 13), /* BytesReceived */
+            name: s(19258, 13), /* BytesReceived */
             syntax: 144,
             version: v(2, 13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(1054, 9), /* BytesSent */
+            name: s(24224, 9), /* BytesSent */
             syntax: 144,
             version: v(2, 13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(92058, 22), /* CellularDataPreference */
+            name: s(53159, 22), /* CellularDataPreference */
             syntax: 1289,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
@@ -6819,147 +6819,147 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(82586, 18), /* ClientCapabilities */
+            name: s(64773, 18), /* ClientCapabilities */
             syntax: 352,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(1112, 14), /* ErrorsReceived */
+            name: s(28148, 14), /* ErrorsReceived */
             syntax: 144,
             version: v(2, 13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(1126, 10), /* ErrorsSent */
+            name: s(23957, 10), /* ErrorsSent */
             syntax: 144,
             version: v(2, 13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(84006, 22), /* EstMACDataRateDownlink */
+            name: s(53665, 22), /* EstMACDataRateDownlink */
             syntax: 243,
             version: v(2, 13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(84028, 20), /* EstMACDataRateUplink */
+            name: s(59378, 20), /* EstMACDataRateUplink */
             syntax: 243,
             version: v(2, 13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(82604, 14), /* HTCapabilities */
+            name: s(78015, 14), /* HTCapabilities */
             syntax: 1232,
             version: v(2, 13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(87217, 8), /* Hostname */
+            name: s(18670, 8), /* Hostname */
             syntax: 3,
             version: v(2, 13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(92080, 11), /* IPV4Address */
+            name: s(88315, 11), /* IPV4Address */
             syntax: 182,
             version: v(2, 13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(92091, 11), /* IPV6Address */
+            name: s(88326, 11), /* IPV6Address */
             syntax: 211,
             version: v(2, 13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(84059, 15), /* LastConnectTime */
+            name: s(76289, 15), /* LastConnectTime */
             syntax: 28,
             version: v(2, 13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(81505, 20), /* LastDataDownlinkRate */
+            name: s(59598, 20), /* LastDataDownlinkRate */
             syntax: 1236,
             version: v(2, 13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(81525, 18), /* LastDataUplinkRate */
+            name: s(65781, 18), /* LastDataUplinkRate */
             syntax: 1236,
             version: v(2, 13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(10555, 10), /* MACAddress */
+            name: s(5260, 10), /* MACAddress */
             syntax: 188,
             version: v(2, 13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(92102, 17), /* MeasurementReport */
+            name: s(69441, 17), /* MeasurementReport */
             syntax: 1290,
             version: v(2, 13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(92119, 22), /* NumberOfMeasureReports */
+            name: s(54479, 22), /* NumberOfMeasureReports */
             syntax: 0,
             version: v(2, 13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(1189, 15), /* PacketsReceived */
+            name: s(17412, 15), /* PacketsReceived */
             syntax: 144,
             version: v(2, 13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(1204, 11), /* PacketsSent */
+            name: s(22423, 11), /* PacketsSent */
             syntax: 144,
             version: v(2, 13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(87231, 11), /* PairwiseAKM */
+            name: s(89019, 11), /* PairwiseAKM */
             syntax: 336,
             version: v(2, 19, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(87242, 14), /* PairwiseCipher */
+            name: s(80195, 14), /* PairwiseCipher */
             syntax: 336,
             version: v(2, 19, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(87256, 15), /* RSNCapabilities */
+            name: s(77234, 15), /* RSNCapabilities */
             syntax: 234,
             version: v(2, 19, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(92141, 18), /* ReAssociationDelay */
+            name: s(66591, 18), /* ReAssociationDelay */
             syntax: 698,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
@@ -6967,358 +6967,358 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(32455, 12), /* RetransCount */
+            name: s(65355, 12), /* RetransCount */
             syntax: 144,
             version: v(2, 13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(92159, 19), /* SecurityAssociation */
+            name: s(63487, 19), /* SecurityAssociation */
             syntax: 1291,
             version: v(2, 17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(81647, 14), /* SignalStrength */
+            name: s(5028, 14), /* SignalStrength */
             syntax: 1237,
             version: v(2, 13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(92178, 9), /* SleepMode */
+            name: s(93701, 9), /* SleepMode */
             syntax: 1292,
             version: v(2, 17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(92187, 28), /* TIDQueueSizesNumberOfEntries */
+            name: s(41186, 28), /* TIDQueueSizesNumberOfEntries */
             syntax: 0,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(5130, 9), /* TimeStamp */
+            name: s(10992, 9), /* TimeStamp */
             syntax: 10,
             version: v(2, 13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(84084, 18), /* UtilizationReceive */
+            name: s(67581, 18), /* UtilizationReceive */
             syntax: 1238,
             version: v(2, 13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(84102, 19), /* UtilizationTransmit */
+            name: s(64152, 19), /* UtilizationTransmit */
             syntax: 1238,
             version: v(2, 13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(82625, 15), /* VHTCapabilities */
+            name: s(78014, 15), /* VHTCapabilities */
             syntax: 1233,
             version: v(2, 13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(92228, 11), /* BTMAbridged */
+            name: s(87688, 11), /* BTMAbridged */
             syntax: 16,
             version: v(2, 17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(92239, 25), /* BTMDisassociationImminent */
+            name: s(46082, 25), /* BTMDisassociationImminent */
             syntax: 16,
             version: v(2, 17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(92264, 22), /* BTMDisassociationTimer */
+            name: s(52961, 22), /* BTMDisassociationTimer */
             syntax: 1293,
             version: v(2, 17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(92286, 19), /* LinkRemovalImminent */
+            name: s(62366, 19), /* LinkRemovalImminent */
             syntax: 16,
             version: v(2, 17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(92305, 11), /* RequestMode */
+            name: s(89217, 11), /* RequestMode */
             syntax: 1294,
             version: v(2, 17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(92316, 25), /* SteeringOpportunityWindow */
+            name: s(47757, 25), /* SteeringOpportunityWindow */
             syntax: 28,
             version: v(2, 17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(92341, 16), /* TargetBSSChannel */
+            name: s(74474, 16), /* TargetBSSChannel */
             syntax: 692,
             version: v(2, 17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(86161, 11), /* TargetBSSID */
+            name: s(89690, 11), /* TargetBSSID */
             syntax: 188,
             version: v(2, 17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(92357, 23), /* TargetBSSOperatingClass */
+            name: s(52302, 23), /* TargetBSSOperatingClass */
             syntax: 692,
             version: v(2, 17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(427, 6), /* Status */
+            name: s(2491, 6), /* Status */
             syntax: 1239,
             version: v(2, 17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(92468, 5), /* AMPDU */
+            name: s(97460, 5), /* AMPDU */
             syntax: 16,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(92473, 5), /* AMSDU */
+            name: s(95340, 5), /* AMSDU */
             syntax: 16,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(92478, 10), /* BATSupport */
+            name: s(90310, 10), /* BATSupport */
             syntax: 16,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(92488, 7), /* BW16MHz */
+            name: s(78431, 7), /* BW16MHz */
             syntax: 16,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(92495, 14), /* BW16MHzShortGI */
+            name: s(78431, 14), /* BW16MHzShortGI */
             syntax: 16,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(92509, 13), /* BW1MHzShortGI */
+            name: s(81387, 13), /* BW1MHzShortGI */
             syntax: 16,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(92522, 13), /* BW2MHzShortGI */
+            name: s(81400, 13), /* BW2MHzShortGI */
             syntax: 16,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(92535, 6), /* BW4MHz */
+            name: s(81413, 6), /* BW4MHz */
             syntax: 16,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(92541, 13), /* BW4MHzShortGI */
+            name: s(81413, 13), /* BW4MHzShortGI */
             syntax: 16,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(92554, 6), /* BW8MHz */
+            name: s(81426, 6), /* BW8MHz */
             syntax: 16,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(92560, 13), /* BW8MHzShortGI */
+            name: s(81426, 13), /* BW8MHzShortGI */
             syntax: 16,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(92573, 32), /* CentralizedAuthenticationControl */
+            name: s(31019, 32), /* CentralizedAuthenticationControl */
             syntax: 16,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(92605, 32), /* DistributedAuthenticationControl */
+            name: s(32011, 32), /* DistributedAuthenticationControl */
             syntax: 16,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(92637, 10), /* DynamicAID */
+            name: s(90630, 10), /* DynamicAID */
             syntax: 16,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(20668, 11), /* FlowControl */
+            name: s(59458, 11), /* FlowControl */
             syntax: 16,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(92647, 8), /* GroupAID */
+            name: s(94681, 8), /* GroupAID */
             syntax: 16,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(92655, 14), /* IsSensorDevice */
+            name: s(79565, 14), /* IsSensorDevice */
             syntax: 16,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(92669, 12), /* MUBeamformee */
+            name: s(85965, 12), /* MUBeamformee */
             syntax: 16,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(83534, 12), /* MUBeamformer */
+            name: s(36939, 12), /* MUBeamformer */
             syntax: 16,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(92681, 10), /* MaxMPDULen */
+            name: s(91140, 10), /* MaxMPDULen */
             syntax: 1295,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(92691, 10), /* NonTIMMode */
+            name: s(91280, 10), /* NonTIMMode */
             syntax: 16,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(92701, 8), /* PV1Frame */
+            name: s(95137, 8), /* PV1Frame */
             syntax: 16,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(92709, 11), /* PageSlicing */
+            name: s(89008, 11), /* PageSlicing */
             syntax: 16,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(92720, 12), /* RAWOperation */
+            name: s(86481, 12), /* RAWOperation */
             syntax: 16,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(92732, 8), /* RxMCSNSS */
+            name: s(95305, 8), /* RxMCSNSS */
             syntax: 692,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(92740, 7), /* S1GLong */
+            name: s(96291, 7), /* S1GLong */
             syntax: 16,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(83612, 12), /* SUBeamformee */
+            name: s(36969, 12), /* SUBeamformee */
             syntax: 16,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(83624, 12), /* SUBeamformer */
+            name: s(36999, 12), /* SUBeamformer */
             syntax: 16,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(92747, 11), /* TWTGrouping */
+            name: s(89679, 11), /* TWTGrouping */
             syntax: 16,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(83648, 12), /* TWTRequestor */
+            name: s(37059, 12), /* TWTRequestor */
             syntax: 16,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(83660, 12), /* TWTResponder */
+            name: s(37089, 12), /* TWTResponder */
             syntax: 16,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(92758, 14), /* TravelingPilot */
+            name: s(80979, 14), /* TravelingPilot */
             syntax: 16,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(92772, 8), /* TxMCSNSS */
+            name: s(95465, 8), /* TxMCSNSS */
             syntax: 692,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(81471, 15), /* AssociationTime */
+            name: s(75149, 15), /* AssociationTime */
             syntax: 10,
             status: Status::Deprecated,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(81618, 5), /* Noise */
+            name: s(12811, 5), /* Noise */
             syntax: 692,
             status: Status::Deprecated,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(92861, 30), /* SteeringHistoryNumberOfEntries */
+            name: s(36621, 30), /* SteeringHistoryNumberOfEntries */
             syntax: 0,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(92903, 22), /* BSSTerminationDuration */
+            name: s(52939, 22), /* BSSTerminationDuration */
             syntax: 364,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
@@ -7326,7 +7326,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(92925, 22), /* DisassociationImminent */
+            name: s(46085, 22), /* DisassociationImminent */
             syntax: 16,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
@@ -7334,7 +7334,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(92947, 19), /* DisassociationTimer */
+            name: s(52964, 19), /* DisassociationTimer */
             syntax: 1296,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
@@ -7342,7 +7342,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(92966, 13), /* SteeringTimer */
+            name: s(83753, 13), /* SteeringTimer */
             syntax: 1297,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
@@ -7350,7 +7350,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(89042, 9), /* TargetBSS */
+            name: s(52302, 9), /* TargetBSS */
             syntax: 188,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
@@ -7358,7 +7358,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(92979, 16), /* ValidityInterval */
+            name: s(74810, 16), /* ValidityInterval */
             syntax: 1297,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
@@ -7366,14 +7366,14 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(427, 6), /* Status */
+            name: s(2491, 6), /* Status */
             syntax: 1298,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(92947, 19), /* DisassociationTimer */
+            name: s(52964, 19), /* DisassociationTimer */
             syntax: 364,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
@@ -7381,7 +7381,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(84074, 10), /* ReasonCode */
+            name: s(91530, 10), /* ReasonCode */
             syntax: 0,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
@@ -7389,7 +7389,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(93009, 6), /* Silent */
+            name: s(97122, 6), /* Silent */
             syntax: 16,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
@@ -7397,1230 +7397,1230 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(427, 6), /* Status */
+            name: s(2491, 6), /* Status */
             syntax: 1299,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(93128, 13), /* APDestination */
+            name: s(81270, 13), /* APDestination */
             syntax: 3,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(93120, 8), /* APOrigin */
+            name: s(94257, 8), /* APOrigin */
             syntax: 3,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(93141, 16), /* SteeringApproach */
+            name: s(74266, 16), /* SteeringApproach */
             syntax: 1300,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(93157, 16), /* SteeringDuration */
+            name: s(74282, 16), /* SteeringDuration */
             syntax: 28,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(93116, 4), /* Time */
+            name: s(625, 4), /* Time */
             syntax: 10,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(93173, 12), /* TriggerEvent */
+            name: s(87057, 12), /* TriggerEvent */
             syntax: 1301,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(91847, 11), /* BTMAttempts */
+            name: s(87699, 11), /* BTMAttempts */
             syntax: 144,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(93287, 11), /* BTMFailures */
+            name: s(87710, 11), /* BTMFailures */
             syntax: 144,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(91858, 17), /* BTMQueryResponses */
+            name: s(67877, 17), /* BTMQueryResponses */
             syntax: 144,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(93298, 12), /* BTMSuccesses */
+            name: s(84741, 12), /* BTMSuccesses */
             syntax: 144,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(91875, 17), /* BlacklistAttempts */
+            name: s(67911, 17), /* BlacklistAttempts */
             syntax: 144,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(93310, 17), /* BlacklistFailures */
+            name: s(67928, 17), /* BlacklistFailures */
             syntax: 144,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(93327, 18), /* BlacklistSuccesses */
+            name: s(64665, 18), /* BlacklistSuccesses */
             syntax: 144,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(93345, 13), /* LastSteerTime */
+            name: s(82739, 13), /* LastSteerTime */
             syntax: 28,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(93358, 21), /* NoCandidateAPFailures */
+            name: s(57051, 21), /* NoCandidateAPFailures */
             syntax: 144,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(16676, 4), /* Size */
+            name: s(2088, 4), /* Size */
             syntax: 692,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(86746, 3), /* TID */
+            name: s(1721, 3), /* TID */
             syntax: 692,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(83452, 23), /* AnticipatedChannelUsage */
+            name: s(3578, 23), /* AnticipatedChannelUsage */
             syntax: 16,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(83475, 18), /* Beamformee80orLess */
+            name: s(27094, 18), /* Beamformee80orLess */
             syntax: 16,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(83493, 17), /* BeamformeeAbove80 */
+            name: s(28285, 17), /* BeamformeeAbove80 */
             syntax: 16,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(83510, 7), /* DLOFDMA */
+            name: s(41347, 7), /* DLOFDMA */
             syntax: 16,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(83517, 5), /* HE160 */
+            name: s(52642, 5), /* HE160 */
             syntax: 16,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(83522, 6), /* HE8080 */
+            name: s(50360, 6), /* HE8080 */
             syntax: 16,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(83528, 6), /* MCSNSS */
+            name: s(50384, 6), /* MCSNSS */
             syntax: 1234,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(83534, 12), /* MUBeamformer */
+            name: s(36939, 12), /* MUBeamformer */
             syntax: 16,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(83546, 6), /* MUEDCA */
+            name: s(50408, 6), /* MUEDCA */
             syntax: 16,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(83552, 5), /* MURTS */
+            name: s(52665, 5), /* MURTS */
             syntax: 16,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(83557, 11), /* MaxDLMUMIMO */
+            name: s(39353, 11), /* MaxDLMUMIMO */
             syntax: 692,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(83568, 10), /* MaxDLOFDMA */
+            name: s(41344, 10), /* MaxDLOFDMA */
             syntax: 692,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(83578, 11), /* MaxULMUMIMO */
+            name: s(39382, 11), /* MaxULMUMIMO */
             syntax: 692,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(83589, 10), /* MaxULOFDMA */
+            name: s(41372, 10), /* MaxULOFDMA */
             syntax: 692,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(83599, 10), /* MultiBSSID */
+            name: s(6149, 10), /* MultiBSSID */
             syntax: 16,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(83609, 3), /* RTS */
+            name: s(52667, 3), /* RTS */
             syntax: 16,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(83612, 12), /* SUBeamformee */
+            name: s(36969, 12), /* SUBeamformee */
             syntax: 16,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(83624, 12), /* SUBeamformer */
+            name: s(36999, 12), /* SUBeamformer */
             syntax: 16,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(83636, 12), /* SpatialReuse */
+            name: s(7739, 12), /* SpatialReuse */
             syntax: 16,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(83648, 12), /* TWTRequestor */
+            name: s(37059, 12), /* TWTRequestor */
             syntax: 16,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(83660, 12), /* TWTResponder */
+            name: s(37089, 12), /* TWTResponder */
             syntax: 16,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(83672, 8), /* ULMUMIMO */
+            name: s(39385, 8), /* ULMUMIMO */
             syntax: 16,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(83680, 7), /* ULOFDMA */
+            name: s(41375, 7), /* ULOFDMA */
             syntax: 16,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(90923, 16), /* DSCPPolicyEnable */
+            name: s(72010, 16), /* DSCPPolicyEnable */
             syntax: 16,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(90939, 10), /* MSCSEnable */
+            name: s(91130, 10), /* MSCSEnable */
             syntax: 16,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(90949, 12), /* QosMapEnable */
+            name: s(86445, 12), /* QosMapEnable */
             syntax: 16,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(90961, 9), /* SCSEnable */
+            name: s(91131, 9), /* SCSEnable */
             syntax: 16,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(90970, 27), /* SCSTrafficDescriptionEnable */
+            name: s(43084, 27), /* SCSTrafficDescriptionEnable */
             syntax: 16,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(91118, 9), /* ClientMAC */
+            name: s(45329, 9), /* ClientMAC */
             syntax: 188,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(93722, 13), /* DownlinkSpeed */
+            name: s(81907, 13), /* DownlinkSpeed */
             syntax: 1236,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(91136, 13), /* TestAlgorithm */
+            name: s(83844, 13), /* TestAlgorithm */
             syntax: 3,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(91026, 12), /* TestDuration */
+            name: s(58236, 12), /* TestDuration */
             syntax: 21,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(91149, 9), /* TestLayer */
+            name: s(93809, 9), /* TestLayer */
             syntax: 0,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(5130, 9), /* TimeStamp */
+            name: s(10992, 9), /* TimeStamp */
             syntax: 10,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(93735, 11), /* UplinkSpeed */
+            name: s(89855, 11), /* UplinkSpeed */
             syntax: 1236,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(90633, 3), /* VID */
+            name: s(8394, 3), /* VID */
             syntax: 544,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(90636, 5), /* WMMUP */
+            name: s(97780, 5), /* WMMUP */
             syntax: 1288,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(10555, 10), /* MACAddress */
+            name: s(5260, 10), /* MACAddress */
             syntax: 188,
             version: v(2, 13, 0),
             ..PARAM
         },
         Parameter {
-            name: s(93880, 24), /* CACMethodNumberOfEntries */
+            name: s(48422, 24), /* CACMethodNumberOfEntries */
             syntax: 0,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(4085, 6), /* Method */
+            name: s(1120, 6), /* Method */
             syntax: 0,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(93986, 15), /* NumberOfSeconds */
+            name: s(76784, 15), /* NumberOfSeconds */
             syntax: 28,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(94001, 30), /* OpClassChannelsNumberOfEntries */
+            name: s(21384, 30), /* OpClassChannelsNumberOfEntries */
             syntax: 0,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(86096, 11), /* ChannelList */
+            name: s(56368, 11), /* ChannelList */
             syntax: 1256,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(82618, 7), /* OpClass */
+            name: s(69, 7), /* OpClass */
             syntax: 692,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(94200, 26), /* AKMBackhaulNumberOfEntries */
+            name: s(43596, 26), /* AKMBackhaulNumberOfEntries */
             syntax: 0,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(94226, 27), /* AKMFrontHaulNumberOfEntries */
+            name: s(41437, 27), /* AKMFrontHaulNumberOfEntries */
             syntax: 0,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(94253, 43), /* CapableOperatingClassProfileNumberOfEntries */
+            name: s(17573, 43), /* CapableOperatingClassProfileNumberOfEntries */
             syntax: 0,
             version: v(2, 13, 0),
             ..PARAM
         },
         Parameter {
-            name: s(94296, 20), /* DSCPPolicyCapability */
+            name: s(58958, 20), /* DSCPPolicyCapability */
             syntax: 16,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(82604, 14), /* HTCapabilities */
+            name: s(78015, 14), /* HTCapabilities */
             syntax: 1232,
             version: v(2, 13, 0),
             ..PARAM
         },
         Parameter {
-            name: s(94316, 14), /* MSCSCapability */
+            name: s(79775, 14), /* MSCSCapability */
             syntax: 16,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(94330, 16), /* QoSMapCapability */
+            name: s(73690, 16), /* QoSMapCapability */
             syntax: 16,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(94346, 13), /* SCSCapability */
+            name: s(79776, 13), /* SCSCapability */
             syntax: 16,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(94359, 31), /* SCSTrafficDescriptionCapability */
+            name: s(34449, 31), /* SCSTrafficDescriptionCapability */
             syntax: 16,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(82625, 15), /* VHTCapabilities */
+            name: s(78014, 15), /* VHTCapabilities */
             syntax: 1233,
             version: v(2, 13, 0),
             ..PARAM
         },
         Parameter {
-            name: s(33248, 3), /* OUI */
+            name: s(76496, 3), /* OUI */
             syntax: 352,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(2207, 4), /* Type */
+            name: s(38248, 4), /* Type */
             syntax: 692,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(33248, 3), /* OUI */
+            name: s(76496, 3), /* OUI */
             syntax: 352,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(2207, 4), /* Type */
+            name: s(38248, 4), /* Type */
             syntax: 692,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(43545, 5), /* Class */
+            name: s(71, 5), /* Class */
             syntax: 692,
             version: v(2, 13, 0),
             ..PARAM
         },
         Parameter {
-            name: s(94657, 10), /* MaxTxPower */
+            name: s(91180, 10), /* MaxTxPower */
             syntax: 1270,
             version: v(2, 13, 0),
             ..PARAM
         },
         Parameter {
-            name: s(94667, 11), /* NonOperable */
+            name: s(88920, 11), /* NonOperable */
             syntax: 1256,
             version: v(2, 13, 0),
             ..PARAM
         },
         Parameter {
-            name: s(94678, 19), /* NumberOfNonOperChan */
+            name: s(62784, 19), /* NumberOfNonOperChan */
             syntax: 0,
             version: v(2, 13, 0),
             ..PARAM
         },
         Parameter {
-            name: s(92468, 5), /* AMPDU */
+            name: s(97460, 5), /* AMPDU */
             syntax: 16,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(92473, 5), /* AMSDU */
+            name: s(95340, 5), /* AMSDU */
             syntax: 16,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(94782, 22), /* AcceptNonSensorDevices */
+            name: s(52807, 22), /* AcceptNonSensorDevices */
             syntax: 16,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(94804, 19), /* AcceptSensorDevices */
+            name: s(61017, 19), /* AcceptSensorDevices */
             syntax: 16,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(92478, 10), /* BATSupport */
+            name: s(90310, 10), /* BATSupport */
             syntax: 16,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(92488, 7), /* BW16MHz */
+            name: s(78431, 7), /* BW16MHz */
             syntax: 16,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(92495, 14), /* BW16MHzShortGI */
+            name: s(78431, 14), /* BW16MHzShortGI */
             syntax: 16,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(92509, 13), /* BW1MHzShortGI */
+            name: s(81387, 13), /* BW1MHzShortGI */
             syntax: 16,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(92522, 13), /* BW2MHzShortGI */
+            name: s(81400, 13), /* BW2MHzShortGI */
             syntax: 16,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(92535, 6), /* BW4MHz */
+            name: s(81413, 6), /* BW4MHz */
             syntax: 16,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(92541, 13), /* BW4MHzShortGI */
+            name: s(81413, 13), /* BW4MHzShortGI */
             syntax: 16,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(92554, 6), /* BW8MHz */
+            name: s(81426, 6), /* BW8MHz */
             syntax: 16,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(92560, 13), /* BW8MHzShortGI */
+            name: s(81426, 13), /* BW8MHzShortGI */
             syntax: 16,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(92573, 32), /* CentralizedAuthenticationControl */
+            name: s(31019, 32), /* CentralizedAuthenticationControl */
             syntax: 16,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(92605, 32), /* DistributedAuthenticationControl */
+            name: s(32011, 32), /* DistributedAuthenticationControl */
             syntax: 16,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(92637, 10), /* DynamicAID */
+            name: s(90630, 10), /* DynamicAID */
             syntax: 16,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(20668, 11), /* FlowControl */
+            name: s(59458, 11), /* FlowControl */
             syntax: 16,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(92647, 8), /* GroupAID */
+            name: s(94681, 8), /* GroupAID */
             syntax: 16,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(92669, 12), /* MUBeamformee */
+            name: s(85965, 12), /* MUBeamformee */
             syntax: 16,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(83534, 12), /* MUBeamformer */
+            name: s(36939, 12), /* MUBeamformer */
             syntax: 16,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(92681, 10), /* MaxMPDULen */
+            name: s(91140, 10), /* MaxMPDULen */
             syntax: 1295,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(92691, 10), /* NonTIMMode */
+            name: s(91280, 10), /* NonTIMMode */
             syntax: 16,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(92701, 8), /* PV1Frame */
+            name: s(95137, 8), /* PV1Frame */
             syntax: 16,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(92709, 11), /* PageSlicing */
+            name: s(89008, 11), /* PageSlicing */
             syntax: 16,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(92720, 12), /* RAWOperation */
+            name: s(86481, 12), /* RAWOperation */
             syntax: 16,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(92732, 8), /* RxMCSNSS */
+            name: s(95305, 8), /* RxMCSNSS */
             syntax: 692,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(92740, 7), /* S1GLong */
+            name: s(96291, 7), /* S1GLong */
             syntax: 16,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(83612, 12), /* SUBeamformee */
+            name: s(36969, 12), /* SUBeamformee */
             syntax: 16,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(83624, 12), /* SUBeamformer */
+            name: s(36999, 12), /* SUBeamformer */
             syntax: 16,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(92747, 11), /* TWTGrouping */
+            name: s(89679, 11), /* TWTGrouping */
             syntax: 16,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(83648, 12), /* TWTRequestor */
+            name: s(37059, 12), /* TWTRequestor */
             syntax: 16,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(83660, 12), /* TWTResponder */
+            name: s(37089, 12), /* TWTResponder */
             syntax: 16,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(92758, 14), /* TravelingPilot */
+            name: s(80979, 14), /* TravelingPilot */
             syntax: 16,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(92772, 8), /* TxMCSNSS */
+            name: s(95465, 8), /* TxMCSNSS */
             syntax: 692,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(83452, 23), /* AnticipatedChannelUsage */
+            name: s(3578, 23), /* AnticipatedChannelUsage */
             syntax: 16,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(83475, 18), /* Beamformee80orLess */
+            name: s(27094, 18), /* Beamformee80orLess */
             syntax: 16,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(83493, 17), /* BeamformeeAbove80 */
+            name: s(28285, 17), /* BeamformeeAbove80 */
             syntax: 16,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(83510, 7), /* DLOFDMA */
+            name: s(41347, 7), /* DLOFDMA */
             syntax: 16,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(83517, 5), /* HE160 */
+            name: s(52642, 5), /* HE160 */
             syntax: 16,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(83522, 6), /* HE8080 */
+            name: s(50360, 6), /* HE8080 */
             syntax: 16,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(83528, 6), /* MCSNSS */
+            name: s(50384, 6), /* MCSNSS */
             syntax: 1234,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(83534, 12), /* MUBeamformer */
+            name: s(36939, 12), /* MUBeamformer */
             syntax: 16,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(83546, 6), /* MUEDCA */
+            name: s(50408, 6), /* MUEDCA */
             syntax: 16,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(83552, 5), /* MURTS */
+            name: s(52665, 5), /* MURTS */
             syntax: 16,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(83557, 11), /* MaxDLMUMIMO */
+            name: s(39353, 11), /* MaxDLMUMIMO */
             syntax: 692,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(83568, 10), /* MaxDLOFDMA */
+            name: s(41344, 10), /* MaxDLOFDMA */
             syntax: 692,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(83578, 11), /* MaxULMUMIMO */
+            name: s(39382, 11), /* MaxULMUMIMO */
             syntax: 692,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(83589, 10), /* MaxULOFDMA */
+            name: s(41372, 10), /* MaxULOFDMA */
             syntax: 692,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(83599, 10), /* MultiBSSID */
+            name: s(6149, 10), /* MultiBSSID */
             syntax: 16,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(83609, 3), /* RTS */
+            name: s(52667, 3), /* RTS */
             syntax: 16,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(83612, 12), /* SUBeamformee */
+            name: s(36969, 12), /* SUBeamformee */
             syntax: 16,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(83624, 12), /* SUBeamformer */
+            name: s(36999, 12), /* SUBeamformer */
             syntax: 16,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(83636, 12), /* SpatialReuse */
+            name: s(7739, 12), /* SpatialReuse */
             syntax: 16,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(83648, 12), /* TWTRequestor */
+            name: s(37059, 12), /* TWTRequestor */
             syntax: 16,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(83660, 12), /* TWTResponder */
+            name: s(37089, 12), /* TWTResponder */
             syntax: 16,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(83672, 8), /* ULMUMIMO */
+            name: s(39385, 8), /* ULMUMIMO */
             syntax: 16,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(83680, 7), /* ULOFDMA */
+            name: s(41375, 7), /* ULOFDMA */
             syntax: 16,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(83452, 23), /* AnticipatedChannelUsage */
+            name: s(3578, 23), /* AnticipatedChannelUsage */
             syntax: 16,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(83475, 18), /* Beamformee80orLess */
+            name: s(27094, 18), /* Beamformee80orLess */
             syntax: 16,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(83493, 17), /* BeamformeeAbove80 */
+            name: s(28285, 17), /* BeamformeeAbove80 */
             syntax: 16,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(83510, 7), /* DLOFDMA */
+            name: s(41347, 7), /* DLOFDMA */
             syntax: 16,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(83517, 5), /* HE160 */
+            name: s(52642, 5), /* HE160 */
             syntax: 16,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(83522, 6), /* HE8080 */
+            name: s(50360, 6), /* HE8080 */
             syntax: 16,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(83528, 6), /* MCSNSS */
+            name: s(50384, 6), /* MCSNSS */
             syntax: 1234,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(83534, 12), /* MUBeamformer */
+            name: s(36939, 12), /* MUBeamformer */
             syntax: 16,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(83546, 6), /* MUEDCA */
+            name: s(50408, 6), /* MUEDCA */
             syntax: 16,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(83552, 5), /* MURTS */
+            name: s(52665, 5), /* MURTS */
             syntax: 16,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(83557, 11), /* MaxDLMUMIMO */
+            name: s(39353, 11), /* MaxDLMUMIMO */
             syntax: 692,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(83568, 10), /* MaxDLOFDMA */
+            name: s(41344, 10), /* MaxDLOFDMA */
             syntax: 692,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(83578, 11), /* MaxULMUMIMO */
+            name: s(39382, 11), /* MaxULMUMIMO */
             syntax: 692,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(83589, 10), /* MaxULOFDMA */
+            name: s(41372, 10), /* MaxULOFDMA */
             syntax: 692,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(83599, 10), /* MultiBSSID */
+            name: s(6149, 10), /* MultiBSSID */
             syntax: 16,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(83609, 3), /* RTS */
+            name: s(52667, 3), /* RTS */
             syntax: 16,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(83612, 12), /* SUBeamformee */
+            name: s(36969, 12), /* SUBeamformee */
             syntax: 16,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(83624, 12), /* SUBeamformer */
+            name: s(36999, 12), /* SUBeamformer */
             syntax: 16,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(83636, 12), /* SpatialReuse */
+            name: s(7739, 12), /* SpatialReuse */
             syntax: 16,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(83648, 12), /* TWTRequestor */
+            name: s(37059, 12), /* TWTRequestor */
             syntax: 16,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(83660, 12), /* TWTResponder */
+            name: s(37089, 12), /* TWTResponder */
             syntax: 16,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(83672, 8), /* ULMUMIMO */
+            name: s(39385, 8), /* ULMUMIMO */
             syntax: 16,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(83680, 7), /* ULOFDMA */
+            name: s(41375, 7), /* ULOFDMA */
             syntax: 16,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(95062, 34), /* EMLMRFreqSeparationNumberOfEntries */
+            name: s(29084, 34), /* EMLMRFreqSeparationNumberOfEntries */
             syntax: 0,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(87626, 12), /* EMLMRSupport */
+            name: s(85257, 12), /* EMLMRSupport */
             syntax: 16,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(95096, 34), /* EMLSRFreqSeparationNumberOfEntries */
+            name: s(29118, 34), /* EMLSRFreqSeparationNumberOfEntries */
             syntax: 0,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(87638, 12), /* EMLSRSupport */
+            name: s(85281, 12), /* EMLSRSupport */
             syntax: 16,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(95130, 33), /* NSTRFreqSeparationNumberOfEntries */
+            name: s(30491, 33), /* NSTRFreqSeparationNumberOfEntries */
             syntax: 0,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(87650, 11), /* NSTRSupport */
+            name: s(88865, 11), /* NSTRSupport */
             syntax: 16,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(95163, 32), /* STRFreqSeparationNumberOfEntries */
+            name: s(30492, 32), /* STRFreqSeparationNumberOfEntries */
             syntax: 0,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(87661, 10), /* STRSupport */
+            name: s(88866, 10), /* STRSupport */
             syntax: 16,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(86603, 21), /* TIDLinkMapNegotiation */
+            name: s(58206, 21), /* TIDLinkMapNegotiation */
             syntax: 16,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(95298, 14), /* FreqSeparation */
+            name: s(203, 14), /* FreqSeparation */
             syntax: 1302,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(86059, 4), /* RUID */
+            name: s(98315, 4), /* RUID */
             syntax: 352,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(95298, 14), /* FreqSeparation */
+            name: s(203, 14), /* FreqSeparation */
             syntax: 1302,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(86059, 4), /* RUID */
+            name: s(98315, 4), /* RUID */
             syntax: 352,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(95298, 14), /* FreqSeparation */
+            name: s(203, 14), /* FreqSeparation */
             syntax: 1302,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(86059, 4), /* RUID */
+            name: s(98315, 4), /* RUID */
             syntax: 352,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(95298, 14), /* FreqSeparation */
+            name: s(203, 14), /* FreqSeparation */
             syntax: 1302,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(86059, 4), /* RUID */
+            name: s(98315, 4), /* RUID */
             syntax: 352,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(95062, 34), /* EMLMRFreqSeparationNumberOfEntries */
+            name: s(29084, 34), /* EMLMRFreqSeparationNumberOfEntries */
             syntax: 0,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(87626, 12), /* EMLMRSupport */
+            name: s(85257, 12), /* EMLMRSupport */
             syntax: 16,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(95096, 34), /* EMLSRFreqSeparationNumberOfEntries */
+            name: s(29118, 34), /* EMLSRFreqSeparationNumberOfEntries */
             syntax: 0,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(87638, 12), /* EMLSRSupport */
+            name: s(85281, 12), /* EMLSRSupport */
             syntax: 16,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(95130, 33), /* NSTRFreqSeparationNumberOfEntries */
+            name: s(30491, 33), /* NSTRFreqSeparationNumberOfEntries */
             syntax: 0,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(87650, 11), /* NSTRSupport */
+            name: s(88865, 11), /* NSTRSupport */
             syntax: 16,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(95163, 32), /* STRFreqSeparationNumberOfEntries */
+            name: s(30492, 32), /* STRFreqSeparationNumberOfEntries */
             syntax: 0,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(87661, 10), /* STRSupport */
+            name: s(88866, 10), /* STRSupport */
             syntax: 16,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(86603, 21), /* TIDLinkMapNegotiation */
+            name: s(58206, 21), /* TIDLinkMapNegotiation */
             syntax: 16,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(95298, 14), /* FreqSeparation */
+            name: s(203, 14), /* FreqSeparation */
             syntax: 1302,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(86059, 4), /* RUID */
+            name: s(98315, 4), /* RUID */
             syntax: 352,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(95298, 14), /* FreqSeparation */
+            name: s(203, 14), /* FreqSeparation */
             syntax: 1302,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(86059, 4), /* RUID */
+            name: s(98315, 4), /* RUID */
             syntax: 352,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(95298, 14), /* FreqSeparation */
+            name: s(203, 14), /* FreqSeparation */
             syntax: 1302,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(86059, 4), /* RUID */
+            name: s(98315, 4), /* RUID */
             syntax: 352,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(95298, 14), /* FreqSeparation */
+            name: s(203, 14), /* FreqSeparation */
             syntax: 1302,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(86059, 4), /* RUID */
+            name: s(98315, 4), /* RUID */
             syntax: 352,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(11736, 7), /* Channel */
-            syntax: 692,
-            version: v(2, 13, 0),
-            ..PARAM
-        },
-        Parameter {
-            name: s(43545, 5), /* Class */
+            name: s(85, 7), /* Channel */
             syntax: 692,
             version: v(2, 13, 0),
             ..PARAM
         },
         Parameter {
-            name: s(5130, 9), /* TimeStamp */
+            name: s(71, 5), /* Class */
+            syntax: 692,
+            version: v(2, 13, 0),
+            ..PARAM
+        },
+        Parameter {
+            name: s(10992, 9), /* TimeStamp */
             syntax: 10,
             version: v(2, 13, 0),
             ..PARAM
         },
         Parameter {
-            name: s(90214, 18), /* TransmitPowerLimit */
+            name: s(67419, 18), /* TransmitPowerLimit */
             syntax: 1278,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(11348, 7), /* TxPower */
+            name: s(52486, 7), /* TxPower */
             syntax: 1270,
             version: v(2, 13, 0),
             ..PARAM
         },
         Parameter {
-            name: s(86096, 11), /* ChannelList */
+            name: s(56368, 11), /* ChannelList */
             syntax: 1256,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(780, 6), /* Enable */
+            name: s(3773, 6), /* Enable */
             syntax: 26,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(82618, 7), /* OpClass */
+            name: s(69, 7), /* OpClass */
             syntax: 692,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(96354, 15), /* RadarDetections */
+            name: s(77264, 15), /* RadarDetections */
             syntax: 1303,
             status: Status::Deprecated,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(89838, 12), /* DFSDwellTime */
+            name: s(85113, 12), /* DFSDwellTime */
             syntax: 21,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
@@ -8628,7 +8628,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(82470, 9), /* DwellTime */
+            name: s(85116, 9), /* DwellTime */
             syntax: 21,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
@@ -8636,7 +8636,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(89850, 8), /* HomeTime */
+            name: s(94769, 8), /* HomeTime */
             syntax: 21,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
@@ -8644,21 +8644,21 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(96382, 31), /* OpClass.{i}.Channel.{i}.Channel */
+            name: s(34263, 31), /* OpClass.{i}.Channel.{i}.Channel */
             syntax: 692,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
-            name: s(96413, 26), /* OpClass.{i}.OperatingClass */
+            name: s(45000, 26), /* OpClass.{i}.OperatingClass */
             syntax: 692,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
-            name: s(82040, 4), /* SSID */
+            name: s(4961, 4), /* SSID */
             syntax: 3,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
@@ -8666,217 +8666,217 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(96439, 36), /* ScanResult.{i}.AggregateScanDuration */
+            name: s(27040, 36), /* ScanResult.{i}.AggregateScanDuration */
             syntax: 21,
             version: v(2, 17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(96475, 54), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.Channel */
+            name: s(11818, 54), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.Channel */
             syntax: 692,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(96529, 71), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.BSSColor */
+            name: s(6517, 71), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.BSSColor */
             syntax: 1304,
             version: v(2, 17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(96600, 68), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.BSSID */
+            name: s(7416, 68), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.BSSID */
             syntax: 188,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(96668, 84), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.BSSLoadElementPresent */
+            name: s(3035, 84), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.BSSLoadElementPresent */
             syntax: 16,
             version: v(2, 17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(96752, 85), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.BasicDataTransferRates */
+            name: s(2614, 85), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.BasicDataTransferRates */
             syntax: 219,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(96837, 75), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.BeaconPeriod */
+            name: s(5420, 75), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.BeaconPeriod */
             syntax: 1188,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(96912, 79), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.ChannelBandwidth */
+            name: s(4421, 79), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.ChannelBandwidth */
             syntax: 3,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(96991, 81), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.ChannelUtilization */
+            name: s(3861, 81), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.ChannelUtilization */
             syntax: 692,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(97072, 73), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.DTIMPeriod */
+            name: s(6013, 73), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.DTIMPeriod */
             syntax: 1188,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(97145, 77), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.EncryptionMode */
+            name: s(4811, 77), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.EncryptionMode */
             syntax: 1189,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(97222, 76), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.MLDMACAddress */
+            name: s(5194, 76), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.MLDMACAddress */
             syntax: 188,
             version: v(2, 17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(97298, 73), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.MultiBSSID */
+            name: s(6086, 73), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.MultiBSSID */
             syntax: 16,
             version: v(2, 17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(97371, 81), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.OperatingStandards */
+            name: s(3942, 81), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.OperatingStandards */
             syntax: 1194,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(97452, 77), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.ReportingBSSID */
+            name: s(4888, 77), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.ReportingBSSID */
             syntax: 188,
             version: v(2, 17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(97529, 67), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.SSID */
+            name: s(7752, 67), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.SSID */
             syntax: 3,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(97596, 82), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.SecurityModeEnabled */
+            name: s(3698, 82), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.SecurityModeEnabled */
             syntax: 1196,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(97678, 77), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.SignalStrength */
+            name: s(4965, 77), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.SignalStrength */
             syntax: 1237,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(97755, 75), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.StationCount */
+            name: s(5495, 75), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.StationCount */
             syntax: 0,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(97830, 89), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.SupportedDataTransferRates */
+            name: s(1833, 89), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.SupportedDataTransferRates */
             syntax: 219,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(97919, 75), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.SupportedNSS */
+            name: s(5570, 75), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.SupportedNSS */
             syntax: 0,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(97994, 81), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.SupportedStandards */
+            name: s(4023, 81), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.SupportedStandards */
             syntax: 1197,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(98075, 52), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.Noise */
+            name: s(12764, 52), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.Noise */
             syntax: 692,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(98127, 57), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.ScanStatus */
+            name: s(10271, 57), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.ScanStatus */
             syntax: 1305,
             version: v(2, 17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(98184, 56), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.TimeStamp */
+            name: s(10945, 56), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.TimeStamp */
             syntax: 10,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(98240, 58), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.Utilization */
+            name: s(9814, 58), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.Utilization */
             syntax: 692,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(98298, 45), /* ScanResult.{i}.OpClassScan.{i}.OperatingClass */
+            name: s(16472, 45), /* ScanResult.{i}.OpClassScan.{i}.OperatingClass */
             syntax: 692,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(98343, 23), /* ScanResult.{i}.ScanType */
+            name: s(52141, 23), /* ScanResult.{i}.ScanType */
             syntax: 16,
             version: v(2, 17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(98366, 24), /* ScanResult.{i}.TimeStamp */
+            name: s(49982, 24), /* ScanResult.{i}.TimeStamp */
             syntax: 10,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(427, 6), /* Status */
+            name: s(2491, 6), /* Status */
             syntax: 1306,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(89838, 12), /* DFSDwellTime */
+            name: s(85113, 12), /* DFSDwellTime */
             syntax: 21,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
@@ -8884,7 +8884,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(82470, 9), /* DwellTime */
+            name: s(85116, 9), /* DwellTime */
             syntax: 21,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
@@ -8892,7 +8892,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(89850, 8), /* HomeTime */
+            name: s(94769, 8), /* HomeTime */
             syntax: 21,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
@@ -8900,7 +8900,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(82040, 4), /* SSID */
+            name: s(4961, 4), /* SSID */
             syntax: 3,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
@@ -8908,675 +8908,675 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(96439, 36), /* ScanResult.{i}.AggregateScanDuration */
+            name: s(27040, 36), /* ScanResult.{i}.AggregateScanDuration */
             syntax: 21,
             version: v(2, 17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(96475, 54), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.Channel */
+            name: s(11818, 54), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.Channel */
             syntax: 692,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(96529, 71), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.BSSColor */
+            name: s(6517, 71), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.BSSColor */
             syntax: 1304,
             version: v(2, 17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(96600, 68), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.BSSID */
+            name: s(7416, 68), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.BSSID */
             syntax: 188,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(96668, 84), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.BSSLoadElementPresent */
+            name: s(3035, 84), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.BSSLoadElementPresent */
             syntax: 16,
             version: v(2, 17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(96752, 85), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.BasicDataTransferRates */
+            name: s(2614, 85), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.BasicDataTransferRates */
             syntax: 219,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(96837, 75), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.BeaconPeriod */
+            name: s(5420, 75), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.BeaconPeriod */
             syntax: 1188,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(96912, 79), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.ChannelBandwidth */
+            name: s(4421, 79), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.ChannelBandwidth */
             syntax: 3,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(96991, 81), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.ChannelUtilization */
+            name: s(3861, 81), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.ChannelUtilization */
             syntax: 692,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(97072, 73), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.DTIMPeriod */
+            name: s(6013, 73), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.DTIMPeriod */
             syntax: 1188,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(97145, 77), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.EncryptionMode */
+            name: s(4811, 77), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.EncryptionMode */
             syntax: 1189,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(97222, 76), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.MLDMACAddress */
+            name: s(5194, 76), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.MLDMACAddress */
             syntax: 188,
             version: v(2, 17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(97298, 73), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.MultiBSSID */
+            name: s(6086, 73), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.MultiBSSID */
             syntax: 16,
             version: v(2, 17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(97371, 81), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.OperatingStandards */
+            name: s(3942, 81), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.OperatingStandards */
             syntax: 1194,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(97452, 77), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.ReportingBSSID */
+            name: s(4888, 77), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.ReportingBSSID */
             syntax: 188,
             version: v(2, 17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(97529, 67), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.SSID */
+            name: s(7752, 67), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.SSID */
             syntax: 3,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(97596, 82), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.SecurityModeEnabled */
+            name: s(3698, 82), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.SecurityModeEnabled */
             syntax: 1196,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(97678, 77), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.SignalStrength */
+            name: s(4965, 77), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.SignalStrength */
             syntax: 1237,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(97755, 75), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.StationCount */
+            name: s(5495, 75), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.StationCount */
             syntax: 0,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(97830, 89), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.SupportedDataTransferRates */
+            name: s(1833, 89), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.SupportedDataTransferRates */
             syntax: 219,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(97919, 75), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.SupportedNSS */
+            name: s(5570, 75), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.SupportedNSS */
             syntax: 0,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(97994, 81), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.SupportedStandards */
+            name: s(4023, 81), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.SupportedStandards */
             syntax: 1197,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(98075, 52), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.Noise */
+            name: s(12764, 52), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.Noise */
             syntax: 692,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(98127, 57), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.ScanStatus */
+            name: s(10271, 57), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.ScanStatus */
             syntax: 1305,
             version: v(2, 17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(98184, 56), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.TimeStamp */
+            name: s(10945, 56), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.TimeStamp */
             syntax: 10,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(98240, 58), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.Utilization */
+            name: s(9814, 58), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.Utilization */
             syntax: 692,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(98298, 45), /* ScanResult.{i}.OpClassScan.{i}.OperatingClass */
+            name: s(16472, 45), /* ScanResult.{i}.OpClassScan.{i}.OperatingClass */
             syntax: 692,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(98343, 23), /* ScanResult.{i}.ScanType */
+            name: s(52141, 23), /* ScanResult.{i}.ScanType */
             syntax: 16,
             version: v(2, 17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(98366, 24), /* ScanResult.{i}.TimeStamp */
+            name: s(49982, 24), /* ScanResult.{i}.TimeStamp */
             syntax: 10,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(427, 6), /* Status */
+            name: s(2491, 6), /* Status */
             syntax: 1269,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(86096, 11), /* ChannelList */
+            name: s(56368, 11), /* ChannelList */
             syntax: 1256,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(82618, 7), /* OpClass */
+            name: s(69, 7), /* OpClass */
             syntax: 692,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(98476, 10), /* Preference */
+            name: s(5179, 10), /* Preference */
             syntax: 1277,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(84074, 10), /* ReasonCode */
+            name: s(91530, 10), /* ReasonCode */
             syntax: 1277,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(98555, 6), /* Impact */
+            name: s(96822, 6), /* Impact */
             syntax: 312,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(98561, 15), /* MinimumInterval */
+            name: s(76589, 15), /* MinimumInterval */
             syntax: 28,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(98576, 10), /* OnBootOnly */
+            name: s(91320, 10), /* OnBootOnly */
             syntax: 16,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(94001, 30), /* OpClassChannelsNumberOfEntries */
+            name: s(21384, 30), /* OpClassChannelsNumberOfEntries */
             syntax: 0,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(86096, 11), /* ChannelList */
+            name: s(56368, 11), /* ChannelList */
             syntax: 1256,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(82618, 7), /* OpClass */
+            name: s(69, 7), /* OpClass */
             syntax: 692,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(98744, 21), /* AggregateScanDuration */
+            name: s(27055, 21), /* AggregateScanDuration */
             syntax: 21,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(98765, 26), /* OpClassScanNumberOfEntries */
+            name: s(45026, 26), /* OpClassScanNumberOfEntries */
             syntax: 0,
             version: v(2, 14, 0),
             ..PARAM
         },
         Parameter {
-            name: s(89858, 8), /* ScanType */
+            name: s(52156, 8), /* ScanType */
             syntax: 16,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(5130, 9), /* TimeStamp */
+            name: s(10992, 9), /* TimeStamp */
             syntax: 10,
             version: v(2, 14, 0),
             ..PARAM
         },
         Parameter {
-            name: s(98876, 26), /* ChannelScanNumberOfEntries */
+            name: s(43934, 26), /* ChannelScanNumberOfEntries */
             syntax: 0,
             version: v(2, 14, 0),
             ..PARAM
         },
         Parameter {
-            name: s(90200, 14), /* OperatingClass */
+            name: s(1529, 14), /* OperatingClass */
             syntax: 692,
             version: v(2, 14, 0),
             ..PARAM
         },
         Parameter {
-            name: s(11736, 7), /* Channel */
+            name: s(85, 7), /* Channel */
             syntax: 692,
             version: v(2, 14, 0),
             ..PARAM
         },
         Parameter {
-            name: s(99003, 26), /* NeighborBSSNumberOfEntries */
+            name: s(44974, 26), /* NeighborBSSNumberOfEntries */
             syntax: 0,
             version: v(2, 14, 0),
             ..PARAM
         },
         Parameter {
-            name: s(81618, 5), /* Noise */
+            name: s(12811, 5), /* Noise */
             syntax: 692,
             version: v(2, 14, 0),
             ..PARAM
         },
         Parameter {
-            name: s(22968, 10), /* ScanStatus */
+            name: s(10318, 10), /* ScanStatus */
             syntax: 1305,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(5130, 9), /* TimeStamp */
+            name: s(10992, 9), /* TimeStamp */
             syntax: 10,
             version: v(2, 14, 0),
             ..PARAM
         },
         Parameter {
-            name: s(72155, 11), /* Utilization */
+            name: s(3931, 11), /* Utilization */
             syntax: 692,
             version: v(2, 14, 0),
             ..PARAM
         },
         Parameter {
-            name: s(89999, 8), /* BSSColor */
+            name: s(6580, 8), /* BSSColor */
             syntax: 1304,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(82581, 5), /* BSSID */
+            name: s(4960, 5), /* BSSID */
             syntax: 188,
             version: v(2, 14, 0),
             ..PARAM
         },
         Parameter {
-            name: s(99146, 21), /* BSSLoadElementPresent */
+            name: s(3098, 21), /* BSSLoadElementPresent */
             syntax: 16,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(99167, 16), /* ChannelBandwidth */
+            name: s(4484, 16), /* ChannelBandwidth */
             syntax: 3,
             version: v(2, 14, 0),
             ..PARAM
         },
         Parameter {
-            name: s(99183, 18), /* ChannelUtilization */
+            name: s(3924, 18), /* ChannelUtilization */
             syntax: 692,
             version: v(2, 14, 0),
             ..PARAM
         },
         Parameter {
-            name: s(86375, 13), /* MLDMACAddress */
+            name: s(5257, 13), /* MLDMACAddress */
             syntax: 188,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(83599, 10), /* MultiBSSID */
+            name: s(6149, 10), /* MultiBSSID */
             syntax: 16,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(99201, 14), /* ReportingBSSID */
+            name: s(4951, 14), /* ReportingBSSID */
             syntax: 188,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(82040, 4), /* SSID */
+            name: s(4961, 4), /* SSID */
             syntax: 3,
             version: v(2, 14, 0),
             ..PARAM
         },
         Parameter {
-            name: s(81647, 14), /* SignalStrength */
+            name: s(5028, 14), /* SignalStrength */
             syntax: 1237,
             version: v(2, 14, 0),
             ..PARAM
         },
         Parameter {
-            name: s(99215, 12), /* StationCount */
+            name: s(5558, 12), /* StationCount */
             syntax: 0,
             version: v(2, 14, 0),
             ..PARAM
         },
         Parameter {
-            name: s(89999, 8), /* BSSColor */
+            name: s(6580, 8), /* BSSColor */
             syntax: 0,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(90007, 32), /* HESIGASpatialReuseValue15Allowed */
+            name: s(32107, 32), /* HESIGASpatialReuseValue15Allowed */
             syntax: 16,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(99294, 27), /* NeighborBSSColorInUseBitmap */
+            name: s(42760, 27), /* NeighborBSSColorInUseBitmap */
             syntax: 333,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(90039, 21), /* NonSRGOBSSPDMaxOffset */
+            name: s(57072, 21), /* NonSRGOBSSPDMaxOffset */
             syntax: 0,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(90060, 17), /* NonSRGOffsetValid */
+            name: s(69628, 17), /* NonSRGOffsetValid */
             syntax: 16,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(90077, 13), /* PSRDisallowed */
+            name: s(83181, 13), /* PSRDisallowed */
             syntax: 16,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(99321, 15), /* PartialBSSColor */
+            name: s(76934, 15), /* PartialBSSColor */
             syntax: 0,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(90090, 17), /* SRGBSSColorBitmap */
+            name: s(70325, 17), /* SRGBSSColorBitmap */
             syntax: 333,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(90107, 19), /* SRGInformationValid */
+            name: s(63373, 19), /* SRGInformationValid */
             syntax: 16,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(90126, 18), /* SRGOBSSPDMaxOffset */
+            name: s(57075, 18), /* SRGOBSSPDMaxOffset */
             syntax: 0,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(90144, 18), /* SRGOBSSPDMinOffset */
+            name: s(67023, 18), /* SRGOBSSPDMinOffset */
             syntax: 0,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(90162, 21), /* SRGPartialBSSIDBitmap */
+            name: s(57744, 21), /* SRGPartialBSSIDBitmap */
             syntax: 333,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(11736, 7), /* Channel */
+            name: s(85, 7), /* Channel */
             syntax: 692,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(10555, 10), /* MACAddress */
+            name: s(5260, 10), /* MACAddress */
             syntax: 188,
             version: v(2, 13, 0),
             ..PARAM
         },
         Parameter {
-            name: s(90200, 14), /* OperatingClass */
+            name: s(1529, 14), /* OperatingClass */
             syntax: 692,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(81647, 14), /* SignalStrength */
+            name: s(5028, 14), /* SignalStrength */
             syntax: 1237,
             version: v(2, 13, 0),
             ..PARAM
         },
         Parameter {
-            name: s(99465, 11), /* AlwaysMatch */
+            name: s(55194, 11), /* AlwaysMatch */
             syntax: 16,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(10211, 2), /* ID */
+            name: s(1722, 2), /* ID */
             syntax: 0,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(99476, 6), /* Output */
+            name: s(69730, 6), /* Output */
             syntax: 1246,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(60486, 10), /* Precedence */
+            name: s(38252, 10), /* Precedence */
             syntax: 1247,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(82040, 4), /* SSID */
+            name: s(4961, 4), /* SSID */
             syntax: 31,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(90633, 3), /* VID */
+            name: s(8394, 3), /* VID */
             syntax: 1248,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(780, 6), /* Enable */
+            name: s(3773, 6), /* Enable */
             syntax: 16,
             access: Access::ReadWrite,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(427, 6), /* Status */
+            name: s(2491, 6), /* Status */
             syntax: 1307,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(99647, 18), /* AffiliatedbSTAList */
+            name: s(64449, 18), /* AffiliatedbSTAList */
             syntax: 869,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(82581, 5), /* BSSID */
+            name: s(4960, 5), /* BSSID */
             syntax: 188,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(86375, 13), /* MLDMACAddress */
+            name: s(5257, 13), /* MLDMACAddress */
             syntax: 188,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(86558, 12), /* EMLMREnabled */
+            name: s(85245, 12), /* EMLMREnabled */
             syntax: 16,
             access: Access::ReadWrite,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(86570, 12), /* EMLSREnabled */
+            name: s(85269, 12), /* EMLSREnabled */
             syntax: 16,
             access: Access::ReadWrite,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(86582, 11), /* NSTREnabled */
+            name: s(88854, 11), /* NSTREnabled */
             syntax: 16,
             access: Access::ReadWrite,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(86593, 10), /* STREnabled */
+            name: s(88855, 10), /* STREnabled */
             syntax: 16,
             access: Access::ReadWrite,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(86603, 21), /* TIDLinkMapNegotiation */
+            name: s(58206, 21), /* TIDLinkMapNegotiation */
             syntax: 16,
             access: Access::ReadWrite,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(91847, 11), /* BTMAttempts */
+            name: s(87699, 11), /* BTMAttempts */
             syntax: 144,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(93287, 11), /* BTMFailures */
+            name: s(87710, 11), /* BTMFailures */
             syntax: 144,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(91858, 17), /* BTMQueryResponses */
+            name: s(67877, 17), /* BTMQueryResponses */
             syntax: 144,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(93298, 12), /* BTMSuccesses */
+            name: s(84741, 12), /* BTMSuccesses */
             syntax: 144,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(91875, 17), /* BlacklistAttempts */
+            name: s(67911, 17), /* BlacklistAttempts */
             syntax: 144,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(93310, 17), /* BlacklistFailures */
+            name: s(67928, 17), /* BlacklistFailures */
             syntax: 144,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(93327, 18), /* BlacklistSuccesses */
+            name: s(64665, 18), /* BlacklistSuccesses */
             syntax: 144,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(93358, 21), /* NoCandidateAPFailures */
+            name: s(57051, 21), /* NoCandidateAPFailures */
             syntax: 144,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(85028, 18), /* BackhaulMACAddress */
-            syntax: 188,
-            version: v(2, 17, 0),
-            flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, true),
-            ..PARAM
-        },
-        Parameter {
-            name: s(99848, 14), /* bSTAMACAddress */
+            name: s(20155, 18), /* BackhaulMACAddress */
             syntax: 188,
             version: v(2, 17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(25330, 14), /* bSTAMACAddress */
+            syntax: 188,
+            version: v(2, 17, 0),
+            flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, true),
+            ..PARAM
+        },
+        Parameter {
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
             version: v(2, 19, 0),
@@ -9584,7 +9584,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
             version: v(2, 19, 0),
@@ -9592,26 +9592,26 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(99914, 6), /* DPPURI */
+            name: s(96750, 6), /* DPPURI */
             syntax: 1308,
             access: Access::ReadWrite,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(84748, 11), /* AKMsAllowed */
+            name: s(59507, 11), /* AKMsAllowed */
             syntax: 1240,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(84774, 20), /* AdvertisementEnabled */
+            name: s(49914, 20), /* AdvertisementEnabled */
             syntax: 16,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
             version: v(2, 19, 0),
@@ -9619,7 +9619,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
             version: v(2, 19, 0),
@@ -9627,62 +9627,62 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(54498, 4), /* Band */
+            name: s(4491, 4), /* Band */
             syntax: 1309,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(780, 6), /* Enable */
+            name: s(3773, 6), /* Enable */
             syntax: 16,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(84794, 8), /* HaulType */
+            name: s(94753, 8), /* HaulType */
             syntax: 1243,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(82124, 9), /* MFPConfig */
+            name: s(93062, 9), /* MFPConfig */
             syntax: 1244,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(84802, 14), /* MobilityDomain */
+            name: s(79901, 14), /* MobilityDomain */
             syntax: 188,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(82040, 4), /* SSID */
+            name: s(4961, 4), /* SSID */
             syntax: 31,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(84826, 13), /* SuiteSelector */
+            name: s(53916, 13), /* SuiteSelector */
             syntax: 336,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(2207, 4), /* Type */
+            name: s(38248, 4), /* Type */
             syntax: 3,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(82581, 5), /* BSSID */
+            name: s(4960, 5), /* BSSID */
             syntax: 869,
             access: Access::ReadWrite,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(100008, 10), /* BlockedSTA */
+            name: s(90330, 10), /* BlockedSTA */
             syntax: 188,
             access: Access::ReadWrite,
             version: v(2, 17, 0),
@@ -9690,13 +9690,13 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(19764, 23), /* ScheduleNumberOfEntries */
+            name: s(52164, 23), /* ScheduleNumberOfEntries */
             syntax: 0,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
             version: v(2, 17, 0),
@@ -9704,7 +9704,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
             version: v(2, 17, 0),
@@ -9712,7 +9712,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(32238, 3), /* Day */
+            name: s(15973, 3), /* Day */
             syntax: 534,
             access: Access::ReadWrite,
             version: v(2, 17, 0),
@@ -9720,7 +9720,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(222, 8), /* Duration */
+            name: s(27068, 8), /* Duration */
             syntax: 4,
             access: Access::ReadWrite,
             version: v(2, 17, 0),
@@ -9728,7 +9728,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(20019, 9), /* StartTime */
+            name: s(30680, 9), /* StartTime */
             syntax: 535,
             access: Access::ReadWrite,
             version: v(2, 17, 0),
@@ -9736,61 +9736,61 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(780, 6), /* Enable */
+            name: s(3773, 6), /* Enable */
             syntax: 26,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(3609, 22), /* ProfileNumberOfEntries */
+            name: s(17594, 22), /* ProfileNumberOfEntries */
             syntax: 0,
             ..PARAM
         },
         Parameter {
-            name: s(100102, 16), /* ProfileReference */
+            name: s(73626, 16), /* ProfileReference */
             syntax: 1310,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(80774, 13), /* SSIDReference */
+            name: s(80387, 13), /* SSIDReference */
             syntax: 1199,
             ..PARAM
         },
         Parameter {
-            name: s(427, 6), /* Status */
+            name: s(2491, 6), /* Status */
             syntax: 65,
             ..PARAM
         },
         Parameter {
-            name: s(80988, 14), /* AccessCategory */
+            name: s(78235, 14), /* AccessCategory */
             syntax: 1200,
             version: v(2, 8, 0),
             ..PARAM
         },
         Parameter {
-            name: s(81002, 9), /* AckPolicy */
+            name: s(92432, 9), /* AckPolicy */
             syntax: 16,
             access: Access::ReadWrite,
             version: v(2, 8, 0),
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
             version: v(2, 8, 0),
@@ -9798,7 +9798,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
             version: v(2, 8, 0),
@@ -9806,225 +9806,225 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(81011, 25), /* OutQLenHistogramIntervals */
+            name: s(47107, 25), /* OutQLenHistogramIntervals */
             syntax: 128,
             access: Access::ReadWrite,
             version: v(2, 8, 0),
             ..PARAM
         },
         Parameter {
-            name: s(81036, 30), /* OutQLenHistogramSampleInterval */
+            name: s(36201, 30), /* OutQLenHistogramSampleInterval */
             syntax: 28,
             access: Access::ReadWrite,
             version: v(2, 8, 0),
             ..PARAM
         },
         Parameter {
-            name: s(1041, 13), /* BytesReceived */
+            name: s(19258, 13), /* BytesReceived */
             syntax: 38,
             version: v(2, 8, 0),
             ..PARAM
         },
         Parameter {
-            name: s(1054, 9), /* BytesSent */
+            name: s(24224, 9), /* BytesSent */
             syntax: 38,
             version: v(2, 8, 0),
             ..PARAM
         },
         Parameter {
-            name: s(1072, 22), /* DiscardPacketsReceived */
+            name: s(25137, 22), /* DiscardPacketsReceived */
             syntax: 39,
             version: v(2, 8, 0),
             ..PARAM
         },
         Parameter {
-            name: s(1094, 18), /* DiscardPacketsSent */
+            name: s(30572, 18), /* DiscardPacketsSent */
             syntax: 39,
             version: v(2, 8, 0),
             ..PARAM
         },
         Parameter {
-            name: s(1112, 14), /* ErrorsReceived */
+            name: s(28148, 14), /* ErrorsReceived */
             syntax: 39,
             version: v(2, 8, 0),
             ..PARAM
         },
         Parameter {
-            name: s(1126, 10), /* ErrorsSent */
+            name: s(23957, 10), /* ErrorsSent */
             syntax: 39,
             version: v(2, 8, 0),
             ..PARAM
         },
         Parameter {
-            name: s(81107, 16), /* OutQLenHistogram */
+            name: s(36201, 16), /* OutQLenHistogram */
             syntax: 128,
             version: v(2, 8, 0),
             ..PARAM
         },
         Parameter {
-            name: s(1189, 15), /* PacketsReceived */
+            name: s(17412, 15), /* PacketsReceived */
             syntax: 37,
             version: v(2, 8, 0),
             ..PARAM
         },
         Parameter {
-            name: s(1204, 11), /* PacketsSent */
+            name: s(22423, 11), /* PacketsSent */
             syntax: 37,
             version: v(2, 8, 0),
             ..PARAM
         },
         Parameter {
-            name: s(32455, 12), /* RetransCount */
+            name: s(65355, 12), /* RetransCount */
             syntax: 39,
             version: v(2, 8, 0),
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(780, 6), /* Enable */
+            name: s(3773, 6), /* Enable */
             syntax: 26,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(5253, 8), /* Location */
+            name: s(9455, 8), /* Location */
             syntax: 3,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(2098, 8), /* Priority */
+            name: s(11422, 8), /* Priority */
             syntax: 957,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(82040, 4), /* SSID */
+            name: s(4961, 4), /* SSID */
             syntax: 335,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(427, 6), /* Status */
+            name: s(2491, 6), /* Status */
             syntax: 1311,
             ..PARAM
         },
         Parameter {
-            name: s(54877, 13), /* KeyPassphrase */
+            name: s(82700, 13), /* KeyPassphrase */
             syntax: 1218,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(82124, 9), /* MFPConfig */
+            name: s(93062, 9), /* MFPConfig */
             syntax: 1219,
             access: Access::ReadWrite,
             version: v(2, 11, 0),
             ..PARAM
         },
         Parameter {
-            name: s(28997, 11), /* ModeEnabled */
+            name: s(3769, 11), /* ModeEnabled */
             syntax: 1312,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(82133, 12), /* PreSharedKey */
+            name: s(86349, 12), /* PreSharedKey */
             syntax: 1222,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(82207, 13), /* SAEPassphrase */
+            name: s(83532, 13), /* SAEPassphrase */
             syntax: 562,
             access: Access::ReadWrite,
             version: v(2, 13, 0),
             ..PARAM
         },
         Parameter {
-            name: s(82328, 6), /* WEPKey */
+            name: s(97266, 6), /* WEPKey */
             syntax: 1225,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(29008, 14), /* ModesSupported */
+            name: s(43582, 14), /* ModesSupported */
             syntax: 1221,
             ..PARAM
         },
         Parameter {
-            name: s(81505, 20), /* LastDataDownlinkRate */
+            name: s(59598, 20), /* LastDataDownlinkRate */
             syntax: 1313,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(81525, 18), /* LastDataUplinkRate */
+            name: s(65781, 18), /* LastDataUplinkRate */
             syntax: 1313,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(81623, 15), /* Retransmissions */
+            name: s(77489, 15), /* Retransmissions */
             syntax: 1314,
             ..PARAM
         },
         Parameter {
-            name: s(81647, 14), /* SignalStrength */
+            name: s(5028, 14), /* SignalStrength */
             syntax: 1191,
             ..PARAM
         },
         Parameter {
-            name: s(82366, 20), /* ConfigMethodsEnabled */
+            name: s(58918, 20), /* ConfigMethodsEnabled */
             syntax: 1226,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(82386, 22), /* ConfigMethodsSupported */
+            name: s(53203, 22), /* ConfigMethodsSupported */
             syntax: 1227,
             ..PARAM
         },
         Parameter {
-            name: s(780, 6), /* Enable */
+            name: s(3773, 6), /* Enable */
             syntax: 73,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(5363, 3), /* PIN */
+            name: s(95129, 3), /* PIN */
             syntax: 1228,
             access: Access::ReadWrite,
             version: v(2, 11, 0),
             ..PARAM
         },
         Parameter {
-            name: s(427, 6), /* Status */
+            name: s(2491, 6), /* Status */
             syntax: 1315,
             version: v(2, 11, 0),
             ..PARAM
         },
         Parameter {
-            name: s(15985, 7), /* Version */
+            name: s(19295, 7), /* Version */
             syntax: 3,
             version: v(2, 11, 0),
             ..PARAM
         },
         Parameter {
-            name: s(744, 16), /* DiagnosticsState */
+            name: s(72154, 16), /* DiagnosticsState */
             syntax: 311,
             access: Access::ReadWrite,
             version: v(2, 7, 0),
@@ -10032,466 +10032,466 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(9180, 21), /* ResultNumberOfEntries */
+            name: s(25027, 21), /* ResultNumberOfEntries */
             syntax: 0,
             version: v(2, 7, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(82581, 5), /* BSSID */
+            name: s(4960, 5), /* BSSID */
             syntax: 188,
             version: v(2, 7, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(100452, 22), /* BasicDataTransferRates */
+            name: s(2677, 22), /* BasicDataTransferRates */
             syntax: 219,
             version: v(2, 7, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(100474, 12), /* BeaconPeriod */
+            name: s(5483, 12), /* BeaconPeriod */
             syntax: 1188,
             version: v(2, 7, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(11736, 7), /* Channel */
+            name: s(85, 7), /* Channel */
             syntax: 898,
             version: v(2, 7, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(100486, 10), /* DTIMPeriod */
+            name: s(6076, 10), /* DTIMPeriod */
             syntax: 1188,
             version: v(2, 7, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(82110, 14), /* EncryptionMode */
+            name: s(4874, 14), /* EncryptionMode */
             syntax: 1189,
             version: v(2, 7, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(73990, 4), /* Mode */
+            name: s(3769, 4), /* Mode */
             syntax: 1190,
             version: v(2, 7, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(81618, 5), /* Noise */
+            name: s(12811, 5), /* Noise */
             syntax: 1191,
             version: v(2, 7, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(100496, 25), /* OperatingChannelBandwidth */
+            name: s(27015, 25), /* OperatingChannelBandwidth */
             syntax: 1192,
             version: v(2, 7, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(100521, 22), /* OperatingFrequencyBand */
+            name: s(30799, 22), /* OperatingFrequencyBand */
             syntax: 1193,
             version: v(2, 7, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(100543, 18), /* OperatingStandards */
+            name: s(4005, 18), /* OperatingStandards */
             syntax: 1194,
             version: v(2, 7, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(100561, 5), /* Radio */
+            name: s(44, 5), /* Radio */
             syntax: 1195,
             version: v(2, 7, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(82040, 4), /* SSID */
+            name: s(4961, 4), /* SSID */
             syntax: 335,
             version: v(2, 7, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(100566, 19), /* SecurityModeEnabled */
+            name: s(3761, 19), /* SecurityModeEnabled */
             syntax: 1196,
             version: v(2, 7, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(81647, 14), /* SignalStrength */
+            name: s(5028, 14), /* SignalStrength */
             syntax: 1191,
             version: v(2, 7, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(100585, 26), /* SupportedDataTransferRates */
+            name: s(1896, 26), /* SupportedDataTransferRates */
             syntax: 219,
             version: v(2, 7, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(73842, 18), /* SupportedStandards */
+            name: s(4086, 18), /* SupportedStandards */
             syntax: 1197,
             version: v(2, 7, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(100633, 17), /* AutoChannelEnable */
+            name: s(67826, 17), /* AutoChannelEnable */
             syntax: 16,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(100650, 24), /* AutoChannelRefreshPeriod */
+            name: s(48326, 24), /* AutoChannelRefreshPeriod */
             syntax: 28,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(100674, 20), /* AutoChannelSupported */
+            name: s(58658, 20), /* AutoChannelSupported */
             syntax: 16,
             ..PARAM
         },
         Parameter {
-            name: s(90384, 22), /* BasicDataTransmitRates */
+            name: s(53005, 22), /* BasicDataTransmitRates */
             syntax: 128,
             access: Access::ReadWrite,
             version: v(2, 8, 0),
             ..PARAM
         },
         Parameter {
-            name: s(100474, 12), /* BeaconPeriod */
+            name: s(5483, 12), /* BeaconPeriod */
             syntax: 21,
             access: Access::ReadWrite,
             version: v(2, 8, 0),
             ..PARAM
         },
         Parameter {
-            name: s(82461, 9), /* CCAReport */
+            name: s(92549, 9), /* CCAReport */
             syntax: 1231,
             version: v(2, 8, 0),
             ..PARAM
         },
         Parameter {
-            name: s(100694, 10), /* CCARequest */
+            name: s(90400, 10), /* CCARequest */
             syntax: 1316,
             access: Access::ReadWrite,
             version: v(2, 8, 0),
             ..PARAM
         },
         Parameter {
-            name: s(100704, 23), /* CenterFrequencySegment0 */
+            name: s(50692, 23), /* CenterFrequencySegment0 */
             syntax: 0,
             access: Access::ReadWrite,
             version: v(2, 14, 0),
             ..PARAM
         },
         Parameter {
-            name: s(100727, 23), /* CenterFrequencySegment1 */
+            name: s(50715, 23), /* CenterFrequencySegment1 */
             syntax: 0,
             access: Access::ReadWrite,
             version: v(2, 14, 0),
             ..PARAM
         },
         Parameter {
-            name: s(11736, 7), /* Channel */
+            name: s(85, 7), /* Channel */
             syntax: 898,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(100750, 17), /* ChannelLastChange */
+            name: s(68115, 17), /* ChannelLastChange */
             syntax: 28,
             version: v(2, 12, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(100767, 26), /* ChannelLastSelectionReason */
+            name: s(43908, 26), /* ChannelLastSelectionReason */
             syntax: 1317,
             version: v(2, 12, 0),
             ..PARAM
         },
         Parameter {
-            name: s(100793, 13), /* ChannelsInUse */
+            name: s(81621, 13), /* ChannelsInUse */
             syntax: 384,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(100806, 32), /* CurrentOperatingChannelBandwidth */
+            name: s(31147, 32), /* CurrentOperatingChannelBandwidth */
             syntax: 1318,
             version: v(2, 11, 0),
             ..PARAM
         },
         Parameter {
-            name: s(100486, 10), /* DTIMPeriod */
+            name: s(6076, 10), /* DTIMPeriod */
             syntax: 1188,
             access: Access::ReadWrite,
             version: v(2, 8, 0),
             ..PARAM
         },
         Parameter {
-            name: s(780, 6), /* Enable */
+            name: s(3773, 6), /* Enable */
             syntax: 16,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(100838, 9), /* EnableRRM */
+            name: s(92720, 9), /* EnableRRM */
             syntax: 16,
             access: Access::ReadWrite,
             version: v(2, 14, 0),
             ..PARAM
         },
         Parameter {
-            name: s(100847, 16), /* ExtensionChannel */
+            name: s(72426, 16), /* ExtensionChannel */
             syntax: 1319,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(10540, 15), /* FirmwareVersion */
+            name: s(75899, 15), /* FirmwareVersion */
             syntax: 31,
             version: v(2, 12, 0),
             ..PARAM
         },
         Parameter {
-            name: s(100863, 22), /* FragmentationThreshold */
+            name: s(53863, 22), /* FragmentationThreshold */
             syntax: 1320,
             access: Access::ReadWrite,
             version: v(2, 8, 0),
             ..PARAM
         },
         Parameter {
-            name: s(100885, 13), /* GuardInterval */
+            name: s(82258, 13), /* GuardInterval */
             syntax: 1321,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(100898, 17), /* IEEE80211hEnabled */
+            name: s(68863, 17), /* IEEE80211hEnabled */
             syntax: 16,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(100915, 19), /* IEEE80211hSupported */
+            name: s(62157, 19), /* IEEE80211hSupported */
             syntax: 16,
             ..PARAM
         },
         Parameter {
-            name: s(851, 10), /* LastChange */
+            name: s(68122, 10), /* LastChange */
             syntax: 28,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(100934, 14), /* LongRetryLimit */
+            name: s(79691, 14), /* LongRetryLimit */
             syntax: 0,
             access: Access::ReadWrite,
             version: v(2, 8, 0),
             ..PARAM
         },
         Parameter {
-            name: s(869, 11), /* LowerLayers */
+            name: s(88667, 11), /* LowerLayers */
             syntax: 133,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(100948, 3), /* MCS */
+            name: s(50384, 3), /* MCS */
             syntax: 1322,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(100951, 20), /* ManagementPacketRate */
+            name: s(59718, 20), /* ManagementPacketRate */
             syntax: 1236,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
             ..PARAM
         },
         Parameter {
-            name: s(10116, 10), /* MaxBitRate */
+            name: s(59128, 10), /* MaxBitRate */
             syntax: 243,
             ..PARAM
         },
         Parameter {
-            name: s(100971, 24), /* MaxSupportedAssociations */
+            name: s(49430, 24), /* MaxSupportedAssociations */
             syntax: 19,
             version: v(2, 12, 0),
             ..PARAM
         },
         Parameter {
-            name: s(100995, 17), /* MaxSupportedSSIDs */
+            name: s(69390, 17), /* MaxSupportedSSIDs */
             syntax: 19,
             version: v(2, 12, 0),
             ..PARAM
         },
         Parameter {
-            name: s(791, 4), /* Name */
+            name: s(31079, 4), /* Name */
             syntax: 31,
             ..PARAM
         },
         Parameter {
-            name: s(100496, 25), /* OperatingChannelBandwidth */
+            name: s(27015, 25), /* OperatingChannelBandwidth */
             syntax: 1323,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(100521, 22), /* OperatingFrequencyBand */
+            name: s(30799, 22), /* OperatingFrequencyBand */
             syntax: 1324,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(100543, 18), /* OperatingStandards */
+            name: s(4005, 18), /* OperatingStandards */
             syntax: 1194,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(101012, 28), /* OperationalDataTransmitRates */
+            name: s(40794, 28), /* OperationalDataTransmitRates */
             syntax: 128,
             access: Access::ReadWrite,
             version: v(2, 8, 0),
             ..PARAM
         },
         Parameter {
-            name: s(101040, 23), /* PacketAggregationEnable */
+            name: s(51773, 23), /* PacketAggregationEnable */
             syntax: 16,
             access: Access::ReadWrite,
             version: v(2, 8, 0),
             ..PARAM
         },
         Parameter {
-            name: s(101063, 16), /* PossibleChannels */
+            name: s(73514, 16), /* PossibleChannels */
             syntax: 384,
             ..PARAM
         },
         Parameter {
-            name: s(101079, 12), /* PreambleType */
+            name: s(86361, 12), /* PreambleType */
             syntax: 1325,
             access: Access::ReadWrite,
             version: v(2, 8, 0),
             ..PARAM
         },
         Parameter {
-            name: s(101091, 18), /* RPIHistogramReport */
+            name: s(66573, 18), /* RPIHistogramReport */
             syntax: 1326,
             version: v(2, 8, 0),
             ..PARAM
         },
         Parameter {
-            name: s(101109, 19), /* RPIHistogramRequest */
+            name: s(63088, 19), /* RPIHistogramRequest */
             syntax: 1316,
             access: Access::ReadWrite,
             version: v(2, 8, 0),
             ..PARAM
         },
         Parameter {
-            name: s(101128, 12), /* RTSThreshold */
+            name: s(86529, 12), /* RTSThreshold */
             syntax: 1320,
             access: Access::ReadWrite,
             version: v(2, 8, 0),
             ..PARAM
         },
         Parameter {
-            name: s(101140, 16), /* RegulatoryDomain */
+            name: s(73818, 16), /* RegulatoryDomain */
             syntax: 1327,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(101156, 10), /* RetryLimit */
+            name: s(79695, 10), /* RetryLimit */
             syntax: 49,
             access: Access::ReadWrite,
             version: v(2, 8, 0),
             ..PARAM
         },
         Parameter {
-            name: s(427, 6), /* Status */
+            name: s(2491, 6), /* Status */
             syntax: 139,
             ..PARAM
         },
         Parameter {
-            name: s(101166, 26), /* SupportedDataTransmitRates */
+            name: s(45598, 26), /* SupportedDataTransmitRates */
             syntax: 128,
             version: v(2, 8, 0),
             ..PARAM
         },
         Parameter {
-            name: s(101192, 23), /* SupportedFrequencyBands */
+            name: s(52279, 23), /* SupportedFrequencyBands */
             syntax: 1328,
             ..PARAM
         },
         Parameter {
-            name: s(101215, 35), /* SupportedOperatingChannelBandwidths */
+            name: s(28232, 35), /* SupportedOperatingChannelBandwidths */
             syntax: 1329,
             version: v(2, 12, 0),
             ..PARAM
         },
         Parameter {
-            name: s(73842, 18), /* SupportedStandards */
+            name: s(4086, 18), /* SupportedStandards */
             syntax: 1197,
             ..PARAM
         },
         Parameter {
-            name: s(74560, 13), /* TransmitPower */
+            name: s(55469, 13), /* TransmitPower */
             syntax: 1093,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(74573, 22), /* TransmitPowerSupported */
+            name: s(55469, 22), /* TransmitPowerSupported */
             syntax: 1330,
             ..PARAM
         },
         Parameter {
-            name: s(4896, 8), /* Upstream */
+            name: s(19531, 8), /* Upstream */
             syntax: 16,
             ..PARAM
         },
         Parameter {
-            name: s(89838, 12), /* DFSDwellTime */
+            name: s(85113, 12), /* DFSDwellTime */
             syntax: 21,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
@@ -10499,7 +10499,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(82470, 9), /* DwellTime */
+            name: s(85116, 9), /* DwellTime */
             syntax: 21,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
@@ -10507,7 +10507,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(89850, 8), /* HomeTime */
+            name: s(94769, 8), /* HomeTime */
             syntax: 21,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
@@ -10515,21 +10515,21 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(96382, 31), /* OpClass.{i}.Channel.{i}.Channel */
+            name: s(34263, 31), /* OpClass.{i}.Channel.{i}.Channel */
             syntax: 692,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
-            name: s(96413, 26), /* OpClass.{i}.OperatingClass */
+            name: s(45000, 26), /* OpClass.{i}.OperatingClass */
             syntax: 692,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
-            name: s(82040, 4), /* SSID */
+            name: s(4961, 4), /* SSID */
             syntax: 3,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
@@ -10537,217 +10537,217 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(96439, 36), /* ScanResult.{i}.AggregateScanDuration */
+            name: s(27040, 36), /* ScanResult.{i}.AggregateScanDuration */
             syntax: 21,
             version: v(2, 17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(96475, 54), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.Channel */
+            name: s(11818, 54), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.Channel */
             syntax: 692,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(96529, 71), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.BSSColor */
+            name: s(6517, 71), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.BSSColor */
             syntax: 1304,
             version: v(2, 17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(96600, 68), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.BSSID */
+            name: s(7416, 68), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.BSSID */
             syntax: 188,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(96668, 84), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.BSSLoadElementPresent */
+            name: s(3035, 84), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.BSSLoadElementPresent */
             syntax: 16,
             version: v(2, 17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(96752, 85), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.BasicDataTransferRates */
+            name: s(2614, 85), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.BasicDataTransferRates */
             syntax: 219,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(96837, 75), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.BeaconPeriod */
+            name: s(5420, 75), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.BeaconPeriod */
             syntax: 1188,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(96912, 79), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.ChannelBandwidth */
+            name: s(4421, 79), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.ChannelBandwidth */
             syntax: 3,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(96991, 81), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.ChannelUtilization */
+            name: s(3861, 81), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.ChannelUtilization */
             syntax: 692,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(97072, 73), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.DTIMPeriod */
+            name: s(6013, 73), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.DTIMPeriod */
             syntax: 1188,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(97145, 77), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.EncryptionMode */
+            name: s(4811, 77), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.EncryptionMode */
             syntax: 1189,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(97222, 76), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.MLDMACAddress */
+            name: s(5194, 76), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.MLDMACAddress */
             syntax: 188,
             version: v(2, 17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(97298, 73), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.MultiBSSID */
+            name: s(6086, 73), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.MultiBSSID */
             syntax: 16,
             version: v(2, 17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(97371, 81), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.OperatingStandards */
+            name: s(3942, 81), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.OperatingStandards */
             syntax: 1194,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(97452, 77), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.ReportingBSSID */
+            name: s(4888, 77), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.ReportingBSSID */
             syntax: 188,
             version: v(2, 17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(97529, 67), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.SSID */
+            name: s(7752, 67), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.SSID */
             syntax: 3,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(97596, 82), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.SecurityModeEnabled */
+            name: s(3698, 82), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.SecurityModeEnabled */
             syntax: 1196,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(97678, 77), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.SignalStrength */
+            name: s(4965, 77), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.SignalStrength */
             syntax: 1237,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(97755, 75), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.StationCount */
+            name: s(5495, 75), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.StationCount */
             syntax: 0,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(97830, 89), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.SupportedDataTransferRates */
+            name: s(1833, 89), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.SupportedDataTransferRates */
             syntax: 219,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(97919, 75), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.SupportedNSS */
+            name: s(5570, 75), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.SupportedNSS */
             syntax: 0,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(97994, 81), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.SupportedStandards */
+            name: s(4023, 81), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.SupportedStandards */
             syntax: 1197,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(98075, 52), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.Noise */
+            name: s(12764, 52), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.Noise */
             syntax: 692,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(98127, 57), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.ScanStatus */
+            name: s(10271, 57), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.ScanStatus */
             syntax: 1305,
             version: v(2, 17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(98184, 56), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.TimeStamp */
+            name: s(10945, 56), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.TimeStamp */
             syntax: 10,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(98240, 58), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.Utilization */
+            name: s(9814, 58), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.Utilization */
             syntax: 692,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(98298, 45), /* ScanResult.{i}.OpClassScan.{i}.OperatingClass */
+            name: s(16472, 45), /* ScanResult.{i}.OpClassScan.{i}.OperatingClass */
             syntax: 692,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(98343, 23), /* ScanResult.{i}.ScanType */
+            name: s(52141, 23), /* ScanResult.{i}.ScanType */
             syntax: 16,
             version: v(2, 17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(98366, 24), /* ScanResult.{i}.TimeStamp */
+            name: s(49982, 24), /* ScanResult.{i}.TimeStamp */
             syntax: 10,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(427, 6), /* Status */
+            name: s(2491, 6), /* Status */
             syntax: 1306,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(89838, 12), /* DFSDwellTime */
+            name: s(85113, 12), /* DFSDwellTime */
             syntax: 21,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
@@ -10755,7 +10755,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(82470, 9), /* DwellTime */
+            name: s(85116, 9), /* DwellTime */
             syntax: 21,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
@@ -10763,7 +10763,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(89850, 8), /* HomeTime */
+            name: s(94769, 8), /* HomeTime */
             syntax: 21,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
@@ -10771,7 +10771,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(82040, 4), /* SSID */
+            name: s(4961, 4), /* SSID */
             syntax: 3,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
@@ -10779,217 +10779,217 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(96439, 36), /* ScanResult.{i}.AggregateScanDuration */
+            name: s(27040, 36), /* ScanResult.{i}.AggregateScanDuration */
             syntax: 21,
             version: v(2, 17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(96475, 54), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.Channel */
+            name: s(11818, 54), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.Channel */
             syntax: 692,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(96529, 71), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.BSSColor */
+            name: s(6517, 71), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.BSSColor */
             syntax: 1304,
             version: v(2, 17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(96600, 68), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.BSSID */
+            name: s(7416, 68), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.BSSID */
             syntax: 188,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(96668, 84), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.BSSLoadElementPresent */
+            name: s(3035, 84), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.BSSLoadElementPresent */
             syntax: 16,
             version: v(2, 17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(96752, 85), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.BasicDataTransferRates */
+            name: s(2614, 85), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.BasicDataTransferRates */
             syntax: 219,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(96837, 75), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.BeaconPeriod */
+            name: s(5420, 75), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.BeaconPeriod */
             syntax: 1188,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(96912, 79), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.ChannelBandwidth */
+            name: s(4421, 79), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.ChannelBandwidth */
             syntax: 3,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(96991, 81), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.ChannelUtilization */
+            name: s(3861, 81), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.ChannelUtilization */
             syntax: 692,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(97072, 73), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.DTIMPeriod */
+            name: s(6013, 73), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.DTIMPeriod */
             syntax: 1188,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(97145, 77), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.EncryptionMode */
+            name: s(4811, 77), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.EncryptionMode */
             syntax: 1189,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(97222, 76), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.MLDMACAddress */
+            name: s(5194, 76), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.MLDMACAddress */
             syntax: 188,
             version: v(2, 17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(97298, 73), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.MultiBSSID */
+            name: s(6086, 73), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.MultiBSSID */
             syntax: 16,
             version: v(2, 17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(97371, 81), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.OperatingStandards */
+            name: s(3942, 81), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.OperatingStandards */
             syntax: 1194,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(97452, 77), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.ReportingBSSID */
+            name: s(4888, 77), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.ReportingBSSID */
             syntax: 188,
             version: v(2, 17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(97529, 67), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.SSID */
+            name: s(7752, 67), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.SSID */
             syntax: 3,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(97596, 82), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.SecurityModeEnabled */
+            name: s(3698, 82), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.SecurityModeEnabled */
             syntax: 1196,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(97678, 77), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.SignalStrength */
+            name: s(4965, 77), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.SignalStrength */
             syntax: 1237,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(97755, 75), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.StationCount */
+            name: s(5495, 75), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.StationCount */
             syntax: 0,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(97830, 89), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.SupportedDataTransferRates */
+            name: s(1833, 89), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.SupportedDataTransferRates */
             syntax: 219,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(97919, 75), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.SupportedNSS */
+            name: s(5570, 75), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.SupportedNSS */
             syntax: 0,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(97994, 81), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.SupportedStandards */
+            name: s(4023, 81), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.SupportedStandards */
             syntax: 1197,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(98075, 52), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.Noise */
+            name: s(12764, 52), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.Noise */
             syntax: 692,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(98127, 57), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.ScanStatus */
+            name: s(10271, 57), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.ScanStatus */
             syntax: 1305,
             version: v(2, 17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(98184, 56), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.TimeStamp */
+            name: s(10945, 56), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.TimeStamp */
             syntax: 10,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(98240, 58), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.Utilization */
+            name: s(9814, 58), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.Utilization */
             syntax: 692,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(98298, 45), /* ScanResult.{i}.OpClassScan.{i}.OperatingClass */
+            name: s(16472, 45), /* ScanResult.{i}.OpClassScan.{i}.OperatingClass */
             syntax: 692,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(98343, 23), /* ScanResult.{i}.ScanType */
+            name: s(52141, 23), /* ScanResult.{i}.ScanType */
             syntax: 16,
             version: v(2, 17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(98366, 24), /* ScanResult.{i}.TimeStamp */
+            name: s(49982, 24), /* ScanResult.{i}.TimeStamp */
             syntax: 10,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(427, 6), /* Status */
+            name: s(2491, 6), /* Status */
             syntax: 1269,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(11736, 7), /* Channel */
+            name: s(85, 7), /* Channel */
             syntax: 0,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
@@ -10997,7 +10997,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(82470, 9), /* DwellTime */
+            name: s(85116, 9), /* DwellTime */
             syntax: 21,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
@@ -11005,7 +11005,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(10202, 9), /* Frequency */
+            name: s(30808, 9), /* Frequency */
             syntax: 1193,
             access: Access::ReadWrite,
             version: v(2, 16, 0),
@@ -11013,21 +11013,21 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(82461, 9), /* CCAReport */
+            name: s(92549, 9), /* CCAReport */
             syntax: 1231,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(427, 6), /* Status */
+            name: s(2491, 6), /* Status */
             syntax: 1331,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(11736, 7), /* Channel */
+            name: s(85, 7), /* Channel */
             syntax: 0,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
@@ -11035,7 +11035,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(90200, 14), /* OperatingClass */
+            name: s(1529, 14), /* OperatingClass */
             syntax: 692,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
@@ -11043,7 +11043,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(89042, 9), /* TargetBSS */
+            name: s(52302, 9), /* TargetBSS */
             syntax: 188,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
@@ -11051,7 +11051,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(622, 7), /* Timeout */
+            name: s(30451, 7), /* Timeout */
             syntax: 28,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
@@ -11059,190 +11059,190 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(81618, 5), /* Noise */
+            name: s(12811, 5), /* Noise */
             syntax: 692,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(81647, 14), /* SignalStrength */
+            name: s(5028, 14), /* SignalStrength */
             syntax: 1237,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(427, 6), /* Status */
+            name: s(2491, 6), /* Status */
             syntax: 1298,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(101328, 25), /* AutoDFSChannelChangeCount */
+            name: s(46057, 25), /* AutoDFSChannelChangeCount */
             syntax: 0,
             version: v(2, 12, 0),
             ..PARAM
         },
         Parameter {
-            name: s(101353, 29), /* AutoDynamicChannelChangeCount */
+            name: s(37247, 29), /* AutoDynamicChannelChangeCount */
             syntax: 0,
             version: v(2, 12, 0),
             ..PARAM
         },
         Parameter {
-            name: s(101382, 29), /* AutoRefreshChannelChangeCount */
+            name: s(37276, 29), /* AutoRefreshChannelChangeCount */
             syntax: 0,
             version: v(2, 12, 0),
             ..PARAM
         },
         Parameter {
-            name: s(101411, 29), /* AutoStartupChannelChangeCount */
+            name: s(37334, 29), /* AutoStartupChannelChangeCount */
             syntax: 0,
             version: v(2, 12, 0),
             ..PARAM
         },
         Parameter {
-            name: s(101440, 26), /* AutoUserChannelChangeCount */
+            name: s(43830, 26), /* AutoUserChannelChangeCount */
             syntax: 0,
             version: v(2, 12, 0),
             ..PARAM
         },
         Parameter {
-            name: s(1041, 13), /* BytesReceived */
+            name: s(19258, 13), /* BytesReceived */
             syntax: 38,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1054, 9), /* BytesSent */
+            name: s(24224, 9), /* BytesSent */
             syntax: 38,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(101466, 23), /* CPacketOtherMACReceived */
+            name: s(50646, 23), /* CPacketOtherMACReceived */
             syntax: 144,
             version: v(2, 14, 0),
             ..PARAM
         },
         Parameter {
-            name: s(101489, 19), /* CtsOtherMACReceived */
+            name: s(61473, 19), /* CtsOtherMACReceived */
             syntax: 144,
             version: v(2, 14, 0),
             ..PARAM
         },
         Parameter {
-            name: s(101508, 11), /* CtsReceived */
+            name: s(83027, 11), /* CtsReceived */
             syntax: 144,
             version: v(2, 14, 0),
             ..PARAM
         },
         Parameter {
-            name: s(101519, 23), /* DPacketOtherMACReceived */
+            name: s(50922, 23), /* DPacketOtherMACReceived */
             syntax: 144,
             version: v(2, 14, 0),
             ..PARAM
         },
         Parameter {
-            name: s(1072, 22), /* DiscardPacketsReceived */
+            name: s(25137, 22), /* DiscardPacketsReceived */
             syntax: 39,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1094, 18), /* DiscardPacketsSent */
+            name: s(30572, 18), /* DiscardPacketsSent */
             syntax: 39,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1112, 14), /* ErrorsReceived */
+            name: s(28148, 14), /* ErrorsReceived */
             syntax: 39,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1126, 10), /* ErrorsSent */
+            name: s(23957, 10), /* ErrorsSent */
             syntax: 39,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(101542, 13), /* FCSErrorCount */
+            name: s(82102, 13), /* FCSErrorCount */
             syntax: 0,
             version: v(2, 7, 0),
             ..PARAM
         },
         Parameter {
-            name: s(101555, 16), /* FrameHeaderError */
+            name: s(72522, 16), /* FrameHeaderError */
             syntax: 144,
             version: v(2, 14, 0),
             ..PARAM
         },
         Parameter {
-            name: s(101571, 16), /* GoodPLCPReceived */
+            name: s(72570, 16), /* GoodPLCPReceived */
             syntax: 144,
             version: v(2, 14, 0),
             ..PARAM
         },
         Parameter {
-            name: s(101587, 15), /* InvalidMACCount */
+            name: s(76229, 15), /* InvalidMACCount */
             syntax: 0,
             version: v(2, 7, 0),
             ..PARAM
         },
         Parameter {
-            name: s(101602, 23), /* MPacketOtherMACReceived */
+            name: s(51589, 23), /* MPacketOtherMACReceived */
             syntax: 144,
             version: v(2, 14, 0),
             ..PARAM
         },
         Parameter {
-            name: s(101625, 24), /* ManualChannelChangeCount */
+            name: s(49310, 24), /* ManualChannelChangeCount */
             syntax: 0,
             version: v(2, 12, 0),
             ..PARAM
         },
         Parameter {
-            name: s(101649, 13), /* NoCtsReceived */
+            name: s(83025, 13), /* NoCtsReceived */
             syntax: 144,
             version: v(2, 14, 0),
             ..PARAM
         },
         Parameter {
-            name: s(81618, 5), /* Noise */
+            name: s(12811, 5), /* Noise */
             syntax: 137,
             version: v(2, 8, 0),
             ..PARAM
         },
         Parameter {
-            name: s(101662, 14), /* PLCPErrorCount */
+            name: s(80153, 14), /* PLCPErrorCount */
             syntax: 0,
             version: v(2, 7, 0),
             ..PARAM
         },
         Parameter {
-            name: s(101676, 20), /* PacketsOtherReceived */
+            name: s(59998, 20), /* PacketsOtherReceived */
             syntax: 0,
             version: v(2, 7, 0),
             ..PARAM
         },
         Parameter {
-            name: s(1189, 15), /* PacketsReceived */
+            name: s(17412, 15), /* PacketsReceived */
             syntax: 37,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1204, 11), /* PacketsSent */
+            name: s(22423, 11), /* PacketsSent */
             syntax: 37,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1229, 5), /* Reset */
+            name: s(31685, 5), /* Reset */
             syntax: 40,
             access: Access::ReadWrite,
             version: v(2, 19, 0),
@@ -11250,19 +11250,19 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(101696, 19), /* RtsOtherMACReceived */
+            name: s(63354, 19), /* RtsOtherMACReceived */
             syntax: 144,
             version: v(2, 14, 0),
             ..PARAM
         },
         Parameter {
-            name: s(101715, 23), /* TotalChannelChangeCount */
+            name: s(52440, 23), /* TotalChannelChangeCount */
             syntax: 0,
             version: v(2, 12, 0),
             ..PARAM
         },
         Parameter {
-            name: s(11736, 7), /* Channel */
+            name: s(85, 7), /* Channel */
             syntax: 0,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
@@ -11270,7 +11270,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(744, 16), /* DiagnosticsState */
+            name: s(72154, 16), /* DiagnosticsState */
             syntax: 311,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
@@ -11278,14 +11278,14 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(81618, 5), /* Noise */
+            name: s(12811, 5), /* Noise */
             syntax: 692,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(90200, 14), /* OperatingClass */
+            name: s(1529, 14), /* OperatingClass */
             syntax: 692,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
@@ -11293,14 +11293,14 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(81647, 14), /* SignalStrength */
+            name: s(5028, 14), /* SignalStrength */
             syntax: 1237,
             version: v(2, 15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(89042, 9), /* TargetBSS */
+            name: s(52302, 9), /* TargetBSS */
             syntax: 188,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
@@ -11308,7 +11308,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(622, 7), /* Timeout */
+            name: s(30451, 7), /* Timeout */
             syntax: 28,
             access: Access::ReadWrite,
             version: v(2, 15, 0),
@@ -11316,225 +11316,225 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(101799, 9), /* ATFEnable */
+            name: s(92423, 9), /* ATFEnable */
             syntax: 16,
             access: Access::ReadWrite,
             version: v(2, 14, 0),
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
-            name: s(82581, 5), /* BSSID */
+            name: s(4960, 5), /* BSSID */
             syntax: 188,
             ..PARAM
         },
         Parameter {
-            name: s(780, 6), /* Enable */
+            name: s(3773, 6), /* Enable */
             syntax: 26,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(101808, 13), /* FlushATFTable */
+            name: s(82154, 13), /* FlushATFTable */
             syntax: 16,
             access: Access::ReadWrite,
             version: v(2, 14, 0),
             ..PARAM
         },
         Parameter {
-            name: s(851, 10), /* LastChange */
+            name: s(68122, 10), /* LastChange */
             syntax: 28,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(869, 11), /* LowerLayers */
+            name: s(88667, 11), /* LowerLayers */
             syntax: 30,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(10555, 10), /* MACAddress */
+            name: s(5260, 10), /* MACAddress */
             syntax: 188,
             ..PARAM
         },
         Parameter {
-            name: s(101821, 7), /* MLDUnit */
+            name: s(96095, 7), /* MLDUnit */
             syntax: 1332,
             access: Access::ReadWrite,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(791, 4), /* Name */
+            name: s(31079, 4), /* Name */
             syntax: 31,
             ..PARAM
         },
         Parameter {
-            name: s(82040, 4), /* SSID */
+            name: s(4961, 4), /* SSID */
             syntax: 335,
             access: Access::ReadWrite,
             ..PARAM
         },
         Parameter {
-            name: s(101828, 6), /* SetATF */
+            name: s(97116, 6), /* SetATF */
             syntax: 397,
             access: Access::ReadWrite,
             version: v(2, 14, 0),
             ..PARAM
         },
         Parameter {
-            name: s(427, 6), /* Status */
+            name: s(2491, 6), /* Status */
             syntax: 32,
             ..PARAM
         },
         Parameter {
-            name: s(4896, 8), /* Upstream */
+            name: s(19531, 8), /* Upstream */
             syntax: 16,
             version: v(2, 12, 0),
             ..PARAM
         },
         Parameter {
-            name: s(101861, 15), /* ACKFailureCount */
+            name: s(74984, 15), /* ACKFailureCount */
             syntax: 0,
             version: v(2, 7, 0),
             ..PARAM
         },
         Parameter {
-            name: s(101876, 16), /* AckUcastReceived */
+            name: s(71290, 16), /* AckUcastReceived */
             syntax: 144,
             version: v(2, 14, 0),
             ..PARAM
         },
         Parameter {
-            name: s(101892, 21), /* AggregatedPacketCount */
+            name: s(55749, 21), /* AggregatedPacketCount */
             syntax: 0,
             version: v(2, 7, 0),
             ..PARAM
         },
         Parameter {
-            name: s(997, 24), /* BroadcastPacketsReceived */
+            name: s(22722, 24), /* BroadcastPacketsReceived */
             syntax: 37,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1021, 20), /* BroadcastPacketsSent */
+            name: s(22761, 20), /* BroadcastPacketsSent */
             syntax: 37,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1041, 13), /* BytesReceived */
+            name: s(19258, 13), /* BytesReceived */
             syntax: 38,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1054, 9), /* BytesSent */
+            name: s(24224, 9), /* BytesSent */
             syntax: 38,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1072, 22), /* DiscardPacketsReceived */
+            name: s(25137, 22), /* DiscardPacketsReceived */
             syntax: 39,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1094, 18), /* DiscardPacketsSent */
+            name: s(30572, 18), /* DiscardPacketsSent */
             syntax: 39,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(101913, 29), /* DiscardPacketsSentBufOverflow */
+            name: s(38059, 29), /* DiscardPacketsSentBufOverflow */
             syntax: 144,
             version: v(2, 14, 0),
             ..PARAM
         },
         Parameter {
-            name: s(101942, 25), /* DiscardPacketsSentNoAssoc */
+            name: s(46507, 25), /* DiscardPacketsSentNoAssoc */
             syntax: 144,
             version: v(2, 14, 0),
             ..PARAM
         },
         Parameter {
-            name: s(101967, 11), /* DupReceived */
+            name: s(88007, 11), /* DupReceived */
             syntax: 144,
             version: v(2, 14, 0),
             ..PARAM
         },
         Parameter {
-            name: s(1112, 14), /* ErrorsReceived */
+            name: s(28148, 14), /* ErrorsReceived */
             syntax: 39,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1126, 10), /* ErrorsSent */
+            name: s(23957, 10), /* ErrorsSent */
             syntax: 39,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(81716, 18), /* FailedRetransCount */
+            name: s(65349, 18), /* FailedRetransCount */
             syntax: 0,
             version: v(2, 7, 0),
             ..PARAM
         },
         Parameter {
-            name: s(101978, 8), /* FragSent */
+            name: s(94657, 8), /* FragSent */
             syntax: 144,
             version: v(2, 14, 0),
             ..PARAM
         },
         Parameter {
-            name: s(1145, 24), /* MulticastPacketsReceived */
+            name: s(22800, 24), /* MulticastPacketsReceived */
             syntax: 37,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1169, 20), /* MulticastPacketsSent */
+            name: s(22839, 20), /* MulticastPacketsSent */
             syntax: 37,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(81734, 18), /* MultipleRetryCount */
+            name: s(65997, 18), /* MultipleRetryCount */
             syntax: 0,
             version: v(2, 7, 0),
             ..PARAM
         },
         Parameter {
-            name: s(1189, 15), /* PacketsReceived */
+            name: s(17412, 15), /* PacketsReceived */
             syntax: 37,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1204, 11), /* PacketsSent */
+            name: s(22423, 11), /* PacketsSent */
             syntax: 37,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1229, 5), /* Reset */
+            name: s(31685, 5), /* Reset */
             syntax: 40,
             access: Access::ReadWrite,
             version: v(2, 19, 0),
@@ -11542,49 +11542,49 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(32455, 12), /* RetransCount */
+            name: s(65355, 12), /* RetransCount */
             syntax: 0,
             version: v(2, 7, 0),
             ..PARAM
         },
         Parameter {
-            name: s(72814, 10), /* RetryCount */
+            name: s(37324, 10), /* RetryCount */
             syntax: 0,
             version: v(2, 7, 0),
             ..PARAM
         },
         Parameter {
-            name: s(101986, 9), /* SentNoAck */
+            name: s(93656, 9), /* SentNoAck */
             syntax: 144,
             version: v(2, 14, 0),
             ..PARAM
         },
         Parameter {
-            name: s(101995, 15), /* TooLongReceived */
+            name: s(77789, 15), /* TooLongReceived */
             syntax: 144,
             version: v(2, 14, 0),
             ..PARAM
         },
         Parameter {
-            name: s(102010, 16), /* TooShortReceived */
+            name: s(74554, 16), /* TooShortReceived */
             syntax: 144,
             version: v(2, 14, 0),
             ..PARAM
         },
         Parameter {
-            name: s(1251, 22), /* UnicastPacketsReceived */
+            name: s(25211, 22), /* UnicastPacketsReceived */
             syntax: 37,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1273, 18), /* UnicastPacketsSent */
+            name: s(30605, 18), /* UnicastPacketsSent */
             syntax: 37,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1291, 27), /* UnknownProtoPacketsReceived */
+            name: s(19160, 27), /* UnknownProtoPacketsReceived */
             syntax: 39,
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
@@ -11592,7 +11592,7 @@ pub(crate) static GROUP: Group = Group {
     ],
     commands: &[
         Command {
-            name: s(80302, 27), /* NeighboringWiFiDiagnostic() */
+            name: s(42787, 27), /* NeighboringWiFiDiagnostic() */
             is_async: true,
             group: GroupRef(&GROUP),
             input: p(7, 0),
@@ -11602,7 +11602,7 @@ pub(crate) static GROUP: Group = Group {
             protocols: Protocols::USP,
         },
         Command {
-            name: s(1318, 7), /* Reset() */
+            name: s(76957, 7), /* Reset() */
             is_async: false,
             group: GroupRef(&GROUP),
             input: p(25, 0),
@@ -11612,7 +11612,7 @@ pub(crate) static GROUP: Group = Group {
             protocols: Protocols::USP,
         },
         Command {
-            name: s(1318, 7), /* Reset() */
+            name: s(76957, 7), /* Reset() */
             is_async: false,
             group: GroupRef(&GROUP),
             input: p(139, 0),
@@ -11622,7 +11622,7 @@ pub(crate) static GROUP: Group = Group {
             protocols: Protocols::USP,
         },
         Command {
-            name: s(82408, 16), /* InitiateWPSPBC() */
+            name: s(72698, 16), /* InitiateWPSPBC() */
             is_async: true,
             group: GroupRef(&GROUP),
             input: p(145, 0),
@@ -11632,7 +11632,7 @@ pub(crate) static GROUP: Group = Group {
             protocols: Protocols::USP,
         },
         Command {
-            name: s(84601, 19), /* SetMSCSDisallowed() */
+            name: s(63582, 19), /* SetMSCSDisallowed() */
             is_async: true,
             group: GroupRef(&GROUP),
             input: p(293, 1),
@@ -11642,7 +11642,7 @@ pub(crate) static GROUP: Group = Group {
             protocols: Protocols::USP,
         },
         Command {
-            name: s(84620, 23), /* SetPreferredBackhauls() */
+            name: s(52210, 23), /* SetPreferredBackhauls() */
             is_async: true,
             group: GroupRef(&GROUP),
             input: p(295, 2),
@@ -11652,7 +11652,7 @@ pub(crate) static GROUP: Group = Group {
             protocols: Protocols::USP,
         },
         Command {
-            name: s(84721, 18), /* SetSCSDisallowed() */
+            name: s(67185, 18), /* SetSCSDisallowed() */
             is_async: true,
             group: GroupRef(&GROUP),
             input: p(298, 1),
@@ -11662,7 +11662,7 @@ pub(crate) static GROUP: Group = Group {
             protocols: Protocols::USP,
         },
         Command {
-            name: s(84739, 9), /* SetSSID() */
+            name: s(93683, 9), /* SetSSID() */
             is_async: true,
             group: GroupRef(&GROUP),
             input: p(300, 12),
@@ -11672,7 +11672,7 @@ pub(crate) static GROUP: Group = Group {
             protocols: Protocols::USP,
         },
         Command {
-            name: s(84839, 26), /* SetServicePrioritization() */
+            name: s(45494, 26), /* SetServicePrioritization() */
             is_async: true,
             group: GroupRef(&GROUP),
             input: p(313, 6),
@@ -11682,7 +11682,7 @@ pub(crate) static GROUP: Group = Group {
             protocols: Protocols::USP,
         },
         Command {
-            name: s(84945, 22), /* SetTrafficSeparation() */
+            name: s(55271, 22), /* SetTrafficSeparation() */
             is_async: true,
             group: GroupRef(&GROUP),
             input: p(320, 3),
@@ -11692,7 +11692,7 @@ pub(crate) static GROUP: Group = Group {
             protocols: Protocols::USP,
         },
         Command {
-            name: s(82408, 16), /* InitiateWPSPBC() */
+            name: s(72698, 16), /* InitiateWPSPBC() */
             is_async: true,
             group: GroupRef(&GROUP),
             input: p(429, 0),
@@ -11702,7 +11702,7 @@ pub(crate) static GROUP: Group = Group {
             protocols: Protocols::USP,
         },
         Command {
-            name: s(86041, 18), /* RefreshAPMetrics() */
+            name: s(66627, 18), /* RefreshAPMetrics() */
             is_async: true,
             group: GroupRef(&GROUP),
             input: p(430, 1),
@@ -11712,7 +11712,7 @@ pub(crate) static GROUP: Group = Group {
             protocols: Protocols::USP,
         },
         Command {
-            name: s(86063, 33), /* SetAnticipatedChannelPreference() */
+            name: s(30821, 33), /* SetAnticipatedChannelPreference() */
             is_async: true,
             group: GroupRef(&GROUP),
             input: p(432, 2),
@@ -11722,7 +11722,7 @@ pub(crate) static GROUP: Group = Group {
             protocols: Protocols::USP,
         },
         Command {
-            name: s(86107, 13), /* SetDFSState() */
+            name: s(83597, 13), /* SetDFSState() */
             is_async: true,
             group: GroupRef(&GROUP),
             input: p(435, 1),
@@ -11732,7 +11732,7 @@ pub(crate) static GROUP: Group = Group {
             protocols: Protocols::USP,
         },
         Command {
-            name: s(86120, 21), /* SetSTASteeringState() */
+            name: s(57933, 21), /* SetSTASteeringState() */
             is_async: true,
             group: GroupRef(&GROUP),
             input: p(437, 1),
@@ -11742,7 +11742,7 @@ pub(crate) static GROUP: Group = Group {
             protocols: Protocols::USP,
         },
         Command {
-            name: s(89023, 19), /* SteerWiFiBackhaul() */
+            name: s(63734, 19), /* SteerWiFiBackhaul() */
             is_async: true,
             group: GroupRef(&GROUP),
             input: p(574, 3),
@@ -11752,7 +11752,7 @@ pub(crate) static GROUP: Group = Group {
             protocols: Protocols::USP,
         },
         Command {
-            name: s(89818, 20), /* ChannelScanRequest() */
+            name: s(58898, 20), /* ChannelScanRequest() */
             is_async: true,
             group: GroupRef(&GROUP),
             input: p(645, 6),
@@ -11762,7 +11762,7 @@ pub(crate) static GROUP: Group = Group {
             protocols: Protocols::USP,
         },
         Command {
-            name: s(89866, 25), /* ChannelSelectionRequest() */
+            name: s(46157, 25), /* ChannelSelectionRequest() */
             is_async: true,
             group: GroupRef(&GROUP),
             input: p(652, 3),
@@ -11772,7 +11772,7 @@ pub(crate) static GROUP: Group = Group {
             protocols: Protocols::USP,
         },
         Command {
-            name: s(89969, 13), /* RadioEnable() */
+            name: s(83363, 13), /* RadioEnable() */
             is_async: true,
             group: GroupRef(&GROUP),
             input: p(656, 1),
@@ -11782,7 +11782,7 @@ pub(crate) static GROUP: Group = Group {
             protocols: Protocols::USP,
         },
         Command {
-            name: s(89982, 17), /* SetSpatialReuse() */
+            name: s(70444, 17), /* SetSpatialReuse() */
             is_async: true,
             group: GroupRef(&GROUP),
             input: p(658, 10),
@@ -11792,7 +11792,7 @@ pub(crate) static GROUP: Group = Group {
             protocols: Protocols::USP,
         },
         Command {
-            name: s(90183, 17), /* SetTxPowerLimit() */
+            name: s(70461, 17), /* SetTxPowerLimit() */
             is_async: true,
             group: GroupRef(&GROUP),
             input: p(669, 2),
@@ -11802,7 +11802,7 @@ pub(crate) static GROUP: Group = Group {
             protocols: Protocols::USP,
         },
         Command {
-            name: s(90232, 13), /* WiFiRestart() */
+            name: s(84221, 13), /* WiFiRestart() */
             is_async: true,
             group: GroupRef(&GROUP),
             input: p(672, 0),
@@ -11812,7 +11812,7 @@ pub(crate) static GROUP: Group = Group {
             protocols: Protocols::USP,
         },
         Command {
-            name: s(90607, 13), /* LatencyTest() */
+            name: s(82752, 13), /* LatencyTest() */
             is_async: true,
             group: GroupRef(&GROUP),
             input: p(737, 6),
@@ -11822,7 +11822,7 @@ pub(crate) static GROUP: Group = Group {
             protocols: Protocols::USP,
         },
         Command {
-            name: s(90641, 18), /* SetEHTOperations() */
+            name: s(67131, 18), /* SetEHTOperations() */
             is_async: true,
             group: GroupRef(&GROUP),
             input: p(744, 8),
@@ -11832,7 +11832,7 @@ pub(crate) static GROUP: Group = Group {
             protocols: Protocols::USP,
         },
         Command {
-            name: s(90805, 18), /* SetQMDescriptors() */
+            name: s(67149, 18), /* SetQMDescriptors() */
             is_async: true,
             group: GroupRef(&GROUP),
             input: p(753, 3),
@@ -11842,7 +11842,7 @@ pub(crate) static GROUP: Group = Group {
             protocols: Protocols::USP,
         },
         Command {
-            name: s(90905, 18), /* SetQoSManagement() */
+            name: s(67167, 18), /* SetQoSManagement() */
             is_async: true,
             group: GroupRef(&GROUP),
             input: p(757, 5),
@@ -11852,7 +11852,7 @@ pub(crate) static GROUP: Group = Group {
             protocols: Protocols::USP,
         },
         Command {
-            name: s(90997, 16), /* ThroughputTest() */
+            name: s(74522, 16), /* ThroughputTest() */
             is_async: true,
             group: GroupRef(&GROUP),
             input: p(763, 5),
@@ -11862,7 +11862,7 @@ pub(crate) static GROUP: Group = Group {
             protocols: Protocols::USP,
         },
         Command {
-            name: s(92215, 13), /* ClientSteer() */
+            name: s(81660, 13), /* ClientSteer() */
             is_async: true,
             group: GroupRef(&GROUP),
             input: p(883, 9),
@@ -11872,7 +11872,7 @@ pub(crate) static GROUP: Group = Group {
             protocols: Protocols::USP,
         },
         Command {
-            name: s(92891, 12), /* BTMRequest() */
+            name: s(84729, 12), /* BTMRequest() */
             is_async: true,
             group: GroupRef(&GROUP),
             input: p(929, 6),
@@ -11882,7 +11882,7 @@ pub(crate) static GROUP: Group = Group {
             protocols: Protocols::USP,
         },
         Command {
-            name: s(92995, 14), /* Disassociate() */
+            name: s(78991, 14), /* Disassociate() */
             is_async: true,
             group: GroupRef(&GROUP),
             input: p(936, 3),
@@ -11892,7 +11892,7 @@ pub(crate) static GROUP: Group = Group {
             protocols: Protocols::USP,
         },
         Command {
-            name: s(96369, 13), /* ChannelScan() */
+            name: s(81608, 13), /* ChannelScan() */
             is_async: true,
             group: GroupRef(&GROUP),
             input: p(1142, 6),
@@ -11902,7 +11902,7 @@ pub(crate) static GROUP: Group = Group {
             protocols: Protocols::USP,
         },
         Command {
-            name: s(98390, 10), /* FullScan() */
+            name: s(90790, 10), /* FullScan() */
             is_async: true,
             group: GroupRef(&GROUP),
             input: p(1178, 4),
@@ -11912,7 +11912,7 @@ pub(crate) static GROUP: Group = Group {
             protocols: Protocols::USP,
         },
         Command {
-            name: s(96369, 13), /* ChannelScan() */
+            name: s(81608, 13), /* ChannelScan() */
             is_async: true,
             group: GroupRef(&GROUP),
             input: p(1430, 6),
@@ -11922,7 +11922,7 @@ pub(crate) static GROUP: Group = Group {
             protocols: Protocols::USP,
         },
         Command {
-            name: s(98390, 10), /* FullScan() */
+            name: s(90790, 10), /* FullScan() */
             is_async: true,
             group: GroupRef(&GROUP),
             input: p(1466, 4),
@@ -11932,7 +11932,7 @@ pub(crate) static GROUP: Group = Group {
             protocols: Protocols::USP,
         },
         Command {
-            name: s(101250, 24), /* InitiateCCAMeasurement() */
+            name: s(49046, 24), /* InitiateCCAMeasurement() */
             is_async: true,
             group: GroupRef(&GROUP),
             input: p(1500, 3),
@@ -11942,7 +11942,7 @@ pub(crate) static GROUP: Group = Group {
             protocols: Protocols::USP,
         },
         Command {
-            name: s(101274, 26), /* RemoteMeasurementRequest() */
+            name: s(45364, 26), /* RemoteMeasurementRequest() */
             is_async: true,
             group: GroupRef(&GROUP),
             input: p(1505, 4),
@@ -11952,7 +11952,7 @@ pub(crate) static GROUP: Group = Group {
             protocols: Protocols::USP,
         },
         Command {
-            name: s(1318, 7), /* Reset() */
+            name: s(76957, 7), /* Reset() */
             is_async: false,
             group: GroupRef(&GROUP),
             input: p(1542, 0),
@@ -11962,7 +11962,7 @@ pub(crate) static GROUP: Group = Group {
             protocols: Protocols::USP,
         },
         Command {
-            name: s(1318, 7), /* Reset() */
+            name: s(76957, 7), /* Reset() */
             is_async: false,
             group: GroupRef(&GROUP),
             input: p(1594, 0),
@@ -11974,7 +11974,7 @@ pub(crate) static GROUP: Group = Group {
     ],
     events: &[
         Event {
-            name: s(83289, 11), /* Associated! */
+            name: s(87633, 11), /* Associated! */
             group: GroupRef(&GROUP),
             arguments: p(152, 32),
             status: Status::Current,
@@ -11982,7 +11982,7 @@ pub(crate) static GROUP: Group = Group {
             protocols: Protocols::USP,
         },
         Event {
-            name: s(84121, 14), /* Disassociated! */
+            name: s(79005, 14), /* Disassociated! */
             group: GroupRef(&GROUP),
             arguments: p(217, 29),
             status: Status::Current,
@@ -11990,7 +11990,7 @@ pub(crate) static GROUP: Group = Group {
             protocols: Protocols::USP,
         },
         Event {
-            name: s(84295, 17), /* FailedConnection! */
+            name: s(68642, 17), /* FailedConnection! */
             group: GroupRef(&GROUP),
             arguments: p(270, 5),
             status: Status::Current,
@@ -11998,7 +11998,7 @@ pub(crate) static GROUP: Group = Group {
             protocols: Protocols::USP,
         },
         Event {
-            name: s(85065, 13), /* AgentOnboard! */
+            name: s(81322, 13), /* AgentOnboard! */
             group: GroupRef(&GROUP),
             arguments: p(324, 4),
             status: Status::Current,
@@ -12006,7 +12006,7 @@ pub(crate) static GROUP: Group = Group {
             protocols: Protocols::USP,
         },
         Event {
-            name: s(85097, 19), /* ControllerBTMSteer! */
+            name: s(61416, 19), /* ControllerBTMSteer! */
             group: GroupRef(&GROUP),
             arguments: p(328, 3),
             status: Status::Current,
@@ -12014,7 +12014,7 @@ pub(crate) static GROUP: Group = Group {
             protocols: Protocols::USP,
         },
         Event {
-            name: s(86172, 15), /* BackhaulChange! */
+            name: s(75224, 15), /* BackhaulChange! */
             group: GroupRef(&GROUP),
             arguments: p(439, 4),
             status: Status::Current,

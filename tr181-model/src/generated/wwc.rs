@@ -10,53 +10,53 @@ pub(crate) static GROUP: Group = Group {
     name: "WWC",
     objects: &[
         Object {
-            path: s(79727, 11), /* Device.WWC. */
+            path: s(2699, 11), /* Device.WWC. */
             version: v(2, 14, 0),
             parameters: p(0, 6),
             ..object(&GROUP)
         },
         Object {
-            path: s(79813, 29), /* Device.WWC.AccessNetwork.{i}. */
+            path: s(28914, 29), /* Device.WWC.AccessNetwork.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(79738, 28) /* AccessNetworkNumberOfEntries */),
+            num_entries_parameter: Some(s(39534, 28) /* AccessNetworkNumberOfEntries */),
             unique_keys: p(0, 2),
             version: v(2, 14, 0),
             parameters: p(6, 8),
             ..object(&GROUP)
         },
         Object {
-            path: s(79877, 34), /* Device.WWC.AccessNetwork.{i}.GUTI. */
+            path: s(28914, 34), /* Device.WWC.AccessNetwork.{i}.GUTI. */
             version: v(2, 14, 0),
             parameters: p(14, 3),
             ..object(&GROUP)
         },
         Object {
-            path: s(79924, 20), /* Device.WWC.URSP.{i}. */
+            path: s(2699, 20), /* Device.WWC.URSP.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(79794, 19) /* URSPNumberOfEntries */),
+            num_entries_parameter: Some(s(63962, 19) /* URSPNumberOfEntries */),
             unique_keys: p(2, 2),
             version: v(2, 14, 0),
             parameters: p(17, 4),
             ..object(&GROUP)
         },
         Object {
-            path: s(79976, 42), /* Device.WWC.URSP.{i}.TrafficDescriptor.{i}. */
+            path: s(2699, 42), /* Device.WWC.URSP.{i}.TrafficDescriptor.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(79944, 32) /* TrafficDescriptorNumberOfEntries */),
+            num_entries_parameter: Some(s(32587, 32) /* TrafficDescriptorNumberOfEntries */),
             unique_keys: p(4, 1),
             version: v(2, 14, 0),
             parameters: p(21, 5),
             ..object(&GROUP)
         },
         Object {
-            path: s(80057, 71), /* Device.WWC.URSP.{i}.TrafficDescriptor.{i}.RouteSelectionDescriptor.{i}. */
+            path: s(2699, 71), /* Device.WWC.URSP.{i}.TrafficDescriptor.{i}.RouteSelectionDescriptor.{i}. */
             min_entries: 0,
             max_entries: None,
             num_entries_parameter: Some(
-                s(80018, 39), /* RouteSelectionDescriptorNumberOfEntries */
+                s(22863, 39), /* RouteSelectionDescriptorNumberOfEntries */
             ),
             unique_keys: p(5, 2),
             version: v(2, 14, 0),
@@ -64,7 +64,7 @@ pub(crate) static GROUP: Group = Group {
             ..object(&GROUP)
         },
         Object {
-            path: s(80142, 84), /* Device.WWC.URSP.{i}.TrafficDescriptor.{i}.RouteSelectionDescriptor.{i}.NetworkSlice. */
+            path: s(2699, 84), /* Device.WWC.URSP.{i}.TrafficDescriptor.{i}.RouteSelectionDescriptor.{i}.NetworkSlice. */
             version: v(2, 14, 0),
             parameters: p(33, 2),
             ..object(&GROUP)
@@ -72,50 +72,50 @@ pub(crate) static GROUP: Group = Group {
     ],
     parameters: &[
         Parameter {
-            name: s(79738, 28), /* AccessNetworkNumberOfEntries */
+            name: s(39534, 28), /* AccessNetworkNumberOfEntries */
             syntax: 0,
             version: v(2, 14, 0),
             ..PARAM
         },
         Parameter {
-            name: s(79766, 14), /* HwCapabilities */
+            name: s(79411, 14), /* HwCapabilities */
             syntax: 1179,
             version: v(2, 14, 0),
             ..PARAM
         },
         Parameter {
-            name: s(73990, 4), /* Mode */
+            name: s(3769, 4), /* Mode */
             syntax: 1180,
             access: Access::ReadWrite,
             version: v(2, 14, 0),
             ..PARAM
         },
         Parameter {
-            name: s(427, 6), /* Status */
+            name: s(2491, 6), /* Status */
             syntax: 1181,
             version: v(2, 14, 0),
             ..PARAM
         },
         Parameter {
-            name: s(79780, 14), /* SwCapabilities */
+            name: s(80783, 14), /* SwCapabilities */
             syntax: 1182,
             version: v(2, 14, 0),
             ..PARAM
         },
         Parameter {
-            name: s(79794, 19), /* URSPNumberOfEntries */
+            name: s(63962, 19), /* URSPNumberOfEntries */
             syntax: 0,
             version: v(2, 14, 0),
             ..PARAM
         },
         Parameter {
-            name: s(79842, 17), /* AccessNetworkType */
+            name: s(67758, 17), /* AccessNetworkType */
             syntax: 1183,
             version: v(2, 14, 0),
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
             version: v(2, 14, 0),
@@ -123,7 +123,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
             version: v(2, 14, 0),
@@ -131,56 +131,56 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(60639, 16), /* ConnectionStatus */
+            name: s(71754, 16), /* ConnectionStatus */
             syntax: 1184,
             version: v(2, 14, 0),
             ..PARAM
         },
         Parameter {
-            name: s(262, 9), /* Interface */
+            name: s(6361, 9), /* Interface */
             syntax: 536,
             access: Access::ReadWrite,
             version: v(2, 14, 0),
             ..PARAM
         },
         Parameter {
-            name: s(18438, 9), /* LastError */
+            name: s(92909, 9), /* LastError */
             syntax: 0,
             version: v(2, 14, 0),
             ..PARAM
         },
         Parameter {
-            name: s(791, 4), /* Name */
+            name: s(31079, 4), /* Name */
             syntax: 31,
             version: v(2, 14, 0),
             ..PARAM
         },
         Parameter {
-            name: s(79859, 18), /* RegistrationStatus */
+            name: s(66663, 18), /* RegistrationStatus */
             syntax: 1185,
             version: v(2, 14, 0),
             ..PARAM
         },
         Parameter {
-            name: s(79911, 5), /* AMFId */
+            name: s(97455, 5), /* AMFId */
             syntax: 0,
             version: v(2, 14, 0),
             ..PARAM
         },
         Parameter {
-            name: s(79916, 4), /* PLMN */
+            name: s(96996, 4), /* PLMN */
             syntax: 0,
             version: v(2, 14, 0),
             ..PARAM
         },
         Parameter {
-            name: s(79920, 4), /* TMSI */
+            name: s(98347, 4), /* TMSI */
             syntax: 0,
             version: v(2, 14, 0),
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
             version: v(2, 14, 0),
@@ -188,7 +188,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
             version: v(2, 14, 0),
@@ -196,19 +196,19 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(60486, 10), /* Precedence */
+            name: s(38252, 10), /* Precedence */
             syntax: 189,
             version: v(2, 14, 0),
             ..PARAM
         },
         Parameter {
-            name: s(79944, 32), /* TrafficDescriptorNumberOfEntries */
+            name: s(32587, 32), /* TrafficDescriptorNumberOfEntries */
             syntax: 0,
             version: v(2, 14, 0),
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
             version: v(2, 14, 0),
@@ -216,7 +216,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
             version: v(2, 14, 0),
@@ -224,31 +224,31 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(80018, 39), /* RouteSelectionDescriptorNumberOfEntries */
+            name: s(22863, 39), /* RouteSelectionDescriptorNumberOfEntries */
             syntax: 0,
             version: v(2, 14, 0),
             ..PARAM
         },
         Parameter {
-            name: s(2207, 4), /* Type */
+            name: s(38248, 4), /* Type */
             syntax: 0,
             version: v(2, 14, 0),
             ..PARAM
         },
         Parameter {
-            name: s(6002, 5), /* Value */
+            name: s(25595, 5), /* Value */
             syntax: 13,
             version: v(2, 14, 0),
             ..PARAM
         },
         Parameter {
-            name: s(78786, 10), /* AccessType */
+            name: s(90240, 10), /* AccessType */
             syntax: 1186,
             version: v(2, 14, 0),
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
             version: v(2, 14, 0),
@@ -256,7 +256,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
             version: v(2, 14, 0),
@@ -264,37 +264,37 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(60054, 3), /* DNN */
+            name: s(66286, 3), /* DNN */
             syntax: 903,
             version: v(2, 14, 0),
             ..PARAM
         },
         Parameter {
-            name: s(80128, 14), /* PDUSessionType */
+            name: s(80139, 14), /* PDUSessionType */
             syntax: 906,
             version: v(2, 14, 0),
             ..PARAM
         },
         Parameter {
-            name: s(60486, 10), /* Precedence */
+            name: s(38252, 10), /* Precedence */
             syntax: 189,
             version: v(2, 14, 0),
             ..PARAM
         },
         Parameter {
-            name: s(60156, 3), /* SSC */
+            name: s(6581, 3), /* SSC */
             syntax: 614,
             version: v(2, 14, 0),
             ..PARAM
         },
         Parameter {
-            name: s(60242, 19), /* SliceDifferentiator */
+            name: s(63658, 19), /* SliceDifferentiator */
             syntax: 0,
             version: v(2, 14, 0),
             ..PARAM
         },
         Parameter {
-            name: s(60261, 16), /* SliceServiceType */
+            name: s(74186, 16), /* SliceServiceType */
             syntax: 907,
             version: v(2, 14, 0),
             ..PARAM

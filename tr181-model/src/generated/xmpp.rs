@@ -10,37 +10,37 @@ pub(crate) static GROUP: Group = Group {
     name: "XMPP",
     objects: &[
         Object {
-            path: s(102026, 12), /* Device.XMPP. */
+            path: s(23663, 12), /* Device.XMPP. */
             version: v(2, 7, 0),
             parameters: p(0, 2),
             ..object(&GROUP)
         },
         Object {
-            path: s(102070, 27), /* Device.XMPP.Connection.{i}. */
+            path: s(23663, 27), /* Device.XMPP.Connection.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(68868, 25) /* ConnectionNumberOfEntries */),
-            enable_parameter: Some(s(780, 6) /* Enable */),
+            num_entries_parameter: Some(s(46207, 25) /* ConnectionNumberOfEntries */),
+            enable_parameter: Some(s(3773, 6) /* Enable */),
             unique_keys: p(0, 2),
             version: v(2, 7, 0),
             parameters: p(2, 19),
             ..object(&GROUP)
         },
         Object {
-            path: s(102176, 38), /* Device.XMPP.Connection.{i}.Server.{i}. */
+            path: s(23663, 38), /* Device.XMPP.Connection.{i}.Server.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(7252, 21) /* ServerNumberOfEntries */),
-            enable_parameter: Some(s(780, 6) /* Enable */),
+            num_entries_parameter: Some(s(57891, 21) /* ServerNumberOfEntries */),
+            enable_parameter: Some(s(3773, 6) /* Enable */),
             unique_keys: p(2, 2),
             version: v(2, 7, 0),
             parameters: p(21, 7),
             ..object(&GROUP)
         },
         Object {
-            path: s(102214, 33), /* Device.XMPP.Connection.{i}.Stats. */
+            path: s(30293, 33), /* Device.XMPP.Connection.{i}.Stats. */
             version: v(2, 7, 0),
             parameters: p(28, 4),
             ..object(&GROUP)
@@ -48,19 +48,19 @@ pub(crate) static GROUP: Group = Group {
     ],
     parameters: &[
         Parameter {
-            name: s(68868, 25), /* ConnectionNumberOfEntries */
+            name: s(46207, 25), /* ConnectionNumberOfEntries */
             syntax: 0,
             version: v(2, 7, 0),
             ..PARAM
         },
         Parameter {
-            name: s(102038, 32), /* SupportedServerConnectAlgorithms */
+            name: s(28304, 32), /* SupportedServerConnectAlgorithms */
             syntax: 1333,
             version: v(2, 11, 0),
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
             version: v(2, 7, 0),
@@ -68,7 +68,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
             version: v(2, 7, 0),
@@ -76,121 +76,121 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(9615, 6), /* Domain */
+            name: s(15714, 6), /* Domain */
             syntax: 31,
             access: Access::ReadWrite,
             version: v(2, 7, 0),
             ..PARAM
         },
         Parameter {
-            name: s(780, 6), /* Enable */
+            name: s(3773, 6), /* Enable */
             syntax: 26,
             access: Access::ReadWrite,
             version: v(2, 7, 0),
             ..PARAM
         },
         Parameter {
-            name: s(102105, 8), /* JabberID */
+            name: s(50798, 8), /* JabberID */
             syntax: 3,
             version: v(2, 7, 0),
             ..PARAM
         },
         Parameter {
-            name: s(49094, 17), /* KeepAliveInterval */
+            name: s(69084, 17), /* KeepAliveInterval */
             syntax: 1334,
             access: Access::ReadWrite,
             version: v(2, 7, 0),
             ..PARAM
         },
         Parameter {
-            name: s(68965, 14), /* LastChangeDate */
+            name: s(79593, 14), /* LastChangeDate */
             syntax: 10,
             version: v(2, 7, 0),
             ..PARAM
         },
         Parameter {
-            name: s(282, 8), /* Password */
+            name: s(16587, 8), /* Password */
             syntax: 9,
             access: Access::ReadWrite,
             version: v(2, 7, 0),
             ..PARAM
         },
         Parameter {
-            name: s(102097, 8), /* Resource */
+            name: s(38958, 8), /* Resource */
             syntax: 31,
             access: Access::ReadWrite,
             version: v(2, 7, 0),
             ..PARAM
         },
         Parameter {
-            name: s(102113, 22), /* ServerConnectAlgorithm */
+            name: s(28313, 22), /* ServerConnectAlgorithm */
             syntax: 1335,
             access: Access::ReadWrite,
             version: v(2, 7, 0),
             ..PARAM
         },
         Parameter {
-            name: s(102135, 21), /* ServerConnectAttempts */
+            name: s(57870, 21), /* ServerConnectAttempts */
             syntax: 1336,
             access: Access::ReadWrite,
             version: v(2, 7, 0),
             ..PARAM
         },
         Parameter {
-            name: s(7252, 21), /* ServerNumberOfEntries */
+            name: s(57891, 21), /* ServerNumberOfEntries */
             syntax: 0,
             version: v(2, 7, 0),
             ..PARAM
         },
         Parameter {
-            name: s(68996, 26), /* ServerRetryInitialInterval */
+            name: s(45468, 26), /* ServerRetryInitialInterval */
             syntax: 1011,
             access: Access::ReadWrite,
             version: v(2, 7, 0),
             ..PARAM
         },
         Parameter {
-            name: s(69022, 29), /* ServerRetryIntervalMultiplier */
+            name: s(39074, 29), /* ServerRetryIntervalMultiplier */
             syntax: 113,
             access: Access::ReadWrite,
             version: v(2, 7, 0),
             ..PARAM
         },
         Parameter {
-            name: s(69051, 22), /* ServerRetryMaxInterval */
+            name: s(55227, 22), /* ServerRetryMaxInterval */
             syntax: 794,
             access: Access::ReadWrite,
             version: v(2, 7, 0),
             ..PARAM
         },
         Parameter {
-            name: s(427, 6), /* Status */
+            name: s(2491, 6), /* Status */
             syntax: 1337,
             version: v(2, 7, 0),
             ..PARAM
         },
         Parameter {
-            name: s(102156, 14), /* TLSEstablished */
+            name: s(80825, 14), /* TLSEstablished */
             syntax: 16,
             version: v(2, 7, 0),
             ..PARAM
         },
         Parameter {
-            name: s(102170, 6), /* UseTLS */
+            name: s(97224, 6), /* UseTLS */
             syntax: 26,
             access: Access::ReadWrite,
             version: v(2, 7, 0),
             ..PARAM
         },
         Parameter {
-            name: s(290, 8), /* Username */
+            name: s(14137, 8), /* Username */
             syntax: 6,
             access: Access::ReadWrite,
             version: v(2, 7, 0),
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
             version: v(2, 7, 0),
@@ -198,7 +198,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
             version: v(2, 7, 0),
@@ -206,60 +206,60 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(780, 6), /* Enable */
+            name: s(3773, 6), /* Enable */
             syntax: 26,
             access: Access::ReadWrite,
             version: v(2, 7, 0),
             ..PARAM
         },
         Parameter {
-            name: s(2535, 4), /* Port */
+            name: s(9673, 4), /* Port */
             syntax: 1338,
             access: Access::ReadWrite,
             version: v(2, 7, 0),
             ..PARAM
         },
         Parameter {
-            name: s(2098, 8), /* Priority */
+            name: s(11422, 8), /* Priority */
             syntax: 51,
             access: Access::ReadWrite,
             version: v(2, 7, 0),
             ..PARAM
         },
         Parameter {
-            name: s(18554, 13), /* ServerAddress */
+            name: s(45967, 13), /* ServerAddress */
             syntax: 6,
             access: Access::ReadWrite,
             version: v(2, 7, 0),
             ..PARAM
         },
         Parameter {
-            name: s(9777, 6), /* Weight */
+            name: s(93971, 6), /* Weight */
             syntax: 788,
             access: Access::ReadWrite,
             version: v(2, 7, 0),
             ..PARAM
         },
         Parameter {
-            name: s(102247, 21), /* ReceivedErrorMessages */
+            name: s(57450, 21), /* ReceivedErrorMessages */
             syntax: 227,
             version: v(2, 7, 0),
             ..PARAM
         },
         Parameter {
-            name: s(102268, 16), /* ReceivedMessages */
+            name: s(73770, 16), /* ReceivedMessages */
             syntax: 227,
             version: v(2, 7, 0),
             ..PARAM
         },
         Parameter {
-            name: s(102284, 24), /* TransmittedErrorMessages */
+            name: s(50246, 24), /* TransmittedErrorMessages */
             syntax: 227,
             version: v(2, 7, 0),
             ..PARAM
         },
         Parameter {
-            name: s(102308, 19), /* TransmittedMessages */
+            name: s(63886, 19), /* TransmittedMessages */
             syntax: 227,
             version: v(2, 7, 0),
             ..PARAM

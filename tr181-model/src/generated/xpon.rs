@@ -10,149 +10,149 @@ pub(crate) static GROUP: Group = Group {
     name: "XPON",
     objects: &[
         Object {
-            path: s(102327, 12), /* Device.XPON. */
+            path: s(12137, 12), /* Device.XPON. */
             version: v(2, 16, 0),
             parameters: p(0, 1),
             ..object(&GROUP)
         },
         Object {
-            path: s(102357, 20), /* Device.XPON.ONU.{i}. */
+            path: s(12137, 20), /* Device.XPON.ONU.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(102339, 18) /* ONUNumberOfEntries */),
+            num_entries_parameter: Some(s(66159, 18) /* ONUNumberOfEntries */),
             unique_keys: p(0, 1),
             version: v(2, 16, 0),
             parameters: p(1, 7),
             ..object(&GROUP)
         },
         Object {
-            path: s(102460, 28), /* Device.XPON.ONU.{i}.ANI.{i}. */
+            path: s(12137, 28), /* Device.XPON.ONU.{i}.ANI.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(102377, 18) /* ANINumberOfEntries */),
+            num_entries_parameter: Some(s(64341, 18) /* ANINumberOfEntries */),
             unique_keys: p(1, 2),
             version: v(2, 16, 0),
             parameters: p(8, 9),
             ..object(&GROUP)
         },
         Object {
-            path: s(102521, 34), /* Device.XPON.ONU.{i}.ANI.{i}.Stats. */
+            path: s(28982, 34), /* Device.XPON.ONU.{i}.ANI.{i}.Stats. */
             version: v(2, 16, 0),
             parameters: p(17, 15),
             ..object(&GROUP)
         },
         Object {
-            path: s(102555, 31), /* Device.XPON.ONU.{i}.ANI.{i}.TC. */
+            path: s(12137, 31), /* Device.XPON.ONU.{i}.ANI.{i}.TC. */
             version: v(2, 16, 0),
             ..object(&GROUP)
         },
         Object {
-            path: s(102586, 38), /* Device.XPON.ONU.{i}.ANI.{i}.TC.Alarms. */
+            path: s(23701, 38), /* Device.XPON.ONU.{i}.ANI.{i}.TC.Alarms. */
             version: v(2, 16, 0),
             parameters: p(32, 15),
             ..object(&GROUP)
         },
         Object {
-            path: s(102671, 46), /* Device.XPON.ONU.{i}.ANI.{i}.TC.Authentication. */
+            path: s(15795, 46), /* Device.XPON.ONU.{i}.ANI.{i}.TC.Authentication. */
             version: v(2, 17, 0),
             parameters: p(47, 2),
             ..object(&GROUP)
         },
         Object {
-            path: s(102736, 35), /* Device.XPON.ONU.{i}.ANI.{i}.TC.GEM. */
+            path: s(14919, 35), /* Device.XPON.ONU.{i}.ANI.{i}.TC.GEM. */
             version: v(2, 16, 0),
             parameters: p(49, 1),
             ..object(&GROUP)
         },
         Object {
-            path: s(102771, 44), /* Device.XPON.ONU.{i}.ANI.{i}.TC.GEM.Port.{i}. */
+            path: s(14919, 44), /* Device.XPON.ONU.{i}.ANI.{i}.TC.GEM.Port.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(1903, 19) /* PortNumberOfEntries */),
+            num_entries_parameter: Some(s(45913, 19) /* PortNumberOfEntries */),
             unique_keys: p(3, 1),
             version: v(2, 16, 0),
             parameters: p(50, 3),
             ..object(&GROUP)
         },
         Object {
-            path: s(102823, 47), /* Device.XPON.ONU.{i}.ANI.{i}.TC.GEM.Port.{i}.PM. */
+            path: s(14919, 47), /* Device.XPON.ONU.{i}.ANI.{i}.TC.GEM.Port.{i}.PM. */
             version: v(2, 16, 0),
             parameters: p(53, 2),
             ..object(&GROUP)
         },
         Object {
-            path: s(102894, 45), /* Device.XPON.ONU.{i}.ANI.{i}.TC.ONUActivation. */
+            path: s(16427, 45), /* Device.XPON.ONU.{i}.ANI.{i}.TC.ONUActivation. */
             version: v(2, 16, 0),
             parameters: p(55, 4),
             ..object(&GROUP)
         },
         Object {
-            path: s(102952, 34), /* Device.XPON.ONU.{i}.ANI.{i}.TC.PM. */
+            path: s(21254, 34), /* Device.XPON.ONU.{i}.ANI.{i}.TC.PM. */
             version: v(2, 16, 0),
             ..object(&GROUP)
         },
         Object {
-            path: s(102986, 38), /* Device.XPON.ONU.{i}.ANI.{i}.TC.PM.GEM. */
+            path: s(23739, 38), /* Device.XPON.ONU.{i}.ANI.{i}.TC.PM.GEM. */
             version: v(2, 16, 0),
             parameters: p(59, 4),
             ..object(&GROUP)
         },
         Object {
-            path: s(103053, 39), /* Device.XPON.ONU.{i}.ANI.{i}.TC.PM.OMCI. */
+            path: s(22356, 39), /* Device.XPON.ONU.{i}.ANI.{i}.TC.PM.OMCI. */
             version: v(2, 16, 0),
             parameters: p(63, 3),
             ..object(&GROUP)
         },
         Object {
-            path: s(103149, 38), /* Device.XPON.ONU.{i}.ANI.{i}.TC.PM.PHY. */
+            path: s(23777, 38), /* Device.XPON.ONU.{i}.ANI.{i}.TC.PM.PHY. */
             version: v(2, 16, 0),
             parameters: p(66, 7),
             ..object(&GROUP)
         },
         Object {
-            path: s(103317, 40), /* Device.XPON.ONU.{i}.ANI.{i}.TC.PM.PLOAM. */
+            path: s(21254, 40), /* Device.XPON.ONU.{i}.ANI.{i}.TC.PM.PLOAM. */
             version: v(2, 16, 0),
             parameters: p(73, 4),
             ..object(&GROUP)
         },
         Object {
-            path: s(103410, 53), /* Device.XPON.ONU.{i}.ANI.{i}.TC.PerformanceThresholds. */
+            path: s(12137, 53), /* Device.XPON.ONU.{i}.ANI.{i}.TC.PerformanceThresholds. */
             version: v(2, 16, 0),
             parameters: p(77, 2),
             ..object(&GROUP)
         },
         Object {
-            path: s(103486, 44), /* Device.XPON.ONU.{i}.ANI.{i}.Transceiver.{i}. */
+            path: s(17309, 44), /* Device.XPON.ONU.{i}.ANI.{i}.Transceiver.{i}. */
             min_entries: 0,
             max_entries: Some(2),
-            num_entries_parameter: Some(s(102495, 26) /* TransceiverNumberOfEntries */),
+            num_entries_parameter: Some(s(45728, 26) /* TransceiverNumberOfEntries */),
             unique_keys: p(4, 1),
             version: v(2, 16, 0),
             parameters: p(79, 14),
             ..object(&GROUP)
         },
         Object {
-            path: s(103610, 36), /* Device.XPON.ONU.{i}.EthernetUNI.{i}. */
+            path: s(19019, 36), /* Device.XPON.ONU.{i}.EthernetUNI.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(102406, 26) /* EthernetUNINumberOfEntries */),
+            num_entries_parameter: Some(s(44480, 26) /* EthernetUNINumberOfEntries */),
             unique_keys: p(5, 2),
             version: v(2, 16, 0),
             parameters: p(93, 11),
             ..object(&GROUP)
         },
         Object {
-            path: s(103678, 42), /* Device.XPON.ONU.{i}.EthernetUNI.{i}.Stats. */
+            path: s(19019, 42), /* Device.XPON.ONU.{i}.EthernetUNI.{i}.Stats. */
             version: v(2, 16, 0),
             parameters: p(104, 16),
             commands: p(0, 1),
             ..object(&GROUP)
         },
         Object {
-            path: s(103720, 38), /* Device.XPON.ONU.{i}.SoftwareImage.{i}. */
+            path: s(23815, 38), /* Device.XPON.ONU.{i}.SoftwareImage.{i}. */
             min_entries: 0,
             max_entries: Some(2),
-            num_entries_parameter: Some(s(102432, 28) /* SoftwareImageNumberOfEntries */),
+            num_entries_parameter: Some(s(41130, 28) /* SoftwareImageNumberOfEntries */),
             unique_keys: p(7, 1),
             version: v(2, 16, 0),
             parameters: p(120, 5),
@@ -161,56 +161,56 @@ pub(crate) static GROUP: Group = Group {
     ],
     parameters: &[
         Parameter {
-            name: s(102339, 18), /* ONUNumberOfEntries */
+            name: s(66159, 18), /* ONUNumberOfEntries */
             syntax: 0,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(102377, 18), /* ANINumberOfEntries */
+            name: s(64341, 18), /* ANINumberOfEntries */
             syntax: 0,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(780, 6), /* Enable */
+            name: s(3773, 6), /* Enable */
             syntax: 16,
             access: Access::ReadWrite,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(102395, 11), /* EquipmentID */
+            name: s(88062, 11), /* EquipmentID */
             syntax: 1122,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(102406, 26), /* EthernetUNINumberOfEntries */
+            name: s(44480, 26), /* EthernetUNINumberOfEntries */
             syntax: 0,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(791, 4), /* Name */
+            name: s(31079, 4), /* Name */
             syntax: 31,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(102432, 28), /* SoftwareImageNumberOfEntries */
+            name: s(41130, 28), /* SoftwareImageNumberOfEntries */
             syntax: 0,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(15985, 7), /* Version */
+            name: s(19295, 7), /* Version */
             syntax: 1339,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
             version: v(2, 16, 0),
@@ -218,7 +218,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
             version: v(2, 16, 0),
@@ -226,533 +226,533 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(780, 6), /* Enable */
+            name: s(3773, 6), /* Enable */
             syntax: 16,
             access: Access::ReadWrite,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(851, 10), /* LastChange */
+            name: s(68122, 10), /* LastChange */
             syntax: 28,
             version: v(2, 16, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(791, 4), /* Name */
+            name: s(31079, 4), /* Name */
             syntax: 31,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(102488, 7), /* PONMode */
+            name: s(96214, 7), /* PONMode */
             syntax: 1340,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(20509, 16), /* SFPReferenceList */
+            name: s(74042, 16), /* SFPReferenceList */
             syntax: 409,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(427, 6), /* Status */
+            name: s(2491, 6), /* Status */
             syntax: 1341,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(102495, 26), /* TransceiverNumberOfEntries */
+            name: s(45728, 26), /* TransceiverNumberOfEntries */
             syntax: 0,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(997, 24), /* BroadcastPacketsReceived */
+            name: s(22722, 24), /* BroadcastPacketsReceived */
             syntax: 144,
             version: v(2, 16, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1021, 20), /* BroadcastPacketsSent */
+            name: s(22761, 20), /* BroadcastPacketsSent */
             syntax: 144,
             version: v(2, 16, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1041, 13), /* BytesReceived */
+            name: s(19258, 13), /* BytesReceived */
             syntax: 144,
             version: v(2, 16, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1054, 9), /* BytesSent */
+            name: s(24224, 9), /* BytesSent */
             syntax: 144,
             version: v(2, 16, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1072, 22), /* DiscardPacketsReceived */
+            name: s(25137, 22), /* DiscardPacketsReceived */
             syntax: 259,
             version: v(2, 16, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1094, 18), /* DiscardPacketsSent */
+            name: s(30572, 18), /* DiscardPacketsSent */
             syntax: 259,
             version: v(2, 16, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1112, 14), /* ErrorsReceived */
+            name: s(28148, 14), /* ErrorsReceived */
             syntax: 259,
             version: v(2, 16, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1126, 10), /* ErrorsSent */
+            name: s(23957, 10), /* ErrorsSent */
             syntax: 259,
             version: v(2, 16, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1145, 24), /* MulticastPacketsReceived */
+            name: s(22800, 24), /* MulticastPacketsReceived */
             syntax: 144,
             version: v(2, 16, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1169, 20), /* MulticastPacketsSent */
+            name: s(22839, 20), /* MulticastPacketsSent */
             syntax: 144,
             version: v(2, 16, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1189, 15), /* PacketsReceived */
+            name: s(17412, 15), /* PacketsReceived */
             syntax: 144,
             version: v(2, 16, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1204, 11), /* PacketsSent */
+            name: s(22423, 11), /* PacketsSent */
             syntax: 144,
             version: v(2, 16, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1251, 22), /* UnicastPacketsReceived */
+            name: s(25211, 22), /* UnicastPacketsReceived */
             syntax: 144,
             version: v(2, 16, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1273, 18), /* UnicastPacketsSent */
+            name: s(30605, 18), /* UnicastPacketsSent */
             syntax: 144,
             version: v(2, 16, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1291, 27), /* UnknownProtoPacketsReceived */
+            name: s(19160, 27), /* UnknownProtoPacketsReceived */
             syntax: 259,
             version: v(2, 16, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(102624, 4), /* DACT */
+            name: s(98095, 4), /* DACT */
             syntax: 16,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(102628, 3), /* DIS */
+            name: s(51142, 3), /* DIS */
             syntax: 16,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(102631, 4), /* LCDG */
+            name: s(98219, 4), /* LCDG */
             syntax: 16,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(102635, 4), /* LODS */
+            name: s(98223, 4), /* LODS */
             syntax: 16,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(102639, 3), /* LOF */
+            name: s(41348, 3), /* LOF */
             syntax: 16,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(102642, 3), /* LOS */
+            name: s(80122, 3), /* LOS */
             syntax: 16,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(102645, 3), /* MEM */
+            name: s(98550, 3), /* MEM */
             syntax: 16,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(102648, 3), /* MIS */
+            name: s(54193, 3), /* MIS */
             syntax: 16,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(102651, 3), /* PEE */
+            name: s(91380, 3), /* PEE */
             syntax: 16,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(102654, 3), /* RDI */
+            name: s(98583, 3), /* RDI */
             syntax: 16,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(102657, 5), /* ROGUE */
+            name: s(97695, 5), /* ROGUE */
             syntax: 16,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(102662, 2), /* SD */
+            name: s(17756, 2), /* SD */
             syntax: 16,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(102664, 2), /* SF */
+            name: s(12563, 2), /* SF */
             syntax: 16,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(102666, 3), /* SUF */
+            name: s(98586, 3), /* SUF */
             syntax: 16,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(102669, 2), /* TF */
+            name: s(17524, 2), /* TF */
             syntax: 16,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(102717, 19), /* HexadecimalPassword */
+            name: s(62119, 19), /* HexadecimalPassword */
             syntax: 16,
             access: Access::ReadWrite,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(282, 8), /* Password */
+            name: s(16587, 8), /* Password */
             syntax: 1342,
             access: Access::ReadWrite,
             version: v(2, 17, 0),
             ..PARAM
         },
         Parameter {
-            name: s(1903, 19), /* PortNumberOfEntries */
+            name: s(45913, 19), /* PortNumberOfEntries */
             syntax: 0,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(51284, 9), /* Direction */
+            name: s(83861, 9), /* Direction */
             syntax: 1343,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(44940, 6), /* PortID */
+            name: s(83246, 6), /* PortID */
             syntax: 1344,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(102815, 8), /* PortType */
+            name: s(95193, 8), /* PortType */
             syntax: 1345,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(102870, 14), /* FramesReceived */
+            name: s(57486, 14), /* FramesReceived */
             syntax: 144,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(102884, 10), /* FramesSent */
+            name: s(76969, 10), /* FramesSent */
             syntax: 144,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(102939, 5), /* ONUID */
+            name: s(97660, 5), /* ONUID */
             syntax: 1346,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(102944, 8), /* ONUState */
+            name: s(95097, 8), /* ONUState */
             syntax: 1347,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(15758, 12), /* SerialNumber */
+            name: s(86913, 12), /* SerialNumber */
             syntax: 1130,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(77182, 8), /* VendorID */
+            name: s(95521, 8), /* VendorID */
             syntax: 993,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(103024, 20), /* FrameHeaderHECErrors */
+            name: s(59478, 20), /* FrameHeaderHECErrors */
             syntax: 259,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(102870, 14), /* FramesReceived */
+            name: s(57486, 14), /* FramesReceived */
             syntax: 144,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(102884, 10), /* FramesSent */
+            name: s(76969, 10), /* FramesSent */
             syntax: 144,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(103044, 9), /* KeyErrors */
+            name: s(92891, 9), /* KeyErrors */
             syntax: 259,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(103092, 24), /* BaselineMessagesReceived */
+            name: s(48350, 24), /* BaselineMessagesReceived */
             syntax: 144,
             version: v(2, 16, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(103116, 24), /* ExtendedMessagesReceived */
+            name: s(48926, 24), /* ExtendedMessagesReceived */
             syntax: 144,
             version: v(2, 16, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(103140, 9), /* MICErrors */
+            name: s(93071, 9), /* MICErrors */
             syntax: 259,
             version: v(2, 16, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(103187, 17), /* CorrectedFECBytes */
+            name: s(68234, 17), /* CorrectedFECBytes */
             syntax: 144,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(103204, 21), /* CorrectedFECCodewords */
+            name: s(55980, 21), /* CorrectedFECCodewords */
             syntax: 144,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(103225, 19), /* HeaderHECErrorCount */
+            name: s(62100, 19), /* HeaderHECErrorCount */
             syntax: 259,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(103244, 17), /* PSBdHECErrorCount */
+            name: s(69798, 17), /* PSBdHECErrorCount */
             syntax: 259,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(103261, 17), /* TotalFECCodewords */
+            name: s(70767, 17), /* TotalFECCodewords */
             syntax: 144,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(103278, 25), /* UncorrectableFECCodewords */
+            name: s(47957, 25), /* UncorrectableFECCodewords */
             syntax: 144,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(103303, 14), /* UnknownProfile */
+            name: s(81077, 14), /* UnknownProfile */
             syntax: 259,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(103357, 22), /* DownstreamMessageCount */
+            name: s(53489, 22), /* DownstreamMessageCount */
             syntax: 144,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(103140, 9), /* MICErrors */
+            name: s(93071, 9), /* MICErrors */
             syntax: 259,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(103379, 11), /* RangingTime */
+            name: s(89140, 11), /* RangingTime */
             syntax: 144,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(103390, 20), /* UpstreamMessageCount */
+            name: s(60898, 20), /* UpstreamMessageCount */
             syntax: 144,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(103463, 13), /* SignalDegrade */
+            name: s(83636, 13), /* SignalDegrade */
             syntax: 1348,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(103476, 10), /* SignalFail */
+            name: s(91820, 10), /* SignalFail */
             syntax: 1349,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(103530, 4), /* Bias */
+            name: s(68835, 4), /* Bias */
             syntax: 996,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(67025, 9), /* Connector */
+            name: s(92603, 9), /* Connector */
             syntax: 1350,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(10211, 2), /* ID */
+            name: s(1722, 2), /* ID */
             syntax: 1279,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(45480, 10), /* Identifier */
+            name: s(30640, 10), /* Identifier */
             syntax: 189,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(103534, 24), /* NominalBitRateDownstream */
+            name: s(49622, 24), /* NominalBitRateDownstream */
             syntax: 1236,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(103558, 22), /* NominalBitRateUpstream */
+            name: s(54457, 22), /* NominalBitRateUpstream */
             syntax: 1236,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(102488, 7), /* PONMode */
+            name: s(96214, 7), /* PONMode */
             syntax: 1340,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(67748, 7), /* RxPower */
+            name: s(65515, 7), /* RxPower */
             syntax: 995,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(67806, 11), /* Temperature */
+            name: s(9600, 11), /* Temperature */
             syntax: 383,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(11348, 7), /* TxPower */
+            name: s(52486, 7), /* TxPower */
             syntax: 995,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(67432, 10), /* VendorName */
+            name: s(92210, 10), /* VendorName */
             syntax: 6,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(103580, 16), /* VendorPartNumber */
+            name: s(74858, 16), /* VendorPartNumber */
             syntax: 6,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(103596, 14), /* VendorRevision */
+            name: s(81119, 14), /* VendorRevision */
             syntax: 6,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(17146, 7), /* Voltage */
+            name: s(96508, 7), /* Voltage */
             syntax: 1351,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(103646, 4), /* ANIs */
+            name: s(98067, 4), /* ANIs */
             syntax: 1352,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
             version: v(2, 16, 0),
@@ -760,7 +760,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
             version: v(2, 16, 0),
@@ -768,141 +768,141 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(780, 6), /* Enable */
+            name: s(3773, 6), /* Enable */
             syntax: 16,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(103650, 13), /* InterdomainID */
+            name: s(82622, 13), /* InterdomainID */
             syntax: 6,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(103663, 15), /* InterdomainName */
+            name: s(76184, 15), /* InterdomainName */
             syntax: 1353,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(851, 10), /* LastChange */
+            name: s(68122, 10), /* LastChange */
             syntax: 28,
             version: v(2, 16, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(869, 11), /* LowerLayers */
+            name: s(88667, 11), /* LowerLayers */
             syntax: 133,
             access: Access::ReadWrite,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(791, 4), /* Name */
+            name: s(31079, 4), /* Name */
             syntax: 31,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(427, 6), /* Status */
+            name: s(2491, 6), /* Status */
             syntax: 139,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(4896, 8), /* Upstream */
+            name: s(19531, 8), /* Upstream */
             syntax: 16,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(997, 24), /* BroadcastPacketsReceived */
+            name: s(22722, 24), /* BroadcastPacketsReceived */
             syntax: 37,
             version: v(2, 16, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1021, 20), /* BroadcastPacketsSent */
+            name: s(22761, 20), /* BroadcastPacketsSent */
             syntax: 37,
             version: v(2, 16, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1041, 13), /* BytesReceived */
+            name: s(19258, 13), /* BytesReceived */
             syntax: 38,
             version: v(2, 16, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1054, 9), /* BytesSent */
+            name: s(24224, 9), /* BytesSent */
             syntax: 38,
             version: v(2, 16, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1072, 22), /* DiscardPacketsReceived */
+            name: s(25137, 22), /* DiscardPacketsReceived */
             syntax: 39,
             version: v(2, 16, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1094, 18), /* DiscardPacketsSent */
+            name: s(30572, 18), /* DiscardPacketsSent */
             syntax: 39,
             version: v(2, 16, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1112, 14), /* ErrorsReceived */
+            name: s(28148, 14), /* ErrorsReceived */
             syntax: 39,
             version: v(2, 16, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1126, 10), /* ErrorsSent */
+            name: s(23957, 10), /* ErrorsSent */
             syntax: 39,
             version: v(2, 16, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1145, 24), /* MulticastPacketsReceived */
+            name: s(22800, 24), /* MulticastPacketsReceived */
             syntax: 37,
             version: v(2, 16, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1169, 20), /* MulticastPacketsSent */
+            name: s(22839, 20), /* MulticastPacketsSent */
             syntax: 37,
             version: v(2, 16, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1189, 15), /* PacketsReceived */
+            name: s(17412, 15), /* PacketsReceived */
             syntax: 37,
             version: v(2, 16, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1204, 11), /* PacketsSent */
+            name: s(22423, 11), /* PacketsSent */
             syntax: 37,
             version: v(2, 16, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1229, 5), /* Reset */
+            name: s(31685, 5), /* Reset */
             syntax: 40,
             access: Access::ReadWrite,
             version: v(2, 19, 0),
@@ -910,59 +910,59 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(1251, 22), /* UnicastPacketsReceived */
+            name: s(25211, 22), /* UnicastPacketsReceived */
             syntax: 37,
             version: v(2, 16, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1273, 18), /* UnicastPacketsSent */
+            name: s(30605, 18), /* UnicastPacketsSent */
             syntax: 37,
             version: v(2, 16, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1291, 27), /* UnknownProtoPacketsReceived */
+            name: s(19160, 27), /* UnknownProtoPacketsReceived */
             syntax: 39,
             version: v(2, 16, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(10211, 2), /* ID */
+            name: s(1722, 2), /* ID */
             syntax: 1279,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(103758, 8), /* IsActive */
+            name: s(94857, 8), /* IsActive */
             syntax: 16,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(103766, 11), /* IsCommitted */
+            name: s(88535, 11), /* IsCommitted */
             syntax: 16,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(103777, 7), /* IsValid */
+            name: s(96046, 7), /* IsValid */
             syntax: 16,
             version: v(2, 16, 0),
             ..PARAM
         },
         Parameter {
-            name: s(15985, 7), /* Version */
+            name: s(19295, 7), /* Version */
             syntax: 1339,
             version: v(2, 16, 0),
             ..PARAM
         },
     ],
     commands: &[Command {
-        name: s(1318, 7), /* Reset() */
+        name: s(76957, 7), /* Reset() */
         is_async: false,
         group: GroupRef(&GROUP),
         input: p(120, 0),

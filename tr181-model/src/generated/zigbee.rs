@@ -10,168 +10,166 @@ pub(crate) static GROUP: Group = Group {
     name: "ZigBee",
     objects: &[
         Object {
-            path: s(103784, 14), /* Device.ZigBee. */
+            path: s(8854, 14), /* Device.ZigBee. */
             version: v(2, 7, 0),
             parameters: p(0, 2),
             ..object(&GROUP)
         },
         Object {
-            path: s(103816, 24), /* Device.ZigBee.Discovery. */
+            path: s(21294, 24), /* Device.ZigBee.Discovery. */
             version: v(2, 7, 0),
             parameters: p(2, 1),
             ..object(&GROUP)
         },
         Object {
-            path: s(103866, 40), /* Device.ZigBee.Discovery.AreaNetwork.{i}. */
+            path: s(21294, 40), /* Device.ZigBee.Discovery.AreaNetwork.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(103840, 26) /* AreaNetworkNumberOfEntries */),
-            enable_parameter: Some(s(780, 6) /* Enable */),
+            num_entries_parameter: Some(s(43752, 26) /* AreaNetworkNumberOfEntries */),
+            enable_parameter: Some(s(3773, 6) /* Enable */),
             unique_keys: p(0, 2),
             version: v(2, 7, 0),
             parameters: p(3, 8),
             ..object(&GROUP)
         },
         Object {
-            path: s(103936, 28), /* Device.ZigBee.Interface.{i}. */
+            path: s(13964, 28), /* Device.ZigBee.Interface.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(4585, 24) /* InterfaceNumberOfEntries */),
+            num_entries_parameter: Some(s(49094, 24) /* InterfaceNumberOfEntries */),
             unique_keys: p(2, 3),
             version: v(2, 7, 0),
             parameters: p(11, 13),
             ..object(&GROUP)
         },
         Object {
-            path: s(103989, 49), /* Device.ZigBee.Interface.{i}.AssociatedDevice.{i}. */
+            path: s(13964, 49), /* Device.ZigBee.Interface.{i}.AssociatedDevice.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(28361, 31) /* AssociatedDeviceNumberOfEntries */),
+            num_entries_parameter: Some(s(32744, 31) /* AssociatedDeviceNumberOfEntries */),
             unique_keys: p(5, 1),
             version: v(2, 7, 0),
             parameters: p(24, 4),
             ..object(&GROUP)
         },
         Object {
-            path: s(104038, 34), /* Device.ZigBee.Interface.{i}.Stats. */
+            path: s(29016, 34), /* Device.ZigBee.Interface.{i}.Stats. */
             version: v(2, 7, 0),
             parameters: p(28, 17),
             commands: p(0, 1),
             ..object(&GROUP)
         },
         Object {
-            path: s(104094, 22), /* Device.ZigBee.ZDO.{i}. */
+            path: s(8854, 22), /* Device.ZigBee.ZDO.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(103798, 18) /* ZDONumberOfEntries */),
+            num_entries_parameter: Some(s(67671, 18) /* ZDONumberOfEntries */),
             unique_keys: p(6, 2),
             version: v(2, 7, 0),
             parameters: p(45, 7),
             ..object(&GROUP)
         },
         Object {
-            path: s(104177, 46), /* Device.ZigBee.ZDO.{i}.ApplicationEndpoint.{i}. */
+            path: s(8854, 46), /* Device.ZigBee.ZDO.{i}.ApplicationEndpoint.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(
-                s(104116, 34), /* ApplicationEndpointNumberOfEntries */
-            ),
-            enable_parameter: Some(s(780, 6) /* Enable */),
+            num_entries_parameter: Some(s(28404, 34) /* ApplicationEndpointNumberOfEntries */),
+            enable_parameter: Some(s(3773, 6) /* Enable */),
             unique_keys: p(8, 2),
             version: v(2, 7, 0),
             parameters: p(52, 4),
             ..object(&GROUP)
         },
         Object {
-            path: s(104233, 63), /* Device.ZigBee.ZDO.{i}.ApplicationEndpoint.{i}.SimpleDescriptor. */
+            path: s(8854, 63), /* Device.ZigBee.ZDO.{i}.ApplicationEndpoint.{i}.SimpleDescriptor. */
             version: v(2, 7, 0),
             parameters: p(56, 5),
             ..object(&GROUP)
         },
         Object {
-            path: s(104338, 34), /* Device.ZigBee.ZDO.{i}.Binding.{i}. */
+            path: s(29050, 34), /* Device.ZigBee.ZDO.{i}.Binding.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(104150, 27) /* BindingTableNumberOfEntries */),
-            enable_parameter: Some(s(780, 6) /* Enable */),
+            num_entries_parameter: Some(s(41572, 27) /* BindingTableNumberOfEntries */),
+            enable_parameter: Some(s(3773, 6) /* Enable */),
             unique_keys: p(10, 1),
             version: v(2, 7, 0),
             parameters: p(61, 10),
             ..object(&GROUP)
         },
         Object {
-            path: s(104481, 40), /* Device.ZigBee.ZDO.{i}.ComplexDescriptor. */
+            path: s(21334, 40), /* Device.ZigBee.ZDO.{i}.ComplexDescriptor. */
             version: v(2, 7, 0),
             parameters: p(71, 9),
             ..object(&GROUP)
         },
         Object {
-            path: s(104572, 32), /* Device.ZigBee.ZDO.{i}.Group.{i}. */
+            path: s(31947, 32), /* Device.ZigBee.ZDO.{i}.Group.{i}. */
             access: Access::ReadWrite,
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(53630, 20) /* GroupNumberOfEntries */),
-            enable_parameter: Some(s(780, 6) /* Enable */),
+            num_entries_parameter: Some(s(41606, 20) /* GroupNumberOfEntries */),
+            enable_parameter: Some(s(3773, 6) /* Enable */),
             unique_keys: p(11, 2),
             version: v(2, 7, 0),
             parameters: p(80, 5),
             ..object(&GROUP)
         },
         Object {
-            path: s(104623, 30), /* Device.ZigBee.ZDO.{i}.Network. */
+            path: s(18218, 30), /* Device.ZigBee.ZDO.{i}.Network. */
             version: v(2, 7, 0),
             parameters: p(85, 1),
             ..object(&GROUP)
         },
         Object {
-            path: s(104653, 43), /* Device.ZigBee.ZDO.{i}.Network.Neighbor.{i}. */
+            path: s(18218, 43), /* Device.ZigBee.ZDO.{i}.Network.Neighbor.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(65507, 23) /* NeighborNumberOfEntries */),
+            num_entries_parameter: Some(s(29401, 23) /* NeighborNumberOfEntries */),
             unique_keys: p(13, 1),
             version: v(2, 7, 0),
             parameters: p(86, 5),
             ..object(&GROUP)
         },
         Object {
-            path: s(104721, 37), /* Device.ZigBee.ZDO.{i}.NodeDescriptor. */
+            path: s(24752, 37), /* Device.ZigBee.ZDO.{i}.NodeDescriptor. */
             version: v(2, 7, 0),
             parameters: p(91, 11),
             ..object(&GROUP)
         },
         Object {
-            path: s(104960, 34), /* Device.ZigBee.ZDO.{i}.NodeManager. */
+            path: s(13173, 34), /* Device.ZigBee.ZDO.{i}.NodeManager. */
             version: v(2, 7, 0),
             parameters: p(102, 1),
             ..object(&GROUP)
         },
         Object {
-            path: s(105021, 51), /* Device.ZigBee.ZDO.{i}.NodeManager.RoutingTable.{i}. */
+            path: s(13173, 51), /* Device.ZigBee.ZDO.{i}.NodeManager.RoutingTable.{i}. */
             min_entries: 0,
             max_entries: None,
-            num_entries_parameter: Some(s(104994, 27) /* RoutingTableNumberOfEntries */),
+            num_entries_parameter: Some(s(43030, 27) /* RoutingTableNumberOfEntries */),
             unique_keys: p(14, 1),
             version: v(2, 7, 0),
             parameters: p(103, 6),
             ..object(&GROUP)
         },
         Object {
-            path: s(105131, 38), /* Device.ZigBee.ZDO.{i}.PowerDescriptor. */
+            path: s(23853, 38), /* Device.ZigBee.ZDO.{i}.PowerDescriptor. */
             version: v(2, 7, 0),
             parameters: p(109, 4),
             ..object(&GROUP)
         },
         Object {
-            path: s(105246, 31), /* Device.ZigBee.ZDO.{i}.Security. */
+            path: s(33674, 31), /* Device.ZigBee.ZDO.{i}.Security. */
             version: v(2, 7, 0),
             parameters: p(113, 3),
             ..object(&GROUP)
         },
         Object {
-            path: s(105321, 37), /* Device.ZigBee.ZDO.{i}.UserDescriptor. */
+            path: s(24789, 37), /* Device.ZigBee.ZDO.{i}.UserDescriptor. */
             version: v(2, 7, 0),
             parameters: p(116, 2),
             ..object(&GROUP)
@@ -179,25 +177,25 @@ pub(crate) static GROUP: Group = Group {
     ],
     parameters: &[
         Parameter {
-            name: s(4585, 24), /* InterfaceNumberOfEntries */
+            name: s(49094, 24), /* InterfaceNumberOfEntries */
             syntax: 0,
             version: v(2, 7, 0),
             ..PARAM
         },
         Parameter {
-            name: s(103798, 18), /* ZDONumberOfEntries */
+            name: s(67671, 18), /* ZDONumberOfEntries */
             syntax: 0,
             version: v(2, 7, 0),
             ..PARAM
         },
         Parameter {
-            name: s(103840, 26), /* AreaNetworkNumberOfEntries */
+            name: s(43752, 26), /* AreaNetworkNumberOfEntries */
             syntax: 0,
             version: v(2, 7, 0),
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
             version: v(2, 7, 0),
@@ -205,7 +203,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
             version: v(2, 7, 0),
@@ -213,45 +211,45 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(103906, 11), /* Coordinator */
+            name: s(50566, 11), /* Coordinator */
             syntax: 6,
             access: Access::ReadWrite,
             version: v(2, 7, 0),
             ..PARAM
         },
         Parameter {
-            name: s(780, 6), /* Enable */
+            name: s(3773, 6), /* Enable */
             syntax: 16,
             access: Access::ReadWrite,
             version: v(2, 7, 0),
             ..PARAM
         },
         Parameter {
-            name: s(9751, 10), /* LastUpdate */
+            name: s(91070, 10), /* LastUpdate */
             syntax: 10,
             version: v(2, 7, 0),
             ..PARAM
         },
         Parameter {
-            name: s(427, 6), /* Status */
+            name: s(2491, 6), /* Status */
             syntax: 1354,
             version: v(2, 7, 0),
             ..PARAM
         },
         Parameter {
-            name: s(103917, 7), /* ZDOList */
+            name: s(96550, 7), /* ZDOList */
             syntax: 1355,
             version: v(2, 7, 0),
             ..PARAM
         },
         Parameter {
-            name: s(103924, 12), /* ZDOReference */
+            name: s(87297, 12), /* ZDOReference */
             syntax: 1356,
             version: v(2, 7, 0),
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
             version: v(2, 7, 0),
@@ -259,7 +257,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
             version: v(2, 7, 0),
@@ -267,20 +265,20 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(28361, 31), /* AssociatedDeviceNumberOfEntries */
+            name: s(32744, 31), /* AssociatedDeviceNumberOfEntries */
             syntax: 0,
             version: v(2, 7, 0),
             ..PARAM
         },
         Parameter {
-            name: s(780, 6), /* Enable */
+            name: s(3773, 6), /* Enable */
             syntax: 16,
             access: Access::ReadWrite,
             version: v(2, 7, 0),
             ..PARAM
         },
         Parameter {
-            name: s(103964, 11), /* IEEEAddress */
+            name: s(88282, 11), /* IEEEAddress */
             syntax: 1357,
             version: v(2, 7, 0),
             flags: ParameterFlags::new(
@@ -292,165 +290,165 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(851, 10), /* LastChange */
+            name: s(68122, 10), /* LastChange */
             syntax: 28,
             version: v(2, 7, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(869, 11), /* LowerLayers */
+            name: s(88667, 11), /* LowerLayers */
             syntax: 133,
             access: Access::ReadWrite,
             version: v(2, 7, 0),
             ..PARAM
         },
         Parameter {
-            name: s(10116, 10), /* MaxBitRate */
+            name: s(59128, 10), /* MaxBitRate */
             syntax: 243,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(791, 4), /* Name */
+            name: s(31079, 4), /* Name */
             syntax: 31,
             version: v(2, 7, 0),
             ..PARAM
         },
         Parameter {
-            name: s(103975, 14), /* NetworkAddress */
+            name: s(60944, 14), /* NetworkAddress */
             syntax: 1358,
             version: v(2, 7, 0),
             ..PARAM
         },
         Parameter {
-            name: s(427, 6), /* Status */
+            name: s(2491, 6), /* Status */
             syntax: 139,
             version: v(2, 7, 0),
             ..PARAM
         },
         Parameter {
-            name: s(4896, 8), /* Upstream */
+            name: s(19531, 8), /* Upstream */
             syntax: 16,
             version: v(2, 19, 0),
             ..PARAM
         },
         Parameter {
-            name: s(103924, 12), /* ZDOReference */
+            name: s(87297, 12), /* ZDOReference */
             syntax: 1356,
             version: v(2, 7, 0),
             ..PARAM
         },
         Parameter {
-            name: s(6821, 6), /* Active */
+            name: s(4245, 6), /* Active */
             syntax: 16,
             version: v(2, 7, 0),
             ..PARAM
         },
         Parameter {
-            name: s(103964, 11), /* IEEEAddress */
+            name: s(88282, 11), /* IEEEAddress */
             syntax: 1357,
             version: v(2, 7, 0),
             ..PARAM
         },
         Parameter {
-            name: s(103975, 14), /* NetworkAddress */
+            name: s(60944, 14), /* NetworkAddress */
             syntax: 1358,
             version: v(2, 7, 0),
             ..PARAM
         },
         Parameter {
-            name: s(103924, 12), /* ZDOReference */
+            name: s(87297, 12), /* ZDOReference */
             syntax: 1356,
             version: v(2, 7, 0),
             ..PARAM
         },
         Parameter {
-            name: s(997, 24), /* BroadcastPacketsReceived */
+            name: s(22722, 24), /* BroadcastPacketsReceived */
             syntax: 37,
             version: v(2, 7, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1021, 20), /* BroadcastPacketsSent */
+            name: s(22761, 20), /* BroadcastPacketsSent */
             syntax: 37,
             version: v(2, 7, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1041, 13), /* BytesReceived */
+            name: s(19258, 13), /* BytesReceived */
             syntax: 38,
             version: v(2, 7, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1054, 9), /* BytesSent */
+            name: s(24224, 9), /* BytesSent */
             syntax: 38,
             version: v(2, 7, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1072, 22), /* DiscardPacketsReceived */
+            name: s(25137, 22), /* DiscardPacketsReceived */
             syntax: 39,
             version: v(2, 7, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1094, 18), /* DiscardPacketsSent */
+            name: s(30572, 18), /* DiscardPacketsSent */
             syntax: 39,
             version: v(2, 7, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1112, 14), /* ErrorsReceived */
+            name: s(28148, 14), /* ErrorsReceived */
             syntax: 39,
             version: v(2, 7, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1126, 10), /* ErrorsSent */
+            name: s(23957, 10), /* ErrorsSent */
             syntax: 39,
             version: v(2, 7, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1145, 24), /* MulticastPacketsReceived */
+            name: s(22800, 24), /* MulticastPacketsReceived */
             syntax: 37,
             version: v(2, 7, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1169, 20), /* MulticastPacketsSent */
+            name: s(22839, 20), /* MulticastPacketsSent */
             syntax: 37,
             version: v(2, 7, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1189, 15), /* PacketsReceived */
+            name: s(17412, 15), /* PacketsReceived */
             syntax: 37,
             version: v(2, 7, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1204, 11), /* PacketsSent */
+            name: s(22423, 11), /* PacketsSent */
             syntax: 37,
             version: v(2, 7, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1229, 5), /* Reset */
+            name: s(31685, 5), /* Reset */
             syntax: 40,
             access: Access::ReadWrite,
             version: v(2, 19, 0),
@@ -458,21 +456,21 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(1251, 22), /* UnicastPacketsReceived */
+            name: s(25211, 22), /* UnicastPacketsReceived */
             syntax: 37,
             version: v(2, 7, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(1273, 18), /* UnicastPacketsSent */
+            name: s(30605, 18), /* UnicastPacketsSent */
             syntax: 37,
             version: v(2, 7, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(104072, 22), /* UnknownPacketsReceived */
+            name: s(55557, 22), /* UnknownPacketsReceived */
             syntax: 1359,
             status: Status::Deprecated,
             version: v(2, 7, 0),
@@ -480,14 +478,14 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(1291, 27), /* UnknownProtoPacketsReceived */
+            name: s(19160, 27), /* UnknownProtoPacketsReceived */
             syntax: 39,
             version: v(2, 19, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
             version: v(2, 7, 0),
@@ -495,7 +493,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
             version: v(2, 7, 0),
@@ -503,37 +501,37 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(104116, 34), /* ApplicationEndpointNumberOfEntries */
+            name: s(28404, 34), /* ApplicationEndpointNumberOfEntries */
             syntax: 0,
             version: v(2, 7, 0),
             ..PARAM
         },
         Parameter {
-            name: s(104150, 27), /* BindingTableNumberOfEntries */
+            name: s(41572, 27), /* BindingTableNumberOfEntries */
             syntax: 0,
             version: v(2, 7, 0),
             ..PARAM
         },
         Parameter {
-            name: s(53630, 20), /* GroupNumberOfEntries */
+            name: s(41606, 20), /* GroupNumberOfEntries */
             syntax: 0,
             version: v(2, 7, 0),
             ..PARAM
         },
         Parameter {
-            name: s(103964, 11), /* IEEEAddress */
+            name: s(88282, 11), /* IEEEAddress */
             syntax: 1357,
             version: v(2, 7, 0),
             ..PARAM
         },
         Parameter {
-            name: s(103975, 14), /* NetworkAddress */
+            name: s(60944, 14), /* NetworkAddress */
             syntax: 1358,
             version: v(2, 7, 0),
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
             version: v(2, 7, 0),
@@ -541,7 +539,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
             version: v(2, 7, 0),
@@ -549,54 +547,54 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(780, 6), /* Enable */
+            name: s(3773, 6), /* Enable */
             syntax: 16,
             access: Access::ReadWrite,
             version: v(2, 7, 0),
             ..PARAM
         },
         Parameter {
-            name: s(104223, 10), /* EndpointId */
+            name: s(90730, 10), /* EndpointId */
             syntax: 1360,
             access: Access::ReadWrite,
             version: v(2, 7, 0),
             ..PARAM
         },
         Parameter {
-            name: s(28403, 8), /* DeviceId */
+            name: s(73218, 8), /* DeviceId */
             syntax: 234,
             version: v(2, 7, 0),
             ..PARAM
         },
         Parameter {
-            name: s(77112, 13), /* DeviceVersion */
+            name: s(81855, 13), /* DeviceVersion */
             syntax: 1277,
             version: v(2, 7, 0),
             ..PARAM
         },
         Parameter {
-            name: s(104296, 16), /* InputClusterList */
+            name: s(72714, 16), /* InputClusterList */
             syntax: 1361,
             access: Access::ReadWrite,
             version: v(2, 7, 0),
             ..PARAM
         },
         Parameter {
-            name: s(104312, 17), /* OutputClusterList */
+            name: s(69730, 17), /* OutputClusterList */
             syntax: 1361,
             access: Access::ReadWrite,
             version: v(2, 7, 0),
             ..PARAM
         },
         Parameter {
-            name: s(104329, 9), /* ProfileId */
+            name: s(93431, 9), /* ProfileId */
             syntax: 234,
             access: Access::ReadWrite,
             version: v(2, 7, 0),
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
             version: v(2, 7, 0),
@@ -604,7 +602,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
             version: v(2, 7, 0),
@@ -612,117 +610,117 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(104372, 9), /* ClusterId */
+            name: s(92594, 9), /* ClusterId */
             syntax: 234,
             access: Access::ReadWrite,
             version: v(2, 7, 0),
             ..PARAM
         },
         Parameter {
-            name: s(104381, 22), /* DestinationAddressMode */
+            name: s(53335, 22), /* DestinationAddressMode */
             syntax: 1362,
             access: Access::ReadWrite,
             version: v(2, 7, 0),
             ..PARAM
         },
         Parameter {
-            name: s(104403, 19), /* DestinationEndpoint */
+            name: s(61644, 19), /* DestinationEndpoint */
             syntax: 1360,
             access: Access::ReadWrite,
             version: v(2, 7, 0),
             ..PARAM
         },
         Parameter {
-            name: s(780, 6), /* Enable */
+            name: s(3773, 6), /* Enable */
             syntax: 16,
             access: Access::ReadWrite,
             version: v(2, 7, 0),
             ..PARAM
         },
         Parameter {
-            name: s(104422, 23), /* GroupDestinationAddress */
+            name: s(51313, 23), /* GroupDestinationAddress */
             syntax: 1358,
             access: Access::ReadWrite,
             version: v(2, 7, 0),
             ..PARAM
         },
         Parameter {
-            name: s(104445, 22), /* IEEEDestinationAddress */
+            name: s(54017, 22), /* IEEEDestinationAddress */
             syntax: 1357,
             access: Access::ReadWrite,
             version: v(2, 7, 0),
             ..PARAM
         },
         Parameter {
-            name: s(7968, 13), /* SourceAddress */
+            name: s(59681, 13), /* SourceAddress */
             syntax: 1357,
             access: Access::ReadWrite,
             version: v(2, 7, 0),
             ..PARAM
         },
         Parameter {
-            name: s(104467, 14), /* SourceEndpoint */
+            name: s(80615, 14), /* SourceEndpoint */
             syntax: 1360,
             access: Access::ReadWrite,
             version: v(2, 7, 0),
             ..PARAM
         },
         Parameter {
-            name: s(104521, 12), /* CharacterSet */
+            name: s(84921, 12), /* CharacterSet */
             syntax: 3,
             version: v(2, 7, 0),
             ..PARAM
         },
         Parameter {
-            name: s(104533, 19), /* DescriptorAvailable */
+            name: s(61568, 19), /* DescriptorAvailable */
             syntax: 16,
             version: v(2, 7, 0),
             ..PARAM
         },
         Parameter {
-            name: s(104552, 9), /* DeviceURL */
+            name: s(92657, 9), /* DeviceURL */
             syntax: 5,
             version: v(2, 7, 0),
             ..PARAM
         },
         Parameter {
-            name: s(104561, 4), /* Icon */
+            name: s(94841, 4), /* Icon */
             syntax: 551,
             version: v(2, 7, 0),
             ..PARAM
         },
         Parameter {
-            name: s(104565, 7), /* IconURL */
+            name: s(96032, 7), /* IconURL */
             syntax: 5,
             version: v(2, 7, 0),
             ..PARAM
         },
         Parameter {
-            name: s(79528, 8), /* Language */
+            name: s(64620, 8), /* Language */
             syntax: 3,
             version: v(2, 7, 0),
             ..PARAM
         },
         Parameter {
-            name: s(33654, 16), /* ManufacturerName */
+            name: s(72906, 16), /* ManufacturerName */
             syntax: 3,
             version: v(2, 7, 0),
             ..PARAM
         },
         Parameter {
-            name: s(15683, 9), /* ModelName */
+            name: s(93197, 9), /* ModelName */
             syntax: 3,
             version: v(2, 7, 0),
             ..PARAM
         },
         Parameter {
-            name: s(15758, 12), /* SerialNumber */
+            name: s(86913, 12), /* SerialNumber */
             syntax: 3,
             version: v(2, 7, 0),
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
             version: v(2, 7, 0),
@@ -730,7 +728,7 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(786, 5), /* Alias */
+            name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
             version: v(2, 7, 0),
@@ -738,229 +736,229 @@ pub(crate) static GROUP: Group = Group {
             ..PARAM
         },
         Parameter {
-            name: s(780, 6), /* Enable */
+            name: s(3773, 6), /* Enable */
             syntax: 16,
             access: Access::ReadWrite,
             version: v(2, 7, 0),
             ..PARAM
         },
         Parameter {
-            name: s(104611, 12), /* EndpointList */
+            name: s(27966, 12), /* EndpointList */
             syntax: 1363,
             access: Access::ReadWrite,
             version: v(2, 7, 0),
             ..PARAM
         },
         Parameter {
-            name: s(104604, 7), /* GroupId */
+            name: s(43438, 7), /* GroupId */
             syntax: 1358,
             access: Access::ReadWrite,
             version: v(2, 7, 0),
             ..PARAM
         },
         Parameter {
-            name: s(65507, 23), /* NeighborNumberOfEntries */
+            name: s(29401, 23), /* NeighborNumberOfEntries */
             syntax: 0,
             version: v(2, 7, 0),
             ..PARAM
         },
         Parameter {
-            name: s(75723, 5), /* Depth */
+            name: s(45892, 5), /* Depth */
             syntax: 0,
             version: v(2, 7, 0),
             ..PARAM
         },
         Parameter {
-            name: s(104696, 3), /* LQI */
+            name: s(76916, 3), /* LQI */
             syntax: 692,
             version: v(2, 7, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(66182, 8), /* Neighbor */
+            name: s(101, 8), /* Neighbor */
             syntax: 1364,
             version: v(2, 7, 0),
             ..PARAM
         },
         Parameter {
-            name: s(104699, 10), /* PermitJoin */
+            name: s(91450, 10), /* PermitJoin */
             syntax: 1365,
             version: v(2, 7, 0),
             ..PARAM
         },
         Parameter {
-            name: s(104709, 12), /* Relationship */
+            name: s(86625, 12), /* Relationship */
             syntax: 1366,
             version: v(2, 7, 0),
             ..PARAM
         },
         Parameter {
-            name: s(104758, 26), /* ComplexDescriptorSupported */
+            name: s(43960, 26), /* ComplexDescriptorSupported */
             syntax: 16,
             version: v(2, 7, 0),
             ..PARAM
         },
         Parameter {
-            name: s(104784, 20), /* DescriptorCapability */
+            name: s(58978, 20), /* DescriptorCapability */
             syntax: 1367,
             version: v(2, 7, 0),
             ..PARAM
         },
         Parameter {
-            name: s(104804, 13), /* FrequencyBand */
+            name: s(30808, 13), /* FrequencyBand */
             syntax: 1368,
             version: v(2, 7, 0),
             ..PARAM
         },
         Parameter {
-            name: s(104817, 11), /* LogicalType */
+            name: s(88634, 11), /* LogicalType */
             syntax: 1369,
             version: v(2, 7, 0),
             ..PARAM
         },
         Parameter {
-            name: s(104828, 13), /* MACCapability */
+            name: s(82908, 13), /* MACCapability */
             syntax: 1370,
             version: v(2, 7, 0),
             ..PARAM
         },
         Parameter {
-            name: s(104841, 15), /* ManufactureCode */
+            name: s(76469, 15), /* ManufactureCode */
             syntax: 234,
             version: v(2, 7, 0),
             ..PARAM
         },
         Parameter {
-            name: s(104856, 17), /* MaximumBufferSize */
+            name: s(69407, 17), /* MaximumBufferSize */
             syntax: 1371,
             version: v(2, 7, 0),
             ..PARAM
         },
         Parameter {
-            name: s(104873, 27), /* MaximumIncomingTransferSize */
+            name: s(42652, 27), /* MaximumIncomingTransferSize */
             syntax: 1372,
             version: v(2, 7, 0),
             ..PARAM
         },
         Parameter {
-            name: s(104900, 27), /* MaximumOutgoingTransferSize */
+            name: s(42679, 27), /* MaximumOutgoingTransferSize */
             syntax: 1372,
             version: v(2, 7, 0),
             ..PARAM
         },
         Parameter {
-            name: s(104927, 10), /* ServerMask */
+            name: s(91790, 10), /* ServerMask */
             syntax: 1373,
             version: v(2, 7, 0),
             ..PARAM
         },
         Parameter {
-            name: s(104937, 23), /* UserDescriptorSupported */
+            name: s(52555, 23), /* UserDescriptorSupported */
             syntax: 16,
             version: v(2, 7, 0),
             ..PARAM
         },
         Parameter {
-            name: s(104994, 27), /* RoutingTableNumberOfEntries */
+            name: s(43030, 27), /* RoutingTableNumberOfEntries */
             syntax: 0,
             version: v(2, 7, 0),
             ..PARAM
         },
         Parameter {
-            name: s(808, 18), /* DestinationAddress */
+            name: s(46910, 18), /* DestinationAddress */
             syntax: 1374,
             version: v(2, 7, 0),
             ..PARAM
         },
         Parameter {
-            name: s(105072, 9), /* ManyToOne */
+            name: s(93170, 9), /* ManyToOne */
             syntax: 16,
             version: v(2, 7, 0),
             ..PARAM
         },
         Parameter {
-            name: s(105081, 17), /* MemoryConstrained */
+            name: s(69458, 17), /* MemoryConstrained */
             syntax: 16,
             version: v(2, 7, 0),
             ..PARAM
         },
         Parameter {
-            name: s(105098, 14), /* NextHopAddress */
+            name: s(80013, 14), /* NextHopAddress */
             syntax: 1358,
             version: v(2, 7, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
-            name: s(105112, 19), /* RouteRecordRequired */
+            name: s(63335, 19), /* RouteRecordRequired */
             syntax: 16,
             version: v(2, 7, 0),
             ..PARAM
         },
         Parameter {
-            name: s(427, 6), /* Status */
+            name: s(2491, 6), /* Status */
             syntax: 1375,
             version: v(2, 7, 0),
             ..PARAM
         },
         Parameter {
-            name: s(105169, 20), /* AvailablePowerSource */
+            name: s(58678, 20), /* AvailablePowerSource */
             syntax: 1376,
             version: v(2, 7, 0),
             ..PARAM
         },
         Parameter {
-            name: s(105189, 16), /* CurrentPowerMode */
+            name: s(71834, 16), /* CurrentPowerMode */
             syntax: 1377,
             version: v(2, 7, 0),
             ..PARAM
         },
         Parameter {
-            name: s(105205, 18), /* CurrentPowerSource */
+            name: s(50876, 18), /* CurrentPowerSource */
             syntax: 1378,
             version: v(2, 7, 0),
             ..PARAM
         },
         Parameter {
-            name: s(105223, 23), /* CurrentPowerSourceLevel */
+            name: s(50876, 23), /* CurrentPowerSourceLevel */
             syntax: 1379,
             version: v(2, 7, 0),
             ..PARAM
         },
         Parameter {
-            name: s(105277, 13), /* SecurityLevel */
+            name: s(83584, 13), /* SecurityLevel */
             syntax: 1380,
             version: v(2, 7, 0),
             ..PARAM
         },
         Parameter {
-            name: s(105290, 13), /* TimeOutPeriod */
+            name: s(83870, 13), /* TimeOutPeriod */
             syntax: 1283,
             version: v(2, 7, 0),
             ..PARAM
         },
         Parameter {
-            name: s(105303, 18), /* TrustCenterAddress */
+            name: s(67455, 18), /* TrustCenterAddress */
             syntax: 1357,
             version: v(2, 7, 0),
             ..PARAM
         },
         Parameter {
-            name: s(15461, 11), /* Description */
+            name: s(15623, 11), /* Description */
             syntax: 338,
             version: v(2, 7, 0),
             ..PARAM
         },
         Parameter {
-            name: s(104533, 19), /* DescriptorAvailable */
+            name: s(61568, 19), /* DescriptorAvailable */
             syntax: 16,
             version: v(2, 7, 0),
             ..PARAM
         },
     ],
     commands: &[Command {
-        name: s(1318, 7), /* Reset() */
+        name: s(76957, 7), /* Reset() */
         is_async: false,
         group: GroupRef(&GROUP),
         input: p(45, 0),
