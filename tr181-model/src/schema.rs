@@ -88,6 +88,28 @@ pub struct Version {
     pub patch: u8,
 }
 
+/// The [`Version`] that introduced an item, as the tables keep it: every item of the
+/// `Device:2` model has major version 2, so one byte holds the minor version (bits 0 to 4) and
+/// the corrigendum (bits 5 to 7). The generator checks that both fit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Since(u8);
+
+impl Since {
+    /// `2.minor.patch`; `minor` must be under 32 and `patch` under 8.
+    pub(crate) const fn new(minor: u8, patch: u8) -> Self {
+        Self(minor & 0x1F | patch << 5)
+    }
+
+    /// The version.
+    const fn get(self) -> Version {
+        Version {
+            major: 2,
+            minor: self.0 & 0x1F,
+            patch: self.0 >> 5,
+        }
+    }
+}
+
 /// The TR-106 primitive type a parameter value has on the wire.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[allow(clippy::exhaustive_enums)] // The TR-106 primitive types.
@@ -486,7 +508,7 @@ pub(crate) enum Str {
     /// `STRINGS[offset..offset + len]` (byte offsets on character boundaries). The offset is
     /// kept as 3 little-endian bytes (the blob is under 16 MiB) and the length in one (every
     /// name and path is under 256 bytes; the generator checks both), so that a `Str` is 4
-    /// bytes aligned to 1: a parameter entry then fits in 12 bytes.
+    /// bytes aligned to 1: a parameter entry then fits in 10 bytes.
     Blob { offset: [u8; 3], len: u8 },
     /// A string written by a unit test.
     #[cfg(test)]
@@ -798,7 +820,7 @@ macro_rules! lifecycle_accessors {
 
         /// Version that introduced it.
         pub const fn version(&self) -> Version {
-            self.version
+            self.version.get()
         }
     };
 }
@@ -810,12 +832,12 @@ pub struct Parameter {
     pub(crate) access: Access,
     pub(crate) syntax: u16,
     pub(crate) status: Status,
-    pub(crate) version: Version,
+    pub(crate) version: Since,
     pub(crate) flags: ParameterFlags,
 }
 
 /// `protocols`, `forced_inform`, `active_notify` and `mandatory` of a parameter packed in one
-/// byte, so that the 9,012 parameter entries are 12 bytes each.
+/// byte, so that the 9,012 parameter entries are 10 bytes each.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct ParameterFlags(u8);
 
@@ -915,7 +937,7 @@ pub struct Command {
     pub(crate) input: Span,
     pub(crate) output: Span,
     pub(crate) status: Status,
-    pub(crate) version: Version,
+    pub(crate) version: Since,
     pub(crate) protocols: Protocols,
 }
 
@@ -951,7 +973,7 @@ pub struct Event {
     /// A range of the group's parameter table.
     pub(crate) arguments: Span,
     pub(crate) status: Status,
-    pub(crate) version: Version,
+    pub(crate) version: Since,
     pub(crate) protocols: Protocols,
 }
 
@@ -979,7 +1001,7 @@ pub struct Object {
     pub(crate) num_entries_parameter: Option<Str>,
     pub(crate) enable_parameter: Option<Str>,
     pub(crate) status: Status,
-    pub(crate) version: Version,
+    pub(crate) version: Since,
     pub(crate) protocols: Protocols,
     pub(crate) group: GroupRef,
     /// Ranges of the group's tables: one pointer per object instead of four slices.
@@ -1035,11 +1057,7 @@ impl Object {
             num_entries_parameter: None,
             enable_parameter: None,
             status: Status::Current,
-            version: Version {
-                major: 2,
-                minor: 0,
-                patch: 0,
-            },
+            version: Since::new(0, 0),
             protocols: Protocols::BOTH,
             group: GroupRef(group),
             unique_keys: Span::EMPTY,
@@ -1319,11 +1337,7 @@ mod tests {
                         access: Access::ReadOnly,
                         syntax: 0,
                         status: Status::Current,
-                        version: Version {
-                            major: 2,
-                            minor: 0,
-                            patch: 0,
-                        },
+                        version: Since::new(0, 0),
                         flags: ParameterFlags::new(protocols, forced, notify, mandatory),
                     };
                     assert_eq!(
@@ -1337,6 +1351,18 @@ mod tests {
                     );
                 }
             }
+        }
+    }
+
+    #[test]
+    fn versions_read_back_from_one_byte() {
+        for (minor, patch) in [(0, 0), (19, 0), (31, 7), (4, 1)] {
+            let version = Version {
+                major: 2,
+                minor,
+                patch,
+            };
+            assert_eq!(Since::new(minor, patch).get(), version);
         }
     }
 

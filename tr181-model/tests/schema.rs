@@ -27,7 +27,7 @@ fn device_info_software_version_is_a_forced_inform_string() {
 /// blob and a parameter's protocols and flags share a byte.
 #[test]
 fn table_entries_stay_small() {
-    assert!(size_of::<schema::Parameter>() <= 12);
+    assert!(size_of::<schema::Parameter>() <= 10);
     assert!(size_of::<schema::Object>() <= 56);
     assert!(size_of::<schema::Syntax>() <= 28);
 }

@@ -53,6 +53,7 @@ pub(crate) fn render(cwmp: &Model, usp: &Model) -> Result<Output, String> {
 /// Renders every file, taking each string's place in the blob from `strings`.
 fn render_with(cwmp: &Model, usp: &Model, strings: &mut Strings) -> Result<Output, String> {
     let merged = merge(cwmp, usp);
+    check_versions(&merged)?;
     let mut syntaxes = Interner::default();
     let mut groups: BTreeMap<String, Vec<MergedObject<'_>>> = BTreeMap::new();
     for object in merged {
@@ -66,7 +67,7 @@ fn render_with(cwmp: &Model, usp: &Model, strings: &mut Strings) -> Result<Outpu
     let mut mod_rs = String::from(HEADER);
     mod_rs.push_str(
         "//! The generated schema tables, one module per top-level object group.\n\n\
-         use crate::schema::{\n    Access, ActiveNotify, BaseType, Facets, Group, GroupRef, Object, Parameter, ParameterFlags,\n    Protocols, Rare, Span, Status, Str, StrList, Syntax, Version,\n};\n\n\
+         use crate::schema::{\n    Access, ActiveNotify, BaseType, Facets, Group, GroupRef, Object, Parameter, ParameterFlags,\n    Protocols, Rare, Since, Span, Status, Str, StrList, Syntax,\n};\n\n\
          mod strings;\nmod syntax;\n\n\
          pub(crate) use strings::{LISTS, STRINGS};\npub(crate) use syntax::{\n    DATA_TYPES, DEFAULT_VALUES, LIST_FACETS, PATTERNS, RANGES, REFERENCES, SIZES, SYNTAXES,\n    UNITS,\n};\n",
     );
@@ -122,8 +123,8 @@ fn render_with(cwmp: &Model, usp: &Model, strings: &mut Strings) -> Result<Outpu
 
 /// The fallbacks that generated entries override field by field.
 const DEFAULTS: &str = "\
-const fn v(major: u8, minor: u8, patch: u8) -> Version {
-    Version { major, minor, patch }
+const fn v(minor: u8, patch: u8) -> Since {
+    Since::new(minor, patch)
 }
 
 const fn s(offset: u32, len: u8) -> Str {
@@ -153,7 +154,7 @@ const PARAM: Parameter = Parameter {
     access: Access::ReadOnly,
     syntax: 0,
     status: Status::Current,
-    version: v(2, 0, 0),
+    version: v(0, 0),
     flags: ParameterFlags::NONE,
 };
 
@@ -438,6 +439,45 @@ fn render_object(
     Ok(())
 }
 
+/// The tables keep a version in one byte (`Since`): `2.minor.patch`, minor under 32 and patch
+/// under 8. An error names the first item whose version does not fit.
+fn check_versions(merged: &[MergedObject<'_>]) -> Result<(), String> {
+    for object in merged {
+        let args = |params: &BTreeMap<String, Param>| {
+            params
+                .iter()
+                .map(|(name, p)| (name.clone(), p.version))
+                .collect::<Vec<_>>()
+        };
+        let mut items = vec![(String::new(), object.info.version)];
+        items.extend(
+            object
+                .params
+                .iter()
+                .map(|(n, _, p)| ((*n).to_owned(), p.version)),
+        );
+        for (name, _, command) in &object.commands {
+            items.push(((*name).to_owned(), command.version));
+            items.extend(args(&command.input));
+            items.extend(args(&command.output));
+        }
+        for (name, _, event) in &object.events {
+            items.push(((*name).to_owned(), event.version));
+            items.extend(args(&event.arguments));
+        }
+        if let Some((name, (major, minor, patch))) = items
+            .into_iter()
+            .find(|(_, (major, minor, patch))| *major != 2 || *minor >= 32 || *patch >= 8)
+        {
+            return Err(format!(
+                "{}{name}: version {major}.{minor}.{patch} does not fit the tables' one byte",
+                object.path
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// Status and version where they differ from the `OBJECT`/`PARAM` defaults; true when it
 /// wrote both.
 fn status_and_version(out: &mut String, status: &str, version: Version) -> bool {
@@ -447,11 +487,7 @@ fn status_and_version(out: &mut String, status: &str, version: Version) -> bool 
         written += 1;
     }
     if version != (2, 0, 0) {
-        let _ = write!(
-            out,
-            "version: v({}, {}, {}),",
-            version.0, version.1, version.2
-        );
+        let _ = write!(out, "version: v({}, {}),", version.1, version.2);
         written += 1;
     }
     written == 2
@@ -466,9 +502,8 @@ fn status_version_protocols(
 ) {
     let _ = write!(
         out,
-        "status: {}, version: v({}, {}, {}), protocols: {},",
+        "status: {}, version: v({}, {}), protocols: {},",
         status_rust(status),
-        version.0,
         version.1,
         version.2,
         protocols.rust()

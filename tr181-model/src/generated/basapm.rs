@@ -11,7 +11,7 @@ pub(crate) static GROUP: Group = Group {
     objects: &[
         Object {
             path: s(11872, 14), /* Device.BASAPM. */
-            version: v(2, 12, 0),
+            version: v(12, 0),
             parameters: p(0, 1),
             ..object(&GROUP)
         },
@@ -23,19 +23,19 @@ pub(crate) static GROUP: Group = Group {
             num_entries_parameter: Some(s(29254, 34) /* MeasurementEndpointNumberOfEntries */),
             enable_parameter: Some(s(3773, 6) /* Enable */),
             unique_keys: p(0, 2),
-            version: v(2, 12, 0),
+            version: v(12, 0),
             parameters: p(1, 8),
             ..object(&GROUP)
         },
         Object {
             path: s(11872, 53), /* Device.BASAPM.MeasurementEndpoint.{i}.CustomerDevice. */
-            version: v(2, 12, 0),
+            version: v(12, 0),
             parameters: p(9, 2),
             ..object(&GROUP)
         },
         Object {
             path: s(14159, 48), /* Device.BASAPM.MeasurementEndpoint.{i}.ISPDevice. */
-            version: v(2, 12, 0),
+            version: v(12, 0),
             parameters: p(11, 2),
             ..object(&GROUP)
         },
@@ -44,14 +44,14 @@ pub(crate) static GROUP: Group = Group {
         Parameter {
             name: s(29254, 34), /* MeasurementEndpointNumberOfEntries */
             syntax: 0,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             ..PARAM
         },
         Parameter {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -59,7 +59,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -67,70 +67,70 @@ pub(crate) static GROUP: Group = Group {
             name: s(75644, 15), /* DeviceOwnership */
             syntax: 41,
             access: Access::ReadWrite,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             ..PARAM
         },
         Parameter {
             name: s(3773, 6), /* Enable */
             syntax: 16,
             access: Access::ReadWrite,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             ..PARAM
         },
         Parameter {
             name: s(79523, 14), /* InternetDomain */
             syntax: 31,
             access: Access::ReadWrite,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             ..PARAM
         },
         Parameter {
             name: s(5054, 16), /* MeasurementAgent */
             syntax: 42,
             access: Access::ReadWrite,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             ..PARAM
         },
         Parameter {
             name: s(69696, 17), /* OperationalDomain */
             syntax: 6,
             access: Access::ReadWrite,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             ..PARAM
         },
         Parameter {
             name: s(34697, 31), /* UseMeasurementEndpointInReports */
             syntax: 16,
             access: Access::ReadWrite,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             ..PARAM
         },
         Parameter {
             name: s(64953, 18), /* CustomerIdentifier */
             syntax: 6,
             access: Access::ReadWrite,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             ..PARAM
         },
         Parameter {
             name: s(61872, 19), /* EquipmentIdentifier */
             syntax: 31,
             access: Access::ReadWrite,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             ..PARAM
         },
         Parameter {
             name: s(59518, 20), /* GeographicalLocation */
             syntax: 43,
             access: Access::ReadWrite,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             ..PARAM
         },
         Parameter {
             name: s(80391, 14), /* ReferencePoint */
             syntax: 44,
             access: Access::ReadWrite,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             ..PARAM
         },
     ],

@@ -38,7 +38,7 @@ pub(crate) static GROUP: Group = Group {
         },
         Object {
             path: s(11386, 54), /* Device.Bridging.Bridge.{i}.Port.{i}.PriorityCodePoint. */
-            version: v(2, 7, 0),
+            version: v(7, 0),
             parameters: p(40, 5),
             ..object(&GROUP)
         },
@@ -50,7 +50,7 @@ pub(crate) static GROUP: Group = Group {
         },
         Object {
             path: s(32868, 31), /* Device.Bridging.Bridge.{i}.STP. */
-            version: v(2, 16, 0),
+            version: v(16, 0),
             parameters: p(61, 7),
             ..object(&GROUP)
         },
@@ -95,7 +95,7 @@ pub(crate) static GROUP: Group = Group {
             num_entries_parameter: Some(s(38784, 29) /* ProviderBridgeNumberOfEntries */),
             enable_parameter: Some(s(3773, 6) /* Enable */),
             unique_keys: p(8, 1),
-            version: v(2, 7, 0),
+            version: v(7, 0),
             parameters: p(124, 7),
             ..object(&GROUP)
         },
@@ -129,7 +129,7 @@ pub(crate) static GROUP: Group = Group {
         Parameter {
             name: s(49406, 24), /* MaxProviderBridgeEntries */
             syntax: 0,
-            version: v(2, 7, 0),
+            version: v(7, 0),
             ..PARAM
         },
         Parameter {
@@ -145,14 +145,14 @@ pub(crate) static GROUP: Group = Group {
         Parameter {
             name: s(38784, 29), /* ProviderBridgeNumberOfEntries */
             syntax: 0,
-            version: v(2, 7, 0),
+            version: v(7, 0),
             ..PARAM
         },
         Parameter {
             name: s(92441, 9), /* AgingTime */
             syntax: 45,
             access: Access::ReadWrite,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             ..PARAM
         },
         Parameter {
@@ -178,7 +178,7 @@ pub(crate) static GROUP: Group = Group {
         Parameter {
             name: s(31079, 4), /* Name */
             syntax: 31,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             ..PARAM
         },
         Parameter {
@@ -278,7 +278,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(95161, 8), /* PathCost */
             syntax: 51,
             access: Access::ReadWrite,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             ..PARAM
         },
         Parameter {
@@ -290,7 +290,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(11422, 8), /* Priority */
             syntax: 53,
             access: Access::ReadWrite,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             ..PARAM
         },
         Parameter {
@@ -309,14 +309,14 @@ pub(crate) static GROUP: Group = Group {
             name: s(36441, 30), /* ServiceAccessPrioritySelection */
             syntax: 26,
             access: Access::ReadWrite,
-            version: v(2, 7, 0),
+            version: v(7, 0),
             ..PARAM
         },
         Parameter {
             name: s(32491, 32), /* ServiceAccessPriorityTranslation */
             syntax: 54,
             access: Access::ReadWrite,
-            version: v(2, 7, 0),
+            version: v(7, 0),
             ..PARAM
         },
         Parameter {
@@ -328,49 +328,49 @@ pub(crate) static GROUP: Group = Group {
             name: s(98169, 4), /* TPID */
             syntax: 55,
             access: Access::ReadWrite,
-            version: v(2, 7, 0),
+            version: v(7, 0),
             ..PARAM
         },
         Parameter {
             name: s(38248, 4), /* Type */
             syntax: 56,
             access: Access::ReadWrite,
-            version: v(2, 7, 0),
+            version: v(7, 0),
             ..PARAM
         },
         Parameter {
             name: s(88986, 11), /* PCPDecoding */
             syntax: 57,
             access: Access::ReadWrite,
-            version: v(2, 7, 0),
+            version: v(7, 0),
             ..PARAM
         },
         Parameter {
             name: s(88997, 11), /* PCPEncoding */
             syntax: 58,
             access: Access::ReadWrite,
-            version: v(2, 7, 0),
+            version: v(7, 0),
             ..PARAM
         },
         Parameter {
             name: s(86205, 12), /* PCPSelection */
             syntax: 59,
             access: Access::ReadWrite,
-            version: v(2, 7, 0),
+            version: v(7, 0),
             ..PARAM
         },
         Parameter {
             name: s(63240, 19), /* RequireDropEncoding */
             syntax: 26,
             access: Access::ReadWrite,
-            version: v(2, 7, 0),
+            version: v(7, 0),
             ..PARAM
         },
         Parameter {
             name: s(97218, 6), /* UseDEI */
             syntax: 26,
             access: Access::ReadWrite,
-            version: v(2, 7, 0),
+            version: v(7, 0),
             ..PARAM
         },
         Parameter {
@@ -449,7 +449,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(31685, 5), /* Reset */
             syntax: 40,
             access: Access::ReadWrite,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -475,48 +475,48 @@ pub(crate) static GROUP: Group = Group {
             name: s(78487, 14), /* BridgePriority */
             syntax: 60,
             access: Access::ReadWrite,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             ..PARAM
         },
         Parameter {
             name: s(3773, 6), /* Enable */
             syntax: 26,
             access: Access::ReadWrite,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             ..PARAM
         },
         Parameter {
             name: s(75929, 15), /* ForwardingDelay */
             syntax: 61,
             access: Access::ReadWrite,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             ..PARAM
         },
         Parameter {
             name: s(92792, 9), /* HelloTime */
             syntax: 62,
             access: Access::ReadWrite,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             ..PARAM
         },
         Parameter {
             name: s(96930, 6), /* MaxAge */
             syntax: 63,
             access: Access::ReadWrite,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             ..PARAM
         },
         Parameter {
             name: s(18372, 8), /* Protocol */
             syntax: 64,
             access: Access::ReadWrite,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             ..PARAM
         },
         Parameter {
             name: s(2491, 6), /* Status */
             syntax: 65,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             ..PARAM
         },
         Parameter {
@@ -613,21 +613,21 @@ pub(crate) static GROUP: Group = Group {
             name: s(94481, 8), /* DHCPType */
             syntax: 71,
             access: Access::ReadWrite,
-            version: v(2, 2, 0),
+            version: v(2, 0),
             ..PARAM
         },
         Parameter {
             name: s(81829, 6), /* DestIP */
             syntax: 72,
             access: Access::ReadWrite,
-            version: v(2, 6, 0),
+            version: v(6, 0),
             ..PARAM
         },
         Parameter {
             name: s(81842, 13), /* DestIPExclude */
             syntax: 26,
             access: Access::ReadWrite,
-            version: v(2, 6, 0),
+            version: v(6, 0),
             ..PARAM
         },
         Parameter {
@@ -682,7 +682,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(31243, 32), /* DestMACFromVendorClassIDFilterv6 */
             syntax: 75,
             access: Access::ReadWrite,
-            version: v(2, 2, 0),
+            version: v(2, 0),
             ..PARAM
         },
         Parameter {
@@ -695,28 +695,28 @@ pub(crate) static GROUP: Group = Group {
             name: s(94553, 8), /* DestMask */
             syntax: 78,
             access: Access::ReadWrite,
-            version: v(2, 6, 0),
+            version: v(6, 0),
             ..PARAM
         },
         Parameter {
             name: s(72090, 8), /* DestPort */
             syntax: 79,
             access: Access::ReadWrite,
-            version: v(2, 6, 0),
+            version: v(6, 0),
             ..PARAM
         },
         Parameter {
             name: s(75599, 15), /* DestPortExclude */
             syntax: 26,
             access: Access::ReadWrite,
-            version: v(2, 6, 0),
+            version: v(6, 0),
             ..PARAM
         },
         Parameter {
             name: s(72090, 16), /* DestPortRangeMax */
             syntax: 79,
             access: Access::ReadWrite,
-            version: v(2, 6, 0),
+            version: v(6, 0),
             ..PARAM
         },
         Parameter {
@@ -753,28 +753,28 @@ pub(crate) static GROUP: Group = Group {
             name: s(18372, 8), /* Protocol */
             syntax: 82,
             access: Access::ReadWrite,
-            version: v(2, 6, 0),
+            version: v(6, 0),
             ..PARAM
         },
         Parameter {
             name: s(77174, 15), /* ProtocolExclude */
             syntax: 26,
             access: Access::ReadWrite,
-            version: v(2, 6, 0),
+            version: v(6, 0),
             ..PARAM
         },
         Parameter {
             name: s(56646, 8), /* SourceIP */
             syntax: 72,
             access: Access::ReadWrite,
-            version: v(2, 6, 0),
+            version: v(6, 0),
             ..PARAM
         },
         Parameter {
             name: s(77624, 15), /* SourceIPExclude */
             syntax: 26,
             access: Access::ReadWrite,
-            version: v(2, 6, 0),
+            version: v(6, 0),
             ..PARAM
         },
         Parameter {
@@ -829,7 +829,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(29628, 34), /* SourceMACFromVendorClassIDFilterv6 */
             syntax: 75,
             access: Access::ReadWrite,
-            version: v(2, 2, 0),
+            version: v(2, 0),
             ..PARAM
         },
         Parameter {
@@ -842,28 +842,28 @@ pub(crate) static GROUP: Group = Group {
             name: s(91830, 10), /* SourceMask */
             syntax: 78,
             access: Access::ReadWrite,
-            version: v(2, 6, 0),
+            version: v(6, 0),
             ..PARAM
         },
         Parameter {
             name: s(67239, 10), /* SourcePort */
             syntax: 79,
             access: Access::ReadWrite,
-            version: v(2, 6, 0),
+            version: v(6, 0),
             ..PARAM
         },
         Parameter {
             name: s(70546, 17), /* SourcePortExclude */
             syntax: 26,
             access: Access::ReadWrite,
-            version: v(2, 6, 0),
+            version: v(6, 0),
             ..PARAM
         },
         Parameter {
             name: s(67239, 18), /* SourcePortRangeMax */
             syntax: 79,
             access: Access::ReadWrite,
-            version: v(2, 6, 0),
+            version: v(6, 0),
             ..PARAM
         },
         Parameter {
@@ -881,7 +881,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
-            version: v(2, 7, 0),
+            version: v(7, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -889,7 +889,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
-            version: v(2, 7, 0),
+            version: v(7, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -897,34 +897,34 @@ pub(crate) static GROUP: Group = Group {
             name: s(75344, 15), /* CVLANcomponents */
             syntax: 84,
             access: Access::ReadWrite,
-            version: v(2, 7, 0),
+            version: v(7, 0),
             ..PARAM
         },
         Parameter {
             name: s(3773, 6), /* Enable */
             syntax: 26,
             access: Access::ReadWrite,
-            version: v(2, 7, 0),
+            version: v(7, 0),
             ..PARAM
         },
         Parameter {
             name: s(80531, 14), /* SVLANcomponent */
             syntax: 85,
             access: Access::ReadWrite,
-            version: v(2, 7, 0),
+            version: v(7, 0),
             ..PARAM
         },
         Parameter {
             name: s(2491, 6), /* Status */
             syntax: 65,
-            version: v(2, 7, 0),
+            version: v(7, 0),
             ..PARAM
         },
         Parameter {
             name: s(38248, 4), /* Type */
             syntax: 86,
             access: Access::ReadWrite,
-            version: v(2, 7, 0),
+            version: v(7, 0),
             ..PARAM
         },
     ],
@@ -935,7 +935,7 @@ pub(crate) static GROUP: Group = Group {
         input: p(61, 0),
         output: p(61, 0),
         status: Status::Current,
-        version: v(2, 19, 0),
+        version: v(19, 0),
         protocols: Protocols::USP,
     }],
     events: &[],

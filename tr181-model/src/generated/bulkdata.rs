@@ -11,7 +11,7 @@ pub(crate) static GROUP: Group = Group {
     objects: &[
         Object {
             path: s(9872, 16), /* Device.BulkData. */
-            version: v(2, 5, 0),
+            version: v(5, 0),
             parameters: p(0, 11),
             ..object(&GROUP)
         },
@@ -23,7 +23,7 @@ pub(crate) static GROUP: Group = Group {
             num_entries_parameter: Some(s(17594, 22) /* ProfileNumberOfEntries */),
             enable_parameter: Some(s(3773, 6) /* Enable */),
             unique_keys: p(0, 1),
-            version: v(2, 5, 0),
+            version: v(5, 0),
             parameters: p(11, 18),
             commands: p(0, 1),
             events: p(0, 1),
@@ -31,13 +31,13 @@ pub(crate) static GROUP: Group = Group {
         },
         Object {
             path: s(20374, 40), /* Device.BulkData.Profile.{i}.CSVEncoding. */
-            version: v(2, 10, 0),
+            version: v(10, 0),
             parameters: p(30, 5),
             ..object(&GROUP)
         },
         Object {
             path: s(9872, 33), /* Device.BulkData.Profile.{i}.HTTP. */
-            version: v(2, 10, 0),
+            version: v(10, 0),
             parameters: p(35, 13),
             ..object(&GROUP)
         },
@@ -47,19 +47,19 @@ pub(crate) static GROUP: Group = Group {
             min_entries: 0,
             max_entries: None,
             num_entries_parameter: Some(s(29560, 34) /* RequestURIParameterNumberOfEntries */),
-            version: v(2, 10, 0),
+            version: v(10, 0),
             parameters: p(48, 2),
             ..object(&GROUP)
         },
         Object {
             path: s(19353, 41), /* Device.BulkData.Profile.{i}.JSONEncoding. */
-            version: v(2, 10, 0),
+            version: v(10, 0),
             parameters: p(50, 2),
             ..object(&GROUP)
         },
         Object {
             path: s(29864, 33), /* Device.BulkData.Profile.{i}.MQTT. */
-            version: v(2, 15, 0),
+            version: v(15, 0),
             parameters: p(52, 4),
             ..object(&GROUP)
         },
@@ -69,7 +69,7 @@ pub(crate) static GROUP: Group = Group {
             min_entries: 0,
             max_entries: None,
             num_entries_parameter: Some(s(29570, 24) /* ParameterNumberOfEntries */),
-            version: v(2, 5, 0),
+            version: v(5, 0),
             parameters: p(56, 3),
             ..object(&GROUP)
         },
@@ -79,78 +79,78 @@ pub(crate) static GROUP: Group = Group {
             name: s(3773, 6), /* Enable */
             syntax: 16,
             access: Access::ReadWrite,
-            version: v(2, 5, 0),
+            version: v(5, 0),
             ..PARAM
         },
         Parameter {
             name: s(74956, 13), /* EncodingTypes */
             syntax: 87,
-            version: v(2, 5, 0),
+            version: v(5, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(74956, 13), /* EncodingTypes */
             syntax: 88,
-            version: v(2, 5, 0),
+            version: v(5, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(36021, 30), /* MaxNumberOfParameterReferences */
             syntax: 89,
-            version: v(2, 5, 0),
+            version: v(5, 0),
             ..PARAM
         },
         Parameter {
             name: s(62537, 19), /* MaxNumberOfProfiles */
             syntax: 89,
-            version: v(2, 5, 0),
+            version: v(5, 0),
             ..PARAM
         },
         Parameter {
             name: s(59798, 20), /* MinReportingInterval */
             syntax: 28,
-            version: v(2, 5, 0),
+            version: v(5, 0),
             ..PARAM
         },
         Parameter {
             name: s(45156, 26), /* ParameterWildCardSupported */
             syntax: 16,
-            version: v(2, 10, 0),
+            version: v(10, 0),
             ..PARAM
         },
         Parameter {
             name: s(17594, 22), /* ProfileNumberOfEntries */
             syntax: 0,
-            version: v(2, 5, 0),
+            version: v(5, 0),
             ..PARAM
         },
         Parameter {
             name: s(19991, 9), /* Protocols */
             syntax: 90,
-            version: v(2, 5, 0),
+            version: v(5, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(19991, 9), /* Protocols */
             syntax: 91,
-            version: v(2, 5, 0),
+            version: v(5, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(2491, 6), /* Status */
             syntax: 92,
-            version: v(2, 5, 0),
+            version: v(5, 0),
             ..PARAM
         },
         Parameter {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
-            version: v(2, 5, 0),
+            version: v(5, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -158,7 +158,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
-            version: v(2, 5, 0),
+            version: v(5, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -166,14 +166,14 @@ pub(crate) static GROUP: Group = Group {
             name: s(68200, 17), /* ControlFileFormat */
             syntax: 93,
             access: Access::ReadWrite,
-            version: v(2, 5, 0),
+            version: v(5, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(9774, 10), /* Controller */
             syntax: 94,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -181,21 +181,21 @@ pub(crate) static GROUP: Group = Group {
             name: s(3773, 6), /* Enable */
             syntax: 26,
             access: Access::ReadWrite,
-            version: v(2, 5, 0),
+            version: v(5, 0),
             ..PARAM
         },
         Parameter {
             name: s(74956, 12), /* EncodingType */
             syntax: 95,
             access: Access::ReadWrite,
-            version: v(2, 5, 0),
+            version: v(5, 0),
             ..PARAM
         },
         Parameter {
             name: s(59418, 20), /* FileTransferPassword */
             syntax: 96,
             access: Access::ReadWrite,
-            version: v(2, 5, 0),
+            version: v(5, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -203,7 +203,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(75869, 15), /* FileTransferURL */
             syntax: 5,
             access: Access::ReadWrite,
-            version: v(2, 5, 0),
+            version: v(5, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -211,7 +211,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(59438, 20), /* FileTransferUsername */
             syntax: 31,
             access: Access::ReadWrite,
-            version: v(2, 5, 0),
+            version: v(5, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -219,41 +219,41 @@ pub(crate) static GROUP: Group = Group {
             name: s(31079, 4), /* Name */
             syntax: 97,
             access: Access::ReadWrite,
-            version: v(2, 10, 0),
+            version: v(10, 0),
             ..PARAM
         },
         Parameter {
             name: s(38697, 29), /* NumberOfRetainedFailedReports */
             syntax: 98,
             access: Access::ReadWrite,
-            version: v(2, 10, 0),
+            version: v(10, 0),
             ..PARAM
         },
         Parameter {
             name: s(29570, 24), /* ParameterNumberOfEntries */
             syntax: 0,
-            version: v(2, 5, 0),
+            version: v(5, 0),
             ..PARAM
         },
         Parameter {
             name: s(18372, 8), /* Protocol */
             syntax: 99,
             access: Access::ReadWrite,
-            version: v(2, 5, 0),
+            version: v(5, 0),
             ..PARAM
         },
         Parameter {
             name: s(34924, 17), /* ReportingInterval */
             syntax: 100,
             access: Access::ReadWrite,
-            version: v(2, 5, 0),
+            version: v(5, 0),
             ..PARAM
         },
         Parameter {
             name: s(83766, 13), /* StreamingHost */
             syntax: 6,
             access: Access::ReadWrite,
-            version: v(2, 5, 0),
+            version: v(5, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -261,7 +261,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(83779, 13), /* StreamingPort */
             syntax: 101,
             access: Access::ReadWrite,
-            version: v(2, 5, 0),
+            version: v(5, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -269,7 +269,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(67293, 18), /* StreamingSessionID */
             syntax: 102,
             access: Access::ReadWrite,
-            version: v(2, 5, 0),
+            version: v(5, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -277,13 +277,13 @@ pub(crate) static GROUP: Group = Group {
             name: s(83883, 13), /* TimeReference */
             syntax: 103,
             access: Access::ReadWrite,
-            version: v(2, 5, 0),
+            version: v(5, 0),
             ..PARAM
         },
         Parameter {
             name: s(12, 4), /* Data */
             syntax: 3,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -291,200 +291,200 @@ pub(crate) static GROUP: Group = Group {
             name: s(75779, 15), /* EscapeCharacter */
             syntax: 104,
             access: Access::ReadWrite,
-            version: v(2, 10, 0),
+            version: v(10, 0),
             ..PARAM
         },
         Parameter {
             name: s(79285, 14), /* FieldSeparator */
             syntax: 105,
             access: Access::ReadWrite,
-            version: v(2, 10, 0),
+            version: v(10, 0),
             ..PARAM
         },
         Parameter {
             name: s(86697, 12), /* ReportFormat */
             syntax: 106,
             access: Access::ReadWrite,
-            version: v(2, 10, 0),
+            version: v(10, 0),
             ..PARAM
         },
         Parameter {
             name: s(86757, 12), /* RowSeparator */
             syntax: 107,
             access: Access::ReadWrite,
-            version: v(2, 10, 0),
+            version: v(10, 0),
             ..PARAM
         },
         Parameter {
             name: s(86769, 12), /* RowTimestamp */
             syntax: 108,
             access: Access::ReadWrite,
-            version: v(2, 10, 0),
+            version: v(10, 0),
             ..PARAM
         },
         Parameter {
             name: s(49002, 11), /* Compression */
             syntax: 109,
             access: Access::ReadWrite,
-            version: v(2, 10, 0),
+            version: v(10, 0),
             ..PARAM
         },
         Parameter {
             name: s(55896, 21), /* CompressionsSupported */
             syntax: 110,
-            version: v(2, 10, 0),
+            version: v(10, 0),
             ..PARAM
         },
         Parameter {
             name: s(1120, 6), /* Method */
             syntax: 111,
             access: Access::ReadWrite,
-            version: v(2, 10, 0),
+            version: v(10, 0),
             ..PARAM
         },
         Parameter {
             name: s(15916, 16), /* MethodsSupported */
             syntax: 112,
-            version: v(2, 10, 0),
+            version: v(10, 0),
             ..PARAM
         },
         Parameter {
             name: s(16587, 8), /* Password */
             syntax: 9,
             access: Access::ReadWrite,
-            version: v(2, 10, 0),
+            version: v(10, 0),
             ..PARAM
         },
         Parameter {
             name: s(62917, 19), /* PersistAcrossReboot */
             syntax: 26,
             access: Access::ReadWrite,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             ..PARAM
         },
         Parameter {
             name: s(29560, 34), /* RequestURIParameterNumberOfEntries */
             syntax: 0,
-            version: v(2, 10, 0),
+            version: v(10, 0),
             ..PARAM
         },
         Parameter {
             name: s(89250, 11), /* RetryEnable */
             syntax: 26,
             access: Access::ReadWrite,
-            version: v(2, 10, 0),
+            version: v(10, 0),
             ..PARAM
         },
         Parameter {
             name: s(27229, 23), /* RetryIntervalMultiplier */
             syntax: 113,
             access: Access::ReadWrite,
-            version: v(2, 10, 0),
+            version: v(10, 0),
             ..PARAM
         },
         Parameter {
             name: s(25540, 24), /* RetryMinimumWaitInterval */
             syntax: 114,
             access: Access::ReadWrite,
-            version: v(2, 10, 0),
+            version: v(10, 0),
             ..PARAM
         },
         Parameter {
             name: s(58955, 3), /* URL */
             syntax: 5,
             access: Access::ReadWrite,
-            version: v(2, 10, 0),
+            version: v(10, 0),
             ..PARAM
         },
         Parameter {
             name: s(84117, 13), /* UseDateHeader */
             syntax: 73,
             access: Access::ReadWrite,
-            version: v(2, 10, 0),
+            version: v(10, 0),
             ..PARAM
         },
         Parameter {
             name: s(14137, 8), /* Username */
             syntax: 6,
             access: Access::ReadWrite,
-            version: v(2, 10, 0),
+            version: v(10, 0),
             ..PARAM
         },
         Parameter {
             name: s(31079, 4), /* Name */
             syntax: 31,
             access: Access::ReadWrite,
-            version: v(2, 10, 0),
+            version: v(10, 0),
             ..PARAM
         },
         Parameter {
             name: s(36041, 9), /* Reference */
             syntax: 115,
             access: Access::ReadWrite,
-            version: v(2, 10, 0),
+            version: v(10, 0),
             ..PARAM
         },
         Parameter {
             name: s(86697, 12), /* ReportFormat */
             syntax: 116,
             access: Access::ReadWrite,
-            version: v(2, 10, 0),
+            version: v(10, 0),
             ..PARAM
         },
         Parameter {
             name: s(77414, 15), /* ReportTimestamp */
             syntax: 108,
             access: Access::ReadWrite,
-            version: v(2, 10, 0),
+            version: v(10, 0),
             ..PARAM
         },
         Parameter {
             name: s(91500, 10), /* PublishQoS */
             syntax: 117,
             access: Access::ReadWrite,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(57366, 13), /* PublishRetain */
             syntax: 26,
             access: Access::ReadWrite,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(86421, 12), /* PublishTopic */
             syntax: 118,
             access: Access::ReadWrite,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(36041, 9), /* Reference */
             syntax: 119,
             access: Access::ReadWrite,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(22934, 7), /* Exclude */
             syntax: 26,
             access: Access::ReadWrite,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             ..PARAM
         },
         Parameter {
             name: s(31079, 4), /* Name */
             syntax: 31,
             access: Access::ReadWrite,
-            version: v(2, 10, 0),
+            version: v(10, 0),
             ..PARAM
         },
         Parameter {
             name: s(36041, 9), /* Reference */
             syntax: 115,
             access: Access::ReadWrite,
-            version: v(2, 5, 0),
+            version: v(5, 0),
             ..PARAM
         },
     ],
@@ -495,7 +495,7 @@ pub(crate) static GROUP: Group = Group {
         input: p(29, 0),
         output: p(29, 0),
         status: Status::Current,
-        version: v(2, 15, 0),
+        version: v(15, 0),
         protocols: Protocols::USP,
     }],
     events: &[Event {
@@ -503,7 +503,7 @@ pub(crate) static GROUP: Group = Group {
         group: GroupRef(&GROUP),
         arguments: p(29, 1),
         status: Status::Current,
-        version: v(2, 13, 0),
+        version: v(13, 0),
         protocols: Protocols::USP,
     }],
     unique_keys: &[UniqueKey {

@@ -11,7 +11,7 @@ pub(crate) static GROUP: Group = Group {
     objects: &[
         Object {
             path: s(15013, 16), /* Device.Cellular. */
-            version: v(2, 8, 0),
+            version: v(8, 0),
             parameters: p(0, 4),
             ..object(&GROUP)
         },
@@ -23,7 +23,7 @@ pub(crate) static GROUP: Group = Group {
             num_entries_parameter: Some(s(43674, 26) /* AccessPointNumberOfEntries */),
             enable_parameter: Some(s(3773, 6) /* Enable */),
             unique_keys: p(0, 2),
-            version: v(2, 8, 0),
+            version: v(8, 0),
             parameters: p(4, 11),
             ..object(&GROUP)
         },
@@ -33,19 +33,19 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(49094, 24) /* InterfaceNumberOfEntries */),
             unique_keys: p(2, 2),
-            version: v(2, 8, 0),
+            version: v(8, 0),
             parameters: p(15, 21),
             ..object(&GROUP)
         },
         Object {
             path: s(15013, 34), /* Device.Cellular.Interface.{i}.SMS. */
-            version: v(2, 19, 0),
+            version: v(19, 0),
             parameters: p(36, 2),
             ..object(&GROUP)
         },
         Object {
             path: s(17659, 43), /* Device.Cellular.Interface.{i}.SMS.Incoming. */
-            version: v(2, 19, 0),
+            version: v(19, 0),
             parameters: p(38, 2),
             ..object(&GROUP)
         },
@@ -56,13 +56,13 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(54303, 22) /* MessageNumberOfEntries */),
             unique_keys: p(4, 1),
-            version: v(2, 19, 0),
+            version: v(19, 0),
             parameters: p(40, 9),
             ..object(&GROUP)
         },
         Object {
             path: s(17702, 43), /* Device.Cellular.Interface.{i}.SMS.Outgoing. */
-            version: v(2, 19, 0),
+            version: v(19, 0),
             parameters: p(49, 2),
             ..object(&GROUP)
         },
@@ -72,13 +72,13 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(55359, 22) /* StorageNumberOfEntries */),
             unique_keys: p(5, 1),
-            version: v(2, 19, 0),
+            version: v(19, 0),
             parameters: p(51, 6),
             ..object(&GROUP)
         },
         Object {
             path: s(25708, 36), /* Device.Cellular.Interface.{i}.Stats. */
-            version: v(2, 8, 0),
+            version: v(8, 0),
             parameters: p(57, 16),
             commands: p(0, 1),
             ..object(&GROUP)
@@ -86,7 +86,7 @@ pub(crate) static GROUP: Group = Group {
         Object {
             path: s(27357, 35), /* Device.Cellular.Interface.{i}.USIM. */
             status: Status::Deprecated,
-            version: v(2, 8, 0),
+            version: v(8, 0),
             parameters: p(73, 6),
             ..object(&GROUP)
         },
@@ -95,40 +95,40 @@ pub(crate) static GROUP: Group = Group {
         Parameter {
             name: s(43674, 26), /* AccessPointNumberOfEntries */
             syntax: 0,
-            version: v(2, 8, 0),
+            version: v(8, 0),
             ..PARAM
         },
         Parameter {
             name: s(49094, 24), /* InterfaceNumberOfEntries */
             syntax: 0,
-            version: v(2, 8, 0),
+            version: v(8, 0),
             ..PARAM
         },
         Parameter {
             name: s(80475, 14), /* RoamingEnabled */
             syntax: 16,
             access: Access::ReadWrite,
-            version: v(2, 8, 0),
+            version: v(8, 0),
             ..PARAM
         },
         Parameter {
             name: s(83480, 13), /* RoamingStatus */
             syntax: 123,
-            version: v(2, 8, 0),
+            version: v(8, 0),
             ..PARAM
         },
         Parameter {
             name: s(41474, 3), /* APN */
             syntax: 31,
             access: Access::ReadWrite,
-            version: v(2, 8, 0),
+            version: v(8, 0),
             ..PARAM
         },
         Parameter {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
-            version: v(2, 8, 0),
+            version: v(8, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -136,7 +136,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
-            version: v(2, 8, 0),
+            version: v(8, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -144,63 +144,63 @@ pub(crate) static GROUP: Group = Group {
             name: s(3773, 6), /* Enable */
             syntax: 16,
             access: Access::ReadWrite,
-            version: v(2, 8, 0),
+            version: v(8, 0),
             ..PARAM
         },
         Parameter {
             name: s(92846, 9), /* IPVersion */
             syntax: 124,
             access: Access::ReadWrite,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(6361, 9), /* Interface */
             syntax: 125,
             access: Access::ReadWrite,
-            version: v(2, 8, 0),
+            version: v(8, 0),
             ..PARAM
         },
         Parameter {
             name: s(16587, 8), /* Password */
             syntax: 9,
             access: Access::ReadWrite,
-            version: v(2, 8, 0),
+            version: v(8, 0),
             ..PARAM
         },
         Parameter {
             name: s(26441, 5), /* Proxy */
             syntax: 126,
             access: Access::ReadWrite,
-            version: v(2, 8, 0),
+            version: v(8, 0),
             ..PARAM
         },
         Parameter {
             name: s(93440, 9), /* ProxyPort */
             syntax: 127,
             access: Access::ReadWrite,
-            version: v(2, 8, 0),
+            version: v(8, 0),
             ..PARAM
         },
         Parameter {
             name: s(38248, 4), /* Type */
             syntax: 128,
             access: Access::ReadWrite,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(14137, 8), /* Username */
             syntax: 6,
             access: Access::ReadWrite,
-            version: v(2, 8, 0),
+            version: v(8, 0),
             ..PARAM
         },
         Parameter {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
-            version: v(2, 8, 0),
+            version: v(8, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -208,46 +208,46 @@ pub(crate) static GROUP: Group = Group {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
-            version: v(2, 8, 0),
+            version: v(8, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(67860, 17), /* AvailableNetworks */
             syntax: 129,
-            version: v(2, 8, 0),
+            version: v(8, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(50853, 23), /* CurrentAccessTechnology */
             syntax: 130,
-            version: v(2, 8, 0),
+            version: v(8, 0),
             ..PARAM
         },
         Parameter {
             name: s(59118, 20), /* DownstreamMaxBitRate */
             syntax: 131,
-            version: v(2, 8, 0),
+            version: v(8, 0),
             ..PARAM
         },
         Parameter {
             name: s(3773, 6), /* Enable */
             syntax: 16,
             access: Access::ReadWrite,
-            version: v(2, 8, 0),
+            version: v(8, 0),
             ..PARAM
         },
         Parameter {
             name: s(98175, 4), /* IMEI */
             syntax: 132,
-            version: v(2, 8, 0),
+            version: v(8, 0),
             ..PARAM
         },
         Parameter {
             name: s(68122, 10), /* LastChange */
             syntax: 28,
-            version: v(2, 8, 0),
+            version: v(8, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
@@ -255,53 +255,53 @@ pub(crate) static GROUP: Group = Group {
             name: s(88667, 11), /* LowerLayers */
             syntax: 133,
             access: Access::ReadWrite,
-            version: v(2, 8, 0),
+            version: v(8, 0),
             ..PARAM
         },
         Parameter {
             name: s(31079, 4), /* Name */
             syntax: 31,
-            version: v(2, 8, 0),
+            version: v(8, 0),
             ..PARAM
         },
         Parameter {
             name: s(86109, 12), /* NetworkInUse */
             syntax: 134,
-            version: v(2, 8, 0),
+            version: v(8, 0),
             ..PARAM
         },
         Parameter {
             name: s(73242, 16), /* NetworkRequested */
             syntax: 135,
             access: Access::ReadWrite,
-            version: v(2, 8, 0),
+            version: v(8, 0),
             ..PARAM
         },
         Parameter {
             name: s(47232, 25), /* PreferredAccessTechnology */
             syntax: 136,
             access: Access::ReadWrite,
-            version: v(2, 8, 0),
+            version: v(8, 0),
             ..PARAM
         },
         Parameter {
             name: s(98303, 4), /* RSRP */
             syntax: 137,
-            version: v(2, 14, 0),
+            version: v(14, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(98307, 4), /* RSRQ */
             syntax: 137,
-            version: v(2, 14, 0),
+            version: v(14, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(58894, 4), /* RSSI */
             syntax: 137,
-            version: v(2, 8, 0),
+            version: v(8, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
@@ -309,64 +309,64 @@ pub(crate) static GROUP: Group = Group {
             name: s(74058, 16), /* SIMReferenceList */
             syntax: 138,
             access: Access::ReadWrite,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(2491, 6), /* Status */
             syntax: 139,
-            version: v(2, 8, 0),
+            version: v(8, 0),
             ..PARAM
         },
         Parameter {
             name: s(43246, 27), /* SupportedAccessTechnologies */
             syntax: 140,
-            version: v(2, 8, 0),
+            version: v(8, 0),
             ..PARAM
         },
         Parameter {
             name: s(19531, 8), /* Upstream */
             syntax: 16,
-            version: v(2, 8, 0),
+            version: v(8, 0),
             ..PARAM
         },
         Parameter {
             name: s(67527, 18), /* UpstreamMaxBitRate */
             syntax: 131,
-            version: v(2, 8, 0),
+            version: v(8, 0),
             ..PARAM
         },
         Parameter {
             name: s(54303, 22), /* MessageNumberOfEntries */
             syntax: 0,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(55359, 22), /* StorageNumberOfEntries */
             syntax: 0,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(81582, 13), /* CapacityLimit */
             syntax: 89,
             access: Access::ReadWrite,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(91900, 10), /* StorageRef */
             syntax: 141,
             access: Access::ReadWrite,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -374,71 +374,71 @@ pub(crate) static GROUP: Group = Group {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(80363, 8), /* Receiver */
             syntax: 3,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(97110, 6), /* Sender */
             syntax: 3,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(2491, 6), /* Status */
             syntax: 142,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(91900, 10), /* StorageRef */
             syntax: 141,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(17773, 4), /* Text */
             syntax: 3,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(10992, 9), /* TimeStamp */
             syntax: 10,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(38248, 4), /* Type */
             syntax: 143,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(81582, 13), /* CapacityLimit */
             syntax: 89,
             access: Access::ReadWrite,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(91900, 10), /* StorageRef */
             syntax: 141,
             access: Access::ReadWrite,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -446,116 +446,116 @@ pub(crate) static GROUP: Group = Group {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(67843, 17), /* AvailableCapacity */
             syntax: 0,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(5823, 8), /* Capacity */
             syntax: 0,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(9455, 8), /* Location */
             syntax: 31,
             access: Access::ReadWrite,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(74330, 16), /* StorageAvailable */
             syntax: 16,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(22722, 24), /* BroadcastPacketsReceived */
             syntax: 37,
-            version: v(2, 8, 0),
+            version: v(8, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(22761, 20), /* BroadcastPacketsSent */
             syntax: 37,
-            version: v(2, 8, 0),
+            version: v(8, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(19258, 13), /* BytesReceived */
             syntax: 38,
-            version: v(2, 8, 0),
+            version: v(8, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(24224, 9), /* BytesSent */
             syntax: 38,
-            version: v(2, 8, 0),
+            version: v(8, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(25137, 22), /* DiscardPacketsReceived */
             syntax: 144,
-            version: v(2, 8, 0),
+            version: v(8, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(30572, 18), /* DiscardPacketsSent */
             syntax: 144,
-            version: v(2, 8, 0),
+            version: v(8, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(28148, 14), /* ErrorsReceived */
             syntax: 144,
-            version: v(2, 8, 0),
+            version: v(8, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(23957, 10), /* ErrorsSent */
             syntax: 144,
-            version: v(2, 8, 0),
+            version: v(8, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(22800, 24), /* MulticastPacketsReceived */
             syntax: 37,
-            version: v(2, 8, 0),
+            version: v(8, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(22839, 20), /* MulticastPacketsSent */
             syntax: 37,
-            version: v(2, 8, 0),
+            version: v(8, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(17412, 15), /* PacketsReceived */
             syntax: 37,
-            version: v(2, 8, 0),
+            version: v(8, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(22423, 11), /* PacketsSent */
             syntax: 37,
-            version: v(2, 8, 0),
+            version: v(8, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
@@ -563,67 +563,67 @@ pub(crate) static GROUP: Group = Group {
             name: s(31685, 5), /* Reset */
             syntax: 40,
             access: Access::ReadWrite,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(25211, 22), /* UnicastPacketsReceived */
             syntax: 37,
-            version: v(2, 8, 0),
+            version: v(8, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(30605, 18), /* UnicastPacketsSent */
             syntax: 37,
-            version: v(2, 8, 0),
+            version: v(8, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(19160, 27), /* UnknownProtoPacketsReceived */
             syntax: 144,
-            version: v(2, 8, 0),
+            version: v(8, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(97575, 5), /* ICCID */
             syntax: 145,
-            version: v(2, 8, 0),
+            version: v(8, 0),
             ..PARAM
         },
         Parameter {
             name: s(98179, 4), /* IMSI */
             syntax: 146,
-            version: v(2, 8, 0),
+            version: v(8, 0),
             ..PARAM
         },
         Parameter {
             name: s(30650, 6), /* MSISDN */
             syntax: 146,
-            version: v(2, 8, 0),
+            version: v(8, 0),
             ..PARAM
         },
         Parameter {
             name: s(95129, 3), /* PIN */
             syntax: 147,
             access: Access::ReadWrite,
-            version: v(2, 8, 0),
+            version: v(8, 0),
             ..PARAM
         },
         Parameter {
             name: s(95129, 8), /* PINCheck */
             syntax: 148,
             access: Access::ReadWrite,
-            version: v(2, 8, 0),
+            version: v(8, 0),
             ..PARAM
         },
         Parameter {
             name: s(2491, 6), /* Status */
             syntax: 149,
-            version: v(2, 8, 0),
+            version: v(8, 0),
             ..PARAM
         },
     ],
@@ -634,7 +634,7 @@ pub(crate) static GROUP: Group = Group {
         input: p(73, 0),
         output: p(73, 0),
         status: Status::Current,
-        version: v(2, 19, 0),
+        version: v(19, 0),
         protocols: Protocols::USP,
     }],
     events: &[],

@@ -9,7 +9,7 @@ pub(crate) static GROUP: Group = Group {
     name: "CWMPManagementServer",
     objects: &[Object {
         path: s(39926, 28), /* Device.CWMPManagementServer. */
-        version: v(2, 15, 0),
+        version: v(15, 0),
         protocols: Protocols::USP,
         parameters: p(0, 1),
         ..object(&GROUP)
@@ -18,7 +18,7 @@ pub(crate) static GROUP: Group = Group {
         name: s(90700, 10), /* EnableCWMP */
         syntax: 120,
         access: Access::ReadWrite,
-        version: v(2, 15, 0),
+        version: v(15, 0),
         flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
         ..PARAM
     }],

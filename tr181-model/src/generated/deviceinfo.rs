@@ -20,7 +20,7 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(44220, 26) /* DeviceImageNumberOfEntries */),
             unique_keys: p(0, 2),
-            version: v(2, 11, 0),
+            version: v(11, 0),
             parameters: p(30, 4),
             ..object(&GROUP)
         },
@@ -30,14 +30,14 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(40542, 28) /* FirmwareImageNumberOfEntries */),
             unique_keys: p(2, 1),
-            version: v(2, 12, 0),
+            version: v(12, 0),
             parameters: p(34, 7),
             commands: p(0, 2),
             ..object(&GROUP)
         },
         Object {
             path: s(14590, 31), /* Device.DeviceInfo.KernelFaults. */
-            version: v(2, 17, 0),
+            version: v(17, 0),
             parameters: p(53, 7),
             commands: p(2, 1),
             ..object(&GROUP)
@@ -48,7 +48,7 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(44740, 26) /* KernelFaultNumberOfEntries */),
             unique_keys: p(3, 1),
-            version: v(2, 17, 0),
+            version: v(17, 0),
             parameters: p(60, 8),
             commands: p(3, 2),
             ..object(&GROUP)
@@ -60,7 +60,7 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(51566, 23) /* LocationNumberOfEntries */),
             unique_keys: p(4, 1),
-            version: v(2, 4, 0),
+            version: v(4, 0),
             parameters: p(71, 5),
             ..object(&GROUP)
         },
@@ -72,7 +72,7 @@ pub(crate) static GROUP: Group = Group {
             num_entries_parameter: Some(s(49238, 24) /* LogRotateNumberOfEntries */),
             enable_parameter: Some(s(3773, 6) /* Enable */),
             unique_keys: p(5, 2),
-            version: v(2, 17, 0),
+            version: v(17, 0),
             parameters: p(76, 10),
             ..object(&GROUP)
         },
@@ -82,7 +82,7 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(41276, 22) /* LogFileNumberOfEntries */),
             unique_keys: p(7, 2),
-            version: v(2, 17, 0),
+            version: v(17, 0),
             parameters: p(86, 5),
             ..object(&GROUP)
         },
@@ -93,7 +93,7 @@ pub(crate) static GROUP: Group = Group {
         },
         Object {
             path: s(15977, 45), /* Device.DeviceInfo.MemoryStatus.MemoryMonitor. */
-            version: v(2, 18, 0),
+            version: v(18, 0),
             parameters: p(95, 10),
             events: p(0, 1),
             ..object(&GROUP)
@@ -105,7 +105,7 @@ pub(crate) static GROUP: Group = Group {
         },
         Object {
             path: s(15151, 30), /* Device.DeviceInfo.PowerStatus. */
-            version: v(2, 19, 0),
+            version: v(19, 0),
             parameters: p(108, 1),
             ..object(&GROUP)
         },
@@ -115,13 +115,13 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(45260, 26) /* PowerSensorNumberOfEntries */),
             unique_keys: p(9, 2),
-            version: v(2, 19, 0),
+            version: v(19, 0),
             parameters: p(109, 9),
             ..object(&GROUP)
         },
         Object {
             path: s(13474, 32), /* Device.DeviceInfo.ProcessFaults. */
-            version: v(2, 17, 0),
+            version: v(17, 0),
             parameters: p(118, 7),
             commands: p(5, 1),
             ..object(&GROUP)
@@ -132,7 +132,7 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(42949, 27) /* ProcessFaultNumberOfEntries */),
             unique_keys: p(11, 1),
-            version: v(2, 17, 0),
+            version: v(17, 0),
             parameters: p(125, 9),
             commands: p(6, 2),
             ..object(&GROUP)
@@ -148,7 +148,7 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(64719, 18) /* CPUNumberOfEntries */),
             unique_keys: p(12, 2),
-            version: v(2, 18, 0),
+            version: v(18, 0),
             parameters: p(140, 18),
             events: p(1, 1),
             ..object(&GROUP)
@@ -169,20 +169,20 @@ pub(crate) static GROUP: Group = Group {
             num_entries_parameter: Some(s(49694, 24) /* ProcessorNumberOfEntries */),
             unique_keys: p(15, 1),
             status: Status::Deprecated,
-            version: v(2, 1, 0),
+            version: v(1, 0),
             parameters: p(166, 3),
             ..object(&GROUP)
         },
         Object {
             path: s(35031, 30), /* Device.DeviceInfo.ProxierInfo. */
-            version: v(2, 3, 0),
+            version: v(3, 0),
             protocols: Protocols::CWMP,
             parameters: p(169, 4),
             ..object(&GROUP)
         },
         Object {
             path: s(24382, 26), /* Device.DeviceInfo.Reboots. */
-            version: v(2, 18, 0),
+            version: v(18, 0),
             protocols: Protocols::USP,
             parameters: p(173, 7),
             commands: p(8, 1),
@@ -194,7 +194,7 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(57429, 21) /* RebootNumberOfEntries */),
             unique_keys: p(16, 2),
-            version: v(2, 18, 0),
+            version: v(18, 0),
             protocols: Protocols::USP,
             parameters: p(180, 5),
             commands: p(9, 1),
@@ -241,7 +241,7 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(41270, 28) /* VendorLogFileNumberOfEntries */),
             unique_keys: p(25, 2),
-            version: v(2, 1, 0),
+            version: v(1, 0),
             parameters: p(226, 5),
             commands: p(13, 1),
             ..object(&GROUP)
@@ -251,7 +251,7 @@ pub(crate) static GROUP: Group = Group {
         Parameter {
             name: s(61055, 19), /* ActiveFirmwareImage */
             syntax: 347,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             ..PARAM
         },
         Parameter {
@@ -268,7 +268,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(67945, 17), /* BootFirmwareImage */
             syntax: 347,
             access: Access::ReadWrite,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             ..PARAM
         },
         Parameter {
@@ -285,19 +285,19 @@ pub(crate) static GROUP: Group = Group {
         Parameter {
             name: s(78949, 14), /* DeviceCategory */
             syntax: 128,
-            version: v(2, 8, 0),
+            version: v(8, 0),
             ..PARAM
         },
         Parameter {
             name: s(44220, 26), /* DeviceImageNumberOfEntries */
             syntax: 0,
-            version: v(2, 11, 0),
+            version: v(11, 0),
             ..PARAM
         },
         Parameter {
             name: s(40542, 28), /* FirmwareImageNumberOfEntries */
             syntax: 0,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             ..PARAM
         },
         Parameter {
@@ -322,19 +322,19 @@ pub(crate) static GROUP: Group = Group {
             name: s(42266, 8), /* HostName */
             syntax: 97,
             access: Access::ReadWrite,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             ..PARAM
         },
         Parameter {
             name: s(51566, 23), /* LocationNumberOfEntries */
             syntax: 0,
-            version: v(2, 4, 0),
+            version: v(4, 0),
             ..PARAM
         },
         Parameter {
             name: s(49238, 24), /* LogRotateNumberOfEntries */
             syntax: 0,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
@@ -350,7 +350,7 @@ pub(crate) static GROUP: Group = Group {
         Parameter {
             name: s(35961, 30), /* MaxNumberOfActivateTimeWindows */
             syntax: 350,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -362,7 +362,7 @@ pub(crate) static GROUP: Group = Group {
         Parameter {
             name: s(30900, 11), /* ModelNumber */
             syntax: 31,
-            version: v(2, 8, 0),
+            version: v(8, 0),
             ..PARAM
         },
         Parameter {
@@ -375,7 +375,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(49694, 24), /* ProcessorNumberOfEntries */
             syntax: 0,
             status: Status::Deprecated,
-            version: v(2, 1, 0),
+            version: v(1, 0),
             ..PARAM
         },
         Parameter {
@@ -421,14 +421,14 @@ pub(crate) static GROUP: Group = Group {
         Parameter {
             name: s(41270, 28), /* VendorLogFileNumberOfEntries */
             syntax: 0,
-            version: v(2, 1, 0),
+            version: v(1, 0),
             ..PARAM
         },
         Parameter {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
-            version: v(2, 11, 0),
+            version: v(11, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -436,27 +436,27 @@ pub(crate) static GROUP: Group = Group {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
-            version: v(2, 11, 0),
+            version: v(11, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(23231, 5), /* Image */
             syntax: 352,
-            version: v(2, 11, 0),
+            version: v(11, 0),
             ..PARAM
         },
         Parameter {
             name: s(9455, 8), /* Location */
             syntax: 353,
-            version: v(2, 11, 0),
+            version: v(11, 0),
             ..PARAM
         },
         Parameter {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -464,7 +464,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -472,167 +472,167 @@ pub(crate) static GROUP: Group = Group {
             name: s(3677, 9), /* Available */
             syntax: 16,
             access: Access::ReadWrite,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             ..PARAM
         },
         Parameter {
             name: s(78473, 14), /* BootFailureLog */
             syntax: 3,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             ..PARAM
         },
         Parameter {
             name: s(31079, 4), /* Name */
             syntax: 31,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             ..PARAM
         },
         Parameter {
             name: s(2491, 6), /* Status */
             syntax: 354,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             ..PARAM
         },
         Parameter {
             name: s(19295, 7), /* Version */
             syntax: 31,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             ..PARAM
         },
         Parameter {
             name: s(67383, 18), /* TimeWindow.{i}.End */
             syntax: 28,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
             name: s(47857, 25), /* TimeWindow.{i}.MaxRetries */
             syntax: 355,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(63848, 19), /* TimeWindow.{i}.Mode */
             syntax: 356,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
             name: s(60738, 20), /* TimeWindow.{i}.Start */
             syntax: 28,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
             name: s(45676, 26), /* TimeWindow.{i}.UserMessage */
             syntax: 3,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(84657, 12), /* AutoActivate */
             syntax: 16,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
             name: s(68132, 8), /* CheckSum */
             syntax: 357,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(68132, 17), /* CheckSumAlgorithm */
             syntax: 358,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(88747, 8), /* FileSize */
             syntax: 0,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(16587, 8), /* Password */
             syntax: 6,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(58955, 3), /* URL */
             syntax: 5,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
             name: s(14137, 8), /* Username */
             syntax: 6,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(44740, 26), /* KernelFaultNumberOfEntries */
             syntax: 0,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(72778, 16), /* LastUpgradeCount */
             syntax: 0,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(56883, 21), /* MaxKernelFaultEntries */
             syntax: 0,
             access: Access::ReadWrite,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(86061, 12), /* MinFreeSpace */
             syntax: 359,
             access: Access::ReadWrite,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(70002, 17), /* PreviousBootCount */
             syntax: 0,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(49862, 24), /* RotateKernelFaultEntries */
             syntax: 16,
             access: Access::ReadWrite,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(89580, 11), /* StoragePath */
             syntax: 3,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -640,103 +640,103 @@ pub(crate) static GROUP: Group = Group {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(82141, 13), /* FaultLocation */
             syntax: 3,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(75899, 15), /* FirmwareVersion */
             syntax: 3,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(76334, 15), /* LastInstruction */
             syntax: 3,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(89085, 11), /* ProcessName */
             syntax: 3,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(43928, 6), /* Reason */
             syntax: 3,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(10992, 9), /* TimeStamp */
             syntax: 10,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(16587, 8), /* Password */
             syntax: 6,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
             name: s(58955, 3), /* URL */
             syntax: 5,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
             name: s(14137, 8), /* Username */
             syntax: 6,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
             name: s(84573, 12), /* AcquiredTime */
             syntax: 10,
-            version: v(2, 4, 0),
+            version: v(4, 0),
             ..PARAM
         },
         Parameter {
             name: s(90550, 10), /* DataObject */
             syntax: 360,
             access: Access::ReadWrite,
-            version: v(2, 4, 0),
+            version: v(4, 0),
             ..PARAM
         },
         Parameter {
             name: s(72458, 16), /* ExternalProtocol */
             syntax: 361,
-            version: v(2, 4, 0),
+            version: v(4, 0),
             ..PARAM
         },
         Parameter {
             name: s(79229, 14), /* ExternalSource */
             syntax: 3,
-            version: v(2, 4, 0),
+            version: v(4, 0),
             ..PARAM
         },
         Parameter {
             name: s(22902, 6), /* Source */
             syntax: 362,
-            version: v(2, 4, 0),
+            version: v(4, 0),
             ..PARAM
         },
         Parameter {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -744,7 +744,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -752,62 +752,62 @@ pub(crate) static GROUP: Group = Group {
             name: s(49002, 11), /* Compression */
             syntax: 363,
             access: Access::ReadWrite,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(3773, 6), /* Enable */
             syntax: 16,
             access: Access::ReadWrite,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(41276, 22), /* LogFileNumberOfEntries */
             syntax: 0,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(88744, 11), /* MaxFileSize */
             syntax: 359,
             access: Access::ReadWrite,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(31079, 4), /* Name */
             syntax: 3,
             access: Access::ReadWrite,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(83064, 13), /* NumberOfFiles */
             syntax: 19,
             access: Access::ReadWrite,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(93539, 9), /* Retention */
             syntax: 364,
             access: Access::ReadWrite,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(95297, 8), /* RollOver */
             syntax: 364,
             access: Access::ReadWrite,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -815,27 +815,27 @@ pub(crate) static GROUP: Group = Group {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(68122, 10), /* LastChange */
             syntax: 10,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(31079, 4), /* Name */
             syntax: 31,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(2088, 4), /* Size */
             syntax: 365,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
@@ -847,7 +847,7 @@ pub(crate) static GROUP: Group = Group {
         Parameter {
             name: s(79313, 14), /* FreePersistent */
             syntax: 359,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
@@ -859,79 +859,79 @@ pub(crate) static GROUP: Group = Group {
         Parameter {
             name: s(77804, 15), /* TotalPersistent */
             syntax: 359,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(56001, 21), /* CriticalFallThreshold */
             syntax: 366,
             access: Access::ReadWrite,
-            version: v(2, 18, 0),
+            version: v(18, 0),
             ..PARAM
         },
         Parameter {
             name: s(56022, 21), /* CriticalFallTimeStamp */
             syntax: 10,
-            version: v(2, 18, 0),
+            version: v(18, 0),
             ..PARAM
         },
         Parameter {
             name: s(56043, 21), /* CriticalRiseThreshold */
             syntax: 367,
             access: Access::ReadWrite,
-            version: v(2, 18, 0),
+            version: v(18, 0),
             ..PARAM
         },
         Parameter {
             name: s(56064, 21), /* CriticalRiseTimeStamp */
             syntax: 10,
-            version: v(2, 18, 0),
+            version: v(18, 0),
             ..PARAM
         },
         Parameter {
             name: s(3773, 6), /* Enable */
             syntax: 368,
             access: Access::ReadWrite,
-            version: v(2, 18, 0),
+            version: v(18, 0),
             ..PARAM
         },
         Parameter {
             name: s(68506, 17), /* EnableCriticalLog */
             syntax: 368,
             access: Access::ReadWrite,
-            version: v(2, 18, 0),
+            version: v(18, 0),
             ..PARAM
         },
         Parameter {
             name: s(94633, 8), /* FilePath */
             syntax: 3,
             access: Access::ReadWrite,
-            version: v(2, 18, 0),
+            version: v(18, 0),
             ..PARAM
         },
         Parameter {
             name: s(79887, 14), /* MemUtilization */
             syntax: 369,
-            version: v(2, 18, 0),
+            version: v(18, 0),
             ..PARAM
         },
         Parameter {
             name: s(77069, 15), /* PollingInterval */
             syntax: 28,
             access: Access::ReadWrite,
-            version: v(2, 18, 0),
+            version: v(18, 0),
             ..PARAM
         },
         Parameter {
             name: s(74842, 16), /* VendorLogFileRef */
             syntax: 370,
-            version: v(2, 18, 0),
+            version: v(18, 0),
             ..PARAM
         },
         Parameter {
             name: s(79887, 14), /* MemUtilization */
             syntax: 369,
-            version: v(2, 18, 0),
+            version: v(18, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -948,14 +948,14 @@ pub(crate) static GROUP: Group = Group {
         Parameter {
             name: s(45260, 26), /* PowerSensorNumberOfEntries */
             syntax: 0,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -963,104 +963,104 @@ pub(crate) static GROUP: Group = Group {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(1522, 7), /* Current */
             syntax: 372,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(3773, 6), /* Enable */
             syntax: 16,
             access: Access::ReadWrite,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(91070, 10), /* LastUpdate */
             syntax: 10,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(31079, 4), /* Name */
             syntax: 3,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(15169, 5), /* Power */
             syntax: 373,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(2491, 6), /* Status */
             syntax: 179,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(96508, 7), /* Voltage */
             syntax: 374,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(72778, 16), /* LastUpgradeCount */
             syntax: 0,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(54281, 22), /* MaxProcessFaultEntries */
             syntax: 0,
             access: Access::ReadWrite,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(86061, 12), /* MinFreeSpace */
             syntax: 359,
             access: Access::ReadWrite,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(70002, 17), /* PreviousBootCount */
             syntax: 0,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(42949, 27), /* ProcessFaultNumberOfEntries */
             syntax: 0,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(47507, 25), /* RotateProcessFaultEntries */
             syntax: 16,
             access: Access::ReadWrite,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(89580, 11), /* StoragePath */
             syntax: 3,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -1068,77 +1068,77 @@ pub(crate) static GROUP: Group = Group {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(92477, 9), /* Arguments */
             syntax: 3,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(82141, 13), /* FaultLocation */
             syntax: 3,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(75899, 15), /* FirmwareVersion */
             syntax: 3,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(93413, 9), /* ProcessID */
             syntax: 3,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(89085, 11), /* ProcessName */
             syntax: 3,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(43928, 6), /* Reason */
             syntax: 3,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(10992, 9), /* TimeStamp */
             syntax: 10,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(16587, 8), /* Password */
             syntax: 6,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
             name: s(58955, 3), /* URL */
             syntax: 5,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
             name: s(14137, 8), /* Username */
             syntax: 6,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
             name: s(64719, 18), /* CPUNumberOfEntries */
             syntax: 0,
-            version: v(2, 18, 0),
+            version: v(18, 0),
             ..PARAM
         },
         Parameter {
@@ -1156,7 +1156,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
-            version: v(2, 18, 0),
+            version: v(18, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -1164,124 +1164,124 @@ pub(crate) static GROUP: Group = Group {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
-            version: v(2, 18, 0),
+            version: v(18, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(78641, 14), /* CPUUtilization */
             syntax: 369,
-            version: v(2, 18, 0),
+            version: v(18, 0),
             ..PARAM
         },
         Parameter {
             name: s(56001, 21), /* CriticalFallThreshold */
             syntax: 366,
             access: Access::ReadWrite,
-            version: v(2, 18, 0),
+            version: v(18, 0),
             ..PARAM
         },
         Parameter {
             name: s(56022, 21), /* CriticalFallTimeStamp */
             syntax: 10,
-            version: v(2, 18, 0),
+            version: v(18, 0),
             ..PARAM
         },
         Parameter {
             name: s(56043, 21), /* CriticalRiseThreshold */
             syntax: 367,
             access: Access::ReadWrite,
-            version: v(2, 18, 0),
+            version: v(18, 0),
             ..PARAM
         },
         Parameter {
             name: s(56064, 21), /* CriticalRiseTimeStamp */
             syntax: 10,
-            version: v(2, 18, 0),
+            version: v(18, 0),
             ..PARAM
         },
         Parameter {
             name: s(3773, 6), /* Enable */
             syntax: 368,
             access: Access::ReadWrite,
-            version: v(2, 18, 0),
+            version: v(18, 0),
             ..PARAM
         },
         Parameter {
             name: s(68506, 17), /* EnableCriticalLog */
             syntax: 368,
             access: Access::ReadWrite,
-            version: v(2, 18, 0),
+            version: v(18, 0),
             ..PARAM
         },
         Parameter {
             name: s(94633, 8), /* FilePath */
             syntax: 3,
             access: Access::ReadWrite,
-            version: v(2, 18, 0),
+            version: v(18, 0),
             ..PARAM
         },
         Parameter {
             name: s(62214, 19), /* IdleModeUtilization */
             syntax: 369,
-            version: v(2, 18, 0),
+            version: v(18, 0),
             ..PARAM
         },
         Parameter {
             name: s(31079, 4), /* Name */
             syntax: 6,
-            version: v(2, 18, 0),
+            version: v(18, 0),
             ..PARAM
         },
         Parameter {
             name: s(91300, 10), /* NumSamples */
             syntax: 375,
             access: Access::ReadWrite,
-            version: v(2, 18, 0),
+            version: v(18, 0),
             ..PARAM
         },
         Parameter {
             name: s(86325, 12), /* PollInterval */
             syntax: 376,
             access: Access::ReadWrite,
-            version: v(2, 18, 0),
+            version: v(18, 0),
             ..PARAM
         },
         Parameter {
             name: s(58164, 21), /* SystemModeUtilization */
             syntax: 369,
-            version: v(2, 18, 0),
+            version: v(18, 0),
             ..PARAM
         },
         Parameter {
             name: s(97200, 6), /* UpTime */
             syntax: 28,
-            version: v(2, 18, 0),
+            version: v(18, 0),
             ..PARAM
         },
         Parameter {
             name: s(64114, 19), /* UserModeUtilization */
             syntax: 369,
-            version: v(2, 18, 0),
+            version: v(18, 0),
             ..PARAM
         },
         Parameter {
             name: s(74842, 16), /* VendorLogFileRef */
             syntax: 370,
-            version: v(2, 18, 0),
+            version: v(18, 0),
             ..PARAM
         },
         Parameter {
             name: s(78641, 14), /* CPUUtilization */
             syntax: 369,
-            version: v(2, 18, 0),
+            version: v(18, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(31079, 4), /* Name */
             syntax: 6,
-            version: v(2, 18, 0),
+            version: v(18, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -1322,7 +1322,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
-            version: v(2, 3, 0),
+            version: v(3, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -1330,62 +1330,62 @@ pub(crate) static GROUP: Group = Group {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
-            version: v(2, 3, 0),
+            version: v(3, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(50274, 12), /* Architecture */
             syntax: 379,
-            version: v(2, 1, 0),
+            version: v(1, 0),
             ..PARAM
         },
         Parameter {
             name: s(76484, 15), /* ManufacturerOUI */
             syntax: 349,
-            version: v(2, 3, 0),
+            version: v(3, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(86397, 12), /* ProductClass */
             syntax: 31,
-            version: v(2, 3, 0),
+            version: v(3, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(54853, 13), /* ProxyProtocol */
             syntax: 380,
-            version: v(2, 3, 0),
+            version: v(3, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(86913, 12), /* SerialNumber */
             syntax: 31,
-            version: v(2, 3, 0),
+            version: v(3, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(50913, 9), /* BootCount */
             syntax: 0,
-            version: v(2, 18, 0),
+            version: v(18, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(81673, 13), /* ColdBootCount */
             syntax: 0,
-            version: v(2, 18, 0),
+            version: v(18, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(50899, 23), /* CurrentVersionBootCount */
             syntax: 0,
-            version: v(2, 18, 0),
+            version: v(18, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -1393,28 +1393,28 @@ pub(crate) static GROUP: Group = Group {
             name: s(72954, 16), /* MaxRebootEntries */
             syntax: 89,
             access: Access::ReadWrite,
-            version: v(2, 18, 0),
+            version: v(18, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(57429, 21), /* RebootNumberOfEntries */
             syntax: 0,
-            version: v(2, 18, 0),
+            version: v(18, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(84195, 13), /* WarmBootCount */
             syntax: 0,
-            version: v(2, 18, 0),
+            version: v(18, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(71107, 17), /* WatchdogBootCount */
             syntax: 0,
-            version: v(2, 18, 0),
+            version: v(18, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -1422,35 +1422,35 @@ pub(crate) static GROUP: Group = Group {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
-            version: v(2, 18, 0),
+            version: v(18, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(63767, 5), /* Cause */
             syntax: 15,
-            version: v(2, 18, 0),
+            version: v(18, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(75884, 15), /* FirmwareUpdated */
             syntax: 16,
-            version: v(2, 18, 0),
+            version: v(18, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(43928, 6), /* Reason */
             syntax: 381,
-            version: v(2, 18, 0),
+            version: v(18, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(10992, 9), /* TimeStamp */
             syntax: 10,
-            version: v(2, 18, 0),
+            version: v(18, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -1458,7 +1458,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
-            version: v(2, 3, 0),
+            version: v(3, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -1483,7 +1483,7 @@ pub(crate) static GROUP: Group = Group {
         Parameter {
             name: s(75145, 4), /* UUID */
             syntax: 382,
-            version: v(2, 6, 0),
+            version: v(6, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -1496,7 +1496,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
-            version: v(2, 3, 0),
+            version: v(3, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -1504,7 +1504,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
-            version: v(2, 3, 0),
+            version: v(3, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -1571,7 +1571,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(77069, 15), /* PollingInterval */
             syntax: 28,
             access: Access::ReadWrite,
-            version: v(2, 1, 0),
+            version: v(1, 0),
             ..PARAM
         },
         Parameter {
@@ -1629,7 +1629,7 @@ pub(crate) static GROUP: Group = Group {
         Parameter {
             name: s(64095, 19), /* UseForBackupRestore */
             syntax: 16,
-            version: v(2, 7, 0),
+            version: v(7, 0),
             ..PARAM
         },
         Parameter {
@@ -1640,70 +1640,70 @@ pub(crate) static GROUP: Group = Group {
         Parameter {
             name: s(16587, 8), /* Password */
             syntax: 6,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
             name: s(58955, 3), /* URL */
             syntax: 5,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
             name: s(14137, 8), /* Username */
             syntax: 6,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
             name: s(68132, 8), /* CheckSum */
             syntax: 357,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(68132, 17), /* CheckSumAlgorithm */
             syntax: 358,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(88747, 8), /* FileSize */
             syntax: 0,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(16587, 8), /* Password */
             syntax: 6,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
             name: s(80853, 14), /* TargetFileName */
             syntax: 6,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(58955, 3), /* URL */
             syntax: 5,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
             name: s(14137, 8), /* Username */
             syntax: 6,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, true),
             ..PARAM
         },
@@ -1711,7 +1711,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
-            version: v(2, 1, 0),
+            version: v(1, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -1719,46 +1719,46 @@ pub(crate) static GROUP: Group = Group {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
-            version: v(2, 1, 0),
+            version: v(1, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(88766, 11), /* MaximumSize */
             syntax: 365,
-            version: v(2, 1, 0),
+            version: v(1, 0),
             ..PARAM
         },
         Parameter {
             name: s(31079, 4), /* Name */
             syntax: 31,
-            version: v(2, 1, 0),
+            version: v(1, 0),
             ..PARAM
         },
         Parameter {
             name: s(77809, 10), /* Persistent */
             syntax: 16,
-            version: v(2, 1, 0),
+            version: v(1, 0),
             ..PARAM
         },
         Parameter {
             name: s(16587, 8), /* Password */
             syntax: 6,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
             name: s(58955, 3), /* URL */
             syntax: 5,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
             name: s(14137, 8), /* Username */
             syntax: 6,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, true),
             ..PARAM
         },
@@ -1771,7 +1771,7 @@ pub(crate) static GROUP: Group = Group {
             input: p(41, 5),
             output: p(46, 0),
             status: Status::Current,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             protocols: Protocols::USP,
         },
         Command {
@@ -1781,7 +1781,7 @@ pub(crate) static GROUP: Group = Group {
             input: p(46, 7),
             output: p(53, 0),
             status: Status::Current,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             protocols: Protocols::USP,
         },
         Command {
@@ -1791,7 +1791,7 @@ pub(crate) static GROUP: Group = Group {
             input: p(60, 0),
             output: p(60, 0),
             status: Status::Current,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             protocols: Protocols::USP,
         },
         Command {
@@ -1801,7 +1801,7 @@ pub(crate) static GROUP: Group = Group {
             input: p(68, 0),
             output: p(68, 0),
             status: Status::Current,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             protocols: Protocols::USP,
         },
         Command {
@@ -1811,7 +1811,7 @@ pub(crate) static GROUP: Group = Group {
             input: p(68, 3),
             output: p(71, 0),
             status: Status::Current,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             protocols: Protocols::USP,
         },
         Command {
@@ -1821,7 +1821,7 @@ pub(crate) static GROUP: Group = Group {
             input: p(125, 0),
             output: p(125, 0),
             status: Status::Current,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             protocols: Protocols::USP,
         },
         Command {
@@ -1831,7 +1831,7 @@ pub(crate) static GROUP: Group = Group {
             input: p(134, 0),
             output: p(134, 0),
             status: Status::Current,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             protocols: Protocols::USP,
         },
         Command {
@@ -1841,7 +1841,7 @@ pub(crate) static GROUP: Group = Group {
             input: p(134, 3),
             output: p(137, 0),
             status: Status::Current,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             protocols: Protocols::USP,
         },
         Command {
@@ -1851,7 +1851,7 @@ pub(crate) static GROUP: Group = Group {
             input: p(180, 0),
             output: p(180, 0),
             status: Status::Current,
-            version: v(2, 18, 0),
+            version: v(18, 0),
             protocols: Protocols::USP,
         },
         Command {
@@ -1861,7 +1861,7 @@ pub(crate) static GROUP: Group = Group {
             input: p(185, 0),
             output: p(185, 0),
             status: Status::Current,
-            version: v(2, 18, 0),
+            version: v(18, 0),
             protocols: Protocols::USP,
         },
         Command {
@@ -1871,7 +1871,7 @@ pub(crate) static GROUP: Group = Group {
             input: p(209, 0),
             output: p(209, 0),
             status: Status::Current,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             protocols: Protocols::USP,
         },
         Command {
@@ -1881,7 +1881,7 @@ pub(crate) static GROUP: Group = Group {
             input: p(216, 3),
             output: p(219, 0),
             status: Status::Current,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             protocols: Protocols::USP,
         },
         Command {
@@ -1891,7 +1891,7 @@ pub(crate) static GROUP: Group = Group {
             input: p(219, 7),
             output: p(226, 0),
             status: Status::Current,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             protocols: Protocols::USP,
         },
         Command {
@@ -1901,7 +1901,7 @@ pub(crate) static GROUP: Group = Group {
             input: p(231, 3),
             output: p(234, 0),
             status: Status::Current,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             protocols: Protocols::USP,
         },
     ],
@@ -1911,7 +1911,7 @@ pub(crate) static GROUP: Group = Group {
             group: GroupRef(&GROUP),
             arguments: p(105, 1),
             status: Status::Current,
-            version: v(2, 18, 0),
+            version: v(18, 0),
             protocols: Protocols::USP,
         },
         Event {
@@ -1919,7 +1919,7 @@ pub(crate) static GROUP: Group = Group {
             group: GroupRef(&GROUP),
             arguments: p(158, 2),
             status: Status::Current,
-            version: v(2, 18, 0),
+            version: v(18, 0),
             protocols: Protocols::USP,
         },
     ],

@@ -38,7 +38,7 @@ pub(crate) static GROUP: Group = Group {
         },
         Object {
             path: s(20414, 40), /* Device.DHCPv4.Client.{i}.Retransmission. */
-            version: v(2, 18, 0),
+            version: v(18, 0),
             parameters: p(26, 7),
             ..object(&GROUP)
         },
@@ -55,7 +55,7 @@ pub(crate) static GROUP: Group = Group {
         },
         Object {
             path: s(32899, 31), /* Device.DHCPv4.Client.{i}.Stats. */
-            version: v(2, 19, 0),
+            version: v(19, 0),
             parameters: p(38, 12),
             commands: p(1, 1),
             ..object(&GROUP)
@@ -98,7 +98,7 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(55875, 21) /* ClientNumberOfEntries */),
             unique_keys: p(9, 2),
-            version: v(2, 2, 0),
+            version: v(2, 0),
             parameters: p(103, 6),
             ..object(&GROUP)
         },
@@ -108,7 +108,7 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(44584, 26) /* IPv4AddressNumberOfEntries */),
             unique_keys: p(11, 1),
-            version: v(2, 2, 0),
+            version: v(2, 0),
             parameters: p(109, 2),
             ..object(&GROUP)
         },
@@ -117,7 +117,7 @@ pub(crate) static GROUP: Group = Group {
             min_entries: 0,
             max_entries: None,
             num_entries_parameter: Some(s(38937, 21) /* OptionNumberOfEntries */),
-            version: v(2, 2, 0),
+            version: v(2, 0),
             parameters: p(111, 2),
             ..object(&GROUP)
         },
@@ -145,7 +145,7 @@ pub(crate) static GROUP: Group = Group {
         },
         Object {
             path: s(41923, 27), /* Device.DHCPv4.Server.Stats. */
-            version: v(2, 19, 0),
+            version: v(19, 0),
             parameters: p(123, 14),
             commands: p(2, 1),
             ..object(&GROUP)
@@ -175,7 +175,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(52917, 22), /* AuthenticationProtocol */
             syntax: 164,
             access: Access::ReadWrite,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
@@ -197,7 +197,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(75591, 8), /* DSCPMark */
             syntax: 168,
             access: Access::ReadWrite,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
@@ -308,49 +308,49 @@ pub(crate) static GROUP: Group = Group {
             name: s(53467, 22), /* DiscoverInitialTimeout */
             syntax: 175,
             access: Access::ReadWrite,
-            version: v(2, 18, 0),
+            version: v(18, 0),
             ..PARAM
         },
         Parameter {
             name: s(61739, 19), /* DiscoverMaxDuration */
             syntax: 176,
             access: Access::ReadWrite,
-            version: v(2, 18, 0),
+            version: v(18, 0),
             ..PARAM
         },
         Parameter {
             name: s(65079, 18), /* DiscoverMaxTimeout */
             syntax: 177,
             access: Access::ReadWrite,
-            version: v(2, 18, 0),
+            version: v(18, 0),
             ..PARAM
         },
         Parameter {
             name: s(32278, 21), /* RequestInitialTimeout */
             syntax: 175,
             access: Access::ReadWrite,
-            version: v(2, 18, 0),
+            version: v(18, 0),
             ..PARAM
         },
         Parameter {
             name: s(66879, 18), /* RequestMaxDuration */
             syntax: 176,
             access: Access::ReadWrite,
-            version: v(2, 18, 0),
+            version: v(18, 0),
             ..PARAM
         },
         Parameter {
             name: s(40581, 17), /* RequestMaxTimeout */
             syntax: 177,
             access: Access::ReadWrite,
-            version: v(2, 18, 0),
+            version: v(18, 0),
             ..PARAM
         },
         Parameter {
             name: s(74538, 16), /* TimeoutRandomize */
             syntax: 178,
             access: Access::ReadWrite,
-            version: v(2, 18, 0),
+            version: v(18, 0),
             ..PARAM
         },
         Parameter {
@@ -388,75 +388,75 @@ pub(crate) static GROUP: Group = Group {
         Parameter {
             name: s(15495, 3), /* ACK */
             syntax: 144,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(56148, 7), /* Decline */
             syntax: 144,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(72186, 16), /* DiscardedPackets */
             syntax: 144,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(6810, 8), /* Discover */
             syntax: 144,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(90770, 10), /* ForceRenew */
             syntax: 144,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(6837, 6), /* Inform */
             syntax: 144,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(98247, 4), /* NACK */
             syntax: 144,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(97665, 5), /* Offer */
             syntax: 144,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(57534, 7), /* Release */
             syntax: 144,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(589, 7), /* Request */
             syntax: 144,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(31685, 5), /* Reset */
             syntax: 40,
             access: Access::ReadWrite,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(77819, 15), /* TransmitFailure */
             syntax: 144,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
@@ -613,7 +613,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(78375, 14), /* AllowedDevices */
             syntax: 183,
             access: Access::ReadWrite,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             ..PARAM
         },
         Parameter {
@@ -649,7 +649,7 @@ pub(crate) static GROUP: Group = Group {
         Parameter {
             name: s(55875, 21), /* ClientNumberOfEntries */
             syntax: 0,
-            version: v(2, 2, 0),
+            version: v(2, 0),
             ..PARAM
         },
         Parameter {
@@ -662,7 +662,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(75591, 8), /* DSCPMark */
             syntax: 168,
             access: Access::ReadWrite,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
@@ -774,20 +774,20 @@ pub(crate) static GROUP: Group = Group {
             name: s(89932, 11), /* WINSServers */
             syntax: 187,
             access: Access::ReadWrite,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(4245, 6), /* Active */
             syntax: 16,
-            version: v(2, 2, 0),
+            version: v(2, 0),
             ..PARAM
         },
         Parameter {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
-            version: v(2, 2, 0),
+            version: v(2, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -795,50 +795,50 @@ pub(crate) static GROUP: Group = Group {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
-            version: v(2, 2, 0),
+            version: v(2, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(81595, 6), /* Chaddr */
             syntax: 188,
-            version: v(2, 2, 0),
+            version: v(2, 0),
             ..PARAM
         },
         Parameter {
             name: s(44584, 26), /* IPv4AddressNumberOfEntries */
             syntax: 0,
-            version: v(2, 2, 0),
+            version: v(2, 0),
             ..PARAM
         },
         Parameter {
             name: s(38937, 21), /* OptionNumberOfEntries */
             syntax: 0,
-            version: v(2, 2, 0),
+            version: v(2, 0),
             ..PARAM
         },
         Parameter {
             name: s(45589, 9), /* IPAddress */
             syntax: 182,
-            version: v(2, 2, 0),
+            version: v(2, 0),
             ..PARAM
         },
         Parameter {
             name: s(65799, 18), /* LeaseTimeRemaining */
             syntax: 10,
-            version: v(2, 2, 0),
+            version: v(2, 0),
             ..PARAM
         },
         Parameter {
             name: s(61087, 3), /* Tag */
             syntax: 189,
-            version: v(2, 2, 0),
+            version: v(2, 0),
             ..PARAM
         },
         Parameter {
             name: s(25595, 5), /* Value */
             syntax: 190,
-            version: v(2, 2, 0),
+            version: v(2, 0),
             ..PARAM
         },
         Parameter {
@@ -908,87 +908,87 @@ pub(crate) static GROUP: Group = Group {
         Parameter {
             name: s(15495, 3), /* ACK */
             syntax: 144,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(56148, 7), /* Decline */
             syntax: 144,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(72186, 16), /* DiscardedPackets */
             syntax: 144,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(6810, 8), /* Discover */
             syntax: 144,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(90770, 10), /* ForceRenew */
             syntax: 144,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(6837, 6), /* Inform */
             syntax: 144,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(98247, 4), /* NACK */
             syntax: 144,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(97665, 5), /* Offer */
             syntax: 144,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(66735, 18), /* RelayOptionDropped */
             syntax: 144,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(57534, 7), /* Release */
             syntax: 144,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(589, 7), /* Request */
             syntax: 144,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(31685, 5), /* Reset */
             syntax: 40,
             access: Access::ReadWrite,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(60478, 20), /* SecondServerDetected */
             syntax: 144,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(77819, 15), /* TransmitFailure */
             syntax: 144,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
     ],
@@ -1000,7 +1000,7 @@ pub(crate) static GROUP: Group = Group {
             input: p(20, 0),
             output: p(20, 0),
             status: Status::Current,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             protocols: Protocols::USP,
         },
         Command {
@@ -1010,7 +1010,7 @@ pub(crate) static GROUP: Group = Group {
             input: p(50, 0),
             output: p(50, 0),
             status: Status::Current,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             protocols: Protocols::USP,
         },
         Command {
@@ -1020,7 +1020,7 @@ pub(crate) static GROUP: Group = Group {
             input: p(137, 0),
             output: p(137, 0),
             status: Status::Current,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             protocols: Protocols::USP,
         },
     ],

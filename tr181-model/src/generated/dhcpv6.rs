@@ -11,7 +11,7 @@ pub(crate) static GROUP: Group = Group {
     objects: &[
         Object {
             path: s(9986, 14), /* Device.DHCPv6. */
-            version: v(2, 2, 0),
+            version: v(2, 0),
             parameters: p(0, 1),
             ..object(&GROUP)
         },
@@ -22,7 +22,7 @@ pub(crate) static GROUP: Group = Group {
             num_entries_parameter: Some(s(55875, 21) /* ClientNumberOfEntries */),
             enable_parameter: Some(s(3773, 6) /* Enable */),
             unique_keys: p(0, 2),
-            version: v(2, 2, 0),
+            version: v(2, 0),
             parameters: p(1, 19),
             commands: p(0, 1),
             ..object(&GROUP)
@@ -32,13 +32,13 @@ pub(crate) static GROUP: Group = Group {
             min_entries: 0,
             max_entries: None,
             num_entries_parameter: Some(s(38929, 29) /* ReceivedOptionNumberOfEntries */),
-            version: v(2, 2, 0),
+            version: v(2, 0),
             parameters: p(20, 3),
             ..object(&GROUP)
         },
         Object {
             path: s(20494, 40), /* Device.DHCPv6.Client.{i}.Retransmission. */
-            version: v(2, 18, 0),
+            version: v(18, 0),
             parameters: p(23, 28),
             ..object(&GROUP)
         },
@@ -50,7 +50,7 @@ pub(crate) static GROUP: Group = Group {
             num_entries_parameter: Some(s(47732, 25) /* SentOptionNumberOfEntries */),
             enable_parameter: Some(s(3773, 6) /* Enable */),
             unique_keys: p(2, 2),
-            version: v(2, 2, 0),
+            version: v(2, 0),
             parameters: p(51, 5),
             ..object(&GROUP)
         },
@@ -60,20 +60,20 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(57891, 21) /* ServerNumberOfEntries */),
             unique_keys: p(4, 1),
-            version: v(2, 2, 0),
+            version: v(2, 0),
             parameters: p(56, 3),
             ..object(&GROUP)
         },
         Object {
             path: s(32930, 31), /* Device.DHCPv6.Client.{i}.Stats. */
-            version: v(2, 19, 0),
+            version: v(19, 0),
             parameters: p(59, 14),
             commands: p(1, 1),
             ..object(&GROUP)
         },
         Object {
             path: s(9986, 21), /* Device.DHCPv6.Server. */
-            version: v(2, 2, 0),
+            version: v(2, 0),
             parameters: p(73, 2),
             ..object(&GROUP)
         },
@@ -85,7 +85,7 @@ pub(crate) static GROUP: Group = Group {
             num_entries_parameter: Some(s(62955, 19) /* PoolNumberOfEntries */),
             enable_parameter: Some(s(3773, 6) /* Enable */),
             unique_keys: p(5, 2),
-            version: v(2, 2, 0),
+            version: v(2, 0),
             parameters: p(75, 25),
             ..object(&GROUP)
         },
@@ -95,7 +95,7 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(55875, 21) /* ClientNumberOfEntries */),
             unique_keys: p(7, 2),
-            version: v(2, 2, 0),
+            version: v(2, 0),
             parameters: p(100, 7),
             ..object(&GROUP)
         },
@@ -105,7 +105,7 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(44610, 26) /* IPv6AddressNumberOfEntries */),
             unique_keys: p(9, 1),
-            version: v(2, 2, 0),
+            version: v(2, 0),
             parameters: p(107, 3),
             ..object(&GROUP)
         },
@@ -115,7 +115,7 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(46832, 25) /* IPv6PrefixNumberOfEntries */),
             unique_keys: p(10, 1),
-            version: v(2, 2, 0),
+            version: v(2, 0),
             parameters: p(110, 3),
             ..object(&GROUP)
         },
@@ -124,7 +124,7 @@ pub(crate) static GROUP: Group = Group {
             min_entries: 0,
             max_entries: None,
             num_entries_parameter: Some(s(38937, 21) /* OptionNumberOfEntries */),
-            version: v(2, 2, 0),
+            version: v(2, 0),
             parameters: p(113, 2),
             ..object(&GROUP)
         },
@@ -136,13 +136,13 @@ pub(crate) static GROUP: Group = Group {
             num_entries_parameter: Some(s(38937, 21) /* OptionNumberOfEntries */),
             enable_parameter: Some(s(3773, 6) /* Enable */),
             unique_keys: p(11, 2),
-            version: v(2, 2, 0),
+            version: v(2, 0),
             parameters: p(115, 6),
             ..object(&GROUP)
         },
         Object {
             path: s(41950, 27), /* Device.DHCPv6.Server.Stats. */
-            version: v(2, 19, 0),
+            version: v(19, 0),
             parameters: p(121, 16),
             commands: p(2, 1),
             ..object(&GROUP)
@@ -152,14 +152,14 @@ pub(crate) static GROUP: Group = Group {
         Parameter {
             name: s(55875, 21), /* ClientNumberOfEntries */
             syntax: 0,
-            version: v(2, 2, 0),
+            version: v(2, 0),
             ..PARAM
         },
         Parameter {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
-            version: v(2, 2, 0),
+            version: v(2, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -167,7 +167,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
-            version: v(2, 2, 0),
+            version: v(2, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -175,54 +175,54 @@ pub(crate) static GROUP: Group = Group {
             name: s(52917, 22), /* AuthenticationProtocol */
             syntax: 191,
             access: Access::ReadWrite,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(75591, 8), /* DSCPMark */
             syntax: 168,
             access: Access::ReadWrite,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(87930, 4), /* DUID */
             syntax: 192,
-            version: v(2, 2, 0),
+            version: v(2, 0),
             ..PARAM
         },
         Parameter {
             name: s(3773, 6), /* Enable */
             syntax: 26,
             access: Access::ReadWrite,
-            version: v(2, 2, 0),
+            version: v(2, 0),
             ..PARAM
         },
         Parameter {
             name: s(6361, 9), /* Interface */
             syntax: 169,
             access: Access::ReadWrite,
-            version: v(2, 2, 0),
+            version: v(2, 0),
             ..PARAM
         },
         Parameter {
             name: s(89151, 11), /* RapidCommit */
             syntax: 26,
             access: Access::ReadWrite,
-            version: v(2, 2, 0),
+            version: v(2, 0),
             ..PARAM
         },
         Parameter {
             name: s(38929, 29), /* ReceivedOptionNumberOfEntries */
             syntax: 0,
-            version: v(2, 2, 0),
+            version: v(2, 0),
             ..PARAM
         },
         Parameter {
             name: s(63183, 5), /* Renew */
             syntax: 172,
             access: Access::ReadWrite,
-            version: v(2, 2, 0),
+            version: v(2, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -230,280 +230,280 @@ pub(crate) static GROUP: Group = Group {
             name: s(73898, 16), /* RequestAddresses */
             syntax: 73,
             access: Access::ReadWrite,
-            version: v(2, 2, 0),
+            version: v(2, 0),
             ..PARAM
         },
         Parameter {
             name: s(77444, 15), /* RequestPrefixes */
             syntax: 26,
             access: Access::ReadWrite,
-            version: v(2, 2, 0),
+            version: v(2, 0),
             ..PARAM
         },
         Parameter {
             name: s(73914, 16), /* RequestedOptions */
             syntax: 193,
             access: Access::ReadWrite,
-            version: v(2, 2, 0),
+            version: v(2, 0),
             ..PARAM
         },
         Parameter {
             name: s(47732, 25), /* SentOptionNumberOfEntries */
             syntax: 0,
-            version: v(2, 2, 0),
+            version: v(2, 0),
             ..PARAM
         },
         Parameter {
             name: s(57891, 21), /* ServerNumberOfEntries */
             syntax: 0,
-            version: v(2, 2, 0),
+            version: v(2, 0),
             ..PARAM
         },
         Parameter {
             name: s(2491, 6), /* Status */
             syntax: 65,
-            version: v(2, 2, 0),
+            version: v(2, 0),
             ..PARAM
         },
         Parameter {
             name: s(89613, 11), /* SuggestedT1 */
             syntax: 194,
             access: Access::ReadWrite,
-            version: v(2, 2, 0),
+            version: v(2, 0),
             ..PARAM
         },
         Parameter {
             name: s(89624, 11), /* SuggestedT2 */
             syntax: 194,
             access: Access::ReadWrite,
-            version: v(2, 2, 0),
+            version: v(2, 0),
             ..PARAM
         },
         Parameter {
             name: s(74346, 16), /* SupportedOptions */
             syntax: 193,
-            version: v(2, 2, 0),
+            version: v(2, 0),
             ..PARAM
         },
         Parameter {
             name: s(7297, 6), /* Server */
             syntax: 195,
-            version: v(2, 2, 0),
+            version: v(2, 0),
             ..PARAM
         },
         Parameter {
             name: s(61087, 3), /* Tag */
             syntax: 51,
-            version: v(2, 2, 0),
+            version: v(2, 0),
             ..PARAM
         },
         Parameter {
             name: s(25595, 5), /* Value */
             syntax: 196,
-            version: v(2, 2, 0),
+            version: v(2, 0),
             ..PARAM
         },
         Parameter {
             name: s(55917, 21), /* ConfirmInitialTimeout */
             syntax: 197,
             access: Access::ReadWrite,
-            version: v(2, 18, 0),
+            version: v(18, 0),
             ..PARAM
         },
         Parameter {
             name: s(75419, 15), /* ConfirmMaxDelay */
             syntax: 197,
             access: Access::ReadWrite,
-            version: v(2, 18, 0),
+            version: v(18, 0),
             ..PARAM
         },
         Parameter {
             name: s(64845, 18), /* ConfirmMaxDuration */
             syntax: 198,
             access: Access::ReadWrite,
-            version: v(2, 18, 0),
+            version: v(18, 0),
             ..PARAM
         },
         Parameter {
             name: s(68166, 17), /* ConfirmMaxTimeout */
             syntax: 175,
             access: Access::ReadWrite,
-            version: v(2, 18, 0),
+            version: v(18, 0),
             ..PARAM
         },
         Parameter {
             name: s(56148, 21), /* DeclineInitialTimeout */
             syntax: 197,
             access: Access::ReadWrite,
-            version: v(2, 18, 0),
+            version: v(18, 0),
             ..PARAM
         },
         Parameter {
             name: s(65043, 18), /* DeclineMaxAttempts */
             syntax: 199,
             access: Access::ReadWrite,
-            version: v(2, 18, 0),
+            version: v(18, 0),
             ..PARAM
         },
         Parameter {
             name: s(82362, 13), /* HopCountLimit */
             syntax: 200,
             access: Access::ReadWrite,
-            version: v(2, 18, 0),
+            version: v(18, 0),
             ..PARAM
         },
         Parameter {
             name: s(46935, 22), /* InformationRefreshTime */
             syntax: 201,
             access: Access::ReadWrite,
-            version: v(2, 18, 0),
+            version: v(18, 0),
             ..PARAM
         },
         Parameter {
             name: s(32267, 32), /* InformationRequestInitialTimeout */
             syntax: 197,
             access: Access::ReadWrite,
-            version: v(2, 18, 0),
+            version: v(18, 0),
             ..PARAM
         },
         Parameter {
             name: s(44636, 26), /* InformationRequestMaxDelay */
             syntax: 197,
             access: Access::ReadWrite,
-            version: v(2, 18, 0),
+            version: v(18, 0),
             ..PARAM
         },
         Parameter {
             name: s(40570, 28), /* InformationRequestMaxTimeout */
             syntax: 202,
             access: Access::ReadWrite,
-            version: v(2, 18, 0),
+            version: v(18, 0),
             ..PARAM
         },
         Parameter {
             name: s(88755, 11), /* MaxWaitTime */
             syntax: 203,
             access: Access::ReadWrite,
-            version: v(2, 18, 0),
+            version: v(18, 0),
             ..PARAM
         },
         Parameter {
             name: s(46932, 25), /* MinInformationRefreshTime */
             syntax: 204,
             access: Access::ReadWrite,
-            version: v(2, 18, 0),
+            version: v(18, 0),
             ..PARAM
         },
         Parameter {
             name: s(60258, 20), /* RebindInitialTimeout */
             syntax: 198,
             access: Access::ReadWrite,
-            version: v(2, 18, 0),
+            version: v(18, 0),
             ..PARAM
         },
         Parameter {
             name: s(73754, 16), /* RebindMaxTimeout */
             syntax: 204,
             access: Access::ReadWrite,
-            version: v(2, 18, 0),
+            version: v(18, 0),
             ..PARAM
         },
         Parameter {
             name: s(47332, 25), /* ReconfigureInitialTimeout */
             syntax: 205,
             access: Access::ReadWrite,
-            version: v(2, 18, 0),
+            version: v(18, 0),
             ..PARAM
         },
         Parameter {
             name: s(54941, 22), /* ReconfigureMaxAttempts */
             syntax: 206,
             access: Access::ReadWrite,
-            version: v(2, 18, 0),
+            version: v(18, 0),
             ..PARAM
         },
         Parameter {
             name: s(57534, 21), /* ReleaseInitialTimeout */
             syntax: 197,
             access: Access::ReadWrite,
-            version: v(2, 18, 0),
+            version: v(18, 0),
             ..PARAM
         },
         Parameter {
             name: s(66753, 18), /* ReleaseMaxAttempts */
             syntax: 199,
             access: Access::ReadWrite,
-            version: v(2, 18, 0),
+            version: v(18, 0),
             ..PARAM
         },
         Parameter {
             name: s(63183, 19), /* RenewInitialTimeout */
             syntax: 198,
             access: Access::ReadWrite,
-            version: v(2, 18, 0),
+            version: v(18, 0),
             ..PARAM
         },
         Parameter {
             name: s(77384, 15), /* RenewMaxTimeout */
             syntax: 204,
             access: Access::ReadWrite,
-            version: v(2, 18, 0),
+            version: v(18, 0),
             ..PARAM
         },
         Parameter {
             name: s(32278, 21), /* RequestInitialTimeout */
             syntax: 197,
             access: Access::ReadWrite,
-            version: v(2, 18, 0),
+            version: v(18, 0),
             ..PARAM
         },
         Parameter {
             name: s(77429, 15), /* RequestMaxRetry */
             syntax: 207,
             access: Access::ReadWrite,
-            version: v(2, 18, 0),
+            version: v(18, 0),
             ..PARAM
         },
         Parameter {
             name: s(40581, 17), /* RequestMaxTimeout */
             syntax: 208,
             access: Access::ReadWrite,
-            version: v(2, 18, 0),
+            version: v(18, 0),
             ..PARAM
         },
         Parameter {
             name: s(57996, 21), /* SolicitInitialTimeout */
             syntax: 197,
             access: Access::ReadWrite,
-            version: v(2, 18, 0),
+            version: v(18, 0),
             ..PARAM
         },
         Parameter {
             name: s(77594, 15), /* SolicitMaxDelay */
             syntax: 197,
             access: Access::ReadWrite,
-            version: v(2, 18, 0),
+            version: v(18, 0),
             ..PARAM
         },
         Parameter {
             name: s(70512, 17), /* SolicitMaxTimeout */
             syntax: 202,
             access: Access::ReadWrite,
-            version: v(2, 18, 0),
+            version: v(18, 0),
             ..PARAM
         },
         Parameter {
             name: s(74538, 16), /* TimeoutRandomize */
             syntax: 209,
             access: Access::ReadWrite,
-            version: v(2, 18, 0),
+            version: v(18, 0),
             ..PARAM
         },
         Parameter {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
-            version: v(2, 2, 0),
+            version: v(2, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -511,7 +511,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
-            version: v(2, 2, 0),
+            version: v(2, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -519,145 +519,145 @@ pub(crate) static GROUP: Group = Group {
             name: s(3773, 6), /* Enable */
             syntax: 26,
             access: Access::ReadWrite,
-            version: v(2, 2, 0),
+            version: v(2, 0),
             ..PARAM
         },
         Parameter {
             name: s(61087, 3), /* Tag */
             syntax: 51,
             access: Access::ReadWrite,
-            version: v(2, 2, 0),
+            version: v(2, 0),
             ..PARAM
         },
         Parameter {
             name: s(25595, 5), /* Value */
             syntax: 210,
             access: Access::ReadWrite,
-            version: v(2, 2, 0),
+            version: v(2, 0),
             ..PARAM
         },
         Parameter {
             name: s(87930, 4), /* DUID */
             syntax: 192,
-            version: v(2, 2, 0),
+            version: v(2, 0),
             ..PARAM
         },
         Parameter {
             name: s(46935, 22), /* InformationRefreshTime */
             syntax: 10,
-            version: v(2, 2, 0),
+            version: v(2, 0),
             ..PARAM
         },
         Parameter {
             name: s(59681, 13), /* SourceAddress */
             syntax: 211,
-            version: v(2, 2, 0),
+            version: v(2, 0),
             ..PARAM
         },
         Parameter {
             name: s(9477, 9), /* Advertise */
             syntax: 144,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(55917, 7), /* Confirm */
             syntax: 144,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(56148, 7), /* Decline */
             syntax: 144,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(72186, 16), /* DiscardedPackets */
             syntax: 144,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(32267, 18), /* InformationRequest */
             syntax: 144,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(60258, 6), /* Rebind */
             syntax: 144,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(40878, 11), /* Reconfigure */
             syntax: 144,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(57534, 7), /* Release */
             syntax: 144,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(63183, 5), /* Renew */
             syntax: 144,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(12747, 5), /* Reply */
             syntax: 144,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(589, 7), /* Request */
             syntax: 144,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(31685, 5), /* Reset */
             syntax: 40,
             access: Access::ReadWrite,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(52098, 7), /* Solicit */
             syntax: 144,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(77819, 15), /* TransmitFailure */
             syntax: 144,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(3773, 6), /* Enable */
             syntax: 16,
             access: Access::ReadWrite,
-            version: v(2, 2, 0),
+            version: v(2, 0),
             ..PARAM
         },
         Parameter {
             name: s(62955, 19), /* PoolNumberOfEntries */
             syntax: 0,
-            version: v(2, 2, 0),
+            version: v(2, 0),
             ..PARAM
         },
         Parameter {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
-            version: v(2, 2, 0),
+            version: v(2, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -665,177 +665,177 @@ pub(crate) static GROUP: Group = Group {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
-            version: v(2, 2, 0),
+            version: v(2, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(55875, 21), /* ClientNumberOfEntries */
             syntax: 0,
-            version: v(2, 2, 0),
+            version: v(2, 0),
             ..PARAM
         },
         Parameter {
             name: s(75591, 8), /* DSCPMark */
             syntax: 168,
             access: Access::ReadWrite,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(87930, 4), /* DUID */
             syntax: 212,
             access: Access::ReadWrite,
-            version: v(2, 2, 0),
+            version: v(2, 0),
             ..PARAM
         },
         Parameter {
             name: s(87930, 11), /* DUIDExclude */
             syntax: 26,
             access: Access::ReadWrite,
-            version: v(2, 2, 0),
+            version: v(2, 0),
             ..PARAM
         },
         Parameter {
             name: s(3773, 6), /* Enable */
             syntax: 26,
             access: Access::ReadWrite,
-            version: v(2, 2, 0),
+            version: v(2, 0),
             ..PARAM
         },
         Parameter {
             name: s(90860, 10), /* IANAEnable */
             syntax: 16,
             access: Access::ReadWrite,
-            version: v(2, 2, 0),
+            version: v(2, 0),
             ..PARAM
         },
         Parameter {
             name: s(65547, 18), /* IANAManualPrefixes */
             syntax: 213,
             access: Access::ReadWrite,
-            version: v(2, 2, 0),
+            version: v(2, 0),
             ..PARAM
         },
         Parameter {
             name: s(85593, 12), /* IANAPrefixes */
             syntax: 214,
-            version: v(2, 2, 0),
+            version: v(2, 0),
             ..PARAM
         },
         Parameter {
             name: s(82388, 13), /* IAPDAddLength */
             syntax: 215,
             access: Access::ReadWrite,
-            version: v(2, 2, 0),
+            version: v(2, 0),
             ..PARAM
         },
         Parameter {
             name: s(90870, 10), /* IAPDEnable */
             syntax: 16,
             access: Access::ReadWrite,
-            version: v(2, 2, 0),
+            version: v(2, 0),
             ..PARAM
         },
         Parameter {
             name: s(65565, 18), /* IAPDManualPrefixes */
             syntax: 213,
             access: Access::ReadWrite,
-            version: v(2, 2, 0),
+            version: v(2, 0),
             ..PARAM
         },
         Parameter {
             name: s(85605, 12), /* IAPDPrefixes */
             syntax: 214,
-            version: v(2, 2, 0),
+            version: v(2, 0),
             ..PARAM
         },
         Parameter {
             name: s(6361, 9), /* Interface */
             syntax: 169,
             access: Access::ReadWrite,
-            version: v(2, 2, 0),
+            version: v(2, 0),
             ..PARAM
         },
         Parameter {
             name: s(38937, 21), /* OptionNumberOfEntries */
             syntax: 0,
-            version: v(2, 2, 0),
+            version: v(2, 0),
             ..PARAM
         },
         Parameter {
             name: s(81824, 5), /* Order */
             syntax: 81,
             access: Access::ReadWrite,
-            version: v(2, 2, 0),
+            version: v(2, 0),
             ..PARAM
         },
         Parameter {
             name: s(59681, 13), /* SourceAddress */
             syntax: 216,
             access: Access::ReadWrite,
-            version: v(2, 2, 0),
+            version: v(2, 0),
             ..PARAM
         },
         Parameter {
             name: s(60618, 20), /* SourceAddressExclude */
             syntax: 26,
             access: Access::ReadWrite,
-            version: v(2, 2, 0),
+            version: v(2, 0),
             ..PARAM
         },
         Parameter {
             name: s(70529, 17), /* SourceAddressMask */
             syntax: 216,
             access: Access::ReadWrite,
-            version: v(2, 2, 0),
+            version: v(2, 0),
             ..PARAM
         },
         Parameter {
             name: s(2491, 6), /* Status */
             syntax: 65,
-            version: v(2, 2, 0),
+            version: v(2, 0),
             ..PARAM
         },
         Parameter {
             name: s(25394, 11), /* UserClassID */
             syntax: 75,
             access: Access::ReadWrite,
-            version: v(2, 2, 0),
+            version: v(2, 0),
             ..PARAM
         },
         Parameter {
             name: s(50132, 18), /* UserClassIDExclude */
             syntax: 26,
             access: Access::ReadWrite,
-            version: v(2, 2, 0),
+            version: v(2, 0),
             ..PARAM
         },
         Parameter {
             name: s(22915, 13), /* VendorClassID */
             syntax: 75,
             access: Access::ReadWrite,
-            version: v(2, 2, 0),
+            version: v(2, 0),
             ..PARAM
         },
         Parameter {
             name: s(45552, 20), /* VendorClassIDExclude */
             syntax: 26,
             access: Access::ReadWrite,
-            version: v(2, 2, 0),
+            version: v(2, 0),
             ..PARAM
         },
         Parameter {
             name: s(4245, 6), /* Active */
             syntax: 16,
-            version: v(2, 2, 0),
+            version: v(2, 0),
             ..PARAM
         },
         Parameter {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
-            version: v(2, 2, 0),
+            version: v(2, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -843,87 +843,87 @@ pub(crate) static GROUP: Group = Group {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
-            version: v(2, 2, 0),
+            version: v(2, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(44610, 26), /* IPv6AddressNumberOfEntries */
             syntax: 0,
-            version: v(2, 2, 0),
+            version: v(2, 0),
             ..PARAM
         },
         Parameter {
             name: s(46832, 25), /* IPv6PrefixNumberOfEntries */
             syntax: 0,
-            version: v(2, 2, 0),
+            version: v(2, 0),
             ..PARAM
         },
         Parameter {
             name: s(38937, 21), /* OptionNumberOfEntries */
             syntax: 0,
-            version: v(2, 2, 0),
+            version: v(2, 0),
             ..PARAM
         },
         Parameter {
             name: s(59681, 13), /* SourceAddress */
             syntax: 211,
-            version: v(2, 2, 0),
+            version: v(2, 0),
             ..PARAM
         },
         Parameter {
             name: s(45589, 9), /* IPAddress */
             syntax: 211,
-            version: v(2, 2, 0),
+            version: v(2, 0),
             ..PARAM
         },
         Parameter {
             name: s(69985, 17), /* PreferredLifetime */
             syntax: 10,
-            version: v(2, 2, 0),
+            version: v(2, 0),
             ..PARAM
         },
         Parameter {
             name: s(84143, 13), /* ValidLifetime */
             syntax: 10,
-            version: v(2, 2, 0),
+            version: v(2, 0),
             ..PARAM
         },
         Parameter {
             name: s(69985, 17), /* PreferredLifetime */
             syntax: 10,
-            version: v(2, 2, 0),
+            version: v(2, 0),
             ..PARAM
         },
         Parameter {
             name: s(10430, 6), /* Prefix */
             syntax: 217,
-            version: v(2, 2, 0),
+            version: v(2, 0),
             ..PARAM
         },
         Parameter {
             name: s(84143, 13), /* ValidLifetime */
             syntax: 10,
-            version: v(2, 2, 0),
+            version: v(2, 0),
             ..PARAM
         },
         Parameter {
             name: s(61087, 3), /* Tag */
             syntax: 51,
-            version: v(2, 2, 0),
+            version: v(2, 0),
             ..PARAM
         },
         Parameter {
             name: s(25595, 5), /* Value */
             syntax: 196,
-            version: v(2, 2, 0),
+            version: v(2, 0),
             ..PARAM
         },
         Parameter {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
-            version: v(2, 2, 0),
+            version: v(2, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -931,7 +931,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
-            version: v(2, 2, 0),
+            version: v(2, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -939,126 +939,126 @@ pub(crate) static GROUP: Group = Group {
             name: s(3773, 6), /* Enable */
             syntax: 26,
             access: Access::ReadWrite,
-            version: v(2, 2, 0),
+            version: v(2, 0),
             ..PARAM
         },
         Parameter {
             name: s(69849, 17), /* PassthroughClient */
             syntax: 218,
             access: Access::ReadWrite,
-            version: v(2, 2, 0),
+            version: v(2, 0),
             ..PARAM
         },
         Parameter {
             name: s(61087, 3), /* Tag */
             syntax: 51,
             access: Access::ReadWrite,
-            version: v(2, 2, 0),
+            version: v(2, 0),
             ..PARAM
         },
         Parameter {
             name: s(25595, 5), /* Value */
             syntax: 210,
             access: Access::ReadWrite,
-            version: v(2, 2, 0),
+            version: v(2, 0),
             ..PARAM
         },
         Parameter {
             name: s(9477, 9), /* Advertise */
             syntax: 144,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(55917, 7), /* Confirm */
             syntax: 144,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(56148, 7), /* Decline */
             syntax: 144,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(72186, 16), /* DiscardedPackets */
             syntax: 144,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(32267, 18), /* InformationRequest */
             syntax: 144,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(60258, 6), /* Rebind */
             syntax: 144,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(40878, 11), /* Reconfigure */
             syntax: 144,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(86637, 12), /* RelayForward */
             syntax: 144,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(91570, 10), /* RelayReply */
             syntax: 144,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(57534, 7), /* Release */
             syntax: 144,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(63183, 5), /* Renew */
             syntax: 144,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(12747, 5), /* Reply */
             syntax: 144,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(589, 7), /* Request */
             syntax: 144,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(31685, 5), /* Reset */
             syntax: 40,
             access: Access::ReadWrite,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(52098, 7), /* Solicit */
             syntax: 144,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(77819, 15), /* TransmitFailure */
             syntax: 144,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
     ],
@@ -1070,7 +1070,7 @@ pub(crate) static GROUP: Group = Group {
             input: p(20, 0),
             output: p(20, 0),
             status: Status::Current,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             protocols: Protocols::USP,
         },
         Command {
@@ -1080,7 +1080,7 @@ pub(crate) static GROUP: Group = Group {
             input: p(73, 0),
             output: p(73, 0),
             status: Status::Current,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             protocols: Protocols::USP,
         },
         Command {
@@ -1090,7 +1090,7 @@ pub(crate) static GROUP: Group = Group {
             input: p(137, 0),
             output: p(137, 0),
             status: Status::Current,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             protocols: Protocols::USP,
         },
     ],

@@ -62,7 +62,7 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(42604, 21) /* ConfigNumberOfEntries */),
             unique_keys: p(2, 1),
-            version: v(2, 17, 0),
+            version: v(17, 0),
             parameters: p(43, 7),
             commands: p(1, 1),
             ..object(&GROUP)
@@ -80,7 +80,7 @@ pub(crate) static GROUP: Group = Group {
         },
         Object {
             path: s(17745, 14), /* Device.DNS.SD. */
-            version: v(2, 6, 0),
+            version: v(6, 0),
             parameters: p(57, 5),
             ..object(&GROUP)
         },
@@ -92,7 +92,7 @@ pub(crate) static GROUP: Group = Group {
             num_entries_parameter: Some(s(48254, 24) /* AdvertiseNumberOfEntries */),
             enable_parameter: Some(s(3773, 6) /* Enable */),
             unique_keys: p(5, 1),
-            version: v(2, 17, 0),
+            version: v(17, 0),
             parameters: p(62, 11),
             ..object(&GROUP)
         },
@@ -102,7 +102,7 @@ pub(crate) static GROUP: Group = Group {
             min_entries: 0,
             max_entries: None,
             num_entries_parameter: Some(s(47832, 25) /* TextRecordNumberOfEntries */),
-            version: v(2, 17, 0),
+            version: v(17, 0),
             parameters: p(73, 2),
             ..object(&GROUP)
         },
@@ -112,7 +112,7 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(47935, 22) /* ServiceNumberOfEntries */),
             unique_keys: p(6, 1),
-            version: v(2, 6, 0),
+            version: v(6, 0),
             parameters: p(75, 13),
             ..object(&GROUP)
         },
@@ -121,7 +121,7 @@ pub(crate) static GROUP: Group = Group {
             min_entries: 0,
             max_entries: None,
             num_entries_parameter: Some(s(47832, 25) /* TextRecordNumberOfEntries */),
-            version: v(2, 6, 0),
+            version: v(6, 0),
             parameters: p(88, 2),
             ..object(&GROUP)
         },
@@ -132,7 +132,7 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(64228, 19) /* ZoneNumberOfEntries */),
             unique_keys: p(7, 1),
-            version: v(2, 17, 0),
+            version: v(17, 0),
             parameters: p(90, 8),
             ..object(&GROUP)
         },
@@ -143,7 +143,7 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(62138, 19) /* HostNumberOfEntries */),
             unique_keys: p(8, 1),
-            version: v(2, 17, 0),
+            version: v(17, 0),
             parameters: p(98, 8),
             ..object(&GROUP)
         },
@@ -152,13 +152,13 @@ pub(crate) static GROUP: Group = Group {
         Parameter {
             name: s(60698, 20), /* SupportedRecordTypes */
             syntax: 220,
-            version: v(2, 2, 0),
+            version: v(2, 0),
             ..PARAM
         },
         Parameter {
             name: s(64228, 19), /* ZoneNumberOfEntries */
             syntax: 0,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
@@ -223,7 +223,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(42280, 9), /* DNSServer */
             syntax: 6,
             access: Access::ReadWrite,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -231,7 +231,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(42266, 8), /* HostName */
             syntax: 6,
             access: Access::ReadWrite,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, true),
             ..PARAM
         },
@@ -239,7 +239,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(6361, 9), /* Interface */
             syntax: 8,
             access: Access::ReadWrite,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -247,7 +247,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(40971, 19), /* NumberOfRepetitions */
             syntax: 0,
             access: Access::ReadWrite,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, true),
             ..PARAM
         },
@@ -255,63 +255,63 @@ pub(crate) static GROUP: Group = Group {
             name: s(30451, 7), /* Timeout */
             syntax: 21,
             access: Access::ReadWrite,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
             name: s(57618, 21), /* Result.{i}.AnswerType */
             syntax: 222,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(55095, 22), /* Result.{i}.DNSServerIP */
             syntax: 126,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(43003, 27), /* Result.{i}.HostNameReturned */
             syntax: 6,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(55117, 22), /* Result.{i}.IPAddresses */
             syntax: 223,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(52049, 23), /* Result.{i}.ResponseTime */
             syntax: 21,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(70223, 17), /* Result.{i}.Status */
             syntax: 224,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(2491, 6), /* Status */
             syntax: 225,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(86949, 12), /* SuccessCount */
             syntax: 0,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
@@ -408,7 +408,7 @@ pub(crate) static GROUP: Group = Group {
         Parameter {
             name: s(42604, 21), /* ConfigNumberOfEntries */
             syntax: 0,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
@@ -431,7 +431,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -439,40 +439,40 @@ pub(crate) static GROUP: Group = Group {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(87809, 11), /* CacheMaxTTL */
             syntax: 201,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(87820, 11), /* CacheMinTTL */
             syntax: 176,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(92558, 9), /* CacheSize */
             syntax: 227,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(90780, 10), /* Forwarders */
             syntax: 228,
             access: Access::ReadWrite,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(6361, 9), /* Interface */
             syntax: 169,
             access: Access::ReadWrite,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
@@ -520,7 +520,7 @@ pub(crate) static GROUP: Group = Group {
         Parameter {
             name: s(48254, 24), /* AdvertiseNumberOfEntries */
             syntax: 0,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
@@ -528,33 +528,33 @@ pub(crate) static GROUP: Group = Group {
             syntax: 229,
             access: Access::ReadWrite,
             status: Status::Obsoleted,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             ..PARAM
         },
         Parameter {
             name: s(3773, 6), /* Enable */
             syntax: 16,
             access: Access::ReadWrite,
-            version: v(2, 6, 0),
+            version: v(6, 0),
             ..PARAM
         },
         Parameter {
             name: s(47935, 22), /* ServiceNumberOfEntries */
             syntax: 0,
-            version: v(2, 6, 0),
+            version: v(6, 0),
             ..PARAM
         },
         Parameter {
             name: s(2491, 6), /* Status */
             syntax: 179,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -562,7 +562,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -570,172 +570,172 @@ pub(crate) static GROUP: Group = Group {
             name: s(61131, 19), /* ApplicationProtocol */
             syntax: 230,
             access: Access::ReadWrite,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(15714, 6), /* Domain */
             syntax: 231,
             access: Access::ReadWrite,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(3773, 6), /* Enable */
             syntax: 16,
             access: Access::ReadWrite,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(85713, 12), /* InstanceName */
             syntax: 232,
             access: Access::ReadWrite,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(6361, 9), /* Interface */
             syntax: 233,
             access: Access::ReadWrite,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(9673, 4), /* Port */
             syntax: 234,
             access: Access::ReadWrite,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(2491, 6), /* Status */
             syntax: 65,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(47832, 25), /* TextRecordNumberOfEntries */
             syntax: 0,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(18363, 17), /* TransportProtocol */
             syntax: 235,
             access: Access::ReadWrite,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(15497, 3), /* Key */
             syntax: 97,
             access: Access::ReadWrite,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(25595, 5), /* Value */
             syntax: 97,
             access: Access::ReadWrite,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(61131, 19), /* ApplicationProtocol */
             syntax: 230,
-            version: v(2, 6, 0),
+            version: v(6, 0),
             ..PARAM
         },
         Parameter {
             name: s(15714, 6), /* Domain */
             syntax: 6,
-            version: v(2, 6, 0),
+            version: v(6, 0),
             ..PARAM
         },
         Parameter {
             name: s(6317, 4), /* Host */
             syntax: 236,
-            version: v(2, 6, 0),
+            version: v(6, 0),
             ..PARAM
         },
         Parameter {
             name: s(85713, 12), /* InstanceName */
             syntax: 232,
-            version: v(2, 6, 0),
+            version: v(6, 0),
             ..PARAM
         },
         Parameter {
             name: s(91070, 10), /* LastUpdate */
             syntax: 10,
-            version: v(2, 6, 0),
+            version: v(6, 0),
             ..PARAM
         },
         Parameter {
             name: s(9673, 4), /* Port */
             syntax: 234,
-            version: v(2, 6, 0),
+            version: v(6, 0),
             ..PARAM
         },
         Parameter {
             name: s(11422, 8), /* Priority */
             syntax: 234,
-            version: v(2, 6, 0),
+            version: v(6, 0),
             ..PARAM
         },
         Parameter {
             name: s(2491, 6), /* Status */
             syntax: 237,
-            version: v(2, 6, 0),
+            version: v(6, 0),
             ..PARAM
         },
         Parameter {
             name: s(50037, 6), /* Target */
             syntax: 6,
-            version: v(2, 6, 0),
+            version: v(6, 0),
             ..PARAM
         },
         Parameter {
             name: s(47832, 25), /* TextRecordNumberOfEntries */
             syntax: 0,
-            version: v(2, 6, 0),
+            version: v(6, 0),
             ..PARAM
         },
         Parameter {
             name: s(92030, 10), /* TimeToLive */
             syntax: 238,
-            version: v(2, 6, 0),
+            version: v(6, 0),
             ..PARAM
         },
         Parameter {
             name: s(18363, 17), /* TransportProtocol */
             syntax: 235,
-            version: v(2, 6, 0),
+            version: v(6, 0),
             ..PARAM
         },
         Parameter {
             name: s(93971, 6), /* Weight */
             syntax: 234,
-            version: v(2, 6, 0),
+            version: v(6, 0),
             ..PARAM
         },
         Parameter {
             name: s(15497, 3), /* Key */
             syntax: 97,
-            version: v(2, 6, 0),
+            version: v(6, 0),
             ..PARAM
         },
         Parameter {
             name: s(25595, 5), /* Value */
             syntax: 97,
-            version: v(2, 6, 0),
+            version: v(6, 0),
             ..PARAM
         },
         Parameter {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -743,7 +743,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -751,33 +751,33 @@ pub(crate) static GROUP: Group = Group {
             name: s(3773, 6), /* Enable */
             syntax: 16,
             access: Access::ReadWrite,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(62138, 19), /* HostNumberOfEntries */
             syntax: 0,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(6361, 9), /* Interface */
             syntax: 169,
             access: Access::ReadWrite,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(31079, 4), /* Name */
             syntax: 93,
             access: Access::ReadWrite,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(68942, 6), /* Origin */
             syntax: 239,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -785,7 +785,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(68942, 6), /* Origin */
             syntax: 239,
             access: Access::WriteOnceReadOnly,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -793,7 +793,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -801,7 +801,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -809,33 +809,33 @@ pub(crate) static GROUP: Group = Group {
             name: s(3773, 6), /* Enable */
             syntax: 16,
             access: Access::ReadWrite,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(6317, 4), /* Host */
             syntax: 240,
             access: Access::ReadWrite,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(91070, 10), /* LastUpdate */
             syntax: 10,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(31079, 4), /* Name */
             syntax: 241,
             access: Access::ReadWrite,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(68942, 6), /* Origin */
             syntax: 239,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -843,7 +843,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(68942, 6), /* Origin */
             syntax: 239,
             access: Access::WriteOnceReadOnly,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -856,7 +856,7 @@ pub(crate) static GROUP: Group = Group {
             input: p(12, 5),
             output: p(17, 8),
             status: Status::Current,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             protocols: Protocols::USP,
         },
         Command {
@@ -866,7 +866,7 @@ pub(crate) static GROUP: Group = Group {
             input: p(50, 0),
             output: p(50, 0),
             status: Status::Current,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             protocols: Protocols::USP,
         },
     ],

@@ -125,21 +125,21 @@ pub(crate) static GROUP: Group = Group {
         },
         Object {
             path: s(37595, 29), /* Device.DSL.Diagnostics.SELTP. */
-            version: v(2, 13, 0),
+            version: v(13, 0),
             protocols: Protocols::CWMP,
             parameters: p(267, 13),
             ..object(&GROUP)
         },
         Object {
             path: s(32961, 31), /* Device.DSL.Diagnostics.SELTQLN. */
-            version: v(2, 13, 0),
+            version: v(13, 0),
             protocols: Protocols::CWMP,
             parameters: p(280, 6),
             ..object(&GROUP)
         },
         Object {
             path: s(32992, 31), /* Device.DSL.Diagnostics.SELTUER. */
-            version: v(2, 13, 0),
+            version: v(13, 0),
             protocols: Protocols::CWMP,
             parameters: p(286, 8),
             ..object(&GROUP)
@@ -155,7 +155,7 @@ pub(crate) static GROUP: Group = Group {
         },
         Object {
             path: s(28574, 34), /* Device.DSL.Line.{i}.DataGathering. */
-            version: v(2, 8, 0),
+            version: v(8, 0),
             parameters: p(371, 3),
             ..object(&GROUP)
         },
@@ -546,7 +546,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(31685, 5), /* Reset */
             syntax: 40,
             access: Access::ReadWrite,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -747,13 +747,13 @@ pub(crate) static GROUP: Group = Group {
         Parameter {
             name: s(90170, 10), /* ACTINPREIN */
             syntax: 288,
-            version: v(2, 8, 0),
+            version: v(8, 0),
             ..PARAM
         },
         Parameter {
             name: s(96678, 6), /* ACTNDR */
             syntax: 131,
-            version: v(2, 8, 0),
+            version: v(8, 0),
             ..PARAM
         },
         Parameter {
@@ -929,7 +929,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(31685, 5), /* Reset */
             syntax: 40,
             access: Access::ReadWrite,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -1129,252 +1129,252 @@ pub(crate) static GROUP: Group = Group {
             name: s(6361, 9), /* Interface */
             syntax: 293,
             access: Access::ReadWrite,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
             name: s(94217, 8), /* ACTATPds */
             syntax: 255,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(94225, 8), /* ACTATPus */
             syntax: 255,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(94233, 8), /* ACTPSDds */
             syntax: 255,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(94241, 8), /* ACTPSDus */
             syntax: 255,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(94353, 8), /* BITSpsds */
             syntax: 294,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(94361, 8), /* BITSpsus */
             syntax: 295,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(95962, 7), /* HLINGds */
             syntax: 0,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(95969, 7), /* HLINGus */
             syntax: 0,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(94689, 8), /* HLINSCds */
             syntax: 255,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(94697, 8), /* HLINSCus */
             syntax: 255,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(94705, 8), /* HLINpsds */
             syntax: 294,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(94713, 8), /* HLINpsus */
             syntax: 295,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(95976, 7), /* HLOGGds */
             syntax: 0,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(95983, 7), /* HLOGGus */
             syntax: 0,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(94721, 8), /* HLOGMTds */
             syntax: 0,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(94729, 8), /* HLOGMTus */
             syntax: 0,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(94737, 8), /* HLOGpsds */
             syntax: 296,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(94745, 8), /* HLOGpsus */
             syntax: 296,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(94889, 8), /* LATNpbds */
             syntax: 297,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(94897, 8), /* LATNpbus */
             syntax: 297,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(97032, 6), /* QLNGds */
             syntax: 0,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(97038, 6), /* QLNGus */
             syntax: 0,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(96249, 7), /* QLNMTds */
             syntax: 0,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(96256, 7), /* QLNMTus */
             syntax: 0,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(96263, 7), /* QLNpsds */
             syntax: 294,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(96270, 7), /* QLNpsus */
             syntax: 295,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(97080, 6), /* SATNds */
             syntax: 297,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(97086, 6), /* SATNus */
             syntax: 297,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(97092, 6), /* SNRGds */
             syntax: 0,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(97098, 6), /* SNRGus */
             syntax: 0,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(96347, 7), /* SNRMTds */
             syntax: 0,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(96354, 7), /* SNRMTus */
             syntax: 0,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(96361, 7), /* SNRpsds */
             syntax: 294,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(96368, 7), /* SNRpsus */
             syntax: 295,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(2491, 6), /* Status */
             syntax: 11,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -1382,7 +1382,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(48494, 24), /* CapacityEstimateEnabling */
             syntax: 16,
             access: Access::ReadWrite,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -1390,7 +1390,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(71642, 16), /* CapacityNoisePSD */
             syntax: 298,
             access: Access::ReadWrite,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -1398,7 +1398,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(68098, 17), /* CapacitySignalPSD */
             syntax: 298,
             access: Access::ReadWrite,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -1406,7 +1406,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(58838, 20), /* CapacityTargetMargin */
             syntax: 299,
             access: Access::ReadWrite,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -1414,63 +1414,63 @@ pub(crate) static GROUP: Group = Group {
             name: s(6361, 9), /* Interface */
             syntax: 300,
             access: Access::ReadWrite,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(17490, 26), /* AttenuationCharacteristics */
             syntax: 301,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(48494, 16), /* CapacityEstimate */
             syntax: 302,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(91090, 10), /* LoopLength */
             syntax: 303,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(76409, 15), /* LoopTermination */
             syntax: 304,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(85833, 12), /* LoopTopology */
             syntax: 219,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(82986, 13), /* MissingFilter */
             syntax: 16,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(2491, 6), /* Status */
             syntax: 305,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(80811, 14), /* TFlogGroupSize */
             syntax: 306,
-            version: v(2, 14, 0),
+            version: v(14, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -1478,7 +1478,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(6361, 9), /* Interface */
             syntax: 300,
             access: Access::ReadWrite,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -1486,35 +1486,35 @@ pub(crate) static GROUP: Group = Group {
             name: s(47257, 25), /* QLNMaxMeasurementDuration */
             syntax: 307,
             access: Access::ReadWrite,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(44506, 26), /* ExtendedBandwidthOperation */
             syntax: 16,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(32988, 3), /* QLN */
             syntax: 294,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(86433, 12), /* QLNGroupSize */
             syntax: 306,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(2491, 6), /* Status */
             syntax: 305,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -1522,7 +1522,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(6361, 9), /* Interface */
             syntax: 300,
             access: Access::ReadWrite,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -1530,49 +1530,49 @@ pub(crate) static GROUP: Group = Group {
             name: s(47907, 25), /* UERMaxMeasurementDuration */
             syntax: 308,
             access: Access::ReadWrite,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(44506, 26), /* ExtendedBandwidthOperation */
             syntax: 16,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(2491, 6), /* Status */
             syntax: 305,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(33019, 3), /* UER */
             syntax: 309,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(87081, 12), /* UERGroupSize */
             syntax: 306,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(81049, 14), /* UERScaleFactor */
             syntax: 0,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(97194, 6), /* UERVar */
             syntax: 310,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -1797,14 +1797,14 @@ pub(crate) static GROUP: Group = Group {
         Parameter {
             name: s(17490, 26), /* AttenuationCharacteristics */
             syntax: 301,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(48494, 16), /* CapacityEstimate */
             syntax: 302,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -1812,7 +1812,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(48494, 24), /* CapacityEstimateEnabling */
             syntax: 16,
             access: Access::ReadWrite,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -1820,7 +1820,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(71642, 16), /* CapacityNoisePSD */
             syntax: 298,
             access: Access::ReadWrite,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -1828,7 +1828,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(68098, 17), /* CapacitySignalPSD */
             syntax: 298,
             access: Access::ReadWrite,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -1836,7 +1836,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(58838, 20), /* CapacityTargetMargin */
             syntax: 299,
             access: Access::ReadWrite,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -1844,7 +1844,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(72154, 16), /* DiagnosticsState */
             syntax: 311,
             access: Access::ReadWrite,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -1852,42 +1852,42 @@ pub(crate) static GROUP: Group = Group {
             name: s(6361, 9), /* Interface */
             syntax: 300,
             access: Access::ReadWrite,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(91090, 10), /* LoopLength */
             syntax: 303,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(76409, 15), /* LoopTermination */
             syntax: 304,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(85833, 12), /* LoopTopology */
             syntax: 219,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(82986, 13), /* MissingFilter */
             syntax: 16,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(80811, 14), /* TFlogGroupSize */
             syntax: 306,
-            version: v(2, 14, 0),
+            version: v(14, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -1895,14 +1895,14 @@ pub(crate) static GROUP: Group = Group {
             name: s(72154, 16), /* DiagnosticsState */
             syntax: 311,
             access: Access::ReadWrite,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(44506, 26), /* ExtendedBandwidthOperation */
             syntax: 16,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -1910,21 +1910,21 @@ pub(crate) static GROUP: Group = Group {
             name: s(6361, 9), /* Interface */
             syntax: 300,
             access: Access::ReadWrite,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(32988, 3), /* QLN */
             syntax: 294,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(86433, 12), /* QLNGroupSize */
             syntax: 306,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -1932,7 +1932,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(47257, 25), /* QLNMaxMeasurementDuration */
             syntax: 307,
             access: Access::ReadWrite,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -1940,14 +1940,14 @@ pub(crate) static GROUP: Group = Group {
             name: s(72154, 16), /* DiagnosticsState */
             syntax: 311,
             access: Access::ReadWrite,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(44506, 26), /* ExtendedBandwidthOperation */
             syntax: 16,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -1955,21 +1955,21 @@ pub(crate) static GROUP: Group = Group {
             name: s(6361, 9), /* Interface */
             syntax: 300,
             access: Access::ReadWrite,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(33019, 3), /* UER */
             syntax: 309,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(87081, 12), /* UERGroupSize */
             syntax: 306,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -1977,46 +1977,46 @@ pub(crate) static GROUP: Group = Group {
             name: s(47907, 25), /* UERMaxMeasurementDuration */
             syntax: 308,
             access: Access::ReadWrite,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(81049, 14), /* UERScaleFactor */
             syntax: 0,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(97194, 6), /* UERVar */
             syntax: 310,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(87523, 11), /* ACTINPROCds */
             syntax: 0,
-            version: v(2, 8, 0),
+            version: v(8, 0),
             ..PARAM
         },
         Parameter {
             name: s(87534, 11), /* ACTINPROCus */
             syntax: 0,
-            version: v(2, 8, 0),
+            version: v(8, 0),
             ..PARAM
         },
         Parameter {
             name: s(87545, 11), /* ACTRAMODEds */
             syntax: 312,
-            version: v(2, 8, 0),
+            version: v(8, 0),
             ..PARAM
         },
         Parameter {
             name: s(87556, 11), /* ACTRAMODEus */
             syntax: 312,
-            version: v(2, 8, 0),
+            version: v(8, 0),
             ..PARAM
         },
         Parameter {
@@ -2091,7 +2091,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(61815, 19), /* EnableDataGathering */
             syntax: 16,
             access: Access::ReadWrite,
-            version: v(2, 8, 0),
+            version: v(8, 0),
             ..PARAM
         },
         Parameter {
@@ -2184,19 +2184,19 @@ pub(crate) static GROUP: Group = Group {
         Parameter {
             name: s(93476, 9), /* RXTHRSHds */
             syntax: 325,
-            version: v(2, 8, 0),
+            version: v(8, 0),
             ..PARAM
         },
         Parameter {
             name: s(93620, 9), /* SNRMROCds */
             syntax: 326,
-            version: v(2, 8, 0),
+            version: v(8, 0),
             ..PARAM
         },
         Parameter {
             name: s(93629, 9), /* SNRMROCus */
             syntax: 326,
-            version: v(2, 8, 0),
+            version: v(8, 0),
             ..PARAM
         },
         Parameter {
@@ -2237,19 +2237,19 @@ pub(crate) static GROUP: Group = Group {
         Parameter {
             name: s(93872, 9), /* UPBOKLEPb */
             syntax: 329,
-            version: v(2, 8, 0),
+            version: v(8, 0),
             ..PARAM
         },
         Parameter {
             name: s(92140, 8), /* UPBOKLER */
             syntax: 330,
-            version: v(2, 8, 0),
+            version: v(8, 0),
             ..PARAM
         },
         Parameter {
             name: s(92140, 10), /* UPBOKLERPb */
             syntax: 329,
-            version: v(2, 8, 0),
+            version: v(8, 0),
             ..PARAM
         },
         Parameter {
@@ -2298,13 +2298,13 @@ pub(crate) static GROUP: Group = Group {
         Parameter {
             name: s(98379, 4), /* XTSE */
             syntax: 333,
-            version: v(2, 8, 0),
+            version: v(8, 0),
             ..PARAM
         },
         Parameter {
             name: s(96543, 7), /* XTSUsed */
             syntax: 333,
-            version: v(2, 8, 0),
+            version: v(8, 0),
             ..PARAM
         },
         Parameter {
@@ -2325,25 +2325,25 @@ pub(crate) static GROUP: Group = Group {
         Parameter {
             name: s(92270, 10), /* XTUCSerial */
             syntax: 335,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(71158, 17), /* XTUCSystemCountry */
             syntax: 334,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(50414, 16), /* XTUCSystemVendor */
             syntax: 336,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(50414, 24), /* XTUCSystemVendorSpecific */
             syntax: 334,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
@@ -2354,13 +2354,13 @@ pub(crate) static GROUP: Group = Group {
         Parameter {
             name: s(67635, 18), /* XTUCVendorSpecific */
             syntax: 334,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(89976, 11), /* XTUCVersion */
             syntax: 337,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
@@ -2381,25 +2381,25 @@ pub(crate) static GROUP: Group = Group {
         Parameter {
             name: s(92280, 10), /* XTURSerial */
             syntax: 335,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(71175, 17), /* XTURSystemCountry */
             syntax: 334,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(50438, 16), /* XTURSystemVendor */
             syntax: 336,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(50438, 24), /* XTURSystemVendorSpecific */
             syntax: 334,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
@@ -2410,31 +2410,31 @@ pub(crate) static GROUP: Group = Group {
         Parameter {
             name: s(67653, 18), /* XTURVendorSpecific */
             syntax: 334,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(90020, 11), /* XTURVersion */
             syntax: 338,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(45882, 25), /* ActLoggingDepthReportingR */
             syntax: 339,
-            version: v(2, 8, 0),
+            version: v(8, 0),
             ..PARAM
         },
         Parameter {
             name: s(68591, 17), /* EventTraceBufferR */
             syntax: 340,
-            version: v(2, 8, 0),
+            version: v(8, 0),
             ..PARAM
         },
         Parameter {
             name: s(45885, 13), /* LoggingDepthR */
             syntax: 339,
-            version: v(2, 8, 0),
+            version: v(8, 0),
             ..PARAM
         },
         Parameter {
@@ -2507,7 +2507,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(31685, 5), /* Reset */
             syntax: 40,
             access: Access::ReadWrite,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -2724,7 +2724,7 @@ pub(crate) static GROUP: Group = Group {
             input: p(69, 0),
             output: p(69, 0),
             status: Status::Current,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             protocols: Protocols::USP,
         },
         Command {
@@ -2734,7 +2734,7 @@ pub(crate) static GROUP: Group = Group {
             input: p(138, 0),
             output: p(138, 0),
             status: Status::Current,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             protocols: Protocols::USP,
         },
         Command {
@@ -2744,7 +2744,7 @@ pub(crate) static GROUP: Group = Group {
             input: p(168, 1),
             output: p(169, 35),
             status: Status::Current,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             protocols: Protocols::USP,
         },
         Command {
@@ -2754,7 +2754,7 @@ pub(crate) static GROUP: Group = Group {
             input: p(204, 5),
             output: p(209, 8),
             status: Status::Current,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             protocols: Protocols::USP,
         },
         Command {
@@ -2764,7 +2764,7 @@ pub(crate) static GROUP: Group = Group {
             input: p(217, 2),
             output: p(219, 4),
             status: Status::Current,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             protocols: Protocols::USP,
         },
         Command {
@@ -2774,7 +2774,7 @@ pub(crate) static GROUP: Group = Group {
             input: p(223, 2),
             output: p(225, 6),
             status: Status::Current,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             protocols: Protocols::USP,
         },
         Command {
@@ -2784,7 +2784,7 @@ pub(crate) static GROUP: Group = Group {
             input: p(388, 0),
             output: p(388, 0),
             status: Status::Current,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             protocols: Protocols::USP,
         },
     ],

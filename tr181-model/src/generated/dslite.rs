@@ -11,7 +11,7 @@ pub(crate) static GROUP: Group = Group {
     objects: &[
         Object {
             path: s(27532, 14), /* Device.DSLite. */
-            version: v(2, 2, 0),
+            version: v(2, 0),
             parameters: p(0, 2),
             ..object(&GROUP)
         },
@@ -21,7 +21,7 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(33984, 31) /* InterfaceSettingNumberOfEntries */),
             unique_keys: p(0, 1),
-            version: v(2, 2, 0),
+            version: v(2, 0),
             parameters: p(2, 12),
             ..object(&GROUP)
         },
@@ -31,20 +31,20 @@ pub(crate) static GROUP: Group = Group {
             name: s(3773, 6), /* Enable */
             syntax: 16,
             access: Access::ReadWrite,
-            version: v(2, 2, 0),
+            version: v(2, 0),
             ..PARAM
         },
         Parameter {
             name: s(33984, 31), /* InterfaceSettingNumberOfEntries */
             syntax: 0,
-            version: v(2, 2, 0),
+            version: v(2, 0),
             ..PARAM
         },
         Parameter {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
-            version: v(2, 2, 0),
+            version: v(2, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -52,7 +52,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
-            version: v(2, 2, 0),
+            version: v(2, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -60,65 +60,65 @@ pub(crate) static GROUP: Group = Group {
             name: s(3773, 6), /* Enable */
             syntax: 16,
             access: Access::ReadWrite,
-            version: v(2, 2, 0),
+            version: v(2, 0),
             ..PARAM
         },
         Parameter {
             name: s(38233, 15), /* EndpointAddress */
             syntax: 211,
             access: Access::ReadWrite,
-            version: v(2, 2, 0),
+            version: v(2, 0),
             ..PARAM
         },
         Parameter {
             name: s(59238, 20), /* EndpointAddressInUse */
             syntax: 211,
-            version: v(2, 5, 0),
+            version: v(5, 0),
             ..PARAM
         },
         Parameter {
             name: s(38233, 29), /* EndpointAddressTypePrecedence */
             syntax: 344,
             access: Access::ReadWrite,
-            version: v(2, 5, 0),
+            version: v(5, 0),
             ..PARAM
         },
         Parameter {
             name: s(40458, 28), /* EndpointAssignmentPrecedence */
             syntax: 345,
             access: Access::ReadWrite,
-            version: v(2, 2, 0),
+            version: v(2, 0),
             ..PARAM
         },
         Parameter {
             name: s(85317, 12), /* EndpointName */
             syntax: 6,
             access: Access::ReadWrite,
-            version: v(2, 2, 0),
+            version: v(2, 0),
             ..PARAM
         },
         Parameter {
             name: s(68942, 6), /* Origin */
             syntax: 346,
-            version: v(2, 2, 0),
+            version: v(2, 0),
             ..PARAM
         },
         Parameter {
             name: s(2491, 6), /* Status */
             syntax: 179,
-            version: v(2, 2, 0),
+            version: v(2, 0),
             ..PARAM
         },
         Parameter {
             name: s(77834, 15), /* TunnelInterface */
             syntax: 233,
-            version: v(2, 2, 0),
+            version: v(2, 0),
             ..PARAM
         },
         Parameter {
             name: s(70869, 17), /* TunneledInterface */
             syntax: 233,
-            version: v(2, 2, 0),
+            version: v(2, 0),
             ..PARAM
         },
     ],

@@ -11,7 +11,7 @@ pub(crate) static GROUP: Group = Group {
     objects: &[
         Object {
             path: s(18641, 18), /* Device.DynamicDNS. */
-            version: v(2, 10, 0),
+            version: v(10, 0),
             parameters: p(0, 3),
             ..object(&GROUP)
         },
@@ -23,7 +23,7 @@ pub(crate) static GROUP: Group = Group {
             num_entries_parameter: Some(s(55875, 21) /* ClientNumberOfEntries */),
             enable_parameter: Some(s(3773, 6) /* Enable */),
             unique_keys: p(0, 2),
-            version: v(2, 10, 0),
+            version: v(10, 0),
             parameters: p(3, 10),
             ..object(&GROUP)
         },
@@ -35,7 +35,7 @@ pub(crate) static GROUP: Group = Group {
             num_entries_parameter: Some(s(51359, 23) /* HostnameNumberOfEntries */),
             enable_parameter: Some(s(3773, 6) /* Enable */),
             unique_keys: p(2, 1),
-            version: v(2, 10, 0),
+            version: v(10, 0),
             parameters: p(13, 4),
             ..object(&GROUP)
         },
@@ -47,7 +47,7 @@ pub(crate) static GROUP: Group = Group {
             num_entries_parameter: Some(s(57891, 21) /* ServerNumberOfEntries */),
             enable_parameter: Some(s(3773, 6) /* Enable */),
             unique_keys: p(3, 2),
-            version: v(2, 10, 0),
+            version: v(10, 0),
             parameters: p(17, 12),
             ..object(&GROUP)
         },
@@ -56,26 +56,26 @@ pub(crate) static GROUP: Group = Group {
         Parameter {
             name: s(55875, 21), /* ClientNumberOfEntries */
             syntax: 0,
-            version: v(2, 10, 0),
+            version: v(10, 0),
             ..PARAM
         },
         Parameter {
             name: s(57891, 21), /* ServerNumberOfEntries */
             syntax: 0,
-            version: v(2, 10, 0),
+            version: v(10, 0),
             ..PARAM
         },
         Parameter {
             name: s(27585, 17), /* SupportedServices */
             syntax: 384,
-            version: v(2, 10, 0),
+            version: v(10, 0),
             ..PARAM
         },
         Parameter {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
-            version: v(2, 10, 0),
+            version: v(10, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -83,7 +83,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
-            version: v(2, 10, 0),
+            version: v(10, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -91,86 +91,86 @@ pub(crate) static GROUP: Group = Group {
             name: s(3773, 6), /* Enable */
             syntax: 16,
             access: Access::ReadWrite,
-            version: v(2, 10, 0),
+            version: v(10, 0),
             ..PARAM
         },
         Parameter {
             name: s(51359, 23), /* HostnameNumberOfEntries */
             syntax: 0,
-            version: v(2, 10, 0),
+            version: v(10, 0),
             ..PARAM
         },
         Parameter {
             name: s(6361, 9), /* Interface */
             syntax: 233,
             access: Access::ReadWrite,
-            version: v(2, 10, 0),
+            version: v(10, 0),
             ..PARAM
         },
         Parameter {
             name: s(92909, 9), /* LastError */
             syntax: 385,
-            version: v(2, 10, 0),
+            version: v(10, 0),
             ..PARAM
         },
         Parameter {
             name: s(16587, 8), /* Password */
             syntax: 9,
             access: Access::ReadWrite,
-            version: v(2, 10, 0),
+            version: v(10, 0),
             ..PARAM
         },
         Parameter {
             name: s(7297, 6), /* Server */
             syntax: 386,
             access: Access::ReadWrite,
-            version: v(2, 10, 0),
+            version: v(10, 0),
             ..PARAM
         },
         Parameter {
             name: s(2491, 6), /* Status */
             syntax: 387,
-            version: v(2, 10, 0),
+            version: v(10, 0),
             ..PARAM
         },
         Parameter {
             name: s(14137, 8), /* Username */
             syntax: 6,
             access: Access::ReadWrite,
-            version: v(2, 10, 0),
+            version: v(10, 0),
             ..PARAM
         },
         Parameter {
             name: s(3773, 6), /* Enable */
             syntax: 16,
             access: Access::ReadWrite,
-            version: v(2, 10, 0),
+            version: v(10, 0),
             ..PARAM
         },
         Parameter {
             name: s(91070, 10), /* LastUpdate */
             syntax: 10,
-            version: v(2, 10, 0),
+            version: v(10, 0),
             ..PARAM
         },
         Parameter {
             name: s(31079, 4), /* Name */
             syntax: 6,
             access: Access::ReadWrite,
-            version: v(2, 10, 0),
+            version: v(10, 0),
             ..PARAM
         },
         Parameter {
             name: s(2491, 6), /* Status */
             syntax: 388,
-            version: v(2, 10, 0),
+            version: v(10, 0),
             ..PARAM
         },
         Parameter {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
-            version: v(2, 10, 0),
+            version: v(10, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -178,7 +178,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
-            version: v(2, 10, 0),
+            version: v(10, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -186,69 +186,69 @@ pub(crate) static GROUP: Group = Group {
             name: s(81634, 13), /* CheckInterval */
             syntax: 28,
             access: Access::ReadWrite,
-            version: v(2, 10, 0),
+            version: v(10, 0),
             ..PARAM
         },
         Parameter {
             name: s(3773, 6), /* Enable */
             syntax: 16,
             access: Access::ReadWrite,
-            version: v(2, 10, 0),
+            version: v(10, 0),
             ..PARAM
         },
         Parameter {
             name: s(47872, 10), /* MaxRetries */
             syntax: 0,
             access: Access::ReadWrite,
-            version: v(2, 10, 0),
+            version: v(10, 0),
             ..PARAM
         },
         Parameter {
             name: s(31079, 4), /* Name */
             syntax: 31,
             access: Access::ReadWrite,
-            version: v(2, 10, 0),
+            version: v(10, 0),
             ..PARAM
         },
         Parameter {
             name: s(18372, 8), /* Protocol */
             syntax: 389,
             access: Access::ReadWrite,
-            version: v(2, 10, 0),
+            version: v(10, 0),
             ..PARAM
         },
         Parameter {
             name: s(27229, 13), /* RetryInterval */
             syntax: 28,
             access: Access::ReadWrite,
-            version: v(2, 10, 0),
+            version: v(10, 0),
             ..PARAM
         },
         Parameter {
             name: s(45967, 13), /* ServerAddress */
             syntax: 6,
             access: Access::ReadWrite,
-            version: v(2, 10, 0),
+            version: v(10, 0),
             ..PARAM
         },
         Parameter {
             name: s(47697, 10), /* ServerPort */
             syntax: 51,
             access: Access::ReadWrite,
-            version: v(2, 10, 0),
+            version: v(10, 0),
             ..PARAM
         },
         Parameter {
             name: s(89448, 11), /* ServiceName */
             syntax: 390,
             access: Access::ReadWrite,
-            version: v(2, 10, 0),
+            version: v(10, 0),
             ..PARAM
         },
         Parameter {
             name: s(32664, 18), /* SupportedProtocols */
             syntax: 391,
-            version: v(2, 10, 0),
+            version: v(10, 0),
             ..PARAM
         },
     ],

@@ -37,13 +37,13 @@ pub(crate) static GROUP: Group = Group {
             num_entries_parameter: Some(s(65745, 18) /* LAGNumberOfEntries */),
             enable_parameter: Some(s(3773, 6) /* Enable */),
             unique_keys: p(2, 3),
-            version: v(2, 12, 0),
+            version: v(12, 0),
             parameters: p(49, 8),
             ..object(&GROUP)
         },
         Object {
             path: s(35061, 30), /* Device.Ethernet.LAG.{i}.Stats. */
-            version: v(2, 12, 0),
+            version: v(12, 0),
             parameters: p(57, 16),
             commands: p(1, 1),
             ..object(&GROUP)
@@ -73,7 +73,7 @@ pub(crate) static GROUP: Group = Group {
             num_entries_parameter: Some(s(49742, 24) /* RMONStatsNumberOfEntries */),
             enable_parameter: Some(s(3773, 6) /* Enable */),
             unique_keys: p(8, 2),
-            version: v(2, 4, 0),
+            version: v(4, 0),
             parameters: p(103, 23),
             ..object(&GROUP)
         },
@@ -96,7 +96,7 @@ pub(crate) static GROUP: Group = Group {
         },
         Object {
             path: s(59038, 20), /* Device.Ethernet.WoL. */
-            version: v(2, 13, 0),
+            version: v(13, 0),
             parameters: p(152, 3),
             commands: p(4, 1),
             ..object(&GROUP)
@@ -106,7 +106,7 @@ pub(crate) static GROUP: Group = Group {
         Parameter {
             name: s(59458, 20), /* FlowControlSupported */
             syntax: 16,
-            version: v(2, 14, 0),
+            version: v(14, 0),
             ..PARAM
         },
         Parameter {
@@ -117,7 +117,7 @@ pub(crate) static GROUP: Group = Group {
         Parameter {
             name: s(65745, 18), /* LAGNumberOfEntries */
             syntax: 0,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             ..PARAM
         },
         Parameter {
@@ -128,7 +128,7 @@ pub(crate) static GROUP: Group = Group {
         Parameter {
             name: s(49742, 24), /* RMONStatsNumberOfEntries */
             syntax: 0,
-            version: v(2, 4, 0),
+            version: v(4, 0),
             ..PARAM
         },
         Parameter {
@@ -139,14 +139,14 @@ pub(crate) static GROUP: Group = Group {
         Parameter {
             name: s(87285, 12), /* WoLSupported */
             syntax: 16,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             ..PARAM
         },
         Parameter {
             name: s(35912, 19), /* AdvertisedLinkModes */
             syntax: 193,
             access: Access::ReadWrite,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
@@ -166,20 +166,20 @@ pub(crate) static GROUP: Group = Group {
         Parameter {
             name: s(78753, 14), /* CurrentBitRate */
             syntax: 243,
-            version: v(2, 7, 0),
+            version: v(7, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(68251, 17), /* CurrentDuplexMode */
             syntax: 403,
-            version: v(2, 18, 0),
+            version: v(18, 0),
             ..PARAM
         },
         Parameter {
             name: s(87853, 11), /* CurrentMDIX */
             syntax: 404,
-            version: v(2, 18, 0),
+            version: v(18, 0),
             ..PARAM
         },
         Parameter {
@@ -191,39 +191,39 @@ pub(crate) static GROUP: Group = Group {
         Parameter {
             name: s(79075, 14), /* EDPDCapability */
             syntax: 16,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(90640, 10), /* EDPDEnable */
             syntax: 16,
             access: Access::ReadWrite,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(90650, 10), /* EDPDStatus */
             syntax: 406,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(81946, 13), /* EEECapability */
             syntax: 16,
-            version: v(2, 8, 0),
+            version: v(8, 0),
             ..PARAM
         },
         Parameter {
             name: s(92684, 9), /* EEEEnable */
             syntax: 16,
             access: Access::ReadWrite,
-            version: v(2, 8, 0),
+            version: v(8, 0),
             ..PARAM
         },
         Parameter {
             name: s(92693, 9), /* EEEStatus */
             syntax: 407,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
@@ -241,7 +241,7 @@ pub(crate) static GROUP: Group = Group {
         Parameter {
             name: s(35901, 30), /* LinkPartnerAdvertisedLinkModes */
             syntax: 193,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
@@ -259,7 +259,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(87860, 4), /* MDIX */
             syntax: 408,
             access: Access::ReadWrite,
-            version: v(2, 18, 0),
+            version: v(18, 0),
             ..PARAM
         },
         Parameter {
@@ -276,7 +276,7 @@ pub(crate) static GROUP: Group = Group {
         Parameter {
             name: s(74042, 16), /* SFPReferenceList */
             syntax: 409,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
@@ -287,7 +287,7 @@ pub(crate) static GROUP: Group = Group {
         Parameter {
             name: s(67311, 18), /* SupportedLinkModes */
             syntax: 193,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             ..PARAM
         },
         Parameter {
@@ -322,7 +322,7 @@ pub(crate) static GROUP: Group = Group {
         Parameter {
             name: s(90440, 10), /* Collisions */
             syntax: 144,
-            version: v(2, 18, 0),
+            version: v(18, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
@@ -378,7 +378,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(31685, 5), /* Reset */
             syntax: 40,
             access: Access::ReadWrite,
-            version: v(2, 18, 0),
+            version: v(18, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -404,7 +404,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -412,7 +412,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -420,13 +420,13 @@ pub(crate) static GROUP: Group = Group {
             name: s(3773, 6), /* Enable */
             syntax: 26,
             access: Access::ReadWrite,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             ..PARAM
         },
         Parameter {
             name: s(68122, 10), /* LastChange */
             syntax: 28,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
@@ -434,109 +434,109 @@ pub(crate) static GROUP: Group = Group {
             name: s(88667, 11), /* LowerLayers */
             syntax: 30,
             access: Access::ReadWrite,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             ..PARAM
         },
         Parameter {
             name: s(5260, 10), /* MACAddress */
             syntax: 188,
             access: Access::ReadWrite,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             ..PARAM
         },
         Parameter {
             name: s(31079, 4), /* Name */
             syntax: 31,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             ..PARAM
         },
         Parameter {
             name: s(2491, 6), /* Status */
             syntax: 32,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             ..PARAM
         },
         Parameter {
             name: s(22722, 24), /* BroadcastPacketsReceived */
             syntax: 37,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(22761, 20), /* BroadcastPacketsSent */
             syntax: 37,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(19258, 13), /* BytesReceived */
             syntax: 38,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(24224, 9), /* BytesSent */
             syntax: 38,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(25137, 22), /* DiscardPacketsReceived */
             syntax: 39,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(30572, 18), /* DiscardPacketsSent */
             syntax: 39,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(28148, 14), /* ErrorsReceived */
             syntax: 39,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(23957, 10), /* ErrorsSent */
             syntax: 39,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(22800, 24), /* MulticastPacketsReceived */
             syntax: 37,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(22839, 20), /* MulticastPacketsSent */
             syntax: 37,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(17412, 15), /* PacketsReceived */
             syntax: 37,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(22423, 11), /* PacketsSent */
             syntax: 37,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
@@ -544,28 +544,28 @@ pub(crate) static GROUP: Group = Group {
             name: s(31685, 5), /* Reset */
             syntax: 40,
             access: Access::ReadWrite,
-            version: v(2, 18, 0),
+            version: v(18, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(25211, 22), /* UnicastPacketsReceived */
             syntax: 37,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(30605, 18), /* UnicastPacketsSent */
             syntax: 37,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(19160, 27), /* UnknownProtoPacketsReceived */
             syntax: 39,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
@@ -593,7 +593,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(59458, 11), /* FlowControl */
             syntax: 26,
             access: Access::ReadWrite,
-            version: v(2, 14, 0),
+            version: v(14, 0),
             ..PARAM
         },
         Parameter {
@@ -618,7 +618,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(90277, 3), /* MTU */
             syntax: 365,
             access: Access::ReadWrite,
-            version: v(2, 18, 0),
+            version: v(18, 0),
             ..PARAM
         },
         Parameter {
@@ -630,7 +630,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(97650, 5), /* NoARP */
             syntax: 26,
             access: Access::ReadWrite,
-            version: v(2, 18, 0),
+            version: v(18, 0),
             ..PARAM
         },
         Parameter {
@@ -719,14 +719,14 @@ pub(crate) static GROUP: Group = Group {
         Parameter {
             name: s(60038, 20), /* PausePacketsReceived */
             syntax: 144,
-            version: v(2, 18, 0),
+            version: v(18, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(73498, 16), /* PausePacketsSent */
             syntax: 144,
-            version: v(2, 18, 0),
+            version: v(18, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
@@ -734,7 +734,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(31685, 5), /* Reset */
             syntax: 40,
             access: Access::ReadWrite,
-            version: v(2, 18, 0),
+            version: v(18, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -760,7 +760,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
-            version: v(2, 4, 0),
+            version: v(4, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -768,7 +768,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
-            version: v(2, 4, 0),
+            version: v(4, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -776,34 +776,34 @@ pub(crate) static GROUP: Group = Group {
             name: s(92459, 9), /* AllQueues */
             syntax: 26,
             access: Access::ReadWrite,
-            version: v(2, 4, 0),
+            version: v(4, 0),
             ..PARAM
         },
         Parameter {
             name: s(15856, 16), /* BroadcastPackets */
             syntax: 410,
-            version: v(2, 4, 0),
+            version: v(4, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(19258, 5), /* Bytes */
             syntax: 411,
-            version: v(2, 4, 0),
+            version: v(4, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(68030, 17), /* CRCErroredPackets */
             syntax: 412,
-            version: v(2, 4, 0),
+            version: v(4, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(90620, 10), /* DropEvents */
             syntax: 227,
-            version: v(2, 4, 0),
+            version: v(4, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
@@ -811,82 +811,82 @@ pub(crate) static GROUP: Group = Group {
             name: s(3773, 6), /* Enable */
             syntax: 26,
             access: Access::ReadWrite,
-            version: v(2, 4, 0),
+            version: v(4, 0),
             ..PARAM
         },
         Parameter {
             name: s(6361, 9), /* Interface */
             syntax: 413,
             access: Access::ReadWrite,
-            version: v(2, 4, 0),
+            version: v(4, 0),
             ..PARAM
         },
         Parameter {
             name: s(22800, 16), /* MulticastPackets */
             syntax: 410,
-            version: v(2, 4, 0),
+            version: v(4, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(31079, 4), /* Name */
             syntax: 31,
-            version: v(2, 4, 0),
+            version: v(4, 0),
             ..PARAM
         },
         Parameter {
             name: s(76829, 15), /* OversizePackets */
             syntax: 412,
-            version: v(2, 4, 0),
+            version: v(4, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(15865, 7), /* Packets */
             syntax: 410,
-            version: v(2, 4, 0),
+            version: v(4, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(54545, 22), /* Packets1024to1518Bytes */
             syntax: 410,
-            version: v(2, 4, 0),
+            version: v(4, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(59958, 20), /* Packets128to255Bytes */
             syntax: 410,
-            version: v(2, 4, 0),
+            version: v(4, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(59978, 20), /* Packets256to511Bytes */
             syntax: 410,
-            version: v(2, 4, 0),
+            version: v(4, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(57156, 21), /* Packets512to1023Bytes */
             syntax: 410,
-            version: v(2, 4, 0),
+            version: v(4, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(80181, 14), /* Packets64Bytes */
             syntax: 410,
-            version: v(2, 4, 0),
+            version: v(4, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(62822, 19), /* Packets65to127Bytes */
             syntax: 410,
-            version: v(2, 4, 0),
+            version: v(4, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
@@ -894,19 +894,19 @@ pub(crate) static GROUP: Group = Group {
             name: s(2083, 5), /* Queue */
             syntax: 414,
             access: Access::ReadWrite,
-            version: v(2, 4, 0),
+            version: v(4, 0),
             ..PARAM
         },
         Parameter {
             name: s(2491, 6), /* Status */
             syntax: 65,
-            version: v(2, 4, 0),
+            version: v(4, 0),
             ..PARAM
         },
         Parameter {
             name: s(74682, 16), /* UndersizePackets */
             syntax: 412,
-            version: v(2, 4, 0),
+            version: v(4, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
@@ -914,7 +914,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(84130, 6), /* VLANID */
             syntax: 83,
             access: Access::ReadWrite,
-            version: v(2, 4, 0),
+            version: v(4, 0),
             ..PARAM
         },
         Parameter {
@@ -963,7 +963,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(98169, 4), /* TPID */
             syntax: 55,
             access: Access::ReadWrite,
-            version: v(2, 7, 0),
+            version: v(7, 0),
             ..PARAM
         },
         Parameter {
@@ -976,7 +976,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(87213, 12), /* VLANPriority */
             syntax: 416,
             access: Access::ReadWrite,
-            version: v(2, 18, 0),
+            version: v(18, 0),
             ..PARAM
         },
         Parameter {
@@ -1055,7 +1055,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(31685, 5), /* Reset */
             syntax: 40,
             access: Access::ReadWrite,
-            version: v(2, 18, 0),
+            version: v(18, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -1081,7 +1081,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(5260, 10), /* MACAddress */
             syntax: 188,
             access: Access::ReadWrite,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -1089,7 +1089,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(16587, 8), /* Password */
             syntax: 3,
             access: Access::ReadWrite,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -1097,7 +1097,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(70393, 15), /* SendMagicPacket */
             syntax: 40,
             access: Access::ReadWrite,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -1105,7 +1105,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(5260, 10), /* MACAddress */
             syntax: 188,
             access: Access::ReadWrite,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -1113,7 +1113,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(16587, 8), /* Password */
             syntax: 3,
             access: Access::ReadWrite,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -1126,7 +1126,7 @@ pub(crate) static GROUP: Group = Group {
             input: p(49, 0),
             output: p(49, 0),
             status: Status::Current,
-            version: v(2, 18, 0),
+            version: v(18, 0),
             protocols: Protocols::USP,
         },
         Command {
@@ -1136,7 +1136,7 @@ pub(crate) static GROUP: Group = Group {
             input: p(73, 0),
             output: p(73, 0),
             status: Status::Current,
-            version: v(2, 18, 0),
+            version: v(18, 0),
             protocols: Protocols::USP,
         },
         Command {
@@ -1146,7 +1146,7 @@ pub(crate) static GROUP: Group = Group {
             input: p(103, 0),
             output: p(103, 0),
             status: Status::Current,
-            version: v(2, 18, 0),
+            version: v(18, 0),
             protocols: Protocols::USP,
         },
         Command {
@@ -1156,7 +1156,7 @@ pub(crate) static GROUP: Group = Group {
             input: p(152, 0),
             output: p(152, 0),
             status: Status::Current,
-            version: v(2, 18, 0),
+            version: v(18, 0),
             protocols: Protocols::USP,
         },
         Command {
@@ -1166,7 +1166,7 @@ pub(crate) static GROUP: Group = Group {
             input: p(155, 2),
             output: p(157, 0),
             status: Status::Current,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             protocols: Protocols::USP,
         },
     ],

@@ -11,7 +11,7 @@ pub(crate) static GROUP: Group = Group {
     objects: &[
         Object {
             path: s(535, 15), /* Device.ETSIM2M. */
-            version: v(2, 6, 0),
+            version: v(6, 0),
             protocols: Protocols::CWMP,
             parameters: p(0, 1),
             ..object(&GROUP)
@@ -24,7 +24,7 @@ pub(crate) static GROUP: Group = Group {
             num_entries_parameter: Some(s(66987, 18) /* SCLNumberOfEntries */),
             enable_parameter: Some(s(3773, 6) /* Enable */),
             unique_keys: p(0, 1),
-            version: v(2, 6, 0),
+            version: v(6, 0),
             protocols: Protocols::CWMP,
             parameters: p(1, 6),
             ..object(&GROUP)
@@ -36,7 +36,7 @@ pub(crate) static GROUP: Group = Group {
             num_entries_parameter: Some(
                 s(20214, 40), /* AreaNwkDeviceInfoInstanceNumberOfEntries */
             ),
-            version: v(2, 6, 0),
+            version: v(6, 0),
             protocols: Protocols::CWMP,
             parameters: p(7, 9),
             ..object(&GROUP)
@@ -46,7 +46,7 @@ pub(crate) static GROUP: Group = Group {
             min_entries: 0,
             max_entries: None,
             num_entries_parameter: Some(s(43466, 23) /* PropertyNumberOfEntries */),
-            version: v(2, 6, 0),
+            version: v(6, 0),
             protocols: Protocols::CWMP,
             parameters: p(16, 2),
             ..object(&GROUP)
@@ -57,7 +57,7 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(34881, 30) /* AreaNwkInstanceNumberOfEntries */),
             unique_keys: p(1, 1),
-            version: v(2, 6, 0),
+            version: v(6, 0),
             protocols: Protocols::CWMP,
             parameters: p(18, 4),
             ..object(&GROUP)
@@ -67,28 +67,28 @@ pub(crate) static GROUP: Group = Group {
             min_entries: 0,
             max_entries: None,
             num_entries_parameter: Some(s(43466, 23) /* PropertyNumberOfEntries */),
-            version: v(2, 6, 0),
+            version: v(6, 0),
             protocols: Protocols::CWMP,
             parameters: p(22, 2),
             ..object(&GROUP)
         },
         Object {
             path: s(29930, 33), /* Device.ETSIM2M.SCL.{i}.Discovery. */
-            version: v(2, 6, 0),
+            version: v(6, 0),
             protocols: Protocols::CWMP,
             parameters: p(24, 2),
             ..object(&GROUP)
         },
         Object {
             path: s(12816, 38), /* Device.ETSIM2M.SCL.{i}.Reregistration. */
-            version: v(2, 6, 0),
+            version: v(6, 0),
             protocols: Protocols::CWMP,
             parameters: p(26, 5),
             ..object(&GROUP)
         },
         Object {
             path: s(12816, 51), /* Device.ETSIM2M.SCL.{i}.Reregistration.ActionStatus. */
-            version: v(2, 6, 0),
+            version: v(6, 0),
             protocols: Protocols::CWMP,
             parameters: p(31, 2),
             ..object(&GROUP)
@@ -101,7 +101,7 @@ pub(crate) static GROUP: Group = Group {
             num_entries_parameter: Some(s(43057, 27) /* SAFPolicySetNumberOfEntries */),
             enable_parameter: Some(s(3773, 6) /* Enable */),
             unique_keys: p(2, 1),
-            version: v(2, 6, 0),
+            version: v(6, 0),
             protocols: Protocols::CWMP,
             parameters: p(33, 4),
             ..object(&GROUP)
@@ -114,7 +114,7 @@ pub(crate) static GROUP: Group = Group {
             num_entries_parameter: Some(s(48206, 24) /* ANPPolicyNumberOfEntries */),
             enable_parameter: Some(s(3773, 6) /* Enable */),
             unique_keys: p(3, 2),
-            version: v(2, 6, 0),
+            version: v(6, 0),
             protocols: Protocols::CWMP,
             parameters: p(37, 5),
             ..object(&GROUP)
@@ -127,7 +127,7 @@ pub(crate) static GROUP: Group = Group {
             num_entries_parameter: Some(s(43856, 26) /* BlockPeriodNumberOfEntries */),
             enable_parameter: Some(s(3773, 6) /* Enable */),
             unique_keys: p(5, 2),
-            version: v(2, 6, 0),
+            version: v(6, 0),
             protocols: Protocols::CWMP,
             parameters: p(42, 4),
             ..object(&GROUP)
@@ -140,7 +140,7 @@ pub(crate) static GROUP: Group = Group {
             num_entries_parameter: Some(s(36351, 30) /* RequestCategoryNumberOfEntries */),
             enable_parameter: Some(s(3773, 6) /* Enable */),
             unique_keys: p(7, 2),
-            version: v(2, 6, 0),
+            version: v(6, 0),
             protocols: Protocols::CWMP,
             parameters: p(46, 4),
             ..object(&GROUP)
@@ -153,7 +153,7 @@ pub(crate) static GROUP: Group = Group {
             num_entries_parameter: Some(s(52164, 23) /* ScheduleNumberOfEntries */),
             enable_parameter: Some(s(3773, 6) /* Enable */),
             unique_keys: p(9, 1),
-            version: v(2, 6, 0),
+            version: v(6, 0),
             protocols: Protocols::CWMP,
             parameters: p(50, 4),
             ..object(&GROUP)
@@ -166,14 +166,14 @@ pub(crate) static GROUP: Group = Group {
             num_entries_parameter: Some(s(43648, 26) /* AbsTimeSpanNumberOfEntries */),
             enable_parameter: Some(s(3773, 6) /* Enable */),
             unique_keys: p(10, 1),
-            version: v(2, 6, 0),
+            version: v(6, 0),
             protocols: Protocols::CWMP,
             parameters: p(54, 4),
             ..object(&GROUP)
         },
         Object {
             path: s(6159, 52), /* Device.ETSIM2M.SCL.{i}.SAFPolicySet.{i}.M2MSPPolicy. */
-            version: v(2, 6, 0),
+            version: v(6, 0),
             protocols: Protocols::CWMP,
             parameters: p(58, 2),
             ..object(&GROUP)
@@ -186,7 +186,7 @@ pub(crate) static GROUP: Group = Group {
             num_entries_parameter: Some(s(36351, 30) /* RequestCategoryNumberOfEntries */),
             enable_parameter: Some(s(3773, 6) /* Enable */),
             unique_keys: p(11, 2),
-            version: v(2, 6, 0),
+            version: v(6, 0),
             protocols: Protocols::CWMP,
             parameters: p(60, 7),
             ..object(&GROUP)
@@ -196,7 +196,7 @@ pub(crate) static GROUP: Group = Group {
         Parameter {
             name: s(66987, 18), /* SCLNumberOfEntries */
             syntax: 0,
-            version: v(2, 6, 0),
+            version: v(6, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -204,7 +204,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
-            version: v(2, 6, 0),
+            version: v(6, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -212,21 +212,21 @@ pub(crate) static GROUP: Group = Group {
             name: s(64485, 18), /* AnnouncedToSCLList */
             syntax: 128,
             access: Access::ReadWrite,
-            version: v(2, 6, 0),
+            version: v(6, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(20214, 40), /* AreaNwkDeviceInfoInstanceNumberOfEntries */
             syntax: 0,
-            version: v(2, 6, 0),
+            version: v(6, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(34881, 30), /* AreaNwkInstanceNumberOfEntries */
             syntax: 0,
-            version: v(2, 6, 0),
+            version: v(6, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -234,56 +234,56 @@ pub(crate) static GROUP: Group = Group {
             name: s(3773, 6), /* Enable */
             syntax: 26,
             access: Access::ReadWrite,
-            version: v(2, 6, 0),
+            version: v(6, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(43057, 27), /* SAFPolicySetNumberOfEntries */
             syntax: 0,
-            version: v(2, 6, 0),
+            version: v(6, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(4245, 6), /* Active */
             syntax: 16,
-            version: v(2, 6, 0),
+            version: v(6, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(10464, 15), /* AreaNwkInstance */
             syntax: 392,
-            version: v(2, 6, 0),
+            version: v(6, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(6317, 4), /* Host */
             syntax: 154,
-            version: v(2, 6, 0),
+            version: v(6, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(49190, 24), /* ListOfDeviceApplications */
             syntax: 128,
-            version: v(2, 6, 0),
+            version: v(6, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(56778, 21), /* ListOfDeviceNeighbors */
             syntax: 154,
-            version: v(2, 6, 0),
+            version: v(6, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(43466, 23), /* PropertyNumberOfEntries */
             syntax: 0,
-            version: v(2, 6, 0),
+            version: v(6, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -291,7 +291,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(83649, 13), /* SleepDuration */
             syntax: 28,
             access: Access::ReadWrite,
-            version: v(2, 6, 0),
+            version: v(6, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -299,70 +299,70 @@ pub(crate) static GROUP: Group = Group {
             name: s(83662, 13), /* SleepInterval */
             syntax: 28,
             access: Access::ReadWrite,
-            version: v(2, 6, 0),
+            version: v(6, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(2491, 6), /* Status */
             syntax: 393,
-            version: v(2, 6, 0),
+            version: v(6, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(31079, 4), /* Name */
             syntax: 3,
-            version: v(2, 6, 0),
+            version: v(6, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(25595, 5), /* Value */
             syntax: 3,
-            version: v(2, 6, 0),
+            version: v(6, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(87622, 11), /* AreaNwkType */
             syntax: 3,
-            version: v(2, 6, 0),
+            version: v(6, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(1722, 2), /* ID */
             syntax: 3,
-            version: v(2, 6, 0),
+            version: v(6, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(82804, 13), /* ListOfDevices */
             syntax: 394,
-            version: v(2, 6, 0),
+            version: v(6, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(43466, 23), /* PropertyNumberOfEntries */
             syntax: 0,
-            version: v(2, 6, 0),
+            version: v(6, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(31079, 4), /* Name */
             syntax: 3,
-            version: v(2, 6, 0),
+            version: v(6, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(25595, 5), /* Value */
             syntax: 3,
-            version: v(2, 6, 0),
+            version: v(6, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -370,7 +370,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(49382, 24), /* MaxNumberOfDiscovRecords */
             syntax: 0,
             access: Access::ReadWrite,
-            version: v(2, 6, 0),
+            version: v(6, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -378,7 +378,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(56904, 21), /* MaxSizeOfDiscovAnswer */
             syntax: 0,
             access: Access::ReadWrite,
-            version: v(2, 6, 0),
+            version: v(6, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -386,7 +386,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(73786, 16), /* RegAccessRightID */
             syntax: 3,
             access: Access::ReadWrite,
-            version: v(2, 6, 0),
+            version: v(6, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -394,7 +394,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(57513, 21), /* RegExpirationDuration */
             syntax: 395,
             access: Access::ReadWrite,
-            version: v(2, 6, 0),
+            version: v(6, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -402,7 +402,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(73802, 16), /* RegSearchStrings */
             syntax: 128,
             access: Access::ReadWrite,
-            version: v(2, 6, 0),
+            version: v(6, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -410,7 +410,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(70087, 17), /* RegTargetNSCLList */
             syntax: 128,
             access: Access::ReadWrite,
-            version: v(2, 6, 0),
+            version: v(6, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -418,28 +418,28 @@ pub(crate) static GROUP: Group = Group {
             name: s(12839, 14), /* Reregistration */
             syntax: 40,
             access: Access::ReadWrite,
-            version: v(2, 6, 0),
+            version: v(6, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(88150, 11), /* FinalStatus */
             syntax: 396,
-            version: v(2, 6, 0),
+            version: v(6, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(35623, 8), /* Progress */
             syntax: 397,
-            version: v(2, 6, 0),
+            version: v(6, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(48206, 24), /* ANPPolicyNumberOfEntries */
             syntax: 0,
-            version: v(2, 6, 0),
+            version: v(6, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -447,7 +447,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
-            version: v(2, 6, 0),
+            version: v(6, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -455,7 +455,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(3773, 6), /* Enable */
             syntax: 26,
             access: Access::ReadWrite,
-            version: v(2, 6, 0),
+            version: v(6, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -463,7 +463,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(89063, 11), /* PolicyScope */
             syntax: 398,
             access: Access::ReadWrite,
-            version: v(2, 6, 0),
+            version: v(6, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -471,7 +471,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(96696, 6), /* ANName */
             syntax: 399,
             access: Access::ReadWrite,
-            version: v(2, 6, 0),
+            version: v(6, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -479,14 +479,14 @@ pub(crate) static GROUP: Group = Group {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
-            version: v(2, 6, 0),
+            version: v(6, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(43856, 26), /* BlockPeriodNumberOfEntries */
             syntax: 0,
-            version: v(2, 6, 0),
+            version: v(6, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -494,14 +494,14 @@ pub(crate) static GROUP: Group = Group {
             name: s(3773, 6), /* Enable */
             syntax: 26,
             access: Access::ReadWrite,
-            version: v(2, 6, 0),
+            version: v(6, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(36351, 30), /* RequestCategoryNumberOfEntries */
             syntax: 0,
-            version: v(2, 6, 0),
+            version: v(6, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -509,7 +509,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
-            version: v(2, 6, 0),
+            version: v(6, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -517,7 +517,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(81439, 13), /* BlockDuration */
             syntax: 400,
             access: Access::ReadWrite,
-            version: v(2, 6, 0),
+            version: v(6, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -525,7 +525,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(3773, 6), /* Enable */
             syntax: 26,
             access: Access::ReadWrite,
-            version: v(2, 6, 0),
+            version: v(6, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -533,7 +533,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(25241, 14), /* FailedAttempts */
             syntax: 227,
             access: Access::ReadWrite,
-            version: v(2, 6, 0),
+            version: v(6, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -541,7 +541,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
-            version: v(2, 6, 0),
+            version: v(6, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -549,7 +549,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(3773, 6), /* Enable */
             syntax: 26,
             access: Access::ReadWrite,
-            version: v(2, 6, 0),
+            version: v(6, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -557,21 +557,21 @@ pub(crate) static GROUP: Group = Group {
             name: s(72081, 4), /* RCAT */
             syntax: 3,
             access: Access::ReadWrite,
-            version: v(2, 6, 0),
+            version: v(6, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(52164, 23), /* ScheduleNumberOfEntries */
             syntax: 0,
-            version: v(2, 6, 0),
+            version: v(6, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(43648, 26), /* AbsTimeSpanNumberOfEntries */
             syntax: 0,
-            version: v(2, 6, 0),
+            version: v(6, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -579,7 +579,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
-            version: v(2, 6, 0),
+            version: v(6, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -587,7 +587,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(3773, 6), /* Enable */
             syntax: 26,
             access: Access::ReadWrite,
-            version: v(2, 6, 0),
+            version: v(6, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -595,7 +595,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(35458, 9), /* Schedules */
             syntax: 398,
             access: Access::ReadWrite,
-            version: v(2, 6, 0),
+            version: v(6, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -603,7 +603,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
-            version: v(2, 6, 0),
+            version: v(6, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -611,7 +611,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(3773, 6), /* Enable */
             syntax: 26,
             access: Access::ReadWrite,
-            version: v(2, 6, 0),
+            version: v(6, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -619,7 +619,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(34318, 7), /* EndTime */
             syntax: 103,
             access: Access::ReadWrite,
-            version: v(2, 6, 0),
+            version: v(6, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -627,7 +627,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(30680, 9), /* StartTime */
             syntax: 103,
             access: Access::ReadWrite,
-            version: v(2, 6, 0),
+            version: v(6, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -635,14 +635,14 @@ pub(crate) static GROUP: Group = Group {
             name: s(72074, 16), /* DefaultRCATValue */
             syntax: 399,
             access: Access::ReadWrite,
-            version: v(2, 6, 0),
+            version: v(6, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(36351, 30), /* RequestCategoryNumberOfEntries */
             syntax: 0,
-            version: v(2, 6, 0),
+            version: v(6, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -650,7 +650,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
-            version: v(2, 6, 0),
+            version: v(6, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -658,7 +658,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(3773, 6), /* Enable */
             syntax: 26,
             access: Access::ReadWrite,
-            version: v(2, 6, 0),
+            version: v(6, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -666,7 +666,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(15995, 3), /* Mem */
             syntax: 401,
             access: Access::ReadWrite,
-            version: v(2, 6, 0),
+            version: v(6, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -674,7 +674,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(72081, 4), /* RCAT */
             syntax: 3,
             access: Access::ReadWrite,
-            version: v(2, 6, 0),
+            version: v(6, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -682,7 +682,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(86553, 12), /* RankedANList */
             syntax: 402,
             access: Access::ReadWrite,
-            version: v(2, 6, 0),
+            version: v(6, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -690,7 +690,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(12179, 6), /* Thresh */
             syntax: 227,
             access: Access::ReadWrite,
-            version: v(2, 6, 0),
+            version: v(6, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -698,7 +698,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(80951, 14), /* TolerableDelay */
             syntax: 170,
             access: Access::ReadWrite,
-            version: v(2, 6, 0),
+            version: v(6, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },

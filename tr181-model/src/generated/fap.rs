@@ -11,103 +11,103 @@ pub(crate) static GROUP: Group = Group {
     objects: &[
         Object {
             path: s(9405, 11), /* Device.FAP. */
-            version: v(2, 4, 0),
+            version: v(4, 0),
             ..object(&GROUP)
         },
         Object {
             path: s(9405, 31), /* Device.FAP.ApplicationPlatform. */
-            version: v(2, 4, 0),
+            version: v(4, 0),
             parameters: p(0, 5),
             ..object(&GROUP)
         },
         Object {
             path: s(16737, 44), /* Device.FAP.ApplicationPlatform.Capabilities. */
-            version: v(2, 4, 0),
+            version: v(4, 0),
             parameters: p(5, 13),
             ..object(&GROUP)
         },
         Object {
             path: s(10497, 39), /* Device.FAP.ApplicationPlatform.Control. */
-            version: v(2, 4, 0),
+            version: v(4, 0),
             parameters: p(18, 2),
             ..object(&GROUP)
         },
         Object {
             path: s(11494, 54), /* Device.FAP.ApplicationPlatform.Control.FemtoAwareness. */
-            version: v(2, 4, 0),
+            version: v(4, 0),
             parameters: p(20, 8),
             ..object(&GROUP)
         },
         Object {
             path: s(17831, 43), /* Device.FAP.ApplicationPlatform.Control.MMS. */
-            version: v(2, 4, 0),
+            version: v(4, 0),
             parameters: p(28, 7),
             ..object(&GROUP)
         },
         Object {
             path: s(17874, 43), /* Device.FAP.ApplicationPlatform.Control.SMS. */
-            version: v(2, 4, 0),
+            version: v(4, 0),
             parameters: p(35, 7),
             ..object(&GROUP)
         },
         Object {
             path: s(10497, 56), /* Device.FAP.ApplicationPlatform.Control.TerminalLocation. */
-            version: v(2, 4, 0),
+            version: v(4, 0),
             parameters: p(42, 8),
             ..object(&GROUP)
         },
         Object {
             path: s(9405, 42), /* Device.FAP.ApplicationPlatform.Monitoring. */
-            version: v(2, 4, 0),
+            version: v(4, 0),
             parameters: p(50, 4),
             ..object(&GROUP)
         },
         Object {
             path: s(10043, 57), /* Device.FAP.ApplicationPlatform.Monitoring.FemtoAwareness. */
-            version: v(2, 4, 0),
+            version: v(4, 0),
             parameters: p(54, 6),
             ..object(&GROUP)
         },
         Object {
             path: s(15197, 46), /* Device.FAP.ApplicationPlatform.Monitoring.MMS. */
-            version: v(2, 4, 0),
+            version: v(4, 0),
             parameters: p(60, 6),
             ..object(&GROUP)
         },
         Object {
             path: s(15243, 46), /* Device.FAP.ApplicationPlatform.Monitoring.SMS. */
-            version: v(2, 4, 0),
+            version: v(4, 0),
             parameters: p(66, 6),
             ..object(&GROUP)
         },
         Object {
             path: s(9405, 59), /* Device.FAP.ApplicationPlatform.Monitoring.TerminalLocation. */
-            version: v(2, 4, 0),
+            version: v(4, 0),
             parameters: p(72, 6),
             ..object(&GROUP)
         },
         Object {
             path: s(27602, 15), /* Device.FAP.GPS. */
-            version: v(2, 4, 0),
+            version: v(4, 0),
             parameters: p(78, 14),
             commands: p(0, 1),
             ..object(&GROUP)
         },
         Object {
             path: s(31435, 32), /* Device.FAP.GPS.AGPSServerConfig. */
-            version: v(2, 4, 0),
+            version: v(4, 0),
             parameters: p(92, 8),
             ..object(&GROUP)
         },
         Object {
             path: s(27602, 35), /* Device.FAP.GPS.ContinuousGPSStatus. */
-            version: v(2, 4, 0),
+            version: v(4, 0),
             parameters: p(100, 14),
             ..object(&GROUP)
         },
         Object {
             path: s(33116, 20), /* Device.FAP.PerfMgmt. */
-            version: v(2, 4, 0),
+            version: v(4, 0),
             parameters: p(114, 1),
             ..object(&GROUP)
         },
@@ -119,7 +119,7 @@ pub(crate) static GROUP: Group = Group {
             num_entries_parameter: Some(s(42604, 21) /* ConfigNumberOfEntries */),
             enable_parameter: Some(s(3773, 6) /* Enable */),
             unique_keys: p(0, 2),
-            version: v(2, 4, 0),
+            version: v(4, 0),
             parameters: p(115, 8),
             ..object(&GROUP)
         },
@@ -128,531 +128,531 @@ pub(crate) static GROUP: Group = Group {
         Parameter {
             name: s(41761, 27), /* CurrentNumberofApplications */
             syntax: 0,
-            version: v(2, 4, 0),
+            version: v(4, 0),
             ..PARAM
         },
         Parameter {
             name: s(3773, 6), /* Enable */
             syntax: 16,
             access: Access::ReadWrite,
-            version: v(2, 4, 0),
+            version: v(4, 0),
             ..PARAM
         },
         Parameter {
             name: s(51612, 23), /* MaxNumberOfApplications */
             syntax: 0,
-            version: v(2, 4, 0),
+            version: v(4, 0),
             ..PARAM
         },
         Parameter {
             name: s(2491, 6), /* Status */
             syntax: 417,
-            version: v(2, 4, 0),
+            version: v(4, 0),
             ..PARAM
         },
         Parameter {
             name: s(19295, 7), /* Version */
             syntax: 31,
-            version: v(2, 4, 0),
+            version: v(4, 0),
             ..PARAM
         },
         Parameter {
             name: s(55665, 21), /* AccessLevelsSupported */
             syntax: 418,
-            version: v(2, 4, 0),
+            version: v(4, 0),
             ..PARAM
         },
         Parameter {
             name: s(15902, 30), /* AuthenticationMethodsSupported */
             syntax: 419,
-            version: v(2, 4, 0),
+            version: v(4, 0),
             ..PARAM
         },
         Parameter {
             name: s(48950, 24), /* FemtoAwarenessAPISupport */
             syntax: 16,
-            version: v(2, 4, 0),
+            version: v(4, 0),
             ..PARAM
         },
         Parameter {
             name: s(82921, 13), /* MMSAPISupport */
             syntax: 16,
-            version: v(2, 4, 0),
+            version: v(4, 0),
             ..PARAM
         },
         Parameter {
             name: s(45286, 26), /* PresenceApplicationSupport */
             syntax: 16,
-            version: v(2, 4, 0),
+            version: v(4, 0),
             ..PARAM
         },
         Parameter {
             name: s(38842, 29), /* QueryMMSDeliveryStatusSupport */
             syntax: 16,
-            version: v(2, 4, 0),
+            version: v(4, 0),
             ..PARAM
         },
         Parameter {
             name: s(38871, 29), /* QuerySMSDeliveryStatusSupport */
             syntax: 16,
-            version: v(2, 4, 0),
+            version: v(4, 0),
             ..PARAM
         },
         Parameter {
             name: s(83558, 13), /* SMSAPISupport */
             syntax: 16,
-            version: v(2, 4, 0),
+            version: v(4, 0),
             ..PARAM
         },
         Parameter {
             name: s(50030, 24), /* SendMMSTargetAddressType */
             syntax: 420,
-            version: v(2, 4, 0),
+            version: v(4, 0),
             ..PARAM
         },
         Parameter {
             name: s(50054, 24), /* SendSMSTargetAddressType */
             syntax: 420,
-            version: v(2, 4, 0),
+            version: v(4, 0),
             ..PARAM
         },
         Parameter {
             name: s(12190, 53), /* SubscribeToNotificationsOfMMSSentToApplicationSupport */
             syntax: 16,
-            version: v(2, 4, 0),
+            version: v(4, 0),
             ..PARAM
         },
         Parameter {
             name: s(12243, 53), /* SubscribeToNotificationsOfSMSSentToApplicationSupport */
             syntax: 16,
-            version: v(2, 4, 0),
+            version: v(4, 0),
             ..PARAM
         },
         Parameter {
             name: s(45624, 26), /* TerminalLocationAPISupport */
             syntax: 16,
-            version: v(2, 4, 0),
+            version: v(4, 0),
             ..PARAM
         },
         Parameter {
             name: s(15902, 20), /* AuthenticationMethod */
             syntax: 421,
             access: Access::ReadWrite,
-            version: v(2, 4, 0),
+            version: v(4, 0),
             ..PARAM
         },
         Parameter {
             name: s(92080, 10), /* TunnelInst */
             syntax: 6,
             access: Access::ReadWrite,
-            version: v(2, 4, 0),
+            version: v(4, 0),
             ..PARAM
         },
         Parameter {
             name: s(92414, 9), /* APIEnable */
             syntax: 16,
             access: Access::ReadWrite,
-            version: v(2, 4, 0),
+            version: v(4, 0),
             ..PARAM
         },
         Parameter {
             name: s(88139, 11), /* FemtozoneID */
             syntax: 6,
             access: Access::ReadWrite,
-            version: v(2, 4, 0),
+            version: v(4, 0),
             ..PARAM
         },
         Parameter {
             name: s(69271, 17), /* MaxAPIUsersNumber */
             syntax: 189,
             access: Access::ReadWrite,
-            version: v(2, 4, 0),
+            version: v(4, 0),
             ..PARAM
         },
         Parameter {
             name: s(30623, 33), /* NotificationsUserIdentifierMSISDN */
             syntax: 16,
             access: Access::ReadWrite,
-            version: v(2, 4, 0),
+            version: v(4, 0),
             ..PARAM
         },
         Parameter {
             name: s(36291, 30), /* QueryFemtocellResponseTimezone */
             syntax: 16,
             access: Access::ReadWrite,
-            version: v(2, 4, 0),
+            version: v(4, 0),
             ..PARAM
         },
         Parameter {
             name: s(89107, 11), /* QueueEnable */
             syntax: 16,
             access: Access::ReadWrite,
-            version: v(2, 4, 0),
+            version: v(4, 0),
             ..PARAM
         },
         Parameter {
             name: s(95225, 8), /* Queueing */
             syntax: 422,
             access: Access::ReadWrite,
-            version: v(2, 4, 0),
+            version: v(4, 0),
             ..PARAM
         },
         Parameter {
             name: s(17529, 44), /* SubscribeToNotificationsResponseCallbackData */
             syntax: 16,
             access: Access::ReadWrite,
-            version: v(2, 4, 0),
+            version: v(4, 0),
             ..PARAM
         },
         Parameter {
             name: s(92414, 9), /* APIEnable */
             syntax: 16,
             access: Access::ReadWrite,
-            version: v(2, 4, 0),
+            version: v(4, 0),
             ..PARAM
         },
         Parameter {
             name: s(40374, 28), /* EnableQueryMMSDeliveryStatus */
             syntax: 16,
             access: Access::ReadWrite,
-            version: v(2, 4, 0),
+            version: v(4, 0),
             ..PARAM
         },
         Parameter {
             name: s(10889, 56), /* EnableSubscribeToNotificationsOfMessageSentToApplication */
             syntax: 16,
             access: Access::ReadWrite,
-            version: v(2, 4, 0),
+            version: v(4, 0),
             ..PARAM
         },
         Parameter {
             name: s(69271, 17), /* MaxAPIUsersNumber */
             syntax: 189,
             access: Access::ReadWrite,
-            version: v(2, 4, 0),
+            version: v(4, 0),
             ..PARAM
         },
         Parameter {
             name: s(54325, 22), /* MinSendMMSTimeInterval */
             syntax: 423,
             access: Access::ReadWrite,
-            version: v(2, 4, 0),
+            version: v(4, 0),
             ..PARAM
         },
         Parameter {
             name: s(89107, 11), /* QueueEnable */
             syntax: 16,
             access: Access::ReadWrite,
-            version: v(2, 4, 0),
+            version: v(4, 0),
             ..PARAM
         },
         Parameter {
             name: s(95225, 8), /* Queueing */
             syntax: 422,
             access: Access::ReadWrite,
-            version: v(2, 4, 0),
+            version: v(4, 0),
             ..PARAM
         },
         Parameter {
             name: s(92414, 9), /* APIEnable */
             syntax: 16,
             access: Access::ReadWrite,
-            version: v(2, 4, 0),
+            version: v(4, 0),
             ..PARAM
         },
         Parameter {
             name: s(40402, 28), /* EnableQuerySMSDeliveryStatus */
             syntax: 16,
             access: Access::ReadWrite,
-            version: v(2, 4, 0),
+            version: v(4, 0),
             ..PARAM
         },
         Parameter {
             name: s(10889, 56), /* EnableSubscribeToNotificationsOfMessageSentToApplication */
             syntax: 16,
             access: Access::ReadWrite,
-            version: v(2, 4, 0),
+            version: v(4, 0),
             ..PARAM
         },
         Parameter {
             name: s(69271, 17), /* MaxAPIUsersNumber */
             syntax: 189,
             access: Access::ReadWrite,
-            version: v(2, 4, 0),
+            version: v(4, 0),
             ..PARAM
         },
         Parameter {
             name: s(54347, 22), /* MinSendSMSTimeInterval */
             syntax: 423,
             access: Access::ReadWrite,
-            version: v(2, 4, 0),
+            version: v(4, 0),
             ..PARAM
         },
         Parameter {
             name: s(89107, 11), /* QueueEnable */
             syntax: 16,
             access: Access::ReadWrite,
-            version: v(2, 4, 0),
+            version: v(4, 0),
             ..PARAM
         },
         Parameter {
             name: s(95225, 8), /* Queueing */
             syntax: 422,
             access: Access::ReadWrite,
-            version: v(2, 4, 0),
+            version: v(4, 0),
             ..PARAM
         },
         Parameter {
             name: s(92414, 9), /* APIEnable */
             syntax: 16,
             access: Access::ReadWrite,
-            version: v(2, 4, 0),
+            version: v(4, 0),
             ..PARAM
         },
         Parameter {
             name: s(69271, 17), /* MaxAPIUsersNumber */
             syntax: 189,
             access: Access::ReadWrite,
-            version: v(2, 4, 0),
+            version: v(4, 0),
             ..PARAM
         },
         Parameter {
             name: s(29526, 34), /* QueryMobileLocationResponseAddress */
             syntax: 424,
             access: Access::ReadWrite,
-            version: v(2, 4, 0),
+            version: v(4, 0),
             ..PARAM
         },
         Parameter {
             name: s(28197, 35), /* QueryMobileLocationResponseAltitude */
             syntax: 16,
             access: Access::ReadWrite,
-            version: v(2, 4, 0),
+            version: v(4, 0),
             ..PARAM
         },
         Parameter {
             name: s(17441, 44), /* QueryMobileLocationResponseLongitudeLatitude */
             syntax: 16,
             access: Access::ReadWrite,
-            version: v(2, 4, 0),
+            version: v(4, 0),
             ..PARAM
         },
         Parameter {
             name: s(26968, 36), /* QueryMobileLocationResponseTimestamp */
             syntax: 425,
             access: Access::ReadWrite,
-            version: v(2, 4, 0),
+            version: v(4, 0),
             ..PARAM
         },
         Parameter {
             name: s(89107, 11), /* QueueEnable */
             syntax: 16,
             access: Access::ReadWrite,
-            version: v(2, 4, 0),
+            version: v(4, 0),
             ..PARAM
         },
         Parameter {
             name: s(95225, 8), /* Queueing */
             syntax: 422,
             access: Access::ReadWrite,
-            version: v(2, 4, 0),
+            version: v(4, 0),
             ..PARAM
         },
         Parameter {
             name: s(34941, 30), /* AuthenticationRequestsReceived */
             syntax: 0,
-            version: v(2, 4, 0),
+            version: v(4, 0),
             ..PARAM
         },
         Parameter {
             name: s(34971, 30), /* AuthenticationRequestsRejected */
             syntax: 0,
-            version: v(2, 4, 0),
+            version: v(4, 0),
             ..PARAM
         },
         Parameter {
             name: s(3773, 6), /* Enable */
             syntax: 16,
             access: Access::ReadWrite,
-            version: v(2, 4, 0),
+            version: v(4, 0),
             ..PARAM
         },
         Parameter {
             name: s(65925, 18), /* MonitoringInterval */
             syntax: 28,
             access: Access::ReadWrite,
-            version: v(2, 4, 0),
+            version: v(4, 0),
             ..PARAM
         },
         Parameter {
             name: s(84525, 12), /* APIAvailable */
             syntax: 16,
-            version: v(2, 4, 0),
+            version: v(4, 0),
             ..PARAM
         },
         Parameter {
             name: s(69274, 8), /* APIUsers */
             syntax: 189,
-            version: v(2, 4, 0),
+            version: v(4, 0),
             ..PARAM
         },
         Parameter {
             name: s(80279, 14), /* QueueDiscarded */
             syntax: 0,
-            version: v(2, 4, 0),
+            version: v(4, 0),
             ..PARAM
         },
         Parameter {
             name: s(60198, 8), /* QueueNum */
             syntax: 189,
-            version: v(2, 4, 0),
+            version: v(4, 0),
             ..PARAM
         },
         Parameter {
             name: s(83324, 13), /* QueueReceived */
             syntax: 0,
-            version: v(2, 4, 0),
+            version: v(4, 0),
             ..PARAM
         },
         Parameter {
             name: s(91510, 10), /* QueueState */
             syntax: 426,
-            version: v(2, 4, 0),
+            version: v(4, 0),
             ..PARAM
         },
         Parameter {
             name: s(84525, 12), /* APIAvailable */
             syntax: 16,
-            version: v(2, 4, 0),
+            version: v(4, 0),
             ..PARAM
         },
         Parameter {
             name: s(69274, 8), /* APIUsers */
             syntax: 189,
-            version: v(2, 4, 0),
+            version: v(4, 0),
             ..PARAM
         },
         Parameter {
             name: s(80279, 14), /* QueueDiscarded */
             syntax: 0,
-            version: v(2, 4, 0),
+            version: v(4, 0),
             ..PARAM
         },
         Parameter {
             name: s(60198, 8), /* QueueNum */
             syntax: 189,
-            version: v(2, 4, 0),
+            version: v(4, 0),
             ..PARAM
         },
         Parameter {
             name: s(83324, 13), /* QueueReceived */
             syntax: 0,
-            version: v(2, 4, 0),
+            version: v(4, 0),
             ..PARAM
         },
         Parameter {
             name: s(91510, 10), /* QueueState */
             syntax: 426,
-            version: v(2, 4, 0),
+            version: v(4, 0),
             ..PARAM
         },
         Parameter {
             name: s(84525, 12), /* APIAvailable */
             syntax: 16,
-            version: v(2, 4, 0),
+            version: v(4, 0),
             ..PARAM
         },
         Parameter {
             name: s(69274, 8), /* APIUsers */
             syntax: 189,
-            version: v(2, 4, 0),
+            version: v(4, 0),
             ..PARAM
         },
         Parameter {
             name: s(80279, 14), /* QueueDiscarded */
             syntax: 0,
-            version: v(2, 4, 0),
+            version: v(4, 0),
             ..PARAM
         },
         Parameter {
             name: s(60198, 8), /* QueueNum */
             syntax: 189,
-            version: v(2, 4, 0),
+            version: v(4, 0),
             ..PARAM
         },
         Parameter {
             name: s(83324, 13), /* QueueReceived */
             syntax: 0,
-            version: v(2, 4, 0),
+            version: v(4, 0),
             ..PARAM
         },
         Parameter {
             name: s(91510, 10), /* QueueState */
             syntax: 426,
-            version: v(2, 4, 0),
+            version: v(4, 0),
             ..PARAM
         },
         Parameter {
             name: s(84525, 12), /* APIAvailable */
             syntax: 16,
-            version: v(2, 4, 0),
+            version: v(4, 0),
             ..PARAM
         },
         Parameter {
             name: s(69274, 8), /* APIUsers */
             syntax: 189,
-            version: v(2, 4, 0),
+            version: v(4, 0),
             ..PARAM
         },
         Parameter {
             name: s(80279, 14), /* QueueDiscarded */
             syntax: 0,
-            version: v(2, 4, 0),
+            version: v(4, 0),
             ..PARAM
         },
         Parameter {
             name: s(60198, 8), /* QueueNum */
             syntax: 189,
-            version: v(2, 4, 0),
+            version: v(4, 0),
             ..PARAM
         },
         Parameter {
             name: s(83324, 13), /* QueueReceived */
             syntax: 0,
-            version: v(2, 4, 0),
+            version: v(4, 0),
             ..PARAM
         },
         Parameter {
             name: s(91510, 10), /* QueueState */
             syntax: 426,
-            version: v(2, 4, 0),
+            version: v(4, 0),
             ..PARAM
         },
         Parameter {
             name: s(27617, 13), /* ContinuousGPS */
             syntax: 16,
             access: Access::ReadWrite,
-            version: v(2, 4, 0),
+            version: v(4, 0),
             ..PARAM
         },
         Parameter {
             name: s(85341, 12), /* ErrorDetails */
             syntax: 6,
-            version: v(2, 4, 0),
+            version: v(4, 0),
             ..PARAM
         },
         Parameter {
             name: s(90810, 8), /* GPSReset */
             syntax: 40,
             access: Access::ReadWrite,
-            version: v(2, 4, 0),
+            version: v(4, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(85761, 12), /* LastScanTime */
             syntax: 10,
-            version: v(2, 4, 0),
+            version: v(4, 0),
             flags: ParameterFlags::new(
                 Protocols::BOTH,
                 false,
@@ -664,28 +664,28 @@ pub(crate) static GROUP: Group = Group {
         Parameter {
             name: s(54171, 22), /* LastSuccessfulScanTime */
             syntax: 10,
-            version: v(2, 4, 0),
+            version: v(4, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(79663, 14), /* LockedLatitude */
             syntax: 427,
-            version: v(2, 4, 0),
+            version: v(4, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(76394, 15), /* LockedLongitude */
             syntax: 428,
-            version: v(2, 4, 0),
+            version: v(4, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(66141, 18), /* NumberOfSatellites */
             syntax: 0,
-            version: v(2, 4, 0),
+            version: v(4, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
@@ -693,109 +693,109 @@ pub(crate) static GROUP: Group = Group {
             name: s(50206, 16), /* PeriodicInterval */
             syntax: 28,
             access: Access::ReadWrite,
-            version: v(2, 4, 0),
+            version: v(4, 0),
             ..PARAM
         },
         Parameter {
             name: s(26270, 12), /* PeriodicTime */
             syntax: 10,
             access: Access::ReadWrite,
-            version: v(2, 4, 0),
+            version: v(4, 0),
             ..PARAM
         },
         Parameter {
             name: s(91760, 10), /* ScanOnBoot */
             syntax: 120,
             access: Access::ReadWrite,
-            version: v(2, 4, 0),
+            version: v(4, 0),
             ..PARAM
         },
         Parameter {
             name: s(74074, 16), /* ScanPeriodically */
             syntax: 262,
             access: Access::ReadWrite,
-            version: v(2, 4, 0),
+            version: v(4, 0),
             ..PARAM
         },
         Parameter {
             name: s(10318, 10), /* ScanStatus */
             syntax: 429,
-            version: v(2, 4, 0),
+            version: v(4, 0),
             ..PARAM
         },
         Parameter {
             name: s(89371, 11), /* ScanTimeout */
             syntax: 28,
             access: Access::ReadWrite,
-            version: v(2, 4, 0),
+            version: v(4, 0),
             ..PARAM
         },
         Parameter {
             name: s(3773, 6), /* Enable */
             syntax: 16,
             access: Access::ReadWrite,
-            version: v(2, 4, 0),
+            version: v(4, 0),
             ..PARAM
         },
         Parameter {
             name: s(16587, 8), /* Password */
             syntax: 430,
             access: Access::ReadWrite,
-            version: v(2, 4, 0),
+            version: v(4, 0),
             ..PARAM
         },
         Parameter {
             name: s(70070, 17), /* ReferenceLatitude */
             syntax: 427,
             access: Access::ReadWrite,
-            version: v(2, 4, 0),
+            version: v(4, 0),
             ..PARAM
         },
         Parameter {
             name: s(66609, 18), /* ReferenceLongitude */
             syntax: 428,
             access: Access::ReadWrite,
-            version: v(2, 4, 0),
+            version: v(4, 0),
             ..PARAM
         },
         Parameter {
             name: s(89426, 11), /* ServerInUse */
             syntax: 16,
-            version: v(2, 4, 0),
+            version: v(4, 0),
             ..PARAM
         },
         Parameter {
             name: s(47697, 10), /* ServerPort */
             syntax: 234,
             access: Access::ReadWrite,
-            version: v(2, 4, 0),
+            version: v(4, 0),
             ..PARAM
         },
         Parameter {
             name: s(93665, 9), /* ServerURL */
             syntax: 6,
             access: Access::ReadWrite,
-            version: v(2, 4, 0),
+            version: v(4, 0),
             ..PARAM
         },
         Parameter {
             name: s(14137, 8), /* Username */
             syntax: 31,
             access: Access::ReadWrite,
-            version: v(2, 4, 0),
+            version: v(4, 0),
             ..PARAM
         },
         Parameter {
             name: s(90490, 10), /* CurrentFix */
             syntax: 16,
-            version: v(2, 4, 0),
+            version: v(4, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(92711, 9), /* Elevation */
             syntax: 431,
-            version: v(2, 4, 0),
+            version: v(4, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
@@ -803,41 +803,41 @@ pub(crate) static GROUP: Group = Group {
             name: s(75914, 15), /* FirstFixTimeout */
             syntax: 194,
             access: Access::ReadWrite,
-            version: v(2, 4, 0),
+            version: v(4, 0),
             ..PARAM
         },
         Parameter {
             name: s(96798, 6), /* GotFix */
             syntax: 16,
-            version: v(2, 4, 0),
+            version: v(4, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(76319, 15), /* LastFixDuration */
             syntax: 28,
-            version: v(2, 4, 0),
+            version: v(4, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(88557, 11), /* LastFixTime */
             syntax: 10,
-            version: v(2, 4, 0),
+            version: v(4, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(17477, 8), /* Latitude */
             syntax: 427,
-            version: v(2, 4, 0),
+            version: v(4, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(85821, 12), /* LocationType */
             syntax: 432,
-            version: v(2, 4, 0),
+            version: v(4, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
@@ -845,20 +845,20 @@ pub(crate) static GROUP: Group = Group {
             name: s(62385, 19), /* LockTimeOutDuration */
             syntax: 433,
             access: Access::ReadWrite,
-            version: v(2, 4, 0),
+            version: v(4, 0),
             ..PARAM
         },
         Parameter {
             name: s(17468, 9), /* Longitude */
             syntax: 428,
-            version: v(2, 4, 0),
+            version: v(4, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(80363, 14), /* ReceiverStatus */
             syntax: 6,
-            version: v(2, 4, 0),
+            version: v(4, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
@@ -866,34 +866,34 @@ pub(crate) static GROUP: Group = Group {
             name: s(47632, 25), /* SatelliteTrackingInterval */
             syntax: 434,
             access: Access::ReadWrite,
-            version: v(2, 4, 0),
+            version: v(4, 0),
             ..PARAM
         },
         Parameter {
             name: s(70376, 17), /* SatellitesTracked */
             syntax: 0,
-            version: v(2, 4, 0),
+            version: v(4, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(92050, 10), /* TimingGood */
             syntax: 16,
-            version: v(2, 4, 0),
+            version: v(4, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(42604, 21), /* ConfigNumberOfEntries */
             syntax: 0,
-            version: v(2, 4, 0),
+            version: v(4, 0),
             ..PARAM
         },
         Parameter {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
-            version: v(2, 4, 0),
+            version: v(4, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -901,7 +901,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
-            version: v(2, 4, 0),
+            version: v(4, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -909,42 +909,42 @@ pub(crate) static GROUP: Group = Group {
             name: s(3773, 6), /* Enable */
             syntax: 16,
             access: Access::ReadWrite,
-            version: v(2, 4, 0),
+            version: v(4, 0),
             ..PARAM
         },
         Parameter {
             name: s(16587, 8), /* Password */
             syntax: 9,
             access: Access::ReadWrite,
-            version: v(2, 4, 0),
+            version: v(4, 0),
             ..PARAM
         },
         Parameter {
             name: s(54677, 22), /* PeriodicUploadInterval */
             syntax: 4,
             access: Access::ReadWrite,
-            version: v(2, 4, 0),
+            version: v(4, 0),
             ..PARAM
         },
         Parameter {
             name: s(66375, 18), /* PeriodicUploadTime */
             syntax: 10,
             access: Access::ReadWrite,
-            version: v(2, 4, 0),
+            version: v(4, 0),
             ..PARAM
         },
         Parameter {
             name: s(58955, 3), /* URL */
             syntax: 5,
             access: Access::ReadWrite,
-            version: v(2, 4, 0),
+            version: v(4, 0),
             ..PARAM
         },
         Parameter {
             name: s(14137, 8), /* Username */
             syntax: 6,
             access: Access::ReadWrite,
-            version: v(2, 4, 0),
+            version: v(4, 0),
             ..PARAM
         },
     ],
@@ -955,7 +955,7 @@ pub(crate) static GROUP: Group = Group {
         input: p(92, 0),
         output: p(92, 0),
         status: Status::Current,
-        version: v(2, 12, 0),
+        version: v(12, 0),
         protocols: Protocols::USP,
     }],
     events: &[],

@@ -11,7 +11,7 @@ pub(crate) static GROUP: Group = Group {
     objects: &[
         Object {
             path: s(20694, 12), /* Device.FAST. */
-            version: v(2, 11, 0),
+            version: v(11, 0),
             parameters: p(0, 1),
             ..object(&GROUP)
         },
@@ -21,50 +21,50 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(62328, 19) /* LineNumberOfEntries */),
             unique_keys: p(0, 2),
-            version: v(2, 11, 0),
+            version: v(11, 0),
             parameters: p(1, 38),
             ..object(&GROUP)
         },
         Object {
             path: s(20694, 27), /* Device.FAST.Line.{i}.Stats. */
-            version: v(2, 11, 0),
+            version: v(11, 0),
             parameters: p(39, 14),
             commands: p(0, 1),
             ..object(&GROUP)
         },
         Object {
             path: s(23245, 38), /* Device.FAST.Line.{i}.Stats.CurrentDay. */
-            version: v(2, 11, 0),
+            version: v(11, 0),
             parameters: p(53, 12),
             ..object(&GROUP)
         },
         Object {
             path: s(20694, 40), /* Device.FAST.Line.{i}.Stats.LastShowtime. */
-            version: v(2, 11, 0),
+            version: v(11, 0),
             parameters: p(65, 12),
             ..object(&GROUP)
         },
         Object {
             path: s(21927, 39), /* Device.FAST.Line.{i}.Stats.QuarterHour. */
-            version: v(2, 11, 0),
+            version: v(11, 0),
             parameters: p(77, 12),
             ..object(&GROUP)
         },
         Object {
             path: s(25960, 36), /* Device.FAST.Line.{i}.Stats.Showtime. */
-            version: v(2, 11, 0),
+            version: v(11, 0),
             parameters: p(89, 12),
             ..object(&GROUP)
         },
         Object {
             path: s(29963, 33), /* Device.FAST.Line.{i}.Stats.Total. */
-            version: v(2, 11, 0),
+            version: v(11, 0),
             parameters: p(101, 12),
             ..object(&GROUP)
         },
         Object {
             path: s(31467, 32), /* Device.FAST.Line.{i}.TestParams. */
-            version: v(2, 11, 0),
+            version: v(11, 0),
             parameters: p(113, 12),
             ..object(&GROUP)
         },
@@ -73,20 +73,20 @@ pub(crate) static GROUP: Group = Group {
         Parameter {
             name: s(62328, 19), /* LineNumberOfEntries */
             syntax: 0,
-            version: v(2, 11, 0),
+            version: v(11, 0),
             ..PARAM
         },
         Parameter {
             name: s(94273, 8), /* ATTETRds */
             syntax: 131,
-            version: v(2, 11, 0),
+            version: v(11, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(94281, 8), /* ATTETRus */
             syntax: 131,
-            version: v(2, 11, 0),
+            version: v(11, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
@@ -94,7 +94,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
-            version: v(2, 11, 0),
+            version: v(11, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -102,74 +102,74 @@ pub(crate) static GROUP: Group = Group {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
-            version: v(2, 11, 0),
+            version: v(11, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(75119, 15), /* AllowedProfiles */
             syntax: 435,
-            version: v(2, 11, 0),
+            version: v(11, 0),
             ..PARAM
         },
         Parameter {
             name: s(87644, 11), /* BITSRMCpsds */
             syntax: 436,
-            version: v(2, 11, 0),
+            version: v(11, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(87655, 11), /* BITSRMCpsus */
             syntax: 436,
-            version: v(2, 11, 0),
+            version: v(11, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(78781, 14), /* CurrentProfile */
             syntax: 314,
-            version: v(2, 11, 0),
+            version: v(11, 0),
             ..PARAM
         },
         Parameter {
             name: s(56337, 21), /* DownstreamAttenuation */
             syntax: 315,
-            version: v(2, 11, 0),
+            version: v(11, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(59118, 20), /* DownstreamMaxBitRate */
             syntax: 131,
-            version: v(2, 11, 0),
+            version: v(11, 0),
             ..PARAM
         },
         Parameter {
             name: s(56379, 21), /* DownstreamNoiseMargin */
             syntax: 315,
-            version: v(2, 11, 0),
+            version: v(11, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(75704, 15), /* DownstreamPower */
             syntax: 316,
-            version: v(2, 11, 0),
+            version: v(11, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(94276, 5), /* ETRds */
             syntax: 131,
-            version: v(2, 11, 0),
+            version: v(11, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(94284, 5), /* ETRus */
             syntax: 131,
-            version: v(2, 11, 0),
+            version: v(11, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
@@ -177,229 +177,229 @@ pub(crate) static GROUP: Group = Group {
             name: s(3773, 6), /* Enable */
             syntax: 16,
             access: Access::ReadWrite,
-            version: v(2, 11, 0),
+            version: v(11, 0),
             ..PARAM
         },
         Parameter {
             name: s(85425, 12), /* FEXTCANCELds */
             syntax: 16,
-            version: v(2, 11, 0),
+            version: v(11, 0),
             ..PARAM
         },
         Parameter {
             name: s(85437, 12), /* FEXTCANCELus */
             syntax: 16,
-            version: v(2, 11, 0),
+            version: v(11, 0),
             ..PARAM
         },
         Parameter {
             name: s(75899, 15), /* FirmwareVersion */
             syntax: 31,
-            version: v(2, 11, 0),
+            version: v(11, 0),
             ..PARAM
         },
         Parameter {
             name: s(68122, 10), /* LastChange */
             syntax: 28,
-            version: v(2, 11, 0),
+            version: v(11, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(34015, 31), /* LastTransmittedDownstreamSignal */
             syntax: 437,
-            version: v(2, 11, 0),
+            version: v(11, 0),
             ..PARAM
         },
         Parameter {
             name: s(38552, 29), /* LastTransmittedUpstreamSignal */
             syntax: 437,
-            version: v(2, 11, 0),
+            version: v(11, 0),
             ..PARAM
         },
         Parameter {
             name: s(62328, 10), /* LineNumber */
             syntax: 321,
-            version: v(2, 11, 0),
+            version: v(11, 0),
             ..PARAM
         },
         Parameter {
             name: s(91080, 10), /* LinkStatus */
             syntax: 322,
-            version: v(2, 11, 0),
+            version: v(11, 0),
             ..PARAM
         },
         Parameter {
             name: s(88667, 11), /* LowerLayers */
             syntax: 133,
             access: Access::ReadWrite,
-            version: v(2, 11, 0),
+            version: v(11, 0),
             ..PARAM
         },
         Parameter {
             name: s(96088, 7), /* MINEFTR */
             syntax: 131,
-            version: v(2, 11, 0),
+            version: v(11, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(31079, 4), /* Name */
             syntax: 31,
-            version: v(2, 11, 0),
+            version: v(11, 0),
             ..PARAM
         },
         Parameter {
             name: s(60078, 20), /* PowerManagementState */
             syntax: 438,
-            version: v(2, 11, 0),
+            version: v(11, 0),
             ..PARAM
         },
         Parameter {
             name: s(93602, 9), /* SNRMRMCds */
             syntax: 315,
-            version: v(2, 11, 0),
+            version: v(11, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(93611, 9), /* SNRMRMCus */
             syntax: 315,
-            version: v(2, 11, 0),
+            version: v(11, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(2491, 6), /* Status */
             syntax: 139,
-            version: v(2, 11, 0),
+            version: v(11, 0),
             ..PARAM
         },
         Parameter {
             name: s(63753, 19), /* SuccessFailureCause */
             syntax: 439,
-            version: v(2, 11, 0),
+            version: v(11, 0),
             ..PARAM
         },
         Parameter {
             name: s(92140, 7), /* UPBOKLE */
             syntax: 328,
-            version: v(2, 11, 0),
+            version: v(11, 0),
             ..PARAM
         },
         Parameter {
             name: s(92140, 8), /* UPBOKLER */
             syntax: 330,
-            version: v(2, 11, 0),
+            version: v(11, 0),
             ..PARAM
         },
         Parameter {
             name: s(19531, 8), /* Upstream */
             syntax: 16,
-            version: v(2, 11, 0),
+            version: v(11, 0),
             ..PARAM
         },
         Parameter {
             name: s(64038, 19), /* UpstreamAttenuation */
             syntax: 315,
-            version: v(2, 11, 0),
+            version: v(11, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(67527, 18), /* UpstreamMaxBitRate */
             syntax: 131,
-            version: v(2, 11, 0),
+            version: v(11, 0),
             ..PARAM
         },
         Parameter {
             name: s(64076, 19), /* UpstreamNoiseMargin */
             syntax: 315,
-            version: v(2, 11, 0),
+            version: v(11, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(84104, 13), /* UpstreamPower */
             syntax: 316,
-            version: v(2, 11, 0),
+            version: v(11, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(19258, 13), /* BytesReceived */
             syntax: 38,
-            version: v(2, 11, 0),
+            version: v(11, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(24224, 9), /* BytesSent */
             syntax: 38,
-            version: v(2, 11, 0),
+            version: v(11, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(75479, 15), /* CurrentDayStart */
             syntax: 28,
-            version: v(2, 11, 0),
+            version: v(11, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(25137, 22), /* DiscardPacketsReceived */
             syntax: 39,
-            version: v(2, 11, 0),
+            version: v(11, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(30572, 18), /* DiscardPacketsSent */
             syntax: 39,
-            version: v(2, 11, 0),
+            version: v(11, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(28148, 14), /* ErrorsReceived */
             syntax: 39,
-            version: v(2, 11, 0),
+            version: v(11, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(23957, 10), /* ErrorsSent */
             syntax: 39,
-            version: v(2, 11, 0),
+            version: v(11, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(69152, 17), /* LastShowtimeStart */
             syntax: 28,
-            version: v(2, 11, 0),
+            version: v(11, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(17412, 15), /* PacketsReceived */
             syntax: 37,
-            version: v(2, 11, 0),
+            version: v(11, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(22423, 11), /* PacketsSent */
             syntax: 37,
-            version: v(2, 11, 0),
+            version: v(11, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(73706, 16), /* QuarterHourStart */
             syntax: 28,
-            version: v(2, 11, 0),
+            version: v(11, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
@@ -407,525 +407,525 @@ pub(crate) static GROUP: Group = Group {
             name: s(31685, 5), /* Reset */
             syntax: 40,
             access: Access::ReadWrite,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(69156, 13), /* ShowtimeStart */
             syntax: 28,
-            version: v(2, 11, 0),
+            version: v(11, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(92060, 10), /* TotalStart */
             syntax: 28,
-            version: v(2, 11, 0),
+            version: v(11, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(63647, 11), /* ErroredSecs */
             syntax: 28,
-            version: v(2, 11, 0),
+            version: v(11, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(98227, 4), /* LORS */
             syntax: 28,
-            version: v(2, 11, 0),
+            version: v(11, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(91682, 4), /* LOSS */
             syntax: 28,
-            version: v(2, 11, 0),
+            version: v(11, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(97700, 5), /* RTXTX */
             syntax: 0,
-            version: v(2, 11, 0),
+            version: v(11, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(97705, 5), /* RTXUC */
             syntax: 0,
-            version: v(2, 11, 0),
+            version: v(11, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(63639, 19), /* SeverelyErroredSecs */
             syntax: 28,
-            version: v(2, 11, 0),
+            version: v(11, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(91920, 10), /* SuccessBSW */
             syntax: 0,
-            version: v(2, 11, 0),
+            version: v(11, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(91930, 10), /* SuccessFRA */
             syntax: 0,
-            version: v(2, 11, 0),
+            version: v(11, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(91940, 10), /* SuccessRPA */
             syntax: 0,
-            version: v(2, 11, 0),
+            version: v(11, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(91950, 10), /* SuccessSRA */
             syntax: 0,
-            version: v(2, 11, 0),
+            version: v(11, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(89602, 11), /* SuccessTIGA */
             syntax: 0,
-            version: v(2, 11, 0),
+            version: v(11, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(98589, 3), /* UAS */
             syntax: 28,
-            version: v(2, 11, 0),
+            version: v(11, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(63647, 11), /* ErroredSecs */
             syntax: 28,
-            version: v(2, 11, 0),
+            version: v(11, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(98227, 4), /* LORS */
             syntax: 28,
-            version: v(2, 11, 0),
+            version: v(11, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(91682, 4), /* LOSS */
             syntax: 28,
-            version: v(2, 11, 0),
+            version: v(11, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(97700, 5), /* RTXTX */
             syntax: 0,
-            version: v(2, 11, 0),
+            version: v(11, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(97705, 5), /* RTXUC */
             syntax: 0,
-            version: v(2, 11, 0),
+            version: v(11, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(63639, 19), /* SeverelyErroredSecs */
             syntax: 28,
-            version: v(2, 11, 0),
+            version: v(11, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(91920, 10), /* SuccessBSW */
             syntax: 0,
-            version: v(2, 11, 0),
+            version: v(11, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(91930, 10), /* SuccessFRA */
             syntax: 0,
-            version: v(2, 11, 0),
+            version: v(11, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(91940, 10), /* SuccessRPA */
             syntax: 0,
-            version: v(2, 11, 0),
+            version: v(11, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(91950, 10), /* SuccessSRA */
             syntax: 0,
-            version: v(2, 11, 0),
+            version: v(11, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(89602, 11), /* SuccessTIGA */
             syntax: 0,
-            version: v(2, 11, 0),
+            version: v(11, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(98589, 3), /* UAS */
             syntax: 28,
-            version: v(2, 11, 0),
+            version: v(11, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(63647, 11), /* ErroredSecs */
             syntax: 28,
-            version: v(2, 11, 0),
+            version: v(11, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(98227, 4), /* LORS */
             syntax: 28,
-            version: v(2, 11, 0),
+            version: v(11, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(91682, 4), /* LOSS */
             syntax: 28,
-            version: v(2, 11, 0),
+            version: v(11, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(97700, 5), /* RTXTX */
             syntax: 0,
-            version: v(2, 11, 0),
+            version: v(11, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(97705, 5), /* RTXUC */
             syntax: 0,
-            version: v(2, 11, 0),
+            version: v(11, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(63639, 19), /* SeverelyErroredSecs */
             syntax: 28,
-            version: v(2, 11, 0),
+            version: v(11, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(91920, 10), /* SuccessBSW */
             syntax: 0,
-            version: v(2, 11, 0),
+            version: v(11, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(91930, 10), /* SuccessFRA */
             syntax: 0,
-            version: v(2, 11, 0),
+            version: v(11, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(91940, 10), /* SuccessRPA */
             syntax: 0,
-            version: v(2, 11, 0),
+            version: v(11, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(91950, 10), /* SuccessSRA */
             syntax: 0,
-            version: v(2, 11, 0),
+            version: v(11, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(89602, 11), /* SuccessTIGA */
             syntax: 0,
-            version: v(2, 11, 0),
+            version: v(11, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(98589, 3), /* UAS */
             syntax: 28,
-            version: v(2, 11, 0),
+            version: v(11, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(63647, 11), /* ErroredSecs */
             syntax: 28,
-            version: v(2, 11, 0),
+            version: v(11, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(98227, 4), /* LORS */
             syntax: 28,
-            version: v(2, 11, 0),
+            version: v(11, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(91682, 4), /* LOSS */
             syntax: 28,
-            version: v(2, 11, 0),
+            version: v(11, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(97700, 5), /* RTXTX */
             syntax: 0,
-            version: v(2, 11, 0),
+            version: v(11, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(97705, 5), /* RTXUC */
             syntax: 0,
-            version: v(2, 11, 0),
+            version: v(11, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(63639, 19), /* SeverelyErroredSecs */
             syntax: 28,
-            version: v(2, 11, 0),
+            version: v(11, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(91920, 10), /* SuccessBSW */
             syntax: 0,
-            version: v(2, 11, 0),
+            version: v(11, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(91930, 10), /* SuccessFRA */
             syntax: 0,
-            version: v(2, 11, 0),
+            version: v(11, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(91940, 10), /* SuccessRPA */
             syntax: 0,
-            version: v(2, 11, 0),
+            version: v(11, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(91950, 10), /* SuccessSRA */
             syntax: 0,
-            version: v(2, 11, 0),
+            version: v(11, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(89602, 11), /* SuccessTIGA */
             syntax: 0,
-            version: v(2, 11, 0),
+            version: v(11, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(98589, 3), /* UAS */
             syntax: 28,
-            version: v(2, 11, 0),
+            version: v(11, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(63647, 11), /* ErroredSecs */
             syntax: 28,
-            version: v(2, 11, 0),
+            version: v(11, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(98227, 4), /* LORS */
             syntax: 28,
-            version: v(2, 11, 0),
+            version: v(11, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(91682, 4), /* LOSS */
             syntax: 28,
-            version: v(2, 11, 0),
+            version: v(11, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(97700, 5), /* RTXTX */
             syntax: 0,
-            version: v(2, 11, 0),
+            version: v(11, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(97705, 5), /* RTXUC */
             syntax: 0,
-            version: v(2, 11, 0),
+            version: v(11, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(63639, 19), /* SeverelyErroredSecs */
             syntax: 28,
-            version: v(2, 11, 0),
+            version: v(11, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(91920, 10), /* SuccessBSW */
             syntax: 0,
-            version: v(2, 11, 0),
+            version: v(11, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(91930, 10), /* SuccessFRA */
             syntax: 0,
-            version: v(2, 11, 0),
+            version: v(11, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(91940, 10), /* SuccessRPA */
             syntax: 0,
-            version: v(2, 11, 0),
+            version: v(11, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(91950, 10), /* SuccessSRA */
             syntax: 0,
-            version: v(2, 11, 0),
+            version: v(11, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(89602, 11), /* SuccessTIGA */
             syntax: 0,
-            version: v(2, 11, 0),
+            version: v(11, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(98589, 3), /* UAS */
             syntax: 28,
-            version: v(2, 11, 0),
+            version: v(11, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(87523, 6), /* ACTINP */
             syntax: 0,
-            version: v(2, 11, 0),
+            version: v(11, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(90170, 10), /* ACTINPREIN */
             syntax: 0,
-            version: v(2, 11, 0),
+            version: v(11, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(65133, 18), /* DownstreamCurrRate */
             syntax: 131,
-            version: v(2, 11, 0),
+            version: v(11, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(98251, 4), /* NFEC */
             syntax: 0,
-            version: v(2, 11, 0),
+            version: v(11, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(84289, 4), /* RFEC */
             syntax: 255,
-            version: v(2, 11, 0),
+            version: v(11, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(97092, 6), /* SNRGds */
             syntax: 0,
-            version: v(2, 11, 0),
+            version: v(11, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(97098, 6), /* SNRGus */
             syntax: 0,
-            version: v(2, 11, 0),
+            version: v(11, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(96347, 7), /* SNRMTds */
             syntax: 0,
-            version: v(2, 11, 0),
+            version: v(11, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(96354, 7), /* SNRMTus */
             syntax: 0,
-            version: v(2, 11, 0),
+            version: v(11, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(96361, 7), /* SNRpsds */
             syntax: 342,
-            version: v(2, 11, 0),
+            version: v(11, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(96368, 7), /* SNRpsus */
             syntax: 343,
-            version: v(2, 11, 0),
+            version: v(11, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(74762, 16), /* UpstreamCurrRate */
             syntax: 131,
-            version: v(2, 11, 0),
+            version: v(11, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
@@ -937,7 +937,7 @@ pub(crate) static GROUP: Group = Group {
         input: p(53, 0),
         output: p(53, 0),
         status: Status::Current,
-        version: v(2, 19, 0),
+        version: v(19, 0),
         protocols: Protocols::USP,
     }],
     events: &[],

@@ -11,7 +11,7 @@ pub(crate) static GROUP: Group = Group {
     objects: &[
         Object {
             path: s(25996, 17), /* Device.FaultMgmt. */
-            version: v(2, 4, 0),
+            version: v(4, 0),
             parameters: p(0, 6),
             ..object(&GROUP)
         },
@@ -21,7 +21,7 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(41734, 27) /* CurrentAlarmNumberOfEntries */),
             unique_keys: p(0, 2),
-            version: v(2, 4, 0),
+            version: v(4, 0),
             parameters: p(6, 10),
             ..object(&GROUP)
         },
@@ -31,7 +31,7 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(38262, 29) /* ExpeditedEventNumberOfEntries */),
             unique_keys: p(2, 1),
-            version: v(2, 4, 0),
+            version: v(4, 0),
             parameters: p(16, 10),
             ..object(&GROUP)
         },
@@ -41,7 +41,7 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(42517, 27) /* HistoryEventNumberOfEntries */),
             unique_keys: p(3, 1),
-            version: v(2, 4, 0),
+            version: v(4, 0),
             parameters: p(26, 10),
             ..object(&GROUP)
         },
@@ -51,7 +51,7 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(45338, 26) /* QueuedEventNumberOfEntries */),
             unique_keys: p(4, 1),
-            version: v(2, 4, 0),
+            version: v(4, 0),
             parameters: p(36, 10),
             ..object(&GROUP)
         },
@@ -61,7 +61,7 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(39161, 29) /* SupportedAlarmNumberOfEntries */),
             unique_keys: p(5, 1),
-            version: v(2, 4, 0),
+            version: v(4, 0),
             parameters: p(46, 5),
             ..object(&GROUP)
         },
@@ -70,308 +70,308 @@ pub(crate) static GROUP: Group = Group {
         Parameter {
             name: s(41734, 27), /* CurrentAlarmNumberOfEntries */
             syntax: 0,
-            version: v(2, 4, 0),
+            version: v(4, 0),
             ..PARAM
         },
         Parameter {
             name: s(38262, 29), /* ExpeditedEventNumberOfEntries */
             syntax: 0,
-            version: v(2, 4, 0),
+            version: v(4, 0),
             ..PARAM
         },
         Parameter {
             name: s(42517, 27), /* HistoryEventNumberOfEntries */
             syntax: 0,
-            version: v(2, 4, 0),
+            version: v(4, 0),
             ..PARAM
         },
         Parameter {
             name: s(54237, 22), /* MaxCurrentAlarmEntries */
             syntax: 0,
-            version: v(2, 4, 0),
+            version: v(4, 0),
             ..PARAM
         },
         Parameter {
             name: s(45338, 26), /* QueuedEventNumberOfEntries */
             syntax: 0,
-            version: v(2, 4, 0),
+            version: v(4, 0),
             ..PARAM
         },
         Parameter {
             name: s(39161, 29), /* SupportedAlarmNumberOfEntries */
             syntax: 0,
-            version: v(2, 4, 0),
+            version: v(4, 0),
             ..PARAM
         },
         Parameter {
             name: s(55707, 21), /* AdditionalInformation */
             syntax: 6,
-            version: v(2, 4, 0),
+            version: v(4, 0),
             ..PARAM
         },
         Parameter {
             name: s(78263, 14), /* AdditionalText */
             syntax: 6,
-            version: v(2, 4, 0),
+            version: v(4, 0),
             ..PARAM
         },
         Parameter {
             name: s(71402, 16), /* AlarmChangedTime */
             syntax: 10,
-            version: v(2, 4, 0),
+            version: v(4, 0),
             ..PARAM
         },
         Parameter {
             name: s(75089, 15), /* AlarmIdentifier */
             syntax: 31,
-            version: v(2, 4, 0),
+            version: v(4, 0),
             ..PARAM
         },
         Parameter {
             name: s(75104, 15), /* AlarmRaisedTime */
             syntax: 10,
-            version: v(2, 4, 0),
+            version: v(4, 0),
             ..PARAM
         },
         Parameter {
             name: s(92747, 9), /* EventType */
             syntax: 31,
-            version: v(2, 4, 0),
+            version: v(4, 0),
             ..PARAM
         },
         Parameter {
             name: s(56862, 21), /* ManagedObjectInstance */
             syntax: 440,
-            version: v(2, 4, 0),
+            version: v(4, 0),
             ..PARAM
         },
         Parameter {
             name: s(69900, 17), /* PerceivedSeverity */
             syntax: 441,
-            version: v(2, 4, 0),
+            version: v(4, 0),
             ..PARAM
         },
         Parameter {
             name: s(83285, 13), /* ProbableCause */
             syntax: 31,
-            version: v(2, 4, 0),
+            version: v(4, 0),
             ..PARAM
         },
         Parameter {
             name: s(77639, 15), /* SpecificProblem */
             syntax: 93,
-            version: v(2, 4, 0),
+            version: v(4, 0),
             ..PARAM
         },
         Parameter {
             name: s(55707, 21), /* AdditionalInformation */
             syntax: 6,
-            version: v(2, 4, 0),
+            version: v(4, 0),
             ..PARAM
         },
         Parameter {
             name: s(78263, 14), /* AdditionalText */
             syntax: 6,
-            version: v(2, 4, 0),
+            version: v(4, 0),
             ..PARAM
         },
         Parameter {
             name: s(75089, 15), /* AlarmIdentifier */
             syntax: 31,
-            version: v(2, 4, 0),
+            version: v(4, 0),
             ..PARAM
         },
         Parameter {
             name: s(92738, 9), /* EventTime */
             syntax: 10,
-            version: v(2, 4, 0),
+            version: v(4, 0),
             ..PARAM
         },
         Parameter {
             name: s(92747, 9), /* EventType */
             syntax: 31,
-            version: v(2, 4, 0),
+            version: v(4, 0),
             ..PARAM
         },
         Parameter {
             name: s(56862, 21), /* ManagedObjectInstance */
             syntax: 440,
-            version: v(2, 4, 0),
+            version: v(4, 0),
             ..PARAM
         },
         Parameter {
             name: s(73354, 16), /* NotificationType */
             syntax: 442,
-            version: v(2, 4, 0),
+            version: v(4, 0),
             ..PARAM
         },
         Parameter {
             name: s(69900, 17), /* PerceivedSeverity */
             syntax: 443,
-            version: v(2, 4, 0),
+            version: v(4, 0),
             ..PARAM
         },
         Parameter {
             name: s(83285, 13), /* ProbableCause */
             syntax: 31,
-            version: v(2, 4, 0),
+            version: v(4, 0),
             ..PARAM
         },
         Parameter {
             name: s(77639, 15), /* SpecificProblem */
             syntax: 93,
-            version: v(2, 4, 0),
+            version: v(4, 0),
             ..PARAM
         },
         Parameter {
             name: s(55707, 21), /* AdditionalInformation */
             syntax: 6,
-            version: v(2, 4, 0),
+            version: v(4, 0),
             ..PARAM
         },
         Parameter {
             name: s(78263, 14), /* AdditionalText */
             syntax: 6,
-            version: v(2, 4, 0),
+            version: v(4, 0),
             ..PARAM
         },
         Parameter {
             name: s(75089, 15), /* AlarmIdentifier */
             syntax: 31,
-            version: v(2, 4, 0),
+            version: v(4, 0),
             ..PARAM
         },
         Parameter {
             name: s(92738, 9), /* EventTime */
             syntax: 10,
-            version: v(2, 4, 0),
+            version: v(4, 0),
             ..PARAM
         },
         Parameter {
             name: s(92747, 9), /* EventType */
             syntax: 31,
-            version: v(2, 4, 0),
+            version: v(4, 0),
             ..PARAM
         },
         Parameter {
             name: s(56862, 21), /* ManagedObjectInstance */
             syntax: 440,
-            version: v(2, 4, 0),
+            version: v(4, 0),
             ..PARAM
         },
         Parameter {
             name: s(73354, 16), /* NotificationType */
             syntax: 442,
-            version: v(2, 4, 0),
+            version: v(4, 0),
             ..PARAM
         },
         Parameter {
             name: s(69900, 17), /* PerceivedSeverity */
             syntax: 443,
-            version: v(2, 4, 0),
+            version: v(4, 0),
             ..PARAM
         },
         Parameter {
             name: s(83285, 13), /* ProbableCause */
             syntax: 31,
-            version: v(2, 4, 0),
+            version: v(4, 0),
             ..PARAM
         },
         Parameter {
             name: s(77639, 15), /* SpecificProblem */
             syntax: 93,
-            version: v(2, 4, 0),
+            version: v(4, 0),
             ..PARAM
         },
         Parameter {
             name: s(55707, 21), /* AdditionalInformation */
             syntax: 6,
-            version: v(2, 4, 0),
+            version: v(4, 0),
             ..PARAM
         },
         Parameter {
             name: s(78263, 14), /* AdditionalText */
             syntax: 6,
-            version: v(2, 4, 0),
+            version: v(4, 0),
             ..PARAM
         },
         Parameter {
             name: s(75089, 15), /* AlarmIdentifier */
             syntax: 31,
-            version: v(2, 4, 0),
+            version: v(4, 0),
             ..PARAM
         },
         Parameter {
             name: s(92738, 9), /* EventTime */
             syntax: 10,
-            version: v(2, 4, 0),
+            version: v(4, 0),
             ..PARAM
         },
         Parameter {
             name: s(92747, 9), /* EventType */
             syntax: 31,
-            version: v(2, 4, 0),
+            version: v(4, 0),
             ..PARAM
         },
         Parameter {
             name: s(56862, 21), /* ManagedObjectInstance */
             syntax: 440,
-            version: v(2, 4, 0),
+            version: v(4, 0),
             ..PARAM
         },
         Parameter {
             name: s(73354, 16), /* NotificationType */
             syntax: 442,
-            version: v(2, 4, 0),
+            version: v(4, 0),
             ..PARAM
         },
         Parameter {
             name: s(69900, 17), /* PerceivedSeverity */
             syntax: 443,
-            version: v(2, 4, 0),
+            version: v(4, 0),
             ..PARAM
         },
         Parameter {
             name: s(83285, 13), /* ProbableCause */
             syntax: 31,
-            version: v(2, 4, 0),
+            version: v(4, 0),
             ..PARAM
         },
         Parameter {
             name: s(77639, 15), /* SpecificProblem */
             syntax: 93,
-            version: v(2, 4, 0),
+            version: v(4, 0),
             ..PARAM
         },
         Parameter {
             name: s(92747, 9), /* EventType */
             syntax: 31,
-            version: v(2, 4, 0),
+            version: v(4, 0),
             ..PARAM
         },
         Parameter {
             name: s(69900, 17), /* PerceivedSeverity */
             syntax: 444,
-            version: v(2, 4, 0),
+            version: v(4, 0),
             ..PARAM
         },
         Parameter {
             name: s(83285, 13), /* ProbableCause */
             syntax: 31,
-            version: v(2, 4, 0),
+            version: v(4, 0),
             ..PARAM
         },
         Parameter {
             name: s(66843, 18), /* ReportingMechanism */
             syntax: 445,
             access: Access::ReadWrite,
-            version: v(2, 4, 0),
+            version: v(4, 0),
             ..PARAM
         },
         Parameter {
             name: s(77639, 15), /* SpecificProblem */
             syntax: 93,
-            version: v(2, 4, 0),
+            version: v(4, 0),
             ..PARAM
         },
     ],

@@ -22,7 +22,7 @@ pub(crate) static GROUP: Group = Group {
             num_entries_parameter: Some(s(58858, 20) /* ChainNumberOfEntries */),
             enable_parameter: Some(s(3773, 6) /* Enable */),
             unique_keys: p(0, 2),
-            version: v(2, 2, 0),
+            version: v(2, 0),
             parameters: p(16, 6),
             ..object(&GROUP)
         },
@@ -34,48 +34,48 @@ pub(crate) static GROUP: Group = Group {
             num_entries_parameter: Some(s(38301, 19) /* RuleNumberOfEntries */),
             enable_parameter: Some(s(3773, 6) /* Enable */),
             unique_keys: p(2, 1),
-            version: v(2, 2, 0),
+            version: v(2, 0),
             parameters: p(22, 42),
             ..object(&GROUP)
         },
         Object {
             path: s(20734, 35), /* Device.Firewall.ConnectionTracking. */
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..object(&GROUP)
         },
         Object {
             path: s(21966, 39), /* Device.Firewall.ConnectionTracking.FTP. */
-            version: v(2, 17, 0),
+            version: v(17, 0),
             parameters: p(64, 3),
             ..object(&GROUP)
         },
         Object {
             path: s(20734, 40), /* Device.Firewall.ConnectionTracking.H323. */
-            version: v(2, 17, 0),
+            version: v(17, 0),
             parameters: p(67, 4),
             ..object(&GROUP)
         },
         Object {
             path: s(22005, 39), /* Device.Firewall.ConnectionTracking.IRC. */
-            version: v(2, 17, 0),
+            version: v(17, 0),
             parameters: p(71, 4),
             ..object(&GROUP)
         },
         Object {
             path: s(20774, 40), /* Device.Firewall.ConnectionTracking.PPTP. */
-            version: v(2, 17, 0),
+            version: v(17, 0),
             parameters: p(75, 1),
             ..object(&GROUP)
         },
         Object {
             path: s(22044, 39), /* Device.Firewall.ConnectionTracking.SIP. */
-            version: v(2, 17, 0),
+            version: v(17, 0),
             parameters: p(76, 6),
             ..object(&GROUP)
         },
         Object {
             path: s(20814, 40), /* Device.Firewall.ConnectionTracking.TFTP. */
-            version: v(2, 17, 0),
+            version: v(17, 0),
             parameters: p(82, 2),
             ..object(&GROUP)
         },
@@ -87,7 +87,7 @@ pub(crate) static GROUP: Group = Group {
             num_entries_parameter: Some(s(65025, 18) /* DMZNumberOfEntries */),
             enable_parameter: Some(s(3773, 6) /* Enable */),
             unique_keys: p(3, 2),
-            version: v(2, 16, 0),
+            version: v(16, 0),
             parameters: p(84, 14),
             ..object(&GROUP)
         },
@@ -99,7 +99,7 @@ pub(crate) static GROUP: Group = Group {
             num_entries_parameter: Some(s(33984, 31) /* InterfaceSettingNumberOfEntries */),
             enable_parameter: Some(s(3773, 6) /* Enable */),
             unique_keys: p(5, 2),
-            version: v(2, 17, 0),
+            version: v(17, 0),
             parameters: p(98, 11),
             ..object(&GROUP)
         },
@@ -110,7 +110,7 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(59658, 20) /* LevelNumberOfEntries */),
             unique_keys: p(7, 2),
-            version: v(2, 2, 0),
+            version: v(2, 0),
             parameters: p(109, 10),
             ..object(&GROUP)
         },
@@ -121,13 +121,13 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(48236, 18) /* LogNumberOfEntries */),
             unique_keys: p(9, 1),
-            version: v(2, 19, 0),
+            version: v(19, 0),
             parameters: p(119, 6),
             ..object(&GROUP)
         },
         Object {
             path: s(33147, 31), /* Device.Firewall.Log.{i}.Filter. */
-            version: v(2, 19, 0),
+            version: v(19, 0),
             parameters: p(125, 3),
             ..object(&GROUP)
         },
@@ -139,7 +139,7 @@ pub(crate) static GROUP: Group = Group {
             num_entries_parameter: Some(s(54721, 22) /* PinholeNumberOfEntries */),
             enable_parameter: Some(s(3773, 6) /* Enable */),
             unique_keys: p(10, 1),
-            version: v(2, 16, 0),
+            version: v(16, 0),
             parameters: p(128, 22),
             ..object(&GROUP)
         },
@@ -150,7 +150,7 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(30932, 21) /* PolicyNumberOfEntries */),
             unique_keys: p(11, 1),
-            version: v(2, 16, 0),
+            version: v(16, 0),
             parameters: p(150, 13),
             ..object(&GROUP)
         },
@@ -162,7 +162,7 @@ pub(crate) static GROUP: Group = Group {
             num_entries_parameter: Some(s(47935, 22) /* ServiceNumberOfEntries */),
             enable_parameter: Some(s(3773, 6) /* Enable */),
             unique_keys: p(12, 2),
-            version: v(2, 16, 0),
+            version: v(16, 0),
             parameters: p(163, 13),
             ..object(&GROUP)
         },
@@ -174,7 +174,7 @@ pub(crate) static GROUP: Group = Group {
             num_entries_parameter: Some(s(43066, 18) /* SetNumberOfEntries */),
             enable_parameter: Some(s(3773, 6) /* Enable */),
             unique_keys: p(14, 2),
-            version: v(2, 18, 0),
+            version: v(18, 0),
             parameters: p(176, 9),
             ..object(&GROUP)
         },
@@ -185,7 +185,7 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(38301, 19) /* RuleNumberOfEntries */),
             unique_keys: p(16, 1),
-            version: v(2, 18, 0),
+            version: v(18, 0),
             parameters: p(185, 6),
             ..object(&GROUP)
         },
@@ -195,13 +195,13 @@ pub(crate) static GROUP: Group = Group {
             name: s(81309, 13), /* AdvancedLevel */
             syntax: 446,
             access: Access::ReadWrite,
-            version: v(2, 2, 0),
+            version: v(2, 0),
             ..PARAM
         },
         Parameter {
             name: s(58858, 20), /* ChainNumberOfEntries */
             syntax: 0,
-            version: v(2, 2, 0),
+            version: v(2, 0),
             ..PARAM
         },
         Parameter {
@@ -213,20 +213,20 @@ pub(crate) static GROUP: Group = Group {
         Parameter {
             name: s(65025, 18), /* DMZNumberOfEntries */
             syntax: 0,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             ..PARAM
         },
         Parameter {
             name: s(3773, 6), /* Enable */
             syntax: 16,
             access: Access::ReadWrite,
-            version: v(2, 2, 0),
+            version: v(2, 0),
             ..PARAM
         },
         Parameter {
             name: s(33984, 31), /* InterfaceSettingNumberOfEntries */
             syntax: 0,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
@@ -237,50 +237,50 @@ pub(crate) static GROUP: Group = Group {
         Parameter {
             name: s(59658, 20), /* LevelNumberOfEntries */
             syntax: 0,
-            version: v(2, 2, 0),
+            version: v(2, 0),
             ..PARAM
         },
         Parameter {
             name: s(48236, 18), /* LogNumberOfEntries */
             syntax: 0,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(54721, 22), /* PinholeNumberOfEntries */
             syntax: 0,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             ..PARAM
         },
         Parameter {
             name: s(89052, 11), /* PolicyLevel */
             syntax: 446,
             access: Access::ReadWrite,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             ..PARAM
         },
         Parameter {
             name: s(30932, 21), /* PolicyNumberOfEntries */
             syntax: 0,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             ..PARAM
         },
         Parameter {
             name: s(47935, 22), /* ServiceNumberOfEntries */
             syntax: 0,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             ..PARAM
         },
         Parameter {
             name: s(43066, 18), /* SetNumberOfEntries */
             syntax: 0,
-            version: v(2, 18, 0),
+            version: v(18, 0),
             ..PARAM
         },
         Parameter {
             name: s(38248, 4), /* Type */
             syntax: 448,
-            version: v(2, 2, 0),
+            version: v(2, 0),
             ..PARAM
         },
         Parameter {
@@ -292,7 +292,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
-            version: v(2, 2, 0),
+            version: v(2, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -300,41 +300,41 @@ pub(crate) static GROUP: Group = Group {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
-            version: v(2, 2, 0),
+            version: v(2, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(95801, 7), /* Creator */
             syntax: 449,
-            version: v(2, 2, 0),
+            version: v(2, 0),
             ..PARAM
         },
         Parameter {
             name: s(3773, 6), /* Enable */
             syntax: 26,
             access: Access::ReadWrite,
-            version: v(2, 2, 0),
+            version: v(2, 0),
             ..PARAM
         },
         Parameter {
             name: s(31079, 4), /* Name */
             syntax: 31,
             access: Access::ReadWrite,
-            version: v(2, 2, 0),
+            version: v(2, 0),
             ..PARAM
         },
         Parameter {
             name: s(38301, 19), /* RuleNumberOfEntries */
             syntax: 0,
-            version: v(2, 2, 0),
+            version: v(2, 0),
             ..PARAM
         },
         Parameter {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
-            version: v(2, 2, 0),
+            version: v(2, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -342,7 +342,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
-            version: v(2, 2, 0),
+            version: v(2, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -350,425 +350,425 @@ pub(crate) static GROUP: Group = Group {
             name: s(75449, 15), /* ConnectionState */
             syntax: 450,
             access: Access::ReadWrite,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             ..PARAM
         },
         Parameter {
             name: s(85053, 12), /* CreationDate */
             syntax: 10,
-            version: v(2, 2, 0),
+            version: v(2, 0),
             ..PARAM
         },
         Parameter {
             name: s(52781, 4), /* DSCP */
             syntax: 451,
             access: Access::ReadWrite,
-            version: v(2, 2, 0),
+            version: v(2, 0),
             ..PARAM
         },
         Parameter {
             name: s(87908, 11), /* DSCPExclude */
             syntax: 26,
             access: Access::ReadWrite,
-            version: v(2, 2, 0),
+            version: v(2, 0),
             ..PARAM
         },
         Parameter {
             name: s(15623, 11), /* Description */
             syntax: 6,
             access: Access::ReadWrite,
-            version: v(2, 2, 0),
+            version: v(2, 0),
             ..PARAM
         },
         Parameter {
             name: s(68404, 17), /* DestAllInterfaces */
             syntax: 26,
             access: Access::ReadWrite,
-            version: v(2, 2, 0),
+            version: v(2, 0),
             ..PARAM
         },
         Parameter {
             name: s(81829, 6), /* DestIP */
             syntax: 72,
             access: Access::ReadWrite,
-            version: v(2, 2, 0),
+            version: v(2, 0),
             ..PARAM
         },
         Parameter {
             name: s(81842, 13), /* DestIPExclude */
             syntax: 26,
             access: Access::ReadWrite,
-            version: v(2, 2, 0),
+            version: v(2, 0),
             ..PARAM
         },
         Parameter {
             name: s(58998, 13), /* DestInterface */
             syntax: 452,
             access: Access::ReadWrite,
-            version: v(2, 2, 0),
+            version: v(2, 0),
             ..PARAM
         },
         Parameter {
             name: s(58998, 20), /* DestInterfaceExclude */
             syntax: 26,
             access: Access::ReadWrite,
-            version: v(2, 2, 0),
+            version: v(2, 0),
             ..PARAM
         },
         Parameter {
             name: s(94553, 8), /* DestMask */
             syntax: 78,
             access: Access::ReadWrite,
-            version: v(2, 2, 0),
+            version: v(2, 0),
             ..PARAM
         },
         Parameter {
             name: s(61606, 12), /* DestMatchSet */
             syntax: 453,
             access: Access::ReadWrite,
-            version: v(2, 18, 0),
+            version: v(18, 0),
             ..PARAM
         },
         Parameter {
             name: s(61606, 19), /* DestMatchSetExclude */
             syntax: 453,
             access: Access::ReadWrite,
-            version: v(2, 18, 0),
+            version: v(18, 0),
             ..PARAM
         },
         Parameter {
             name: s(72090, 8), /* DestPort */
             syntax: 79,
             access: Access::ReadWrite,
-            version: v(2, 2, 0),
+            version: v(2, 0),
             ..PARAM
         },
         Parameter {
             name: s(75599, 15), /* DestPortExclude */
             syntax: 26,
             access: Access::ReadWrite,
-            version: v(2, 2, 0),
+            version: v(2, 0),
             ..PARAM
         },
         Parameter {
             name: s(72090, 16), /* DestPortRangeMax */
             syntax: 79,
             access: Access::ReadWrite,
-            version: v(2, 2, 0),
+            version: v(2, 0),
             ..PARAM
         },
         Parameter {
             name: s(3773, 6), /* Enable */
             syntax: 26,
             access: Access::ReadWrite,
-            version: v(2, 2, 0),
+            version: v(2, 0),
             ..PARAM
         },
         Parameter {
             name: s(90750, 10), /* ExpiryDate */
             syntax: 454,
             access: Access::ReadWrite,
-            version: v(2, 2, 0),
+            version: v(2, 0),
             ..PARAM
         },
         Parameter {
             name: s(92846, 9), /* IPVersion */
             syntax: 124,
             access: Access::ReadWrite,
-            version: v(2, 2, 0),
+            version: v(2, 0),
             ..PARAM
         },
         Parameter {
             name: s(13662, 3), /* Log */
             syntax: 26,
             access: Access::ReadWrite,
-            version: v(2, 2, 0),
+            version: v(2, 0),
             ..PARAM
         },
         Parameter {
             name: s(96924, 6), /* LogRef */
             syntax: 455,
             access: Access::ReadWrite,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(81824, 5), /* Order */
             syntax: 81,
             access: Access::ReadWrite,
-            version: v(2, 2, 0),
+            version: v(2, 0),
             ..PARAM
         },
         Parameter {
             name: s(18372, 8), /* Protocol */
             syntax: 82,
             access: Access::ReadWrite,
-            version: v(2, 2, 0),
+            version: v(2, 0),
             ..PARAM
         },
         Parameter {
             name: s(77174, 15), /* ProtocolExclude */
             syntax: 26,
             access: Access::ReadWrite,
-            version: v(2, 2, 0),
+            version: v(2, 0),
             ..PARAM
         },
         Parameter {
             name: s(63696, 19), /* SourceAllInterfaces */
             syntax: 26,
             access: Access::ReadWrite,
-            version: v(2, 2, 0),
+            version: v(2, 0),
             ..PARAM
         },
         Parameter {
             name: s(56646, 8), /* SourceIP */
             syntax: 72,
             access: Access::ReadWrite,
-            version: v(2, 2, 0),
+            version: v(2, 0),
             ..PARAM
         },
         Parameter {
             name: s(77624, 15), /* SourceIPExclude */
             syntax: 26,
             access: Access::ReadWrite,
-            version: v(2, 2, 0),
+            version: v(2, 0),
             ..PARAM
         },
         Parameter {
             name: s(55315, 15), /* SourceInterface */
             syntax: 452,
             access: Access::ReadWrite,
-            version: v(2, 2, 0),
+            version: v(2, 0),
             ..PARAM
         },
         Parameter {
             name: s(55315, 22), /* SourceInterfaceExclude */
             syntax: 26,
             access: Access::ReadWrite,
-            version: v(2, 2, 0),
+            version: v(2, 0),
             ..PARAM
         },
         Parameter {
             name: s(22902, 9), /* SourceMAC */
             syntax: 180,
             access: Access::ReadWrite,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             ..PARAM
         },
         Parameter {
             name: s(74202, 16), /* SourceMACExclude */
             syntax: 26,
             access: Access::ReadWrite,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             ..PARAM
         },
         Parameter {
             name: s(91830, 10), /* SourceMask */
             syntax: 78,
             access: Access::ReadWrite,
-            version: v(2, 2, 0),
+            version: v(2, 0),
             ..PARAM
         },
         Parameter {
             name: s(58038, 14), /* SourceMatchSet */
             syntax: 453,
             access: Access::ReadWrite,
-            version: v(2, 18, 0),
+            version: v(18, 0),
             ..PARAM
         },
         Parameter {
             name: s(58038, 21), /* SourceMatchSetExclude */
             syntax: 453,
             access: Access::ReadWrite,
-            version: v(2, 18, 0),
+            version: v(18, 0),
             ..PARAM
         },
         Parameter {
             name: s(67239, 10), /* SourcePort */
             syntax: 79,
             access: Access::ReadWrite,
-            version: v(2, 2, 0),
+            version: v(2, 0),
             ..PARAM
         },
         Parameter {
             name: s(70546, 17), /* SourcePortExclude */
             syntax: 26,
             access: Access::ReadWrite,
-            version: v(2, 2, 0),
+            version: v(2, 0),
             ..PARAM
         },
         Parameter {
             name: s(67239, 18), /* SourcePortRangeMax */
             syntax: 79,
             access: Access::ReadWrite,
-            version: v(2, 2, 0),
+            version: v(2, 0),
             ..PARAM
         },
         Parameter {
             name: s(2491, 6), /* Status */
             syntax: 65,
-            version: v(2, 2, 0),
+            version: v(2, 0),
             ..PARAM
         },
         Parameter {
             name: s(50037, 6), /* Target */
             syntax: 456,
             access: Access::ReadWrite,
-            version: v(2, 2, 0),
+            version: v(2, 0),
             ..PARAM
         },
         Parameter {
             name: s(66958, 11), /* TargetChain */
             syntax: 457,
             access: Access::ReadWrite,
-            version: v(2, 2, 0),
+            version: v(2, 0),
             ..PARAM
         },
         Parameter {
             name: s(3773, 6), /* Enable */
             syntax: 16,
             access: Access::ReadWrite,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(97610, 5), /* Loose */
             syntax: 16,
             access: Access::ReadWrite,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(65614, 5), /* Ports */
             syntax: 458,
             access: Access::ReadWrite,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(68081, 17), /* CallForwardFilter */
             syntax: 16,
             access: Access::ReadWrite,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(3773, 6), /* Enable */
             syntax: 16,
             access: Access::ReadWrite,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(85533, 12), /* GKRoutedOnly */
             syntax: 16,
             access: Access::ReadWrite,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(54985, 22), /* RegistrationRequestTTL */
             syntax: 0,
             access: Access::ReadWrite,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(90500, 10), /* DCCTimeout */
             syntax: 0,
             access: Access::ReadWrite,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(3773, 6), /* Enable */
             syntax: 16,
             access: Access::ReadWrite,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(79761, 14), /* MAXDCCChannels */
             syntax: 0,
             access: Access::ReadWrite,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(65614, 5), /* Ports */
             syntax: 459,
             access: Access::ReadWrite,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(3773, 6), /* Enable */
             syntax: 16,
             access: Access::ReadWrite,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(87963, 11), /* DirectMedia */
             syntax: 460,
             access: Access::ReadWrite,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(75659, 15), /* DirectSignaling */
             syntax: 460,
             access: Access::ReadWrite,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(3773, 6), /* Enable */
             syntax: 16,
             access: Access::ReadWrite,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(82089, 13), /* ExternalMedia */
             syntax: 368,
             access: Access::ReadWrite,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(65614, 5), /* Ports */
             syntax: 459,
             access: Access::ReadWrite,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(62389, 7), /* TimeOut */
             syntax: 0,
             access: Access::ReadWrite,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(3773, 6), /* Enable */
             syntax: 16,
             access: Access::ReadWrite,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(65614, 5), /* Ports */
             syntax: 458,
             access: Access::ReadWrite,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -776,7 +776,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -784,14 +784,14 @@ pub(crate) static GROUP: Group = Group {
             name: s(15623, 11), /* Description */
             syntax: 6,
             access: Access::ReadWrite,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             ..PARAM
         },
         Parameter {
             name: s(81829, 6), /* DestIP */
             syntax: 182,
             access: Access::ReadWrite,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::Normal, true),
             ..PARAM
         },
@@ -799,41 +799,41 @@ pub(crate) static GROUP: Group = Group {
             name: s(3773, 6), /* Enable */
             syntax: 16,
             access: Access::ReadWrite,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             ..PARAM
         },
         Parameter {
             name: s(6361, 9), /* Interface */
             syntax: 169,
             access: Access::ReadWrite,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             ..PARAM
         },
         Parameter {
             name: s(82765, 13), /* LeaseDuration */
             syntax: 28,
             access: Access::ReadWrite,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(13662, 3), /* Log */
             syntax: 26,
             access: Access::ReadWrite,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(96924, 6), /* LogRef */
             syntax: 455,
             access: Access::ReadWrite,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(68942, 6), /* Origin */
             syntax: 461,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -841,14 +841,14 @@ pub(crate) static GROUP: Group = Group {
             name: s(68942, 6), /* Origin */
             syntax: 461,
             access: Access::WriteOnceReadOnly,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(66771, 18), /* RemainingLeaseTime */
             syntax: 28,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
@@ -856,20 +856,20 @@ pub(crate) static GROUP: Group = Group {
             name: s(51416, 12), /* SourcePrefix */
             syntax: 462,
             access: Access::ReadWrite,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             ..PARAM
         },
         Parameter {
             name: s(2491, 6), /* Status */
             syntax: 65,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             ..PARAM
         },
         Parameter {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -877,7 +877,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -885,69 +885,69 @@ pub(crate) static GROUP: Group = Group {
             name: s(3773, 6), /* Enable */
             syntax: 26,
             access: Access::ReadWrite,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(46782, 25), /* IPv4AcceptICMPEchoRequest */
             syntax: 16,
             access: Access::ReadWrite,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(54083, 22), /* IPv4SpoofingProtection */
             syntax: 16,
             access: Access::ReadWrite,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(46807, 25), /* IPv6AcceptICMPEchoRequest */
             syntax: 16,
             access: Access::ReadWrite,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(35721, 30), /* IPv6PassThroughICMPEchoRequest */
             syntax: 16,
             access: Access::ReadWrite,
-            version: v(2, 18, 0),
+            version: v(18, 0),
             ..PARAM
         },
         Parameter {
             name: s(54105, 22), /* IPv6SpoofingProtection */
             syntax: 16,
             access: Access::ReadWrite,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(6361, 9), /* Interface */
             syntax: 169,
             access: Access::ReadWrite,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(2491, 6), /* Status */
             syntax: 65,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(89558, 11), /* StealthMode */
             syntax: 16,
             access: Access::ReadWrite,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
-            version: v(2, 2, 0),
+            version: v(2, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -955,70 +955,70 @@ pub(crate) static GROUP: Group = Group {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
-            version: v(2, 2, 0),
+            version: v(2, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(27653, 5), /* Chain */
             syntax: 463,
-            version: v(2, 2, 0),
+            version: v(2, 0),
             ..PARAM
         },
         Parameter {
             name: s(72058, 16), /* DefaultLogPolicy */
             syntax: 26,
             access: Access::ReadWrite,
-            version: v(2, 2, 0),
+            version: v(2, 0),
             ..PARAM
         },
         Parameter {
             name: s(81803, 13), /* DefaultPolicy */
             syntax: 464,
             access: Access::ReadWrite,
-            version: v(2, 2, 0),
+            version: v(2, 0),
             ..PARAM
         },
         Parameter {
             name: s(15623, 11), /* Description */
             syntax: 6,
             access: Access::ReadWrite,
-            version: v(2, 2, 0),
+            version: v(2, 0),
             ..PARAM
         },
         Parameter {
             name: s(31079, 4), /* Name */
             syntax: 31,
             access: Access::ReadWrite,
-            version: v(2, 2, 0),
+            version: v(2, 0),
             ..PARAM
         },
         Parameter {
             name: s(81824, 5), /* Order */
             syntax: 81,
             access: Access::ReadWrite,
-            version: v(2, 2, 0),
+            version: v(2, 0),
             ..PARAM
         },
         Parameter {
             name: s(95177, 8), /* Policies */
             syntax: 465,
             access: Access::ReadWrite,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             ..PARAM
         },
         Parameter {
             name: s(66411, 18), /* PortMappingEnabled */
             syntax: 73,
             access: Access::ReadWrite,
-            version: v(2, 2, 0),
+            version: v(2, 0),
             ..PARAM
         },
         Parameter {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -1026,7 +1026,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -1034,56 +1034,56 @@ pub(crate) static GROUP: Group = Group {
             name: s(15623, 11), /* Description */
             syntax: 6,
             access: Access::ReadWrite,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(3773, 6), /* Enable */
             syntax: 16,
             access: Access::ReadWrite,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(10430, 6), /* Prefix */
             syntax: 399,
             access: Access::ReadWrite,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(57954, 8), /* Severity */
             syntax: 466,
             access: Access::ReadWrite,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(59018, 20), /* DestinationInterface */
             syntax: 169,
             access: Access::ReadWrite,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(561, 6), /* Policy */
             syntax: 467,
             access: Access::ReadWrite,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(55315, 15), /* SourceInterface */
             syntax: 169,
             access: Access::ReadWrite,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -1091,7 +1091,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -1099,83 +1099,83 @@ pub(crate) static GROUP: Group = Group {
             name: s(15623, 11), /* Description */
             syntax: 6,
             access: Access::ReadWrite,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             ..PARAM
         },
         Parameter {
             name: s(81829, 6), /* DestIP */
             syntax: 126,
             access: Access::ReadWrite,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             ..PARAM
         },
         Parameter {
             name: s(21757, 14), /* DestMACAddress */
             syntax: 188,
             access: Access::ReadWrite,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             ..PARAM
         },
         Parameter {
             name: s(72090, 8), /* DestPort */
             syntax: 79,
             access: Access::ReadWrite,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             ..PARAM
         },
         Parameter {
             name: s(72090, 16), /* DestPortRangeMax */
             syntax: 79,
             access: Access::ReadWrite,
-            version: v(2, 18, 0),
+            version: v(18, 0),
             ..PARAM
         },
         Parameter {
             name: s(3773, 6), /* Enable */
             syntax: 16,
             access: Access::ReadWrite,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             ..PARAM
         },
         Parameter {
             name: s(92846, 9), /* IPVersion */
             syntax: 124,
             access: Access::ReadWrite,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             ..PARAM
         },
         Parameter {
             name: s(6361, 9), /* Interface */
             syntax: 169,
             access: Access::ReadWrite,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             ..PARAM
         },
         Parameter {
             name: s(82765, 13), /* LeaseDuration */
             syntax: 28,
             access: Access::ReadWrite,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(13662, 3), /* Log */
             syntax: 26,
             access: Access::ReadWrite,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(96924, 6), /* LogRef */
             syntax: 455,
             access: Access::ReadWrite,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(68942, 6), /* Origin */
             syntax: 468,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -1183,7 +1183,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(68942, 6), /* Origin */
             syntax: 468,
             access: Access::WriteOnceReadOnly,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -1191,13 +1191,13 @@ pub(crate) static GROUP: Group = Group {
             name: s(18372, 8), /* Protocol */
             syntax: 469,
             access: Access::ReadWrite,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             ..PARAM
         },
         Parameter {
             name: s(66771, 18), /* RemainingLeaseTime */
             syntax: 28,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
@@ -1205,41 +1205,41 @@ pub(crate) static GROUP: Group = Group {
             name: s(89382, 11), /* ScheduleRef */
             syntax: 470,
             access: Access::ReadWrite,
-            version: v(2, 18, 0),
+            version: v(18, 0),
             ..PARAM
         },
         Parameter {
             name: s(67239, 10), /* SourcePort */
             syntax: 79,
             access: Access::ReadWrite,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             ..PARAM
         },
         Parameter {
             name: s(67239, 18), /* SourcePortRangeMax */
             syntax: 79,
             access: Access::ReadWrite,
-            version: v(2, 18, 0),
+            version: v(18, 0),
             ..PARAM
         },
         Parameter {
             name: s(80629, 14), /* SourcePrefixes */
             syntax: 471,
             access: Access::ReadWrite,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             ..PARAM
         },
         Parameter {
             name: s(2491, 6), /* Status */
             syntax: 472,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             ..PARAM
         },
         Parameter {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -1247,7 +1247,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -1255,90 +1255,90 @@ pub(crate) static GROUP: Group = Group {
             name: s(27653, 5), /* Chain */
             syntax: 463,
             access: Access::ReadWrite,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             ..PARAM
         },
         Parameter {
             name: s(59018, 20), /* DestinationInterface */
             syntax: 169,
             access: Access::ReadWrite,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             ..PARAM
         },
         Parameter {
             name: s(3773, 6), /* Enable */
             syntax: 16,
             access: Access::ReadWrite,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             ..PARAM
         },
         Parameter {
             name: s(92846, 9), /* IPVersion */
             syntax: 124,
             access: Access::ReadWrite,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             ..PARAM
         },
         Parameter {
             name: s(13662, 3), /* Log */
             syntax: 26,
             access: Access::ReadWrite,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(96924, 6), /* LogRef */
             syntax: 455,
             access: Access::ReadWrite,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(86733, 12), /* ReverseChain */
             syntax: 463,
             access: Access::ReadWrite,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             ..PARAM
         },
         Parameter {
             name: s(66951, 18), /* ReverseTargetChain */
             syntax: 473,
             access: Access::ReadWrite,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             ..PARAM
         },
         Parameter {
             name: s(55315, 15), /* SourceInterface */
             syntax: 169,
             access: Access::ReadWrite,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             ..PARAM
         },
         Parameter {
             name: s(2491, 6), /* Status */
             syntax: 65,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             ..PARAM
         },
         Parameter {
             name: s(66958, 11), /* TargetChain */
             syntax: 473,
             access: Access::ReadWrite,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             ..PARAM
         },
         Parameter {
             name: s(7258, 6), /* Action */
             syntax: 474,
             access: Access::ReadWrite,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             ..PARAM
         },
         Parameter {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -1346,7 +1346,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -1354,76 +1354,76 @@ pub(crate) static GROUP: Group = Group {
             name: s(72090, 8), /* DestPort */
             syntax: 475,
             access: Access::ReadWrite,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             ..PARAM
         },
         Parameter {
             name: s(3773, 6), /* Enable */
             syntax: 16,
             access: Access::ReadWrite,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             ..PARAM
         },
         Parameter {
             name: s(94801, 8), /* ICMPType */
             syntax: 82,
             access: Access::ReadWrite,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             ..PARAM
         },
         Parameter {
             name: s(92846, 9), /* IPVersion */
             syntax: 124,
             access: Access::ReadWrite,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             ..PARAM
         },
         Parameter {
             name: s(6361, 9), /* Interface */
             syntax: 169,
             access: Access::ReadWrite,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             ..PARAM
         },
         Parameter {
             name: s(13662, 3), /* Log */
             syntax: 26,
             access: Access::ReadWrite,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(96924, 6), /* LogRef */
             syntax: 455,
             access: Access::ReadWrite,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(18372, 8), /* Protocol */
             syntax: 469,
             access: Access::ReadWrite,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             ..PARAM
         },
         Parameter {
             name: s(80629, 14), /* SourcePrefixes */
             syntax: 476,
             access: Access::ReadWrite,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             ..PARAM
         },
         Parameter {
             name: s(2491, 6), /* Status */
             syntax: 65,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             ..PARAM
         },
         Parameter {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
-            version: v(2, 18, 0),
+            version: v(18, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -1431,7 +1431,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
-            version: v(2, 18, 0),
+            version: v(18, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -1439,27 +1439,27 @@ pub(crate) static GROUP: Group = Group {
             name: s(3773, 6), /* Enable */
             syntax: 26,
             access: Access::ReadWrite,
-            version: v(2, 18, 0),
+            version: v(18, 0),
             ..PARAM
         },
         Parameter {
             name: s(92846, 9), /* IPVersion */
             syntax: 124,
             access: Access::ReadWrite,
-            version: v(2, 18, 0),
+            version: v(18, 0),
             ..PARAM
         },
         Parameter {
             name: s(31079, 4), /* Name */
             syntax: 477,
             access: Access::ReadWrite,
-            version: v(2, 18, 0),
+            version: v(18, 0),
             ..PARAM
         },
         Parameter {
             name: s(68942, 6), /* Origin */
             syntax: 461,
-            version: v(2, 18, 0),
+            version: v(18, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -1467,28 +1467,28 @@ pub(crate) static GROUP: Group = Group {
             name: s(68942, 6), /* Origin */
             syntax: 461,
             access: Access::WriteOnceReadOnly,
-            version: v(2, 18, 0),
+            version: v(18, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(38301, 19), /* RuleNumberOfEntries */
             syntax: 0,
-            version: v(2, 18, 0),
+            version: v(18, 0),
             ..PARAM
         },
         Parameter {
             name: s(38248, 4), /* Type */
             syntax: 478,
             access: Access::ReadWrite,
-            version: v(2, 18, 0),
+            version: v(18, 0),
             ..PARAM
         },
         Parameter {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
-            version: v(2, 18, 0),
+            version: v(18, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -1496,7 +1496,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
-            version: v(2, 18, 0),
+            version: v(18, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -1504,28 +1504,28 @@ pub(crate) static GROUP: Group = Group {
             name: s(22934, 7), /* Exclude */
             syntax: 26,
             access: Access::ReadWrite,
-            version: v(2, 18, 0),
+            version: v(18, 0),
             ..PARAM
         },
         Parameter {
             name: s(82492, 13), /* IPAddressList */
             syntax: 479,
             access: Access::ReadWrite,
-            version: v(2, 18, 0),
+            version: v(18, 0),
             ..PARAM
         },
         Parameter {
             name: s(79747, 14), /* MACAddressList */
             syntax: 480,
             access: Access::ReadWrite,
-            version: v(2, 18, 0),
+            version: v(18, 0),
             ..PARAM
         },
         Parameter {
             name: s(95185, 8), /* PortList */
             syntax: 398,
             access: Access::ReadWrite,
-            version: v(2, 18, 0),
+            version: v(18, 0),
             ..PARAM
         },
     ],

@@ -11,7 +11,7 @@ pub(crate) static GROUP: Group = Group {
     objects: &[
         Object {
             path: s(44090, 11), /* Device.FWE. */
-            version: v(2, 14, 0),
+            version: v(14, 0),
             parameters: p(0, 1),
             ..object(&GROUP)
         },
@@ -21,13 +21,13 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(62347, 19) /* LinkNumberOfEntries */),
             unique_keys: p(0, 2),
-            version: v(2, 14, 0),
+            version: v(14, 0),
             parameters: p(1, 7),
             ..object(&GROUP)
         },
         Object {
             path: s(44090, 26), /* Device.FWE.Link.{i}.Stats. */
-            version: v(2, 14, 0),
+            version: v(14, 0),
             parameters: p(8, 16),
             commands: p(0, 1),
             ..object(&GROUP)
@@ -37,14 +37,14 @@ pub(crate) static GROUP: Group = Group {
         Parameter {
             name: s(62347, 19), /* LinkNumberOfEntries */
             syntax: 0,
-            version: v(2, 14, 0),
+            version: v(14, 0),
             ..PARAM
         },
         Parameter {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
-            version: v(2, 14, 0),
+            version: v(14, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -52,7 +52,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
-            version: v(2, 14, 0),
+            version: v(14, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -60,13 +60,13 @@ pub(crate) static GROUP: Group = Group {
             name: s(3773, 6), /* Enable */
             syntax: 16,
             access: Access::ReadWrite,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(68122, 10), /* LastChange */
             syntax: 28,
-            version: v(2, 14, 0),
+            version: v(14, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
@@ -74,102 +74,102 @@ pub(crate) static GROUP: Group = Group {
             name: s(88667, 11), /* LowerLayers */
             syntax: 133,
             access: Access::ReadWrite,
-            version: v(2, 14, 0),
+            version: v(14, 0),
             ..PARAM
         },
         Parameter {
             name: s(31079, 4), /* Name */
             syntax: 31,
-            version: v(2, 14, 0),
+            version: v(14, 0),
             ..PARAM
         },
         Parameter {
             name: s(2491, 6), /* Status */
             syntax: 139,
-            version: v(2, 14, 0),
+            version: v(14, 0),
             ..PARAM
         },
         Parameter {
             name: s(22722, 24), /* BroadcastPacketsReceived */
             syntax: 37,
-            version: v(2, 14, 0),
+            version: v(14, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(22761, 20), /* BroadcastPacketsSent */
             syntax: 37,
-            version: v(2, 14, 0),
+            version: v(14, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(19258, 13), /* BytesReceived */
             syntax: 38,
-            version: v(2, 14, 0),
+            version: v(14, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(24224, 9), /* BytesSent */
             syntax: 38,
-            version: v(2, 14, 0),
+            version: v(14, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(25137, 22), /* DiscardPacketsReceived */
             syntax: 39,
-            version: v(2, 14, 0),
+            version: v(14, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(30572, 18), /* DiscardPacketsSent */
             syntax: 39,
-            version: v(2, 14, 0),
+            version: v(14, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(28148, 14), /* ErrorsReceived */
             syntax: 39,
-            version: v(2, 14, 0),
+            version: v(14, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(23957, 10), /* ErrorsSent */
             syntax: 39,
-            version: v(2, 14, 0),
+            version: v(14, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(22800, 24), /* MulticastPacketsReceived */
             syntax: 37,
-            version: v(2, 14, 0),
+            version: v(14, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(22839, 20), /* MulticastPacketsSent */
             syntax: 37,
-            version: v(2, 14, 0),
+            version: v(14, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(17412, 15), /* PacketsReceived */
             syntax: 37,
-            version: v(2, 14, 0),
+            version: v(14, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(22423, 11), /* PacketsSent */
             syntax: 37,
-            version: v(2, 14, 0),
+            version: v(14, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
@@ -177,28 +177,28 @@ pub(crate) static GROUP: Group = Group {
             name: s(31685, 5), /* Reset */
             syntax: 40,
             access: Access::ReadWrite,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(25211, 22), /* UnicastPacketsReceived */
             syntax: 37,
-            version: v(2, 14, 0),
+            version: v(14, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(30605, 18), /* UnicastPacketsSent */
             syntax: 37,
-            version: v(2, 14, 0),
+            version: v(14, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(19160, 27), /* UnknownProtoPacketsReceived */
             syntax: 39,
-            version: v(2, 14, 0),
+            version: v(14, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
@@ -210,7 +210,7 @@ pub(crate) static GROUP: Group = Group {
         input: p(24, 0),
         output: p(24, 0),
         status: Status::Current,
-        version: v(2, 19, 0),
+        version: v(19, 0),
         protocols: Protocols::USP,
     }],
     events: &[],

@@ -17,7 +17,7 @@ pub(crate) static GROUP: Group = Group {
         },
         Object {
             path: s(61663, 19), /* Device.GatewayInfo. */
-            version: v(2, 16, 0),
+            version: v(16, 0),
             protocols: Protocols::USP,
             parameters: p(3, 6),
             events: p(0, 3),
@@ -61,77 +61,77 @@ pub(crate) static GROUP: Group = Group {
         Parameter {
             name: s(90720, 10), /* EndpointID */
             syntax: 3,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(5260, 10), /* MACAddress */
             syntax: 188,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(65871, 18), /* ManagementProtocol */
             syntax: 491,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(76484, 15), /* ManufacturerOUI */
             syntax: 490,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(86397, 12), /* ProductClass */
             syntax: 31,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(86913, 12), /* SerialNumber */
             syntax: 31,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(76484, 15), /* ManufacturerOUI */
             syntax: 490,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(86397, 12), /* ProductClass */
             syntax: 31,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(86913, 12), /* SerialNumber */
             syntax: 31,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(90720, 10), /* EndpointID */
             syntax: 3,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(5260, 10), /* MACAddress */
             syntax: 188,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -143,7 +143,7 @@ pub(crate) static GROUP: Group = Group {
             group: GroupRef(&GROUP),
             arguments: p(9, 3),
             status: Status::Current,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             protocols: Protocols::USP,
         },
         Event {
@@ -151,7 +151,7 @@ pub(crate) static GROUP: Group = Group {
             group: GroupRef(&GROUP),
             arguments: p(12, 1),
             status: Status::Current,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             protocols: Protocols::USP,
         },
         Event {
@@ -159,7 +159,7 @@ pub(crate) static GROUP: Group = Group {
             group: GroupRef(&GROUP),
             arguments: p(13, 1),
             status: Status::Current,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             protocols: Protocols::USP,
         },
     ],

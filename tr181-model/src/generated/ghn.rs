@@ -11,33 +11,33 @@ pub(crate) static GROUP: Group = Group {
     objects: &[
         Object {
             path: s(7885, 11), /* Device.Ghn. */
-            version: v(2, 4, 0),
+            version: v(4, 0),
             parameters: p(0, 1),
             ..object(&GROUP)
         },
         Object {
             path: s(7885, 23), /* Device.Ghn.Diagnostics. */
-            version: v(2, 8, 0),
+            version: v(8, 0),
             commands: p(0, 2),
             ..object(&GROUP)
         },
         Object {
             path: s(24456, 37), /* Device.Ghn.Diagnostics.PHYThroughput. */
-            version: v(2, 8, 0),
+            version: v(8, 0),
             protocols: Protocols::CWMP,
             parameters: p(42, 1),
             ..object(&GROUP)
         },
         Object {
             path: s(7885, 45), /* Device.Ghn.Diagnostics.PerformanceMonitoring. */
-            version: v(2, 8, 0),
+            version: v(8, 0),
             protocols: Protocols::CWMP,
             parameters: p(43, 5),
             ..object(&GROUP)
         },
         Object {
             path: s(7885, 54), /* Device.Ghn.Diagnostics.PerformanceMonitoring.Channels. */
-            version: v(2, 8, 0),
+            version: v(8, 0),
             protocols: Protocols::CWMP,
             parameters: p(48, 2),
             ..object(&GROUP)
@@ -48,14 +48,14 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(24286, 22) /* ChannelNumberOfEntries */),
             unique_keys: p(0, 1),
-            version: v(2, 8, 0),
+            version: v(8, 0),
             protocols: Protocols::CWMP,
             parameters: p(50, 2),
             ..object(&GROUP)
         },
         Object {
             path: s(9345, 51), /* Device.Ghn.Diagnostics.PerformanceMonitoring.Nodes. */
-            version: v(2, 8, 0),
+            version: v(8, 0),
             protocols: Protocols::CWMP,
             parameters: p(52, 3),
             ..object(&GROUP)
@@ -65,7 +65,7 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(37199, 19) /* NodeNumberOfEntries */),
             unique_keys: p(1, 1),
-            version: v(2, 8, 0),
+            version: v(8, 0),
             protocols: Protocols::CWMP,
             parameters: p(55, 24),
             ..object(&GROUP)
@@ -76,7 +76,7 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(49094, 24) /* InterfaceNumberOfEntries */),
             unique_keys: p(2, 2),
-            version: v(2, 4, 0),
+            version: v(4, 0),
             parameters: p(79, 36),
             ..object(&GROUP)
         },
@@ -86,19 +86,19 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(32744, 31) /* AssociatedDeviceNumberOfEntries */),
             unique_keys: p(4, 1),
-            version: v(2, 4, 0),
+            version: v(4, 0),
             parameters: p(115, 5),
             ..object(&GROUP)
         },
         Object {
             path: s(31499, 32), /* Device.Ghn.Interface.{i}.DMInfo. */
-            version: v(2, 8, 0),
+            version: v(8, 0),
             parameters: p(120, 10),
             ..object(&GROUP)
         },
         Object {
             path: s(31531, 32), /* Device.Ghn.Interface.{i}.SCInfo. */
-            version: v(2, 8, 0),
+            version: v(8, 0),
             parameters: p(130, 4),
             ..object(&GROUP)
         },
@@ -110,13 +110,13 @@ pub(crate) static GROUP: Group = Group {
             num_entries_parameter: Some(s(43111, 27) /* SMMaskedBandNumberOfEntries */),
             enable_parameter: Some(s(3773, 6) /* Enable */),
             unique_keys: p(5, 1),
-            version: v(2, 8, 0),
+            version: v(8, 0),
             parameters: p(134, 4),
             ..object(&GROUP)
         },
         Object {
             path: s(33178, 31), /* Device.Ghn.Interface.{i}.Stats. */
-            version: v(2, 4, 0),
+            version: v(4, 0),
             parameters: p(138, 24),
             commands: p(2, 1),
             ..object(&GROUP)
@@ -126,14 +126,14 @@ pub(crate) static GROUP: Group = Group {
         Parameter {
             name: s(49094, 24), /* InterfaceNumberOfEntries */
             syntax: 0,
-            version: v(2, 4, 0),
+            version: v(4, 0),
             ..PARAM
         },
         Parameter {
             name: s(65061, 18), /* DiagnoseMACAddress */
             syntax: 188,
             access: Access::ReadWrite,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, true),
             ..PARAM
         },
@@ -141,42 +141,42 @@ pub(crate) static GROUP: Group = Group {
             name: s(6361, 9), /* Interface */
             syntax: 492,
             access: Access::ReadWrite,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
             name: s(32427, 32), /* Result.{i}.DestinationMACAddress */
             syntax: 188,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(60338, 20), /* Result.{i}.LinkState */
             syntax: 493,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(60358, 20), /* Result.{i}.RxPhyRate */
             syntax: 243,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(60378, 20), /* Result.{i}.TxPhyRate */
             syntax: 243,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(2491, 6), /* Status */
             syntax: 305,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -184,7 +184,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(65061, 18), /* DiagnoseMACAddress */
             syntax: 188,
             access: Access::ReadWrite,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, true),
             ..PARAM
         },
@@ -192,7 +192,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(6361, 9), /* Interface */
             syntax: 492,
             access: Access::ReadWrite,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, true),
             ..PARAM
         },
@@ -200,7 +200,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(80503, 14), /* SNRGroupLength */
             syntax: 494,
             access: Access::ReadWrite,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, true),
             ..PARAM
         },
@@ -208,217 +208,217 @@ pub(crate) static GROUP: Group = Group {
             name: s(36217, 14), /* SampleInterval */
             syntax: 28,
             access: Access::ReadWrite,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
             name: s(18431, 42), /* Channels.Channel.{i}.DestinationMACAddress */
             syntax: 188,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(48590, 24), /* Channels.Channel.{i}.SNR */
             syntax: 495,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(64755, 18), /* Channels.TimeStamp */
             syntax: 10,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(73322, 16), /* Nodes.CurrentEnd */
             syntax: 10,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(66123, 18), /* Nodes.CurrentStart */
             syntax: 10,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(28127, 35), /* Nodes.Node.{i}.BlocksErrorsReceived */
             syntax: 259,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(38639, 29), /* Nodes.Node.{i}.BlocksReceived */
             syntax: 144,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(42814, 27), /* Nodes.Node.{i}.BlocksResent */
             syntax: 259,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(47007, 25), /* Nodes.Node.{i}.BlocksSent */
             syntax: 144,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(22707, 39), /* Nodes.Node.{i}.BroadcastPacketsReceived */
             syntax: 144,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(22746, 35), /* Nodes.Node.{i}.BroadcastPacketsSent */
             syntax: 144,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(40738, 28), /* Nodes.Node.{i}.BytesReceived */
             syntax: 144,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(49598, 24), /* Nodes.Node.{i}.BytesSent */
             syntax: 144,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(26824, 36), /* Nodes.Node.{i}.DestinationMACAddress */
             syntax: 188,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(25122, 37), /* Nodes.Node.{i}.DiscardPacketsReceived */
             syntax: 259,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(30557, 33), /* Nodes.Node.{i}.DiscardPacketsSent */
             syntax: 259,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(38668, 29), /* Nodes.Node.{i}.ErrorsReceived */
             syntax: 259,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(47032, 25), /* Nodes.Node.{i}.ErrorsSent */
             syntax: 259,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(32363, 32), /* Nodes.Node.{i}.MgmtBytesReceived */
             syntax: 144,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(40766, 28), /* Nodes.Node.{i}.MgmtBytesSent */
             syntax: 144,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(29356, 34), /* Nodes.Node.{i}.MgmtPacketsReceived */
             syntax: 144,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(36111, 30), /* Nodes.Node.{i}.MgmtPacketsSent */
             syntax: 144,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(22785, 39), /* Nodes.Node.{i}.MulticastPacketsReceived */
             syntax: 144,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(22824, 35), /* Nodes.Node.{i}.MulticastPacketsSent */
             syntax: 144,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(17397, 30), /* Nodes.Node.{i}.PacketsReceived */
             syntax: 144,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(36171, 26), /* Nodes.Node.{i}.PacketsSent */
             syntax: 144,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(25196, 37), /* Nodes.Node.{i}.UnicastPacketsReceived */
             syntax: 144,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(30590, 33), /* Nodes.Node.{i}.UnicastPacketsSent */
             syntax: 144,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(19145, 42), /* Nodes.Node.{i}.UnknownProtoPacketsReceived */
             syntax: 259,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(2491, 6), /* Status */
             syntax: 305,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -426,7 +426,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(72154, 16), /* DiagnosticsState */
             syntax: 311,
             access: Access::ReadWrite,
-            version: v(2, 8, 0),
+            version: v(8, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -434,7 +434,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(65061, 18), /* DiagnoseMACAddress */
             syntax: 188,
             access: Access::ReadWrite,
-            version: v(2, 8, 0),
+            version: v(8, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, true),
             ..PARAM
         },
@@ -442,7 +442,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(72154, 16), /* DiagnosticsState */
             syntax: 311,
             access: Access::ReadWrite,
-            version: v(2, 8, 0),
+            version: v(8, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -450,7 +450,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(6361, 9), /* Interface */
             syntax: 492,
             access: Access::ReadWrite,
-            version: v(2, 8, 0),
+            version: v(8, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, true),
             ..PARAM
         },
@@ -458,7 +458,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(80503, 14), /* SNRGroupLength */
             syntax: 494,
             access: Access::ReadWrite,
-            version: v(2, 8, 0),
+            version: v(8, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, true),
             ..PARAM
         },
@@ -466,224 +466,224 @@ pub(crate) static GROUP: Group = Group {
             name: s(36217, 14), /* SampleInterval */
             syntax: 28,
             access: Access::ReadWrite,
-            version: v(2, 8, 0),
+            version: v(8, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
             name: s(24286, 22), /* ChannelNumberOfEntries */
             syntax: 0,
-            version: v(2, 8, 0),
+            version: v(8, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(10992, 9), /* TimeStamp */
             syntax: 10,
-            version: v(2, 8, 0),
+            version: v(8, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(18452, 21), /* DestinationMACAddress */
             syntax: 188,
-            version: v(2, 8, 0),
+            version: v(8, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(48611, 3), /* SNR */
             syntax: 495,
-            version: v(2, 8, 0),
+            version: v(8, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(73328, 10), /* CurrentEnd */
             syntax: 10,
-            version: v(2, 8, 0),
+            version: v(8, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(66129, 12), /* CurrentStart */
             syntax: 10,
-            version: v(2, 8, 0),
+            version: v(8, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(37199, 19), /* NodeNumberOfEntries */
             syntax: 0,
-            version: v(2, 8, 0),
+            version: v(8, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(28142, 20), /* BlocksErrorsReceived */
             syntax: 259,
-            version: v(2, 8, 0),
+            version: v(8, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(38654, 14), /* BlocksReceived */
             syntax: 144,
-            version: v(2, 8, 0),
+            version: v(8, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(42829, 12), /* BlocksResent */
             syntax: 259,
-            version: v(2, 8, 0),
+            version: v(8, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(47022, 10), /* BlocksSent */
             syntax: 144,
-            version: v(2, 8, 0),
+            version: v(8, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(22722, 24), /* BroadcastPacketsReceived */
             syntax: 144,
-            version: v(2, 8, 0),
+            version: v(8, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(22761, 20), /* BroadcastPacketsSent */
             syntax: 144,
-            version: v(2, 8, 0),
+            version: v(8, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(19258, 13), /* BytesReceived */
             syntax: 144,
-            version: v(2, 8, 0),
+            version: v(8, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(24224, 9), /* BytesSent */
             syntax: 144,
-            version: v(2, 8, 0),
+            version: v(8, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(18452, 21), /* DestinationMACAddress */
             syntax: 188,
-            version: v(2, 8, 0),
+            version: v(8, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(25137, 22), /* DiscardPacketsReceived */
             syntax: 259,
-            version: v(2, 8, 0),
+            version: v(8, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(30572, 18), /* DiscardPacketsSent */
             syntax: 259,
-            version: v(2, 8, 0),
+            version: v(8, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(28148, 14), /* ErrorsReceived */
             syntax: 259,
-            version: v(2, 8, 0),
+            version: v(8, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(23957, 10), /* ErrorsSent */
             syntax: 259,
-            version: v(2, 8, 0),
+            version: v(8, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(32378, 17), /* MgmtBytesReceived */
             syntax: 144,
-            version: v(2, 8, 0),
+            version: v(8, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(40781, 13), /* MgmtBytesSent */
             syntax: 144,
-            version: v(2, 8, 0),
+            version: v(8, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(29371, 19), /* MgmtPacketsReceived */
             syntax: 144,
-            version: v(2, 8, 0),
+            version: v(8, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(36126, 15), /* MgmtPacketsSent */
             syntax: 144,
-            version: v(2, 8, 0),
+            version: v(8, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(22800, 24), /* MulticastPacketsReceived */
             syntax: 144,
-            version: v(2, 8, 0),
+            version: v(8, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(22839, 20), /* MulticastPacketsSent */
             syntax: 144,
-            version: v(2, 8, 0),
+            version: v(8, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(17412, 15), /* PacketsReceived */
             syntax: 144,
-            version: v(2, 8, 0),
+            version: v(8, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(22423, 11), /* PacketsSent */
             syntax: 144,
-            version: v(2, 8, 0),
+            version: v(8, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(25211, 22), /* UnicastPacketsReceived */
             syntax: 144,
-            version: v(2, 8, 0),
+            version: v(8, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(30605, 18), /* UnicastPacketsSent */
             syntax: 144,
-            version: v(2, 8, 0),
+            version: v(8, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(19160, 27), /* UnknownProtoPacketsReceived */
             syntax: 259,
-            version: v(2, 8, 0),
+            version: v(8, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
@@ -691,7 +691,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
-            version: v(2, 4, 0),
+            version: v(4, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -699,76 +699,76 @@ pub(crate) static GROUP: Group = Group {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
-            version: v(2, 4, 0),
+            version: v(4, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(32744, 31), /* AssociatedDeviceNumberOfEntries */
             syntax: 0,
-            version: v(2, 4, 0),
+            version: v(4, 0),
             ..PARAM
         },
         Parameter {
             name: s(87886, 11), /* DMRequested */
             syntax: 16,
             access: Access::ReadWrite,
-            version: v(2, 8, 0),
+            version: v(8, 0),
             ..PARAM
         },
         Parameter {
             name: s(73218, 8), /* DeviceId */
             syntax: 0,
-            version: v(2, 4, 0),
+            version: v(4, 0),
             ..PARAM
         },
         Parameter {
             name: s(94569, 8), /* DomainId */
             syntax: 0,
-            version: v(2, 4, 0),
+            version: v(4, 0),
             ..PARAM
         },
         Parameter {
             name: s(59098, 10), /* DomainName */
             syntax: 335,
-            version: v(2, 4, 0),
+            version: v(4, 0),
             ..PARAM
         },
         Parameter {
             name: s(59098, 20), /* DomainNameIdentifier */
             syntax: 0,
-            version: v(2, 4, 0),
+            version: v(4, 0),
             ..PARAM
         },
         Parameter {
             name: s(3773, 6), /* Enable */
             syntax: 16,
             access: Access::ReadWrite,
-            version: v(2, 4, 0),
+            version: v(4, 0),
             ..PARAM
         },
         Parameter {
             name: s(75899, 15), /* FirmwareVersion */
             syntax: 31,
-            version: v(2, 4, 0),
+            version: v(4, 0),
             ..PARAM
         },
         Parameter {
             name: s(98199, 4), /* IsDM */
             syntax: 16,
-            version: v(2, 8, 0),
+            version: v(8, 0),
             ..PARAM
         },
         Parameter {
             name: s(98203, 4), /* IsSC */
             syntax: 16,
-            version: v(2, 8, 0),
+            version: v(8, 0),
             ..PARAM
         },
         Parameter {
             name: s(68122, 10), /* LastChange */
             syntax: 28,
-            version: v(2, 4, 0),
+            version: v(4, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
@@ -776,439 +776,439 @@ pub(crate) static GROUP: Group = Group {
             name: s(88667, 11), /* LowerLayers */
             syntax: 133,
             access: Access::ReadWrite,
-            version: v(2, 4, 0),
+            version: v(4, 0),
             ..PARAM
         },
         Parameter {
             name: s(5260, 10), /* MACAddress */
             syntax: 188,
-            version: v(2, 4, 0),
+            version: v(4, 0),
             ..PARAM
         },
         Parameter {
             name: s(88700, 11), /* MaxBandPlan */
             syntax: 0,
-            version: v(2, 8, 0),
+            version: v(8, 0),
             ..PARAM
         },
         Parameter {
             name: s(59128, 10), /* MaxBitRate */
             syntax: 243,
-            version: v(2, 4, 0),
+            version: v(4, 0),
             ..PARAM
         },
         Parameter {
             name: s(76529, 15), /* MaxTransmitRate */
             syntax: 243,
-            version: v(2, 8, 0),
+            version: v(8, 0),
             ..PARAM
         },
         Parameter {
             name: s(91200, 10), /* MediumType */
             syntax: 496,
-            version: v(2, 8, 0),
+            version: v(8, 0),
             ..PARAM
         },
         Parameter {
             name: s(31079, 4), /* Name */
             syntax: 31,
-            version: v(2, 4, 0),
+            version: v(4, 0),
             ..PARAM
         },
         Parameter {
             name: s(69594, 17), /* NodeTypeDMCapable */
             syntax: 16,
-            version: v(2, 4, 0),
+            version: v(4, 0),
             ..PARAM
         },
         Parameter {
             name: s(73274, 16), /* NodeTypeDMConfig */
             syntax: 16,
             access: Access::ReadWrite,
-            version: v(2, 4, 0),
+            version: v(4, 0),
             ..PARAM
         },
         Parameter {
             name: s(73290, 16), /* NodeTypeDMStatus */
             syntax: 16,
-            version: v(2, 4, 0),
+            version: v(4, 0),
             ..PARAM
         },
         Parameter {
             name: s(69611, 17), /* NodeTypeSCCapable */
             syntax: 16,
-            version: v(2, 4, 0),
+            version: v(4, 0),
             ..PARAM
         },
         Parameter {
             name: s(73306, 16), /* NodeTypeSCStatus */
             syntax: 16,
-            version: v(2, 4, 0),
+            version: v(4, 0),
             ..PARAM
         },
         Parameter {
             name: s(49646, 24), /* NotchedAmateurRadioBands */
             syntax: 497,
             access: Access::ReadWrite,
-            version: v(2, 8, 0),
+            version: v(8, 0),
             ..PARAM
         },
         Parameter {
             name: s(36261, 30), /* PHYThroughputDiagnosticsEnable */
             syntax: 193,
             access: Access::ReadWrite,
-            version: v(2, 8, 0),
+            version: v(8, 0),
             ..PARAM
         },
         Parameter {
             name: s(34600, 3), /* PSM */
             syntax: 498,
             access: Access::ReadWrite,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             ..PARAM
         },
         Parameter {
             name: s(24233, 38), /* PerformanceMonitoringDiagnosticsEnable */
             syntax: 193,
             access: Access::ReadWrite,
-            version: v(2, 8, 0),
+            version: v(8, 0),
             ..PARAM
         },
         Parameter {
             name: s(89338, 11), /* SCRequested */
             syntax: 16,
             access: Access::ReadWrite,
-            version: v(2, 8, 0),
+            version: v(8, 0),
             ..PARAM
         },
         Parameter {
             name: s(43111, 27), /* SMMaskedBandNumberOfEntries */
             syntax: 0,
-            version: v(2, 8, 0),
+            version: v(8, 0),
             ..PARAM
         },
         Parameter {
             name: s(74234, 16), /* StandardVersions */
             syntax: 128,
-            version: v(2, 8, 0),
+            version: v(8, 0),
             ..PARAM
         },
         Parameter {
             name: s(2491, 6), /* Status */
             syntax: 139,
-            version: v(2, 4, 0),
+            version: v(4, 0),
             ..PARAM
         },
         Parameter {
             name: s(97740, 5), /* TAIFG */
             syntax: 499,
-            version: v(2, 8, 0),
+            version: v(8, 0),
             ..PARAM
         },
         Parameter {
             name: s(70665, 17), /* TargetDomainNames */
             syntax: 500,
             access: Access::ReadWrite,
-            version: v(2, 4, 0),
+            version: v(4, 0),
             ..PARAM
         },
         Parameter {
             name: s(19531, 8), /* Upstream */
             syntax: 16,
-            version: v(2, 4, 0),
+            version: v(4, 0),
             ..PARAM
         },
         Parameter {
             name: s(4245, 6), /* Active */
             syntax: 16,
-            version: v(2, 4, 0),
+            version: v(4, 0),
             ..PARAM
         },
         Parameter {
             name: s(73218, 8), /* DeviceId */
             syntax: 0,
-            version: v(2, 4, 0),
+            version: v(4, 0),
             ..PARAM
         },
         Parameter {
             name: s(5260, 10), /* MACAddress */
             syntax: 188,
-            version: v(2, 4, 0),
+            version: v(4, 0),
             ..PARAM
         },
         Parameter {
             name: s(60369, 9), /* RxPhyRate */
             syntax: 243,
-            version: v(2, 4, 0),
+            version: v(4, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(60389, 9), /* TxPhyRate */
             syntax: 243,
-            version: v(2, 4, 0),
+            version: v(4, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(94569, 8), /* DomainId */
             syntax: 0,
-            version: v(2, 8, 0),
+            version: v(8, 0),
             ..PARAM
         },
         Parameter {
             name: s(59098, 10), /* DomainName */
             syntax: 501,
             access: Access::ReadWrite,
-            version: v(2, 8, 0),
+            version: v(8, 0),
             ..PARAM
         },
         Parameter {
             name: s(59098, 20), /* DomainNameIdentifier */
             syntax: 497,
-            version: v(2, 8, 0),
+            version: v(8, 0),
             ..PARAM
         },
         Parameter {
             name: s(72858, 16), /* MACCycleDuration */
             syntax: 502,
             access: Access::ReadWrite,
-            version: v(2, 8, 0),
+            version: v(8, 0),
             ..PARAM
         },
         Parameter {
             name: s(59738, 20), /* MaxSupportedBandplan */
             syntax: 0,
             access: Access::ReadWrite,
-            version: v(2, 8, 0),
+            version: v(8, 0),
             ..PARAM
         },
         Parameter {
             name: s(59818, 20), /* MinSupportedBandplan */
             syntax: 0,
             access: Access::ReadWrite,
-            version: v(2, 8, 0),
+            version: v(8, 0),
             ..PARAM
         },
         Parameter {
             name: s(49814, 24), /* ReregistrationTimePeriod */
             syntax: 503,
             access: Access::ReadWrite,
-            version: v(2, 8, 0),
+            version: v(8, 0),
             ..PARAM
         },
         Parameter {
             name: s(91700, 10), /* SCDeviceId */
             syntax: 0,
             access: Access::ReadWrite,
-            version: v(2, 8, 0),
+            version: v(8, 0),
             ..PARAM
         },
         Parameter {
             name: s(86805, 12), /* SCMACAddress */
             syntax: 188,
             access: Access::ReadWrite,
-            version: v(2, 8, 0),
+            version: v(8, 0),
             ..PARAM
         },
         Parameter {
             name: s(50198, 24), /* TopologyPeriodicInterval */
             syntax: 504,
             access: Access::ReadWrite,
-            version: v(2, 8, 0),
+            version: v(8, 0),
             ..PARAM
         },
         Parameter {
             name: s(9455, 8), /* Location */
             syntax: 16,
-            version: v(2, 8, 0),
+            version: v(8, 0),
             ..PARAM
         },
         Parameter {
             name: s(96081, 7), /* MICSize */
             syntax: 505,
             access: Access::ReadWrite,
-            version: v(2, 8, 0),
+            version: v(8, 0),
             ..PARAM
         },
         Parameter {
             name: s(3769, 11), /* ModeEnabled */
             syntax: 506,
             access: Access::ReadWrite,
-            version: v(2, 8, 0),
+            version: v(8, 0),
             ..PARAM
         },
         Parameter {
             name: s(43582, 14), /* ModesSupported */
             syntax: 507,
-            version: v(2, 8, 0),
+            version: v(8, 0),
             ..PARAM
         },
         Parameter {
             name: s(43119, 10), /* BandNumber */
             syntax: 0,
             access: Access::ReadWrite,
-            version: v(2, 8, 0),
+            version: v(8, 0),
             ..PARAM
         },
         Parameter {
             name: s(3773, 6), /* Enable */
             syntax: 16,
             access: Access::ReadWrite,
-            version: v(2, 8, 0),
+            version: v(8, 0),
             ..PARAM
         },
         Parameter {
             name: s(77654, 15), /* StartSubCarrier */
             syntax: 0,
             access: Access::ReadWrite,
-            version: v(2, 8, 0),
+            version: v(8, 0),
             ..PARAM
         },
         Parameter {
             name: s(80727, 14), /* StopSubCarrier */
             syntax: 0,
             access: Access::ReadWrite,
-            version: v(2, 8, 0),
+            version: v(8, 0),
             ..PARAM
         },
         Parameter {
             name: s(28142, 20), /* BlocksErrorsReceived */
             syntax: 259,
-            version: v(2, 8, 0),
+            version: v(8, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(38654, 14), /* BlocksReceived */
             syntax: 144,
-            version: v(2, 8, 0),
+            version: v(8, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(42829, 12), /* BlocksResent */
             syntax: 259,
-            version: v(2, 8, 0),
+            version: v(8, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(47022, 10), /* BlocksSent */
             syntax: 144,
-            version: v(2, 8, 0),
+            version: v(8, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(22722, 24), /* BroadcastPacketsReceived */
             syntax: 37,
-            version: v(2, 4, 0),
+            version: v(4, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(22761, 20), /* BroadcastPacketsSent */
             syntax: 37,
-            version: v(2, 4, 0),
+            version: v(4, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(19258, 13), /* BytesReceived */
             syntax: 38,
-            version: v(2, 4, 0),
+            version: v(4, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(24224, 9), /* BytesSent */
             syntax: 38,
-            version: v(2, 4, 0),
+            version: v(4, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(25137, 22), /* DiscardPacketsReceived */
             syntax: 39,
-            version: v(2, 4, 0),
+            version: v(4, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(30572, 18), /* DiscardPacketsSent */
             syntax: 39,
-            version: v(2, 4, 0),
+            version: v(4, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(28148, 14), /* ErrorsReceived */
             syntax: 39,
-            version: v(2, 4, 0),
+            version: v(4, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(23957, 10), /* ErrorsSent */
             syntax: 39,
-            version: v(2, 4, 0),
+            version: v(4, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(32378, 17), /* MgmtBytesReceived */
             syntax: 144,
-            version: v(2, 8, 0),
+            version: v(8, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(40781, 13), /* MgmtBytesSent */
             syntax: 144,
-            version: v(2, 8, 0),
+            version: v(8, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(29371, 19), /* MgmtPacketsReceived */
             syntax: 144,
-            version: v(2, 8, 0),
+            version: v(8, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(36126, 15), /* MgmtPacketsSent */
             syntax: 144,
-            version: v(2, 8, 0),
+            version: v(8, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(22800, 24), /* MulticastPacketsReceived */
             syntax: 37,
-            version: v(2, 4, 0),
+            version: v(4, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(22839, 20), /* MulticastPacketsSent */
             syntax: 37,
-            version: v(2, 4, 0),
+            version: v(4, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(17412, 15), /* PacketsReceived */
             syntax: 37,
-            version: v(2, 4, 0),
+            version: v(4, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(22423, 11), /* PacketsSent */
             syntax: 37,
-            version: v(2, 4, 0),
+            version: v(4, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
@@ -1216,28 +1216,28 @@ pub(crate) static GROUP: Group = Group {
             name: s(31685, 5), /* Reset */
             syntax: 40,
             access: Access::ReadWrite,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(25211, 22), /* UnicastPacketsReceived */
             syntax: 37,
-            version: v(2, 4, 0),
+            version: v(4, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(30605, 18), /* UnicastPacketsSent */
             syntax: 37,
-            version: v(2, 4, 0),
+            version: v(4, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(19160, 27), /* UnknownProtoPacketsReceived */
             syntax: 39,
-            version: v(2, 4, 0),
+            version: v(4, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
@@ -1250,7 +1250,7 @@ pub(crate) static GROUP: Group = Group {
             input: p(1, 2),
             output: p(3, 5),
             status: Status::Current,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             protocols: Protocols::USP,
         },
         Command {
@@ -1260,7 +1260,7 @@ pub(crate) static GROUP: Group = Group {
             input: p(8, 4),
             output: p(12, 30),
             status: Status::Current,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             protocols: Protocols::USP,
         },
         Command {
@@ -1270,7 +1270,7 @@ pub(crate) static GROUP: Group = Group {
             input: p(162, 0),
             output: p(162, 0),
             status: Status::Current,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             protocols: Protocols::USP,
         },
     ],

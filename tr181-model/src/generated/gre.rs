@@ -11,7 +11,7 @@ pub(crate) static GROUP: Group = Group {
     objects: &[
         Object {
             path: s(18725, 11), /* Device.GRE. */
-            version: v(2, 8, 0),
+            version: v(8, 0),
             parameters: p(0, 2),
             ..object(&GROUP)
         },
@@ -23,7 +23,7 @@ pub(crate) static GROUP: Group = Group {
             num_entries_parameter: Some(s(56610, 21) /* FilterNumberOfEntries */),
             enable_parameter: Some(s(3773, 6) /* Enable */),
             unique_keys: p(0, 1),
-            version: v(2, 8, 0),
+            version: v(8, 0),
             parameters: p(2, 10),
             ..object(&GROUP)
         },
@@ -34,7 +34,7 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(58311, 21) /* TunnelNumberOfEntries */),
             unique_keys: p(1, 1),
-            version: v(2, 8, 0),
+            version: v(8, 0),
             parameters: p(12, 12),
             ..object(&GROUP)
         },
@@ -46,20 +46,20 @@ pub(crate) static GROUP: Group = Group {
             num_entries_parameter: Some(s(49094, 24) /* InterfaceNumberOfEntries */),
             enable_parameter: Some(s(3773, 6) /* Enable */),
             unique_keys: p(2, 2),
-            version: v(2, 8, 0),
+            version: v(8, 0),
             parameters: p(24, 12),
             ..object(&GROUP)
         },
         Object {
             path: s(18725, 42), /* Device.GRE.Tunnel.{i}.Interface.{i}.Stats. */
-            version: v(2, 8, 0),
+            version: v(8, 0),
             parameters: p(36, 18),
             commands: p(0, 1),
             ..object(&GROUP)
         },
         Object {
             path: s(40066, 28), /* Device.GRE.Tunnel.{i}.Stats. */
-            version: v(2, 8, 0),
+            version: v(8, 0),
             parameters: p(54, 8),
             ..object(&GROUP)
         },
@@ -68,20 +68,20 @@ pub(crate) static GROUP: Group = Group {
         Parameter {
             name: s(56610, 21), /* FilterNumberOfEntries */
             syntax: 0,
-            version: v(2, 8, 0),
+            version: v(8, 0),
             ..PARAM
         },
         Parameter {
             name: s(58311, 21), /* TunnelNumberOfEntries */
             syntax: 0,
-            version: v(2, 8, 0),
+            version: v(8, 0),
             ..PARAM
         },
         Parameter {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
-            version: v(2, 8, 0),
+            version: v(8, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -89,7 +89,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
-            version: v(2, 8, 0),
+            version: v(8, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -97,62 +97,62 @@ pub(crate) static GROUP: Group = Group {
             name: s(63702, 13), /* AllInterfaces */
             syntax: 26,
             access: Access::ReadWrite,
-            version: v(2, 8, 0),
+            version: v(8, 0),
             ..PARAM
         },
         Parameter {
             name: s(78837, 14), /* DSCPMarkPolicy */
             syntax: 481,
             access: Access::ReadWrite,
-            version: v(2, 8, 0),
+            version: v(8, 0),
             ..PARAM
         },
         Parameter {
             name: s(3773, 6), /* Enable */
             syntax: 26,
             access: Access::ReadWrite,
-            version: v(2, 8, 0),
+            version: v(8, 0),
             ..PARAM
         },
         Parameter {
             name: s(6361, 9), /* Interface */
             syntax: 482,
             access: Access::ReadWrite,
-            version: v(2, 8, 0),
+            version: v(8, 0),
             ..PARAM
         },
         Parameter {
             name: s(81824, 5), /* Order */
             syntax: 81,
             access: Access::ReadWrite,
-            version: v(2, 8, 0),
+            version: v(8, 0),
             ..PARAM
         },
         Parameter {
             name: s(2491, 6), /* Status */
             syntax: 65,
-            version: v(2, 8, 0),
+            version: v(8, 0),
             ..PARAM
         },
         Parameter {
             name: s(89888, 11), /* VLANIDCheck */
             syntax: 483,
             access: Access::ReadWrite,
-            version: v(2, 8, 0),
+            version: v(8, 0),
             ..PARAM
         },
         Parameter {
             name: s(84130, 13), /* VLANIDExclude */
             syntax: 26,
             access: Access::ReadWrite,
-            version: v(2, 8, 0),
+            version: v(8, 0),
             ..PARAM
         },
         Parameter {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
-            version: v(2, 8, 0),
+            version: v(8, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -160,82 +160,82 @@ pub(crate) static GROUP: Group = Group {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
-            version: v(2, 8, 0),
+            version: v(8, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(50830, 23), /* ConnectedRemoteEndpoint */
             syntax: 6,
-            version: v(2, 8, 0),
+            version: v(8, 0),
             ..PARAM
         },
         Parameter {
             name: s(75584, 15), /* DefaultDSCPMark */
             syntax: 227,
             access: Access::ReadWrite,
-            version: v(2, 8, 0),
+            version: v(8, 0),
             ..PARAM
         },
         Parameter {
             name: s(53291, 22), /* DeliveryHeaderProtocol */
             syntax: 484,
             access: Access::ReadWrite,
-            version: v(2, 8, 0),
+            version: v(8, 0),
             ..PARAM
         },
         Parameter {
             name: s(3773, 6), /* Enable */
             syntax: 16,
             access: Access::ReadWrite,
-            version: v(2, 8, 0),
+            version: v(8, 0),
             ..PARAM
         },
         Parameter {
             name: s(49094, 24), /* InterfaceNumberOfEntries */
             syntax: 0,
-            version: v(2, 8, 0),
+            version: v(8, 0),
             ..PARAM
         },
         Parameter {
             name: s(76259, 15), /* KeepAlivePolicy */
             syntax: 485,
             access: Access::ReadWrite,
-            version: v(2, 8, 0),
+            version: v(8, 0),
             ..PARAM
         },
         Parameter {
             name: s(65727, 18), /* KeepAliveThreshold */
             syntax: 486,
             access: Access::ReadWrite,
-            version: v(2, 8, 0),
+            version: v(8, 0),
             ..PARAM
         },
         Parameter {
             name: s(72746, 16), /* KeepAliveTimeout */
             syntax: 198,
             access: Access::ReadWrite,
-            version: v(2, 8, 0),
+            version: v(8, 0),
             ..PARAM
         },
         Parameter {
             name: s(77339, 15), /* RemoteEndpoints */
             syntax: 487,
             access: Access::ReadWrite,
-            version: v(2, 8, 0),
+            version: v(8, 0),
             ..PARAM
         },
         Parameter {
             name: s(2491, 6), /* Status */
             syntax: 179,
-            version: v(2, 8, 0),
+            version: v(8, 0),
             ..PARAM
         },
         Parameter {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
-            version: v(2, 8, 0),
+            version: v(8, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -243,7 +243,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
-            version: v(2, 8, 0),
+            version: v(8, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -251,27 +251,27 @@ pub(crate) static GROUP: Group = Group {
             name: s(3773, 6), /* Enable */
             syntax: 26,
             access: Access::ReadWrite,
-            version: v(2, 8, 0),
+            version: v(8, 0),
             ..PARAM
         },
         Parameter {
             name: s(38523, 13), /* KeyIdentifier */
             syntax: 227,
             access: Access::ReadWrite,
-            version: v(2, 8, 0),
+            version: v(8, 0),
             ..PARAM
         },
         Parameter {
             name: s(38523, 29), /* KeyIdentifierGenerationPolicy */
             syntax: 488,
             access: Access::ReadWrite,
-            version: v(2, 8, 0),
+            version: v(8, 0),
             ..PARAM
         },
         Parameter {
             name: s(68122, 10), /* LastChange */
             syntax: 28,
-            version: v(2, 8, 0),
+            version: v(8, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
@@ -279,135 +279,135 @@ pub(crate) static GROUP: Group = Group {
             name: s(88667, 11), /* LowerLayers */
             syntax: 30,
             access: Access::ReadWrite,
-            version: v(2, 8, 0),
+            version: v(8, 0),
             ..PARAM
         },
         Parameter {
             name: s(31079, 4), /* Name */
             syntax: 31,
-            version: v(2, 8, 0),
+            version: v(8, 0),
             ..PARAM
         },
         Parameter {
             name: s(66537, 18), /* ProtocolIdOverride */
             syntax: 227,
             access: Access::ReadWrite,
-            version: v(2, 8, 0),
+            version: v(8, 0),
             ..PARAM
         },
         Parameter {
             name: s(2491, 6), /* Status */
             syntax: 32,
-            version: v(2, 8, 0),
+            version: v(8, 0),
             ..PARAM
         },
         Parameter {
             name: s(89877, 11), /* UseChecksum */
             syntax: 26,
             access: Access::ReadWrite,
-            version: v(2, 8, 0),
+            version: v(8, 0),
             ..PARAM
         },
         Parameter {
             name: s(70988, 17), /* UseSequenceNumber */
             syntax: 26,
             access: Access::ReadWrite,
-            version: v(2, 8, 0),
+            version: v(8, 0),
             ..PARAM
         },
         Parameter {
             name: s(22722, 24), /* BroadcastPacketsReceived */
             syntax: 37,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(22761, 20), /* BroadcastPacketsSent */
             syntax: 37,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(19258, 13), /* BytesReceived */
             syntax: 38,
-            version: v(2, 8, 0),
+            version: v(8, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(24224, 9), /* BytesSent */
             syntax: 38,
-            version: v(2, 8, 0),
+            version: v(8, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(51106, 23), /* DiscardChecksumReceived */
             syntax: 39,
-            version: v(2, 8, 0),
+            version: v(8, 0),
             ..PARAM
         },
         Parameter {
             name: s(25137, 22), /* DiscardPacketsReceived */
             syntax: 39,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(30572, 18), /* DiscardPacketsSent */
             syntax: 39,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(38088, 29), /* DiscardSequenceNumberReceived */
             syntax: 39,
-            version: v(2, 8, 0),
+            version: v(8, 0),
             ..PARAM
         },
         Parameter {
             name: s(28148, 14), /* ErrorsReceived */
             syntax: 39,
-            version: v(2, 8, 0),
+            version: v(8, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(23957, 10), /* ErrorsSent */
             syntax: 39,
-            version: v(2, 8, 0),
+            version: v(8, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(22800, 24), /* MulticastPacketsReceived */
             syntax: 37,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(22839, 20), /* MulticastPacketsSent */
             syntax: 37,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(17412, 15), /* PacketsReceived */
             syntax: 37,
-            version: v(2, 8, 0),
+            version: v(8, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(22423, 11), /* PacketsSent */
             syntax: 37,
-            version: v(2, 8, 0),
+            version: v(8, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
@@ -415,77 +415,77 @@ pub(crate) static GROUP: Group = Group {
             name: s(31685, 5), /* Reset */
             syntax: 40,
             access: Access::ReadWrite,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(25211, 22), /* UnicastPacketsReceived */
             syntax: 37,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(30605, 18), /* UnicastPacketsSent */
             syntax: 37,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(19160, 27), /* UnknownProtoPacketsReceived */
             syntax: 39,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(19258, 13), /* BytesReceived */
             syntax: 38,
-            version: v(2, 8, 0),
+            version: v(8, 0),
             ..PARAM
         },
         Parameter {
             name: s(24224, 9), /* BytesSent */
             syntax: 38,
-            version: v(2, 8, 0),
+            version: v(8, 0),
             ..PARAM
         },
         Parameter {
             name: s(28148, 14), /* ErrorsReceived */
             syntax: 39,
-            version: v(2, 8, 0),
+            version: v(8, 0),
             ..PARAM
         },
         Parameter {
             name: s(23957, 10), /* ErrorsSent */
             syntax: 39,
-            version: v(2, 8, 0),
+            version: v(8, 0),
             ..PARAM
         },
         Parameter {
             name: s(69101, 17), /* KeepAliveReceived */
             syntax: 489,
-            version: v(2, 8, 0),
+            version: v(8, 0),
             ..PARAM
         },
         Parameter {
             name: s(82687, 13), /* KeepAliveSent */
             syntax: 489,
-            version: v(2, 8, 0),
+            version: v(8, 0),
             ..PARAM
         },
         Parameter {
             name: s(17412, 15), /* PacketsReceived */
             syntax: 37,
-            version: v(2, 8, 0),
+            version: v(8, 0),
             ..PARAM
         },
         Parameter {
             name: s(22423, 11), /* PacketsSent */
             syntax: 37,
-            version: v(2, 8, 0),
+            version: v(8, 0),
             ..PARAM
         },
     ],
@@ -496,7 +496,7 @@ pub(crate) static GROUP: Group = Group {
         input: p(54, 0),
         output: p(54, 0),
         status: Status::Current,
-        version: v(2, 19, 0),
+        version: v(19, 0),
         protocols: Protocols::USP,
     }],
     events: &[],

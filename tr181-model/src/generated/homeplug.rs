@@ -276,7 +276,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(31685, 5), /* Reset */
             syntax: 40,
             access: Access::ReadWrite,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -306,7 +306,7 @@ pub(crate) static GROUP: Group = Group {
         input: p(46, 0),
         output: p(46, 0),
         status: Status::Current,
-        version: v(2, 19, 0),
+        version: v(19, 0),
         protocols: Protocols::USP,
     }],
     events: &[],

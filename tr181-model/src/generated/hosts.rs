@@ -22,7 +22,7 @@ pub(crate) static GROUP: Group = Group {
             num_entries_parameter: Some(s(39506, 28) /* AccessControlNumberOfEntries */),
             enable_parameter: Some(s(3773, 6) /* Enable */),
             unique_keys: p(0, 2),
-            version: v(2, 14, 0),
+            version: v(14, 0),
             parameters: p(2, 11),
             ..object(&GROUP)
         },
@@ -35,7 +35,7 @@ pub(crate) static GROUP: Group = Group {
             enable_parameter: Some(s(3773, 6) /* Enable */),
             unique_keys: p(2, 1),
             status: Status::Deprecated,
-            version: v(2, 14, 0),
+            version: v(14, 0),
             parameters: p(13, 6),
             ..object(&GROUP)
         },
@@ -54,7 +54,7 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(44584, 26) /* IPv4AddressNumberOfEntries */),
             unique_keys: p(4, 1),
-            version: v(2, 2, 0),
+            version: v(2, 0),
             parameters: p(31, 1),
             ..object(&GROUP)
         },
@@ -64,13 +64,13 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(44610, 26) /* IPv6AddressNumberOfEntries */),
             unique_keys: p(5, 1),
-            version: v(2, 2, 0),
+            version: v(2, 0),
             parameters: p(32, 1),
             ..object(&GROUP)
         },
         Object {
             path: s(33209, 31), /* Device.Hosts.Host.{i}.WANStats. */
-            version: v(2, 12, 0),
+            version: v(12, 0),
             parameters: p(33, 7),
             ..object(&GROUP)
         },
@@ -79,7 +79,7 @@ pub(crate) static GROUP: Group = Group {
         Parameter {
             name: s(39506, 28), /* AccessControlNumberOfEntries */
             syntax: 0,
-            version: v(2, 14, 0),
+            version: v(14, 0),
             ..PARAM
         },
         Parameter {
@@ -91,14 +91,14 @@ pub(crate) static GROUP: Group = Group {
             name: s(84561, 12), /* AccessPolicy */
             syntax: 533,
             access: Access::ReadWrite,
-            version: v(2, 14, 0),
+            version: v(14, 0),
             ..PARAM
         },
         Parameter {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
-            version: v(2, 14, 0),
+            version: v(14, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -106,7 +106,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
-            version: v(2, 14, 0),
+            version: v(14, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -114,20 +114,20 @@ pub(crate) static GROUP: Group = Group {
             name: s(3773, 6), /* Enable */
             syntax: 26,
             access: Access::ReadWrite,
-            version: v(2, 14, 0),
+            version: v(14, 0),
             ..PARAM
         },
         Parameter {
             name: s(42266, 8), /* HostName */
             syntax: 6,
             access: Access::ReadWrite,
-            version: v(2, 14, 0),
+            version: v(14, 0),
             ..PARAM
         },
         Parameter {
             name: s(68942, 6), /* Origin */
             syntax: 461,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -135,7 +135,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(68942, 6), /* Origin */
             syntax: 461,
             access: Access::WriteOnceReadOnly,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -143,35 +143,35 @@ pub(crate) static GROUP: Group = Group {
             name: s(77039, 11), /* PhysAddress */
             syntax: 31,
             access: Access::ReadWrite,
-            version: v(2, 14, 0),
+            version: v(14, 0),
             ..PARAM
         },
         Parameter {
             name: s(77039, 15), /* PhysAddressMask */
             syntax: 66,
             access: Access::ReadWrite,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(52164, 23), /* ScheduleNumberOfEntries */
             syntax: 0,
             status: Status::Deprecated,
-            version: v(2, 14, 0),
+            version: v(14, 0),
             ..PARAM
         },
         Parameter {
             name: s(89382, 11), /* ScheduleRef */
             syntax: 470,
             access: Access::ReadWrite,
-            version: v(2, 18, 0),
+            version: v(18, 0),
             ..PARAM
         },
         Parameter {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
-            version: v(2, 14, 0),
+            version: v(14, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -179,7 +179,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
-            version: v(2, 14, 0),
+            version: v(14, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -187,28 +187,28 @@ pub(crate) static GROUP: Group = Group {
             name: s(15973, 3), /* Day */
             syntax: 534,
             access: Access::ReadWrite,
-            version: v(2, 14, 0),
+            version: v(14, 0),
             ..PARAM
         },
         Parameter {
             name: s(27068, 8), /* Duration */
             syntax: 4,
             access: Access::ReadWrite,
-            version: v(2, 14, 0),
+            version: v(14, 0),
             ..PARAM
         },
         Parameter {
             name: s(3773, 6), /* Enable */
             syntax: 26,
             access: Access::ReadWrite,
-            version: v(2, 14, 0),
+            version: v(14, 0),
             ..PARAM
         },
         Parameter {
             name: s(30680, 9), /* StartTime */
             syntax: 535,
             access: Access::ReadWrite,
-            version: v(2, 14, 0),
+            version: v(14, 0),
             ..PARAM
         },
         Parameter {
@@ -219,19 +219,19 @@ pub(crate) static GROUP: Group = Group {
         Parameter {
             name: s(71322, 16), /* ActiveLastChange */
             syntax: 10,
-            version: v(2, 10, 0),
+            version: v(10, 0),
             ..PARAM
         },
         Parameter {
             name: s(11304, 16), /* AssociatedDevice */
             syntax: 536,
-            version: v(2, 2, 0),
+            version: v(2, 0),
             ..PARAM
         },
         Parameter {
             name: s(90510, 10), /* DHCPClient */
             syntax: 537,
-            version: v(2, 2, 0),
+            version: v(2, 0),
             ..PARAM
         },
         Parameter {
@@ -247,19 +247,19 @@ pub(crate) static GROUP: Group = Group {
         Parameter {
             name: s(44584, 26), /* IPv4AddressNumberOfEntries */
             syntax: 0,
-            version: v(2, 2, 0),
+            version: v(2, 0),
             ..PARAM
         },
         Parameter {
             name: s(44610, 26), /* IPv6AddressNumberOfEntries */
             syntax: 0,
-            version: v(2, 2, 0),
+            version: v(2, 0),
             ..PARAM
         },
         Parameter {
             name: s(82648, 13), /* InterfaceType */
             syntax: 538,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             ..PARAM
         },
         Parameter {
@@ -280,56 +280,56 @@ pub(crate) static GROUP: Group = Group {
         Parameter {
             name: s(45589, 9), /* IPAddress */
             syntax: 182,
-            version: v(2, 2, 0),
+            version: v(2, 0),
             ..PARAM
         },
         Parameter {
             name: s(45589, 9), /* IPAddress */
             syntax: 211,
-            version: v(2, 2, 0),
+            version: v(2, 0),
             ..PARAM
         },
         Parameter {
             name: s(19258, 13), /* BytesReceived */
             syntax: 144,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             ..PARAM
         },
         Parameter {
             name: s(24224, 9), /* BytesSent */
             syntax: 144,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             ..PARAM
         },
         Parameter {
             name: s(30572, 18), /* DiscardPacketsSent */
             syntax: 259,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(23957, 10), /* ErrorsSent */
             syntax: 259,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             ..PARAM
         },
         Parameter {
             name: s(17412, 15), /* PacketsReceived */
             syntax: 144,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             ..PARAM
         },
         Parameter {
             name: s(22423, 11), /* PacketsSent */
             syntax: 144,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             ..PARAM
         },
         Parameter {
             name: s(65355, 12), /* RetransCount */
             syntax: 259,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             ..PARAM
         },
     ],

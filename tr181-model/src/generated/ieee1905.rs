@@ -11,19 +11,19 @@ pub(crate) static GROUP: Group = Group {
     objects: &[
         Object {
             path: s(2273, 16), /* Device.IEEE1905. */
-            version: v(2, 9, 0),
+            version: v(9, 0),
             parameters: p(0, 1),
             ..object(&GROUP)
         },
         Object {
             path: s(2273, 19), /* Device.IEEE1905.AL. */
-            version: v(2, 9, 0),
+            version: v(9, 0),
             parameters: p(1, 6),
             ..object(&GROUP)
         },
         Object {
             path: s(11548, 35), /* Device.IEEE1905.AL.ForwardingTable. */
-            version: v(2, 9, 0),
+            version: v(9, 0),
             parameters: p(7, 2),
             ..object(&GROUP)
         },
@@ -33,7 +33,7 @@ pub(crate) static GROUP: Group = Group {
             min_entries: 0,
             max_entries: None,
             num_entries_parameter: Some(s(38291, 29) /* ForwardingRuleNumberOfEntries */),
-            version: v(2, 9, 0),
+            version: v(9, 0),
             parameters: p(9, 11),
             ..object(&GROUP)
         },
@@ -43,7 +43,7 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(49094, 24) /* InterfaceNumberOfEntries */),
             unique_keys: p(0, 1),
-            version: v(2, 9, 0),
+            version: v(9, 0),
             parameters: p(20, 13),
             ..object(&GROUP)
         },
@@ -53,13 +53,13 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(62347, 19) /* LinkNumberOfEntries */),
             unique_keys: p(1, 1),
-            version: v(2, 9, 0),
+            version: v(9, 0),
             parameters: p(33, 6),
             ..object(&GROUP)
         },
         Object {
             path: s(13572, 49), /* Device.IEEE1905.AL.Interface.{i}.Link.{i}.Metric. */
-            version: v(2, 9, 0),
+            version: v(9, 0),
             parameters: p(39, 9),
             ..object(&GROUP)
         },
@@ -68,13 +68,13 @@ pub(crate) static GROUP: Group = Group {
             min_entries: 0,
             max_entries: None,
             num_entries_parameter: Some(s(34759, 31) /* VendorPropertiesNumberOfEntries */),
-            version: v(2, 9, 0),
+            version: v(9, 0),
             parameters: p(48, 2),
             ..object(&GROUP)
         },
         Object {
             path: s(2273, 35), /* Device.IEEE1905.AL.NetworkTopology. */
-            version: v(2, 9, 0),
+            version: v(9, 0),
             parameters: p(50, 6),
             ..object(&GROUP)
         },
@@ -83,7 +83,7 @@ pub(crate) static GROUP: Group = Group {
             min_entries: 0,
             max_entries: None,
             num_entries_parameter: Some(s(48542, 24) /* ChangeLogNumberOfEntries */),
-            version: v(2, 9, 0),
+            version: v(9, 0),
             parameters: p(56, 6),
             ..object(&GROUP)
         },
@@ -93,7 +93,7 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(38320, 29) /* IEEE1905DeviceNumberOfEntries */),
             unique_keys: p(2, 1),
-            version: v(2, 9, 0),
+            version: v(9, 0),
             parameters: p(62, 16),
             ..object(&GROUP)
         },
@@ -102,7 +102,7 @@ pub(crate) static GROUP: Group = Group {
             min_entries: 0,
             max_entries: None,
             num_entries_parameter: Some(s(39758, 28) /* BridgingTupleNumberOfEntries */),
-            version: v(2, 9, 0),
+            version: v(9, 0),
             parameters: p(78, 1),
             ..object(&GROUP)
         },
@@ -112,7 +112,7 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(29393, 31) /* IEEE1905NeighborNumberOfEntries */),
             unique_keys: p(3, 1),
-            version: v(2, 9, 0),
+            version: v(9, 0),
             parameters: p(79, 3),
             ..object(&GROUP)
         },
@@ -122,7 +122,7 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(56946, 21) /* MetricNumberOfEntries */),
             unique_keys: p(4, 1),
-            version: v(2, 9, 0),
+            version: v(9, 0),
             parameters: p(82, 10),
             ..object(&GROUP)
         },
@@ -132,7 +132,7 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(44584, 26) /* IPv4AddressNumberOfEntries */),
             unique_keys: p(5, 1),
-            version: v(2, 9, 0),
+            version: v(9, 0),
             parameters: p(92, 4),
             ..object(&GROUP)
         },
@@ -142,7 +142,7 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(44610, 26) /* IPv6AddressNumberOfEntries */),
             unique_keys: p(6, 1),
-            version: v(2, 9, 0),
+            version: v(9, 0),
             parameters: p(96, 4),
             ..object(&GROUP)
         },
@@ -152,7 +152,7 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(49094, 24) /* InterfaceNumberOfEntries */),
             unique_keys: p(7, 1),
-            version: v(2, 9, 0),
+            version: v(9, 0),
             parameters: p(100, 11),
             ..object(&GROUP)
         },
@@ -162,7 +162,7 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(46857, 25) /* L2NeighborNumberOfEntries */),
             unique_keys: p(8, 1),
-            version: v(2, 9, 0),
+            version: v(9, 0),
             parameters: p(111, 3),
             ..object(&GROUP)
         },
@@ -172,7 +172,7 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(29390, 34) /* NonIEEE1905NeighborNumberOfEntries */),
             unique_keys: p(9, 1),
-            version: v(2, 9, 0),
+            version: v(9, 0),
             parameters: p(114, 2),
             ..object(&GROUP)
         },
@@ -181,19 +181,19 @@ pub(crate) static GROUP: Group = Group {
             min_entries: 0,
             max_entries: None,
             num_entries_parameter: Some(s(34759, 31) /* VendorPropertiesNumberOfEntries */),
-            version: v(2, 9, 0),
+            version: v(9, 0),
             parameters: p(116, 3),
             ..object(&GROUP)
         },
         Object {
             path: s(22083, 39), /* Device.IEEE1905.AL.NetworkingRegistrar. */
-            version: v(2, 9, 0),
+            version: v(9, 0),
             parameters: p(119, 3),
             ..object(&GROUP)
         },
         Object {
             path: s(40094, 28), /* Device.IEEE1905.AL.Security. */
-            version: v(2, 9, 0),
+            version: v(9, 0),
             parameters: p(122, 2),
             ..object(&GROUP)
         },
@@ -202,774 +202,774 @@ pub(crate) static GROUP: Group = Group {
         Parameter {
             name: s(19295, 7), /* Version */
             syntax: 539,
-            version: v(2, 9, 0),
+            version: v(9, 0),
             ..PARAM
         },
         Parameter {
             name: s(90880, 10), /* IEEE1905Id */
             syntax: 188,
-            version: v(2, 9, 0),
+            version: v(9, 0),
             ..PARAM
         },
         Parameter {
             name: s(49094, 24), /* InterfaceNumberOfEntries */
             syntax: 0,
-            version: v(2, 9, 0),
+            version: v(9, 0),
             ..PARAM
         },
         Parameter {
             name: s(68122, 10), /* LastChange */
             syntax: 28,
-            version: v(2, 9, 0),
+            version: v(9, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(88667, 11), /* LowerLayers */
             syntax: 540,
-            version: v(2, 9, 0),
+            version: v(9, 0),
             ..PARAM
         },
         Parameter {
             name: s(70104, 17), /* RegistrarFreqBand */
             syntax: 541,
-            version: v(2, 9, 0),
+            version: v(9, 0),
             ..PARAM
         },
         Parameter {
             name: s(2491, 6), /* Status */
             syntax: 542,
-            version: v(2, 9, 0),
+            version: v(9, 0),
             ..PARAM
         },
         Parameter {
             name: s(38291, 29), /* ForwardingRuleNumberOfEntries */
             syntax: 0,
-            version: v(2, 9, 0),
+            version: v(9, 0),
             ..PARAM
         },
         Parameter {
             name: s(60538, 20), /* SetForwardingEnabled */
             syntax: 16,
             access: Access::ReadWrite,
-            version: v(2, 9, 0),
+            version: v(9, 0),
             ..PARAM
         },
         Parameter {
             name: s(82024, 9), /* EtherType */
             syntax: 0,
             access: Access::ReadWrite,
-            version: v(2, 9, 0),
+            version: v(9, 0),
             ..PARAM
         },
         Parameter {
             name: s(82024, 13), /* EtherTypeFlag */
             syntax: 26,
             access: Access::ReadWrite,
-            version: v(2, 9, 0),
+            version: v(9, 0),
             ..PARAM
         },
         Parameter {
             name: s(82635, 13), /* InterfaceList */
             syntax: 543,
             access: Access::ReadWrite,
-            version: v(2, 9, 0),
+            version: v(9, 0),
             ..PARAM
         },
         Parameter {
             name: s(46907, 21), /* MACDestinationAddress */
             syntax: 188,
             access: Access::ReadWrite,
-            version: v(2, 9, 0),
+            version: v(9, 0),
             ..PARAM
         },
         Parameter {
             name: s(46907, 25), /* MACDestinationAddressFlag */
             syntax: 26,
             access: Access::ReadWrite,
-            version: v(2, 9, 0),
+            version: v(9, 0),
             ..PARAM
         },
         Parameter {
             name: s(59678, 16), /* MACSourceAddress */
             syntax: 188,
             access: Access::ReadWrite,
-            version: v(2, 9, 0),
+            version: v(9, 0),
             ..PARAM
         },
         Parameter {
             name: s(59678, 20), /* MACSourceAddressFlag */
             syntax: 26,
             access: Access::ReadWrite,
-            version: v(2, 9, 0),
+            version: v(9, 0),
             ..PARAM
         },
         Parameter {
             name: s(8798, 3), /* PCP */
             syntax: 49,
             access: Access::ReadWrite,
-            version: v(2, 9, 0),
+            version: v(9, 0),
             ..PARAM
         },
         Parameter {
             name: s(96207, 7), /* PCPFlag */
             syntax: 26,
             access: Access::ReadWrite,
-            version: v(2, 9, 0),
+            version: v(9, 0),
             ..PARAM
         },
         Parameter {
             name: s(96494, 3), /* Vid */
             syntax: 544,
             access: Access::ReadWrite,
-            version: v(2, 9, 0),
+            version: v(9, 0),
             ..PARAM
         },
         Parameter {
             name: s(96494, 7), /* VidFlag */
             syntax: 26,
             access: Access::ReadWrite,
-            version: v(2, 9, 0),
+            version: v(9, 0),
             ..PARAM
         },
         Parameter {
             name: s(82219, 13), /* GenericPhyOUI */
             syntax: 349,
-            version: v(2, 9, 0),
+            version: v(9, 0),
             ..PARAM
         },
         Parameter {
             name: s(82232, 13), /* GenericPhyURL */
             syntax: 5,
-            version: v(2, 9, 0),
+            version: v(9, 0),
             ..PARAM
         },
         Parameter {
             name: s(68727, 17), /* GenericPhyVariant */
             syntax: 545,
-            version: v(2, 9, 0),
+            version: v(9, 0),
             ..PARAM
         },
         Parameter {
             name: s(45059, 11), /* InterfaceId */
             syntax: 188,
-            version: v(2, 9, 0),
+            version: v(9, 0),
             ..PARAM
         },
         Parameter {
             name: s(51543, 23), /* InterfaceStackReference */
             syntax: 6,
-            version: v(2, 9, 0),
+            version: v(9, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(68122, 10), /* LastChange */
             syntax: 28,
-            version: v(2, 9, 0),
+            version: v(9, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(62347, 19), /* LinkNumberOfEntries */
             syntax: 0,
-            version: v(2, 9, 0),
+            version: v(9, 0),
             ..PARAM
         },
         Parameter {
             name: s(88667, 11), /* LowerLayers */
             syntax: 133,
-            version: v(2, 9, 0),
+            version: v(9, 0),
             ..PARAM
         },
         Parameter {
             name: s(67902, 9), /* MediaType */
             syntax: 546,
-            version: v(2, 9, 0),
+            version: v(9, 0),
             ..PARAM
         },
         Parameter {
             name: s(50109, 10), /* PowerState */
             syntax: 547,
             access: Access::ReadWrite,
-            version: v(2, 9, 0),
+            version: v(9, 0),
             ..PARAM
         },
         Parameter {
             name: s(50102, 24), /* SetIntfPowerStateEnabled */
             syntax: 16,
             access: Access::ReadWrite,
-            version: v(2, 9, 0),
+            version: v(9, 0),
             ..PARAM
         },
         Parameter {
             name: s(2491, 6), /* Status */
             syntax: 139,
-            version: v(2, 9, 0),
+            version: v(9, 0),
             ..PARAM
         },
         Parameter {
             name: s(34759, 31), /* VendorPropertiesNumberOfEntries */
             syntax: 0,
-            version: v(2, 9, 0),
+            version: v(9, 0),
             ..PARAM
         },
         Parameter {
             name: s(82219, 13), /* GenericPhyOUI */
             syntax: 349,
-            version: v(2, 9, 0),
+            version: v(9, 0),
             ..PARAM
         },
         Parameter {
             name: s(82232, 13), /* GenericPhyURL */
             syntax: 5,
-            version: v(2, 9, 0),
+            version: v(9, 0),
             ..PARAM
         },
         Parameter {
             name: s(68727, 17), /* GenericPhyVariant */
             syntax: 545,
-            version: v(2, 9, 0),
+            version: v(9, 0),
             ..PARAM
         },
         Parameter {
             name: s(90880, 10), /* IEEE1905Id */
             syntax: 188,
-            version: v(2, 9, 0),
+            version: v(9, 0),
             ..PARAM
         },
         Parameter {
             name: s(45059, 11), /* InterfaceId */
             syntax: 188,
-            version: v(2, 9, 0),
+            version: v(9, 0),
             ..PARAM
         },
         Parameter {
             name: s(67902, 9), /* MediaType */
             syntax: 546,
-            version: v(2, 9, 0),
+            version: v(9, 0),
             ..PARAM
         },
         Parameter {
             name: s(68880, 17), /* IEEE802dot1Bridge */
             syntax: 16,
-            version: v(2, 9, 0),
+            version: v(9, 0),
             ..PARAM
         },
         Parameter {
             name: s(72794, 16), /* LinkAvailability */
             syntax: 397,
-            version: v(2, 9, 0),
+            version: v(9, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(56820, 21), /* MACThroughputCapacity */
             syntax: 548,
-            version: v(2, 9, 0),
+            version: v(9, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(39835, 7), /* PHYRate */
             syntax: 548,
-            version: v(2, 9, 0),
+            version: v(9, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(59938, 12), /* PacketErrors */
             syntax: 549,
-            version: v(2, 9, 0),
+            version: v(9, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(59938, 20), /* PacketErrorsReceived */
             syntax: 549,
-            version: v(2, 9, 0),
+            version: v(9, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(17412, 15), /* PacketsReceived */
             syntax: 549,
-            version: v(2, 9, 0),
+            version: v(9, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(58894, 4), /* RSSI */
             syntax: 550,
-            version: v(2, 9, 0),
+            version: v(9, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(67437, 18), /* TransmittedPackets */
             syntax: 549,
-            version: v(2, 9, 0),
+            version: v(9, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(6837, 11), /* Information */
             syntax: 551,
-            version: v(2, 9, 0),
+            version: v(9, 0),
             ..PARAM
         },
         Parameter {
             name: s(76496, 3), /* OUI */
             syntax: 349,
-            version: v(2, 9, 0),
+            version: v(9, 0),
             ..PARAM
         },
         Parameter {
             name: s(48542, 24), /* ChangeLogNumberOfEntries */
             syntax: 0,
-            version: v(2, 9, 0),
+            version: v(9, 0),
             ..PARAM
         },
         Parameter {
             name: s(3773, 6), /* Enable */
             syntax: 16,
             access: Access::ReadWrite,
-            version: v(2, 9, 0),
+            version: v(9, 0),
             ..PARAM
         },
         Parameter {
             name: s(38320, 29), /* IEEE1905DeviceNumberOfEntries */
             syntax: 0,
-            version: v(2, 9, 0),
+            version: v(9, 0),
             ..PARAM
         },
         Parameter {
             name: s(68122, 10), /* LastChange */
             syntax: 552,
-            version: v(2, 9, 0),
+            version: v(9, 0),
             ..PARAM
         },
         Parameter {
             name: s(62518, 19), /* MaxChangeLogEntries */
             syntax: 19,
             access: Access::ReadWrite,
-            version: v(2, 9, 0),
+            version: v(9, 0),
             ..PARAM
         },
         Parameter {
             name: s(2491, 6), /* Status */
             syntax: 553,
-            version: v(2, 9, 0),
+            version: v(9, 0),
             ..PARAM
         },
         Parameter {
             name: s(92747, 9), /* EventType */
             syntax: 554,
-            version: v(2, 9, 0),
+            version: v(9, 0),
             ..PARAM
         },
         Parameter {
             name: s(91260, 10), /* NeighborId */
             syntax: 188,
-            version: v(2, 9, 0),
+            version: v(9, 0),
             ..PARAM
         },
         Parameter {
             name: s(86097, 12), /* NeighborType */
             syntax: 555,
-            version: v(2, 9, 0),
+            version: v(9, 0),
             ..PARAM
         },
         Parameter {
             name: s(73882, 16), /* ReporterDeviceId */
             syntax: 188,
-            version: v(2, 9, 0),
+            version: v(9, 0),
             ..PARAM
         },
         Parameter {
             name: s(63202, 19), /* ReporterInterfaceId */
             syntax: 188,
-            version: v(2, 9, 0),
+            version: v(9, 0),
             ..PARAM
         },
         Parameter {
             name: s(10992, 9), /* TimeStamp */
             syntax: 10,
-            version: v(2, 9, 0),
+            version: v(9, 0),
             ..PARAM
         },
         Parameter {
             name: s(46032, 25), /* AssocWiFiNetworkDeviceRef */
             syntax: 150,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             ..PARAM
         },
         Parameter {
             name: s(39758, 28), /* BridgingTupleNumberOfEntries */
             syntax: 0,
-            version: v(2, 9, 0),
+            version: v(9, 0),
             ..PARAM
         },
         Parameter {
             name: s(90470, 10), /* ControlURL */
             syntax: 5,
-            version: v(2, 9, 0),
+            version: v(9, 0),
             ..PARAM
         },
         Parameter {
             name: s(59886, 12), /* FriendlyName */
             syntax: 93,
-            version: v(2, 9, 0),
+            version: v(9, 0),
             ..PARAM
         },
         Parameter {
             name: s(90880, 10), /* IEEE1905Id */
             syntax: 188,
-            version: v(2, 9, 0),
+            version: v(9, 0),
             ..PARAM
         },
         Parameter {
             name: s(29393, 31), /* IEEE1905NeighborNumberOfEntries */
             syntax: 0,
-            version: v(2, 9, 0),
+            version: v(9, 0),
             ..PARAM
         },
         Parameter {
             name: s(44584, 26), /* IPv4AddressNumberOfEntries */
             syntax: 0,
-            version: v(2, 9, 0),
+            version: v(9, 0),
             ..PARAM
         },
         Parameter {
             name: s(44610, 26), /* IPv6AddressNumberOfEntries */
             syntax: 0,
-            version: v(2, 9, 0),
+            version: v(9, 0),
             ..PARAM
         },
         Parameter {
             name: s(49094, 24), /* InterfaceNumberOfEntries */
             syntax: 0,
-            version: v(2, 9, 0),
+            version: v(9, 0),
             ..PARAM
         },
         Parameter {
             name: s(46857, 25), /* L2NeighborNumberOfEntries */
             syntax: 0,
-            version: v(2, 9, 0),
+            version: v(9, 0),
             ..PARAM
         },
         Parameter {
             name: s(69254, 17), /* ManufacturerModel */
             syntax: 93,
-            version: v(2, 9, 0),
+            version: v(9, 0),
             ..PARAM
         },
         Parameter {
             name: s(72906, 16), /* ManufacturerName */
             syntax: 93,
-            version: v(2, 9, 0),
+            version: v(9, 0),
             ..PARAM
         },
         Parameter {
             name: s(29390, 34), /* NonIEEE1905NeighborNumberOfEntries */
             syntax: 0,
-            version: v(2, 9, 0),
+            version: v(9, 0),
             ..PARAM
         },
         Parameter {
             name: s(70104, 17), /* RegistrarFreqBand */
             syntax: 541,
-            version: v(2, 9, 0),
+            version: v(9, 0),
             ..PARAM
         },
         Parameter {
             name: s(34759, 31), /* VendorPropertiesNumberOfEntries */
             syntax: 0,
-            version: v(2, 9, 0),
+            version: v(9, 0),
             ..PARAM
         },
         Parameter {
             name: s(19295, 7), /* Version */
             syntax: 539,
-            version: v(2, 9, 0),
+            version: v(9, 0),
             ..PARAM
         },
         Parameter {
             name: s(82635, 13), /* InterfaceList */
             syntax: 556,
-            version: v(2, 9, 0),
+            version: v(9, 0),
             ..PARAM
         },
         Parameter {
             name: s(44844, 14), /* LocalInterface */
             syntax: 557,
-            version: v(2, 9, 0),
+            version: v(9, 0),
             ..PARAM
         },
         Parameter {
             name: s(56946, 21), /* MetricNumberOfEntries */
             syntax: 0,
-            version: v(2, 9, 0),
+            version: v(9, 0),
             ..PARAM
         },
         Parameter {
             name: s(73210, 16), /* NeighborDeviceId */
             syntax: 188,
-            version: v(2, 9, 0),
+            version: v(9, 0),
             ..PARAM
         },
         Parameter {
             name: s(68880, 17), /* IEEE802dot1Bridge */
             syntax: 16,
-            version: v(2, 9, 0),
+            version: v(9, 0),
             ..PARAM
         },
         Parameter {
             name: s(72794, 16), /* LinkAvailability */
             syntax: 397,
-            version: v(2, 9, 0),
+            version: v(9, 0),
             ..PARAM
         },
         Parameter {
             name: s(56820, 21), /* MACThroughputCapacity */
             syntax: 548,
-            version: v(2, 9, 0),
+            version: v(9, 0),
             ..PARAM
         },
         Parameter {
             name: s(66033, 18), /* NeighborMACAddress */
             syntax: 188,
-            version: v(2, 9, 0),
+            version: v(9, 0),
             ..PARAM
         },
         Parameter {
             name: s(39835, 7), /* PHYRate */
             syntax: 548,
-            version: v(2, 9, 0),
+            version: v(9, 0),
             ..PARAM
         },
         Parameter {
             name: s(59938, 12), /* PacketErrors */
             syntax: 549,
-            version: v(2, 9, 0),
+            version: v(9, 0),
             ..PARAM
         },
         Parameter {
             name: s(59938, 20), /* PacketErrorsReceived */
             syntax: 549,
-            version: v(2, 9, 0),
+            version: v(9, 0),
             ..PARAM
         },
         Parameter {
             name: s(17412, 15), /* PacketsReceived */
             syntax: 549,
-            version: v(2, 9, 0),
+            version: v(9, 0),
             ..PARAM
         },
         Parameter {
             name: s(58894, 4), /* RSSI */
             syntax: 550,
-            version: v(2, 9, 0),
+            version: v(9, 0),
             ..PARAM
         },
         Parameter {
             name: s(67437, 18), /* TransmittedPackets */
             syntax: 549,
-            version: v(2, 9, 0),
+            version: v(9, 0),
             ..PARAM
         },
         Parameter {
             name: s(61511, 10), /* DHCPServer */
             syntax: 126,
-            version: v(2, 9, 0),
+            version: v(9, 0),
             ..PARAM
         },
         Parameter {
             name: s(6712, 11), /* IPv4Address */
             syntax: 182,
-            version: v(2, 9, 0),
+            version: v(9, 0),
             ..PARAM
         },
         Parameter {
             name: s(76049, 15), /* IPv4AddressType */
             syntax: 558,
-            version: v(2, 9, 0),
+            version: v(9, 0),
             ..PARAM
         },
         Parameter {
             name: s(5260, 10), /* MACAddress */
             syntax: 188,
-            version: v(2, 9, 0),
+            version: v(9, 0),
             ..PARAM
         },
         Parameter {
             name: s(6782, 11), /* IPv6Address */
             syntax: 211,
-            version: v(2, 9, 0),
+            version: v(9, 0),
             ..PARAM
         },
         Parameter {
             name: s(68931, 17), /* IPv6AddressOrigin */
             syntax: 211,
-            version: v(2, 9, 0),
+            version: v(9, 0),
             ..PARAM
         },
         Parameter {
             name: s(76064, 15), /* IPv6AddressType */
             syntax: 559,
-            version: v(2, 9, 0),
+            version: v(9, 0),
             ..PARAM
         },
         Parameter {
             name: s(5260, 10), /* MACAddress */
             syntax: 188,
-            version: v(2, 9, 0),
+            version: v(9, 0),
             ..PARAM
         },
         Parameter {
             name: s(81257, 13), /* APChannelBand */
             syntax: 545,
-            version: v(2, 9, 0),
+            version: v(9, 0),
             ..PARAM
         },
         Parameter {
             name: s(75944, 15), /* FrequencyIndex1 */
             syntax: 545,
-            version: v(2, 9, 0),
+            version: v(9, 0),
             ..PARAM
         },
         Parameter {
             name: s(75959, 15), /* FrequencyIndex2 */
             syntax: 545,
-            version: v(2, 9, 0),
+            version: v(9, 0),
             ..PARAM
         },
         Parameter {
             name: s(82219, 13), /* GenericPhyOUI */
             syntax: 349,
-            version: v(2, 9, 0),
+            version: v(9, 0),
             ..PARAM
         },
         Parameter {
             name: s(82232, 13), /* GenericPhyURL */
             syntax: 5,
-            version: v(2, 9, 0),
+            version: v(9, 0),
             ..PARAM
         },
         Parameter {
             name: s(68727, 17), /* GenericPhyVariant */
             syntax: 545,
-            version: v(2, 9, 0),
+            version: v(9, 0),
             ..PARAM
         },
         Parameter {
             name: s(45059, 11), /* InterfaceId */
             syntax: 188,
-            version: v(2, 9, 0),
+            version: v(9, 0),
             ..PARAM
         },
         Parameter {
             name: s(67902, 9), /* MediaType */
             syntax: 546,
-            version: v(2, 9, 0),
+            version: v(9, 0),
             ..PARAM
         },
         Parameter {
             name: s(69543, 17), /* NetworkMembership */
             syntax: 188,
-            version: v(2, 9, 0),
+            version: v(9, 0),
             ..PARAM
         },
         Parameter {
             name: s(50109, 10), /* PowerState */
             syntax: 547,
-            version: v(2, 9, 0),
+            version: v(9, 0),
             ..PARAM
         },
         Parameter {
             name: s(193, 4), /* Role */
             syntax: 560,
-            version: v(2, 9, 0),
+            version: v(9, 0),
             ..PARAM
         },
         Parameter {
             name: s(64647, 18), /* BehindInterfaceIds */
             syntax: 561,
-            version: v(2, 9, 0),
+            version: v(9, 0),
             ..PARAM
         },
         Parameter {
             name: s(44844, 14), /* LocalInterface */
             syntax: 557,
-            version: v(2, 9, 0),
+            version: v(9, 0),
             ..PARAM
         },
         Parameter {
             name: s(62689, 19), /* NeighborInterfaceId */
             syntax: 188,
-            version: v(2, 9, 0),
+            version: v(9, 0),
             ..PARAM
         },
         Parameter {
             name: s(44844, 14), /* LocalInterface */
             syntax: 557,
-            version: v(2, 9, 0),
+            version: v(9, 0),
             ..PARAM
         },
         Parameter {
             name: s(62689, 19), /* NeighborInterfaceId */
             syntax: 188,
-            version: v(2, 9, 0),
+            version: v(9, 0),
             ..PARAM
         },
         Parameter {
             name: s(6837, 11), /* Information */
             syntax: 196,
-            version: v(2, 9, 0),
+            version: v(9, 0),
             ..PARAM
         },
         Parameter {
             name: s(88788, 11), /* MessageType */
             syntax: 545,
-            version: v(2, 9, 0),
+            version: v(9, 0),
             ..PARAM
         },
         Parameter {
             name: s(76496, 3), /* OUI */
             syntax: 349,
-            version: v(2, 9, 0),
+            version: v(9, 0),
             ..PARAM
         },
         Parameter {
             name: s(80405, 14), /* Registrar2dot4 */
             syntax: 561,
-            version: v(2, 9, 0),
+            version: v(9, 0),
             ..PARAM
         },
         Parameter {
             name: s(91560, 10), /* Registrar5 */
             syntax: 561,
-            version: v(2, 9, 0),
+            version: v(9, 0),
             ..PARAM
         },
         Parameter {
             name: s(89184, 11), /* Registrar60 */
             syntax: 561,
-            version: v(2, 9, 0),
+            version: v(9, 0),
             ..PARAM
         },
         Parameter {
             name: s(16587, 8), /* Password */
             syntax: 562,
             access: Access::ReadWrite,
-            version: v(2, 9, 0),
+            version: v(9, 0),
             ..PARAM
         },
         Parameter {
             name: s(89481, 11), /* SetupMethod */
             syntax: 563,
             access: Access::ReadWrite,
-            version: v(2, 9, 0),
+            version: v(9, 0),
             ..PARAM
         },
     ],

@@ -161,14 +161,14 @@ pub(crate) static GROUP: Group = Group {
             name: s(37872, 8), /* CABundle */
             syntax: 569,
             access: Access::ReadWrite,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(28694, 11), /* Certificate */
             syntax: 570,
             access: Access::ReadWrite,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
@@ -186,7 +186,7 @@ pub(crate) static GROUP: Group = Group {
         Parameter {
             name: s(12752, 12), /* FailureCount */
             syntax: 259,
-            version: v(2, 18, 0),
+            version: v(18, 0),
             ..PARAM
         },
         Parameter {
@@ -228,14 +228,14 @@ pub(crate) static GROUP: Group = Group {
             name: s(31685, 5), /* Reset */
             syntax: 40,
             access: Access::ReadWrite,
-            version: v(2, 18, 0),
+            version: v(18, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(86949, 12), /* SuccessCount */
             syntax: 259,
-            version: v(2, 18, 0),
+            version: v(18, 0),
             ..PARAM
         },
         Parameter {
@@ -272,7 +272,7 @@ pub(crate) static GROUP: Group = Group {
             input: p(17, 0),
             output: p(17, 0),
             status: Status::Current,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             protocols: Protocols::USP,
         },
         Command {
@@ -282,7 +282,7 @@ pub(crate) static GROUP: Group = Group {
             input: p(17, 0),
             output: p(17, 0),
             status: Status::Current,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             protocols: Protocols::USP,
         },
         Command {
@@ -292,7 +292,7 @@ pub(crate) static GROUP: Group = Group {
             input: p(38, 0),
             output: p(38, 0),
             status: Status::Current,
-            version: v(2, 18, 0),
+            version: v(18, 0),
             protocols: Protocols::USP,
         },
     ],

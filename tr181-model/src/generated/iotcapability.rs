@@ -15,7 +15,7 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(40654, 28) /* IoTCapabilityNumberOfEntries */),
             unique_keys: p(0, 2),
-            version: v(2, 13, 0),
+            version: v(13, 0),
             protocols: Protocols::USP,
             parameters: p(0, 3),
             ..object(&GROUP)
@@ -23,7 +23,7 @@ pub(crate) static GROUP: Group = Group {
         Object {
             path: s(22239, 39), /* Device.IoTCapability.{i}.BinaryControl. */
             min_entries: 0,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             protocols: Protocols::USP,
             parameters: p(3, 3),
             commands: p(0, 1),
@@ -32,7 +32,7 @@ pub(crate) static GROUP: Group = Group {
         Object {
             path: s(23397, 38), /* Device.IoTCapability.{i}.BinarySensor. */
             min_entries: 0,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             protocols: Protocols::USP,
             parameters: p(6, 8),
             ..object(&GROUP)
@@ -40,7 +40,7 @@ pub(crate) static GROUP: Group = Group {
         Object {
             path: s(26140, 36), /* Device.IoTCapability.{i}.BlobSensor. */
             min_entries: 0,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             protocols: Protocols::USP,
             parameters: p(14, 5),
             ..object(&GROUP)
@@ -48,7 +48,7 @@ pub(crate) static GROUP: Group = Group {
         Object {
             path: s(24493, 37), /* Device.IoTCapability.{i}.EnumControl. */
             min_entries: 0,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             protocols: Protocols::USP,
             parameters: p(19, 4),
             commands: p(1, 2),
@@ -57,7 +57,7 @@ pub(crate) static GROUP: Group = Group {
         Object {
             path: s(26176, 36), /* Device.IoTCapability.{i}.EnumSensor. */
             min_entries: 0,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             protocols: Protocols::USP,
             parameters: p(23, 6),
             ..object(&GROUP)
@@ -65,7 +65,7 @@ pub(crate) static GROUP: Group = Group {
         Object {
             path: s(23435, 38), /* Device.IoTCapability.{i}.LevelControl. */
             min_entries: 0,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             protocols: Protocols::USP,
             parameters: p(29, 7),
             commands: p(3, 2),
@@ -74,7 +74,7 @@ pub(crate) static GROUP: Group = Group {
         Object {
             path: s(24530, 37), /* Device.IoTCapability.{i}.LevelSensor. */
             min_entries: 0,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             protocols: Protocols::USP,
             parameters: p(36, 10),
             ..object(&GROUP)
@@ -82,7 +82,7 @@ pub(crate) static GROUP: Group = Group {
         Object {
             path: s(18809, 42), /* Device.IoTCapability.{i}.MultiLevelSensor. */
             min_entries: 0,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             protocols: Protocols::USP,
             parameters: p(46, 7),
             ..object(&GROUP)
@@ -93,14 +93,14 @@ pub(crate) static GROUP: Group = Group {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(71, 5), /* Class */
             syntax: 670,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -108,21 +108,21 @@ pub(crate) static GROUP: Group = Group {
             name: s(31079, 4), /* Name */
             syntax: 31,
             access: Access::ReadWrite,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(15623, 11), /* Description */
             syntax: 6,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(38248, 4), /* Type */
             syntax: 671,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -130,14 +130,14 @@ pub(crate) static GROUP: Group = Group {
             name: s(25595, 5), /* Value */
             syntax: 16,
             access: Access::ReadWrite,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(15623, 11), /* Description */
             syntax: 6,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -145,21 +145,21 @@ pub(crate) static GROUP: Group = Group {
             name: s(94761, 8), /* HoldTime */
             syntax: 21,
             access: Access::ReadWrite,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(68122, 10), /* LastChange */
             syntax: 10,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(76304, 15), /* LastContactTime */
             syntax: 10,
-            version: v(2, 18, 0),
+            version: v(18, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -167,7 +167,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(95273, 8), /* RestTime */
             syntax: 21,
             access: Access::ReadWrite,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -175,77 +175,77 @@ pub(crate) static GROUP: Group = Group {
             name: s(89404, 11), /* Sensitivity */
             syntax: 672,
             access: Access::ReadWrite,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(38248, 4), /* Type */
             syntax: 673,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(25595, 5), /* Value */
             syntax: 16,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(15623, 11), /* Description */
             syntax: 6,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(68122, 10), /* LastChange */
             syntax: 10,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(76304, 15), /* LastContactTime */
             syntax: 10,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(38248, 4), /* Type */
             syntax: 674,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(25595, 5), /* Value */
             syntax: 352,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(15623, 11), /* Description */
             syntax: 6,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(38248, 4), /* Type */
             syntax: 675,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(89899, 11), /* ValidValues */
             syntax: 129,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -253,70 +253,70 @@ pub(crate) static GROUP: Group = Group {
             name: s(25595, 5), /* Value */
             syntax: 3,
             access: Access::ReadWrite,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(15623, 11), /* Description */
             syntax: 6,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(68122, 10), /* LastChange */
             syntax: 10,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(76304, 15), /* LastContactTime */
             syntax: 10,
-            version: v(2, 18, 0),
+            version: v(18, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(38248, 4), /* Type */
             syntax: 676,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(89899, 11), /* ValidValues */
             syntax: 129,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(25595, 5), /* Value */
             syntax: 3,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(15623, 11), /* Description */
             syntax: 6,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(94961, 8), /* MaxValue */
             syntax: 605,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(94977, 8), /* MinValue */
             syntax: 605,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -324,21 +324,21 @@ pub(crate) static GROUP: Group = Group {
             name: s(93737, 9), /* StepValue */
             syntax: 605,
             access: Access::ReadWrite,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(38248, 4), /* Type */
             syntax: 677,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(10189, 4), /* Unit */
             syntax: 678,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -346,21 +346,21 @@ pub(crate) static GROUP: Group = Group {
             name: s(25595, 5), /* Value */
             syntax: 605,
             access: Access::ReadWrite,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(15623, 11), /* Description */
             syntax: 6,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(65493, 9), /* HighLevel */
             syntax: 16,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -368,28 +368,28 @@ pub(crate) static GROUP: Group = Group {
             name: s(65493, 18), /* HighLevelThreshold */
             syntax: 605,
             access: Access::ReadWrite,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(68122, 10), /* LastChange */
             syntax: 10,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(76304, 15), /* LastContactTime */
             syntax: 10,
-            version: v(2, 18, 0),
+            version: v(18, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(69203, 8), /* LowLevel */
             syntax: 16,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -397,77 +397,77 @@ pub(crate) static GROUP: Group = Group {
             name: s(69203, 17), /* LowLevelThreshold */
             syntax: 605,
             access: Access::ReadWrite,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(38248, 4), /* Type */
             syntax: 677,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(10189, 4), /* Unit */
             syntax: 678,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(25595, 5), /* Value */
             syntax: 605,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(15623, 11), /* Description */
             syntax: 6,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(68122, 10), /* LastChange */
             syntax: 10,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(76304, 15), /* LastContactTime */
             syntax: 10,
-            version: v(2, 18, 0),
+            version: v(18, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(38248, 4), /* Type */
             syntax: 679,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(10189, 4), /* Unit */
             syntax: 678,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(92200, 10), /* ValueNames */
             syntax: 680,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(60032, 6), /* Values */
             syntax: 681,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -480,7 +480,7 @@ pub(crate) static GROUP: Group = Group {
             input: p(6, 0),
             output: p(6, 0),
             status: Status::Current,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             protocols: Protocols::USP,
         },
         Command {
@@ -490,7 +490,7 @@ pub(crate) static GROUP: Group = Group {
             input: p(23, 0),
             output: p(23, 0),
             status: Status::Current,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             protocols: Protocols::USP,
         },
         Command {
@@ -500,7 +500,7 @@ pub(crate) static GROUP: Group = Group {
             input: p(23, 0),
             output: p(23, 0),
             status: Status::Current,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             protocols: Protocols::USP,
         },
         Command {
@@ -510,7 +510,7 @@ pub(crate) static GROUP: Group = Group {
             input: p(36, 0),
             output: p(36, 0),
             status: Status::Current,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             protocols: Protocols::USP,
         },
         Command {
@@ -520,7 +520,7 @@ pub(crate) static GROUP: Group = Group {
             input: p(36, 0),
             output: p(36, 0),
             status: Status::Current,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             protocols: Protocols::USP,
         },
     ],

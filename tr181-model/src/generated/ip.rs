@@ -40,7 +40,7 @@ pub(crate) static GROUP: Group = Group {
             min_entries: 0,
             max_entries: None,
             num_entries_parameter: Some(s(32235, 32) /* IncrementalResultNumberOfEntries */),
-            version: v(2, 9, 0),
+            version: v(9, 0),
             protocols: Protocols::CWMP,
             parameters: p(318, 5),
             ..object(&GROUP)
@@ -50,7 +50,7 @@ pub(crate) static GROUP: Group = Group {
             min_entries: 0,
             max_entries: None,
             num_entries_parameter: Some(s(29458, 34) /* PerConnectionResultNumberOfEntries */),
-            version: v(2, 9, 0),
+            version: v(9, 0),
             protocols: Protocols::CWMP,
             parameters: p(323, 8),
             ..object(&GROUP)
@@ -63,14 +63,14 @@ pub(crate) static GROUP: Group = Group {
                 s(24005, 38), /* IPLayerCapacityAuthCodeNumberOfEntries */
             ),
             unique_keys: p(1, 1),
-            version: v(2, 19, 0),
+            version: v(19, 0),
             protocols: Protocols::USP,
             parameters: p(331, 2),
             ..object(&GROUP)
         },
         Object {
             path: s(5794, 45), /* Device.IP.Diagnostics.IPLayerCapacityMetrics. */
-            version: v(2, 14, 0),
+            version: v(14, 0),
             protocols: Protocols::CWMP,
             parameters: p(333, 92),
             ..object(&GROUP)
@@ -83,7 +83,7 @@ pub(crate) static GROUP: Group = Group {
                 s(24005, 38), /* IPLayerCapacityAuthCodeNumberOfEntries */
             ),
             unique_keys: p(2, 1),
-            version: v(2, 19, 0),
+            version: v(19, 0),
             protocols: Protocols::CWMP,
             parameters: p(425, 2),
             ..object(&GROUP)
@@ -93,7 +93,7 @@ pub(crate) static GROUP: Group = Group {
             min_entries: 0,
             max_entries: None,
             num_entries_parameter: Some(s(32235, 32) /* IncrementalResultNumberOfEntries */),
-            version: v(2, 14, 0),
+            version: v(14, 0),
             protocols: Protocols::CWMP,
             parameters: p(427, 9),
             ..object(&GROUP)
@@ -102,7 +102,7 @@ pub(crate) static GROUP: Group = Group {
             path: s(9101, 61), /* Device.IP.Diagnostics.IPLayerCapacityMetrics.ModalResult.{i}. */
             max_entries: None,
             num_entries_parameter: Some(s(44896, 26) /* ModalResultNumberOfEntries */),
-            version: v(2, 15, 0),
+            version: v(15, 0),
             protocols: Protocols::CWMP,
             parameters: p(436, 12),
             ..object(&GROUP)
@@ -115,7 +115,7 @@ pub(crate) static GROUP: Group = Group {
         },
         Object {
             path: s(13670, 49), /* Device.IP.Diagnostics.ServerSelectionDiagnostics. */
-            version: v(2, 9, 0),
+            version: v(9, 0),
             protocols: Protocols::CWMP,
             parameters: p(465, 12),
             ..object(&GROUP)
@@ -142,7 +142,7 @@ pub(crate) static GROUP: Group = Group {
         },
         Object {
             path: s(7144, 41), /* Device.IP.Diagnostics.UDPEchoDiagnostics. */
-            version: v(2, 9, 0),
+            version: v(9, 0),
             protocols: Protocols::CWMP,
             parameters: p(505, 19),
             ..object(&GROUP)
@@ -154,7 +154,7 @@ pub(crate) static GROUP: Group = Group {
             num_entries_parameter: Some(
                 s(25011, 37), /* IndividualPacketResultNumberOfEntries */
             ),
-            version: v(2, 9, 0),
+            version: v(9, 0),
             protocols: Protocols::CWMP,
             parameters: p(524, 8),
             ..object(&GROUP)
@@ -170,7 +170,7 @@ pub(crate) static GROUP: Group = Group {
             min_entries: 0,
             max_entries: None,
             num_entries_parameter: Some(s(32235, 32) /* IncrementalResultNumberOfEntries */),
-            version: v(2, 9, 0),
+            version: v(9, 0),
             protocols: Protocols::CWMP,
             parameters: p(562, 5),
             ..object(&GROUP)
@@ -180,7 +180,7 @@ pub(crate) static GROUP: Group = Group {
             min_entries: 0,
             max_entries: None,
             num_entries_parameter: Some(s(29458, 34) /* PerConnectionResultNumberOfEntries */),
-            version: v(2, 9, 0),
+            version: v(9, 0),
             protocols: Protocols::CWMP,
             parameters: p(567, 8),
             ..object(&GROUP)
@@ -216,7 +216,7 @@ pub(crate) static GROUP: Group = Group {
             num_entries_parameter: Some(s(44610, 26) /* IPv6AddressNumberOfEntries */),
             enable_parameter: Some(s(3773, 6) /* Enable */),
             unique_keys: p(7, 2),
-            version: v(2, 2, 0),
+            version: v(2, 0),
             parameters: p(602, 11),
             ..object(&GROUP)
         },
@@ -228,7 +228,7 @@ pub(crate) static GROUP: Group = Group {
             num_entries_parameter: Some(s(46832, 25) /* IPv6PrefixNumberOfEntries */),
             enable_parameter: Some(s(3773, 6) /* Enable */),
             unique_keys: p(9, 2),
-            version: v(2, 2, 0),
+            version: v(2, 0),
             parameters: p(613, 14),
             ..object(&GROUP)
         },
@@ -246,7 +246,7 @@ pub(crate) static GROUP: Group = Group {
             num_entries_parameter: Some(s(39219, 29) /* TWAMPReflectorNumberOfEntries */),
             enable_parameter: Some(s(3773, 6) /* Enable */),
             unique_keys: p(11, 2),
-            version: v(2, 12, 0),
+            version: v(12, 0),
             parameters: p(643, 8),
             ..object(&GROUP)
         },
@@ -266,32 +266,32 @@ pub(crate) static GROUP: Group = Group {
             name: s(90950, 10), /* IPv4Enable */
             syntax: 16,
             access: Access::ReadWrite,
-            version: v(2, 2, 0),
+            version: v(2, 0),
             ..PARAM
         },
         Parameter {
             name: s(90970, 10), /* IPv4Status */
             syntax: 179,
-            version: v(2, 2, 0),
+            version: v(2, 0),
             ..PARAM
         },
         Parameter {
             name: s(88348, 11), /* IPv6Capable */
             syntax: 16,
-            version: v(2, 2, 0),
+            version: v(2, 0),
             ..PARAM
         },
         Parameter {
             name: s(90980, 10), /* IPv6Enable */
             syntax: 16,
             access: Access::ReadWrite,
-            version: v(2, 2, 0),
+            version: v(2, 0),
             ..PARAM
         },
         Parameter {
             name: s(90990, 10), /* IPv6Status */
             syntax: 179,
-            version: v(2, 2, 0),
+            version: v(2, 0),
             ..PARAM
         },
         Parameter {
@@ -303,7 +303,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(93863, 9), /* ULAPrefix */
             syntax: 217,
             access: Access::ReadWrite,
-            version: v(2, 2, 0),
+            version: v(2, 0),
             ..PARAM
         },
         Parameter {
@@ -334,14 +334,14 @@ pub(crate) static GROUP: Group = Group {
         Parameter {
             name: s(32043, 32), /* DownloadDiagnosticMaxConnections */
             syntax: 19,
-            version: v(2, 9, 0),
+            version: v(9, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(22434, 39), /* DownloadDiagnosticsMaxIncrementalResult */
             syntax: 19,
-            version: v(2, 9, 0),
+            version: v(9, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -354,141 +354,141 @@ pub(crate) static GROUP: Group = Group {
         Parameter {
             name: s(19886, 41), /* IPLayerCapSupportedControlProtocolVersion */
             syntax: 31,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(44558, 26), /* IPLayerCapSupportedMetrics */
             syntax: 573,
-            version: v(2, 14, 0),
+            version: v(14, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(29186, 34), /* IPLayerCapSupportedSoftwareVersion */
             syntax: 31,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(24005, 38), /* IPLayerCapacityAuthCodeNumberOfEntries */
             syntax: 0,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(49022, 24), /* IPLayerCapacitySupported */
             syntax: 16,
-            version: v(2, 14, 0),
+            version: v(14, 0),
             ..PARAM
         },
         Parameter {
             name: s(56652, 21), /* IPLayerMaxConnections */
             syntax: 19,
-            version: v(2, 14, 0),
+            version: v(14, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(42571, 27), /* IPLayerMaxIncrementalResult */
             syntax: 19,
-            version: v(2, 14, 0),
+            version: v(14, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(32171, 32), /* IPv4DownloadDiagnosticsSupported */
             syntax: 16,
-            version: v(2, 9, 0),
+            version: v(9, 0),
             ..PARAM
         },
         Parameter {
             name: s(68914, 17), /* IPv4PingSupported */
             syntax: 16,
-            version: v(2, 8, 0),
+            version: v(8, 0),
             ..PARAM
         },
         Parameter {
             name: s(22473, 39), /* IPv4ServerSelectionDiagnosticsSupported */
             syntax: 16,
-            version: v(2, 9, 0),
+            version: v(9, 0),
             ..PARAM
         },
         Parameter {
             name: s(51428, 23), /* IPv4TraceRouteSupported */
             syntax: 16,
-            version: v(2, 8, 0),
+            version: v(8, 0),
             ..PARAM
         },
         Parameter {
             name: s(33860, 31), /* IPv4UDPEchoDiagnosticsSupported */
             syntax: 16,
-            version: v(2, 9, 0),
+            version: v(9, 0),
             ..PARAM
         },
         Parameter {
             name: s(35691, 30), /* IPv4UploadDiagnosticsSupported */
             syntax: 16,
-            version: v(2, 9, 0),
+            version: v(9, 0),
             ..PARAM
         },
         Parameter {
             name: s(32203, 32), /* IPv6DownloadDiagnosticsSupported */
             syntax: 16,
-            version: v(2, 9, 0),
+            version: v(9, 0),
             ..PARAM
         },
         Parameter {
             name: s(68948, 17), /* IPv6PingSupported */
             syntax: 16,
-            version: v(2, 8, 0),
+            version: v(8, 0),
             ..PARAM
         },
         Parameter {
             name: s(22512, 39), /* IPv6ServerSelectionDiagnosticsSupported */
             syntax: 16,
-            version: v(2, 9, 0),
+            version: v(9, 0),
             ..PARAM
         },
         Parameter {
             name: s(51497, 23), /* IPv6TraceRouteSupported */
             syntax: 16,
-            version: v(2, 8, 0),
+            version: v(8, 0),
             ..PARAM
         },
         Parameter {
             name: s(33891, 31), /* IPv6UDPEchoDiagnosticsSupported */
             syntax: 16,
-            version: v(2, 9, 0),
+            version: v(9, 0),
             ..PARAM
         },
         Parameter {
             name: s(35751, 30), /* IPv6UploadDiagnosticsSupported */
             syntax: 16,
-            version: v(2, 9, 0),
+            version: v(9, 0),
             ..PARAM
         },
         Parameter {
             name: s(41214, 28), /* UDPEchoDiagnosticsMaxResults */
             syntax: 19,
-            version: v(2, 9, 0),
+            version: v(9, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(34666, 31), /* UploadDiagnosticsMaxConnections */
             syntax: 19,
-            version: v(2, 9, 0),
+            version: v(9, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(25455, 37), /* UploadDiagnosticsMaxIncrementalResult */
             syntax: 19,
-            version: v(2, 9, 0),
+            version: v(9, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -502,7 +502,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(52781, 4), /* DSCP */
             syntax: 574,
             access: Access::ReadWrite,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -510,7 +510,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(87985, 11), /* DownloadURL */
             syntax: 5,
             access: Access::ReadWrite,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, true),
             ..PARAM
         },
@@ -518,7 +518,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(44350, 26), /* EnablePerConnectionResults */
             syntax: 16,
             access: Access::ReadWrite,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
@@ -526,7 +526,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(31191, 16), /* EthernetPriority */
             syntax: 49,
             access: Access::ReadWrite,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -534,7 +534,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(6361, 9), /* Interface */
             syntax: 8,
             access: Access::ReadWrite,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -542,7 +542,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(62765, 19), /* NumberOfConnections */
             syntax: 19,
             access: Access::ReadWrite,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -550,7 +550,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(19287, 15), /* ProtocolVersion */
             syntax: 575,
             access: Access::ReadWrite,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -558,7 +558,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(58227, 21), /* TimeBasedTestDuration */
             syntax: 576,
             access: Access::ReadWrite,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -566,7 +566,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(32555, 32), /* TimeBasedTestMeasurementInterval */
             syntax: 576,
             access: Access::ReadWrite,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -574,196 +574,196 @@ pub(crate) static GROUP: Group = Group {
             name: s(36711, 30), /* TimeBasedTestMeasurementOffset */
             syntax: 577,
             access: Access::ReadWrite,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(34380, 7), /* BOMTime */
             syntax: 10,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(34411, 7), /* EOMTime */
             syntax: 10,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(82505, 13), /* IPAddressUsed */
             syntax: 126,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(38465, 29), /* IncrementalResult.{i}.EndTime */
             syntax: 10,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(33953, 31), /* IncrementalResult.{i}.StartTime */
             syntax: 10,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(22551, 39), /* IncrementalResult.{i}.TestBytesReceived */
             syntax: 38,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(21494, 40), /* IncrementalResult.{i}.TotalBytesReceived */
             syntax: 38,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(26644, 36), /* IncrementalResult.{i}.TotalBytesSent */
             syntax: 38,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(34356, 31), /* PerConnectionResult.{i}.BOMTime */
             syntax: 10,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(34387, 31), /* PerConnectionResult.{i}.EOMTime */
             syntax: 10,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(34418, 31), /* PerConnectionResult.{i}.ROMTime */
             syntax: 10,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(19187, 42), /* PerConnectionResult.{i}.TCPOpenRequestTime */
             syntax: 10,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(18304, 43), /* PerConnectionResult.{i}.TCPOpenResponseTime */
             syntax: 10,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(20091, 41), /* PerConnectionResult.{i}.TestBytesReceived */
             syntax: 38,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(19229, 42), /* PerConnectionResult.{i}.TotalBytesReceived */
             syntax: 38,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(24195, 38), /* PerConnectionResult.{i}.TotalBytesSent */
             syntax: 38,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(62898, 19), /* PeriodOfFullLoading */
             syntax: 578,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(34442, 7), /* ROMTime */
             syntax: 10,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(2491, 6), /* Status */
             syntax: 579,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(19211, 18), /* TCPOpenRequestTime */
             syntax: 10,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(18328, 19), /* TCPOpenResponseTime */
             syntax: 10,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(20115, 17), /* TestBytesReceived */
             syntax: 38,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(30953, 33), /* TestBytesReceivedUnderFullLoading */
             syntax: 38,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(19253, 18), /* TotalBytesReceived */
             syntax: 38,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(29696, 34), /* TotalBytesReceivedUnderFullLoading */
             syntax: 38,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(24219, 14), /* TotalBytesSent */
             syntax: 38,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(36741, 30), /* TotalBytesSentUnderFullLoading */
             syntax: 38,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -771,7 +771,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(61169, 19), /* AuthenticationAlias */
             syntax: 3,
             access: Access::ReadWrite,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -779,7 +779,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(64539, 18), /* AuthenticationCode */
             syntax: 562,
             access: Access::ReadWrite,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -787,7 +787,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(55791, 21), /* AuthenticationEnabled */
             syntax: 368,
             access: Access::ReadWrite,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -795,7 +795,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(37218, 29), /* AuthenticationKeyFileLocation */
             syntax: 3,
             access: Access::ReadWrite,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -803,7 +803,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(52781, 4), /* DSCP */
             syntax: 574,
             access: Access::ReadWrite,
-            version: v(2, 14, 0),
+            version: v(14, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -811,7 +811,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(31191, 16), /* EthernetPriority */
             syntax: 49,
             access: Access::ReadWrite,
-            version: v(2, 14, 0),
+            version: v(14, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -819,7 +819,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(92765, 9), /* FlowCount */
             syntax: 0,
             access: Access::ReadWrite,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -827,7 +827,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(85569, 12), /* HSpeedThresh */
             syntax: 580,
             access: Access::ReadWrite,
-            version: v(2, 14, 0),
+            version: v(14, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -835,7 +835,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(79369, 14), /* HighSpeedDelta */
             syntax: 581,
             access: Access::ReadWrite,
-            version: v(2, 14, 0),
+            version: v(14, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -844,14 +844,14 @@ pub(crate) static GROUP: Group = Group {
             syntax: 6,
             access: Access::ReadWrite,
             status: Status::Obsoleted,
-            version: v(2, 14, 0),
+            version: v(14, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
         },
         Parameter {
             name: s(90930, 10), /* IPDVEnable */
             syntax: 16,
             access: Access::ReadWrite,
-            version: v(2, 14, 0),
+            version: v(14, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -859,7 +859,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(90940, 10), /* IPRREnable */
             syntax: 16,
             access: Access::ReadWrite,
-            version: v(2, 14, 0),
+            version: v(14, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -867,7 +867,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(6361, 9), /* Interface */
             syntax: 8,
             access: Access::ReadWrite,
-            version: v(2, 14, 0),
+            version: v(14, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -875,7 +875,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(59578, 20), /* JumboFramesPermitted */
             syntax: 16,
             access: Access::ReadWrite,
-            version: v(2, 14, 0),
+            version: v(14, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -883,7 +883,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(44844, 26), /* LocalInterfaceRateIncluded */
             syntax: 460,
             access: Access::ReadWrite,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -891,7 +891,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(88678, 11), /* LowerThresh */
             syntax: 582,
             access: Access::ReadWrite,
-            version: v(2, 14, 0),
+            version: v(14, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -899,7 +899,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(90277, 3), /* MTU */
             syntax: 583,
             access: Access::ReadWrite,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -907,7 +907,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(86013, 12), /* MaximumFlows */
             syntax: 0,
             access: Access::ReadWrite,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -915,7 +915,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(59758, 20), /* MaximumTestBandwidth */
             syntax: 584,
             access: Access::ReadWrite,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -923,7 +923,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(34232, 31), /* NumberFirstModeTestSubIntervals */
             syntax: 585,
             access: Access::ReadWrite,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -932,14 +932,14 @@ pub(crate) static GROUP: Group = Group {
             syntax: 19,
             access: Access::ReadWrite,
             status: Status::Obsoleted,
-            version: v(2, 14, 0),
+            version: v(14, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
         },
         Parameter {
             name: s(54501, 22), /* NumberTestSubIntervals */
             syntax: 586,
             access: Access::ReadWrite,
-            version: v(2, 14, 0),
+            version: v(14, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -948,14 +948,14 @@ pub(crate) static GROUP: Group = Group {
             syntax: 127,
             access: Access::ReadWrite,
             status: Status::Obsoleted,
-            version: v(2, 14, 0),
+            version: v(14, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::CanDeny, false),
         },
         Parameter {
             name: s(79813, 7), /* PortMax */
             syntax: 587,
             access: Access::ReadWrite,
-            version: v(2, 14, 0),
+            version: v(14, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -963,7 +963,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(96242, 7), /* PortMin */
             syntax: 587,
             access: Access::ReadWrite,
-            version: v(2, 14, 0),
+            version: v(14, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -971,7 +971,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(77114, 15), /* PortOptionalMax */
             syntax: 588,
             access: Access::ReadWrite,
-            version: v(2, 14, 0),
+            version: v(14, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -979,7 +979,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(77129, 15), /* PortOptionalMin */
             syntax: 588,
             access: Access::ReadWrite,
-            version: v(2, 14, 0),
+            version: v(14, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -987,7 +987,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(73546, 16), /* PreambleDuration */
             syntax: 589,
             access: Access::ReadWrite,
-            version: v(2, 14, 0),
+            version: v(14, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -995,7 +995,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(19287, 15), /* ProtocolVersion */
             syntax: 575,
             access: Access::ReadWrite,
-            version: v(2, 14, 0),
+            version: v(14, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -1003,7 +1003,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(91520, 10), /* RIPREnable */
             syntax: 16,
             access: Access::ReadWrite,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -1011,7 +1011,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(73738, 16), /* RateAdjAlgorithm */
             syntax: 590,
             access: Access::ReadWrite,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -1019,7 +1019,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(60298, 20), /* ReordDupIgnoreEnable */
             syntax: 16,
             access: Access::ReadWrite,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -1027,7 +1027,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(89261, 11), /* RetryThresh */
             syntax: 591,
             access: Access::ReadWrite,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -1035,7 +1035,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(193, 4), /* Role */
             syntax: 592,
             access: Access::ReadWrite,
-            version: v(2, 14, 0),
+            version: v(14, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, true),
             ..PARAM
         },
@@ -1043,7 +1043,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(86901, 12), /* SeqErrThresh */
             syntax: 585,
             access: Access::ReadWrite,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -1051,7 +1051,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(91780, 10), /* ServerList */
             syntax: 593,
             access: Access::ReadWrite,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, true),
             ..PARAM
         },
@@ -1059,7 +1059,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(83675, 13), /* SlowAdjThresh */
             syntax: 581,
             access: Access::ReadWrite,
-            version: v(2, 14, 0),
+            version: v(14, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -1067,7 +1067,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(58101, 16), /* StartSendingRate */
             syntax: 594,
             access: Access::ReadWrite,
-            version: v(2, 14, 0),
+            version: v(14, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -1075,7 +1075,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(58101, 21), /* StartSendingRateIndex */
             syntax: 595,
             access: Access::ReadWrite,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -1083,7 +1083,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(55337, 22), /* StatusFeedbackInterval */
             syntax: 582,
             access: Access::ReadWrite,
-            version: v(2, 14, 0),
+            version: v(14, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -1091,7 +1091,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(34247, 15), /* TestSubInterval */
             syntax: 596,
             access: Access::ReadWrite,
-            version: v(2, 14, 0),
+            version: v(14, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -1099,7 +1099,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(95433, 8), /* TestType */
             syntax: 597,
             access: Access::ReadWrite,
-            version: v(2, 14, 0),
+            version: v(14, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -1107,7 +1107,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(55447, 22), /* TimeoutNoStatusMessage */
             syntax: 598,
             access: Access::ReadWrite,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -1115,7 +1115,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(60758, 20), /* TimeoutNoTestTraffic */
             syntax: 598,
             access: Access::ReadWrite,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -1123,7 +1123,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(52417, 19), /* TimestampResolution */
             syntax: 599,
             access: Access::ReadWrite,
-            version: v(2, 14, 0),
+            version: v(14, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -1131,7 +1131,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(89734, 4), /* Tmax */
             syntax: 600,
             access: Access::ReadWrite,
-            version: v(2, 14, 0),
+            version: v(14, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -1139,7 +1139,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(89734, 7), /* TmaxRTT */
             syntax: 600,
             access: Access::ReadWrite,
-            version: v(2, 14, 0),
+            version: v(14, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -1147,7 +1147,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(70903, 17), /* UDPPayloadContent */
             syntax: 601,
             access: Access::ReadWrite,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -1155,7 +1155,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(83948, 13), /* UDPPayloadMax */
             syntax: 602,
             access: Access::ReadWrite,
-            version: v(2, 14, 0),
+            version: v(14, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -1163,7 +1163,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(83961, 13), /* UDPPayloadMin */
             syntax: 602,
             access: Access::ReadWrite,
-            version: v(2, 14, 0),
+            version: v(14, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -1171,385 +1171,385 @@ pub(crate) static GROUP: Group = Group {
             name: s(89866, 11), /* UpperThresh */
             syntax: 582,
             access: Access::ReadWrite,
-            version: v(2, 14, 0),
+            version: v(14, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(87600, 11), /* ActiveFlows */
             syntax: 603,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(34380, 7), /* BOMTime */
             syntax: 10,
-            version: v(2, 14, 0),
+            version: v(14, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(34411, 7), /* EOMTime */
             syntax: 10,
-            version: v(2, 14, 0),
+            version: v(14, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(54061, 22), /* IPLayerCapacitySummary */
             syntax: 604,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(24900, 37), /* IncrementalResult.{i}.IPLayerCapacity */
             syntax: 604,
-            version: v(2, 14, 0),
+            version: v(14, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(24043, 38), /* IncrementalResult.{i}.InterfaceEthMbps */
             syntax: 604,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(33922, 31), /* IncrementalResult.{i}.LossRatio */
             syntax: 605,
-            version: v(2, 14, 0),
+            version: v(14, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(26572, 36), /* IncrementalResult.{i}.MinOnewayDelay */
             syntax: 606,
-            version: v(2, 14, 0),
+            version: v(14, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(35781, 30), /* IncrementalResult.{i}.PDVRange */
             syntax: 606,
-            version: v(2, 14, 0),
+            version: v(14, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(35811, 30), /* IncrementalResult.{i}.RTTRange */
             syntax: 606,
-            version: v(2, 14, 0),
+            version: v(14, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(26608, 36), /* IncrementalResult.{i}.ReorderedRatio */
             syntax: 605,
-            version: v(2, 14, 0),
+            version: v(14, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(24937, 37), /* IncrementalResult.{i}.ReplicatedRatio */
             syntax: 605,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(22590, 39), /* IncrementalResult.{i}.TimeOfSubInterval */
             syntax: 10,
-            version: v(2, 14, 0),
+            version: v(14, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(25101, 21), /* InterfaceEthMbpsAtMax */
             syntax: 604,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(51520, 23), /* InterfaceEthMbpsSummary */
             syntax: 604,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(36067, 14), /* LossRatioAtMax */
             syntax: 605,
-            version: v(2, 14, 0),
+            version: v(14, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(72826, 16), /* LossRatioSummary */
             syntax: 605,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(28038, 19), /* MaxETHCapacityNoFCS */
             syntax: 604,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(20025, 21), /* MaxETHCapacityWithFCS */
             syntax: 604,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(20025, 25), /* MaxETHCapacityWithFCSVLAN */
             syntax: 604,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(29304, 18), /* MaxIPLayerCapacity */
             syntax: 604,
-            version: v(2, 14, 0),
+            version: v(14, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(28073, 19), /* MinOnewayDelayAtMax */
             syntax: 606,
-            version: v(2, 14, 0),
+            version: v(14, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(56967, 21), /* MinOnewayDelaySummary */
             syntax: 606,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(82973, 13), /* MinRTTSummary */
             syntax: 606,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(25085, 37), /* ModalResult.{i}.InterfaceEthMbpsAtMax */
             syntax: 604,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(36051, 30), /* ModalResult.{i}.LossRatioAtMax */
             syntax: 605,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(28022, 35), /* ModalResult.{i}.MaxETHCapacityNoFCS */
             syntax: 604,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(20009, 37), /* ModalResult.{i}.MaxETHCapacityWithFCS */
             syntax: 604,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(20009, 41), /* ModalResult.{i}.MaxETHCapacityWithFCSVLAN */
             syntax: 604,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(29288, 34), /* ModalResult.{i}.MaxIPLayerCapacity */
             syntax: 604,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(28057, 35), /* ModalResult.{i}.MinOnewayDelayAtMax */
             syntax: 606,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(38581, 29), /* ModalResult.{i}.PDVRangeAtMax */
             syntax: 606,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(38610, 29), /* ModalResult.{i}.RTTRangeAtMax */
             syntax: 606,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(28092, 35), /* ModalResult.{i}.ReorderedRatioAtMax */
             syntax: 605,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(26788, 36), /* ModalResult.{i}.ReplicatedRatioAtMax */
             syntax: 605,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(46957, 25), /* ModalResult.{i}.TimeOfMax */
             syntax: 10,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(38597, 13), /* PDVRangeAtMax */
             syntax: 606,
-            version: v(2, 14, 0),
+            version: v(14, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(76859, 15), /* PDVRangeSummary */
             syntax: 606,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(89118, 11), /* RTTMaxAtMax */
             syntax: 605,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(89129, 11), /* RTTMinAtMax */
             syntax: 605,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(38626, 13), /* RTTRangeAtMax */
             syntax: 606,
-            version: v(2, 14, 0),
+            version: v(14, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(77249, 15), /* RTTRangeSummary */
             syntax: 606,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(28108, 19), /* ReorderedRatioAtMax */
             syntax: 605,
-            version: v(2, 14, 0),
+            version: v(14, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(57555, 21), /* ReorderedRatioSummary */
             syntax: 605,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(26804, 20), /* ReplicatedRatioAtMax */
             syntax: 605,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(55007, 22), /* ReplicatedRatioSummary */
             syntax: 605,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(2491, 6), /* Status */
             syntax: 607,
-            version: v(2, 14, 0),
+            version: v(14, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(49180, 10), /* StatusCode */
             syntax: 0,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(55456, 13), /* StatusMessage */
             syntax: 3,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(87021, 12), /* TestInterval */
             syntax: 28,
-            version: v(2, 14, 0),
+            version: v(14, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(46973, 9), /* TimeOfMax */
             syntax: 10,
-            version: v(2, 14, 0),
+            version: v(14, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(52417, 23), /* TimestampResolutionUsed */
             syntax: 578,
-            version: v(2, 14, 0),
+            version: v(14, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(89734, 11), /* TmaxRTTUsed */
             syntax: 21,
-            version: v(2, 14, 0),
+            version: v(14, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(95449, 8), /* TmaxUsed */
             syntax: 21,
-            version: v(2, 14, 0),
+            version: v(14, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -1557,7 +1557,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(52781, 4), /* DSCP */
             syntax: 574,
             access: Access::ReadWrite,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -1565,7 +1565,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(81790, 13), /* DataBlockSize */
             syntax: 127,
             access: Access::ReadWrite,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, true),
             ..PARAM
         },
@@ -1573,7 +1573,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(6317, 4), /* Host */
             syntax: 6,
             access: Access::ReadWrite,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, true),
             ..PARAM
         },
@@ -1581,7 +1581,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(6361, 9), /* Interface */
             syntax: 8,
             access: Access::ReadWrite,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -1589,7 +1589,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(40971, 19), /* NumberOfRepetitions */
             syntax: 19,
             access: Access::ReadWrite,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, true),
             ..PARAM
         },
@@ -1597,7 +1597,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(19287, 15), /* ProtocolVersion */
             syntax: 575,
             access: Access::ReadWrite,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, true),
             ..PARAM
         },
@@ -1605,77 +1605,77 @@ pub(crate) static GROUP: Group = Group {
             name: s(30451, 7), /* Timeout */
             syntax: 20,
             access: Access::ReadWrite,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
             name: s(41518, 19), /* AverageResponseTime */
             syntax: 21,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(41518, 27), /* AverageResponseTimeDetailed */
             syntax: 578,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(12752, 12), /* FailureCount */
             syntax: 0,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(82505, 13), /* IPAddressUsed */
             syntax: 126,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(42706, 19), /* MaximumResponseTime */
             syntax: 21,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(42706, 27), /* MaximumResponseTimeDetailed */
             syntax: 578,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(42733, 19), /* MinimumResponseTime */
             syntax: 21,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(42733, 27), /* MinimumResponseTimeDetailed */
             syntax: 578,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(2491, 6), /* Status */
             syntax: 608,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(86949, 12), /* SuccessCount */
             syntax: 0,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
@@ -1683,7 +1683,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(94785, 8), /* HostList */
             syntax: 609,
             access: Access::ReadWrite,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, true),
             ..PARAM
         },
@@ -1691,7 +1691,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(6361, 9), /* Interface */
             syntax: 233,
             access: Access::ReadWrite,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -1699,7 +1699,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(40971, 19), /* NumberOfRepetitions */
             syntax: 19,
             access: Access::ReadWrite,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, true),
             ..PARAM
         },
@@ -1707,7 +1707,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(18372, 8), /* Protocol */
             syntax: 610,
             access: Access::ReadWrite,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, true),
             ..PARAM
         },
@@ -1715,7 +1715,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(19287, 15), /* ProtocolVersion */
             syntax: 611,
             access: Access::ReadWrite,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, true),
             ..PARAM
         },
@@ -1723,49 +1723,49 @@ pub(crate) static GROUP: Group = Group {
             name: s(30451, 7), /* Timeout */
             syntax: 20,
             access: Access::ReadWrite,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
             name: s(41518, 19), /* AverageResponseTime */
             syntax: 578,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(88128, 11), /* FastestHost */
             syntax: 3,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(82505, 13), /* IPAddressUsed */
             syntax: 126,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(42706, 19), /* MaximumResponseTime */
             syntax: 578,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(42733, 19), /* MinimumResponseTime */
             syntax: 578,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(2491, 6), /* Status */
             syntax: 612,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -1773,7 +1773,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(52781, 4), /* DSCP */
             syntax: 574,
             access: Access::ReadWrite,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -1781,7 +1781,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(81790, 13), /* DataBlockSize */
             syntax: 127,
             access: Access::ReadWrite,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -1789,7 +1789,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(6317, 4), /* Host */
             syntax: 6,
             access: Access::ReadWrite,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, true),
             ..PARAM
         },
@@ -1797,7 +1797,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(6361, 9), /* Interface */
             syntax: 8,
             access: Access::ReadWrite,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -1805,7 +1805,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(46663, 11), /* MaxHopCount */
             syntax: 613,
             access: Access::ReadWrite,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -1813,7 +1813,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(83077, 13), /* NumberOfTries */
             syntax: 614,
             access: Access::ReadWrite,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -1821,7 +1821,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(19287, 15), /* ProtocolVersion */
             syntax: 575,
             access: Access::ReadWrite,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, true),
             ..PARAM
         },
@@ -1829,56 +1829,56 @@ pub(crate) static GROUP: Group = Group {
             name: s(30451, 7), /* Timeout */
             syntax: 20,
             access: Access::ReadWrite,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(82505, 13), /* IPAddressUsed */
             syntax: 126,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(18335, 12), /* ResponseTime */
             syntax: 21,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(52072, 23), /* RouteHops.{i}.ErrorCode */
             syntax: 0,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(47532, 18), /* RouteHops.{i}.Host */
             syntax: 6,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(47532, 25), /* RouteHops.{i}.HostAddress */
             syntax: 3,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(57660, 21), /* RouteHops.{i}.RTTimes */
             syntax: 615,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(2491, 6), /* Status */
             syntax: 616,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -1886,7 +1886,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(52781, 4), /* DSCP */
             syntax: 574,
             access: Access::ReadWrite,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
@@ -1894,7 +1894,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(81790, 13), /* DataBlockSize */
             syntax: 617,
             access: Access::ReadWrite,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
@@ -1902,7 +1902,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(38204, 29), /* EnableIndividualPacketResults */
             syntax: 16,
             access: Access::ReadWrite,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
@@ -1910,7 +1910,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(6317, 4), /* Host */
             syntax: 6,
             access: Access::ReadWrite,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::CanDeny, true),
             ..PARAM
         },
@@ -1918,7 +1918,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(56694, 21), /* InterTransmissionTime */
             syntax: 618,
             access: Access::ReadWrite,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
@@ -1926,7 +1926,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(6361, 9), /* Interface */
             syntax: 233,
             access: Access::ReadWrite,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -1934,7 +1934,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(40971, 19), /* NumberOfRepetitions */
             syntax: 19,
             access: Access::ReadWrite,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
@@ -1942,7 +1942,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(9673, 4), /* Port */
             syntax: 619,
             access: Access::ReadWrite,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::CanDeny, true),
             ..PARAM
         },
@@ -1950,7 +1950,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(19287, 15), /* ProtocolVersion */
             syntax: 575,
             access: Access::ReadWrite,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -1958,112 +1958,112 @@ pub(crate) static GROUP: Group = Group {
             name: s(30451, 7), /* Timeout */
             syntax: 20,
             access: Access::ReadWrite,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::CanDeny, true),
             ..PARAM
         },
         Parameter {
             name: s(41518, 19), /* AverageResponseTime */
             syntax: 578,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(12752, 12), /* FailureCount */
             syntax: 0,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(82505, 13), /* IPAddressUsed */
             syntax: 126,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(17353, 44), /* IndividualPacketResult.{i}.PacketReceiveTime */
             syntax: 10,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(19927, 41), /* IndividualPacketResult.{i}.PacketSendTime */
             syntax: 10,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(21534, 40), /* IndividualPacketResult.{i}.PacketSuccess */
             syntax: 16,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(26680, 36), /* IndividualPacketResult.{i}.TestGenSN */
             syntax: 0,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(14966, 47), /* IndividualPacketResult.{i}.TestRespRcvTimeStamp */
             syntax: 578,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(12712, 52), /* IndividualPacketResult.{i}.TestRespReplyFailureCount */
             syntax: 0,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(14013, 49), /* IndividualPacketResult.{i}.TestRespReplyTimeStamp */
             syntax: 578,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(24974, 37), /* IndividualPacketResult.{i}.TestRespSN */
             syntax: 0,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(42706, 19), /* MaximumResponseTime */
             syntax: 578,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(42733, 19), /* MinimumResponseTime */
             syntax: 578,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(2491, 6), /* Status */
             syntax: 612,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(86949, 12), /* SuccessCount */
             syntax: 0,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -2071,7 +2071,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(52781, 4), /* DSCP */
             syntax: 574,
             access: Access::ReadWrite,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -2079,7 +2079,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(44350, 26), /* EnablePerConnectionResults */
             syntax: 16,
             access: Access::ReadWrite,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
@@ -2087,7 +2087,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(31191, 16), /* EthernetPriority */
             syntax: 49,
             access: Access::ReadWrite,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -2095,7 +2095,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(6361, 9), /* Interface */
             syntax: 8,
             access: Access::ReadWrite,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -2103,7 +2103,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(62765, 19), /* NumberOfConnections */
             syntax: 19,
             access: Access::ReadWrite,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -2111,7 +2111,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(19287, 15), /* ProtocolVersion */
             syntax: 575,
             access: Access::ReadWrite,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -2119,7 +2119,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(80881, 14), /* TestFileLength */
             syntax: 620,
             access: Access::ReadWrite,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -2127,7 +2127,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(58227, 21), /* TimeBasedTestDuration */
             syntax: 576,
             access: Access::ReadWrite,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -2135,7 +2135,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(32555, 32), /* TimeBasedTestMeasurementInterval */
             syntax: 576,
             access: Access::ReadWrite,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -2143,7 +2143,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(36711, 30), /* TimeBasedTestMeasurementOffset */
             syntax: 577,
             access: Access::ReadWrite,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -2151,196 +2151,196 @@ pub(crate) static GROUP: Group = Group {
             name: s(93890, 9), /* UploadURL */
             syntax: 5,
             access: Access::ReadWrite,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
             name: s(34380, 7), /* BOMTime */
             syntax: 10,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(34411, 7), /* EOMTime */
             syntax: 10,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(82505, 13), /* IPAddressUsed */
             syntax: 126,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(38465, 29), /* IncrementalResult.{i}.EndTime */
             syntax: 10,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(33953, 31), /* IncrementalResult.{i}.StartTime */
             syntax: 10,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(27987, 35), /* IncrementalResult.{i}.TestBytesSent */
             syntax: 38,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(21494, 40), /* IncrementalResult.{i}.TotalBytesReceived */
             syntax: 38,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(26644, 36), /* IncrementalResult.{i}.TotalBytesSent */
             syntax: 38,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(34356, 31), /* PerConnectionResult.{i}.BOMTime */
             syntax: 10,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(34387, 31), /* PerConnectionResult.{i}.EOMTime */
             syntax: 10,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(34418, 31), /* PerConnectionResult.{i}.ROMTime */
             syntax: 10,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(19187, 42), /* PerConnectionResult.{i}.TCPOpenRequestTime */
             syntax: 10,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(18304, 43), /* PerConnectionResult.{i}.TCPOpenResponseTime */
             syntax: 10,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(25270, 37), /* PerConnectionResult.{i}.TestBytesSent */
             syntax: 38,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(19229, 42), /* PerConnectionResult.{i}.TotalBytesReceived */
             syntax: 38,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(24195, 38), /* PerConnectionResult.{i}.TotalBytesSent */
             syntax: 38,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(62898, 19), /* PeriodOfFullLoading */
             syntax: 578,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(34442, 7), /* ROMTime */
             syntax: 10,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(2491, 6), /* Status */
             syntax: 621,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(19211, 18), /* TCPOpenRequestTime */
             syntax: 10,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(18328, 19), /* TCPOpenResponseTime */
             syntax: 10,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(25294, 13), /* TestBytesSent */
             syntax: 38,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(39277, 29), /* TestBytesSentUnderFullLoading */
             syntax: 38,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(19253, 18), /* TotalBytesReceived */
             syntax: 38,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(29696, 34), /* TotalBytesReceivedUnderFullLoading */
             syntax: 38,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(24219, 14), /* TotalBytesSent */
             syntax: 38,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(36741, 30), /* TotalBytesSentUnderFullLoading */
             syntax: 38,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -2367,14 +2367,14 @@ pub(crate) static GROUP: Group = Group {
         Parameter {
             name: s(32043, 32), /* DownloadDiagnosticMaxConnections */
             syntax: 19,
-            version: v(2, 9, 0),
+            version: v(9, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(22434, 39), /* DownloadDiagnosticsMaxIncrementalResult */
             syntax: 19,
-            version: v(2, 9, 0),
+            version: v(9, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -2401,7 +2401,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(44350, 26), /* EnablePerConnectionResults */
             syntax: 16,
             access: Access::ReadWrite,
-            version: v(2, 9, 0),
+            version: v(9, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
@@ -2415,14 +2415,14 @@ pub(crate) static GROUP: Group = Group {
         Parameter {
             name: s(82505, 13), /* IPAddressUsed */
             syntax: 126,
-            version: v(2, 9, 0),
+            version: v(9, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(32235, 32), /* IncrementalResultNumberOfEntries */
             syntax: 0,
-            version: v(2, 9, 0),
+            version: v(9, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -2437,21 +2437,21 @@ pub(crate) static GROUP: Group = Group {
             name: s(62765, 19), /* NumberOfConnections */
             syntax: 19,
             access: Access::ReadWrite,
-            version: v(2, 9, 0),
+            version: v(9, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(29458, 34), /* PerConnectionResultNumberOfEntries */
             syntax: 0,
-            version: v(2, 9, 0),
+            version: v(9, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(62898, 19), /* PeriodOfFullLoading */
             syntax: 578,
-            version: v(2, 9, 0),
+            version: v(9, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -2459,7 +2459,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(19287, 15), /* ProtocolVersion */
             syntax: 575,
             access: Access::ReadWrite,
-            version: v(2, 9, 0),
+            version: v(9, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -2490,7 +2490,7 @@ pub(crate) static GROUP: Group = Group {
         Parameter {
             name: s(30953, 33), /* TestBytesReceivedUnderFullLoading */
             syntax: 38,
-            version: v(2, 9, 0),
+            version: v(9, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -2498,7 +2498,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(58227, 21), /* TimeBasedTestDuration */
             syntax: 576,
             access: Access::ReadWrite,
-            version: v(2, 9, 0),
+            version: v(9, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -2506,7 +2506,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(32555, 32), /* TimeBasedTestMeasurementInterval */
             syntax: 576,
             access: Access::ReadWrite,
-            version: v(2, 9, 0),
+            version: v(9, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -2514,7 +2514,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(36711, 30), /* TimeBasedTestMeasurementOffset */
             syntax: 577,
             access: Access::ReadWrite,
-            version: v(2, 9, 0),
+            version: v(9, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -2527,112 +2527,112 @@ pub(crate) static GROUP: Group = Group {
         Parameter {
             name: s(29696, 34), /* TotalBytesReceivedUnderFullLoading */
             syntax: 38,
-            version: v(2, 9, 0),
+            version: v(9, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(24219, 14), /* TotalBytesSent */
             syntax: 38,
-            version: v(2, 9, 0),
+            version: v(9, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(36741, 30), /* TotalBytesSentUnderFullLoading */
             syntax: 38,
-            version: v(2, 9, 0),
+            version: v(9, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(34318, 7), /* EndTime */
             syntax: 10,
-            version: v(2, 9, 0),
+            version: v(9, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(30680, 9), /* StartTime */
             syntax: 10,
-            version: v(2, 9, 0),
+            version: v(9, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(20115, 17), /* TestBytesReceived */
             syntax: 38,
-            version: v(2, 9, 0),
+            version: v(9, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(19253, 18), /* TotalBytesReceived */
             syntax: 38,
-            version: v(2, 9, 0),
+            version: v(9, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(24219, 14), /* TotalBytesSent */
             syntax: 38,
-            version: v(2, 9, 0),
+            version: v(9, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(34380, 7), /* BOMTime */
             syntax: 10,
-            version: v(2, 9, 0),
+            version: v(9, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(34411, 7), /* EOMTime */
             syntax: 10,
-            version: v(2, 9, 0),
+            version: v(9, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(34442, 7), /* ROMTime */
             syntax: 10,
-            version: v(2, 9, 0),
+            version: v(9, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(19211, 18), /* TCPOpenRequestTime */
             syntax: 10,
-            version: v(2, 9, 0),
+            version: v(9, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(18328, 19), /* TCPOpenResponseTime */
             syntax: 10,
-            version: v(2, 9, 0),
+            version: v(9, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(20115, 17), /* TestBytesReceived */
             syntax: 38,
-            version: v(2, 9, 0),
+            version: v(9, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(19253, 18), /* TotalBytesReceived */
             syntax: 38,
-            version: v(2, 9, 0),
+            version: v(9, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(24219, 14), /* TotalBytesSent */
             syntax: 38,
-            version: v(2, 9, 0),
+            version: v(9, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
@@ -2640,7 +2640,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -2648,14 +2648,14 @@ pub(crate) static GROUP: Group = Group {
             name: s(37218, 17), /* AuthenticationKey */
             syntax: 562,
             access: Access::ReadWrite,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(87600, 11), /* ActiveFlows */
             syntax: 603,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -2663,7 +2663,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(61169, 19), /* AuthenticationAlias */
             syntax: 3,
             access: Access::ReadWrite,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -2671,7 +2671,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(64539, 18), /* AuthenticationCode */
             syntax: 562,
             access: Access::ReadWrite,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -2679,7 +2679,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(55791, 21), /* AuthenticationEnabled */
             syntax: 368,
             access: Access::ReadWrite,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -2687,14 +2687,14 @@ pub(crate) static GROUP: Group = Group {
             name: s(37218, 29), /* AuthenticationKeyFileLocation */
             syntax: 3,
             access: Access::ReadWrite,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(34380, 7), /* BOMTime */
             syntax: 10,
-            version: v(2, 14, 0),
+            version: v(14, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
@@ -2702,7 +2702,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(52781, 4), /* DSCP */
             syntax: 574,
             access: Access::ReadWrite,
-            version: v(2, 14, 0),
+            version: v(14, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -2710,14 +2710,14 @@ pub(crate) static GROUP: Group = Group {
             name: s(72154, 16), /* DiagnosticsState */
             syntax: 623,
             access: Access::ReadWrite,
-            version: v(2, 14, 0),
+            version: v(14, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(34411, 7), /* EOMTime */
             syntax: 10,
-            version: v(2, 14, 0),
+            version: v(14, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
@@ -2725,7 +2725,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(31191, 16), /* EthernetPriority */
             syntax: 49,
             access: Access::ReadWrite,
-            version: v(2, 14, 0),
+            version: v(14, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -2733,7 +2733,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(92765, 9), /* FlowCount */
             syntax: 0,
             access: Access::ReadWrite,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -2741,7 +2741,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(85569, 12), /* HSpeedThresh */
             syntax: 580,
             access: Access::ReadWrite,
-            version: v(2, 14, 0),
+            version: v(14, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -2749,7 +2749,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(79369, 14), /* HighSpeedDelta */
             syntax: 581,
             access: Access::ReadWrite,
-            version: v(2, 14, 0),
+            version: v(14, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -2758,63 +2758,63 @@ pub(crate) static GROUP: Group = Group {
             syntax: 6,
             access: Access::ReadWrite,
             status: Status::Obsoleted,
-            version: v(2, 14, 0),
+            version: v(14, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
         },
         Parameter {
             name: s(90930, 10), /* IPDVEnable */
             syntax: 16,
             access: Access::ReadWrite,
-            version: v(2, 14, 0),
+            version: v(14, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(19886, 41), /* IPLayerCapSupportedControlProtocolVersion */
             syntax: 31,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(44558, 26), /* IPLayerCapSupportedMetrics */
             syntax: 573,
-            version: v(2, 14, 0),
+            version: v(14, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(29186, 34), /* IPLayerCapSupportedSoftwareVersion */
             syntax: 31,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(24005, 38), /* IPLayerCapacityAuthCodeNumberOfEntries */
             syntax: 0,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(54061, 22), /* IPLayerCapacitySummary */
             syntax: 604,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(56652, 21), /* IPLayerMaxConnections */
             syntax: 19,
-            version: v(2, 14, 0),
+            version: v(14, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(42571, 27), /* IPLayerMaxIncrementalResult */
             syntax: 19,
-            version: v(2, 14, 0),
+            version: v(14, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -2822,14 +2822,14 @@ pub(crate) static GROUP: Group = Group {
             name: s(90940, 10), /* IPRREnable */
             syntax: 16,
             access: Access::ReadWrite,
-            version: v(2, 14, 0),
+            version: v(14, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(32235, 32), /* IncrementalResultNumberOfEntries */
             syntax: 0,
-            version: v(2, 14, 0),
+            version: v(14, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -2837,21 +2837,21 @@ pub(crate) static GROUP: Group = Group {
             name: s(6361, 9), /* Interface */
             syntax: 8,
             access: Access::ReadWrite,
-            version: v(2, 14, 0),
+            version: v(14, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(25101, 21), /* InterfaceEthMbpsAtMax */
             syntax: 604,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(51520, 23), /* InterfaceEthMbpsSummary */
             syntax: 604,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -2859,7 +2859,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(59578, 20), /* JumboFramesPermitted */
             syntax: 16,
             access: Access::ReadWrite,
-            version: v(2, 14, 0),
+            version: v(14, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -2867,21 +2867,21 @@ pub(crate) static GROUP: Group = Group {
             name: s(44844, 26), /* LocalInterfaceRateIncluded */
             syntax: 460,
             access: Access::ReadWrite,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(36067, 14), /* LossRatioAtMax */
             syntax: 605,
-            version: v(2, 14, 0),
+            version: v(14, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(72826, 16), /* LossRatioSummary */
             syntax: 605,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -2889,7 +2889,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(88678, 11), /* LowerThresh */
             syntax: 582,
             access: Access::ReadWrite,
-            version: v(2, 14, 0),
+            version: v(14, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -2897,35 +2897,35 @@ pub(crate) static GROUP: Group = Group {
             name: s(90277, 3), /* MTU */
             syntax: 583,
             access: Access::ReadWrite,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(28038, 19), /* MaxETHCapacityNoFCS */
             syntax: 604,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(20025, 21), /* MaxETHCapacityWithFCS */
             syntax: 604,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(20025, 25), /* MaxETHCapacityWithFCSVLAN */
             syntax: 604,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(29304, 18), /* MaxIPLayerCapacity */
             syntax: 604,
-            version: v(2, 14, 0),
+            version: v(14, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -2933,7 +2933,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(86013, 12), /* MaximumFlows */
             syntax: 0,
             access: Access::ReadWrite,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -2941,35 +2941,35 @@ pub(crate) static GROUP: Group = Group {
             name: s(59758, 20), /* MaximumTestBandwidth */
             syntax: 584,
             access: Access::ReadWrite,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(28073, 19), /* MinOnewayDelayAtMax */
             syntax: 606,
-            version: v(2, 14, 0),
+            version: v(14, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(56967, 21), /* MinOnewayDelaySummary */
             syntax: 606,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(82973, 13), /* MinRTTSummary */
             syntax: 606,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(44896, 26), /* ModalResultNumberOfEntries */
             syntax: 0,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -2977,7 +2977,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(34232, 31), /* NumberFirstModeTestSubIntervals */
             syntax: 585,
             access: Access::ReadWrite,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -2986,28 +2986,28 @@ pub(crate) static GROUP: Group = Group {
             syntax: 19,
             access: Access::ReadWrite,
             status: Status::Obsoleted,
-            version: v(2, 14, 0),
+            version: v(14, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
         },
         Parameter {
             name: s(54501, 22), /* NumberTestSubIntervals */
             syntax: 586,
             access: Access::ReadWrite,
-            version: v(2, 14, 0),
+            version: v(14, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(38597, 13), /* PDVRangeAtMax */
             syntax: 606,
-            version: v(2, 14, 0),
+            version: v(14, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(76859, 15), /* PDVRangeSummary */
             syntax: 606,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -3016,14 +3016,14 @@ pub(crate) static GROUP: Group = Group {
             syntax: 127,
             access: Access::ReadWrite,
             status: Status::Obsoleted,
-            version: v(2, 14, 0),
+            version: v(14, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::CanDeny, false),
         },
         Parameter {
             name: s(79813, 7), /* PortMax */
             syntax: 587,
             access: Access::ReadWrite,
-            version: v(2, 14, 0),
+            version: v(14, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -3031,7 +3031,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(96242, 7), /* PortMin */
             syntax: 587,
             access: Access::ReadWrite,
-            version: v(2, 14, 0),
+            version: v(14, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -3039,7 +3039,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(77114, 15), /* PortOptionalMax */
             syntax: 588,
             access: Access::ReadWrite,
-            version: v(2, 14, 0),
+            version: v(14, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -3047,7 +3047,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(77129, 15), /* PortOptionalMin */
             syntax: 588,
             access: Access::ReadWrite,
-            version: v(2, 14, 0),
+            version: v(14, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -3055,7 +3055,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(73546, 16), /* PreambleDuration */
             syntax: 589,
             access: Access::ReadWrite,
-            version: v(2, 14, 0),
+            version: v(14, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -3063,7 +3063,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(19287, 15), /* ProtocolVersion */
             syntax: 575,
             access: Access::ReadWrite,
-            version: v(2, 14, 0),
+            version: v(14, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -3071,35 +3071,35 @@ pub(crate) static GROUP: Group = Group {
             name: s(91520, 10), /* RIPREnable */
             syntax: 16,
             access: Access::ReadWrite,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(89118, 11), /* RTTMaxAtMax */
             syntax: 605,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(89129, 11), /* RTTMinAtMax */
             syntax: 605,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(38626, 13), /* RTTRangeAtMax */
             syntax: 606,
-            version: v(2, 14, 0),
+            version: v(14, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(77249, 15), /* RTTRangeSummary */
             syntax: 606,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -3107,7 +3107,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(73738, 16), /* RateAdjAlgorithm */
             syntax: 590,
             access: Access::ReadWrite,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -3115,35 +3115,35 @@ pub(crate) static GROUP: Group = Group {
             name: s(60298, 20), /* ReordDupIgnoreEnable */
             syntax: 16,
             access: Access::ReadWrite,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(28108, 19), /* ReorderedRatioAtMax */
             syntax: 605,
-            version: v(2, 14, 0),
+            version: v(14, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(57555, 21), /* ReorderedRatioSummary */
             syntax: 605,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(26804, 20), /* ReplicatedRatioAtMax */
             syntax: 605,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(55007, 22), /* ReplicatedRatioSummary */
             syntax: 605,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -3151,7 +3151,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(89261, 11), /* RetryThresh */
             syntax: 591,
             access: Access::ReadWrite,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -3159,7 +3159,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(193, 4), /* Role */
             syntax: 592,
             access: Access::ReadWrite,
-            version: v(2, 14, 0),
+            version: v(14, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, true),
             ..PARAM
         },
@@ -3167,7 +3167,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(86901, 12), /* SeqErrThresh */
             syntax: 585,
             access: Access::ReadWrite,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -3175,7 +3175,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(91780, 10), /* ServerList */
             syntax: 593,
             access: Access::ReadWrite,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, true),
             ..PARAM
         },
@@ -3183,7 +3183,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(83675, 13), /* SlowAdjThresh */
             syntax: 581,
             access: Access::ReadWrite,
-            version: v(2, 14, 0),
+            version: v(14, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -3191,7 +3191,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(58101, 16), /* StartSendingRate */
             syntax: 594,
             access: Access::ReadWrite,
-            version: v(2, 14, 0),
+            version: v(14, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -3199,14 +3199,14 @@ pub(crate) static GROUP: Group = Group {
             name: s(58101, 21), /* StartSendingRateIndex */
             syntax: 595,
             access: Access::ReadWrite,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(49180, 10), /* StatusCode */
             syntax: 0,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -3214,21 +3214,21 @@ pub(crate) static GROUP: Group = Group {
             name: s(55337, 22), /* StatusFeedbackInterval */
             syntax: 582,
             access: Access::ReadWrite,
-            version: v(2, 14, 0),
+            version: v(14, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(55456, 13), /* StatusMessage */
             syntax: 3,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(87021, 12), /* TestInterval */
             syntax: 28,
-            version: v(2, 14, 0),
+            version: v(14, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -3236,7 +3236,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(34247, 15), /* TestSubInterval */
             syntax: 596,
             access: Access::ReadWrite,
-            version: v(2, 14, 0),
+            version: v(14, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -3244,14 +3244,14 @@ pub(crate) static GROUP: Group = Group {
             name: s(95433, 8), /* TestType */
             syntax: 597,
             access: Access::ReadWrite,
-            version: v(2, 14, 0),
+            version: v(14, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(46973, 9), /* TimeOfMax */
             syntax: 10,
-            version: v(2, 14, 0),
+            version: v(14, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -3259,7 +3259,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(55447, 22), /* TimeoutNoStatusMessage */
             syntax: 598,
             access: Access::ReadWrite,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -3267,7 +3267,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(60758, 20), /* TimeoutNoTestTraffic */
             syntax: 598,
             access: Access::ReadWrite,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -3275,14 +3275,14 @@ pub(crate) static GROUP: Group = Group {
             name: s(52417, 19), /* TimestampResolution */
             syntax: 599,
             access: Access::ReadWrite,
-            version: v(2, 14, 0),
+            version: v(14, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(52417, 23), /* TimestampResolutionUsed */
             syntax: 578,
-            version: v(2, 14, 0),
+            version: v(14, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -3290,7 +3290,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(89734, 4), /* Tmax */
             syntax: 600,
             access: Access::ReadWrite,
-            version: v(2, 14, 0),
+            version: v(14, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -3298,21 +3298,21 @@ pub(crate) static GROUP: Group = Group {
             name: s(89734, 7), /* TmaxRTT */
             syntax: 600,
             access: Access::ReadWrite,
-            version: v(2, 14, 0),
+            version: v(14, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(89734, 11), /* TmaxRTTUsed */
             syntax: 21,
-            version: v(2, 14, 0),
+            version: v(14, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(95449, 8), /* TmaxUsed */
             syntax: 21,
-            version: v(2, 14, 0),
+            version: v(14, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -3320,7 +3320,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(70903, 17), /* UDPPayloadContent */
             syntax: 601,
             access: Access::ReadWrite,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -3328,7 +3328,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(83948, 13), /* UDPPayloadMax */
             syntax: 602,
             access: Access::ReadWrite,
-            version: v(2, 14, 0),
+            version: v(14, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -3336,7 +3336,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(83961, 13), /* UDPPayloadMin */
             syntax: 602,
             access: Access::ReadWrite,
-            version: v(2, 14, 0),
+            version: v(14, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -3344,7 +3344,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(89866, 11), /* UpperThresh */
             syntax: 582,
             access: Access::ReadWrite,
-            version: v(2, 14, 0),
+            version: v(14, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -3352,7 +3352,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -3360,154 +3360,154 @@ pub(crate) static GROUP: Group = Group {
             name: s(37218, 17), /* AuthenticationKey */
             syntax: 562,
             access: Access::ReadWrite,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(5816, 15), /* IPLayerCapacity */
             syntax: 604,
-            version: v(2, 14, 0),
+            version: v(14, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(24065, 16), /* InterfaceEthMbps */
             syntax: 604,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(33944, 9), /* LossRatio */
             syntax: 605,
-            version: v(2, 14, 0),
+            version: v(14, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(26594, 14), /* MinOnewayDelay */
             syntax: 606,
-            version: v(2, 14, 0),
+            version: v(14, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(35803, 8), /* PDVRange */
             syntax: 606,
-            version: v(2, 14, 0),
+            version: v(14, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(35833, 8), /* RTTRange */
             syntax: 606,
-            version: v(2, 14, 0),
+            version: v(14, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(26630, 14), /* ReorderedRatio */
             syntax: 605,
-            version: v(2, 14, 0),
+            version: v(14, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(24959, 15), /* ReplicatedRatio */
             syntax: 605,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(22612, 17), /* TimeOfSubInterval */
             syntax: 10,
-            version: v(2, 14, 0),
+            version: v(14, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(25101, 21), /* InterfaceEthMbpsAtMax */
             syntax: 604,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(36067, 14), /* LossRatioAtMax */
             syntax: 605,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(28038, 19), /* MaxETHCapacityNoFCS */
             syntax: 604,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(20025, 21), /* MaxETHCapacityWithFCS */
             syntax: 604,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(20025, 25), /* MaxETHCapacityWithFCSVLAN */
             syntax: 604,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(29304, 18), /* MaxIPLayerCapacity */
             syntax: 604,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(28073, 19), /* MinOnewayDelayAtMax */
             syntax: 606,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(38597, 13), /* PDVRangeAtMax */
             syntax: 606,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(38626, 13), /* RTTRangeAtMax */
             syntax: 606,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(28108, 19), /* ReorderedRatioAtMax */
             syntax: 605,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(26804, 20), /* ReplicatedRatioAtMax */
             syntax: 605,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(46973, 9), /* TimeOfMax */
             syntax: 10,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -3520,7 +3520,7 @@ pub(crate) static GROUP: Group = Group {
         Parameter {
             name: s(41518, 27), /* AverageResponseTimeDetailed */
             syntax: 578,
-            version: v(2, 7, 0),
+            version: v(7, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
@@ -3561,7 +3561,7 @@ pub(crate) static GROUP: Group = Group {
         Parameter {
             name: s(82505, 13), /* IPAddressUsed */
             syntax: 126,
-            version: v(2, 8, 0),
+            version: v(8, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -3581,7 +3581,7 @@ pub(crate) static GROUP: Group = Group {
         Parameter {
             name: s(42706, 27), /* MaximumResponseTimeDetailed */
             syntax: 578,
-            version: v(2, 7, 0),
+            version: v(7, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -3594,7 +3594,7 @@ pub(crate) static GROUP: Group = Group {
         Parameter {
             name: s(42733, 27), /* MinimumResponseTimeDetailed */
             syntax: 578,
-            version: v(2, 7, 0),
+            version: v(7, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
@@ -3609,7 +3609,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(19287, 15), /* ProtocolVersion */
             syntax: 575,
             access: Access::ReadWrite,
-            version: v(2, 8, 0),
+            version: v(8, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, true),
             ..PARAM
         },
@@ -3629,7 +3629,7 @@ pub(crate) static GROUP: Group = Group {
         Parameter {
             name: s(41518, 19), /* AverageResponseTime */
             syntax: 578,
-            version: v(2, 9, 0),
+            version: v(9, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
@@ -3637,14 +3637,14 @@ pub(crate) static GROUP: Group = Group {
             name: s(72154, 16), /* DiagnosticsState */
             syntax: 625,
             access: Access::ReadWrite,
-            version: v(2, 9, 0),
+            version: v(9, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(88128, 11), /* FastestHost */
             syntax: 3,
-            version: v(2, 9, 0),
+            version: v(9, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
@@ -3652,14 +3652,14 @@ pub(crate) static GROUP: Group = Group {
             name: s(94785, 8), /* HostList */
             syntax: 609,
             access: Access::ReadWrite,
-            version: v(2, 9, 0),
+            version: v(9, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
             name: s(82505, 13), /* IPAddressUsed */
             syntax: 126,
-            version: v(2, 9, 0),
+            version: v(9, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -3667,21 +3667,21 @@ pub(crate) static GROUP: Group = Group {
             name: s(6361, 9), /* Interface */
             syntax: 233,
             access: Access::ReadWrite,
-            version: v(2, 9, 0),
+            version: v(9, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(42706, 19), /* MaximumResponseTime */
             syntax: 578,
-            version: v(2, 9, 0),
+            version: v(9, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(42733, 19), /* MinimumResponseTime */
             syntax: 578,
-            version: v(2, 9, 0),
+            version: v(9, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
@@ -3689,7 +3689,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(40971, 19), /* NumberOfRepetitions */
             syntax: 19,
             access: Access::ReadWrite,
-            version: v(2, 9, 0),
+            version: v(9, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, true),
             ..PARAM
         },
@@ -3697,7 +3697,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(18372, 8), /* Protocol */
             syntax: 610,
             access: Access::ReadWrite,
-            version: v(2, 9, 0),
+            version: v(9, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, true),
             ..PARAM
         },
@@ -3705,7 +3705,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(19287, 15), /* ProtocolVersion */
             syntax: 611,
             access: Access::ReadWrite,
-            version: v(2, 9, 0),
+            version: v(9, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, true),
             ..PARAM
         },
@@ -3713,7 +3713,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(30451, 7), /* Timeout */
             syntax: 20,
             access: Access::ReadWrite,
-            version: v(2, 9, 0),
+            version: v(9, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, true),
             ..PARAM
         },
@@ -3748,7 +3748,7 @@ pub(crate) static GROUP: Group = Group {
         Parameter {
             name: s(82505, 13), /* IPAddressUsed */
             syntax: 126,
-            version: v(2, 8, 0),
+            version: v(8, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -3777,7 +3777,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(19287, 15), /* ProtocolVersion */
             syntax: 575,
             access: Access::ReadWrite,
-            version: v(2, 8, 0),
+            version: v(8, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, true),
             ..PARAM
         },
@@ -3898,7 +3898,7 @@ pub(crate) static GROUP: Group = Group {
         Parameter {
             name: s(41518, 19), /* AverageResponseTime */
             syntax: 578,
-            version: v(2, 9, 0),
+            version: v(9, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -3906,7 +3906,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(52781, 4), /* DSCP */
             syntax: 574,
             access: Access::ReadWrite,
-            version: v(2, 9, 0),
+            version: v(9, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
@@ -3914,7 +3914,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(81790, 13), /* DataBlockSize */
             syntax: 617,
             access: Access::ReadWrite,
-            version: v(2, 9, 0),
+            version: v(9, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
@@ -3922,7 +3922,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(72154, 16), /* DiagnosticsState */
             syntax: 625,
             access: Access::ReadWrite,
-            version: v(2, 9, 0),
+            version: v(9, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
@@ -3930,14 +3930,14 @@ pub(crate) static GROUP: Group = Group {
             name: s(38204, 29), /* EnableIndividualPacketResults */
             syntax: 16,
             access: Access::ReadWrite,
-            version: v(2, 9, 0),
+            version: v(9, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(12752, 12), /* FailureCount */
             syntax: 0,
-            version: v(2, 9, 0),
+            version: v(9, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -3945,21 +3945,21 @@ pub(crate) static GROUP: Group = Group {
             name: s(6317, 4), /* Host */
             syntax: 6,
             access: Access::ReadWrite,
-            version: v(2, 9, 0),
+            version: v(9, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::CanDeny, true),
             ..PARAM
         },
         Parameter {
             name: s(82505, 13), /* IPAddressUsed */
             syntax: 126,
-            version: v(2, 9, 0),
+            version: v(9, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(25011, 37), /* IndividualPacketResultNumberOfEntries */
             syntax: 0,
-            version: v(2, 9, 0),
+            version: v(9, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -3967,7 +3967,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(56694, 21), /* InterTransmissionTime */
             syntax: 618,
             access: Access::ReadWrite,
-            version: v(2, 9, 0),
+            version: v(9, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
@@ -3975,21 +3975,21 @@ pub(crate) static GROUP: Group = Group {
             name: s(6361, 9), /* Interface */
             syntax: 233,
             access: Access::ReadWrite,
-            version: v(2, 9, 0),
+            version: v(9, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(42706, 19), /* MaximumResponseTime */
             syntax: 578,
-            version: v(2, 9, 0),
+            version: v(9, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(42733, 19), /* MinimumResponseTime */
             syntax: 578,
-            version: v(2, 9, 0),
+            version: v(9, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -3997,7 +3997,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(40971, 19), /* NumberOfRepetitions */
             syntax: 19,
             access: Access::ReadWrite,
-            version: v(2, 9, 0),
+            version: v(9, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
@@ -4005,7 +4005,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(9673, 4), /* Port */
             syntax: 619,
             access: Access::ReadWrite,
-            version: v(2, 9, 0),
+            version: v(9, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::CanDeny, true),
             ..PARAM
         },
@@ -4013,14 +4013,14 @@ pub(crate) static GROUP: Group = Group {
             name: s(19287, 15), /* ProtocolVersion */
             syntax: 575,
             access: Access::ReadWrite,
-            version: v(2, 9, 0),
+            version: v(9, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(86949, 12), /* SuccessCount */
             syntax: 0,
-            version: v(2, 9, 0),
+            version: v(9, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -4028,70 +4028,70 @@ pub(crate) static GROUP: Group = Group {
             name: s(30451, 7), /* Timeout */
             syntax: 20,
             access: Access::ReadWrite,
-            version: v(2, 9, 0),
+            version: v(9, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::CanDeny, true),
             ..PARAM
         },
         Parameter {
             name: s(41214, 28), /* UDPEchoDiagnosticsMaxResults */
             syntax: 19,
-            version: v(2, 9, 0),
+            version: v(9, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(17380, 17), /* PacketReceiveTime */
             syntax: 10,
-            version: v(2, 9, 0),
+            version: v(9, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(19954, 14), /* PacketSendTime */
             syntax: 10,
-            version: v(2, 9, 0),
+            version: v(9, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(21561, 13), /* PacketSuccess */
             syntax: 16,
-            version: v(2, 9, 0),
+            version: v(9, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(26707, 9), /* TestGenSN */
             syntax: 0,
-            version: v(2, 9, 0),
+            version: v(9, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(14993, 20), /* TestRespRcvTimeStamp */
             syntax: 578,
-            version: v(2, 9, 0),
+            version: v(9, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(12739, 25), /* TestRespReplyFailureCount */
             syntax: 0,
-            version: v(2, 9, 0),
+            version: v(9, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(14040, 22), /* TestRespReplyTimeStamp */
             syntax: 578,
-            version: v(2, 9, 0),
+            version: v(9, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(25001, 10), /* TestRespSN */
             syntax: 0,
-            version: v(2, 9, 0),
+            version: v(9, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -4125,7 +4125,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(44350, 26), /* EnablePerConnectionResults */
             syntax: 16,
             access: Access::ReadWrite,
-            version: v(2, 9, 0),
+            version: v(9, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
@@ -4139,14 +4139,14 @@ pub(crate) static GROUP: Group = Group {
         Parameter {
             name: s(82505, 13), /* IPAddressUsed */
             syntax: 126,
-            version: v(2, 9, 0),
+            version: v(9, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(32235, 32), /* IncrementalResultNumberOfEntries */
             syntax: 0,
-            version: v(2, 9, 0),
+            version: v(9, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -4161,21 +4161,21 @@ pub(crate) static GROUP: Group = Group {
             name: s(62765, 19), /* NumberOfConnections */
             syntax: 19,
             access: Access::ReadWrite,
-            version: v(2, 9, 0),
+            version: v(9, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(29458, 34), /* PerConnectionResultNumberOfEntries */
             syntax: 0,
-            version: v(2, 9, 0),
+            version: v(9, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(62898, 19), /* PeriodOfFullLoading */
             syntax: 578,
-            version: v(2, 9, 0),
+            version: v(9, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -4183,7 +4183,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(19287, 15), /* ProtocolVersion */
             syntax: 575,
             access: Access::ReadWrite,
-            version: v(2, 9, 0),
+            version: v(9, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -4208,14 +4208,14 @@ pub(crate) static GROUP: Group = Group {
         Parameter {
             name: s(25294, 13), /* TestBytesSent */
             syntax: 38,
-            version: v(2, 9, 0),
+            version: v(9, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(39277, 29), /* TestBytesSentUnderFullLoading */
             syntax: 38,
-            version: v(2, 9, 0),
+            version: v(9, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -4230,7 +4230,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(58227, 21), /* TimeBasedTestDuration */
             syntax: 576,
             access: Access::ReadWrite,
-            version: v(2, 9, 0),
+            version: v(9, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -4238,7 +4238,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(32555, 32), /* TimeBasedTestMeasurementInterval */
             syntax: 576,
             access: Access::ReadWrite,
-            version: v(2, 9, 0),
+            version: v(9, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -4246,21 +4246,21 @@ pub(crate) static GROUP: Group = Group {
             name: s(36711, 30), /* TimeBasedTestMeasurementOffset */
             syntax: 577,
             access: Access::ReadWrite,
-            version: v(2, 9, 0),
+            version: v(9, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(19253, 18), /* TotalBytesReceived */
             syntax: 38,
-            version: v(2, 9, 0),
+            version: v(9, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(29696, 34), /* TotalBytesReceivedUnderFullLoading */
             syntax: 38,
-            version: v(2, 9, 0),
+            version: v(9, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -4273,21 +4273,21 @@ pub(crate) static GROUP: Group = Group {
         Parameter {
             name: s(36741, 30), /* TotalBytesSentUnderFullLoading */
             syntax: 38,
-            version: v(2, 9, 0),
+            version: v(9, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(34666, 31), /* UploadDiagnosticsMaxConnections */
             syntax: 19,
-            version: v(2, 9, 0),
+            version: v(9, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(25455, 37), /* UploadDiagnosticsMaxIncrementalResult */
             syntax: 19,
-            version: v(2, 9, 0),
+            version: v(9, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -4307,91 +4307,91 @@ pub(crate) static GROUP: Group = Group {
         Parameter {
             name: s(34318, 7), /* EndTime */
             syntax: 10,
-            version: v(2, 9, 0),
+            version: v(9, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(30680, 9), /* StartTime */
             syntax: 10,
-            version: v(2, 9, 0),
+            version: v(9, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(25294, 13), /* TestBytesSent */
             syntax: 38,
-            version: v(2, 9, 0),
+            version: v(9, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(19253, 18), /* TotalBytesReceived */
             syntax: 38,
-            version: v(2, 9, 0),
+            version: v(9, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(24219, 14), /* TotalBytesSent */
             syntax: 38,
-            version: v(2, 9, 0),
+            version: v(9, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(34380, 7), /* BOMTime */
             syntax: 10,
-            version: v(2, 9, 0),
+            version: v(9, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(34411, 7), /* EOMTime */
             syntax: 10,
-            version: v(2, 9, 0),
+            version: v(9, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(34442, 7), /* ROMTime */
             syntax: 10,
-            version: v(2, 9, 0),
+            version: v(9, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(19211, 18), /* TCPOpenRequestTime */
             syntax: 10,
-            version: v(2, 9, 0),
+            version: v(9, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(18328, 19), /* TCPOpenResponseTime */
             syntax: 10,
-            version: v(2, 9, 0),
+            version: v(9, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(25294, 13), /* TestBytesSent */
             syntax: 38,
-            version: v(2, 9, 0),
+            version: v(9, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(19253, 18), /* TotalBytesReceived */
             syntax: 38,
-            version: v(2, 9, 0),
+            version: v(9, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(24219, 14), /* TotalBytesSent */
             syntax: 38,
-            version: v(2, 9, 0),
+            version: v(9, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
@@ -4430,26 +4430,26 @@ pub(crate) static GROUP: Group = Group {
             name: s(90950, 10), /* IPv4Enable */
             syntax: 16,
             access: Access::ReadWrite,
-            version: v(2, 2, 0),
+            version: v(2, 0),
             ..PARAM
         },
         Parameter {
             name: s(44610, 26), /* IPv6AddressNumberOfEntries */
             syntax: 0,
-            version: v(2, 2, 0),
+            version: v(2, 0),
             ..PARAM
         },
         Parameter {
             name: s(90980, 10), /* IPv6Enable */
             syntax: 16,
             access: Access::ReadWrite,
-            version: v(2, 2, 0),
+            version: v(2, 0),
             ..PARAM
         },
         Parameter {
             name: s(46832, 25), /* IPv6PrefixNumberOfEntries */
             syntax: 0,
-            version: v(2, 2, 0),
+            version: v(2, 0),
             ..PARAM
         },
         Parameter {
@@ -4502,7 +4502,7 @@ pub(crate) static GROUP: Group = Group {
         Parameter {
             name: s(39219, 29), /* TWAMPReflectorNumberOfEntries */
             syntax: 0,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             ..PARAM
         },
         Parameter {
@@ -4514,7 +4514,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(93854, 9), /* ULAEnable */
             syntax: 26,
             access: Access::ReadWrite,
-            version: v(2, 2, 0),
+            version: v(2, 0),
             ..PARAM
         },
         Parameter {
@@ -4551,7 +4551,7 @@ pub(crate) static GROUP: Group = Group {
         Parameter {
             name: s(2491, 6), /* Status */
             syntax: 65,
-            version: v(2, 2, 0),
+            version: v(2, 0),
             ..PARAM
         },
         Parameter {
@@ -4564,7 +4564,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
-            version: v(2, 2, 0),
+            version: v(2, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -4572,7 +4572,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
-            version: v(2, 2, 0),
+            version: v(2, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -4580,67 +4580,67 @@ pub(crate) static GROUP: Group = Group {
             name: s(95717, 7), /* Anycast */
             syntax: 26,
             access: Access::ReadWrite,
-            version: v(2, 2, 0),
+            version: v(2, 0),
             ..PARAM
         },
         Parameter {
             name: s(3773, 6), /* Enable */
             syntax: 26,
             access: Access::ReadWrite,
-            version: v(2, 2, 0),
+            version: v(2, 0),
             ..PARAM
         },
         Parameter {
             name: s(45589, 9), /* IPAddress */
             syntax: 216,
             access: Access::ReadWrite,
-            version: v(2, 2, 0),
+            version: v(2, 0),
             ..PARAM
         },
         Parameter {
             name: s(76019, 15), /* IPAddressStatus */
             syntax: 632,
-            version: v(2, 2, 0),
+            version: v(2, 0),
             ..PARAM
         },
         Parameter {
             name: s(68942, 6), /* Origin */
             syntax: 633,
-            version: v(2, 2, 0),
+            version: v(2, 0),
             ..PARAM
         },
         Parameter {
             name: s(69985, 17), /* PreferredLifetime */
             syntax: 454,
             access: Access::ReadWrite,
-            version: v(2, 2, 0),
+            version: v(2, 0),
             ..PARAM
         },
         Parameter {
             name: s(10430, 6), /* Prefix */
             syntax: 634,
             access: Access::ReadWrite,
-            version: v(2, 2, 0),
+            version: v(2, 0),
             ..PARAM
         },
         Parameter {
             name: s(2491, 6), /* Status */
             syntax: 65,
-            version: v(2, 2, 0),
+            version: v(2, 0),
             ..PARAM
         },
         Parameter {
             name: s(84143, 13), /* ValidLifetime */
             syntax: 454,
             access: Access::ReadWrite,
-            version: v(2, 2, 0),
+            version: v(2, 0),
             ..PARAM
         },
         Parameter {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
-            version: v(2, 2, 0),
+            version: v(2, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -4648,7 +4648,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
-            version: v(2, 2, 0),
+            version: v(2, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -4656,81 +4656,81 @@ pub(crate) static GROUP: Group = Group {
             name: s(10124, 10), /* Autonomous */
             syntax: 26,
             access: Access::ReadWrite,
-            version: v(2, 2, 0),
+            version: v(2, 0),
             ..PARAM
         },
         Parameter {
             name: s(75404, 15), /* ChildPrefixBits */
             syntax: 635,
             access: Access::ReadWrite,
-            version: v(2, 2, 0),
+            version: v(2, 0),
             ..PARAM
         },
         Parameter {
             name: s(3773, 6), /* Enable */
             syntax: 26,
             access: Access::ReadWrite,
-            version: v(2, 2, 0),
+            version: v(2, 0),
             ..PARAM
         },
         Parameter {
             name: s(96978, 6), /* OnLink */
             syntax: 26,
             access: Access::ReadWrite,
-            version: v(2, 2, 0),
+            version: v(2, 0),
             ..PARAM
         },
         Parameter {
             name: s(68942, 6), /* Origin */
             syntax: 636,
-            version: v(2, 2, 0),
+            version: v(2, 0),
             ..PARAM
         },
         Parameter {
             name: s(86253, 12), /* ParentPrefix */
             syntax: 637,
             access: Access::ReadWrite,
-            version: v(2, 2, 0),
+            version: v(2, 0),
             ..PARAM
         },
         Parameter {
             name: s(69985, 17), /* PreferredLifetime */
             syntax: 454,
             access: Access::ReadWrite,
-            version: v(2, 2, 0),
+            version: v(2, 0),
             ..PARAM
         },
         Parameter {
             name: s(10430, 6), /* Prefix */
             syntax: 635,
             access: Access::ReadWrite,
-            version: v(2, 2, 0),
+            version: v(2, 0),
             ..PARAM
         },
         Parameter {
             name: s(86385, 12), /* PrefixStatus */
             syntax: 638,
-            version: v(2, 2, 0),
+            version: v(2, 0),
             ..PARAM
         },
         Parameter {
             name: s(91870, 10), /* StaticType */
             syntax: 639,
             access: Access::ReadWrite,
-            version: v(2, 2, 0),
+            version: v(2, 0),
             ..PARAM
         },
         Parameter {
             name: s(2491, 6), /* Status */
             syntax: 47,
-            version: v(2, 2, 0),
+            version: v(2, 0),
             ..PARAM
         },
         Parameter {
             name: s(84143, 13), /* ValidLifetime */
             syntax: 454,
             access: Access::ReadWrite,
-            version: v(2, 2, 0),
+            version: v(2, 0),
             ..PARAM
         },
         Parameter {
@@ -4809,7 +4809,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(31685, 5), /* Reset */
             syntax: 40,
             access: Access::ReadWrite,
-            version: v(2, 18, 0),
+            version: v(18, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -4835,7 +4835,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -4843,7 +4843,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -4851,41 +4851,41 @@ pub(crate) static GROUP: Group = Group {
             name: s(3773, 6), /* Enable */
             syntax: 16,
             access: Access::ReadWrite,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             ..PARAM
         },
         Parameter {
             name: s(82518, 13), /* IPAllowedList */
             syntax: 640,
             access: Access::ReadWrite,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             ..PARAM
         },
         Parameter {
             name: s(91190, 10), /* MaximumTTL */
             syntax: 641,
             access: Access::ReadWrite,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             ..PARAM
         },
         Parameter {
             name: s(9673, 4), /* Port */
             syntax: 642,
             access: Access::ReadWrite,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             ..PARAM
         },
         Parameter {
             name: s(77084, 15), /* PortAllowedList */
             syntax: 640,
             access: Access::ReadWrite,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             ..PARAM
         },
         Parameter {
             name: s(2491, 6), /* Status */
             syntax: 643,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             ..PARAM
         },
     ],
@@ -4897,7 +4897,7 @@ pub(crate) static GROUP: Group = Group {
             input: p(40, 10),
             output: p(50, 27),
             status: Status::Current,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             protocols: Protocols::USP,
         },
         Command {
@@ -4907,7 +4907,7 @@ pub(crate) static GROUP: Group = Group {
             input: p(77, 51),
             output: p(128, 54),
             status: Status::Current,
-            version: v(2, 14, 0),
+            version: v(14, 0),
             protocols: Protocols::USP,
         },
         Command {
@@ -4917,7 +4917,7 @@ pub(crate) static GROUP: Group = Group {
             input: p(182, 7),
             output: p(189, 10),
             status: Status::Current,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             protocols: Protocols::USP,
         },
         Command {
@@ -4927,7 +4927,7 @@ pub(crate) static GROUP: Group = Group {
             input: p(199, 6),
             output: p(205, 6),
             status: Status::Current,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             protocols: Protocols::USP,
         },
         Command {
@@ -4937,7 +4937,7 @@ pub(crate) static GROUP: Group = Group {
             input: p(211, 8),
             output: p(219, 7),
             status: Status::Current,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             protocols: Protocols::USP,
         },
         Command {
@@ -4947,7 +4947,7 @@ pub(crate) static GROUP: Group = Group {
             input: p(226, 10),
             output: p(236, 15),
             status: Status::Current,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             protocols: Protocols::USP,
         },
         Command {
@@ -4957,7 +4957,7 @@ pub(crate) static GROUP: Group = Group {
             input: p(251, 11),
             output: p(262, 27),
             status: Status::Current,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             protocols: Protocols::USP,
         },
         Command {
@@ -4967,7 +4967,7 @@ pub(crate) static GROUP: Group = Group {
             input: p(595, 0),
             output: p(595, 0),
             status: Status::Current,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             protocols: Protocols::USP,
         },
         Command {
@@ -4977,7 +4977,7 @@ pub(crate) static GROUP: Group = Group {
             input: p(643, 0),
             output: p(643, 0),
             status: Status::Current,
-            version: v(2, 18, 0),
+            version: v(18, 0),
             protocols: Protocols::USP,
         },
     ],

@@ -11,7 +11,7 @@ pub(crate) static GROUP: Group = Group {
     objects: &[
         Object {
             path: s(16825, 13), /* Device.IPsec. */
-            version: v(2, 5, 0),
+            version: v(5, 0),
             parameters: p(0, 14),
             ..object(&GROUP)
         },
@@ -23,7 +23,7 @@ pub(crate) static GROUP: Group = Group {
             num_entries_parameter: Some(s(56610, 21) /* FilterNumberOfEntries */),
             enable_parameter: Some(s(3773, 6) /* Enable */),
             unique_keys: p(0, 1),
-            version: v(2, 5, 0),
+            version: v(5, 0),
             parameters: p(14, 23),
             ..object(&GROUP)
         },
@@ -33,7 +33,7 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(54039, 22) /* IKEv2SANumberOfEntries */),
             unique_keys: p(1, 2),
-            version: v(2, 5, 0),
+            version: v(5, 0),
             parameters: p(37, 15),
             ..object(&GROUP)
         },
@@ -43,13 +43,13 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(53181, 22) /* ChildSANumberOfEntries */),
             unique_keys: p(3, 3),
-            version: v(2, 5, 0),
+            version: v(5, 0),
             parameters: p(52, 6),
             ..object(&GROUP)
         },
         Object {
             path: s(18003, 43), /* Device.IPsec.IKEv2SA.{i}.ChildSA.{i}.Stats. */
-            version: v(2, 5, 0),
+            version: v(5, 0),
             parameters: p(58, 10),
             ..object(&GROUP)
         },
@@ -59,13 +59,13 @@ pub(crate) static GROUP: Group = Group {
             min_entries: 0,
             max_entries: None,
             num_entries_parameter: Some(s(38900, 29) /* ReceivedCPAttrNumberOfEntries */),
-            version: v(2, 5, 0),
+            version: v(5, 0),
             parameters: p(68, 2),
             ..object(&GROUP)
         },
         Object {
             path: s(33240, 31), /* Device.IPsec.IKEv2SA.{i}.Stats. */
-            version: v(2, 5, 0),
+            version: v(5, 0),
             parameters: p(70, 8),
             ..object(&GROUP)
         },
@@ -76,7 +76,7 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(17594, 22) /* ProfileNumberOfEntries */),
             unique_keys: p(6, 1),
-            version: v(2, 5, 0),
+            version: v(5, 0),
             parameters: p(78, 26),
             ..object(&GROUP)
         },
@@ -88,13 +88,13 @@ pub(crate) static GROUP: Group = Group {
             num_entries_parameter: Some(s(47707, 25) /* SentCPAttrNumberOfEntries */),
             enable_parameter: Some(s(3773, 6) /* Enable */),
             unique_keys: p(7, 2),
-            version: v(2, 5, 0),
+            version: v(5, 0),
             parameters: p(104, 5),
             ..object(&GROUP)
         },
         Object {
             path: s(61682, 19), /* Device.IPsec.Stats. */
-            version: v(2, 5, 0),
+            version: v(5, 0),
             parameters: p(109, 12),
             ..object(&GROUP)
         },
@@ -104,13 +104,13 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(58311, 21) /* TunnelNumberOfEntries */),
             unique_keys: p(9, 2),
-            version: v(2, 5, 0),
+            version: v(5, 0),
             parameters: p(121, 5),
             ..object(&GROUP)
         },
         Object {
             path: s(35151, 30), /* Device.IPsec.Tunnel.{i}.Stats. */
-            version: v(2, 5, 0),
+            version: v(5, 0),
             parameters: p(126, 5),
             ..object(&GROUP)
         },
@@ -119,93 +119,93 @@ pub(crate) static GROUP: Group = Group {
         Parameter {
             name: s(87589, 11), /* AHSupported */
             syntax: 16,
-            version: v(2, 5, 0),
+            version: v(5, 0),
             ..PARAM
         },
         Parameter {
             name: s(21661, 32), /* ESPSupportedEncryptionAlgorithms */
             syntax: 644,
-            version: v(2, 5, 0),
+            version: v(5, 0),
             ..PARAM
         },
         Parameter {
             name: s(3773, 6), /* Enable */
             syntax: 16,
             access: Access::ReadWrite,
-            version: v(2, 5, 0),
+            version: v(5, 0),
             ..PARAM
         },
         Parameter {
             name: s(56610, 21), /* FilterNumberOfEntries */
             syntax: 0,
-            version: v(2, 5, 0),
+            version: v(5, 0),
             ..PARAM
         },
         Parameter {
             name: s(54039, 22), /* IKEv2SANumberOfEntries */
             syntax: 0,
-            version: v(2, 5, 0),
+            version: v(5, 0),
             ..PARAM
         },
         Parameter {
             name: s(19319, 34), /* IKEv2SupportedEncryptionAlgorithms */
             syntax: 645,
-            version: v(2, 5, 0),
+            version: v(5, 0),
             ..PARAM
         },
         Parameter {
             name: s(18396, 35), /* IKEv2SupportedPseudoRandomFunctions */
             syntax: 646,
-            version: v(2, 5, 0),
+            version: v(5, 0),
             ..PARAM
         },
         Parameter {
             name: s(72938, 16), /* MaxFilterEntries */
             syntax: 0,
-            version: v(2, 5, 0),
+            version: v(5, 0),
             ..PARAM
         },
         Parameter {
             name: s(69339, 17), /* MaxProfileEntries */
             syntax: 0,
-            version: v(2, 5, 0),
+            version: v(5, 0),
             ..PARAM
         },
         Parameter {
             name: s(17594, 22), /* ProfileNumberOfEntries */
             syntax: 0,
-            version: v(2, 5, 0),
+            version: v(5, 0),
             ..PARAM
         },
         Parameter {
             name: s(2491, 6), /* Status */
             syntax: 179,
-            version: v(2, 5, 0),
+            version: v(5, 0),
             ..PARAM
         },
         Parameter {
             name: s(16524, 37), /* SupportedDiffieHellmanGroupTransforms */
             syntax: 647,
-            version: v(2, 5, 0),
+            version: v(5, 0),
             ..PARAM
         },
         Parameter {
             name: s(27119, 28), /* SupportedIntegrityAlgorithms */
             syntax: 648,
-            version: v(2, 5, 0),
+            version: v(5, 0),
             ..PARAM
         },
         Parameter {
             name: s(58311, 21), /* TunnelNumberOfEntries */
             syntax: 0,
-            version: v(2, 5, 0),
+            version: v(5, 0),
             ..PARAM
         },
         Parameter {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
-            version: v(2, 5, 0),
+            version: v(5, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -213,7 +213,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
-            version: v(2, 5, 0),
+            version: v(5, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -221,153 +221,153 @@ pub(crate) static GROUP: Group = Group {
             name: s(63702, 13), /* AllInterfaces */
             syntax: 26,
             access: Access::ReadWrite,
-            version: v(2, 5, 0),
+            version: v(5, 0),
             ..PARAM
         },
         Parameter {
             name: s(81829, 6), /* DestIP */
             syntax: 72,
             access: Access::ReadWrite,
-            version: v(2, 5, 0),
+            version: v(5, 0),
             ..PARAM
         },
         Parameter {
             name: s(81842, 13), /* DestIPExclude */
             syntax: 26,
             access: Access::ReadWrite,
-            version: v(2, 5, 0),
+            version: v(5, 0),
             ..PARAM
         },
         Parameter {
             name: s(94553, 8), /* DestMask */
             syntax: 72,
             access: Access::ReadWrite,
-            version: v(2, 5, 0),
+            version: v(5, 0),
             ..PARAM
         },
         Parameter {
             name: s(72090, 8), /* DestPort */
             syntax: 79,
             access: Access::ReadWrite,
-            version: v(2, 5, 0),
+            version: v(5, 0),
             ..PARAM
         },
         Parameter {
             name: s(75599, 15), /* DestPortExclude */
             syntax: 26,
             access: Access::ReadWrite,
-            version: v(2, 5, 0),
+            version: v(5, 0),
             ..PARAM
         },
         Parameter {
             name: s(72090, 16), /* DestPortRangeMax */
             syntax: 79,
             access: Access::ReadWrite,
-            version: v(2, 5, 0),
+            version: v(5, 0),
             ..PARAM
         },
         Parameter {
             name: s(3773, 6), /* Enable */
             syntax: 26,
             access: Access::ReadWrite,
-            version: v(2, 5, 0),
+            version: v(5, 0),
             ..PARAM
         },
         Parameter {
             name: s(6361, 9), /* Interface */
             syntax: 452,
             access: Access::ReadWrite,
-            version: v(2, 5, 0),
+            version: v(5, 0),
             ..PARAM
         },
         Parameter {
             name: s(81824, 5), /* Order */
             syntax: 81,
             access: Access::ReadWrite,
-            version: v(2, 5, 0),
+            version: v(5, 0),
             ..PARAM
         },
         Parameter {
             name: s(73594, 16), /* ProcessingChoice */
             syntax: 649,
             access: Access::ReadWrite,
-            version: v(2, 5, 0),
+            version: v(5, 0),
             ..PARAM
         },
         Parameter {
             name: s(1543, 7), /* Profile */
             syntax: 650,
             access: Access::ReadWrite,
-            version: v(2, 5, 0),
+            version: v(5, 0),
             ..PARAM
         },
         Parameter {
             name: s(18372, 8), /* Protocol */
             syntax: 82,
             access: Access::ReadWrite,
-            version: v(2, 5, 0),
+            version: v(5, 0),
             ..PARAM
         },
         Parameter {
             name: s(77174, 15), /* ProtocolExclude */
             syntax: 26,
             access: Access::ReadWrite,
-            version: v(2, 5, 0),
+            version: v(5, 0),
             ..PARAM
         },
         Parameter {
             name: s(56646, 8), /* SourceIP */
             syntax: 72,
             access: Access::ReadWrite,
-            version: v(2, 5, 0),
+            version: v(5, 0),
             ..PARAM
         },
         Parameter {
             name: s(77624, 15), /* SourceIPExclude */
             syntax: 26,
             access: Access::ReadWrite,
-            version: v(2, 5, 0),
+            version: v(5, 0),
             ..PARAM
         },
         Parameter {
             name: s(91830, 10), /* SourceMask */
             syntax: 72,
             access: Access::ReadWrite,
-            version: v(2, 5, 0),
+            version: v(5, 0),
             ..PARAM
         },
         Parameter {
             name: s(67239, 10), /* SourcePort */
             syntax: 79,
             access: Access::ReadWrite,
-            version: v(2, 5, 0),
+            version: v(5, 0),
             ..PARAM
         },
         Parameter {
             name: s(70546, 17), /* SourcePortExclude */
             syntax: 26,
             access: Access::ReadWrite,
-            version: v(2, 5, 0),
+            version: v(5, 0),
             ..PARAM
         },
         Parameter {
             name: s(67239, 18), /* SourcePortRangeMax */
             syntax: 79,
             access: Access::ReadWrite,
-            version: v(2, 5, 0),
+            version: v(5, 0),
             ..PARAM
         },
         Parameter {
             name: s(2491, 6), /* Status */
             syntax: 65,
-            version: v(2, 5, 0),
+            version: v(5, 0),
             ..PARAM
         },
         Parameter {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
-            version: v(2, 5, 0),
+            version: v(5, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -375,93 +375,93 @@ pub(crate) static GROUP: Group = Group {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
-            version: v(2, 5, 0),
+            version: v(5, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(53181, 22), /* ChildSANumberOfEntries */
             syntax: 0,
-            version: v(2, 5, 0),
+            version: v(5, 0),
             ..PARAM
         },
         Parameter {
             name: s(85065, 12), /* CreationTime */
             syntax: 10,
-            version: v(2, 5, 0),
+            version: v(5, 0),
             ..PARAM
         },
         Parameter {
             name: s(16533, 27), /* DiffieHellmanGroupTransform */
             syntax: 31,
-            version: v(2, 5, 0),
+            version: v(5, 0),
             ..PARAM
         },
         Parameter {
             name: s(19333, 19), /* EncryptionAlgorithm */
             syntax: 31,
-            version: v(2, 5, 0),
+            version: v(5, 0),
             ..PARAM
         },
         Parameter {
             name: s(61834, 19), /* EncryptionKeyLength */
             syntax: 651,
-            version: v(2, 5, 0),
+            version: v(5, 0),
             ..PARAM
         },
         Parameter {
             name: s(27128, 18), /* IntegrityAlgorithm */
             syntax: 31,
-            version: v(2, 5, 0),
+            version: v(5, 0),
             ..PARAM
         },
         Parameter {
             name: s(85809, 12), /* LocalAddress */
             syntax: 126,
-            version: v(2, 5, 0),
+            version: v(5, 0),
             ..PARAM
         },
         Parameter {
             name: s(88843, 11), /* NATDetected */
             syntax: 652,
-            version: v(2, 5, 0),
+            version: v(5, 0),
             ..PARAM
         },
         Parameter {
             name: s(18410, 20), /* PseudoRandomFunction */
             syntax: 31,
-            version: v(2, 5, 0),
+            version: v(5, 0),
             ..PARAM
         },
         Parameter {
             name: s(38900, 29), /* ReceivedCPAttrNumberOfEntries */
             syntax: 0,
-            version: v(2, 5, 0),
+            version: v(5, 0),
             ..PARAM
         },
         Parameter {
             name: s(83428, 13), /* RemoteAddress */
             syntax: 126,
-            version: v(2, 5, 0),
+            version: v(5, 0),
             ..PARAM
         },
         Parameter {
             name: s(2491, 6), /* Status */
             syntax: 653,
-            version: v(2, 5, 0),
+            version: v(5, 0),
             ..PARAM
         },
         Parameter {
             name: s(16036, 6), /* Tunnel */
             syntax: 654,
-            version: v(2, 5, 0),
+            version: v(5, 0),
             ..PARAM
         },
         Parameter {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
-            version: v(2, 5, 0),
+            version: v(5, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -469,166 +469,166 @@ pub(crate) static GROUP: Group = Group {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
-            version: v(2, 5, 0),
+            version: v(5, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(85065, 12), /* CreationTime */
             syntax: 10,
-            version: v(2, 5, 0),
+            version: v(5, 0),
             ..PARAM
         },
         Parameter {
             name: s(91000, 10), /* InboundSPI */
             syntax: 0,
-            version: v(2, 5, 0),
+            version: v(5, 0),
             ..PARAM
         },
         Parameter {
             name: s(88953, 11), /* OutboundSPI */
             syntax: 0,
-            version: v(2, 5, 0),
+            version: v(5, 0),
             ..PARAM
         },
         Parameter {
             name: s(2491, 6), /* Status */
             syntax: 653,
-            version: v(2, 5, 0),
+            version: v(5, 0),
             ..PARAM
         },
         Parameter {
             name: s(19258, 13), /* BytesReceived */
             syntax: 38,
-            version: v(2, 5, 0),
+            version: v(5, 0),
             ..PARAM
         },
         Parameter {
             name: s(24224, 9), /* BytesSent */
             syntax: 38,
-            version: v(2, 5, 0),
+            version: v(5, 0),
             ..PARAM
         },
         Parameter {
             name: s(72042, 16), /* DecryptionErrors */
             syntax: 39,
-            version: v(2, 5, 0),
+            version: v(5, 0),
             ..PARAM
         },
         Parameter {
             name: s(23957, 10), /* ErrorsSent */
             syntax: 39,
-            version: v(2, 5, 0),
+            version: v(5, 0),
             ..PARAM
         },
         Parameter {
             name: s(76169, 15), /* IntegrityErrors */
             syntax: 39,
-            version: v(2, 5, 0),
+            version: v(5, 0),
             ..PARAM
         },
         Parameter {
             name: s(66267, 18), /* OtherReceiveErrors */
             syntax: 39,
-            version: v(2, 5, 0),
+            version: v(5, 0),
             ..PARAM
         },
         Parameter {
             name: s(17412, 15), /* PacketsReceived */
             syntax: 37,
-            version: v(2, 5, 0),
+            version: v(5, 0),
             ..PARAM
         },
         Parameter {
             name: s(22423, 11), /* PacketsSent */
             syntax: 37,
-            version: v(2, 5, 0),
+            version: v(5, 0),
             ..PARAM
         },
         Parameter {
             name: s(86313, 12), /* PolicyErrors */
             syntax: 39,
-            version: v(2, 5, 0),
+            version: v(5, 0),
             ..PARAM
         },
         Parameter {
             name: s(86685, 12), /* ReplayErrors */
             syntax: 39,
-            version: v(2, 5, 0),
+            version: v(5, 0),
             ..PARAM
         },
         Parameter {
             name: s(38248, 4), /* Type */
             syntax: 655,
-            version: v(2, 5, 0),
+            version: v(5, 0),
             ..PARAM
         },
         Parameter {
             name: s(25595, 5), /* Value */
             syntax: 551,
-            version: v(2, 5, 0),
+            version: v(5, 0),
             ..PARAM
         },
         Parameter {
             name: s(19258, 13), /* BytesReceived */
             syntax: 38,
-            version: v(2, 5, 0),
+            version: v(5, 0),
             ..PARAM
         },
         Parameter {
             name: s(24224, 9), /* BytesSent */
             syntax: 38,
-            version: v(2, 5, 0),
+            version: v(5, 0),
             ..PARAM
         },
         Parameter {
             name: s(72042, 16), /* DecryptionErrors */
             syntax: 39,
-            version: v(2, 5, 0),
+            version: v(5, 0),
             ..PARAM
         },
         Parameter {
             name: s(23957, 10), /* ErrorsSent */
             syntax: 39,
-            version: v(2, 5, 0),
+            version: v(5, 0),
             ..PARAM
         },
         Parameter {
             name: s(76169, 15), /* IntegrityErrors */
             syntax: 39,
-            version: v(2, 5, 0),
+            version: v(5, 0),
             ..PARAM
         },
         Parameter {
             name: s(66267, 18), /* OtherReceiveErrors */
             syntax: 39,
-            version: v(2, 5, 0),
+            version: v(5, 0),
             ..PARAM
         },
         Parameter {
             name: s(17412, 15), /* PacketsReceived */
             syntax: 37,
-            version: v(2, 5, 0),
+            version: v(5, 0),
             ..PARAM
         },
         Parameter {
             name: s(22423, 11), /* PacketsSent */
             syntax: 37,
-            version: v(2, 5, 0),
+            version: v(5, 0),
             ..PARAM
         },
         Parameter {
             name: s(39478, 28), /* AHAllowedIntegrityAlgorithms */
             syntax: 656,
             access: Access::ReadWrite,
-            version: v(2, 5, 0),
+            version: v(5, 0),
             ..PARAM
         },
         Parameter {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
-            version: v(2, 5, 0),
+            version: v(5, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -636,7 +636,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
-            version: v(2, 5, 0),
+            version: v(5, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -644,167 +644,167 @@ pub(crate) static GROUP: Group = Group {
             name: s(58618, 20), /* AntiReplayWindowSize */
             syntax: 227,
             access: Access::ReadWrite,
-            version: v(2, 5, 0),
+            version: v(5, 0),
             ..PARAM
         },
         Parameter {
             name: s(61359, 19), /* ChildSAExpiryAction */
             syntax: 657,
             access: Access::ReadWrite,
-            version: v(2, 5, 0),
+            version: v(5, 0),
             ..PARAM
         },
         Parameter {
             name: s(71674, 16), /* ChildSATimeLimit */
             syntax: 28,
             access: Access::ReadWrite,
-            version: v(2, 5, 0),
+            version: v(5, 0),
             ..PARAM
         },
         Parameter {
             name: s(61378, 19), /* ChildSATrafficLimit */
             syntax: 620,
             access: Access::ReadWrite,
-            version: v(2, 5, 0),
+            version: v(5, 0),
             ..PARAM
         },
         Parameter {
             name: s(78837, 14), /* DSCPMarkPolicy */
             syntax: 481,
             access: Access::ReadWrite,
-            version: v(2, 5, 0),
+            version: v(5, 0),
             ..PARAM
         },
         Parameter {
             name: s(81894, 13), /* DoNotFragment */
             syntax: 658,
             access: Access::ReadWrite,
-            version: v(2, 5, 0),
+            version: v(5, 0),
             ..PARAM
         },
         Parameter {
             name: s(35661, 30), /* ESPAllowedEncryptionAlgorithms */
             syntax: 659,
             access: Access::ReadWrite,
-            version: v(2, 5, 0),
+            version: v(5, 0),
             ..PARAM
         },
         Parameter {
             name: s(38146, 29), /* ESPAllowedIntegrityAlgorithms */
             syntax: 656,
             access: Access::ReadWrite,
-            version: v(2, 5, 0),
+            version: v(5, 0),
             ..PARAM
         },
         Parameter {
             name: s(50998, 16), /* ForwardingPolicy */
             syntax: 227,
             access: Access::ReadWrite,
-            version: v(2, 5, 0),
+            version: v(5, 0),
             ..PARAM
         },
         Parameter {
             name: s(21454, 40), /* IKEv2AllowedDiffieHellmanGroupTransforms */
             syntax: 660,
             access: Access::ReadWrite,
-            version: v(2, 5, 0),
+            version: v(5, 0),
             ..PARAM
         },
         Parameter {
             name: s(32139, 32), /* IKEv2AllowedEncryptionAlgorithms */
             syntax: 661,
             access: Access::ReadWrite,
-            version: v(2, 5, 0),
+            version: v(5, 0),
             ..PARAM
         },
         Parameter {
             name: s(33829, 31), /* IKEv2AllowedIntegrityAlgorithms */
             syntax: 662,
             access: Access::ReadWrite,
-            version: v(2, 5, 0),
+            version: v(5, 0),
             ..PARAM
         },
         Parameter {
             name: s(30326, 33), /* IKEv2AllowedPseudoRandomFunctions */
             syntax: 663,
             access: Access::ReadWrite,
-            version: v(2, 5, 0),
+            version: v(5, 0),
             ..PARAM
         },
         Parameter {
             name: s(46732, 25), /* IKEv2AuthenticationMethod */
             syntax: 413,
             access: Access::ReadWrite,
-            version: v(2, 5, 0),
+            version: v(5, 0),
             ..PARAM
         },
         Parameter {
             name: s(38349, 29), /* IKEv2DeadPeerDetectionTimeout */
             syntax: 28,
             access: Access::ReadWrite,
-            version: v(2, 5, 0),
+            version: v(5, 0),
             ..PARAM
         },
         Parameter {
             name: s(46757, 25), /* IKEv2NATTKeepaliveTimeout */
             syntax: 28,
             access: Access::ReadWrite,
-            version: v(2, 5, 0),
+            version: v(5, 0),
             ..PARAM
         },
         Parameter {
             name: s(62176, 19), /* IKEv2SAExpiryAction */
             syntax: 657,
             access: Access::ReadWrite,
-            version: v(2, 5, 0),
+            version: v(5, 0),
             ..PARAM
         },
         Parameter {
             name: s(72666, 16), /* IKEv2SATimeLimit */
             syntax: 28,
             access: Access::ReadWrite,
-            version: v(2, 5, 0),
+            version: v(5, 0),
             ..PARAM
         },
         Parameter {
             name: s(62195, 19), /* IKEv2SATrafficLimit */
             syntax: 620,
             access: Access::ReadWrite,
-            version: v(2, 5, 0),
+            version: v(5, 0),
             ..PARAM
         },
         Parameter {
             name: s(88711, 11), /* MaxChildSAs */
             syntax: 0,
             access: Access::ReadWrite,
-            version: v(2, 5, 0),
+            version: v(5, 0),
             ..PARAM
         },
         Parameter {
             name: s(18372, 8), /* Protocol */
             syntax: 664,
             access: Access::ReadWrite,
-            version: v(2, 5, 0),
+            version: v(5, 0),
             ..PARAM
         },
         Parameter {
             name: s(77339, 15), /* RemoteEndpoints */
             syntax: 665,
             access: Access::ReadWrite,
-            version: v(2, 5, 0),
+            version: v(5, 0),
             ..PARAM
         },
         Parameter {
             name: s(47707, 25), /* SentCPAttrNumberOfEntries */
             syntax: 0,
-            version: v(2, 5, 0),
+            version: v(5, 0),
             ..PARAM
         },
         Parameter {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
-            version: v(2, 5, 0),
+            version: v(5, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -812,7 +812,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
-            version: v(2, 5, 0),
+            version: v(5, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -820,100 +820,100 @@ pub(crate) static GROUP: Group = Group {
             name: s(3773, 6), /* Enable */
             syntax: 16,
             access: Access::ReadWrite,
-            version: v(2, 5, 0),
+            version: v(5, 0),
             ..PARAM
         },
         Parameter {
             name: s(38248, 4), /* Type */
             syntax: 655,
             access: Access::ReadWrite,
-            version: v(2, 5, 0),
+            version: v(5, 0),
             ..PARAM
         },
         Parameter {
             name: s(25595, 5), /* Value */
             syntax: 551,
             access: Access::ReadWrite,
-            version: v(2, 5, 0),
+            version: v(5, 0),
             ..PARAM
         },
         Parameter {
             name: s(19258, 13), /* BytesReceived */
             syntax: 38,
-            version: v(2, 5, 0),
+            version: v(5, 0),
             ..PARAM
         },
         Parameter {
             name: s(24224, 9), /* BytesSent */
             syntax: 38,
-            version: v(2, 5, 0),
+            version: v(5, 0),
             ..PARAM
         },
         Parameter {
             name: s(72042, 16), /* DecryptionErrors */
             syntax: 39,
-            version: v(2, 5, 0),
+            version: v(5, 0),
             ..PARAM
         },
         Parameter {
             name: s(23957, 10), /* ErrorsSent */
             syntax: 39,
-            version: v(2, 5, 0),
+            version: v(5, 0),
             ..PARAM
         },
         Parameter {
             name: s(76169, 15), /* IntegrityErrors */
             syntax: 39,
-            version: v(2, 5, 0),
+            version: v(5, 0),
             ..PARAM
         },
         Parameter {
             name: s(62670, 19), /* NegotiationFailures */
             syntax: 259,
-            version: v(2, 5, 0),
+            version: v(5, 0),
             ..PARAM
         },
         Parameter {
             name: s(66267, 18), /* OtherReceiveErrors */
             syntax: 39,
-            version: v(2, 5, 0),
+            version: v(5, 0),
             ..PARAM
         },
         Parameter {
             name: s(17412, 15), /* PacketsReceived */
             syntax: 37,
-            version: v(2, 5, 0),
+            version: v(5, 0),
             ..PARAM
         },
         Parameter {
             name: s(22423, 11), /* PacketsSent */
             syntax: 37,
-            version: v(2, 5, 0),
+            version: v(5, 0),
             ..PARAM
         },
         Parameter {
             name: s(86313, 12), /* PolicyErrors */
             syntax: 39,
-            version: v(2, 5, 0),
+            version: v(5, 0),
             ..PARAM
         },
         Parameter {
             name: s(86685, 12), /* ReplayErrors */
             syntax: 39,
-            version: v(2, 5, 0),
+            version: v(5, 0),
             ..PARAM
         },
         Parameter {
             name: s(74714, 16), /* UnknownSPIErrors */
             syntax: 39,
-            version: v(2, 5, 0),
+            version: v(5, 0),
             ..PARAM
         },
         Parameter {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
-            version: v(2, 5, 0),
+            version: v(5, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -921,56 +921,56 @@ pub(crate) static GROUP: Group = Group {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
-            version: v(2, 5, 0),
+            version: v(5, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(79852, 7), /* Filters */
             syntax: 666,
-            version: v(2, 5, 0),
+            version: v(5, 0),
             ..PARAM
         },
         Parameter {
             name: s(77834, 15), /* TunnelInterface */
             syntax: 667,
-            version: v(2, 5, 0),
+            version: v(5, 0),
             ..PARAM
         },
         Parameter {
             name: s(70869, 17), /* TunneledInterface */
             syntax: 667,
-            version: v(2, 5, 0),
+            version: v(5, 0),
             ..PARAM
         },
         Parameter {
             name: s(72042, 16), /* DecryptionErrors */
             syntax: 39,
-            version: v(2, 5, 0),
+            version: v(5, 0),
             ..PARAM
         },
         Parameter {
             name: s(76169, 15), /* IntegrityErrors */
             syntax: 39,
-            version: v(2, 5, 0),
+            version: v(5, 0),
             ..PARAM
         },
         Parameter {
             name: s(66267, 18), /* OtherReceiveErrors */
             syntax: 39,
-            version: v(2, 5, 0),
+            version: v(5, 0),
             ..PARAM
         },
         Parameter {
             name: s(86313, 12), /* PolicyErrors */
             syntax: 39,
-            version: v(2, 5, 0),
+            version: v(5, 0),
             ..PARAM
         },
         Parameter {
             name: s(86685, 12), /* ReplayErrors */
             syntax: 39,
-            version: v(2, 5, 0),
+            version: v(5, 0),
             ..PARAM
         },
     ],

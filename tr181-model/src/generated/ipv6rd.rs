@@ -11,7 +11,7 @@ pub(crate) static GROUP: Group = Group {
     objects: &[
         Object {
             path: s(27672, 14), /* Device.IPv6rd. */
-            version: v(2, 2, 0),
+            version: v(2, 0),
             parameters: p(0, 2),
             ..object(&GROUP)
         },
@@ -21,7 +21,7 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(33984, 31) /* InterfaceSettingNumberOfEntries */),
             unique_keys: p(0, 1),
-            version: v(2, 2, 0),
+            version: v(2, 0),
             parameters: p(2, 11),
             ..object(&GROUP)
         },
@@ -31,27 +31,27 @@ pub(crate) static GROUP: Group = Group {
             name: s(3773, 6), /* Enable */
             syntax: 16,
             access: Access::ReadWrite,
-            version: v(2, 2, 0),
+            version: v(2, 0),
             ..PARAM
         },
         Parameter {
             name: s(33984, 31), /* InterfaceSettingNumberOfEntries */
             syntax: 0,
-            version: v(2, 2, 0),
+            version: v(2, 0),
             ..PARAM
         },
         Parameter {
             name: s(77617, 13), /* AddressSource */
             syntax: 668,
             access: Access::ReadWrite,
-            version: v(2, 2, 0),
+            version: v(2, 0),
             ..PARAM
         },
         Parameter {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
-            version: v(2, 2, 0),
+            version: v(2, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -59,7 +59,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
-            version: v(2, 2, 0),
+            version: v(2, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -67,53 +67,53 @@ pub(crate) static GROUP: Group = Group {
             name: s(50531, 23), /* AllTrafficToBorderRelay */
             syntax: 16,
             access: Access::ReadWrite,
-            version: v(2, 2, 0),
+            version: v(2, 0),
             ..PARAM
         },
         Parameter {
             name: s(48374, 24), /* BorderRelayIPv4Addresses */
             syntax: 184,
             access: Access::ReadWrite,
-            version: v(2, 2, 0),
+            version: v(2, 0),
             ..PARAM
         },
         Parameter {
             name: s(3773, 6), /* Enable */
             syntax: 16,
             access: Access::ReadWrite,
-            version: v(2, 2, 0),
+            version: v(2, 0),
             ..PARAM
         },
         Parameter {
             name: s(79453, 14), /* IPv4MaskLength */
             syntax: 669,
             access: Access::ReadWrite,
-            version: v(2, 2, 0),
+            version: v(2, 0),
             ..PARAM
         },
         Parameter {
             name: s(86829, 12), /* SPIPv6Prefix */
             syntax: 217,
             access: Access::ReadWrite,
-            version: v(2, 2, 0),
+            version: v(2, 0),
             ..PARAM
         },
         Parameter {
             name: s(2491, 6), /* Status */
             syntax: 179,
-            version: v(2, 2, 0),
+            version: v(2, 0),
             ..PARAM
         },
         Parameter {
             name: s(77834, 15), /* TunnelInterface */
             syntax: 233,
-            version: v(2, 2, 0),
+            version: v(2, 0),
             ..PARAM
         },
         Parameter {
             name: s(70869, 17), /* TunneledInterface */
             syntax: 233,
-            version: v(2, 2, 0),
+            version: v(2, 0),
             ..PARAM
         },
     ],

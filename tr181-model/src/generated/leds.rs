@@ -11,7 +11,7 @@ pub(crate) static GROUP: Group = Group {
     objects: &[
         Object {
             path: s(20974, 12), /* Device.LEDs. */
-            version: v(2, 11, 0),
+            version: v(11, 0),
             parameters: p(0, 1),
             ..object(&GROUP)
         },
@@ -21,13 +21,13 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(65763, 18) /* LEDNumberOfEntries */),
             unique_keys: p(0, 2),
-            version: v(2, 11, 0),
+            version: v(11, 0),
             parameters: p(1, 12),
             ..object(&GROUP)
         },
         Object {
             path: s(20974, 40), /* Device.LEDs.LED.{i}.CurrentCycleElement. */
-            version: v(2, 11, 0),
+            version: v(11, 0),
             parameters: p(13, 3),
             ..object(&GROUP)
         },
@@ -39,7 +39,7 @@ pub(crate) static GROUP: Group = Group {
             num_entries_parameter: Some(s(41788, 27) /* CycleElementNumberOfEntries */),
             enable_parameter: Some(s(3773, 6) /* Enable */),
             unique_keys: p(2, 2),
-            version: v(2, 11, 0),
+            version: v(11, 0),
             parameters: p(16, 8),
             ..object(&GROUP)
         },
@@ -48,14 +48,14 @@ pub(crate) static GROUP: Group = Group {
         Parameter {
             name: s(65763, 18), /* LEDNumberOfEntries */
             syntax: 0,
-            version: v(2, 11, 0),
+            version: v(11, 0),
             ..PARAM
         },
         Parameter {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
-            version: v(2, 11, 0),
+            version: v(11, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -63,20 +63,20 @@ pub(crate) static GROUP: Group = Group {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
-            version: v(2, 11, 0),
+            version: v(11, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(41788, 27), /* CycleElementNumberOfEntries */
             syntax: 0,
-            version: v(2, 11, 0),
+            version: v(11, 0),
             ..PARAM
         },
         Parameter {
             name: s(53225, 22), /* CyclePeriodRepetitions */
             syntax: 89,
-            version: v(2, 11, 0),
+            version: v(11, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
@@ -84,71 +84,71 @@ pub(crate) static GROUP: Group = Group {
             name: s(3773, 6), /* Enable */
             syntax: 16,
             access: Access::ReadWrite,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(9455, 8), /* Location */
             syntax: 353,
-            version: v(2, 11, 0),
+            version: v(11, 0),
             ..PARAM
         },
         Parameter {
             name: s(82947, 13), /* MaxBrightness */
             syntax: 0,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(31079, 4), /* Name */
             syntax: 3,
             access: Access::ReadWrite,
-            version: v(2, 11, 0),
+            version: v(11, 0),
             ..PARAM
         },
         Parameter {
             name: s(43928, 6), /* Reason */
             syntax: 3,
-            version: v(2, 11, 0),
+            version: v(11, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(70121, 17), /* RelativeXPosition */
             syntax: 0,
-            version: v(2, 11, 0),
+            version: v(11, 0),
             ..PARAM
         },
         Parameter {
             name: s(70138, 17), /* RelativeYPosition */
             syntax: 0,
-            version: v(2, 11, 0),
+            version: v(11, 0),
             ..PARAM
         },
         Parameter {
             name: s(2491, 6), /* Status */
             syntax: 687,
-            version: v(2, 11, 0),
+            version: v(11, 0),
             ..PARAM
         },
         Parameter {
             name: s(6583, 5), /* Color */
             syntax: 688,
-            version: v(2, 11, 0),
+            version: v(11, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(56085, 21), /* CycleElementReference */
             syntax: 689,
-            version: v(2, 11, 0),
+            version: v(11, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(27068, 8), /* Duration */
             syntax: 21,
-            version: v(2, 11, 0),
+            version: v(11, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
@@ -156,7 +156,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
-            version: v(2, 11, 0),
+            version: v(11, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -164,7 +164,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
-            version: v(2, 11, 0),
+            version: v(11, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -172,42 +172,42 @@ pub(crate) static GROUP: Group = Group {
             name: s(82950, 10), /* Brightness */
             syntax: 690,
             access: Access::ReadWrite,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(6583, 5), /* Color */
             syntax: 688,
             access: Access::ReadWrite,
-            version: v(2, 11, 0),
+            version: v(11, 0),
             ..PARAM
         },
         Parameter {
             name: s(27068, 8), /* Duration */
             syntax: 21,
             access: Access::ReadWrite,
-            version: v(2, 11, 0),
+            version: v(11, 0),
             ..PARAM
         },
         Parameter {
             name: s(3773, 6), /* Enable */
             syntax: 16,
             access: Access::ReadWrite,
-            version: v(2, 11, 0),
+            version: v(11, 0),
             ..PARAM
         },
         Parameter {
             name: s(85461, 12), /* FadeInterval */
             syntax: 21,
             access: Access::ReadWrite,
-            version: v(2, 11, 0),
+            version: v(11, 0),
             ..PARAM
         },
         Parameter {
             name: s(81824, 5), /* Order */
             syntax: 19,
             access: Access::ReadWrite,
-            version: v(2, 11, 0),
+            version: v(11, 0),
             ..PARAM
         },
     ],

@@ -11,12 +11,12 @@ pub(crate) static GROUP: Group = Group {
     objects: &[
         Object {
             path: s(6798, 12), /* Device.LLDP. */
-            version: v(2, 8, 0),
+            version: v(8, 0),
             ..object(&GROUP)
         },
         Object {
             path: s(6798, 22), /* Device.LLDP.Discovery. */
-            version: v(2, 8, 0),
+            version: v(8, 0),
             parameters: p(0, 1),
             ..object(&GROUP)
         },
@@ -26,13 +26,13 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(32754, 21) /* DeviceNumberOfEntries */),
             unique_keys: p(0, 1),
-            version: v(2, 8, 0),
+            version: v(8, 0),
             parameters: p(1, 5),
             ..object(&GROUP)
         },
         Object {
             path: s(6798, 51), /* Device.LLDP.Discovery.Device.{i}.DeviceInformation. */
-            version: v(2, 8, 0),
+            version: v(8, 0),
             parameters: p(6, 5),
             ..object(&GROUP)
         },
@@ -42,7 +42,7 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(39306, 29) /* VendorSpecificNumberOfEntries */),
             unique_keys: p(1, 1),
-            version: v(2, 8, 0),
+            version: v(8, 0),
             parameters: p(11, 3),
             ..object(&GROUP)
         },
@@ -52,13 +52,13 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(45913, 19) /* PortNumberOfEntries */),
             unique_keys: p(2, 1),
-            version: v(2, 8, 0),
+            version: v(8, 0),
             parameters: p(14, 6),
             ..object(&GROUP)
         },
         Object {
             path: s(9640, 58), /* Device.LLDP.Discovery.Device.{i}.Port.{i}.LinkInformation. */
-            version: v(2, 8, 0),
+            version: v(8, 0),
             parameters: p(20, 2),
             ..object(&GROUP)
         },
@@ -67,133 +67,133 @@ pub(crate) static GROUP: Group = Group {
         Parameter {
             name: s(32754, 21), /* DeviceNumberOfEntries */
             syntax: 0,
-            version: v(2, 8, 0),
+            version: v(8, 0),
             ..PARAM
         },
         Parameter {
             name: s(71658, 9), /* ChassisID */
             syntax: 691,
-            version: v(2, 8, 0),
+            version: v(8, 0),
             ..PARAM
         },
         Parameter {
             name: s(71658, 16), /* ChassisIDSubtype */
             syntax: 692,
-            version: v(2, 8, 0),
+            version: v(8, 0),
             ..PARAM
         },
         Parameter {
             name: s(6317, 4), /* Host */
             syntax: 693,
-            version: v(2, 8, 0),
+            version: v(8, 0),
             ..PARAM
         },
         Parameter {
             name: s(6361, 9), /* Interface */
             syntax: 694,
-            version: v(2, 8, 0),
+            version: v(8, 0),
             ..PARAM
         },
         Parameter {
             name: s(45913, 19), /* PortNumberOfEntries */
             syntax: 0,
-            version: v(2, 8, 0),
+            version: v(8, 0),
             ..PARAM
         },
         Parameter {
             name: s(78949, 14), /* DeviceCategory */
             syntax: 128,
-            version: v(2, 8, 0),
+            version: v(8, 0),
             ..PARAM
         },
         Parameter {
             name: s(76484, 15), /* ManufacturerOUI */
             syntax: 695,
-            version: v(2, 8, 0),
+            version: v(8, 0),
             ..PARAM
         },
         Parameter {
             name: s(93197, 9), /* ModelName */
             syntax: 477,
-            version: v(2, 8, 0),
+            version: v(8, 0),
             ..PARAM
         },
         Parameter {
             name: s(30900, 11), /* ModelNumber */
             syntax: 477,
-            version: v(2, 8, 0),
+            version: v(8, 0),
             ..PARAM
         },
         Parameter {
             name: s(39306, 29), /* VendorSpecificNumberOfEntries */
             syntax: 0,
-            version: v(2, 8, 0),
+            version: v(8, 0),
             ..PARAM
         },
         Parameter {
             name: s(6837, 11), /* Information */
             syntax: 696,
-            version: v(2, 8, 0),
+            version: v(8, 0),
             ..PARAM
         },
         Parameter {
             name: s(76079, 15), /* InformationType */
             syntax: 692,
-            version: v(2, 8, 0),
+            version: v(8, 0),
             ..PARAM
         },
         Parameter {
             name: s(73402, 16), /* OrganizationCode */
             syntax: 349,
-            version: v(2, 8, 0),
+            version: v(8, 0),
             ..PARAM
         },
         Parameter {
             name: s(91070, 10), /* LastUpdate */
             syntax: 10,
-            version: v(2, 8, 0),
+            version: v(8, 0),
             ..PARAM
         },
         Parameter {
             name: s(79747, 14), /* MACAddressList */
             syntax: 697,
-            version: v(2, 8, 0),
+            version: v(8, 0),
             ..PARAM
         },
         Parameter {
             name: s(77099, 15), /* PortDescription */
             syntax: 97,
-            version: v(2, 8, 0),
+            version: v(8, 0),
             ..PARAM
         },
         Parameter {
             name: s(83246, 6), /* PortID */
             syntax: 691,
-            version: v(2, 8, 0),
+            version: v(8, 0),
             ..PARAM
         },
         Parameter {
             name: s(83246, 13), /* PortIDSubtype */
             syntax: 692,
-            version: v(2, 8, 0),
+            version: v(8, 0),
             ..PARAM
         },
         Parameter {
             name: s(55004, 3), /* TTL */
             syntax: 698,
-            version: v(2, 8, 0),
+            version: v(8, 0),
             ..PARAM
         },
         Parameter {
             name: s(82648, 13), /* InterfaceType */
             syntax: 0,
-            version: v(2, 8, 0),
+            version: v(8, 0),
             ..PARAM
         },
         Parameter {
             name: s(65817, 18), /* MACForwardingTable */
             syntax: 697,
-            version: v(2, 8, 0),
+            version: v(8, 0),
             ..PARAM
         },
     ],

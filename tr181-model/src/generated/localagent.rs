@@ -11,7 +11,7 @@ pub(crate) static GROUP: Group = Group {
     objects: &[
         Object {
             path: s(9756, 18), /* Device.LocalAgent. */
-            version: v(2, 12, 0),
+            version: v(12, 0),
             protocols: Protocols::USP,
             parameters: p(0, 17),
             commands: p(0, 1),
@@ -24,7 +24,7 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(43882, 26) /* CertificateNumberOfEntries */),
             unique_keys: p(0, 2),
-            version: v(2, 12, 0),
+            version: v(12, 0),
             protocols: Protocols::USP,
             parameters: p(31, 4),
             commands: p(1, 2),
@@ -38,7 +38,7 @@ pub(crate) static GROUP: Group = Group {
             num_entries_parameter: Some(s(46282, 25) /* ControllerNumberOfEntries */),
             enable_parameter: Some(s(3773, 6) /* Enable */),
             unique_keys: p(2, 2),
-            version: v(2, 12, 0),
+            version: v(12, 0),
             protocols: Protocols::USP,
             parameters: p(37, 16),
             commands: p(3, 2),
@@ -52,14 +52,14 @@ pub(crate) static GROUP: Group = Group {
             num_entries_parameter: Some(s(39730, 28) /* BootParameterNumberOfEntries */),
             enable_parameter: Some(s(3773, 6) /* Enable */),
             unique_keys: p(4, 2),
-            version: v(2, 12, 0),
+            version: v(12, 0),
             protocols: Protocols::USP,
             parameters: p(55, 3),
             ..object(&GROUP)
         },
         Object {
             path: s(16913, 44), /* Device.LocalAgent.Controller.{i}.E2ESession. */
-            version: v(2, 12, 0),
+            version: v(12, 0),
             protocols: Protocols::USP,
             parameters: p(58, 9),
             commands: p(5, 1),
@@ -73,7 +73,7 @@ pub(crate) static GROUP: Group = Group {
             num_entries_parameter: Some(s(65853, 18) /* MTPNumberOfEntries */),
             enable_parameter: Some(s(3773, 6) /* Enable */),
             unique_keys: p(6, 2),
-            version: v(2, 12, 0),
+            version: v(12, 0),
             protocols: Protocols::USP,
             parameters: p(67, 4),
             ..object(&GROUP)
@@ -81,7 +81,7 @@ pub(crate) static GROUP: Group = Group {
         Object {
             path: s(15335, 46), /* Device.LocalAgent.Controller.{i}.MTP.{i}.MQTT. */
             min_entries: 0,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             protocols: Protocols::USP,
             parameters: p(71, 5),
             ..object(&GROUP)
@@ -89,7 +89,7 @@ pub(crate) static GROUP: Group = Group {
         Object {
             path: s(14778, 47), /* Device.LocalAgent.Controller.{i}.MTP.{i}.STOMP. */
             min_entries: 0,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             protocols: Protocols::USP,
             parameters: p(76, 3),
             ..object(&GROUP)
@@ -97,7 +97,7 @@ pub(crate) static GROUP: Group = Group {
         Object {
             path: s(16112, 45), /* Device.LocalAgent.Controller.{i}.MTP.{i}.UDS. */
             min_entries: 0,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             protocols: Protocols::USP,
             parameters: p(79, 2),
             ..object(&GROUP)
@@ -105,7 +105,7 @@ pub(crate) static GROUP: Group = Group {
         Object {
             path: s(12969, 51), /* Device.LocalAgent.Controller.{i}.MTP.{i}.WebSocket. */
             min_entries: 0,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             protocols: Protocols::USP,
             parameters: p(81, 9),
             commands: p(6, 1),
@@ -113,14 +113,14 @@ pub(crate) static GROUP: Group = Group {
         },
         Object {
             path: s(10553, 56), /* Device.LocalAgent.Controller.{i}.TransferCompletePolicy. */
-            version: v(2, 12, 0),
+            version: v(12, 0),
             protocols: Protocols::USP,
             parameters: p(90, 1),
             ..object(&GROUP)
         },
         Object {
             path: s(9756, 34), /* Device.LocalAgent.ControllerTrust. */
-            version: v(2, 12, 0),
+            version: v(12, 0),
             protocols: Protocols::USP,
             parameters: p(91, 8),
             commands: p(7, 2),
@@ -134,7 +134,7 @@ pub(crate) static GROUP: Group = Group {
             num_entries_parameter: Some(s(48518, 24) /* ChallengeNumberOfEntries */),
             enable_parameter: Some(s(3773, 6) /* Enable */),
             unique_keys: p(8, 1),
-            version: v(2, 12, 0),
+            version: v(12, 0),
             protocols: Protocols::USP,
             parameters: p(107, 11),
             ..object(&GROUP)
@@ -147,7 +147,7 @@ pub(crate) static GROUP: Group = Group {
             num_entries_parameter: Some(s(46307, 25) /* CredentialNumberOfEntries */),
             enable_parameter: Some(s(3773, 6) /* Enable */),
             unique_keys: p(9, 2),
-            version: v(2, 12, 0),
+            version: v(12, 0),
             protocols: Protocols::USP,
             parameters: p(118, 5),
             ..object(&GROUP)
@@ -160,7 +160,7 @@ pub(crate) static GROUP: Group = Group {
             num_entries_parameter: Some(s(63316, 19) /* RoleNumberOfEntries */),
             enable_parameter: Some(s(3773, 6) /* Enable */),
             unique_keys: p(11, 2),
-            version: v(2, 12, 0),
+            version: v(12, 0),
             protocols: Protocols::USP,
             parameters: p(123, 4),
             ..object(&GROUP)
@@ -173,7 +173,7 @@ pub(crate) static GROUP: Group = Group {
             num_entries_parameter: Some(s(47157, 25) /* PermissionNumberOfEntries */),
             enable_parameter: Some(s(3773, 6) /* Enable */),
             unique_keys: p(13, 2),
-            version: v(2, 12, 0),
+            version: v(12, 0),
             protocols: Protocols::USP,
             parameters: p(127, 8),
             ..object(&GROUP)
@@ -186,7 +186,7 @@ pub(crate) static GROUP: Group = Group {
             num_entries_parameter: Some(s(65853, 18) /* MTPNumberOfEntries */),
             enable_parameter: Some(s(3773, 6) /* Enable */),
             unique_keys: p(15, 1),
-            version: v(2, 12, 0),
+            version: v(12, 0),
             protocols: Protocols::USP,
             parameters: p(135, 5),
             ..object(&GROUP)
@@ -194,7 +194,7 @@ pub(crate) static GROUP: Group = Group {
         Object {
             path: s(33302, 31), /* Device.LocalAgent.MTP.{i}.MQTT. */
             min_entries: 0,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             protocols: Protocols::USP,
             parameters: p(140, 4),
             ..object(&GROUP)
@@ -202,7 +202,7 @@ pub(crate) static GROUP: Group = Group {
         Object {
             path: s(31595, 32), /* Device.LocalAgent.MTP.{i}.STOMP. */
             min_entries: 0,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             protocols: Protocols::USP,
             parameters: p(144, 3),
             ..object(&GROUP)
@@ -210,7 +210,7 @@ pub(crate) static GROUP: Group = Group {
         Object {
             path: s(35181, 30), /* Device.LocalAgent.MTP.{i}.UDS. */
             min_entries: 0,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             protocols: Protocols::USP,
             parameters: p(147, 1),
             ..object(&GROUP)
@@ -218,7 +218,7 @@ pub(crate) static GROUP: Group = Group {
         Object {
             path: s(26284, 36), /* Device.LocalAgent.MTP.{i}.WebSocket. */
             min_entries: 0,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             protocols: Protocols::USP,
             parameters: p(148, 5),
             ..object(&GROUP)
@@ -231,7 +231,7 @@ pub(crate) static GROUP: Group = Group {
             num_entries_parameter: Some(s(54391, 22) /* MonitorNumberOfEntries */),
             enable_parameter: Some(s(3773, 6) /* Enable */),
             unique_keys: p(16, 1),
-            version: v(2, 16, 0),
+            version: v(16, 0),
             protocols: Protocols::USP,
             parameters: p(153, 5),
             events: p(3, 1),
@@ -243,7 +243,7 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(55051, 22) /* RequestNumberOfEntries */),
             unique_keys: p(17, 2),
-            version: v(2, 12, 0),
+            version: v(12, 0),
             protocols: Protocols::USP,
             parameters: p(163, 5),
             commands: p(9, 1),
@@ -257,7 +257,7 @@ pub(crate) static GROUP: Group = Group {
             num_entries_parameter: Some(s(43219, 27) /* SubscriptionNumberOfEntries */),
             enable_parameter: Some(s(3773, 6) /* Enable */),
             unique_keys: p(19, 2),
-            version: v(2, 12, 0),
+            version: v(12, 0),
             protocols: Protocols::USP,
             parameters: p(168, 13),
             ..object(&GROUP)
@@ -270,7 +270,7 @@ pub(crate) static GROUP: Group = Group {
             num_entries_parameter: Some(s(50174, 24) /* ThresholdNumberOfEntries */),
             enable_parameter: Some(s(3773, 6) /* Enable */),
             unique_keys: p(21, 1),
-            version: v(2, 13, 0),
+            version: v(13, 0),
             protocols: Protocols::USP,
             parameters: p(181, 8),
             events: p(4, 1),
@@ -284,7 +284,7 @@ pub(crate) static GROUP: Group = Group {
             num_entries_parameter: Some(s(52601, 23) /* WatchdogNumberOfEntries */),
             enable_parameter: Some(s(3773, 6) /* Enable */),
             unique_keys: p(22, 1),
-            version: v(2, 18, 0),
+            version: v(18, 0),
             protocols: Protocols::USP,
             parameters: p(191, 8),
             commands: p(10, 1),
@@ -297,35 +297,35 @@ pub(crate) static GROUP: Group = Group {
             name: s(48278, 24), /* AdvertisedDeviceSubtypes */
             syntax: 128,
             access: Access::ReadWrite,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(43882, 26), /* CertificateNumberOfEntries */
             syntax: 0,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(46282, 25), /* ControllerNumberOfEntries */
             syntax: 0,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(90720, 10), /* EndpointID */
             syntax: 3,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(65853, 18), /* MTPNumberOfEntries */
             syntax: 0,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -333,182 +333,182 @@ pub(crate) static GROUP: Group = Group {
             name: s(30392, 33), /* MaxSubscriptionChangeAdoptionTime */
             syntax: 716,
             access: Access::ReadWrite,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(54391, 22), /* MonitorNumberOfEntries */
             syntax: 0,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(55051, 22), /* RequestNumberOfEntries */
             syntax: 0,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(29205, 15), /* SoftwareVersion */
             syntax: 31,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(43219, 27), /* SubscriptionNumberOfEntries */
             syntax: 0,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(36651, 30), /* SupportedFingerprintAlgorithms */
             syntax: 717,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(36681, 30), /* SupportedNumberOfSubscriptions */
             syntax: 718,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(32664, 18), /* SupportedProtocols */
             syntax: 719,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(16975, 26), /* SupportedThresholdOperator */
             syntax: 720,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(50174, 24), /* ThresholdNumberOfEntries */
             syntax: 0,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(97200, 6), /* UpTime */
             syntax: 28,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(52601, 23), /* WatchdogNumberOfEntries */
             syntax: 0,
-            version: v(2, 18, 0),
+            version: v(18, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(58598, 5), /* Alias */
             syntax: 24,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(28694, 11), /* Certificate */
             syntax: 118,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
             name: s(94313, 8), /* Affected */
             syntax: 721,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(68132, 8), /* CheckSum */
             syntax: 357,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(68132, 17), /* CheckSumAlgorithm */
             syntax: 722,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(50761, 7), /* Command */
             syntax: 3,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(90450, 10), /* CommandKey */
             syntax: 721,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(84993, 12), /* CompleteTime */
             syntax: 723,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(65304, 9), /* FaultCode */
             syntax: 724,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(68665, 11), /* FaultString */
             syntax: 725,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(37062, 9), /* Requestor */
             syntax: 721,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(30680, 9), /* StartTime */
             syntax: 723,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(67401, 12), /* TransferType */
             syntax: 726,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(75873, 11), /* TransferURL */
             syntax: 5,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -516,7 +516,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -524,35 +524,35 @@ pub(crate) static GROUP: Group = Group {
             name: s(3773, 6), /* Enable */
             syntax: 16,
             access: Access::ReadWrite,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(96834, 6), /* Issuer */
             syntax: 6,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(86913, 12), /* SerialNumber */
             syntax: 31,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(36660, 20), /* FingerprintAlgorithm */
             syntax: 358,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
             name: s(36660, 11), /* Fingerprint */
             syntax: 727,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -560,7 +560,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -568,14 +568,14 @@ pub(crate) static GROUP: Group = Group {
             name: s(84645, 12), /* AssignedRole */
             syntax: 728,
             access: Access::ReadWrite,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(39730, 28), /* BootParameterNumberOfEntries */
             syntax: 0,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -583,7 +583,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(78711, 14), /* ControllerCode */
             syntax: 729,
             access: Access::ReadWrite,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -591,7 +591,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(13753, 10), /* Credential */
             syntax: 730,
             access: Access::ReadWrite,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -599,7 +599,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(3773, 6), /* Enable */
             syntax: 26,
             access: Access::ReadWrite,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -607,21 +607,21 @@ pub(crate) static GROUP: Group = Group {
             name: s(90720, 10), /* EndpointID */
             syntax: 399,
             access: Access::ReadWrite,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(82583, 13), /* InheritedRole */
             syntax: 728,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(65853, 18), /* MTPNumberOfEntries */
             syntax: 0,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -629,7 +629,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(66177, 18), /* OnBoardingComplete */
             syntax: 26,
             access: Access::ReadWrite,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -637,7 +637,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(57135, 21), /* OnBoardingRestartTime */
             syntax: 176,
             access: Access::ReadWrite,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -645,7 +645,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(57177, 21), /* PeriodicNotifInterval */
             syntax: 4,
             access: Access::ReadWrite,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -653,7 +653,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(69917, 17), /* PeriodicNotifTime */
             syntax: 10,
             access: Access::ReadWrite,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -661,7 +661,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(73658, 16), /* ProvisioningCode */
             syntax: 66,
             access: Access::ReadWrite,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -669,7 +669,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(34604, 31), /* USPNotifRetryIntervalMultiplier */
             syntax: 113,
             access: Access::ReadWrite,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -677,21 +677,21 @@ pub(crate) static GROUP: Group = Group {
             name: s(32619, 32), /* USPNotifRetryMinimumWaitInterval */
             syntax: 731,
             access: Access::ReadWrite,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(58598, 5), /* Alias */
             syntax: 24,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(28694, 11), /* Certificate */
             syntax: 118,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, true),
             ..PARAM
         },
@@ -699,7 +699,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -707,7 +707,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(3773, 6), /* Enable */
             syntax: 26,
             access: Access::ReadWrite,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -715,14 +715,14 @@ pub(crate) static GROUP: Group = Group {
             name: s(83194, 13), /* ParameterName */
             syntax: 115,
             access: Access::ReadWrite,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(68268, 17), /* CurrentRetryCount */
             syntax: 0,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -730,7 +730,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(65889, 18), /* MaxRetransmitTries */
             syntax: 732,
             access: Access::ReadWrite,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -738,7 +738,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(73034, 16), /* MaxUSPRecordSize */
             syntax: 733,
             access: Access::ReadWrite,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -746,7 +746,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(76994, 15), /* PayloadSecurity */
             syntax: 734,
             access: Access::ReadWrite,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -754,7 +754,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(70427, 17), /* SessionExpiration */
             syntax: 735,
             access: Access::ReadWrite,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -762,7 +762,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(89459, 11), /* SessionMode */
             syntax: 736,
             access: Access::ReadWrite,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -770,7 +770,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(36501, 30), /* SessionRetryIntervalMultiplier */
             syntax: 113,
             access: Access::ReadWrite,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -778,14 +778,14 @@ pub(crate) static GROUP: Group = Group {
             name: s(34511, 31), /* SessionRetryMinimumWaitInterval */
             syntax: 731,
             access: Access::ReadWrite,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(2491, 6), /* Status */
             syntax: 737,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -793,7 +793,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -801,7 +801,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(3773, 6), /* Enable */
             syntax: 26,
             access: Access::ReadWrite,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -809,7 +809,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(81824, 5), /* Order */
             syntax: 19,
             access: Access::ReadWrite,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -817,7 +817,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(18372, 8), /* Protocol */
             syntax: 738,
             access: Access::ReadWrite,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -825,7 +825,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(67792, 17), /* AgentMTPReference */
             syntax: 739,
             access: Access::ReadWrite,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -833,7 +833,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(63069, 19), /* PublishRetainNotify */
             syntax: 26,
             access: Access::ReadWrite,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -841,7 +841,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(57366, 21), /* PublishRetainResponse */
             syntax: 26,
             access: Access::ReadWrite,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -849,14 +849,14 @@ pub(crate) static GROUP: Group = Group {
             name: s(51988, 5), /* Topic */
             syntax: 118,
             access: Access::ReadWrite,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(84065, 13), /* USPServiceRef */
             syntax: 740,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -864,7 +864,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(18452, 11), /* Destination */
             syntax: 399,
             access: Access::ReadWrite,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -872,21 +872,21 @@ pub(crate) static GROUP: Group = Group {
             name: s(36041, 9), /* Reference */
             syntax: 741,
             access: Access::ReadWrite,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(84065, 13), /* USPServiceRef */
             syntax: 740,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(84065, 13), /* USPServiceRef */
             syntax: 740,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -894,14 +894,14 @@ pub(crate) static GROUP: Group = Group {
             name: s(64000, 19), /* UnixDomainSocketRef */
             syntax: 742,
             access: Access::ReadWrite,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(68268, 17), /* CurrentRetryCount */
             syntax: 0,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -909,7 +909,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(72234, 16), /* EnableEncryption */
             syntax: 73,
             access: Access::ReadWrite,
-            version: v(2, 14, 0),
+            version: v(14, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -917,7 +917,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(6317, 4), /* Host */
             syntax: 6,
             access: Access::ReadWrite,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -925,7 +925,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(69084, 17), /* KeepAliveInterval */
             syntax: 4,
             access: Access::ReadWrite,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -933,7 +933,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(34847, 4), /* Path */
             syntax: 3,
             access: Access::ReadWrite,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -941,7 +941,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(9673, 4), /* Port */
             syntax: 127,
             access: Access::ReadWrite,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -949,7 +949,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(36501, 30), /* SessionRetryIntervalMultiplier */
             syntax: 113,
             access: Access::ReadWrite,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -957,14 +957,14 @@ pub(crate) static GROUP: Group = Group {
             name: s(34511, 31), /* SessionRetryMinimumWaitInterval */
             syntax: 731,
             access: Access::ReadWrite,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(84065, 13), /* USPServiceRef */
             syntax: 740,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -972,7 +972,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(73994, 16), /* ResultTypeFilter */
             syntax: 743,
             access: Access::ReadWrite,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -980,28 +980,28 @@ pub(crate) static GROUP: Group = Group {
             name: s(90320, 10), /* BannedRole */
             syntax: 744,
             access: Access::ReadWrite,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(48518, 24), /* ChallengeNumberOfEntries */
             syntax: 0,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(46307, 25), /* CredentialNumberOfEntries */
             syntax: 0,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(63316, 19), /* RoleNumberOfEntries */
             syntax: 0,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -1009,7 +1009,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(86877, 12), /* SecuredRoles */
             syntax: 728,
             access: Access::ReadWrite,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -1017,7 +1017,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(89668, 11), /* TOFUAllowed */
             syntax: 16,
             access: Access::ReadWrite,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -1025,7 +1025,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(63810, 19), /* TOFUInactivityTimer */
             syntax: 28,
             access: Access::ReadWrite,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -1033,63 +1033,63 @@ pub(crate) static GROUP: Group = Group {
             name: s(84091, 13), /* UntrustedRole */
             syntax: 745,
             access: Access::ReadWrite,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(87831, 11), /* ChallengeID */
             syntax: 3,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
             name: s(25595, 5), /* Value */
             syntax: 352,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
             name: s(84897, 12), /* ChallengeRef */
             syntax: 746,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
             name: s(70155, 17), /* RequestExpiration */
             syntax: 707,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(87831, 11), /* ChallengeID */
             syntax: 3,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(5075, 11), /* Instruction */
             syntax: 352,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(76154, 15), /* InstructionType */
             syntax: 3,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(93899, 9), /* ValueType */
             syntax: 3,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -1097,7 +1097,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -1105,7 +1105,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(15623, 11), /* Description */
             syntax: 3,
             access: Access::ReadWrite,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -1113,7 +1113,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(3773, 6), /* Enable */
             syntax: 26,
             access: Access::ReadWrite,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -1121,7 +1121,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(5075, 11), /* Instruction */
             syntax: 352,
             access: Access::ReadWrite,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -1129,7 +1129,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(76154, 15), /* InstructionType */
             syntax: 747,
             access: Access::ReadWrite,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -1137,7 +1137,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(82856, 13), /* LockoutPeriod */
             syntax: 748,
             access: Access::ReadWrite,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -1145,7 +1145,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(47875, 7), /* Retries */
             syntax: 0,
             access: Access::ReadWrite,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -1153,7 +1153,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(193, 4), /* Role */
             syntax: 728,
             access: Access::ReadWrite,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -1161,7 +1161,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(38248, 4), /* Type */
             syntax: 749,
             access: Access::ReadWrite,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -1169,7 +1169,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(25595, 5), /* Value */
             syntax: 750,
             access: Access::ReadWrite,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -1177,7 +1177,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(93899, 9), /* ValueType */
             syntax: 751,
             access: Access::ReadWrite,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -1185,7 +1185,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -1193,7 +1193,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(87611, 11), /* AllowedUses */
             syntax: 752,
             access: Access::ReadWrite,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -1201,7 +1201,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(13753, 10), /* Credential */
             syntax: 753,
             access: Access::ReadWrite,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -1209,7 +1209,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(3773, 6), /* Enable */
             syntax: 26,
             access: Access::ReadWrite,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -1217,7 +1217,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(193, 4), /* Role */
             syntax: 728,
             access: Access::ReadWrite,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -1225,7 +1225,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -1233,7 +1233,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(3773, 6), /* Enable */
             syntax: 26,
             access: Access::ReadWrite,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -1241,14 +1241,14 @@ pub(crate) static GROUP: Group = Group {
             name: s(31079, 4), /* Name */
             syntax: 3,
             access: Access::ReadWrite,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(47157, 25), /* PermissionNumberOfEntries */
             syntax: 0,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -1256,7 +1256,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -1264,7 +1264,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(84981, 12), /* CommandEvent */
             syntax: 754,
             access: Access::ReadWrite,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -1272,7 +1272,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(3773, 6), /* Enable */
             syntax: 26,
             access: Access::ReadWrite,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -1280,7 +1280,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(76139, 15), /* InstantiatedObj */
             syntax: 754,
             access: Access::ReadWrite,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -1288,7 +1288,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(10766, 3), /* Obj */
             syntax: 754,
             access: Access::ReadWrite,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -1296,7 +1296,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(81824, 5), /* Order */
             syntax: 227,
             access: Access::ReadWrite,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -1304,7 +1304,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(9915, 5), /* Param */
             syntax: 754,
             access: Access::ReadWrite,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -1312,7 +1312,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(96410, 7), /* Targets */
             syntax: 398,
             access: Access::ReadWrite,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -1320,7 +1320,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -1328,7 +1328,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(3773, 6), /* Enable */
             syntax: 26,
             access: Access::ReadWrite,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -1336,7 +1336,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(90710, 10), /* EnableMDNS */
             syntax: 73,
             access: Access::ReadWrite,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -1344,14 +1344,14 @@ pub(crate) static GROUP: Group = Group {
             name: s(18372, 8), /* Protocol */
             syntax: 755,
             access: Access::ReadWrite,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(2491, 6), /* Status */
             syntax: 756,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -1359,7 +1359,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(91500, 10), /* PublishQoS */
             syntax: 117,
             access: Access::ReadWrite,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -1367,7 +1367,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(36041, 9), /* Reference */
             syntax: 119,
             access: Access::ReadWrite,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -1375,14 +1375,14 @@ pub(crate) static GROUP: Group = Group {
             name: s(51980, 23), /* ResponseTopicConfigured */
             syntax: 118,
             access: Access::ReadWrite,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(52003, 23), /* ResponseTopicDiscovered */
             syntax: 118,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -1390,14 +1390,14 @@ pub(crate) static GROUP: Group = Group {
             name: s(18452, 11), /* Destination */
             syntax: 399,
             access: Access::ReadWrite,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(56211, 21), /* DestinationFromServer */
             syntax: 399,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -1405,7 +1405,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(36041, 9), /* Reference */
             syntax: 741,
             access: Access::ReadWrite,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -1413,7 +1413,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(64000, 19), /* UnixDomainSocketRef */
             syntax: 742,
             access: Access::ReadWrite,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -1421,7 +1421,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(72234, 16), /* EnableEncryption */
             syntax: 73,
             access: Access::ReadWrite,
-            version: v(2, 14, 0),
+            version: v(14, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -1429,7 +1429,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(30479, 10), /* Interfaces */
             syntax: 229,
             access: Access::ReadWrite,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -1437,7 +1437,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(69084, 17), /* KeepAliveInterval */
             syntax: 757,
             access: Access::ReadWrite,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -1445,7 +1445,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(34847, 4), /* Path */
             syntax: 3,
             access: Access::ReadWrite,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -1453,7 +1453,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(9673, 4), /* Port */
             syntax: 758,
             access: Access::ReadWrite,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -1461,14 +1461,14 @@ pub(crate) static GROUP: Group = Group {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(9774, 10), /* Controller */
             syntax: 94,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -1476,7 +1476,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(3773, 6), /* Enable */
             syntax: 26,
             access: Access::ReadWrite,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -1484,7 +1484,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(22621, 8), /* Interval */
             syntax: 578,
             access: Access::ReadWrite,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -1492,42 +1492,42 @@ pub(crate) static GROUP: Group = Group {
             name: s(74045, 13), /* ReferenceList */
             syntax: 714,
             access: Access::ReadWrite,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(48566, 24), /* ChangeSet.{i}.ObjectPath */
             syntax: 6,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(22979, 38), /* ChangeSet.{i}.Parameter.{i}.ChangeTime */
             syntax: 10,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(31051, 32), /* ChangeSet.{i}.Parameter.{i}.Name */
             syntax: 6,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(25564, 36), /* ChangeSet.{i}.Parameter.{i}.OldValue */
             syntax: 6,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(29798, 33), /* ChangeSet.{i}.Parameter.{i}.Value */
             syntax: 6,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -1535,35 +1535,35 @@ pub(crate) static GROUP: Group = Group {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(50761, 7), /* Command */
             syntax: 3,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(90450, 10), /* CommandKey */
             syntax: 3,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(91370, 10), /* Originator */
             syntax: 3,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(2491, 6), /* Status */
             syntax: 759,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -1571,14 +1571,14 @@ pub(crate) static GROUP: Group = Group {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(85053, 12), /* CreationDate */
             syntax: 10,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -1586,7 +1586,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(3773, 6), /* Enable */
             syntax: 26,
             access: Access::ReadWrite,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -1594,7 +1594,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(1722, 2), /* ID */
             syntax: 760,
             access: Access::ReadWrite,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -1602,7 +1602,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(76739, 15), /* NotifExpiration */
             syntax: 176,
             access: Access::ReadWrite,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -1610,7 +1610,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(32622, 10), /* NotifRetry */
             syntax: 26,
             access: Access::ReadWrite,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -1618,7 +1618,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(93260, 9), /* NotifType */
             syntax: 761,
             access: Access::ReadWrite,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -1626,14 +1626,14 @@ pub(crate) static GROUP: Group = Group {
             name: s(77809, 10), /* Persistent */
             syntax: 26,
             access: Access::ReadWrite,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(93503, 9), /* Recipient */
             syntax: 94,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -1641,7 +1641,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(74045, 13), /* ReferenceList */
             syntax: 714,
             access: Access::ReadWrite,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -1649,7 +1649,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(92030, 10), /* TimeToLive */
             syntax: 176,
             access: Access::ReadWrite,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -1657,7 +1657,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(83935, 13), /* TriggerAction */
             syntax: 762,
             access: Access::ReadWrite,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -1665,7 +1665,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(58290, 21), /* TriggerConfigSettings */
             syntax: 763,
             access: Access::ReadWrite,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -1673,14 +1673,14 @@ pub(crate) static GROUP: Group = Group {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(9774, 10), /* Controller */
             syntax: 94,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -1688,7 +1688,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(3773, 6), /* Enable */
             syntax: 26,
             access: Access::ReadWrite,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -1696,7 +1696,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(83090, 13), /* OperatingMode */
             syntax: 764,
             access: Access::ReadWrite,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -1704,7 +1704,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(83389, 13), /* ReferencePath */
             syntax: 3,
             access: Access::ReadWrite,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -1712,7 +1712,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(16984, 17), /* ThresholdOperator */
             syntax: 765,
             access: Access::ReadWrite,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -1720,7 +1720,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(80909, 14), /* ThresholdParam */
             syntax: 3,
             access: Access::ReadWrite,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -1728,21 +1728,21 @@ pub(crate) static GROUP: Group = Group {
             name: s(80923, 14), /* ThresholdValue */
             syntax: 3,
             access: Access::ReadWrite,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(93314, 9), /* ParamPath */
             syntax: 3,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(91420, 10), /* ParamValue */
             syntax: 3,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -1750,14 +1750,14 @@ pub(crate) static GROUP: Group = Group {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
-            version: v(2, 18, 0),
+            version: v(18, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(9774, 10), /* Controller */
             syntax: 94,
-            version: v(2, 18, 0),
+            version: v(18, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -1765,7 +1765,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(3773, 6), /* Enable */
             syntax: 26,
             access: Access::ReadWrite,
-            version: v(2, 18, 0),
+            version: v(18, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -1773,7 +1773,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(36041, 9), /* Reference */
             syntax: 3,
             access: Access::ReadWrite,
-            version: v(2, 18, 0),
+            version: v(18, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -1781,14 +1781,14 @@ pub(crate) static GROUP: Group = Group {
             name: s(73866, 16), /* ReloadTimerValue */
             syntax: 28,
             access: Access::ReadWrite,
-            version: v(2, 18, 0),
+            version: v(18, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(63145, 19), /* RemainingTimerValue */
             syntax: 28,
-            version: v(2, 18, 0),
+            version: v(18, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
@@ -1796,35 +1796,35 @@ pub(crate) static GROUP: Group = Group {
             name: s(67203, 18), /* SeverityIndication */
             syntax: 766,
             access: Access::ReadWrite,
-            version: v(2, 18, 0),
+            version: v(18, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(2491, 6), /* Status */
             syntax: 767,
-            version: v(2, 18, 0),
+            version: v(18, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(36041, 9), /* Reference */
             syntax: 3,
-            version: v(2, 18, 0),
+            version: v(18, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(73866, 16), /* ReloadTimerValue */
             syntax: 28,
-            version: v(2, 18, 0),
+            version: v(18, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(67203, 18), /* SeverityIndication */
             syntax: 3,
-            version: v(2, 18, 0),
+            version: v(18, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -1837,7 +1837,7 @@ pub(crate) static GROUP: Group = Group {
             input: p(17, 2),
             output: p(19, 0),
             status: Status::Current,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             protocols: Protocols::USP,
         },
         Command {
@@ -1847,7 +1847,7 @@ pub(crate) static GROUP: Group = Group {
             input: p(35, 0),
             output: p(35, 0),
             status: Status::Current,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             protocols: Protocols::USP,
         },
         Command {
@@ -1857,7 +1857,7 @@ pub(crate) static GROUP: Group = Group {
             input: p(35, 1),
             output: p(36, 1),
             status: Status::Current,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             protocols: Protocols::USP,
         },
         Command {
@@ -1867,7 +1867,7 @@ pub(crate) static GROUP: Group = Group {
             input: p(53, 2),
             output: p(55, 0),
             status: Status::Current,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             protocols: Protocols::USP,
         },
         Command {
@@ -1877,7 +1877,7 @@ pub(crate) static GROUP: Group = Group {
             input: p(55, 0),
             output: p(55, 0),
             status: Status::Current,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             protocols: Protocols::USP,
         },
         Command {
@@ -1887,7 +1887,7 @@ pub(crate) static GROUP: Group = Group {
             input: p(67, 0),
             output: p(67, 0),
             status: Status::Current,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             protocols: Protocols::USP,
         },
         Command {
@@ -1897,7 +1897,7 @@ pub(crate) static GROUP: Group = Group {
             input: p(90, 0),
             output: p(90, 0),
             status: Status::Current,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             protocols: Protocols::USP,
         },
         Command {
@@ -1907,7 +1907,7 @@ pub(crate) static GROUP: Group = Group {
             input: p(99, 2),
             output: p(101, 0),
             status: Status::Current,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             protocols: Protocols::USP,
         },
         Command {
@@ -1917,7 +1917,7 @@ pub(crate) static GROUP: Group = Group {
             input: p(101, 2),
             output: p(103, 4),
             status: Status::Current,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             protocols: Protocols::USP,
         },
         Command {
@@ -1927,7 +1927,7 @@ pub(crate) static GROUP: Group = Group {
             input: p(168, 0),
             output: p(168, 0),
             status: Status::Current,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             protocols: Protocols::USP,
         },
         Command {
@@ -1937,7 +1937,7 @@ pub(crate) static GROUP: Group = Group {
             input: p(199, 0),
             output: p(199, 0),
             status: Status::Current,
-            version: v(2, 18, 0),
+            version: v(18, 0),
             protocols: Protocols::USP,
         },
     ],
@@ -1947,7 +1947,7 @@ pub(crate) static GROUP: Group = Group {
             group: GroupRef(&GROUP),
             arguments: p(19, 0),
             status: Status::Current,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             protocols: Protocols::USP,
         },
         Event {
@@ -1955,7 +1955,7 @@ pub(crate) static GROUP: Group = Group {
             group: GroupRef(&GROUP),
             arguments: p(19, 12),
             status: Status::Current,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             protocols: Protocols::USP,
         },
         Event {
@@ -1963,7 +1963,7 @@ pub(crate) static GROUP: Group = Group {
             group: GroupRef(&GROUP),
             arguments: p(31, 0),
             status: Status::Current,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             protocols: Protocols::USP,
         },
         Event {
@@ -1971,7 +1971,7 @@ pub(crate) static GROUP: Group = Group {
             group: GroupRef(&GROUP),
             arguments: p(158, 5),
             status: Status::Current,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             protocols: Protocols::USP,
         },
         Event {
@@ -1979,7 +1979,7 @@ pub(crate) static GROUP: Group = Group {
             group: GroupRef(&GROUP),
             arguments: p(189, 2),
             status: Status::Current,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             protocols: Protocols::USP,
         },
         Event {
@@ -1987,7 +1987,7 @@ pub(crate) static GROUP: Group = Group {
             group: GroupRef(&GROUP),
             arguments: p(199, 3),
             status: Status::Current,
-            version: v(2, 18, 0),
+            version: v(18, 0),
             protocols: Protocols::USP,
         },
     ],

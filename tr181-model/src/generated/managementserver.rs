@@ -23,7 +23,7 @@ pub(crate) static GROUP: Group = Group {
         },
         Object {
             path: s(13768, 49), /* Device.ManagementServer.DUStateChangeComplPolicy. */
-            version: v(2, 1, 0),
+            version: v(1, 0),
             protocols: Protocols::CWMP,
             parameters: p(54, 4),
             ..object(&GROUP)
@@ -63,14 +63,14 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(38175, 29) /* EmbeddedDeviceNumberOfEntries */),
             unique_keys: p(2, 1),
-            version: v(2, 3, 0),
+            version: v(3, 0),
             protocols: Protocols::CWMP,
             parameters: p(68, 12),
             ..object(&GROUP)
         },
         Object {
             path: s(21094, 40), /* Device.ManagementServer.HeartbeatPolicy. */
-            version: v(2, 12, 0),
+            version: v(12, 0),
             protocols: Protocols::CWMP,
             parameters: p(80, 3),
             ..object(&GROUP)
@@ -83,7 +83,7 @@ pub(crate) static GROUP: Group = Group {
             num_entries_parameter: Some(s(35841, 30) /* InformParameterNumberOfEntries */),
             enable_parameter: Some(s(3773, 6) /* Enable */),
             unique_keys: p(3, 2),
-            version: v(2, 8, 0),
+            version: v(8, 0),
             protocols: Protocols::CWMP,
             parameters: p(83, 4),
             ..object(&GROUP)
@@ -100,7 +100,7 @@ pub(crate) static GROUP: Group = Group {
         },
         Object {
             path: s(23511, 38), /* Device.ManagementServer.StandbyPolicy. */
-            version: v(2, 7, 0),
+            version: v(7, 0),
             protocols: Protocols::CWMP,
             parameters: p(91, 8),
             ..object(&GROUP)
@@ -111,7 +111,7 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(41298, 28) /* VirtualDeviceNumberOfEntries */),
             unique_keys: p(6, 1),
-            version: v(2, 3, 0),
+            version: v(3, 0),
             protocols: Protocols::CWMP,
             parameters: p(99, 8),
             ..object(&GROUP)
@@ -121,7 +121,7 @@ pub(crate) static GROUP: Group = Group {
         Parameter {
             name: s(58598, 20), /* AliasBasedAddressing */
             syntax: 16,
-            version: v(2, 3, 0),
+            version: v(3, 0),
             flags: ParameterFlags::new(Protocols::CWMP, true, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -129,7 +129,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(61207, 19), /* AutoCreateInstances */
             syntax: 262,
             access: Access::ReadWrite,
-            version: v(2, 3, 0),
+            version: v(3, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -151,14 +151,14 @@ pub(crate) static GROUP: Group = Group {
             name: s(50784, 23), /* ConnReqAllowedJabberIDs */
             syntax: 803,
             access: Access::ReadWrite,
-            version: v(2, 7, 0),
+            version: v(7, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(75434, 15), /* ConnReqJabberID */
             syntax: 3,
-            version: v(2, 7, 0),
+            version: v(7, 0),
             flags: ParameterFlags::new(
                 Protocols::CWMP,
                 false,
@@ -171,7 +171,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(55938, 21), /* ConnReqXMPPConnection */
             syntax: 804,
             access: Access::ReadWrite,
-            version: v(2, 7, 0),
+            version: v(7, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -211,7 +211,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(87941, 11), /* DelayReboot */
             syntax: 194,
             access: Access::ReadWrite,
-            version: v(2, 10, 0),
+            version: v(10, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -224,7 +224,7 @@ pub(crate) static GROUP: Group = Group {
         Parameter {
             name: s(38175, 29), /* EmbeddedDeviceNumberOfEntries */
             syntax: 0,
-            version: v(2, 3, 0),
+            version: v(3, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -239,14 +239,14 @@ pub(crate) static GROUP: Group = Group {
             name: s(48998, 15), /* HTTPCompression */
             syntax: 806,
             access: Access::ReadWrite,
-            version: v(2, 7, 0),
+            version: v(7, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(48998, 24), /* HTTPCompressionSupported */
             syntax: 110,
-            version: v(2, 7, 0),
+            version: v(7, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -254,14 +254,14 @@ pub(crate) static GROUP: Group = Group {
             name: s(42463, 27), /* HTTPConnectionRequestEnable */
             syntax: 120,
             access: Access::ReadWrite,
-            version: v(2, 11, 0),
+            version: v(11, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(35841, 30), /* InformParameterNumberOfEntries */
             syntax: 0,
-            version: v(2, 8, 0),
+            version: v(8, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -269,14 +269,14 @@ pub(crate) static GROUP: Group = Group {
             name: s(85701, 12), /* InstanceMode */
             syntax: 807,
             access: Access::ReadWrite,
-            version: v(2, 3, 0),
+            version: v(3, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(44688, 26), /* InstanceWildcardsSupported */
             syntax: 16,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -289,7 +289,7 @@ pub(crate) static GROUP: Group = Group {
         Parameter {
             name: s(19968, 41), /* LightweightNotificationProtocolsSupported */
             syntax: 808,
-            version: v(2, 7, 0),
+            version: v(7, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -297,7 +297,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(26716, 36), /* LightweightNotificationProtocolsUsed */
             syntax: 809,
             access: Access::ReadWrite,
-            version: v(2, 7, 0),
+            version: v(7, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -305,7 +305,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(24081, 38), /* LightweightNotificationTriggerInterval */
             syntax: 810,
             access: Access::ReadWrite,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -313,7 +313,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(29220, 34), /* LightweightNotificationTriggerTime */
             syntax: 10,
             access: Access::ReadWrite,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -321,7 +321,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(30359, 33), /* ManageableDeviceNotificationLimit */
             syntax: 0,
             access: Access::ReadWrite,
-            version: v(2, 7, 0),
+            version: v(7, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -424,14 +424,14 @@ pub(crate) static GROUP: Group = Group {
             name: s(80559, 14), /* ScheduleReboot */
             syntax: 10,
             access: Access::ReadWrite,
-            version: v(2, 10, 0),
+            version: v(10, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(52256, 23), /* SupportedConnReqMethods */
             syntax: 811,
-            version: v(2, 7, 0),
+            version: v(7, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -445,7 +445,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(36771, 30), /* UDPLightweightNotificationHost */
             syntax: 6,
             access: Access::ReadWrite,
-            version: v(2, 7, 0),
+            version: v(7, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -453,7 +453,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(36801, 30), /* UDPLightweightNotificationPort */
             syntax: 0,
             access: Access::ReadWrite,
-            version: v(2, 7, 0),
+            version: v(7, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -481,7 +481,7 @@ pub(crate) static GROUP: Group = Group {
         Parameter {
             name: s(41298, 28), /* VirtualDeviceNumberOfEntries */
             syntax: 0,
-            version: v(2, 3, 0),
+            version: v(3, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -517,7 +517,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(3773, 6), /* Enable */
             syntax: 16,
             access: Access::ReadWrite,
-            version: v(2, 1, 0),
+            version: v(1, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -525,7 +525,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(75854, 15), /* FaultCodeFilter */
             syntax: 814,
             access: Access::ReadWrite,
-            version: v(2, 1, 0),
+            version: v(1, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -533,7 +533,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(62803, 19), /* OperationTypeFilter */
             syntax: 815,
             access: Access::ReadWrite,
-            version: v(2, 1, 0),
+            version: v(1, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -541,7 +541,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(73994, 16), /* ResultTypeFilter */
             syntax: 743,
             access: Access::ReadWrite,
-            version: v(2, 1, 0),
+            version: v(1, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -568,7 +568,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
-            version: v(2, 3, 0),
+            version: v(3, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -615,84 +615,84 @@ pub(crate) static GROUP: Group = Group {
         Parameter {
             name: s(71706, 16), /* CommandProcessed */
             syntax: 816,
-            version: v(2, 3, 0),
+            version: v(3, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(50761, 23), /* CommandProcessingErrMsg */
             syntax: 13,
-            version: v(2, 3, 0),
+            version: v(3, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(85029, 12), /* ControllerID */
             syntax: 6,
-            version: v(2, 3, 0),
+            version: v(3, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(44246, 17), /* DiscoveryProtocol */
             syntax: 817,
-            version: v(2, 6, 0),
+            version: v(6, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(44246, 26), /* DiscoveryProtocolReference */
             syntax: 465,
-            version: v(2, 6, 0),
+            version: v(6, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(6317, 4), /* Host */
             syntax: 818,
-            version: v(2, 3, 0),
+            version: v(3, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(85773, 12), /* LastSyncTime */
             syntax: 10,
-            version: v(2, 3, 0),
+            version: v(3, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(77189, 15), /* ProxiedDeviceID */
             syntax: 6,
-            version: v(2, 3, 0),
+            version: v(3, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(54853, 13), /* ProxyProtocol */
             syntax: 380,
-            version: v(2, 3, 0),
+            version: v(3, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(54853, 22), /* ProxyProtocolReference */
             syntax: 694,
-            version: v(2, 6, 0),
+            version: v(6, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(36041, 9), /* Reference */
             syntax: 694,
-            version: v(2, 3, 0),
+            version: v(3, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(19617, 18), /* SupportedDataModel */
             syntax: 819,
-            version: v(2, 3, 0),
+            version: v(3, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -700,7 +700,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(3773, 6), /* Enable */
             syntax: 16,
             access: Access::ReadWrite,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -708,7 +708,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(79481, 14), /* InitiationTime */
             syntax: 10,
             access: Access::ReadWrite,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -716,7 +716,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(34924, 17), /* ReportingInterval */
             syntax: 820,
             access: Access::ReadWrite,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -724,7 +724,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
-            version: v(2, 8, 0),
+            version: v(8, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -732,7 +732,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(3773, 6), /* Enable */
             syntax: 26,
             access: Access::ReadWrite,
-            version: v(2, 8, 0),
+            version: v(8, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -740,7 +740,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(92729, 9), /* EventList */
             syntax: 398,
             access: Access::ReadWrite,
-            version: v(2, 8, 0),
+            version: v(8, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -748,7 +748,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(83194, 13), /* ParameterName */
             syntax: 115,
             access: Access::ReadWrite,
-            version: v(2, 8, 0),
+            version: v(8, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -780,7 +780,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(58818, 20), /* CRAwarenessRequested */
             syntax: 262,
             access: Access::ReadWrite,
-            version: v(2, 7, 0),
+            version: v(7, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -788,7 +788,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(48470, 24), /* CRUnawarenessMaxDuration */
             syntax: 822,
             access: Access::ReadWrite,
-            version: v(2, 7, 0),
+            version: v(7, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -796,14 +796,14 @@ pub(crate) static GROUP: Group = Group {
             name: s(69305, 17), /* MaxMissedPeriodic */
             syntax: 823,
             access: Access::ReadWrite,
-            version: v(2, 7, 0),
+            version: v(7, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(51704, 23), /* NetworkAwarenessCapable */
             syntax: 16,
-            version: v(2, 7, 0),
+            version: v(7, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -811,7 +811,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(57093, 21), /* NotifyMissedScheduled */
             syntax: 262,
             access: Access::ReadWrite,
-            version: v(2, 7, 0),
+            version: v(7, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -819,7 +819,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(45182, 26), /* PeriodicAwarenessRequested */
             syntax: 262,
             access: Access::ReadWrite,
-            version: v(2, 7, 0),
+            version: v(7, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -827,70 +827,70 @@ pub(crate) static GROUP: Group = Group {
             name: s(43138, 27), /* ScheduledAwarenessRequested */
             syntax: 16,
             access: Access::ReadWrite,
-            version: v(2, 7, 0),
+            version: v(7, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(74106, 16), /* SelfTimerCapable */
             syntax: 16,
-            version: v(2, 7, 0),
+            version: v(7, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(44246, 17), /* DiscoveryProtocol */
             syntax: 817,
-            version: v(2, 6, 0),
+            version: v(6, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(44246, 26), /* DiscoveryProtocolReference */
             syntax: 465,
-            version: v(2, 6, 0),
+            version: v(6, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(6317, 4), /* Host */
             syntax: 818,
-            version: v(2, 3, 0),
+            version: v(3, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(76484, 15), /* ManufacturerOUI */
             syntax: 349,
-            version: v(2, 3, 0),
+            version: v(3, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(86397, 12), /* ProductClass */
             syntax: 31,
-            version: v(2, 3, 0),
+            version: v(3, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(54853, 13), /* ProxyProtocol */
             syntax: 380,
-            version: v(2, 3, 0),
+            version: v(3, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(54853, 22), /* ProxyProtocolReference */
             syntax: 694,
-            version: v(2, 6, 0),
+            version: v(6, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(86913, 12), /* SerialNumber */
             syntax: 31,
-            version: v(2, 3, 0),
+            version: v(3, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },

@@ -26,7 +26,7 @@ pub(crate) static GROUP: Group = Group {
         },
         Object {
             path: s(35271, 30), /* Device.MoCA.Interface.{i}.Aca. */
-            version: v(2, 17, 0),
+            version: v(17, 0),
             parameters: p(163, 7),
             commands: p(0, 1),
             ..object(&GROUP)
@@ -39,7 +39,7 @@ pub(crate) static GROUP: Group = Group {
             num_entries_parameter: Some(s(39506, 28) /* AccessControlNumberOfEntries */),
             enable_parameter: Some(s(3773, 6) /* Enable */),
             unique_keys: p(2, 1),
-            version: v(2, 17, 0),
+            version: v(17, 0),
             parameters: p(177, 2),
             ..object(&GROUP)
         },
@@ -58,7 +58,7 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(38792, 21) /* BridgeNumberOfEntries */),
             unique_keys: p(4, 1),
-            version: v(2, 17, 0),
+            version: v(17, 0),
             parameters: p(215, 2),
             ..object(&GROUP)
         },
@@ -68,7 +68,7 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(62594, 19) /* MeshNumberOfEntries */),
             unique_keys: p(5, 1),
-            version: v(2, 17, 0),
+            version: v(17, 0),
             parameters: p(217, 9),
             ..object(&GROUP)
         },
@@ -78,7 +78,7 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(49478, 24) /* MeshScModNumberOfEntries */),
             unique_keys: p(6, 1),
-            version: v(2, 17, 0),
+            version: v(17, 0),
             parameters: p(226, 7),
             ..object(&GROUP)
         },
@@ -98,7 +98,7 @@ pub(crate) static GROUP: Group = Group {
         },
         Object {
             path: s(31659, 32), /* Device.MoCA.Interface.{i}.Reset. */
-            version: v(2, 17, 0),
+            version: v(17, 0),
             parameters: p(253, 4),
             ..object(&GROUP)
         },
@@ -110,7 +110,7 @@ pub(crate) static GROUP: Group = Group {
             num_entries_parameter: Some(s(60398, 20) /* RlapmNumberOfEntries */),
             enable_parameter: Some(s(3773, 6) /* Enable */),
             unique_keys: p(8, 1),
-            version: v(2, 17, 0),
+            version: v(17, 0),
             parameters: p(257, 6),
             ..object(&GROUP)
         },
@@ -122,7 +122,7 @@ pub(crate) static GROUP: Group = Group {
             num_entries_parameter: Some(s(63411, 19) /* SapmNumberOfEntries */),
             enable_parameter: Some(s(3773, 6) /* Enable */),
             unique_keys: p(9, 1),
-            version: v(2, 17, 0),
+            version: v(17, 0),
             parameters: p(263, 6),
             ..object(&GROUP)
         },
@@ -142,7 +142,7 @@ pub(crate) static GROUP: Group = Group {
         Parameter {
             name: s(52785, 21), /* AbovePhyThresholdTrap */
             syntax: 0,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -150,25 +150,25 @@ pub(crate) static GROUP: Group = Group {
             name: s(61036, 19), /* AccessControlEnable */
             syntax: 262,
             access: Access::ReadWrite,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(39506, 28), /* AccessControlNumberOfEntries */
             syntax: 0,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(94305, 8), /* AeNumber */
             syntax: 0,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(75074, 15), /* AggregationSize */
             syntax: 0,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
@@ -193,7 +193,7 @@ pub(crate) static GROUP: Group = Group {
         Parameter {
             name: s(90300, 10), /* AvbSupport */
             syntax: 16,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
@@ -205,14 +205,14 @@ pub(crate) static GROUP: Group = Group {
             name: s(4491, 4), /* Band */
             syntax: 825,
             access: Access::ReadWrite,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(53027, 22), /* BeaconPowerDistributed */
             syntax: 826,
             access: Access::ReadWrite,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
@@ -226,47 +226,47 @@ pub(crate) static GROUP: Group = Group {
             name: s(71530, 16), /* BeaconPowerLocal */
             syntax: 828,
             access: Access::ReadWrite,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(58738, 16), /* BeaconPowerMePie */
             syntax: 336,
             access: Access::ReadWrite,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(58738, 20), /* BeaconPowerMePieSend */
             syntax: 16,
             access: Access::ReadWrite,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(58758, 20), /* BeaconPowerNetConfig */
             syntax: 16,
             access: Access::ReadWrite,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(53049, 21), /* BelowPhyThresholdTrap */
             syntax: 0,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(38792, 21), /* BridgeNumberOfEntries */
             syntax: 0,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(44012, 24), /* ConnectedNodesChangeTrap */
             syntax: 0,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -274,19 +274,19 @@ pub(crate) static GROUP: Group = Group {
             name: s(44012, 26), /* ConnectedNodesChangeTrapEn */
             syntax: 262,
             access: Access::ReadWrite,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(48614, 24), /* ConnectedNodesDropReason */
             syntax: 357,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(64881, 18), /* ConnectedNodesInfo */
             syntax: 829,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
@@ -309,7 +309,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(72282, 16), /* EnhancedPassword */
             syntax: 831,
             access: Access::ReadWrite,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
@@ -321,7 +321,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(88161, 11), /* FirstOffset */
             syntax: 832,
             access: Access::ReadWrite,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
@@ -344,7 +344,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(42490, 27), /* HandoffToLowerVersionEnable */
             syntax: 262,
             access: Access::ReadWrite,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
@@ -374,38 +374,38 @@ pub(crate) static GROUP: Group = Group {
             name: s(49118, 24), /* LastOperFreqUpdateEnable */
             syntax: 16,
             access: Access::ReadWrite,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(82791, 13), /* LinkDownCount */
             syntax: 259,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(72810, 15), /* LinkFailureTrap */
             syntax: 0,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(43507, 9), /* LinkState */
             syntax: 688,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(92972, 9), /* LmoNodeID */
             syntax: 824,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(79635, 13), /* LmoStatusTrap */
             syntax: 0,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -413,7 +413,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(82817, 13), /* LmoTrapEnable */
             syntax: 262,
             access: Access::ReadWrite,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
@@ -450,39 +450,39 @@ pub(crate) static GROUP: Group = Group {
         Parameter {
             name: s(62594, 19), /* MeshNumberOfEntries */
             syntax: 0,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(49478, 24), /* MeshScModNumberOfEntries */
             syntax: 0,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(30425, 33), /* MgntEntityNetIePayloadRespTimeout */
             syntax: 836,
             access: Access::ReadWrite,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(49502, 24), /* MgntEntityNetIePayloadRx */
             syntax: 837,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(49526, 24), /* MgntEntityNetIePayloadTx */
             syntax: 837,
             access: Access::ReadWrite,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(32299, 30), /* MgntEntityNetwIePayloadRecTrap */
             syntax: 0,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -490,39 +490,39 @@ pub(crate) static GROUP: Group = Group {
             name: s(32299, 32), /* MgntEntityNetwIePayloadRecTrapEn */
             syntax: 262,
             access: Access::ReadWrite,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(73130, 16), /* Moca25PhyCapable */
             syntax: 16,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(65943, 18), /* MpsInitScanPayload */
             syntax: 336,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(62632, 18), /* MpsInitScanRecTrap */
             syntax: 0,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(73178, 15), /* MpsPairFailTrap */
             syntax: 0,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(54413, 21), /* MpsPrivacyChangedTrap */
             syntax: 0,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -530,82 +530,82 @@ pub(crate) static GROUP: Group = Group {
             name: s(79957, 14), /* MpsPrivacyDown */
             syntax: 262,
             access: Access::ReadWrite,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(69509, 17), /* MpsPrivacyReceive */
             syntax: 120,
             access: Access::ReadWrite,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(95009, 8), /* MpsReset */
             syntax: 16,
             access: Access::ReadWrite,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(95017, 8), /* MpsState */
             syntax: 16,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(93206, 9), /* MpsTrapEn */
             syntax: 262,
             access: Access::ReadWrite,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(46990, 12), /* MpsTriggered */
             syntax: 16,
             access: Access::ReadWrite,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(76619, 15), /* MpsUnpairedTime */
             syntax: 838,
             access: Access::ReadWrite,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(88832, 11), /* MpsWalkTime */
             syntax: 839,
             access: Access::ReadWrite,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(65961, 17), /* MrNetworkFailTrap */
             syntax: 0,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(57009, 20), /* MrNetworkSuccessTrap */
             syntax: 0,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(79971, 13), /* MrRstFailTrap */
             syntax: 0,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(69526, 16), /* MrRstSuccessTrap */
             syntax: 0,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -618,20 +618,20 @@ pub(crate) static GROUP: Group = Group {
             name: s(49550, 24), /* NcPrivSupportedRecTrapEn */
             syntax: 262,
             access: Access::ReadWrite,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(44948, 25), /* NcPrivacySupportedRecTrap */
             syntax: 0,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(93233, 9), /* NcVersion */
             syntax: 840,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
@@ -643,33 +643,33 @@ pub(crate) static GROUP: Group = Group {
             name: s(88887, 11), /* NetworkJoin */
             syntax: 16,
             access: Access::ReadWrite,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(49574, 24), /* NetworkNameAdmissionRule */
             syntax: 841,
             access: Access::ReadWrite,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(76649, 15), /* NetworkNameNcNn */
             syntax: 3,
             access: Access::ReadWrite,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(66069, 18), /* NetworkNamePayload */
             syntax: 842,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(59838, 18), /* NetworkNameRecTrap */
             syntax: 0,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -677,13 +677,13 @@ pub(crate) static GROUP: Group = Group {
             name: s(59838, 20), /* NetworkNameRecTrapEn */
             syntax: 262,
             access: Access::ReadWrite,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(86121, 12), /* NetworkState */
             syntax: 843,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
@@ -694,28 +694,28 @@ pub(crate) static GROUP: Group = Group {
         Parameter {
             name: s(51727, 22), /* NodeDropAdmFailureTrap */
             syntax: 0,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(46982, 24), /* NodeDropMpsTriggeredTrap */
             syntax: 0,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(66105, 17), /* NodeDropNcChgTrap */
             syntax: 0,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(76679, 14), /* NodeDropNcTrap */
             syntax: 0,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -723,7 +723,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(80027, 14), /* NodeDropTrapEn */
             syntax: 262,
             access: Access::ReadWrite,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
@@ -740,26 +740,26 @@ pub(crate) static GROUP: Group = Group {
             name: s(88931, 11), /* NumChannels */
             syntax: 844,
             access: Access::ReadWrite,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(59858, 8), /* NumNodes */
             syntax: 845,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(59858, 20), /* NumNodesChangeEnable */
             syntax: 262,
             access: Access::ReadWrite,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(62746, 18), /* NumNodesChangeTrap */
             syntax: 0,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -771,42 +771,42 @@ pub(crate) static GROUP: Group = Group {
         Parameter {
             name: s(86265, 12), /* PasswordHash */
             syntax: 334,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(93323, 9), /* Per25Mode */
             syntax: 847,
             access: Access::ReadWrite,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(96235, 7), /* PerMode */
             syntax: 0,
             access: Access::ReadWrite,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(52790, 12), /* PhyThreshold */
             syntax: 848,
             access: Access::ReadWrite,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(54699, 22), /* PhyThresholdTrapEnable */
             syntax: 262,
             access: Access::ReadWrite,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(80237, 14), /* PolicingEnable */
             syntax: 262,
             access: Access::ReadWrite,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
@@ -818,34 +818,34 @@ pub(crate) static GROUP: Group = Group {
         Parameter {
             name: s(54765, 21), /* PowerStateBcstRecTrap */
             syntax: 0,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(60098, 13), /* PowerStateCap */
             syntax: 850,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(62993, 18), /* PowerStateM0NcTrap */
             syntax: 0,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(63012, 18), /* PowerStateNc1xTrap */
             syntax: 0,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(57261, 20), /* PowerStateNetVerTrap */
             syntax: 0,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -853,53 +853,53 @@ pub(crate) static GROUP: Group = Group {
             name: s(69968, 17), /* PowerStateRequest */
             syntax: 851,
             access: Access::ReadWrite,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(63031, 14), /* PowerStateResp */
             syntax: 16,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(63031, 18), /* PowerStateRespTrap */
             syntax: 0,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(73530, 16), /* PowerStateStatus */
             syntax: 850,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(60118, 20), /* PowerStateTrapEnable */
             syntax: 262,
             access: Access::ReadWrite,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(54787, 21), /* PowerStateTrnsReqTrap */
             syntax: 0,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(54809, 21), /* PowerStateUcstPenTrap */
             syntax: 0,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(60138, 19), /* PowerStateWupUrTrap */
             syntax: 0,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -912,14 +912,14 @@ pub(crate) static GROUP: Group = Group {
         Parameter {
             name: s(60158, 20), /* PrimaryChannelOffset */
             syntax: 255,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(83259, 13), /* PrimaryOffset */
             syntax: 852,
             access: Access::ReadWrite,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
@@ -937,14 +937,14 @@ pub(crate) static GROUP: Group = Group {
         Parameter {
             name: s(93404, 9), /* PrivacyNc */
             syntax: 853,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(44950, 16), /* PrivacySupported */
             syntax: 854,
             access: Access::ReadWrite,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
@@ -955,73 +955,73 @@ pub(crate) static GROUP: Group = Group {
         Parameter {
             name: s(86709, 10), /* ResetCount */
             syntax: 259,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(89228, 11), /* ResetReason */
             syntax: 855,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(89272, 11), /* RlapmEnable */
             syntax: 16,
             access: Access::ReadWrite,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(60398, 20), /* RlapmNumberOfEntries */
             syntax: 0,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(66969, 18), /* RlapmProfileSelect */
             syntax: 0,
             access: Access::ReadWrite,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(91750, 10), /* SapmEnable */
             syntax: 16,
             access: Access::ReadWrite,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(63411, 19), /* SapmNumberOfEntries */
             syntax: 0,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(70359, 17), /* SapmProfileSelect */
             syntax: 0,
             access: Access::ReadWrite,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(55205, 22), /* SecondaryChannelOffset */
             syntax: 255,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(77534, 15), /* SecondaryOffset */
             syntax: 856,
             access: Access::ReadWrite,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(95361, 8), /* SeqNumMr */
             syntax: 857,
             access: Access::ReadWrite,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
@@ -1033,81 +1033,81 @@ pub(crate) static GROUP: Group = Group {
             name: s(67275, 18), /* StatusChangeEnable */
             syntax: 262,
             access: Access::ReadWrite,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(70580, 16), /* StatusChangeTrap */
             syntax: 0,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(80755, 14), /* SupportedBands */
             syntax: 825,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(50150, 24), /* SupportedEgressPqosFlows */
             syntax: 0,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(47807, 25), /* SupportedIngressPqosFlows */
             syntax: 0,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(97182, 6), /* TlpMax */
             syntax: 0,
             access: Access::ReadWrite,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(97188, 6), /* TlpMin */
             syntax: 847,
             access: Access::ReadWrite,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(93827, 9), /* TpcEnable */
             syntax: 120,
             access: Access::ReadWrite,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(70801, 17), /* TpcTargetRateNper */
             syntax: 858,
             access: Access::ReadWrite,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(45702, 26), /* TrafficPermissionEthertype */
             syntax: 859,
             access: Access::ReadWrite,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(58248, 21), /* TrafficPermissionLink */
             syntax: 357,
             access: Access::ReadWrite,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(77849, 15), /* TurboModeEnable */
             syntax: 262,
             access: Access::ReadWrite,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
@@ -1134,49 +1134,49 @@ pub(crate) static GROUP: Group = Group {
         Parameter {
             name: s(82895, 13), /* LowestPhyRate */
             syntax: 861,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(64881, 18), /* ConnectedNodesInfo */
             syntax: 829,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(65943, 18), /* MpsInitScanPayload */
             syntax: 336,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(93404, 9), /* PrivacyNc */
             syntax: 3,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(66069, 18), /* NetworkNamePayload */
             syntax: 842,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(59858, 8), /* NumNodes */
             syntax: 845,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(2491, 6), /* Status */
             syntax: 3,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -1184,7 +1184,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(85, 7), /* Channel */
             syntax: 0,
             access: Access::ReadWrite,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -1192,7 +1192,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(72154, 16), /* DiagnosticsState */
             syntax: 862,
             access: Access::ReadWrite,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -1200,14 +1200,14 @@ pub(crate) static GROUP: Group = Group {
             name: s(91254, 6), /* NodeID */
             syntax: 824,
             access: Access::ReadWrite,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(86337, 12), /* PowerProfile */
             syntax: 357,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -1215,14 +1215,14 @@ pub(crate) static GROUP: Group = Group {
             name: s(80447, 14), /* ReportNodeMask */
             syntax: 334,
             access: Access::ReadWrite,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(87033, 12), /* TotalRxPower */
             syntax: 863,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -1230,7 +1230,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(38248, 4), /* Type */
             syntax: 864,
             access: Access::ReadWrite,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -1238,7 +1238,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(85, 7), /* Channel */
             syntax: 0,
             access: Access::ReadWrite,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -1246,7 +1246,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(91254, 6), /* NodeID */
             syntax: 824,
             access: Access::ReadWrite,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -1254,7 +1254,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(80447, 14), /* ReportNodeMask */
             syntax: 334,
             access: Access::ReadWrite,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -1262,28 +1262,28 @@ pub(crate) static GROUP: Group = Group {
             name: s(38248, 4), /* Type */
             syntax: 864,
             access: Access::ReadWrite,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(86337, 12), /* PowerProfile */
             syntax: 357,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(2491, 6), /* Status */
             syntax: 865,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(87033, 12), /* TotalRxPower */
             syntax: 863,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -1291,14 +1291,14 @@ pub(crate) static GROUP: Group = Group {
             name: s(3773, 6), /* Enable */
             syntax: 73,
             access: Access::ReadWrite,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(5260, 10), /* MACAddress */
             syntax: 188,
             access: Access::ReadWrite,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
@@ -1309,31 +1309,31 @@ pub(crate) static GROUP: Group = Group {
         Parameter {
             name: s(94305, 8), /* AeNumber */
             syntax: 0,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(75074, 15), /* AggregationSize */
             syntax: 0,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(78459, 14), /* BondingCapable */
             syntax: 16,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(65187, 18), /* EgressNodeNumFlows */
             syntax: 0,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(53599, 22), /* EnhancedPrivacyCapable */
             syntax: 16,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
@@ -1344,13 +1344,13 @@ pub(crate) static GROUP: Group = Group {
         Parameter {
             name: s(62252, 19), /* IngressNodeNumFlows */
             syntax: 0,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(94921, 8), /* LinkType */
             syntax: 866,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
@@ -1361,7 +1361,7 @@ pub(crate) static GROUP: Group = Group {
         Parameter {
             name: s(73130, 16), /* Moca25PhyCapable */
             syntax: 16,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
@@ -1372,7 +1372,7 @@ pub(crate) static GROUP: Group = Group {
         Parameter {
             name: s(90579, 6), /* PDelay */
             syntax: 255,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
@@ -1393,13 +1393,13 @@ pub(crate) static GROUP: Group = Group {
         Parameter {
             name: s(50109, 10), /* PowerState */
             syntax: 850,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(60098, 20), /* PowerStateCapability */
             syntax: 850,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
@@ -1421,7 +1421,7 @@ pub(crate) static GROUP: Group = Group {
         Parameter {
             name: s(70274, 11), /* RxCorrected */
             syntax: 144,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
@@ -1445,7 +1445,7 @@ pub(crate) static GROUP: Group = Group {
         Parameter {
             name: s(93566, 9), /* RxPwrList */
             syntax: 868,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
@@ -1457,19 +1457,19 @@ pub(crate) static GROUP: Group = Group {
         Parameter {
             name: s(93575, 9), /* RxSNRList */
             syntax: 868,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(50150, 24), /* SupportedEgressPqosFlows */
             syntax: 0,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(47807, 25), /* SupportedIngressPqosFlows */
             syntax: 0,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
@@ -1480,7 +1480,7 @@ pub(crate) static GROUP: Group = Group {
         Parameter {
             name: s(96424, 7), /* TxDrops */
             syntax: 259,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
@@ -1498,121 +1498,121 @@ pub(crate) static GROUP: Group = Group {
         Parameter {
             name: s(93845, 9), /* TxPwrList */
             syntax: 868,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(67473, 18), /* TxPwrReductionList */
             syntax: 868,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(85893, 12), /* MACAddresses */
             syntax: 869,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(89318, 9), /* NodeIndex */
             syntax: 824,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(94921, 8), /* LinkType */
             syntax: 870,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(15169, 5), /* Power */
             syntax: 871,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(58339, 14), /* PowerReduction */
             syntax: 871,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(89316, 11), /* RxNodeIndex */
             syntax: 824,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(93575, 5), /* RxSNR */
             syntax: 871,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(89756, 11), /* TxNodeIndex */
             syntax: 824,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(89778, 6), /* TxRate */
             syntax: 858,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(92110, 10), /* TxRateNper */
             syntax: 858,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(89778, 11), /* TxRateVlper */
             syntax: 858,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(73150, 12), /* ChannelIndex */
             syntax: 872,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(3769, 3), /* Mod */
             syntax: 873,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(96942, 6), /* ModM25 */
             syntax: 873,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(70814, 4), /* Nper */
             syntax: 873,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(89316, 11), /* RxNodeIndex */
             syntax: 824,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(89756, 11), /* TxNodeIndex */
             syntax: 824,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(89784, 5), /* Vlper */
             syntax: 873,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
@@ -1633,19 +1633,19 @@ pub(crate) static GROUP: Group = Group {
         Parameter {
             name: s(98103, 4), /* Dfid */
             syntax: 0,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(94593, 8), /* DscpMoca */
             syntax: 0,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(90690, 10), /* EgressGuid */
             syntax: 188,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
@@ -1662,19 +1662,19 @@ pub(crate) static GROUP: Group = Group {
         Parameter {
             name: s(95927, 7), /* FlowPer */
             syntax: 0,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(76094, 15), /* IngressClassify */
             syntax: 874,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(88425, 11), /* IngressGuid */
             syntax: 188,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
@@ -1701,7 +1701,7 @@ pub(crate) static GROUP: Group = Group {
         Parameter {
             name: s(79859, 14), /* MaximumLatency */
             syntax: 0,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
@@ -1712,129 +1712,129 @@ pub(crate) static GROUP: Group = Group {
         Parameter {
             name: s(70478, 17), /* ShortTermAvgRatio */
             syntax: 0,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(61087, 3), /* Tag */
             syntax: 0,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(96501, 7), /* VlanTag */
             syntax: 0,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(69560, 17), /* NetworkTrapEnable */
             syntax: 16,
             access: Access::ReadWrite,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(80453, 8), /* NodeMask */
             syntax: 334,
             access: Access::ReadWrite,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(30680, 9), /* StartTime */
             syntax: 875,
             access: Access::ReadWrite,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(74250, 16), /* StatusTrapEnable */
             syntax: 16,
             access: Access::ReadWrite,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(3773, 6), /* Enable */
             syntax: 73,
             access: Access::ReadWrite,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(30808, 9), /* Frequency */
             syntax: 0,
             access: Access::ReadWrite,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(59538, 20), /* GlobalAggrRxPwrLevel */
             syntax: 876,
             access: Access::ReadWrite,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(93341, 9), /* PhyMargin */
             syntax: 877,
             access: Access::ReadWrite,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(1543, 7), /* Profile */
             syntax: 0,
             access: Access::ReadWrite,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(2491, 6), /* Status */
             syntax: 878,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(50485, 23), /* AggrRxPwrLevelThreshold */
             syntax: 876,
             access: Access::ReadWrite,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(3773, 6), /* Enable */
             syntax: 73,
             access: Access::ReadWrite,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(30808, 9), /* Frequency */
             syntax: 0,
             access: Access::ReadWrite,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(93341, 9), /* PhyMargin */
             syntax: 879,
             access: Access::ReadWrite,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(1543, 7), /* Profile */
             syntax: 0,
             access: Access::ReadWrite,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(2491, 6), /* Status */
             syntax: 878,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
@@ -1913,14 +1913,14 @@ pub(crate) static GROUP: Group = Group {
             name: s(31685, 5), /* Reset */
             syntax: 40,
             access: Access::ReadWrite,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(70274, 17), /* RxCorrectedErrors */
             syntax: 144,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
@@ -1951,7 +1951,7 @@ pub(crate) static GROUP: Group = Group {
             input: p(170, 4),
             output: p(174, 3),
             status: Status::Current,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             protocols: Protocols::USP,
         },
         Command {
@@ -1961,7 +1961,7 @@ pub(crate) static GROUP: Group = Group {
             input: p(286, 0),
             output: p(286, 0),
             status: Status::Current,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             protocols: Protocols::USP,
         },
     ],
@@ -1971,7 +1971,7 @@ pub(crate) static GROUP: Group = Group {
             group: GroupRef(&GROUP),
             arguments: p(156, 0),
             status: Status::Current,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             protocols: Protocols::USP,
         },
         Event {
@@ -1979,7 +1979,7 @@ pub(crate) static GROUP: Group = Group {
             group: GroupRef(&GROUP),
             arguments: p(156, 1),
             status: Status::Current,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             protocols: Protocols::USP,
         },
         Event {
@@ -1987,7 +1987,7 @@ pub(crate) static GROUP: Group = Group {
             group: GroupRef(&GROUP),
             arguments: p(157, 1),
             status: Status::Current,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             protocols: Protocols::USP,
         },
         Event {
@@ -1995,7 +1995,7 @@ pub(crate) static GROUP: Group = Group {
             group: GroupRef(&GROUP),
             arguments: p(158, 0),
             status: Status::Current,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             protocols: Protocols::USP,
         },
         Event {
@@ -2003,7 +2003,7 @@ pub(crate) static GROUP: Group = Group {
             group: GroupRef(&GROUP),
             arguments: p(158, 0),
             status: Status::Current,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             protocols: Protocols::USP,
         },
         Event {
@@ -2011,7 +2011,7 @@ pub(crate) static GROUP: Group = Group {
             group: GroupRef(&GROUP),
             arguments: p(158, 0),
             status: Status::Current,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             protocols: Protocols::USP,
         },
         Event {
@@ -2019,7 +2019,7 @@ pub(crate) static GROUP: Group = Group {
             group: GroupRef(&GROUP),
             arguments: p(158, 1),
             status: Status::Current,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             protocols: Protocols::USP,
         },
         Event {
@@ -2027,7 +2027,7 @@ pub(crate) static GROUP: Group = Group {
             group: GroupRef(&GROUP),
             arguments: p(159, 0),
             status: Status::Current,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             protocols: Protocols::USP,
         },
         Event {
@@ -2035,7 +2035,7 @@ pub(crate) static GROUP: Group = Group {
             group: GroupRef(&GROUP),
             arguments: p(159, 0),
             status: Status::Current,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             protocols: Protocols::USP,
         },
         Event {
@@ -2043,7 +2043,7 @@ pub(crate) static GROUP: Group = Group {
             group: GroupRef(&GROUP),
             arguments: p(159, 0),
             status: Status::Current,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             protocols: Protocols::USP,
         },
         Event {
@@ -2051,7 +2051,7 @@ pub(crate) static GROUP: Group = Group {
             group: GroupRef(&GROUP),
             arguments: p(159, 0),
             status: Status::Current,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             protocols: Protocols::USP,
         },
         Event {
@@ -2059,7 +2059,7 @@ pub(crate) static GROUP: Group = Group {
             group: GroupRef(&GROUP),
             arguments: p(159, 0),
             status: Status::Current,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             protocols: Protocols::USP,
         },
         Event {
@@ -2067,7 +2067,7 @@ pub(crate) static GROUP: Group = Group {
             group: GroupRef(&GROUP),
             arguments: p(159, 0),
             status: Status::Current,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             protocols: Protocols::USP,
         },
         Event {
@@ -2075,7 +2075,7 @@ pub(crate) static GROUP: Group = Group {
             group: GroupRef(&GROUP),
             arguments: p(159, 1),
             status: Status::Current,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             protocols: Protocols::USP,
         },
         Event {
@@ -2083,7 +2083,7 @@ pub(crate) static GROUP: Group = Group {
             group: GroupRef(&GROUP),
             arguments: p(160, 1),
             status: Status::Current,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             protocols: Protocols::USP,
         },
         Event {
@@ -2091,7 +2091,7 @@ pub(crate) static GROUP: Group = Group {
             group: GroupRef(&GROUP),
             arguments: p(161, 0),
             status: Status::Current,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             protocols: Protocols::USP,
         },
         Event {
@@ -2099,7 +2099,7 @@ pub(crate) static GROUP: Group = Group {
             group: GroupRef(&GROUP),
             arguments: p(161, 0),
             status: Status::Current,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             protocols: Protocols::USP,
         },
         Event {
@@ -2107,7 +2107,7 @@ pub(crate) static GROUP: Group = Group {
             group: GroupRef(&GROUP),
             arguments: p(161, 0),
             status: Status::Current,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             protocols: Protocols::USP,
         },
         Event {
@@ -2115,7 +2115,7 @@ pub(crate) static GROUP: Group = Group {
             group: GroupRef(&GROUP),
             arguments: p(161, 0),
             status: Status::Current,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             protocols: Protocols::USP,
         },
         Event {
@@ -2123,7 +2123,7 @@ pub(crate) static GROUP: Group = Group {
             group: GroupRef(&GROUP),
             arguments: p(161, 1),
             status: Status::Current,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             protocols: Protocols::USP,
         },
         Event {
@@ -2131,7 +2131,7 @@ pub(crate) static GROUP: Group = Group {
             group: GroupRef(&GROUP),
             arguments: p(162, 0),
             status: Status::Current,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             protocols: Protocols::USP,
         },
         Event {
@@ -2139,7 +2139,7 @@ pub(crate) static GROUP: Group = Group {
             group: GroupRef(&GROUP),
             arguments: p(162, 0),
             status: Status::Current,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             protocols: Protocols::USP,
         },
         Event {
@@ -2147,7 +2147,7 @@ pub(crate) static GROUP: Group = Group {
             group: GroupRef(&GROUP),
             arguments: p(162, 0),
             status: Status::Current,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             protocols: Protocols::USP,
         },
         Event {
@@ -2155,7 +2155,7 @@ pub(crate) static GROUP: Group = Group {
             group: GroupRef(&GROUP),
             arguments: p(162, 0),
             status: Status::Current,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             protocols: Protocols::USP,
         },
         Event {
@@ -2163,7 +2163,7 @@ pub(crate) static GROUP: Group = Group {
             group: GroupRef(&GROUP),
             arguments: p(162, 0),
             status: Status::Current,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             protocols: Protocols::USP,
         },
         Event {
@@ -2171,7 +2171,7 @@ pub(crate) static GROUP: Group = Group {
             group: GroupRef(&GROUP),
             arguments: p(162, 0),
             status: Status::Current,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             protocols: Protocols::USP,
         },
         Event {
@@ -2179,7 +2179,7 @@ pub(crate) static GROUP: Group = Group {
             group: GroupRef(&GROUP),
             arguments: p(162, 0),
             status: Status::Current,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             protocols: Protocols::USP,
         },
         Event {
@@ -2187,7 +2187,7 @@ pub(crate) static GROUP: Group = Group {
             group: GroupRef(&GROUP),
             arguments: p(162, 0),
             status: Status::Current,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             protocols: Protocols::USP,
         },
         Event {
@@ -2195,7 +2195,7 @@ pub(crate) static GROUP: Group = Group {
             group: GroupRef(&GROUP),
             arguments: p(162, 1),
             status: Status::Current,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             protocols: Protocols::USP,
         },
     ],

@@ -3,7 +3,7 @@
 
 use crate::schema::{
     Access, ActiveNotify, BaseType, Facets, Group, GroupRef, Object, Parameter, ParameterFlags,
-    Protocols, Rare, Span, Status, Str, StrList, Syntax, Version,
+    Protocols, Rare, Since, Span, Status, Str, StrList, Syntax,
 };
 
 mod strings;
@@ -1086,12 +1086,8 @@ pub mod keys {
 /// The path of the root object, which every build has.
 pub(crate) const DEVICE: Str = s(0, 7) /* Device. */;
 
-const fn v(major: u8, minor: u8, patch: u8) -> Version {
-    Version {
-        major,
-        minor,
-        patch,
-    }
+const fn v(minor: u8, patch: u8) -> Since {
+    Since::new(minor, patch)
 }
 
 const fn s(offset: u32, len: u8) -> Str {
@@ -1121,7 +1117,7 @@ const PARAM: Parameter = Parameter {
     access: Access::ReadOnly,
     syntax: 0,
     status: Status::Current,
-    version: v(2, 0, 0),
+    version: v(0, 0),
     flags: ParameterFlags::NONE,
 };
 

@@ -11,7 +11,7 @@ pub(crate) static GROUP: Group = Group {
     objects: &[
         Object {
             path: s(13020, 12), /* Device.MQTT. */
-            version: v(2, 10, 0),
+            version: v(10, 0),
             parameters: p(0, 2),
             ..object(&GROUP)
         },
@@ -23,7 +23,7 @@ pub(crate) static GROUP: Group = Group {
             num_entries_parameter: Some(s(55833, 21) /* BrokerNumberOfEntries */),
             enable_parameter: Some(s(3773, 6) /* Enable */),
             unique_keys: p(0, 2),
-            version: v(2, 10, 0),
+            version: v(10, 0),
             parameters: p(2, 10),
             ..object(&GROUP)
         },
@@ -35,7 +35,7 @@ pub(crate) static GROUP: Group = Group {
             num_entries_parameter: Some(s(38792, 21) /* BridgeNumberOfEntries */),
             enable_parameter: Some(s(3773, 6) /* Enable */),
             unique_keys: p(2, 2),
-            version: v(2, 10, 0),
+            version: v(10, 0),
             parameters: p(12, 20),
             commands: p(0, 1),
             ..object(&GROUP)
@@ -48,7 +48,7 @@ pub(crate) static GROUP: Group = Group {
             num_entries_parameter: Some(s(57891, 21) /* ServerNumberOfEntries */),
             enable_parameter: Some(s(3773, 6) /* Enable */),
             unique_keys: p(4, 2),
-            version: v(2, 10, 0),
+            version: v(10, 0),
             parameters: p(32, 7),
             ..object(&GROUP)
         },
@@ -60,19 +60,19 @@ pub(crate) static GROUP: Group = Group {
             num_entries_parameter: Some(s(43219, 27) /* SubscriptionNumberOfEntries */),
             enable_parameter: Some(s(3773, 6) /* Enable */),
             unique_keys: p(6, 2),
-            version: v(2, 10, 0),
+            version: v(10, 0),
             parameters: p(39, 9),
             ..object(&GROUP)
         },
         Object {
             path: s(37740, 29), /* Device.MQTT.Broker.{i}.Stats. */
-            version: v(2, 10, 0),
+            version: v(10, 0),
             parameters: p(48, 10),
             ..object(&GROUP)
         },
         Object {
             path: s(46432, 25), /* Device.MQTT.Capabilities. */
-            version: v(2, 10, 0),
+            version: v(10, 0),
             parameters: p(58, 5),
             ..object(&GROUP)
         },
@@ -84,14 +84,14 @@ pub(crate) static GROUP: Group = Group {
             num_entries_parameter: Some(s(55875, 21) /* ClientNumberOfEntries */),
             enable_parameter: Some(s(3773, 6) /* Enable */),
             unique_keys: p(8, 2),
-            version: v(2, 10, 0),
+            version: v(10, 0),
             parameters: p(63, 42),
             commands: p(1, 1),
             ..object(&GROUP)
         },
         Object {
             path: s(37769, 29), /* Device.MQTT.Client.{i}.Stats. */
-            version: v(2, 10, 0),
+            version: v(10, 0),
             parameters: p(105, 11),
             ..object(&GROUP)
         },
@@ -103,7 +103,7 @@ pub(crate) static GROUP: Group = Group {
             num_entries_parameter: Some(s(43219, 27) /* SubscriptionNumberOfEntries */),
             enable_parameter: Some(s(3773, 6) /* Enable */),
             unique_keys: p(10, 2),
-            version: v(2, 10, 0),
+            version: v(10, 0),
             parameters: p(116, 6),
             ..object(&GROUP)
         },
@@ -115,7 +115,7 @@ pub(crate) static GROUP: Group = Group {
             num_entries_parameter: Some(s(43462, 27) /* UserPropertyNumberOfEntries */),
             enable_parameter: Some(s(3773, 6) /* Enable */),
             unique_keys: p(12, 2),
-            version: v(2, 13, 0),
+            version: v(13, 0),
             parameters: p(122, 6),
             ..object(&GROUP)
         },
@@ -124,20 +124,20 @@ pub(crate) static GROUP: Group = Group {
         Parameter {
             name: s(55833, 21), /* BrokerNumberOfEntries */
             syntax: 0,
-            version: v(2, 10, 0),
+            version: v(10, 0),
             ..PARAM
         },
         Parameter {
             name: s(55875, 21), /* ClientNumberOfEntries */
             syntax: 0,
-            version: v(2, 10, 0),
+            version: v(10, 0),
             ..PARAM
         },
         Parameter {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
-            version: v(2, 10, 0),
+            version: v(10, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -145,69 +145,69 @@ pub(crate) static GROUP: Group = Group {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
-            version: v(2, 10, 0),
+            version: v(10, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(38792, 21), /* BridgeNumberOfEntries */
             syntax: 0,
-            version: v(2, 10, 0),
+            version: v(10, 0),
             ..PARAM
         },
         Parameter {
             name: s(3773, 6), /* Enable */
             syntax: 16,
             access: Access::ReadWrite,
-            version: v(2, 10, 0),
+            version: v(10, 0),
             ..PARAM
         },
         Parameter {
             name: s(6361, 9), /* Interface */
             syntax: 233,
             access: Access::ReadWrite,
-            version: v(2, 10, 0),
+            version: v(10, 0),
             ..PARAM
         },
         Parameter {
             name: s(31079, 4), /* Name */
             syntax: 31,
             access: Access::ReadWrite,
-            version: v(2, 10, 0),
+            version: v(10, 0),
             ..PARAM
         },
         Parameter {
             name: s(16587, 8), /* Password */
             syntax: 9,
             access: Access::ReadWrite,
-            version: v(2, 10, 0),
+            version: v(10, 0),
             ..PARAM
         },
         Parameter {
             name: s(9673, 4), /* Port */
             syntax: 778,
             access: Access::ReadWrite,
-            version: v(2, 10, 0),
+            version: v(10, 0),
             ..PARAM
         },
         Parameter {
             name: s(2491, 6), /* Status */
             syntax: 769,
-            version: v(2, 10, 0),
+            version: v(10, 0),
             ..PARAM
         },
         Parameter {
             name: s(14137, 8), /* Username */
             syntax: 6,
             access: Access::ReadWrite,
-            version: v(2, 10, 0),
+            version: v(10, 0),
             ..PARAM
         },
         Parameter {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
-            version: v(2, 10, 0),
+            version: v(10, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -215,7 +215,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
-            version: v(2, 10, 0),
+            version: v(10, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -223,42 +223,42 @@ pub(crate) static GROUP: Group = Group {
             name: s(84933, 12), /* CleanSession */
             syntax: 73,
             access: Access::ReadWrite,
-            version: v(2, 10, 0),
+            version: v(10, 0),
             ..PARAM
         },
         Parameter {
             name: s(90420, 10), /* CleanStart */
             syntax: 73,
             access: Access::ReadWrite,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             ..PARAM
         },
         Parameter {
             name: s(29607, 8), /* ClientID */
             syntax: 779,
             access: Access::ReadWrite,
-            version: v(2, 10, 0),
+            version: v(10, 0),
             ..PARAM
         },
         Parameter {
             name: s(71722, 16), /* ConnectRetryTime */
             syntax: 780,
             access: Access::ReadWrite,
-            version: v(2, 10, 0),
+            version: v(10, 0),
             ..PARAM
         },
         Parameter {
             name: s(3773, 6), /* Enable */
             syntax: 16,
             access: Access::ReadWrite,
-            version: v(2, 10, 0),
+            version: v(10, 0),
             ..PARAM
         },
         Parameter {
             name: s(72490, 14), /* ForceReconnect */
             syntax: 40,
             access: Access::ReadWrite,
-            version: v(2, 10, 0),
+            version: v(10, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -266,94 +266,94 @@ pub(crate) static GROUP: Group = Group {
             name: s(72746, 13), /* KeepAliveTime */
             syntax: 781,
             access: Access::ReadWrite,
-            version: v(2, 10, 0),
+            version: v(10, 0),
             ..PARAM
         },
         Parameter {
             name: s(73082, 16), /* MessageRetryTime */
             syntax: 782,
             access: Access::ReadWrite,
-            version: v(2, 10, 0),
+            version: v(10, 0),
             ..PARAM
         },
         Parameter {
             name: s(31079, 4), /* Name */
             syntax: 31,
             access: Access::ReadWrite,
-            version: v(2, 10, 0),
+            version: v(10, 0),
             ..PARAM
         },
         Parameter {
             name: s(16587, 8), /* Password */
             syntax: 9,
             access: Access::ReadWrite,
-            version: v(2, 10, 0),
+            version: v(10, 0),
             ..PARAM
         },
         Parameter {
             name: s(19287, 15), /* ProtocolVersion */
             syntax: 783,
             access: Access::ReadWrite,
-            version: v(2, 10, 0),
+            version: v(10, 0),
             ..PARAM
         },
         Parameter {
             name: s(74122, 16), /* ServerConnection */
             syntax: 784,
-            version: v(2, 10, 0),
+            version: v(10, 0),
             ..PARAM
         },
         Parameter {
             name: s(57891, 21), /* ServerNumberOfEntries */
             syntax: 0,
-            version: v(2, 10, 0),
+            version: v(10, 0),
             ..PARAM
         },
         Parameter {
             name: s(50078, 24), /* ServerSelectionAlgorithm */
             syntax: 785,
             access: Access::ReadWrite,
-            version: v(2, 10, 0),
+            version: v(10, 0),
             ..PARAM
         },
         Parameter {
             name: s(2491, 6), /* Status */
             syntax: 786,
-            version: v(2, 10, 0),
+            version: v(10, 0),
             ..PARAM
         },
         Parameter {
             name: s(43219, 27), /* SubscriptionNumberOfEntries */
             syntax: 0,
-            version: v(2, 10, 0),
+            version: v(10, 0),
             ..PARAM
         },
         Parameter {
             name: s(18363, 17), /* TransportProtocol */
             syntax: 787,
             access: Access::ReadWrite,
-            version: v(2, 10, 0),
+            version: v(10, 0),
             ..PARAM
         },
         Parameter {
             name: s(14137, 8), /* Username */
             syntax: 6,
             access: Access::ReadWrite,
-            version: v(2, 10, 0),
+            version: v(10, 0),
             ..PARAM
         },
         Parameter {
             name: s(5263, 7), /* Address */
             syntax: 6,
             access: Access::ReadWrite,
-            version: v(2, 10, 0),
+            version: v(10, 0),
             ..PARAM
         },
         Parameter {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
-            version: v(2, 10, 0),
+            version: v(10, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -361,7 +361,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
-            version: v(2, 10, 0),
+            version: v(10, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -369,35 +369,35 @@ pub(crate) static GROUP: Group = Group {
             name: s(3773, 6), /* Enable */
             syntax: 26,
             access: Access::ReadWrite,
-            version: v(2, 10, 0),
+            version: v(10, 0),
             ..PARAM
         },
         Parameter {
             name: s(9673, 4), /* Port */
             syntax: 778,
             access: Access::ReadWrite,
-            version: v(2, 10, 0),
+            version: v(10, 0),
             ..PARAM
         },
         Parameter {
             name: s(11422, 8), /* Priority */
             syntax: 51,
             access: Access::ReadWrite,
-            version: v(2, 10, 0),
+            version: v(10, 0),
             ..PARAM
         },
         Parameter {
             name: s(93971, 6), /* Weight */
             syntax: 788,
             access: Access::ReadWrite,
-            version: v(2, 10, 0),
+            version: v(10, 0),
             ..PARAM
         },
         Parameter {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
-            version: v(2, 10, 0),
+            version: v(10, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -405,7 +405,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
-            version: v(2, 10, 0),
+            version: v(10, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -413,158 +413,158 @@ pub(crate) static GROUP: Group = Group {
             name: s(83861, 9), /* Direction */
             syntax: 789,
             access: Access::ReadWrite,
-            version: v(2, 10, 0),
+            version: v(10, 0),
             ..PARAM
         },
         Parameter {
             name: s(3773, 6), /* Enable */
             syntax: 16,
             access: Access::ReadWrite,
-            version: v(2, 10, 0),
+            version: v(10, 0),
             ..PARAM
         },
         Parameter {
             name: s(76578, 11), /* LocalPrefix */
             syntax: 6,
             access: Access::ReadWrite,
-            version: v(2, 10, 0),
+            version: v(10, 0),
             ..PARAM
         },
         Parameter {
             name: s(2848, 3), /* QoS */
             syntax: 117,
             access: Access::ReadWrite,
-            version: v(2, 10, 0),
+            version: v(10, 0),
             ..PARAM
         },
         Parameter {
             name: s(86661, 12), /* RemotePrefix */
             syntax: 6,
             access: Access::ReadWrite,
-            version: v(2, 10, 0),
+            version: v(10, 0),
             ..PARAM
         },
         Parameter {
             name: s(2491, 6), /* Status */
             syntax: 92,
-            version: v(2, 10, 0),
+            version: v(10, 0),
             ..PARAM
         },
         Parameter {
             name: s(51988, 5), /* Topic */
             syntax: 118,
             access: Access::ReadWrite,
-            version: v(2, 10, 0),
+            version: v(10, 0),
             ..PARAM
         },
         Parameter {
             name: s(71738, 16), /* ConnectionErrors */
             syntax: 259,
-            version: v(2, 10, 0),
+            version: v(10, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(59698, 20), /* MQTTMessagesReceived */
             syntax: 144,
-            version: v(2, 10, 0),
+            version: v(10, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(72874, 16), /* MQTTMessagesSent */
             syntax: 144,
-            version: v(2, 10, 0),
+            version: v(10, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(57114, 21), /* NumberOfActiveClients */
             syntax: 0,
-            version: v(2, 10, 0),
+            version: v(10, 0),
             ..PARAM
         },
         Parameter {
             name: s(51750, 23), /* NumberOfInactiveClients */
             syntax: 0,
-            version: v(2, 10, 0),
+            version: v(10, 0),
             ..PARAM
         },
         Parameter {
             name: s(83298, 13), /* PublishErrors */
             syntax: 259,
-            version: v(2, 10, 0),
+            version: v(10, 0),
             ..PARAM
         },
         Parameter {
             name: s(77204, 15), /* PublishReceived */
             syntax: 144,
-            version: v(2, 10, 0),
+            version: v(10, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(89096, 11), /* PublishSent */
             syntax: 144,
-            version: v(2, 10, 0),
+            version: v(10, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(26775, 13), /* Subscriptions */
             syntax: 0,
-            version: v(2, 10, 0),
+            version: v(10, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(60778, 20), /* TotalNumberOfClients */
             syntax: 0,
-            version: v(2, 10, 0),
+            version: v(10, 0),
             ..PARAM
         },
         Parameter {
             name: s(26752, 36), /* MaxNumberOfBrokerBridgeSubscriptions */
             syntax: 0,
-            version: v(2, 10, 0),
+            version: v(10, 0),
             ..PARAM
         },
         Parameter {
             name: s(49358, 24), /* MaxNumberOfBrokerBridges */
             syntax: 0,
-            version: v(2, 10, 0),
+            version: v(10, 0),
             ..PARAM
         },
         Parameter {
             name: s(35991, 30), /* MaxNumberOfClientSubscriptions */
             syntax: 0,
-            version: v(2, 10, 0),
+            version: v(10, 0),
             ..PARAM
         },
         Parameter {
             name: s(19287, 25), /* ProtocolVersionsSupported */
             syntax: 790,
-            version: v(2, 10, 0),
+            version: v(10, 0),
             ..PARAM
         },
         Parameter {
             name: s(18363, 26), /* TransportProtocolSupported */
             syntax: 791,
-            version: v(2, 10, 0),
+            version: v(10, 0),
             ..PARAM
         },
         Parameter {
             name: s(98063, 4), /* ALPN */
             syntax: 792,
             access: Access::ReadWrite,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
-            version: v(2, 10, 0),
+            version: v(10, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -572,7 +572,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
-            version: v(2, 10, 0),
+            version: v(10, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -580,77 +580,77 @@ pub(crate) static GROUP: Group = Group {
             name: s(15902, 20), /* AuthenticationMethod */
             syntax: 793,
             access: Access::ReadWrite,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             ..PARAM
         },
         Parameter {
             name: s(81465, 13), /* BrokerAddress */
             syntax: 6,
             access: Access::ReadWrite,
-            version: v(2, 10, 0),
+            version: v(10, 0),
             ..PARAM
         },
         Parameter {
             name: s(90340, 10), /* BrokerPort */
             syntax: 778,
             access: Access::ReadWrite,
-            version: v(2, 10, 0),
+            version: v(10, 0),
             ..PARAM
         },
         Parameter {
             name: s(84933, 12), /* CleanSession */
             syntax: 73,
             access: Access::ReadWrite,
-            version: v(2, 10, 0),
+            version: v(10, 0),
             ..PARAM
         },
         Parameter {
             name: s(90420, 10), /* CleanStart */
             syntax: 73,
             access: Access::ReadWrite,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             ..PARAM
         },
         Parameter {
             name: s(29607, 8), /* ClientID */
             syntax: 779,
             access: Access::ReadWrite,
-            version: v(2, 10, 0),
+            version: v(10, 0),
             ..PARAM
         },
         Parameter {
             name: s(35001, 30), /* ConnectRetryIntervalMultiplier */
             syntax: 113,
             access: Access::ReadWrite,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             ..PARAM
         },
         Parameter {
             name: s(50807, 23), /* ConnectRetryMaxInterval */
             syntax: 794,
             access: Access::ReadWrite,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             ..PARAM
         },
         Parameter {
             name: s(71722, 16), /* ConnectRetryTime */
             syntax: 782,
             access: Access::ReadWrite,
-            version: v(2, 10, 0),
+            version: v(10, 0),
             ..PARAM
         },
         Parameter {
             name: s(3773, 6), /* Enable */
             syntax: 16,
             access: Access::ReadWrite,
-            version: v(2, 10, 0),
+            version: v(10, 0),
             ..PARAM
         },
         Parameter {
             name: s(72490, 14), /* ForceReconnect */
             syntax: 40,
             access: Access::ReadWrite,
-            version: v(2, 10, 0),
+            version: v(10, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -658,267 +658,267 @@ pub(crate) static GROUP: Group = Group {
             name: s(6361, 9), /* Interface */
             syntax: 169,
             access: Access::ReadWrite,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             ..PARAM
         },
         Parameter {
             name: s(72746, 13), /* KeepAliveTime */
             syntax: 781,
             access: Access::ReadWrite,
-            version: v(2, 10, 0),
+            version: v(10, 0),
             ..PARAM
         },
         Parameter {
             name: s(69424, 17), /* MaximumPacketSize */
             syntax: 795,
             access: Access::ReadWrite,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             ..PARAM
         },
         Parameter {
             name: s(73082, 16), /* MessageRetryTime */
             syntax: 782,
             access: Access::ReadWrite,
-            version: v(2, 10, 0),
+            version: v(10, 0),
             ..PARAM
         },
         Parameter {
             name: s(31079, 4), /* Name */
             syntax: 31,
             access: Access::ReadWrite,
-            version: v(2, 10, 0),
+            version: v(10, 0),
             ..PARAM
         },
         Parameter {
             name: s(16587, 8), /* Password */
             syntax: 9,
             access: Access::ReadWrite,
-            version: v(2, 10, 0),
+            version: v(10, 0),
             ..PARAM
         },
         Parameter {
             name: s(19287, 15), /* ProtocolVersion */
             syntax: 796,
             access: Access::ReadWrite,
-            version: v(2, 10, 0),
+            version: v(10, 0),
             ..PARAM
         },
         Parameter {
             name: s(40850, 28), /* PublishMessageExpiryInterval */
             syntax: 28,
             access: Access::ReadWrite,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             ..PARAM
         },
         Parameter {
             name: s(80307, 14), /* ReceiveMaximum */
             syntax: 0,
             access: Access::ReadWrite,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             ..PARAM
         },
         Parameter {
             name: s(66897, 18), /* RequestProblemInfo */
             syntax: 16,
             access: Access::ReadWrite,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             ..PARAM
         },
         Parameter {
             name: s(63221, 19), /* RequestResponseInfo */
             syntax: 16,
             access: Access::ReadWrite,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             ..PARAM
         },
         Parameter {
             name: s(63278, 19), /* ResponseInformation */
             syntax: 118,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             ..PARAM
         },
         Parameter {
             name: s(57912, 21), /* SessionExpiryInterval */
             syntax: 28,
             access: Access::ReadWrite,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             ..PARAM
         },
         Parameter {
             name: s(2491, 6), /* Status */
             syntax: 786,
-            version: v(2, 10, 0),
+            version: v(10, 0),
             ..PARAM
         },
         Parameter {
             name: s(43219, 27), /* SubscriptionNumberOfEntries */
             syntax: 0,
-            version: v(2, 10, 0),
+            version: v(10, 0),
             ..PARAM
         },
         Parameter {
             name: s(70733, 17), /* TopicAliasMaximum */
             syntax: 234,
             access: Access::ReadWrite,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             ..PARAM
         },
         Parameter {
             name: s(18363, 17), /* TransportProtocol */
             syntax: 797,
             access: Access::ReadWrite,
-            version: v(2, 10, 0),
+            version: v(10, 0),
             ..PARAM
         },
         Parameter {
             name: s(43462, 27), /* UserPropertyNumberOfEntries */
             syntax: 0,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             ..PARAM
         },
         Parameter {
             name: s(14137, 8), /* Username */
             syntax: 6,
             access: Access::ReadWrite,
-            version: v(2, 10, 0),
+            version: v(10, 0),
             ..PARAM
         },
         Parameter {
             name: s(78059, 15), /* WillContentType */
             syntax: 6,
             access: Access::ReadWrite,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             ..PARAM
         },
         Parameter {
             name: s(71124, 17), /* WillDelayInterval */
             syntax: 798,
             access: Access::ReadWrite,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             ..PARAM
         },
         Parameter {
             name: s(92240, 10), /* WillEnable */
             syntax: 16,
             access: Access::ReadWrite,
-            version: v(2, 10, 0),
+            version: v(10, 0),
             ..PARAM
         },
         Parameter {
             name: s(48107, 25), /* WillMessageExpiryInterval */
             syntax: 28,
             access: Access::ReadWrite,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             ..PARAM
         },
         Parameter {
             name: s(96529, 7), /* WillQoS */
             syntax: 117,
             access: Access::ReadWrite,
-            version: v(2, 10, 0),
+            version: v(10, 0),
             ..PARAM
         },
         Parameter {
             name: s(71141, 17), /* WillResponseTopic */
             syntax: 118,
             access: Access::ReadWrite,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             ..PARAM
         },
         Parameter {
             name: s(92250, 10), /* WillRetain */
             syntax: 16,
             access: Access::ReadWrite,
-            version: v(2, 10, 0),
+            version: v(10, 0),
             ..PARAM
         },
         Parameter {
             name: s(93989, 9), /* WillTopic */
             syntax: 118,
             access: Access::ReadWrite,
-            version: v(2, 10, 0),
+            version: v(10, 0),
             ..PARAM
         },
         Parameter {
             name: s(93998, 9), /* WillValue */
             syntax: 118,
             access: Access::ReadWrite,
-            version: v(2, 10, 0),
+            version: v(10, 0),
             ..PARAM
         },
         Parameter {
             name: s(41653, 27), /* BrokerConnectionEstablished */
             syntax: 10,
-            version: v(2, 10, 0),
+            version: v(10, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(71738, 16), /* ConnectionErrors */
             syntax: 259,
-            version: v(2, 10, 0),
+            version: v(10, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(44766, 26), /* LastPublishMessageReceived */
             syntax: 10,
-            version: v(2, 10, 0),
+            version: v(10, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(54149, 22), /* LastPublishMessageSent */
             syntax: 10,
-            version: v(2, 10, 0),
+            version: v(10, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(59698, 20), /* MQTTMessagesReceived */
             syntax: 144,
-            version: v(2, 10, 0),
+            version: v(10, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(72874, 16), /* MQTTMessagesSent */
             syntax: 144,
-            version: v(2, 10, 0),
+            version: v(10, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(83298, 13), /* PublishErrors */
             syntax: 259,
-            version: v(2, 10, 0),
+            version: v(10, 0),
             ..PARAM
         },
         Parameter {
             name: s(77204, 15), /* PublishReceived */
             syntax: 144,
-            version: v(2, 10, 0),
+            version: v(10, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(89096, 11), /* PublishSent */
             syntax: 144,
-            version: v(2, 10, 0),
+            version: v(10, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(77956, 13), /* SubscribeSent */
             syntax: 144,
-            version: v(2, 10, 0),
+            version: v(10, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(77954, 15), /* UnSubscribeSent */
             syntax: 144,
-            version: v(2, 10, 0),
+            version: v(10, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
@@ -926,7 +926,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
-            version: v(2, 10, 0),
+            version: v(10, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -934,7 +934,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
-            version: v(2, 10, 0),
+            version: v(10, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -942,34 +942,34 @@ pub(crate) static GROUP: Group = Group {
             name: s(3773, 6), /* Enable */
             syntax: 16,
             access: Access::ReadWrite,
-            version: v(2, 10, 0),
+            version: v(10, 0),
             ..PARAM
         },
         Parameter {
             name: s(2848, 3), /* QoS */
             syntax: 117,
             access: Access::ReadWrite,
-            version: v(2, 10, 0),
+            version: v(10, 0),
             ..PARAM
         },
         Parameter {
             name: s(2491, 6), /* Status */
             syntax: 799,
-            version: v(2, 10, 0),
+            version: v(10, 0),
             ..PARAM
         },
         Parameter {
             name: s(51988, 5), /* Topic */
             syntax: 118,
             access: Access::ReadWrite,
-            version: v(2, 10, 0),
+            version: v(10, 0),
             ..PARAM
         },
         Parameter {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -977,7 +977,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -985,28 +985,28 @@ pub(crate) static GROUP: Group = Group {
             name: s(3773, 6), /* Enable */
             syntax: 16,
             access: Access::ReadWrite,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             ..PARAM
         },
         Parameter {
             name: s(31079, 4), /* Name */
             syntax: 118,
             access: Access::ReadWrite,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             ..PARAM
         },
         Parameter {
             name: s(91410, 10), /* PacketType */
             syntax: 800,
             access: Access::ReadWrite,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             ..PARAM
         },
         Parameter {
             name: s(25595, 5), /* Value */
             syntax: 118,
             access: Access::ReadWrite,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             ..PARAM
         },
     ],
@@ -1018,7 +1018,7 @@ pub(crate) static GROUP: Group = Group {
             input: p(32, 0),
             output: p(32, 0),
             status: Status::Current,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             protocols: Protocols::USP,
         },
         Command {
@@ -1028,7 +1028,7 @@ pub(crate) static GROUP: Group = Group {
             input: p(105, 0),
             output: p(105, 0),
             status: Status::Current,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             protocols: Protocols::USP,
         },
     ],

@@ -43,7 +43,7 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(45234, 26) /* PortTriggerNumberOfEntries */),
             unique_keys: p(4, 1),
-            version: v(2, 16, 0),
+            version: v(16, 0),
             parameters: p(33, 17),
             ..object(&GROUP)
         },
@@ -54,7 +54,7 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(38301, 19) /* RuleNumberOfEntries */),
             unique_keys: p(5, 1),
-            version: v(2, 16, 0),
+            version: v(16, 0),
             parameters: p(50, 5),
             ..object(&GROUP)
         },
@@ -68,13 +68,13 @@ pub(crate) static GROUP: Group = Group {
         Parameter {
             name: s(51635, 23), /* MaxNumberOfPortMappings */
             syntax: 0,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(51658, 23), /* MaxNumberOfPortTriggers */
             syntax: 0,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
@@ -85,7 +85,7 @@ pub(crate) static GROUP: Group = Group {
         Parameter {
             name: s(45234, 26), /* PortTriggerNumberOfEntries */
             syntax: 0,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             ..PARAM
         },
         Parameter {
@@ -118,7 +118,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(83714, 13), /* SourceNetwork */
             syntax: 880,
             access: Access::ReadWrite,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             ..PARAM
         },
         Parameter {
@@ -130,14 +130,14 @@ pub(crate) static GROUP: Group = Group {
             name: s(58185, 21), /* TCPTranslationTimeout */
             syntax: 882,
             access: Access::ReadWrite,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             ..PARAM
         },
         Parameter {
             name: s(58353, 21), /* UDPTranslationTimeout */
             syntax: 883,
             access: Access::ReadWrite,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             ..PARAM
         },
         Parameter {
@@ -213,20 +213,20 @@ pub(crate) static GROUP: Group = Group {
             name: s(13662, 3), /* Log */
             syntax: 26,
             access: Access::ReadWrite,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(96924, 6), /* LogRef */
             syntax: 455,
             access: Access::ReadWrite,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(68942, 6), /* Origin */
             syntax: 468,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -234,7 +234,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(68942, 6), /* Origin */
             syntax: 468,
             access: Access::WriteOnceReadOnly,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -247,7 +247,7 @@ pub(crate) static GROUP: Group = Group {
         Parameter {
             name: s(66771, 18), /* RemainingLeaseTime */
             syntax: 28,
-            version: v(2, 18, 0),
+            version: v(18, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
@@ -261,7 +261,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(89382, 11), /* ScheduleRef */
             syntax: 470,
             access: Access::ReadWrite,
-            version: v(2, 18, 0),
+            version: v(18, 0),
             ..PARAM
         },
         Parameter {
@@ -272,14 +272,14 @@ pub(crate) static GROUP: Group = Group {
         Parameter {
             name: s(78249, 14), /* ActivationDate */
             syntax: 103,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             ..PARAM
         },
         Parameter {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -287,7 +287,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -295,48 +295,48 @@ pub(crate) static GROUP: Group = Group {
             name: s(61226, 19), /* AutoDisableDuration */
             syntax: 176,
             access: Access::ReadWrite,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             ..PARAM
         },
         Parameter {
             name: s(15623, 11), /* Description */
             syntax: 6,
             access: Access::ReadWrite,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             ..PARAM
         },
         Parameter {
             name: s(3773, 6), /* Enable */
             syntax: 16,
             access: Access::ReadWrite,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             ..PARAM
         },
         Parameter {
             name: s(6361, 9), /* Interface */
             syntax: 169,
             access: Access::ReadWrite,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             ..PARAM
         },
         Parameter {
             name: s(13662, 3), /* Log */
             syntax: 26,
             access: Access::ReadWrite,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(96924, 6), /* LogRef */
             syntax: 455,
             access: Access::ReadWrite,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(68942, 6), /* Origin */
             syntax: 461,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -344,7 +344,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(68942, 6), /* Origin */
             syntax: 461,
             access: Access::WriteOnceReadOnly,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -352,47 +352,47 @@ pub(crate) static GROUP: Group = Group {
             name: s(9673, 4), /* Port */
             syntax: 775,
             access: Access::ReadWrite,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             ..PARAM
         },
         Parameter {
             name: s(39149, 12), /* PortEndRange */
             syntax: 775,
             access: Access::ReadWrite,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             ..PARAM
         },
         Parameter {
             name: s(18372, 8), /* Protocol */
             syntax: 235,
             access: Access::ReadWrite,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             ..PARAM
         },
         Parameter {
             name: s(38301, 19), /* RuleNumberOfEntries */
             syntax: 0,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             ..PARAM
         },
         Parameter {
             name: s(89382, 11), /* ScheduleRef */
             syntax: 470,
             access: Access::ReadWrite,
-            version: v(2, 18, 0),
+            version: v(18, 0),
             ..PARAM
         },
         Parameter {
             name: s(2491, 6), /* Status */
             syntax: 472,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             ..PARAM
         },
         Parameter {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -400,7 +400,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -408,21 +408,21 @@ pub(crate) static GROUP: Group = Group {
             name: s(9673, 4), /* Port */
             syntax: 775,
             access: Access::ReadWrite,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             ..PARAM
         },
         Parameter {
             name: s(39149, 12), /* PortEndRange */
             syntax: 775,
             access: Access::ReadWrite,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             ..PARAM
         },
         Parameter {
             name: s(18372, 8), /* Protocol */
             syntax: 235,
             access: Access::ReadWrite,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             ..PARAM
         },
     ],

@@ -14,7 +14,7 @@ pub(crate) static GROUP: Group = Group {
         max_entries: None,
         num_entries_parameter: Some(s(37199, 19) /* NodeNumberOfEntries */),
         unique_keys: p(0, 1),
-        version: v(2, 13, 0),
+        version: v(13, 0),
         protocols: Protocols::USP,
         parameters: p(0, 3),
         ..object(&GROUP)
@@ -24,21 +24,21 @@ pub(crate) static GROUP: Group = Group {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(15623, 11), /* Description */
             syntax: 6,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(38248, 4), /* Type */
             syntax: 888,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },

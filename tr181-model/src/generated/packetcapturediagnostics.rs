@@ -10,7 +10,7 @@ pub(crate) static GROUP: Group = Group {
     objects: &[
         Object {
             path: s(10609, 32), /* Device.PacketCaptureDiagnostics. */
-            version: v(2, 13, 0),
+            version: v(13, 0),
             protocols: Protocols::CWMP,
             parameters: p(0, 11),
             ..object(&GROUP)
@@ -20,7 +20,7 @@ pub(crate) static GROUP: Group = Group {
             min_entries: 0,
             max_entries: None,
             num_entries_parameter: Some(s(29424, 34) /* PacketCaptureResultNumberOfEntries */),
-            version: v(2, 13, 0),
+            version: v(13, 0),
             protocols: Protocols::CWMP,
             parameters: p(11, 4),
             ..object(&GROUP)
@@ -31,7 +31,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(71546, 9), /* ByteCount */
             syntax: 0,
             access: Access::ReadWrite,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -39,7 +39,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(72154, 16), /* DiagnosticsState */
             syntax: 22,
             access: Access::ReadWrite,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -47,7 +47,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(27068, 8), /* Duration */
             syntax: 4,
             access: Access::ReadWrite,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -55,7 +55,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(90760, 10), /* FileTarget */
             syntax: 5,
             access: Access::ReadWrite,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -63,14 +63,14 @@ pub(crate) static GROUP: Group = Group {
             name: s(72474, 16), /* FilterExpression */
             syntax: 6,
             access: Access::ReadWrite,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(68211, 6), /* Format */
             syntax: 7,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -78,14 +78,14 @@ pub(crate) static GROUP: Group = Group {
             name: s(6361, 9), /* Interface */
             syntax: 8,
             access: Access::ReadWrite,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(29424, 34), /* PacketCaptureResultNumberOfEntries */
             syntax: 0,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -93,7 +93,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(55759, 11), /* PacketCount */
             syntax: 0,
             access: Access::ReadWrite,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -101,7 +101,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(16587, 8), /* Password */
             syntax: 9,
             access: Access::ReadWrite,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -109,35 +109,35 @@ pub(crate) static GROUP: Group = Group {
             name: s(14137, 8), /* Username */
             syntax: 6,
             access: Access::ReadWrite,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(5565, 5), /* Count */
             syntax: 0,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(34318, 7), /* EndTime */
             syntax: 10,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(26956, 12), /* FileLocation */
             syntax: 5,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(30680, 9), /* StartTime */
             syntax: 10,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },

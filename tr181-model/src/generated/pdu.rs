@@ -12,7 +12,7 @@ pub(crate) static GROUP: Group = Group {
         Object {
             path: s(15427, 11), /* Device.PDU. */
             status: Status::Deprecated,
-            version: v(2, 14, 0),
+            version: v(14, 0),
             parameters: p(0, 1),
             ..object(&GROUP)
         },
@@ -23,21 +23,21 @@ pub(crate) static GROUP: Group = Group {
             num_entries_parameter: Some(s(55249, 22) /* SessionNumberOfEntries */),
             unique_keys: p(0, 1),
             status: Status::Deprecated,
-            version: v(2, 14, 0),
+            version: v(14, 0),
             parameters: p(1, 17),
             ..object(&GROUP)
         },
         Object {
             path: s(26392, 36), /* Device.PDU.Session.{i}.NetworkSlice. */
             status: Status::Deprecated,
-            version: v(2, 14, 0),
+            version: v(14, 0),
             parameters: p(18, 2),
             ..object(&GROUP)
         },
         Object {
             path: s(42031, 27), /* Device.PDU.Session.{i}.PCO. */
             status: Status::Deprecated,
-            version: v(2, 14, 0),
+            version: v(14, 0),
             parameters: p(20, 4),
             ..object(&GROUP)
         },
@@ -48,7 +48,7 @@ pub(crate) static GROUP: Group = Group {
             num_entries_parameter: Some(s(54897, 22) /* QoSFlowNumberOfEntries */),
             unique_keys: p(1, 2),
             status: Status::Deprecated,
-            version: v(2, 14, 0),
+            version: v(14, 0),
             parameters: p(24, 10),
             ..object(&GROUP)
         },
@@ -59,7 +59,7 @@ pub(crate) static GROUP: Group = Group {
             num_entries_parameter: Some(s(54919, 22) /* QoSRuleNumberOfEntries */),
             unique_keys: p(3, 2),
             status: Status::Deprecated,
-            version: v(2, 14, 0),
+            version: v(14, 0),
             parameters: p(34, 8),
             ..object(&GROUP)
         },
@@ -70,7 +70,7 @@ pub(crate) static GROUP: Group = Group {
             num_entries_parameter: Some(s(56610, 21) /* FilterNumberOfEntries */),
             unique_keys: p(5, 1),
             status: Status::Deprecated,
-            version: v(2, 14, 0),
+            version: v(14, 0),
             parameters: p(42, 5),
             ..object(&GROUP)
         },
@@ -80,14 +80,14 @@ pub(crate) static GROUP: Group = Group {
             name: s(55249, 22), /* SessionNumberOfEntries */
             syntax: 0,
             status: Status::Deprecated,
-            version: v(2, 14, 0),
+            version: v(14, 0),
             ..PARAM
         },
         Parameter {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
-            version: v(2, 14, 0),
+            version: v(14, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -95,7 +95,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
-            version: v(2, 14, 0),
+            version: v(14, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -103,154 +103,154 @@ pub(crate) static GROUP: Group = Group {
             name: s(94321, 8), /* AlwaysOn */
             syntax: 16,
             status: Status::Deprecated,
-            version: v(2, 14, 0),
+            version: v(14, 0),
             ..PARAM
         },
         Parameter {
             name: s(66286, 3), /* DNN */
             syntax: 903,
             status: Status::Deprecated,
-            version: v(2, 14, 0),
+            version: v(14, 0),
             ..PARAM
         },
         Parameter {
             name: s(6361, 9), /* Interface */
             syntax: 233,
             status: Status::Deprecated,
-            version: v(2, 14, 0),
+            version: v(14, 0),
             ..PARAM
         },
         Parameter {
             name: s(92909, 9), /* LastError */
             syntax: 0,
             status: Status::Deprecated,
-            version: v(2, 14, 0),
+            version: v(14, 0),
             ..PARAM
         },
         Parameter {
             name: s(80125, 14), /* PDUIPv4Address */
             syntax: 182,
             status: Status::Deprecated,
-            version: v(2, 14, 0),
+            version: v(14, 0),
             ..PARAM
         },
         Parameter {
             name: s(45052, 26), /* PDUIPv6InterfaceIdentifier */
             syntax: 3,
             status: Status::Deprecated,
-            version: v(2, 14, 0),
+            version: v(14, 0),
             ..PARAM
         },
         Parameter {
             name: s(98571, 3), /* PTI */
             syntax: 173,
             status: Status::Deprecated,
-            version: v(2, 14, 0),
+            version: v(14, 0),
             ..PARAM
         },
         Parameter {
             name: s(54897, 22), /* QoSFlowNumberOfEntries */
             syntax: 0,
             status: Status::Deprecated,
-            version: v(2, 14, 0),
+            version: v(14, 0),
             ..PARAM
         },
         Parameter {
             name: s(54919, 22), /* QoSRuleNumberOfEntries */
             syntax: 0,
             status: Status::Deprecated,
-            version: v(2, 14, 0),
+            version: v(14, 0),
             ..PARAM
         },
         Parameter {
             name: s(86517, 12), /* RQTimerValue */
             syntax: 28,
             status: Status::Deprecated,
-            version: v(2, 14, 0),
+            version: v(14, 0),
             ..PARAM
         },
         Parameter {
             name: s(6581, 3), /* SSC */
             syntax: 614,
             status: Status::Deprecated,
-            version: v(2, 14, 0),
+            version: v(14, 0),
             ..PARAM
         },
         Parameter {
             name: s(63563, 19), /* SessionAMBRDownlink */
             syntax: 904,
             status: Status::Deprecated,
-            version: v(2, 14, 0),
+            version: v(14, 0),
             ..PARAM
         },
         Parameter {
             name: s(70410, 17), /* SessionAMBRUplink */
             syntax: 904,
             status: Status::Deprecated,
-            version: v(2, 14, 0),
+            version: v(14, 0),
             ..PARAM
         },
         Parameter {
             name: s(67302, 9), /* SessionID */
             syntax: 905,
             status: Status::Deprecated,
-            version: v(2, 14, 0),
+            version: v(14, 0),
             ..PARAM
         },
         Parameter {
             name: s(80142, 11), /* SessionType */
             syntax: 906,
             status: Status::Deprecated,
-            version: v(2, 14, 0),
+            version: v(14, 0),
             ..PARAM
         },
         Parameter {
             name: s(63658, 19), /* SliceDifferentiator */
             syntax: 0,
             status: Status::Deprecated,
-            version: v(2, 14, 0),
+            version: v(14, 0),
             ..PARAM
         },
         Parameter {
             name: s(74186, 16), /* SliceServiceType */
             syntax: 907,
             status: Status::Deprecated,
-            version: v(2, 14, 0),
+            version: v(14, 0),
             ..PARAM
         },
         Parameter {
             name: s(96011, 7), /* IPv4DNS */
             syntax: 714,
             status: Status::Deprecated,
-            version: v(2, 14, 0),
+            version: v(14, 0),
             ..PARAM
         },
         Parameter {
             name: s(92855, 9), /* IPv4PCSCF */
             syntax: 182,
             status: Status::Deprecated,
-            version: v(2, 14, 0),
+            version: v(14, 0),
             ..PARAM
         },
         Parameter {
             name: s(96018, 7), /* IPv6DNS */
             syntax: 714,
             status: Status::Deprecated,
-            version: v(2, 14, 0),
+            version: v(14, 0),
             ..PARAM
         },
         Parameter {
             name: s(92864, 9), /* IPv6PCSCF */
             syntax: 211,
             status: Status::Deprecated,
-            version: v(2, 14, 0),
+            version: v(14, 0),
             ..PARAM
         },
         Parameter {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
-            version: v(2, 14, 0),
+            version: v(14, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -258,7 +258,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
-            version: v(2, 14, 0),
+            version: v(14, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -266,63 +266,63 @@ pub(crate) static GROUP: Group = Group {
             name: s(75194, 15), /* AveragingWindow */
             syntax: 21,
             status: Status::Deprecated,
-            version: v(2, 14, 0),
+            version: v(14, 0),
             ..PARAM
         },
         Parameter {
             name: s(92702, 9), /* EPSBearer */
             syntax: 0,
             status: Status::Deprecated,
-            version: v(2, 14, 0),
+            version: v(14, 0),
             ..PARAM
         },
         Parameter {
             name: s(96774, 6), /* FiveQI */
             syntax: 898,
             status: Status::Deprecated,
-            version: v(2, 14, 0),
+            version: v(14, 0),
             ..PARAM
         },
         Parameter {
             name: s(85521, 12), /* GFBRDownlink */
             syntax: 904,
             status: Status::Deprecated,
-            version: v(2, 14, 0),
+            version: v(14, 0),
             ..PARAM
         },
         Parameter {
             name: s(90800, 10), /* GFBRUplink */
             syntax: 904,
             status: Status::Deprecated,
-            version: v(2, 14, 0),
+            version: v(14, 0),
             ..PARAM
         },
         Parameter {
             name: s(85917, 12), /* MFBRDownlink */
             syntax: 904,
             status: Status::Deprecated,
-            version: v(2, 14, 0),
+            version: v(14, 0),
             ..PARAM
         },
         Parameter {
             name: s(91120, 10), /* MFBRUplink */
             syntax: 904,
             status: Status::Deprecated,
-            version: v(2, 14, 0),
+            version: v(14, 0),
             ..PARAM
         },
         Parameter {
             name: s(98577, 3), /* QFI */
             syntax: 908,
             status: Status::Deprecated,
-            version: v(2, 14, 0),
+            version: v(14, 0),
             ..PARAM
         },
         Parameter {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
-            version: v(2, 14, 0),
+            version: v(14, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -330,7 +330,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
-            version: v(2, 14, 0),
+            version: v(14, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -338,49 +338,49 @@ pub(crate) static GROUP: Group = Group {
             name: s(98514, 3), /* DQR */
             syntax: 16,
             status: Status::Deprecated,
-            version: v(2, 14, 0),
+            version: v(14, 0),
             ..PARAM
         },
         Parameter {
             name: s(56610, 21), /* FilterNumberOfEntries */
             syntax: 0,
             status: Status::Deprecated,
-            version: v(2, 14, 0),
+            version: v(14, 0),
             ..PARAM
         },
         Parameter {
             name: s(30640, 10), /* Identifier */
             syntax: 898,
             status: Status::Deprecated,
-            version: v(2, 14, 0),
+            version: v(14, 0),
             ..PARAM
         },
         Parameter {
             name: s(38252, 10), /* Precedence */
             syntax: 189,
             status: Status::Deprecated,
-            version: v(2, 14, 0),
+            version: v(14, 0),
             ..PARAM
         },
         Parameter {
             name: s(98577, 3), /* QFI */
             syntax: 908,
             status: Status::Deprecated,
-            version: v(2, 14, 0),
+            version: v(14, 0),
             ..PARAM
         },
         Parameter {
             name: s(89393, 11), /* Segregation */
             syntax: 16,
             status: Status::Deprecated,
-            version: v(2, 14, 0),
+            version: v(14, 0),
             ..PARAM
         },
         Parameter {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
-            version: v(2, 14, 0),
+            version: v(14, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -388,7 +388,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
-            version: v(2, 14, 0),
+            version: v(14, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -396,21 +396,21 @@ pub(crate) static GROUP: Group = Group {
             name: s(83861, 9), /* Direction */
             syntax: 909,
             status: Status::Deprecated,
-            version: v(2, 14, 0),
+            version: v(14, 0),
             ..PARAM
         },
         Parameter {
             name: s(38248, 4), /* Type */
             syntax: 0,
             status: Status::Deprecated,
-            version: v(2, 14, 0),
+            version: v(14, 0),
             ..PARAM
         },
         Parameter {
             name: s(25595, 5), /* Value */
             syntax: 13,
             status: Status::Deprecated,
-            version: v(2, 14, 0),
+            version: v(14, 0),
             ..PARAM
         },
     ],

@@ -59,7 +59,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
-            version: v(2, 3, 0),
+            version: v(3, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -67,14 +67,14 @@ pub(crate) static GROUP: Group = Group {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
-            version: v(2, 3, 0),
+            version: v(3, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(9774, 10), /* Controller */
             syntax: 94,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -159,35 +159,35 @@ pub(crate) static GROUP: Group = Group {
         Parameter {
             name: s(54589, 22), /* Parameter.{i}.Failures */
             syntax: 0,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(51796, 23), /* Parameter.{i}.Reference */
             syntax: 924,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(42895, 27), /* Parameter.{i}.SampleSeconds */
             syntax: 925,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(47132, 25), /* Parameter.{i}.SuspectData */
             syntax: 926,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(60018, 20), /* Parameter.{i}.Values */
             syntax: 128,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -195,7 +195,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
-            version: v(2, 3, 0),
+            version: v(3, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -203,7 +203,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
-            version: v(2, 3, 0),
+            version: v(3, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -234,7 +234,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(53951, 22), /* HistogramBinBoundaries */
             syntax: 128,
             access: Access::ReadWrite,
-            version: v(2, 18, 0),
+            version: v(18, 0),
             ..PARAM
         },
         Parameter {
@@ -276,7 +276,7 @@ pub(crate) static GROUP: Group = Group {
         Parameter {
             name: s(71005, 17), /* ValuesIfHistogram */
             syntax: 398,
-            version: v(2, 18, 0),
+            version: v(18, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
@@ -289,7 +289,7 @@ pub(crate) static GROUP: Group = Group {
             input: p(19, 0),
             output: p(19, 0),
             status: Status::Current,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             protocols: Protocols::USP,
         },
         Command {
@@ -299,7 +299,7 @@ pub(crate) static GROUP: Group = Group {
             input: p(19, 0),
             output: p(19, 0),
             status: Status::Current,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             protocols: Protocols::USP,
         },
     ],
@@ -308,7 +308,7 @@ pub(crate) static GROUP: Group = Group {
         group: GroupRef(&GROUP),
         arguments: p(19, 5),
         status: Status::Current,
-        version: v(2, 16, 0),
+        version: v(16, 0),
         protocols: Protocols::USP,
     }],
     unique_keys: &[

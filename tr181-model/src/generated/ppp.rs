@@ -33,7 +33,7 @@ pub(crate) static GROUP: Group = Group {
         },
         Object {
             path: s(31755, 32), /* Device.PPP.Interface.{i}.IPv6CP. */
-            version: v(2, 2, 0),
+            version: v(2, 0),
             parameters: p(33, 2),
             ..object(&GROUP)
         },
@@ -59,7 +59,7 @@ pub(crate) static GROUP: Group = Group {
         Parameter {
             name: s(83805, 13), /* SupportedNCPs */
             syntax: 910,
-            version: v(2, 2, 0),
+            version: v(2, 0),
             ..PARAM
         },
         Parameter {
@@ -123,14 +123,14 @@ pub(crate) static GROUP: Group = Group {
             name: s(90920, 10), /* IPCPEnable */
             syntax: 16,
             access: Access::ReadWrite,
-            version: v(2, 2, 0),
+            version: v(2, 0),
             ..PARAM
         },
         Parameter {
             name: s(85653, 12), /* IPv6CPEnable */
             syntax: 16,
             access: Access::ReadWrite,
-            version: v(2, 2, 0),
+            version: v(2, 0),
             ..PARAM
         },
         Parameter {
@@ -149,7 +149,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(76274, 15), /* LCPEchoAdaptive */
             syntax: 73,
             access: Access::ReadWrite,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             ..PARAM
         },
         Parameter {
@@ -246,13 +246,13 @@ pub(crate) static GROUP: Group = Group {
         Parameter {
             name: s(49214, 24), /* LocalInterfaceIdentifier */
             syntax: 211,
-            version: v(2, 2, 0),
+            version: v(2, 0),
             ..PARAM
         },
         Parameter {
             name: s(47357, 25), /* RemoteInterfaceIdentifier */
             syntax: 211,
-            version: v(2, 2, 0),
+            version: v(2, 0),
             ..PARAM
         },
         Parameter {
@@ -348,7 +348,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(31685, 5), /* Reset */
             syntax: 40,
             access: Access::ReadWrite,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -379,7 +379,7 @@ pub(crate) static GROUP: Group = Group {
             input: p(28, 0),
             output: p(28, 0),
             status: Status::Current,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             protocols: Protocols::USP,
         },
         Command {
@@ -389,7 +389,7 @@ pub(crate) static GROUP: Group = Group {
             input: p(54, 0),
             output: p(54, 0),
             status: Status::Current,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             protocols: Protocols::USP,
         },
     ],

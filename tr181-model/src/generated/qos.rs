@@ -88,7 +88,7 @@ pub(crate) static GROUP: Group = Group {
             num_entries_parameter: Some(s(50006, 24) /* SchedulerNumberOfEntries */),
             enable_parameter: Some(s(3773, 6) /* Enable */),
             unique_keys: p(7, 1),
-            version: v(2, 16, 0),
+            version: v(16, 0),
             parameters: p(190, 10),
             ..object(&GROUP)
         },
@@ -142,7 +142,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(31179, 32), /* DefaultInnerEthernetPriorityMark */
             syntax: 933,
             access: Access::ReadWrite,
-            version: v(2, 7, 0),
+            version: v(7, 0),
             ..PARAM
         },
         Parameter {
@@ -196,7 +196,7 @@ pub(crate) static GROUP: Group = Group {
         Parameter {
             name: s(62575, 19), /* MaxSchedulerEntries */
             syntax: 0,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             ..PARAM
         },
         Parameter {
@@ -222,7 +222,7 @@ pub(crate) static GROUP: Group = Group {
         Parameter {
             name: s(50006, 24), /* SchedulerNumberOfEntries */
             syntax: 0,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             ..PARAM
         },
         Parameter {
@@ -266,7 +266,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(31179, 32), /* DefaultInnerEthernetPriorityMark */
             syntax: 933,
             access: Access::ReadWrite,
-            version: v(2, 7, 0),
+            version: v(7, 0),
             ..PARAM
         },
         Parameter {
@@ -334,7 +334,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(94481, 8), /* DHCPType */
             syntax: 71,
             access: Access::ReadWrite,
-            version: v(2, 2, 0),
+            version: v(2, 0),
             ..PARAM
         },
         Parameter {
@@ -467,7 +467,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(61625, 19), /* DestVendorClassIDv6 */
             syntax: 75,
             access: Access::ReadWrite,
-            version: v(2, 2, 0),
+            version: v(2, 0),
             ..PARAM
         },
         Parameter {
@@ -504,14 +504,14 @@ pub(crate) static GROUP: Group = Group {
             name: s(72394, 16), /* EthernetDEICheck */
             syntax: 483,
             access: Access::ReadWrite,
-            version: v(2, 7, 0),
+            version: v(7, 0),
             ..PARAM
         },
         Parameter {
             name: s(65277, 18), /* EthernetDEIExclude */
             syntax: 26,
             access: Access::ReadWrite,
-            version: v(2, 7, 0),
+            version: v(7, 0),
             ..PARAM
         },
         Parameter {
@@ -572,28 +572,28 @@ pub(crate) static GROUP: Group = Group {
             name: s(92846, 9), /* IPVersion */
             syntax: 124,
             access: Access::ReadWrite,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             ..PARAM
         },
         Parameter {
             name: s(44662, 26), /* InnerEthernetPriorityCheck */
             syntax: 483,
             access: Access::ReadWrite,
-            version: v(2, 7, 0),
+            version: v(7, 0),
             ..PARAM
         },
         Parameter {
             name: s(40626, 28), /* InnerEthernetPriorityExclude */
             syntax: 26,
             access: Access::ReadWrite,
-            version: v(2, 7, 0),
+            version: v(7, 0),
             ..PARAM
         },
         Parameter {
             name: s(31186, 25), /* InnerEthernetPriorityMark */
             syntax: 936,
             access: Access::ReadWrite,
-            version: v(2, 7, 0),
+            version: v(7, 0),
             ..PARAM
         },
         Parameter {
@@ -768,7 +768,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(58080, 21), /* SourceVendorClassIDv6 */
             syntax: 75,
             access: Access::ReadWrite,
-            version: v(2, 2, 0),
+            version: v(2, 0),
             ..PARAM
         },
         Parameter {
@@ -878,7 +878,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(31186, 25), /* InnerEthernetPriorityMark */
             syntax: 936,
             access: Access::ReadWrite,
-            version: v(2, 7, 0),
+            version: v(7, 0),
             ..PARAM
         },
         Parameter {
@@ -1072,7 +1072,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(64924, 11), /* AssuredRate */
             syntax: 946,
             access: Access::ReadWrite,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             ..PARAM
         },
         Parameter {
@@ -1084,19 +1084,19 @@ pub(crate) static GROUP: Group = Group {
             name: s(88725, 8), /* Children */
             syntax: 465,
             access: Access::ReadWrite,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             ..PARAM
         },
         Parameter {
             name: s(64917, 18), /* CurrentAssuredRate */
             syntax: 946,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             ..PARAM
         },
         Parameter {
             name: s(64935, 18), /* CurrentShapingRate */
             syntax: 947,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             ..PARAM
         },
         Parameter {
@@ -1252,7 +1252,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -1260,7 +1260,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -1268,55 +1268,55 @@ pub(crate) static GROUP: Group = Group {
             name: s(64924, 11), /* AssuredRate */
             syntax: 946,
             access: Access::ReadWrite,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             ..PARAM
         },
         Parameter {
             name: s(88725, 8), /* Children */
             syntax: 465,
             access: Access::ReadWrite,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             ..PARAM
         },
         Parameter {
             name: s(85149, 12), /* DefaultQueue */
             syntax: 452,
             access: Access::ReadWrite,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             ..PARAM
         },
         Parameter {
             name: s(3773, 6), /* Enable */
             syntax: 26,
             access: Access::ReadWrite,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             ..PARAM
         },
         Parameter {
             name: s(6361, 9), /* Interface */
             syntax: 452,
             access: Access::ReadWrite,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             ..PARAM
         },
         Parameter {
             name: s(67077, 18), /* SchedulerAlgorithm */
             syntax: 950,
             access: Access::ReadWrite,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             ..PARAM
         },
         Parameter {
             name: s(64942, 11), /* ShapingRate */
             syntax: 946,
             access: Access::ReadWrite,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             ..PARAM
         },
         Parameter {
             name: s(2491, 6), /* Status */
             syntax: 65,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             ..PARAM
         },
         Parameter {
@@ -1337,7 +1337,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(88725, 8), /* Children */
             syntax: 465,
             access: Access::ReadWrite,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             ..PARAM
         },
         Parameter {

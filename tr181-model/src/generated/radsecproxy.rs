@@ -11,7 +11,7 @@ pub(crate) static GROUP: Group = Group {
     objects: &[
         Object {
             path: s(26428, 19), /* Device.RadSecProxy. */
-            version: v(2, 19, 0),
+            version: v(19, 0),
             parameters: p(0, 8),
             ..object(&GROUP)
         },
@@ -22,7 +22,7 @@ pub(crate) static GROUP: Group = Group {
             num_entries_parameter: Some(s(55875, 21) /* ClientNumberOfEntries */),
             enable_parameter: Some(s(3773, 6) /* Enable */),
             unique_keys: p(0, 2),
-            version: v(2, 19, 0),
+            version: v(19, 0),
             parameters: p(8, 8),
             ..object(&GROUP)
         },
@@ -31,7 +31,7 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(42598, 27) /* ListenConfigNumberOfEntries */),
             unique_keys: p(2, 1),
-            version: v(2, 19, 0),
+            version: v(19, 0),
             parameters: p(16, 5),
             ..object(&GROUP)
         },
@@ -42,7 +42,7 @@ pub(crate) static GROUP: Group = Group {
             num_entries_parameter: Some(s(60238, 20) /* RealmNumberOfEntries */),
             enable_parameter: Some(s(3773, 6) /* Enable */),
             unique_keys: p(3, 2),
-            version: v(2, 19, 0),
+            version: v(19, 0),
             parameters: p(21, 8),
             ..object(&GROUP)
         },
@@ -54,7 +54,7 @@ pub(crate) static GROUP: Group = Group {
             num_entries_parameter: Some(s(57891, 21) /* ServerNumberOfEntries */),
             enable_parameter: Some(s(3773, 6) /* Enable */),
             unique_keys: p(5, 2),
-            version: v(2, 19, 0),
+            version: v(19, 0),
             parameters: p(29, 9),
             ..object(&GROUP)
         },
@@ -64,7 +64,7 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(43192, 27) /* SourceConfigNumberOfEntries */),
             unique_keys: p(7, 1),
-            version: v(2, 19, 0),
+            version: v(19, 0),
             parameters: p(38, 5),
             ..object(&GROUP)
         },
@@ -75,7 +75,7 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(67329, 18) /* TLSNumberOfEntries */),
             unique_keys: p(8, 1),
-            version: v(2, 19, 0),
+            version: v(19, 0),
             parameters: p(43, 5),
             ..object(&GROUP)
         },
@@ -84,64 +84,64 @@ pub(crate) static GROUP: Group = Group {
         Parameter {
             name: s(55875, 21), /* ClientNumberOfEntries */
             syntax: 0,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(3773, 6), /* Enable */
             syntax: 16,
             access: Access::ReadWrite,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(42598, 27), /* ListenConfigNumberOfEntries */
             syntax: 0,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(60238, 20), /* RealmNumberOfEntries */
             syntax: 0,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(57891, 21), /* ServerNumberOfEntries */
             syntax: 0,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(43192, 27), /* SourceConfigNumberOfEntries */
             syntax: 0,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(2491, 6), /* Status */
             syntax: 179,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(67329, 18), /* TLSNumberOfEntries */
             syntax: 0,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(5263, 7), /* Address */
             syntax: 6,
             access: Access::ReadWrite,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -149,7 +149,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -157,41 +157,41 @@ pub(crate) static GROUP: Group = Group {
             name: s(3773, 6), /* Enable */
             syntax: 16,
             access: Access::ReadWrite,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(18372, 8), /* Protocol */
             syntax: 953,
             access: Access::ReadWrite,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(57822, 6), /* Secret */
             syntax: 562,
             access: Access::ReadWrite,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(2491, 6), /* Status */
             syntax: 179,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(13346, 3), /* TLS */
             syntax: 954,
             access: Access::ReadWrite,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -199,7 +199,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -207,42 +207,42 @@ pub(crate) static GROUP: Group = Group {
             name: s(6361, 9), /* Interface */
             syntax: 233,
             access: Access::ReadWrite,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(9673, 4), /* Port */
             syntax: 127,
             access: Access::ReadWrite,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(18372, 8), /* Protocol */
             syntax: 953,
             access: Access::ReadWrite,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(64359, 18), /* AccountingResponse */
             syntax: 26,
             access: Access::ReadWrite,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(71274, 16), /* AccountingServer */
             syntax: 955,
             access: Access::ReadWrite,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -250,7 +250,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -258,41 +258,41 @@ pub(crate) static GROUP: Group = Group {
             name: s(3773, 6), /* Enable */
             syntax: 16,
             access: Access::ReadWrite,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(86277, 7), /* Pattern */
             syntax: 3,
             access: Access::ReadWrite,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(7297, 6), /* Server */
             syntax: 955,
             access: Access::ReadWrite,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(2491, 6), /* Status */
             syntax: 179,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(5263, 7), /* Address */
             syntax: 6,
             access: Access::ReadWrite,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -300,7 +300,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -308,48 +308,48 @@ pub(crate) static GROUP: Group = Group {
             name: s(3773, 6), /* Enable */
             syntax: 16,
             access: Access::ReadWrite,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(9673, 4), /* Port */
             syntax: 127,
             access: Access::ReadWrite,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(18372, 8), /* Protocol */
             syntax: 953,
             access: Access::ReadWrite,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(57822, 6), /* Secret */
             syntax: 562,
             access: Access::ReadWrite,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(2491, 6), /* Status */
             syntax: 179,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(13346, 3), /* TLS */
             syntax: 954,
             access: Access::ReadWrite,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -357,7 +357,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -365,28 +365,28 @@ pub(crate) static GROUP: Group = Group {
             name: s(6361, 9), /* Interface */
             syntax: 233,
             access: Access::ReadWrite,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(9673, 4), /* Port */
             syntax: 127,
             access: Access::ReadWrite,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(18372, 8), /* Protocol */
             syntax: 953,
             access: Access::ReadWrite,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -394,7 +394,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -402,21 +402,21 @@ pub(crate) static GROUP: Group = Group {
             name: s(37872, 8), /* CABundle */
             syntax: 569,
             access: Access::ReadWrite,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(28694, 11), /* Certificate */
             syntax: 570,
             access: Access::ReadWrite,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(92010, 10), /* TLSVersion */
             syntax: 956,
             access: Access::ReadWrite,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
     ],

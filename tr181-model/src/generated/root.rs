@@ -19,14 +19,14 @@ pub(crate) static GROUP: Group = Group {
         Parameter {
             name: s(32806, 31), /* CollectionDeviceNumberOfEntries */
             syntax: 0,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(32806, 31), /* CollectionDeviceNumberOfEntries */
             syntax: 0,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -38,42 +38,42 @@ pub(crate) static GROUP: Group = Group {
         Parameter {
             name: s(40654, 28), /* IoTCapabilityNumberOfEntries */
             syntax: 0,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(37199, 19), /* NodeNumberOfEntries */
             syntax: 0,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(40822, 28), /* ProxiedDeviceNumberOfEntries */
             syntax: 0,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(60438, 20), /* RootDataModelVersion */
             syntax: 1,
-            version: v(2, 4, 0),
+            version: v(4, 0),
             flags: ParameterFlags::new(Protocols::BOTH, true, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(63767, 5), /* Cause */
             syntax: 2,
-            version: v(2, 18, 0),
+            version: v(18, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(43928, 6), /* Reason */
             syntax: 3,
-            version: v(2, 18, 0),
+            version: v(18, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -81,7 +81,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(71546, 9), /* ByteCount */
             syntax: 0,
             access: Access::ReadWrite,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -89,7 +89,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(27068, 8), /* Duration */
             syntax: 4,
             access: Access::ReadWrite,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -97,7 +97,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(90760, 10), /* FileTarget */
             syntax: 5,
             access: Access::ReadWrite,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -105,14 +105,14 @@ pub(crate) static GROUP: Group = Group {
             name: s(72474, 16), /* FilterExpression */
             syntax: 6,
             access: Access::ReadWrite,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(68211, 6), /* Format */
             syntax: 7,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -120,7 +120,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(6361, 9), /* Interface */
             syntax: 8,
             access: Access::ReadWrite,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -128,7 +128,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(55759, 11), /* PacketCount */
             syntax: 0,
             access: Access::ReadWrite,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -136,7 +136,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(16587, 8), /* Password */
             syntax: 9,
             access: Access::ReadWrite,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -144,112 +144,112 @@ pub(crate) static GROUP: Group = Group {
             name: s(14137, 8), /* Username */
             syntax: 6,
             access: Access::ReadWrite,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(38726, 29), /* PacketCaptureResult.{i}.Count */
             syntax: 0,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(34294, 31), /* PacketCaptureResult.{i}.EndTime */
             syntax: 10,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(26932, 36), /* PacketCaptureResult.{i}.FileLocation */
             syntax: 5,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(30656, 33), /* PacketCaptureResult.{i}.StartTime */
             syntax: 10,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(2491, 6), /* Status */
             syntax: 11,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(63767, 5), /* Cause */
             syntax: 12,
-            version: v(2, 18, 0),
+            version: v(18, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(43928, 6), /* Reason */
             syntax: 3,
-            version: v(2, 18, 0),
+            version: v(18, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(85161, 12), /* DelaySeconds */
             syntax: 4,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
             name: s(38226, 7), /* Results */
             syntax: 13,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(2491, 6), /* Status */
             syntax: 14,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(63767, 5), /* Cause */
             syntax: 15,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(90450, 10), /* CommandKey */
             syntax: 3,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(75884, 15), /* FirmwareUpdated */
             syntax: 16,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(86229, 12), /* ParameterMap */
             syntax: 17,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(43928, 6), /* Reason */
             syntax: 3,
-            version: v(2, 18, 0),
+            version: v(18, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -262,7 +262,7 @@ pub(crate) static GROUP: Group = Group {
             input: p(7, 2),
             output: p(9, 0),
             status: Status::Current,
-            version: v(2, 0, 0),
+            version: v(0, 0),
             protocols: Protocols::USP,
         },
         Command {
@@ -272,7 +272,7 @@ pub(crate) static GROUP: Group = Group {
             input: p(9, 9),
             output: p(18, 5),
             status: Status::Current,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             protocols: Protocols::USP,
         },
         Command {
@@ -282,7 +282,7 @@ pub(crate) static GROUP: Group = Group {
             input: p(23, 2),
             output: p(25, 0),
             status: Status::Current,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             protocols: Protocols::USP,
         },
         Command {
@@ -292,7 +292,7 @@ pub(crate) static GROUP: Group = Group {
             input: p(25, 1),
             output: p(26, 0),
             status: Status::Current,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             protocols: Protocols::USP,
         },
         Command {
@@ -302,7 +302,7 @@ pub(crate) static GROUP: Group = Group {
             input: p(26, 0),
             output: p(26, 2),
             status: Status::Current,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             protocols: Protocols::USP,
         },
     ],
@@ -311,7 +311,7 @@ pub(crate) static GROUP: Group = Group {
         group: GroupRef(&GROUP),
         arguments: p(28, 5),
         status: Status::Current,
-        version: v(2, 12, 0),
+        version: v(12, 0),
         protocols: Protocols::USP,
     }],
     unique_keys: &[],

@@ -16,14 +16,14 @@ pub(crate) static GROUP: Group = Group {
         },
         Object {
             path: s(11056, 21), /* Device.Routing.Babel. */
-            version: v(2, 15, 0),
+            version: v(15, 0),
             parameters: p(1, 15),
             commands: p(0, 1),
             ..object(&GROUP)
         },
         Object {
             path: s(33488, 31), /* Device.Routing.Babel.Constants. */
-            version: v(2, 15, 0),
+            version: v(15, 0),
             parameters: p(16, 2),
             ..object(&GROUP)
         },
@@ -34,7 +34,7 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(44038, 26) /* DTLSCertSetNumberOfEntries */),
             unique_keys: p(0, 1),
-            version: v(2, 15, 0),
+            version: v(15, 0),
             parameters: p(18, 4),
             ..object(&GROUP)
         },
@@ -45,7 +45,7 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(50945, 23) /* DTLSCertNumberOfEntries */),
             unique_keys: p(1, 1),
-            version: v(2, 15, 0),
+            version: v(15, 0),
             parameters: p(22, 7),
             ..object(&GROUP)
         },
@@ -57,7 +57,7 @@ pub(crate) static GROUP: Group = Group {
             num_entries_parameter: Some(s(33984, 31) /* InterfaceSettingNumberOfEntries */),
             enable_parameter: Some(s(3773, 6) /* Enable */),
             unique_keys: p(2, 1),
-            version: v(2, 15, 0),
+            version: v(15, 0),
             parameters: p(29, 20),
             ..object(&GROUP)
         },
@@ -67,13 +67,13 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(29401, 23) /* NeighborNumberOfEntries */),
             unique_keys: p(3, 1),
-            version: v(2, 15, 0),
+            version: v(15, 0),
             parameters: p(49, 10),
             ..object(&GROUP)
         },
         Object {
             path: s(14303, 48), /* Device.Routing.Babel.InterfaceSetting.{i}.Stats. */
-            version: v(2, 15, 0),
+            version: v(15, 0),
             parameters: p(59, 6),
             ..object(&GROUP)
         },
@@ -84,7 +84,7 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(49286, 24) /* MACKeySetNumberOfEntries */),
             unique_keys: p(4, 1),
-            version: v(2, 15, 0),
+            version: v(15, 0),
             parameters: p(65, 4),
             ..object(&GROUP)
         },
@@ -95,7 +95,7 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(56799, 21) /* MACKeyNumberOfEntries */),
             unique_keys: p(5, 1),
-            version: v(2, 15, 0),
+            version: v(15, 0),
             parameters: p(69, 11),
             commands: p(1, 1),
             ..object(&GROUP)
@@ -106,7 +106,7 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(60458, 20) /* RouteNumberOfEntries */),
             unique_keys: p(6, 1),
-            version: v(2, 15, 0),
+            version: v(15, 0),
             parameters: p(83, 9),
             ..object(&GROUP)
         },
@@ -128,7 +128,7 @@ pub(crate) static GROUP: Group = Group {
         },
         Object {
             path: s(8601, 32), /* Device.Routing.RouteInformation. */
-            version: v(2, 2, 0),
+            version: v(2, 0),
             parameters: p(102, 2),
             ..object(&GROUP)
         },
@@ -138,7 +138,7 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(33984, 31) /* InterfaceSettingNumberOfEntries */),
             unique_keys: p(9, 1),
-            version: v(2, 2, 0),
+            version: v(2, 0),
             parameters: p(104, 12),
             ..object(&GROUP)
         },
@@ -148,7 +148,7 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(38937, 21) /* OptionNumberOfEntries */),
             unique_keys: p(10, 2),
-            version: v(2, 16, 0),
+            version: v(16, 0),
             parameters: p(116, 4),
             ..object(&GROUP)
         },
@@ -182,7 +182,7 @@ pub(crate) static GROUP: Group = Group {
             num_entries_parameter: Some(s(38407, 29) /* IPv6ForwardingNumberOfEntries */),
             enable_parameter: Some(s(3773, 6) /* Enable */),
             unique_keys: p(15, 2),
-            version: v(2, 2, 0),
+            version: v(2, 0),
             parameters: p(139, 12),
             ..object(&GROUP)
         },
@@ -196,116 +196,116 @@ pub(crate) static GROUP: Group = Group {
         Parameter {
             name: s(44038, 26), /* DTLSCertSetNumberOfEntries */
             syntax: 0,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(3773, 6), /* Enable */
             syntax: 16,
             access: Access::ReadWrite,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(56673, 21), /* ImplementationVersion */
             syntax: 335,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(33984, 31), /* InterfaceSettingNumberOfEntries */
             syntax: 0,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(49286, 24), /* MACKeySetNumberOfEntries */
             syntax: 0,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(60458, 20), /* RouteNumberOfEntries */
             syntax: 0,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(86889, 12), /* SelfRouterID */
             syntax: 357,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(93647, 9), /* SelfSeqno */
             syntax: 234,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(89547, 11), /* StatsEnable */
             syntax: 16,
             access: Access::ReadWrite,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(86937, 10), /* StatsReset */
             syntax: 40,
             access: Access::ReadWrite,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(2491, 6), /* Status */
             syntax: 769,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(45835, 22), /* SupportedDTLSCertTypes */
             syntax: 966,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(45860, 22), /* SupportedMACAlgorithms */
             syntax: 967,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(32684, 29), /* SupportedMetricCompAlgorithms */
             syntax: 968,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(43273, 27), /* SupportedSecurityMechanisms */
             syntax: 969,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(79985, 14), /* MulticastGroup */
             syntax: 211,
             access: Access::ReadWrite,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(96431, 7), /* UDPPort */
             syntax: 127,
             access: Access::ReadWrite,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -313,28 +313,28 @@ pub(crate) static GROUP: Group = Group {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(50945, 23), /* DTLSCertNumberOfEntries */
             syntax: 0,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(85137, 12), /* DefaultApply */
             syntax: 16,
             access: Access::ReadWrite,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -342,7 +342,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -350,7 +350,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(78683, 14), /* CertPrivateKey */
             syntax: 970,
             access: Access::ReadWrite,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -358,7 +358,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(78683, 14), /* CertPrivateKey */
             syntax: 970,
             access: Access::WriteOnceReadOnly,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -366,14 +366,14 @@ pub(crate) static GROUP: Group = Group {
             name: s(45848, 8), /* CertType */
             syntax: 971,
             access: Access::ReadWrite,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(92576, 9), /* CertValue */
             syntax: 6,
             access: Access::ReadWrite,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -381,7 +381,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(92576, 9), /* CertValue */
             syntax: 6,
             access: Access::WriteOnceReadOnly,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -389,7 +389,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -397,7 +397,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -405,221 +405,221 @@ pub(crate) static GROUP: Group = Group {
             name: s(68064, 17), /* CachedInfoEnabled */
             syntax: 16,
             access: Access::ReadWrite,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(78865, 14), /* DTLSCertPrefer */
             syntax: 972,
             access: Access::ReadWrite,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(87919, 11), /* DTLSEnabled */
             syntax: 16,
             access: Access::ReadWrite,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(3773, 6), /* Enable */
             syntax: 16,
             access: Access::ReadWrite,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(56715, 21), /* InterfaceDTLSCertSets */
             syntax: 973,
             access: Access::ReadWrite,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(62290, 19), /* InterfaceMACKeySets */
             syntax: 974,
             access: Access::ReadWrite,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(49070, 24), /* InterfaceMetricAlgorithm */
             syntax: 975,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(65655, 18), /* InterfaceReference */
             syntax: 667,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(91110, 10), /* MACEnabled */
             syntax: 16,
             access: Access::ReadWrite,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(93044, 9), /* MACVerify */
             syntax: 16,
             access: Access::ReadWrite,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(65907, 18), /* McastHelloInterval */
             syntax: 976,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(76544, 15), /* McastHelloSeqno */
             syntax: 234,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(29401, 23), /* NeighborNumberOfEntries */
             syntax: 0,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(76889, 9), /* PacketLog */
             syntax: 370,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(76889, 15), /* PacketLogEnable */
             syntax: 16,
             access: Access::ReadWrite,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(63715, 19), /* SplitHorizonEnabled */
             syntax: 16,
             access: Access::ReadWrite,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(2491, 6), /* Status */
             syntax: 65,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(81105, 14), /* UpdateInterval */
             syntax: 976,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(95165, 4), /* Cost */
             syntax: 234,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(51244, 23), /* ExpectedMCastHelloSeqno */
             syntax: 977,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(51267, 23), /* ExpectedUCastHelloSeqno */
             syntax: 977,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(68795, 17), /* HelloMCastHistory */
             syntax: 357,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(68812, 17), /* HelloUCastHistory */
             syntax: 357,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(76634, 15), /* NeighborAddress */
             syntax: 126,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(97044, 6), /* RXCost */
             syntax: 234,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(97170, 6), /* TXCost */
             syntax: 234,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(60878, 20), /* UnicastHelloInterval */
             syntax: 976,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(70971, 17), /* UnicastHelloSeqno */
             syntax: 977,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(54537, 15), /* ReceivedPackets */
             syntax: 144,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(96382, 7), /* SentIHU */
             syntax: 144,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(80573, 14), /* SentMcastHello */
             syntax: 144,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(77564, 15), /* SentMcastUpdate */
             syntax: 144,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(80587, 14), /* SentUcastHello */
             syntax: 144,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(77579, 15), /* SentUcastUpdate */
             syntax: 144,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -627,7 +627,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -635,20 +635,20 @@ pub(crate) static GROUP: Group = Group {
             name: s(85137, 12), /* DefaultApply */
             syntax: 16,
             access: Access::ReadWrite,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(56799, 21), /* MACKeyNumberOfEntries */
             syntax: 0,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -656,7 +656,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -664,7 +664,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(94849, 8), /* InputMAC */
             syntax: 357,
             access: Access::ReadWrite,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -672,7 +672,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(88447, 11), /* InputString */
             syntax: 357,
             access: Access::ReadWrite,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -680,21 +680,21 @@ pub(crate) static GROUP: Group = Group {
             name: s(91050, 10), /* KeyUseSend */
             syntax: 16,
             access: Access::ReadWrite,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(85737, 12), /* KeyUseVerify */
             syntax: 16,
             access: Access::ReadWrite,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(94881, 8), /* KeyValue */
             syntax: 970,
             access: Access::ReadWrite,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -702,7 +702,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(94881, 8), /* KeyValue */
             syntax: 970,
             access: Access::WriteOnceReadOnly,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -710,97 +710,97 @@ pub(crate) static GROUP: Group = Group {
             name: s(76454, 15), /* MACKeyAlgorithm */
             syntax: 978,
             access: Access::ReadWrite,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(85905, 12), /* MACTestState */
             syntax: 311,
             access: Access::ReadWrite,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(55200, 5), /* Match */
             syntax: 16,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(94849, 8), /* InputMAC */
             syntax: 357,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
             name: s(88447, 11), /* InputString */
             syntax: 357,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
             name: s(55200, 5), /* Match */
             syntax: 16,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(71626, 16), /* CalculatedMetric */
             syntax: 977,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(101, 8), /* Neighbor */
             syntax: 979,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(80013, 7), /* NextHop */
             syntax: 126,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(80349, 14), /* ReceivedMetric */
             syntax: 977,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(83493, 13), /* RouteFeasible */
             syntax: 16,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(89283, 11), /* RoutePrefix */
             syntax: 980,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(83519, 13), /* RouteSelected */
             syntax: 16,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(91660, 10), /* RouteSeqno */
             syntax: 234,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(80643, 14), /* SourceRouterID */
             syntax: 357,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
@@ -866,92 +866,92 @@ pub(crate) static GROUP: Group = Group {
             name: s(3773, 6), /* Enable */
             syntax: 16,
             access: Access::ReadWrite,
-            version: v(2, 2, 0),
+            version: v(2, 0),
             ..PARAM
         },
         Parameter {
             name: s(33984, 31), /* InterfaceSettingNumberOfEntries */
             syntax: 0,
-            version: v(2, 2, 0),
+            version: v(2, 0),
             ..PARAM
         },
         Parameter {
             name: s(92801, 9), /* HomeAgent */
             syntax: 16,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             ..PARAM
         },
         Parameter {
             name: s(6361, 9), /* Interface */
             syntax: 233,
-            version: v(2, 2, 0),
+            version: v(2, 0),
             ..PARAM
         },
         Parameter {
             name: s(42625, 27), /* ManagedAddressConfiguration */
             syntax: 16,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             ..PARAM
         },
         Parameter {
             name: s(38937, 21), /* OptionNumberOfEntries */
             syntax: 0,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             ..PARAM
         },
         Parameter {
             name: s(66249, 18), /* OtherConfiguration */
             syntax: 16,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             ..PARAM
         },
         Parameter {
             name: s(66501, 18), /* PreferredRouteFlag */
             syntax: 982,
-            version: v(2, 2, 0),
+            version: v(2, 0),
             ..PARAM
         },
         Parameter {
             name: s(10430, 6), /* Prefix */
             syntax: 217,
-            version: v(2, 2, 0),
+            version: v(2, 0),
             ..PARAM
         },
         Parameter {
             name: s(71389, 13), /* ReachableTime */
             syntax: 983,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             ..PARAM
         },
         Parameter {
             name: s(75047, 12), /* RetransTimer */
             syntax: 21,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             ..PARAM
         },
         Parameter {
             name: s(83506, 13), /* RouteLifetime */
             syntax: 10,
-            version: v(2, 2, 0),
+            version: v(2, 0),
             ..PARAM
         },
         Parameter {
             name: s(80643, 12), /* SourceRouter */
             syntax: 211,
-            version: v(2, 2, 0),
+            version: v(2, 0),
             ..PARAM
         },
         Parameter {
             name: s(2491, 6), /* Status */
             syntax: 984,
-            version: v(2, 2, 0),
+            version: v(2, 0),
             ..PARAM
         },
         Parameter {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -959,20 +959,20 @@ pub(crate) static GROUP: Group = Group {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(61087, 3), /* Tag */
             syntax: 51,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             ..PARAM
         },
         Parameter {
             name: s(25595, 5), /* Value */
             syntax: 196,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             ..PARAM
         },
         Parameter {
@@ -1003,7 +1003,7 @@ pub(crate) static GROUP: Group = Group {
         Parameter {
             name: s(38407, 29), /* IPv6ForwardingNumberOfEntries */
             syntax: 0,
-            version: v(2, 2, 0),
+            version: v(2, 0),
             ..PARAM
         },
         Parameter {
@@ -1070,7 +1070,7 @@ pub(crate) static GROUP: Group = Group {
         Parameter {
             name: s(68942, 6), /* Origin */
             syntax: 985,
-            version: v(2, 2, 0),
+            version: v(2, 0),
             ..PARAM
         },
         Parameter {
@@ -1087,14 +1087,14 @@ pub(crate) static GROUP: Group = Group {
             name: s(38248, 4), /* Type */
             syntax: 986,
             access: Access::ReadWrite,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             ..PARAM
         },
         Parameter {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
-            version: v(2, 2, 0),
+            version: v(2, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -1102,7 +1102,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
-            version: v(2, 2, 0),
+            version: v(2, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -1110,67 +1110,67 @@ pub(crate) static GROUP: Group = Group {
             name: s(85173, 12), /* DestIPPrefix */
             syntax: 635,
             access: Access::ReadWrite,
-            version: v(2, 2, 0),
+            version: v(2, 0),
             ..PARAM
         },
         Parameter {
             name: s(3773, 6), /* Enable */
             syntax: 26,
             access: Access::ReadWrite,
-            version: v(2, 2, 0),
+            version: v(2, 0),
             ..PARAM
         },
         Parameter {
             name: s(79215, 14), /* ExpirationTime */
             syntax: 454,
-            version: v(2, 2, 0),
+            version: v(2, 0),
             ..PARAM
         },
         Parameter {
             name: s(72506, 16), /* ForwardingMetric */
             syntax: 483,
             access: Access::ReadWrite,
-            version: v(2, 2, 0),
+            version: v(2, 0),
             ..PARAM
         },
         Parameter {
             name: s(50998, 16), /* ForwardingPolicy */
             syntax: 483,
             access: Access::ReadWrite,
-            version: v(2, 2, 0),
+            version: v(2, 0),
             ..PARAM
         },
         Parameter {
             name: s(6361, 9), /* Interface */
             syntax: 169,
             access: Access::ReadWrite,
-            version: v(2, 2, 0),
+            version: v(2, 0),
             ..PARAM
         },
         Parameter {
             name: s(80013, 7), /* NextHop */
             syntax: 216,
             access: Access::ReadWrite,
-            version: v(2, 2, 0),
+            version: v(2, 0),
             ..PARAM
         },
         Parameter {
             name: s(68942, 6), /* Origin */
             syntax: 987,
-            version: v(2, 2, 0),
+            version: v(2, 0),
             ..PARAM
         },
         Parameter {
             name: s(2491, 6), /* Status */
             syntax: 65,
-            version: v(2, 2, 0),
+            version: v(2, 0),
             ..PARAM
         },
         Parameter {
             name: s(38248, 4), /* Type */
             syntax: 986,
             access: Access::ReadWrite,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             ..PARAM
         },
     ],
@@ -1182,7 +1182,7 @@ pub(crate) static GROUP: Group = Group {
             input: p(16, 0),
             output: p(16, 0),
             status: Status::Current,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             protocols: Protocols::USP,
         },
         Command {
@@ -1192,7 +1192,7 @@ pub(crate) static GROUP: Group = Group {
             input: p(80, 2),
             output: p(82, 1),
             status: Status::Current,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             protocols: Protocols::USP,
         },
     ],

@@ -11,7 +11,7 @@ pub(crate) static GROUP: Group = Group {
     objects: &[
         Object {
             path: s(35451, 17), /* Device.Schedules. */
-            version: v(2, 18, 0),
+            version: v(18, 0),
             parameters: p(0, 2),
             ..object(&GROUP)
         },
@@ -23,7 +23,7 @@ pub(crate) static GROUP: Group = Group {
             num_entries_parameter: Some(s(52164, 23) /* ScheduleNumberOfEntries */),
             enable_parameter: Some(s(3773, 6) /* Enable */),
             unique_keys: p(0, 1),
-            version: v(2, 18, 0),
+            version: v(18, 0),
             parameters: p(2, 10),
             ..object(&GROUP)
         },
@@ -33,20 +33,20 @@ pub(crate) static GROUP: Group = Group {
             name: s(3773, 6), /* Enable */
             syntax: 460,
             access: Access::ReadWrite,
-            version: v(2, 18, 0),
+            version: v(18, 0),
             ..PARAM
         },
         Parameter {
             name: s(52164, 23), /* ScheduleNumberOfEntries */
             syntax: 0,
-            version: v(2, 18, 0),
+            version: v(18, 0),
             ..PARAM
         },
         Parameter {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
-            version: v(2, 18, 0),
+            version: v(18, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -54,7 +54,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
-            version: v(2, 18, 0),
+            version: v(18, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -62,54 +62,54 @@ pub(crate) static GROUP: Group = Group {
             name: s(15973, 3), /* Day */
             syntax: 534,
             access: Access::ReadWrite,
-            version: v(2, 18, 0),
+            version: v(18, 0),
             ..PARAM
         },
         Parameter {
             name: s(15623, 11), /* Description */
             syntax: 6,
             access: Access::ReadWrite,
-            version: v(2, 18, 0),
+            version: v(18, 0),
             ..PARAM
         },
         Parameter {
             name: s(27068, 8), /* Duration */
             syntax: 4,
             access: Access::ReadWrite,
-            version: v(2, 18, 0),
+            version: v(18, 0),
             ..PARAM
         },
         Parameter {
             name: s(3773, 6), /* Enable */
             syntax: 26,
             access: Access::ReadWrite,
-            version: v(2, 18, 0),
+            version: v(18, 0),
             ..PARAM
         },
         Parameter {
             name: s(88502, 11), /* InverseMode */
             syntax: 26,
             access: Access::ReadWrite,
-            version: v(2, 18, 0),
+            version: v(18, 0),
             ..PARAM
         },
         Parameter {
             name: s(30680, 9), /* StartTime */
             syntax: 535,
             access: Access::ReadWrite,
-            version: v(2, 18, 0),
+            version: v(18, 0),
             ..PARAM
         },
         Parameter {
             name: s(2491, 6), /* Status */
             syntax: 1013,
-            version: v(2, 18, 0),
+            version: v(18, 0),
             ..PARAM
         },
         Parameter {
             name: s(82783, 8), /* TimeLeft */
             syntax: 28,
-            version: v(2, 18, 0),
+            version: v(18, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },

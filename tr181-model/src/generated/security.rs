@@ -11,7 +11,7 @@ pub(crate) static GROUP: Group = Group {
     objects: &[
         Object {
             path: s(31787, 16), /* Device.Security. */
-            version: v(2, 4, 0),
+            version: v(4, 0),
             parameters: p(0, 2),
             ..object(&GROUP)
         },
@@ -21,7 +21,7 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(50623, 23) /* CABundleNumberOfEntries */),
             unique_keys: p(0, 1),
-            version: v(2, 19, 0),
+            version: v(19, 0),
             parameters: p(2, 3),
             commands: p(0, 2),
             ..object(&GROUP)
@@ -32,7 +32,7 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(43882, 26) /* CertificateNumberOfEntries */),
             unique_keys: p(1, 1),
-            version: v(2, 4, 0),
+            version: v(4, 0),
             parameters: p(7, 9),
             ..object(&GROUP)
         },
@@ -41,46 +41,46 @@ pub(crate) static GROUP: Group = Group {
         Parameter {
             name: s(50623, 23), /* CABundleNumberOfEntries */
             syntax: 0,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(43882, 26), /* CertificateNumberOfEntries */
             syntax: 0,
-            version: v(2, 4, 0),
+            version: v(4, 0),
             ..PARAM
         },
         Parameter {
             name: s(78543, 14), /* CACertificates */
             syntax: 1014,
             access: Access::ReadWrite,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(3773, 6), /* Enable */
             syntax: 16,
             access: Access::ReadWrite,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(31079, 4), /* Name */
             syntax: 3,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(95766, 5), /* CADir */
             syntax: 3,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(94417, 6), /* CAFile */
             syntax: 3,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -88,55 +88,55 @@ pub(crate) static GROUP: Group = Group {
             name: s(3773, 6), /* Enable */
             syntax: 16,
             access: Access::ReadWrite,
-            version: v(2, 4, 0),
+            version: v(4, 0),
             ..PARAM
         },
         Parameter {
             name: s(96834, 6), /* Issuer */
             syntax: 6,
-            version: v(2, 4, 0),
+            version: v(4, 0),
             ..PARAM
         },
         Parameter {
             name: s(92918, 9), /* LastModif */
             syntax: 10,
-            version: v(2, 4, 0),
+            version: v(4, 0),
             ..PARAM
         },
         Parameter {
             name: s(95073, 8), /* NotAfter */
             syntax: 10,
-            version: v(2, 4, 0),
+            version: v(4, 0),
             ..PARAM
         },
         Parameter {
             name: s(93251, 9), /* NotBefore */
             syntax: 10,
-            version: v(2, 4, 0),
+            version: v(4, 0),
             ..PARAM
         },
         Parameter {
             name: s(86913, 12), /* SerialNumber */
             syntax: 31,
-            version: v(2, 4, 0),
+            version: v(4, 0),
             ..PARAM
         },
         Parameter {
             name: s(67221, 18), /* SignatureAlgorithm */
             syntax: 6,
-            version: v(2, 4, 0),
+            version: v(4, 0),
             ..PARAM
         },
         Parameter {
             name: s(91910, 7), /* Subject */
             syntax: 6,
-            version: v(2, 4, 0),
+            version: v(4, 0),
             ..PARAM
         },
         Parameter {
             name: s(91910, 10), /* SubjectAlt */
             syntax: 219,
-            version: v(2, 4, 0),
+            version: v(4, 0),
             ..PARAM
         },
     ],
@@ -148,7 +148,7 @@ pub(crate) static GROUP: Group = Group {
             input: p(5, 0),
             output: p(5, 1),
             status: Status::Current,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             protocols: Protocols::USP,
         },
         Command {
@@ -158,7 +158,7 @@ pub(crate) static GROUP: Group = Group {
             input: p(6, 0),
             output: p(6, 1),
             status: Status::Current,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             protocols: Protocols::USP,
         },
     ],

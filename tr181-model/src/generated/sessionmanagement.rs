@@ -11,7 +11,7 @@ pub(crate) static GROUP: Group = Group {
     objects: &[
         Object {
             path: s(10665, 25), /* Device.SessionManagement. */
-            version: v(2, 19, 0),
+            version: v(19, 0),
             parameters: p(0, 4),
             ..object(&GROUP)
         },
@@ -21,7 +21,7 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(66285, 18) /* PDNNumberOfEntries */),
             unique_keys: p(0, 1),
-            version: v(2, 19, 0),
+            version: v(19, 0),
             parameters: p(4, 9),
             ..object(&GROUP)
         },
@@ -31,7 +31,7 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(66303, 18) /* PDPNumberOfEntries */),
             unique_keys: p(1, 1),
-            version: v(2, 19, 0),
+            version: v(19, 0),
             parameters: p(13, 13),
             ..object(&GROUP)
         },
@@ -41,13 +41,13 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(66321, 18) /* PDUNumberOfEntries */),
             unique_keys: p(2, 1),
-            version: v(2, 19, 0),
+            version: v(19, 0),
             parameters: p(26, 10),
             ..object(&GROUP)
         },
         Object {
             path: s(15519, 46), /* Device.SessionManagement.PDU.{i}.NetworkSlice. */
-            version: v(2, 19, 0),
+            version: v(19, 0),
             parameters: p(36, 2),
             ..object(&GROUP)
         },
@@ -57,7 +57,7 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(54897, 22) /* QoSFlowNumberOfEntries */),
             unique_keys: p(3, 2),
-            version: v(2, 19, 0),
+            version: v(19, 0),
             parameters: p(38, 10),
             ..object(&GROUP)
         },
@@ -67,7 +67,7 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(54919, 22) /* QoSRuleNumberOfEntries */),
             unique_keys: p(5, 2),
-            version: v(2, 19, 0),
+            version: v(19, 0),
             parameters: p(48, 8),
             ..object(&GROUP)
         },
@@ -77,7 +77,7 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(56610, 21) /* FilterNumberOfEntries */),
             unique_keys: p(7, 1),
-            version: v(2, 19, 0),
+            version: v(19, 0),
             parameters: p(56, 5),
             ..object(&GROUP)
         },
@@ -87,13 +87,13 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(55249, 22) /* SessionNumberOfEntries */),
             unique_keys: p(8, 2),
-            version: v(2, 19, 0),
+            version: v(19, 0),
             parameters: p(61, 7),
             ..object(&GROUP)
         },
         Object {
             path: s(19640, 41), /* Device.SessionManagement.Session.{i}.PCO. */
-            version: v(2, 19, 0),
+            version: v(19, 0),
             parameters: p(68, 4),
             ..object(&GROUP)
         },
@@ -102,32 +102,32 @@ pub(crate) static GROUP: Group = Group {
         Parameter {
             name: s(66285, 18), /* PDNNumberOfEntries */
             syntax: 0,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(66303, 18), /* PDPNumberOfEntries */
             syntax: 0,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(66321, 18), /* PDUNumberOfEntries */
             syntax: 0,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(55249, 22), /* SessionNumberOfEntries */
             syntax: 0,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -135,57 +135,57 @@ pub(crate) static GROUP: Group = Group {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(44272, 26), /* DownstreamAggregateBitRate */
             syntax: 1016,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(42166, 27), /* DownstreamGuaranteedBitRate */
             syntax: 1016,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(59118, 20), /* DownstreamMaxBitRate */
             syntax: 1016,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(98574, 3), /* QCI */
             syntax: 1017,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(50294, 24), /* UpstreamAggregateBitRate */
             syntax: 1016,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(48007, 25), /* UpstreamGuaranteedBitRate */
             syntax: 1016,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(67527, 18), /* UpstreamMaxBitRate */
             syntax: 1016,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -193,81 +193,81 @@ pub(crate) static GROUP: Group = Group {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(51014, 23), /* DeliveryOfErroneousSDUs */
             syntax: 1018,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(81816, 13), /* DeliveryOrder */
             syntax: 1019,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(42166, 27), /* DownstreamGuaranteedBitRate */
             syntax: 1016,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(59118, 20), /* DownstreamMaxBitRate */
             syntax: 1016,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(79873, 14), /* MaximumSDUSize */
             syntax: 0,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(57597, 21), /* ResidualBitErrorRatio */
             syntax: 351,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(83545, 13), /* SDUErrorRatio */
             syntax: 351,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(61537, 12), /* TrafficClass */
             syntax: 1020,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(83909, 13), /* TransferDelay */
             syntax: 1021,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(48007, 25), /* UpstreamGuaranteedBitRate */
             syntax: 1016,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(67527, 18), /* UpstreamMaxBitRate */
             syntax: 1016,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -275,75 +275,75 @@ pub(crate) static GROUP: Group = Group {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(94321, 8), /* AlwaysOn */
             syntax: 16,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(98571, 3), /* PTI */
             syntax: 173,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(54897, 22), /* QoSFlowNumberOfEntries */
             syntax: 0,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(54919, 22), /* QoSRuleNumberOfEntries */
             syntax: 0,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(86517, 12), /* RQTimerValue */
             syntax: 28,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(6581, 3), /* SSC */
             syntax: 614,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(63563, 19), /* SessionAMBRDownlink */
             syntax: 904,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(70410, 17), /* SessionAMBRUplink */
             syntax: 904,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(63658, 19), /* SliceDifferentiator */
             syntax: 0,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(74186, 16), /* SliceServiceType */
             syntax: 907,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -351,63 +351,63 @@ pub(crate) static GROUP: Group = Group {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(75194, 15), /* AveragingWindow */
             syntax: 21,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(92702, 9), /* EPSBearer */
             syntax: 0,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(96774, 6), /* FiveQI */
             syntax: 898,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(85521, 12), /* GFBRDownlink */
             syntax: 904,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(90800, 10), /* GFBRUplink */
             syntax: 904,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(85917, 12), /* MFBRDownlink */
             syntax: 904,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(91120, 10), /* MFBRUplink */
             syntax: 904,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(98577, 3), /* QFI */
             syntax: 908,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -415,51 +415,51 @@ pub(crate) static GROUP: Group = Group {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(98514, 3), /* DQR */
             syntax: 16,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(56610, 21), /* FilterNumberOfEntries */
             syntax: 0,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(30640, 10), /* Identifier */
             syntax: 898,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(38252, 10), /* Precedence */
             syntax: 189,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(98577, 3), /* QFI */
             syntax: 908,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(89393, 11), /* Segregation */
             syntax: 16,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -467,39 +467,39 @@ pub(crate) static GROUP: Group = Group {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(83861, 9), /* Direction */
             syntax: 909,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(38248, 4), /* Type */
             syntax: 0,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(25595, 5), /* Value */
             syntax: 13,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(41474, 3), /* APN */
             syntax: 903,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -507,56 +507,56 @@ pub(crate) static GROUP: Group = Group {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(6361, 9), /* Interface */
             syntax: 233,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(36041, 9), /* Reference */
             syntax: 1022,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(67302, 9), /* SessionID */
             syntax: 905,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(80142, 11), /* SessionType */
             syntax: 906,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(96011, 7), /* IPv4DNS */
             syntax: 714,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(92855, 9), /* IPv4PCSCF */
             syntax: 182,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(96018, 7), /* IPv6DNS */
             syntax: 714,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(92864, 9), /* IPv6PCSCF */
             syntax: 211,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
     ],

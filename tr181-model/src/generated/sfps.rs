@@ -11,13 +11,13 @@ pub(crate) static GROUP: Group = Group {
     objects: &[
         Object {
             path: s(12556, 12), /* Device.SFPs. */
-            version: v(2, 19, 0),
+            version: v(19, 0),
             parameters: p(0, 1),
             ..object(&GROUP)
         },
         Object {
             path: s(12556, 17), /* Device.SFPs.Mgmt. */
-            version: v(2, 19, 0),
+            version: v(19, 0),
             parameters: p(1, 1),
             ..object(&GROUP)
         },
@@ -27,37 +27,37 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(55139, 22) /* SFF8472NumberOfEntries */),
             unique_keys: p(0, 2),
-            version: v(2, 19, 0),
+            version: v(19, 0),
             parameters: p(2, 3),
             ..object(&GROUP)
         },
         Object {
             path: s(12556, 41), /* Device.SFPs.Mgmt.SFF8472.{i}.Transceiver. */
-            version: v(2, 19, 0),
+            version: v(19, 0),
             parameters: p(5, 41),
             ..object(&GROUP)
         },
         Object {
             path: s(14351, 48), /* Device.SFPs.Mgmt.SFF8472.{i}.Transceiver.Alarms. */
-            version: v(2, 19, 0),
+            version: v(19, 0),
             parameters: p(46, 10),
             ..object(&GROUP)
         },
         Object {
             path: s(14399, 48), /* Device.SFPs.Mgmt.SFF8472.{i}.Transceiver.Status. */
-            version: v(2, 19, 0),
+            version: v(19, 0),
             parameters: p(56, 13),
             ..object(&GROUP)
         },
         Object {
             path: s(12556, 52), /* Device.SFPs.Mgmt.SFF8472.{i}.Transceiver.Thresholds. */
-            version: v(2, 19, 0),
+            version: v(19, 0),
             parameters: p(69, 20),
             ..object(&GROUP)
         },
         Object {
             path: s(13374, 50), /* Device.SFPs.Mgmt.SFF8472.{i}.Transceiver.Warnings. */
-            version: v(2, 19, 0),
+            version: v(19, 0),
             parameters: p(89, 10),
             ..object(&GROUP)
         },
@@ -67,7 +67,7 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(55161, 22) /* SFPCageNumberOfEntries */),
             unique_keys: p(2, 2),
-            version: v(2, 19, 0),
+            version: v(19, 0),
             parameters: p(99, 8),
             ..object(&GROUP)
         },
@@ -76,20 +76,20 @@ pub(crate) static GROUP: Group = Group {
         Parameter {
             name: s(55161, 22), /* SFPCageNumberOfEntries */
             syntax: 0,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(55139, 22), /* SFF8472NumberOfEntries */
             syntax: 0,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -97,585 +97,585 @@ pub(crate) static GROUP: Group = Group {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(31079, 4), /* Name */
             syntax: 3,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(97495, 5), /* BRMax */
             syntax: 189,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(97500, 5), /* BRMin */
             syntax: 397,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(92504, 9), /* BRNominal */
             syntax: 988,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(92603, 9), /* Connector */
             syntax: 545,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(64971, 18), /* DMCtypeExternalCal */
             syntax: 16,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(64989, 18), /* DMCtypeImplemented */
             syntax: 16,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(65007, 18), /* DMCtypeInternalCal */
             syntax: 16,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(75569, 15), /* DMCtypeRxAvgPwr */
             syntax: 16,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(94529, 8), /* DateCode */
             syntax: 989,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(79089, 14), /* EMCSPowerLvlOp */
             syntax: 16,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(65151, 18), /* EMCSPowerLvlSelect */
             syntax: 16,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(68455, 17), /* EOCSoftRateSelect */
             syntax: 16,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(85293, 12), /* EOCSoftRxLOS */
             syntax: 16,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(72202, 16), /* EOCSoftTxDisable */
             syntax: 16,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(79103, 14), /* EOCSoftTxFault */
             syntax: 16,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(59178, 20), /* EOCalarmsImplemented */
             syntax: 16,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(19385, 8), /* Encoding */
             syntax: 189,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(92927, 9), /* LengthOM1 */
             syntax: 990,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(92936, 9), /* LengthOM2 */
             syntax: 990,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(92945, 9), /* LengthOM3 */
             syntax: 990,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(88590, 9), /* LengthSMF */
             syntax: 990,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(88590, 11), /* LengthSMFkm */
             syntax: 991,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(80097, 14), /* OptCooledTrans */
             syntax: 16,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(80111, 14), /* OptInvertedLOS */
             syntax: 16,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(96990, 6), /* OptLOS */
             syntax: 16,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(83103, 13), /* OptLinearRcvr */
             syntax: 16,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(88942, 11), /* OptPowerlvl */
             syntax: 16,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(83116, 13), /* OptRateSelect */
             syntax: 16,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(86181, 12), /* OptTxDisable */
             syntax: 16,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(91340, 10), /* OptTxFault */
             syntax: 16,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(80293, 14), /* RateIdentifier */
             syntax: 545,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(74026, 16), /* SFF8079AppSelect */
             syntax: 16,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(57681, 21), /* SFF8431SoftRateSelect */
             syntax: 16,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(12585, 11), /* Transceiver */
             syntax: 992,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(92210, 10), /* VendorName */
             syntax: 338,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(93917, 9), /* VendorOUI */
             syntax: 688,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(95529, 8), /* VendorPN */
             syntax: 338,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(81119, 9), /* VendorRev */
             syntax: 993,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(95537, 8), /* VendorSN */
             syntax: 338,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(84169, 13), /* VerCompliance */
             syntax: 545,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(92230, 10), /* Wavelength */
             syntax: 994,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(89327, 11), /* RxPowerHigh */
             syntax: 16,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(91690, 10), /* RxPowerLow */
             syntax: 16,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(77744, 15), /* TemperatureHigh */
             syntax: 16,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(80867, 14), /* TemperatureLow */
             syntax: 16,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(92090, 10), /* TxBiasHigh */
             syntax: 16,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(93836, 9), /* TxBiasLow */
             syntax: 16,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(89767, 11), /* TxPowerHigh */
             syntax: 16,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(92100, 10), /* TxPowerLow */
             syntax: 16,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(96487, 7), /* VccHigh */
             syntax: 16,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(97242, 6), /* VccLow */
             syntax: 16,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(68336, 17), /* DataReadyBarState */
             syntax: 16,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(95233, 8), /* RS1State */
             syntax: 16,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(77309, 15), /* RateSelectState */
             syntax: 16,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(91680, 10), /* RxLOSState */
             syntax: 16,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(65515, 7), /* RxPower */
             syntax: 995,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(60598, 20), /* SoftRateSelectSelect */
             syntax: 16,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(63677, 19), /* SoftTxDisableSelect */
             syntax: 16,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(86997, 12), /* TXFaultState */
             syntax: 16,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(9600, 11), /* Temperature */
             syntax: 383,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(68833, 6), /* TxBias */
             syntax: 996,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(81007, 14), /* TxDisableState */
             syntax: 16,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(52486, 7), /* TxPower */
             syntax: 995,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(79387, 3), /* Vcc */
             syntax: 997,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(72602, 16), /* HighRxPowerAlarm */
             syntax: 995,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(65511, 18), /* HighRxPowerWarning */
             syntax: 995,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(82336, 13), /* HighTempAlarm */
             syntax: 383,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(75989, 15), /* HighTempWarning */
             syntax: 383,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(76004, 15), /* HighTxBiasAlarm */
             syntax: 996,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(68829, 17), /* HighTxBiasWarning */
             syntax: 996,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(72618, 16), /* HighTxPowerAlarm */
             syntax: 995,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(65529, 18), /* HighTxPowerWarning */
             syntax: 995,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(85581, 12), /* HighVccAlarm */
             syntax: 997,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(79383, 14), /* HighVccWarning */
             syntax: 997,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(76424, 15), /* LowRxPowerAlarm */
             syntax: 995,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(69220, 17), /* LowRxPowerWarning */
             syntax: 995,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(85869, 12), /* LowTempAlarm */
             syntax: 383,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(79705, 14), /* LowTempWarning */
             syntax: 383,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(79719, 14), /* LowTxBiasAlarm */
             syntax: 996,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(72842, 16), /* LowTxBiasWarning */
             syntax: 996,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(76439, 15), /* LowTxPowerAlarm */
             syntax: 995,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(69237, 17), /* LowTxPowerWarning */
             syntax: 995,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(88656, 11), /* LowVccAlarm */
             syntax: 997,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(82882, 13), /* LowVccWarning */
             syntax: 997,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(89327, 11), /* RxPowerHigh */
             syntax: 16,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(91690, 10), /* RxPowerLow */
             syntax: 16,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(77744, 15), /* TemperatureHigh */
             syntax: 16,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(80867, 14), /* TemperatureLow */
             syntax: 16,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(92090, 10), /* TxBiasHigh */
             syntax: 16,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(93836, 9), /* TxBiasLow */
             syntax: 16,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(89767, 11), /* TxPowerHigh */
             syntax: 16,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(92100, 10), /* TxPowerLow */
             syntax: 16,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(96487, 7), /* VccHigh */
             syntax: 16,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(97242, 6), /* VccLow */
             syntax: 16,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -683,44 +683,44 @@ pub(crate) static GROUP: Group = Group {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(82960, 13), /* MgmtInterface */
             syntax: 998,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(31079, 4), /* Name */
             syntax: 3,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(70291, 17), /* SFF8024Identifier */
             syntax: 189,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(91710, 10), /* SFPPresent */
             syntax: 16,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(74042, 12), /* SFPReference */
             syntax: 999,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(96312, 7), /* SFPType */
             syntax: 1000,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
     ],

@@ -40,7 +40,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
-            version: v(2, 3, 0),
+            version: v(3, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -48,7 +48,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
-            version: v(2, 3, 0),
+            version: v(3, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -125,7 +125,7 @@ pub(crate) static GROUP: Group = Group {
         input: p(10, 0),
         output: p(10, 0),
         status: Status::Current,
-        version: v(2, 12, 0),
+        version: v(12, 0),
         protocols: Protocols::USP,
     }],
     events: &[],

@@ -11,7 +11,7 @@ pub(crate) static GROUP: Group = Group {
     objects: &[
         Object {
             path: s(10157, 23), /* Device.SoftwareModules. */
-            version: v(2, 1, 0),
+            version: v(1, 0),
             parameters: p(0, 4),
             commands: p(0, 1),
             events: p(0, 1),
@@ -23,7 +23,7 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(37479, 29) /* DeploymentUnitNumberOfEntries */),
             unique_keys: p(0, 2),
-            version: v(2, 1, 0),
+            version: v(1, 0),
             parameters: p(56, 19),
             commands: p(1, 2),
             ..object(&GROUP)
@@ -34,7 +34,7 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(53797, 22) /* ExecEnvNumberOfEntries */),
             unique_keys: p(2, 2),
-            version: v(2, 1, 0),
+            version: v(1, 0),
             parameters: p(106, 33),
             commands: p(3, 7),
             events: p(1, 1),
@@ -46,7 +46,7 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(34851, 30) /* ApplicationDataNumberOfEntries */),
             unique_keys: p(4, 2),
-            version: v(2, 16, 0),
+            version: v(16, 0),
             parameters: p(152, 9),
             commands: p(10, 1),
             ..object(&GROUP)
@@ -57,7 +57,7 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(42355, 27) /* ExecEnvClassNumberOfEntries */),
             unique_keys: p(6, 2),
-            version: v(2, 16, 0),
+            version: v(16, 0),
             parameters: p(161, 7),
             commands: p(11, 1),
             ..object(&GROUP)
@@ -68,7 +68,7 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(39252, 25) /* CapabilityNumberOfEntries */),
             unique_keys: p(8, 1),
-            version: v(2, 16, 0),
+            version: v(16, 0),
             parameters: p(178, 3),
             ..object(&GROUP)
         },
@@ -78,14 +78,14 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(40514, 28) /* ExecutionUnitNumberOfEntries */),
             unique_keys: p(9, 2),
-            version: v(2, 1, 0),
+            version: v(1, 0),
             parameters: p(181, 38),
             commands: p(12, 2),
             ..object(&GROUP)
         },
         Object {
             path: s(12084, 53), /* Device.SoftwareModules.ExecutionUnit.{i}.AutoRestart. */
-            version: v(2, 16, 0),
+            version: v(16, 0),
             parameters: p(220, 9),
             ..object(&GROUP)
         },
@@ -95,13 +95,13 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(44376, 26) /* EnvVariableNumberOfEntries */),
             unique_keys: p(11, 2),
-            version: v(2, 17, 0),
+            version: v(17, 0),
             parameters: p(229, 4),
             ..object(&GROUP)
         },
         Object {
             path: s(12608, 52), /* Device.SoftwareModules.ExecutionUnit.{i}.Extensions. */
-            version: v(2, 1, 0),
+            version: v(1, 0),
             ..object(&GROUP)
         },
         Object {
@@ -110,13 +110,13 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(46707, 25) /* HostObjectNumberOfEntries */),
             unique_keys: p(13, 2),
-            version: v(2, 16, 0),
+            version: v(16, 0),
             parameters: p(233, 5),
             ..object(&GROUP)
         },
         Object {
             path: s(11221, 55), /* Device.SoftwareModules.ExecutionUnit.{i}.NetworkConfig. */
-            version: v(2, 17, 0),
+            version: v(17, 0),
             parameters: p(238, 2),
             ..object(&GROUP)
         },
@@ -125,185 +125,185 @@ pub(crate) static GROUP: Group = Group {
         Parameter {
             name: s(37479, 29), /* DeploymentUnitNumberOfEntries */
             syntax: 0,
-            version: v(2, 1, 0),
+            version: v(1, 0),
             ..PARAM
         },
         Parameter {
             name: s(42355, 27), /* ExecEnvClassNumberOfEntries */
             syntax: 0,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             ..PARAM
         },
         Parameter {
             name: s(53797, 22), /* ExecEnvNumberOfEntries */
             syntax: 0,
-            version: v(2, 1, 0),
+            version: v(1, 0),
             ..PARAM
         },
         Parameter {
             name: s(40514, 28), /* ExecutionUnitNumberOfEntries */
             syntax: 0,
-            version: v(2, 1, 0),
+            version: v(1, 0),
             ..PARAM
         },
         Parameter {
             name: s(34821, 30), /* ApplicationData.{i}.AccessPath */
             syntax: 6,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
             name: s(39590, 28), /* ApplicationData.{i}.Capacity */
             syntax: 1026,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
             name: s(37160, 29), /* ApplicationData.{i}.Encrypted */
             syntax: 1027,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(48302, 24), /* ApplicationData.{i}.Name */
             syntax: 31,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
             name: s(43726, 26), /* ApplicationData.{i}.Retain */
             syntax: 1028,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
             name: s(64575, 18), /* AutoRestart.Enable */
             syntax: 16,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
             name: s(37305, 29), /* AutoRestart.MaximumRetryCount */
             syntax: 1029,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(50577, 23), /* AutoRestart.ResetPeriod */
             syntax: 1030,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(27217, 35), /* AutoRestart.RetryIntervalMultiplier */
             syntax: 0,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
             name: s(25492, 36), /* AutoRestart.RetryMaximumWaitInterval */
             syntax: 28,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
             name: s(25528, 36), /* AutoRestart.RetryMinimumWaitInterval */
             syntax: 28,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
             name: s(61853, 19), /* EnvVariable.{i}.Key */
             syntax: 1031,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
             name: s(56505, 21), /* EnvVariable.{i}.Value */
             syntax: 1031,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
             name: s(75824, 15), /* ExecutionEnvRef */
             syntax: 1032,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(44532, 26), /* HostObject.{i}.Destination */
             syntax: 6,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
             name: s(53995, 22), /* HostObject.{i}.Options */
             syntax: 6,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(56631, 21), /* HostObject.{i}.Source */
             syntax: 6,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
             name: s(82999, 13), /* ModuleVersion */
             syntax: 335,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(36081, 30), /* NetworkConfig.AccessInterfaces */
             syntax: 714,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(19061, 42), /* NetworkConfig.PortMapping.{i}.ExternalPort */
             syntax: 51,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
             name: s(22668, 39), /* NetworkConfig.PortMapping.{i}.Interface */
             syntax: 6,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
             name: s(19103, 42), /* NetworkConfig.PortMapping.{i}.InternalPort */
             syntax: 51,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
             name: s(24119, 38), /* NetworkConfig.PortMapping.{i}.Protocol */
             syntax: 235,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, true),
             ..PARAM
         },
@@ -311,77 +311,77 @@ pub(crate) static GROUP: Group = Group {
             name: s(76769, 15), /* NumRequiredUIDs */
             syntax: 1033,
             status: Status::Deprecated,
-            version: v(2, 18, 0),
+            version: v(18, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(83129, 13), /* OptionalRoles */
             syntax: 714,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(16587, 8), /* Password */
             syntax: 725,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(91480, 10), /* Privileged */
             syntax: 1034,
-            version: v(2, 18, 0),
+            version: v(18, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(66645, 18), /* RegisterTrustPaths */
             syntax: 714,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(83454, 13), /* RequiredRoles */
             syntax: 714,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(70189, 17), /* RequiredUserRoles */
             syntax: 714,
-            version: v(2, 18, 0),
+            version: v(18, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(38958, 29), /* Resources.AllocatedCPUPercent */
             syntax: 1035,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(40990, 28), /* Resources.AllocatedDiskSpace */
             syntax: 1036,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(47382, 25), /* Resources.AllocatedMemory */
             syntax: 1036,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(83623, 13), /* ShutdownDelay */
             syntax: 1037,
-            version: v(2, 18, 0),
+            version: v(18, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -389,126 +389,126 @@ pub(crate) static GROUP: Group = Group {
             name: s(67221, 9), /* Signature */
             syntax: 5,
             access: Access::ReadWrite,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(58955, 3), /* URL */
             syntax: 5,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
             name: s(75145, 4), /* UUID */
             syntax: 382,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(14137, 8), /* Username */
             syntax: 725,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(90740, 10), /* ExecEnvRef */
             syntax: 1038,
-            version: v(2, 18, 0),
+            version: v(18, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(75145, 4), /* UUID */
             syntax: 382,
-            version: v(2, 18, 0),
+            version: v(18, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(19295, 7), /* Version */
             syntax: 335,
-            version: v(2, 18, 0),
+            version: v(18, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(84993, 12), /* CompleteTime */
             syntax: 10,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(85077, 12), /* CurrentState */
             syntax: 1039,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(68387, 17), /* DeploymentUnitRef */
             syntax: 1040,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(59398, 20), /* ExecutionUnitRefList */
             syntax: 1041,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(75839, 15), /* Fault.FaultCode */
             syntax: 0,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(68659, 17), /* Fault.FaultString */
             syntax: 6,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(66213, 18), /* OperationPerformed */
             syntax: 1042,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(44420, 8), /* Resolved */
             syntax: 16,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(30680, 9), /* StartTime */
             syntax: 10,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(75145, 4), /* UUID */
             syntax: 382,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(19295, 7), /* Version */
             syntax: 335,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -516,7 +516,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
-            version: v(2, 1, 0),
+            version: v(1, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -524,231 +524,231 @@ pub(crate) static GROUP: Group = Group {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
-            version: v(2, 1, 0),
+            version: v(1, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(87930, 4), /* DUID */
             syntax: 31,
-            version: v(2, 1, 0),
+            version: v(1, 0),
             ..PARAM
         },
         Parameter {
             name: s(15623, 11), /* Description */
             syntax: 6,
-            version: v(2, 1, 0),
+            version: v(1, 0),
             ..PARAM
         },
         Parameter {
             name: s(75824, 15), /* ExecutionEnvRef */
             syntax: 1043,
-            version: v(2, 1, 0),
+            version: v(1, 0),
             ..PARAM
         },
         Parameter {
             name: s(68608, 17), /* ExecutionUnitList */
             syntax: 1044,
-            version: v(2, 1, 0),
+            version: v(1, 0),
             ..PARAM
         },
         Parameter {
             name: s(89813, 9), /* Installed */
             syntax: 10,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             ..PARAM
         },
         Parameter {
             name: s(65673, 18), /* InternalController */
             syntax: 94,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(91070, 10), /* LastUpdate */
             syntax: 10,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             ..PARAM
         },
         Parameter {
             name: s(82999, 13), /* ModuleVersion */
             syntax: 335,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(31079, 4), /* Name */
             syntax: 6,
-            version: v(2, 1, 0),
+            version: v(1, 0),
             ..PARAM
         },
         Parameter {
             name: s(44420, 8), /* Resolved */
             syntax: 16,
-            version: v(2, 1, 0),
+            version: v(1, 0),
             ..PARAM
         },
         Parameter {
             name: s(2491, 6), /* Status */
             syntax: 1045,
-            version: v(2, 1, 0),
+            version: v(1, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(58955, 3), /* URL */
             syntax: 5,
-            version: v(2, 1, 0),
+            version: v(1, 0),
             ..PARAM
         },
         Parameter {
             name: s(75145, 4), /* UUID */
             syntax: 382,
-            version: v(2, 1, 0),
+            version: v(1, 0),
             ..PARAM
         },
         Parameter {
             name: s(5324, 6), /* Vendor */
             syntax: 93,
-            version: v(2, 1, 0),
+            version: v(1, 0),
             ..PARAM
         },
         Parameter {
             name: s(74826, 16), /* VendorConfigList */
             syntax: 1046,
-            version: v(2, 1, 0),
+            version: v(1, 0),
             ..PARAM
         },
         Parameter {
             name: s(84156, 13), /* VendorLogList */
             syntax: 1047,
-            version: v(2, 1, 0),
+            version: v(1, 0),
             ..PARAM
         },
         Parameter {
             name: s(19295, 7), /* Version */
             syntax: 335,
-            version: v(2, 1, 0),
+            version: v(1, 0),
             ..PARAM
         },
         Parameter {
             name: s(91640, 10), /* RetainData */
             syntax: 368,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(34821, 30), /* ApplicationData.{i}.AccessPath */
             syntax: 6,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
             name: s(39590, 28), /* ApplicationData.{i}.Capacity */
             syntax: 1026,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
             name: s(37160, 29), /* ApplicationData.{i}.Encrypted */
             syntax: 1027,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(48302, 24), /* ApplicationData.{i}.Name */
             syntax: 31,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
             name: s(43726, 26), /* ApplicationData.{i}.Retain */
             syntax: 1028,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
             name: s(61853, 19), /* EnvVariable.{i}.Key */
             syntax: 1031,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
             name: s(56505, 21), /* EnvVariable.{i}.Value */
             syntax: 1031,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
             name: s(44532, 26), /* HostObject.{i}.Destination */
             syntax: 6,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
             name: s(53995, 22), /* HostObject.{i}.Options */
             syntax: 6,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(56631, 21), /* HostObject.{i}.Source */
             syntax: 6,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
             name: s(82999, 13), /* ModuleVersion */
             syntax: 335,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(36081, 30), /* NetworkConfig.AccessInterfaces */
             syntax: 714,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(19061, 42), /* NetworkConfig.PortMapping.{i}.ExternalPort */
             syntax: 51,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
             name: s(22668, 39), /* NetworkConfig.PortMapping.{i}.Interface */
             syntax: 6,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
             name: s(19103, 42), /* NetworkConfig.PortMapping.{i}.InternalPort */
             syntax: 51,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
             name: s(24119, 38), /* NetworkConfig.PortMapping.{i}.Protocol */
             syntax: 235,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, true),
             ..PARAM
         },
@@ -756,77 +756,77 @@ pub(crate) static GROUP: Group = Group {
             name: s(76769, 15), /* NumRequiredUIDs */
             syntax: 1033,
             status: Status::Deprecated,
-            version: v(2, 18, 0),
+            version: v(18, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(83129, 13), /* OptionalRoles */
             syntax: 714,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(16587, 8), /* Password */
             syntax: 725,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(91480, 10), /* Privileged */
             syntax: 1034,
-            version: v(2, 18, 0),
+            version: v(18, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(66645, 18), /* RegisterTrustPaths */
             syntax: 714,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(83454, 13), /* RequiredRoles */
             syntax: 714,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(70189, 17), /* RequiredUserRoles */
             syntax: 714,
-            version: v(2, 18, 0),
+            version: v(18, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(38958, 29), /* Resources.AllocatedCPUPercent */
             syntax: 1048,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(40990, 28), /* Resources.AllocatedDiskSpace */
             syntax: 1049,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(47382, 25), /* Resources.AllocatedMemory */
             syntax: 1049,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(91640, 10), /* RetainData */
             syntax: 368,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -834,28 +834,28 @@ pub(crate) static GROUP: Group = Group {
             name: s(67221, 9), /* Signature */
             syntax: 5,
             access: Access::ReadWrite,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(58955, 3), /* URL */
             syntax: 5,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(14137, 8), /* Username */
             syntax: 725,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(58558, 20), /* ActiveExecutionUnits */
             syntax: 1044,
-            version: v(2, 1, 0),
+            version: v(1, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
@@ -863,7 +863,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
-            version: v(2, 1, 0),
+            version: v(1, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -871,145 +871,145 @@ pub(crate) static GROUP: Group = Group {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
-            version: v(2, 1, 0),
+            version: v(1, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(38968, 19), /* AllocatedCPUPercent */
             syntax: 1050,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             ..PARAM
         },
         Parameter {
             name: s(41000, 18), /* AllocatedDiskSpace */
             syntax: 1051,
-            version: v(2, 1, 0),
+            version: v(1, 0),
             ..PARAM
         },
         Parameter {
             name: s(47392, 15), /* AllocatedMemory */
             syntax: 1051,
-            version: v(2, 1, 0),
+            version: v(1, 0),
             ..PARAM
         },
         Parameter {
             name: s(34851, 30), /* ApplicationDataNumberOfEntries */
             syntax: 0,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             ..PARAM
         },
         Parameter {
             name: s(30464, 25), /* AvailableAccessInterfaces */
             syntax: 229,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(61245, 19), /* AvailableCPUPercent */
             syntax: 1048,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             ..PARAM
         },
         Parameter {
             name: s(64593, 18), /* AvailableDiskSpace */
             syntax: 1049,
-            version: v(2, 1, 0),
+            version: v(1, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(75179, 15), /* AvailableMemory */
             syntax: 1049,
-            version: v(2, 1, 0),
+            version: v(1, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(54375, 14), /* AvailableRoles */
             syntax: 728,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(64629, 18), /* AvailableUserRoles */
             syntax: 1052,
-            version: v(2, 18, 0),
+            version: v(18, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(92621, 9), /* CreatedAt */
             syntax: 10,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             ..PARAM
         },
         Parameter {
             name: s(75524, 15), /* CurrentRunLevel */
             syntax: 977,
-            version: v(2, 1, 0),
+            version: v(1, 0),
             ..PARAM
         },
         Parameter {
             name: s(3773, 6), /* Enable */
             syntax: 16,
             access: Access::ReadWrite,
-            version: v(2, 1, 0),
+            version: v(1, 0),
             ..PARAM
         },
         Parameter {
             name: s(75809, 15), /* ExecEnvClassRef */
             syntax: 1053,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             ..PARAM
         },
         Parameter {
             name: s(40598, 28), /* InitialExecutionUnitRunLevel */
             syntax: 977,
             access: Access::ReadWrite,
-            version: v(2, 4, 0),
+            version: v(4, 0),
             ..PARAM
         },
         Parameter {
             name: s(76124, 15), /* InitialRunLevel */
             syntax: 234,
             access: Access::ReadWrite,
-            version: v(2, 1, 0),
+            version: v(1, 0),
             ..PARAM
         },
         Parameter {
             name: s(82726, 13), /* LastRestarted */
             syntax: 10,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(31079, 4), /* Name */
             syntax: 6,
-            version: v(2, 1, 0),
+            version: v(1, 0),
             ..PARAM
         },
         Parameter {
             name: s(83207, 13), /* ParentExecEnv */
             syntax: 1043,
-            version: v(2, 1, 0),
+            version: v(1, 0),
             ..PARAM
         },
         Parameter {
             name: s(73610, 16), /* ProcessorRefList */
             syntax: 1054,
             status: Status::Deprecated,
-            version: v(2, 1, 0),
+            version: v(1, 0),
             ..PARAM
         },
         Parameter {
             name: s(70172, 17), /* RequestedRunLevel */
             syntax: 1055,
             access: Access::ReadWrite,
-            version: v(2, 1, 0),
+            version: v(1, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -1017,21 +1017,21 @@ pub(crate) static GROUP: Group = Group {
             name: s(31685, 5), /* Reset */
             syntax: 40,
             access: Access::ReadWrite,
-            version: v(2, 1, 0),
+            version: v(1, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(86721, 12), /* RestartCount */
             syntax: 0,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(83467, 13), /* RestartReason */
             syntax: 6,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -1039,144 +1039,144 @@ pub(crate) static GROUP: Group = Group {
             name: s(96396, 7), /* Signers */
             syntax: 1014,
             access: Access::ReadWrite,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(2491, 6), /* Status */
             syntax: 1056,
-            version: v(2, 1, 0),
+            version: v(1, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(2491, 6), /* Status */
             syntax: 1057,
-            version: v(2, 1, 0),
+            version: v(1, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(38248, 4), /* Type */
             syntax: 31,
-            version: v(2, 1, 0),
+            version: v(1, 0),
             ..PARAM
         },
         Parameter {
             name: s(5324, 6), /* Vendor */
             syntax: 93,
-            version: v(2, 1, 0),
+            version: v(1, 0),
             ..PARAM
         },
         Parameter {
             name: s(19295, 7), /* Version */
             syntax: 335,
-            version: v(2, 1, 0),
+            version: v(1, 0),
             ..PARAM
         },
         Parameter {
             name: s(30473, 16), /* AccessInterfaces */
             syntax: 714,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
             name: s(54375, 14), /* AvailableRoles */
             syntax: 714,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
             name: s(64629, 18), /* AvailableUserRoles */
             syntax: 714,
-            version: v(2, 18, 0),
+            version: v(18, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
             name: s(38968, 19), /* AllocatedCPUPercent */
             syntax: 1050,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(41000, 18), /* AllocatedDiskSpace */
             syntax: 1051,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(47392, 15), /* AllocatedMemory */
             syntax: 1051,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(46593, 5), /* Force */
             syntax: 1034,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(46593, 5), /* Force */
             syntax: 1034,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(46593, 5), /* Force */
             syntax: 1034,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(43928, 6), /* Reason */
             syntax: 6,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(70172, 17), /* RequestedRunLevel */
             syntax: 977,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
             name: s(83467, 13), /* RestartReason */
             syntax: 6,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(57145, 11), /* RestartTime */
             syntax: 10,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(34841, 10), /* AccessPath */
             syntax: 6,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             ..PARAM
         },
         Parameter {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -1184,44 +1184,44 @@ pub(crate) static GROUP: Group = Group {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(75134, 15), /* ApplicationUUID */
             syntax: 382,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             ..PARAM
         },
         Parameter {
             name: s(5823, 8), /* Capacity */
             syntax: 1026,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             ..PARAM
         },
         Parameter {
             name: s(37180, 9), /* Encrypted */
             syntax: 16,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             ..PARAM
         },
         Parameter {
             name: s(31079, 4), /* Name */
             syntax: 31,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             ..PARAM
         },
         Parameter {
             name: s(38705, 6), /* Retain */
             syntax: 1028,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             ..PARAM
         },
         Parameter {
             name: s(3931, 11), /* Utilization */
             syntax: 1026,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
@@ -1229,7 +1229,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -1237,133 +1237,133 @@ pub(crate) static GROUP: Group = Group {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(39252, 25), /* CapabilityNumberOfEntries */
             syntax: 0,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             ..PARAM
         },
         Parameter {
             name: s(68387, 17), /* DeploymentUnitRef */
             syntax: 1058,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             ..PARAM
         },
         Parameter {
             name: s(31079, 4), /* Name */
             syntax: 6,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             ..PARAM
         },
         Parameter {
             name: s(5324, 6), /* Vendor */
             syntax: 93,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             ..PARAM
         },
         Parameter {
             name: s(19295, 7), /* Version */
             syntax: 335,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             ..PARAM
         },
         Parameter {
             name: s(58598, 5), /* Alias */
             syntax: 24,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(38968, 19), /* AllocatedCPUPercent */
             syntax: 1050,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(41000, 18), /* AllocatedDiskSpace */
             syntax: 1051,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(47392, 15), /* AllocatedMemory */
             syntax: 1051,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(54375, 14), /* AvailableRoles */
             syntax: 714,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(64629, 18), /* AvailableUserRoles */
             syntax: 714,
-            version: v(2, 18, 0),
+            version: v(18, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(3773, 6), /* Enable */
             syntax: 1027,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(31079, 4), /* Name */
             syntax: 6,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(83207, 13), /* ParentExecEnv */
             syntax: 1032,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
             name: s(90740, 10), /* ExecEnvRef */
             syntax: 1059,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(60638, 13), /* Specification */
             syntax: 1060,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             ..PARAM
         },
         Parameter {
             name: s(74218, 16), /* SpecificationURI */
             syntax: 6,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             ..PARAM
         },
         Parameter {
             name: s(60638, 20), /* SpecificationVersion */
             syntax: 335,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             ..PARAM
         },
         Parameter {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
-            version: v(2, 1, 0),
+            version: v(1, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -1371,168 +1371,168 @@ pub(crate) static GROUP: Group = Group {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
-            version: v(2, 1, 0),
+            version: v(1, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(38968, 19), /* AllocatedCPUPercent */
             syntax: 1048,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             ..PARAM
         },
         Parameter {
             name: s(41000, 18), /* AllocatedDiskSpace */
             syntax: 1049,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             ..PARAM
         },
         Parameter {
             name: s(78333, 14), /* AllocatedEUGID */
             syntax: 3,
-            version: v(2, 18, 0),
+            version: v(18, 0),
             ..PARAM
         },
         Parameter {
             name: s(78347, 14), /* AllocatedEUUID */
             syntax: 0,
-            version: v(2, 18, 0),
+            version: v(18, 0),
             ..PARAM
         },
         Parameter {
             name: s(71418, 16), /* AllocatedHostGID */
             syntax: 3,
-            version: v(2, 18, 0),
+            version: v(18, 0),
             ..PARAM
         },
         Parameter {
             name: s(71434, 16), /* AllocatedHostUID */
             syntax: 0,
-            version: v(2, 18, 0),
+            version: v(18, 0),
             ..PARAM
         },
         Parameter {
             name: s(47392, 15), /* AllocatedMemory */
             syntax: 1049,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             ..PARAM
         },
         Parameter {
             name: s(61112, 19), /* ApplicationDataList */
             syntax: 1061,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             ..PARAM
         },
         Parameter {
             name: s(55770, 21), /* AssociatedProcessList */
             syntax: 1062,
-            version: v(2, 1, 0),
+            version: v(1, 0),
             ..PARAM
         },
         Parameter {
             name: s(37334, 9), /* AutoStart */
             syntax: 16,
             access: Access::ReadWrite,
-            version: v(2, 1, 0),
+            version: v(1, 0),
             ..PARAM
         },
         Parameter {
             name: s(75329, 15), /* CPUPercentInUse */
             syntax: 1048,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             ..PARAM
         },
         Parameter {
             name: s(85065, 12), /* CreationTime */
             syntax: 10,
-            version: v(2, 18, 0),
+            version: v(18, 0),
             ..PARAM
         },
         Parameter {
             name: s(15623, 11), /* Description */
             syntax: 6,
-            version: v(2, 1, 0),
+            version: v(1, 0),
             ..PARAM
         },
         Parameter {
             name: s(79019, 14), /* DiskSpaceInUse */
             syntax: 1049,
-            version: v(2, 1, 0),
+            version: v(1, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(98119, 4), /* EUID */
             syntax: 31,
-            version: v(2, 1, 0),
+            version: v(1, 0),
             ..PARAM
         },
         Parameter {
             name: s(44376, 26), /* EnvVariableNumberOfEntries */
             syntax: 0,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(85389, 12), /* ExecEnvLabel */
             syntax: 31,
-            version: v(2, 1, 0),
+            version: v(1, 0),
             ..PARAM
         },
         Parameter {
             name: s(75824, 15), /* ExecutionEnvRef */
             syntax: 1043,
-            version: v(2, 1, 0),
+            version: v(1, 0),
             ..PARAM
         },
         Parameter {
             name: s(65295, 18), /* ExecutionFaultCode */
             syntax: 1063,
-            version: v(2, 1, 0),
+            version: v(1, 0),
             ..PARAM
         },
         Parameter {
             name: s(56568, 21), /* ExecutionFaultMessage */
             syntax: 6,
-            version: v(2, 1, 0),
+            version: v(1, 0),
             ..PARAM
         },
         Parameter {
             name: s(46707, 25), /* HostObjectNumberOfEntries */
             syntax: 0,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             ..PARAM
         },
         Parameter {
             name: s(88777, 11), /* MemoryInUse */
             syntax: 1049,
-            version: v(2, 1, 0),
+            version: v(1, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(31079, 4), /* Name */
             syntax: 6,
-            version: v(2, 1, 0),
+            version: v(1, 0),
             ..PARAM
         },
         Parameter {
             name: s(91480, 10), /* Privileged */
             syntax: 16,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(36041, 10), /* References */
             syntax: 465,
-            version: v(2, 1, 0),
+            version: v(1, 0),
             ..PARAM
         },
         Parameter {
             name: s(63623, 14), /* RequestedState */
             syntax: 1064,
             access: Access::ReadWrite,
-            version: v(2, 1, 0),
+            version: v(1, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -1540,20 +1540,20 @@ pub(crate) static GROUP: Group = Group {
             name: s(40618, 8), /* RunLevel */
             syntax: 234,
             access: Access::ReadWrite,
-            version: v(2, 1, 0),
+            version: v(1, 0),
             ..PARAM
         },
         Parameter {
             name: s(83623, 13), /* ShutdownDelay */
             syntax: 1065,
             access: Access::ReadWrite,
-            version: v(2, 18, 0),
+            version: v(18, 0),
             ..PARAM
         },
         Parameter {
             name: s(2491, 6), /* Status */
             syntax: 1066,
-            version: v(2, 1, 0),
+            version: v(1, 0),
             flags: ParameterFlags::new(
                 Protocols::CWMP,
                 false,
@@ -1565,7 +1565,7 @@ pub(crate) static GROUP: Group = Group {
         Parameter {
             name: s(2491, 6), /* Status */
             syntax: 1067,
-            version: v(2, 1, 0),
+            version: v(1, 0),
             flags: ParameterFlags::new(
                 Protocols::USP,
                 false,
@@ -1577,44 +1577,44 @@ pub(crate) static GROUP: Group = Group {
         Parameter {
             name: s(55381, 22), /* SupportedDataModelList */
             syntax: 819,
-            version: v(2, 1, 0),
+            version: v(1, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(97206, 6), /* Uptime */
             syntax: 28,
-            version: v(2, 18, 0),
+            version: v(18, 0),
             ..PARAM
         },
         Parameter {
             name: s(5324, 6), /* Vendor */
             syntax: 93,
-            version: v(2, 1, 0),
+            version: v(1, 0),
             ..PARAM
         },
         Parameter {
             name: s(74826, 16), /* VendorConfigList */
             syntax: 1046,
-            version: v(2, 1, 0),
+            version: v(1, 0),
             ..PARAM
         },
         Parameter {
             name: s(84156, 13), /* VendorLogList */
             syntax: 1047,
-            version: v(2, 1, 0),
+            version: v(1, 0),
             ..PARAM
         },
         Parameter {
             name: s(19295, 7), /* Version */
             syntax: 335,
-            version: v(2, 1, 0),
+            version: v(1, 0),
             ..PARAM
         },
         Parameter {
             name: s(63623, 14), /* RequestedState */
             syntax: 1068,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, true),
             ..PARAM
         },
@@ -1622,68 +1622,68 @@ pub(crate) static GROUP: Group = Group {
             name: s(3773, 6), /* Enable */
             syntax: 368,
             access: Access::ReadWrite,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             ..PARAM
         },
         Parameter {
             name: s(82726, 13), /* LastRestarted */
             syntax: 10,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             ..PARAM
         },
         Parameter {
             name: s(37317, 17), /* MaximumRetryCount */
             syntax: 0,
             access: Access::ReadWrite,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             ..PARAM
         },
         Parameter {
             name: s(88909, 11), /* NextRestart */
             syntax: 10,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             ..PARAM
         },
         Parameter {
             name: s(50589, 11), /* ResetPeriod */
             syntax: 28,
             access: Access::ReadWrite,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             ..PARAM
         },
         Parameter {
             name: s(37324, 10), /* RetryCount */
             syntax: 0,
             access: Access::ReadWrite,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             ..PARAM
         },
         Parameter {
             name: s(27229, 23), /* RetryIntervalMultiplier */
             syntax: 0,
             access: Access::ReadWrite,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             ..PARAM
         },
         Parameter {
             name: s(25504, 24), /* RetryMaximumWaitInterval */
             syntax: 28,
             access: Access::ReadWrite,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             ..PARAM
         },
         Parameter {
             name: s(25540, 24), /* RetryMinimumWaitInterval */
             syntax: 28,
             access: Access::ReadWrite,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             ..PARAM
         },
         Parameter {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -1691,21 +1691,21 @@ pub(crate) static GROUP: Group = Group {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(15497, 3), /* Key */
             syntax: 1031,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
             name: s(25595, 5), /* Value */
             syntax: 1031,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::Normal, true),
             ..PARAM
         },
@@ -1713,7 +1713,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -1721,40 +1721,40 @@ pub(crate) static GROUP: Group = Group {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(18452, 11), /* Destination */
             syntax: 6,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
             name: s(54010, 7), /* Options */
             syntax: 6,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             ..PARAM
         },
         Parameter {
             name: s(22902, 6), /* Source */
             syntax: 6,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
             name: s(52829, 22), /* AccessInterfaceRefList */
             syntax: 229,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(66429, 18), /* PortMappingRefList */
             syntax: 1069,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
     ],
@@ -1766,7 +1766,7 @@ pub(crate) static GROUP: Group = Group {
             input: p(4, 38),
             output: p(42, 3),
             status: Status::Current,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             protocols: Protocols::USP,
         },
         Command {
@@ -1776,7 +1776,7 @@ pub(crate) static GROUP: Group = Group {
             input: p(75, 1),
             output: p(76, 0),
             status: Status::Current,
-            version: v(2, 1, 0),
+            version: v(1, 0),
             protocols: Protocols::USP,
         },
         Command {
@@ -1786,7 +1786,7 @@ pub(crate) static GROUP: Group = Group {
             input: p(76, 30),
             output: p(106, 0),
             status: Status::Current,
-            version: v(2, 1, 0),
+            version: v(1, 0),
             protocols: Protocols::USP,
         },
         Command {
@@ -1796,7 +1796,7 @@ pub(crate) static GROUP: Group = Group {
             input: p(139, 1),
             output: p(140, 0),
             status: Status::Current,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             protocols: Protocols::USP,
         },
         Command {
@@ -1806,7 +1806,7 @@ pub(crate) static GROUP: Group = Group {
             input: p(140, 2),
             output: p(142, 0),
             status: Status::Current,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             protocols: Protocols::USP,
         },
         Command {
@@ -1816,7 +1816,7 @@ pub(crate) static GROUP: Group = Group {
             input: p(142, 4),
             output: p(146, 0),
             status: Status::Current,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             protocols: Protocols::USP,
         },
         Command {
@@ -1826,7 +1826,7 @@ pub(crate) static GROUP: Group = Group {
             input: p(146, 1),
             output: p(147, 0),
             status: Status::Current,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             protocols: Protocols::USP,
         },
         Command {
@@ -1836,7 +1836,7 @@ pub(crate) static GROUP: Group = Group {
             input: p(147, 0),
             output: p(147, 0),
             status: Status::Current,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             protocols: Protocols::USP,
         },
         Command {
@@ -1846,7 +1846,7 @@ pub(crate) static GROUP: Group = Group {
             input: p(147, 2),
             output: p(149, 0),
             status: Status::Current,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             protocols: Protocols::USP,
         },
         Command {
@@ -1856,7 +1856,7 @@ pub(crate) static GROUP: Group = Group {
             input: p(149, 1),
             output: p(150, 0),
             status: Status::Current,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             protocols: Protocols::USP,
         },
         Command {
@@ -1866,7 +1866,7 @@ pub(crate) static GROUP: Group = Group {
             input: p(161, 0),
             output: p(161, 0),
             status: Status::Current,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             protocols: Protocols::USP,
         },
         Command {
@@ -1876,7 +1876,7 @@ pub(crate) static GROUP: Group = Group {
             input: p(168, 9),
             output: p(177, 1),
             status: Status::Current,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             protocols: Protocols::USP,
         },
         Command {
@@ -1886,7 +1886,7 @@ pub(crate) static GROUP: Group = Group {
             input: p(219, 0),
             output: p(219, 0),
             status: Status::Current,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             protocols: Protocols::USP,
         },
         Command {
@@ -1896,7 +1896,7 @@ pub(crate) static GROUP: Group = Group {
             input: p(219, 1),
             output: p(220, 0),
             status: Status::Current,
-            version: v(2, 1, 0),
+            version: v(1, 0),
             protocols: Protocols::USP,
         },
     ],
@@ -1906,7 +1906,7 @@ pub(crate) static GROUP: Group = Group {
             group: GroupRef(&GROUP),
             arguments: p(45, 11),
             status: Status::Current,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             protocols: Protocols::USP,
         },
         Event {
@@ -1914,7 +1914,7 @@ pub(crate) static GROUP: Group = Group {
             group: GroupRef(&GROUP),
             arguments: p(150, 2),
             status: Status::Current,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             protocols: Protocols::USP,
         },
     ],

@@ -9,7 +9,7 @@ pub(crate) static GROUP: Group = Group {
     name: "Standby",
     objects: &[Object {
         path: s(75629, 15), /* Device.Standby. */
-        version: v(2, 12, 0),
+        version: v(12, 0),
         protocols: Protocols::USP,
         parameters: p(0, 2),
         ..object(&GROUP)
@@ -18,14 +18,14 @@ pub(crate) static GROUP: Group = Group {
         Parameter {
             name: s(51704, 12), /* NetworkAware */
             syntax: 16,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(92040, 10), /* TimerAware */
             syntax: 16,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },

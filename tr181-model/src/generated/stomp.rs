@@ -11,14 +11,14 @@ pub(crate) static GROUP: Group = Group {
     objects: &[
         Object {
             path: s(40178, 13), /* Device.STOMP. */
-            version: v(2, 15, 0),
+            version: v(15, 0),
             protocols: Protocols::CWMP,
             parameters: p(0, 1),
             ..object(&GROUP)
         },
         Object {
             path: s(40178, 13), /* Device.STOMP. */
-            version: v(2, 12, 0),
+            version: v(12, 0),
             protocols: Protocols::USP,
             parameters: p(1, 1),
             ..object(&GROUP)
@@ -31,7 +31,7 @@ pub(crate) static GROUP: Group = Group {
             num_entries_parameter: Some(s(46207, 25) /* ConnectionNumberOfEntries */),
             enable_parameter: Some(s(3773, 6) /* Enable */),
             unique_keys: p(0, 2),
-            version: v(2, 15, 0),
+            version: v(15, 0),
             protocols: Protocols::CWMP,
             parameters: p(2, 16),
             ..object(&GROUP)
@@ -44,7 +44,7 @@ pub(crate) static GROUP: Group = Group {
             num_entries_parameter: Some(s(46207, 25) /* ConnectionNumberOfEntries */),
             enable_parameter: Some(s(3773, 6) /* Enable */),
             unique_keys: p(2, 2),
-            version: v(2, 12, 0),
+            version: v(12, 0),
             protocols: Protocols::USP,
             parameters: p(18, 16),
             ..object(&GROUP)
@@ -54,14 +54,14 @@ pub(crate) static GROUP: Group = Group {
         Parameter {
             name: s(46207, 25), /* ConnectionNumberOfEntries */
             syntax: 0,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(46207, 25), /* ConnectionNumberOfEntries */
             syntax: 0,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -69,7 +69,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -77,7 +77,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(3773, 6), /* Enable */
             syntax: 26,
             access: Access::ReadWrite,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -85,7 +85,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(72234, 16), /* EnableEncryption */
             syntax: 73,
             access: Access::ReadWrite,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -93,7 +93,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(72250, 16), /* EnableHeartbeats */
             syntax: 26,
             access: Access::ReadWrite,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -101,7 +101,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(6317, 4), /* Host */
             syntax: 6,
             access: Access::ReadWrite,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -109,14 +109,14 @@ pub(crate) static GROUP: Group = Group {
             name: s(68982, 17), /* IncomingHeartbeat */
             syntax: 529,
             access: Access::ReadWrite,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(79593, 14), /* LastChangeDate */
             syntax: 10,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -124,7 +124,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(69713, 17), /* OutgoingHeartbeat */
             syntax: 529,
             access: Access::ReadWrite,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -132,7 +132,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(16587, 8), /* Password */
             syntax: 9,
             access: Access::ReadWrite,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -140,7 +140,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(9673, 4), /* Port */
             syntax: 1010,
             access: Access::ReadWrite,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -148,7 +148,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(45468, 26), /* ServerRetryInitialInterval */
             syntax: 1011,
             access: Access::ReadWrite,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -156,7 +156,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(39074, 29), /* ServerRetryIntervalMultiplier */
             syntax: 113,
             access: Access::ReadWrite,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -164,14 +164,14 @@ pub(crate) static GROUP: Group = Group {
             name: s(55227, 22), /* ServerRetryMaxInterval */
             syntax: 794,
             access: Access::ReadWrite,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(2491, 6), /* Status */
             syntax: 1012,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -179,7 +179,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(14137, 8), /* Username */
             syntax: 6,
             access: Access::ReadWrite,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -187,7 +187,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(89921, 11), /* VirtualHost */
             syntax: 115,
             access: Access::ReadWrite,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -195,7 +195,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -203,7 +203,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(3773, 6), /* Enable */
             syntax: 26,
             access: Access::ReadWrite,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -211,7 +211,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(72234, 16), /* EnableEncryption */
             syntax: 73,
             access: Access::ReadWrite,
-            version: v(2, 14, 0),
+            version: v(14, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -219,7 +219,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(72250, 16), /* EnableHeartbeats */
             syntax: 26,
             access: Access::ReadWrite,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -227,7 +227,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(6317, 4), /* Host */
             syntax: 6,
             access: Access::ReadWrite,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -235,14 +235,14 @@ pub(crate) static GROUP: Group = Group {
             name: s(68982, 17), /* IncomingHeartbeat */
             syntax: 529,
             access: Access::ReadWrite,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(79593, 14), /* LastChangeDate */
             syntax: 10,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -250,7 +250,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(69713, 17), /* OutgoingHeartbeat */
             syntax: 529,
             access: Access::ReadWrite,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -258,7 +258,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(16587, 8), /* Password */
             syntax: 9,
             access: Access::ReadWrite,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -266,7 +266,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(9673, 4), /* Port */
             syntax: 1010,
             access: Access::ReadWrite,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -274,7 +274,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(45468, 26), /* ServerRetryInitialInterval */
             syntax: 1011,
             access: Access::ReadWrite,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -282,7 +282,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(39074, 29), /* ServerRetryIntervalMultiplier */
             syntax: 113,
             access: Access::ReadWrite,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -290,14 +290,14 @@ pub(crate) static GROUP: Group = Group {
             name: s(55227, 22), /* ServerRetryMaxInterval */
             syntax: 794,
             access: Access::ReadWrite,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(2491, 6), /* Status */
             syntax: 1012,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -305,7 +305,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(14137, 8), /* Username */
             syntax: 6,
             access: Access::ReadWrite,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -313,7 +313,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(89921, 11), /* VirtualHost */
             syntax: 115,
             access: Access::ReadWrite,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },

@@ -11,7 +11,7 @@ pub(crate) static GROUP: Group = Group {
     objects: &[
         Object {
             path: s(27917, 14), /* Device.Syslog. */
-            version: v(2, 17, 0),
+            version: v(17, 0),
             parameters: p(0, 6),
             ..object(&GROUP)
         },
@@ -22,20 +22,20 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(55686, 21) /* ActionNumberOfEntries */),
             unique_keys: p(0, 1),
-            version: v(2, 17, 0),
+            version: v(17, 0),
             parameters: p(6, 6),
             events: p(0, 1),
             ..object(&GROUP)
         },
         Object {
             path: s(30128, 33), /* Device.Syslog.Action.{i}.LogFile. */
-            version: v(2, 17, 0),
+            version: v(17, 0),
             parameters: p(13, 3),
             ..object(&GROUP)
         },
         Object {
             path: s(27917, 35), /* Device.Syslog.Action.{i}.LogRemote. */
-            version: v(2, 17, 0),
+            version: v(17, 0),
             parameters: p(16, 8),
             ..object(&GROUP)
         },
@@ -46,7 +46,7 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(56610, 21) /* FilterNumberOfEntries */),
             unique_keys: p(1, 1),
-            version: v(2, 17, 0),
+            version: v(17, 0),
             parameters: p(24, 7),
             ..object(&GROUP)
         },
@@ -57,13 +57,13 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(58059, 21) /* SourceNumberOfEntries */),
             unique_keys: p(2, 1),
-            version: v(2, 17, 0),
+            version: v(17, 0),
             parameters: p(31, 6),
             ..object(&GROUP)
         },
         Object {
             path: s(30161, 33), /* Device.Syslog.Source.{i}.Network. */
-            version: v(2, 17, 0),
+            version: v(17, 0),
             parameters: p(37, 7),
             ..object(&GROUP)
         },
@@ -74,7 +74,7 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(52325, 23) /* TemplateNumberOfEntries */),
             unique_keys: p(3, 1),
-            version: v(2, 17, 0),
+            version: v(17, 0),
             parameters: p(44, 4),
             ..object(&GROUP)
         },
@@ -83,45 +83,45 @@ pub(crate) static GROUP: Group = Group {
         Parameter {
             name: s(55686, 21), /* ActionNumberOfEntries */
             syntax: 0,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(3773, 6), /* Enable */
             syntax: 16,
             access: Access::ReadWrite,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(56610, 21), /* FilterNumberOfEntries */
             syntax: 0,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(58059, 21), /* SourceNumberOfEntries */
             syntax: 0,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(2491, 6), /* Status */
             syntax: 179,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(52325, 23), /* TemplateNumberOfEntries */
             syntax: 0,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -129,7 +129,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -137,34 +137,34 @@ pub(crate) static GROUP: Group = Group {
             name: s(92756, 9), /* FilterRef */
             syntax: 1070,
             access: Access::ReadWrite,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(93710, 9), /* SourceRef */
             syntax: 1071,
             access: Access::ReadWrite,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(80741, 14), /* StructuredData */
             syntax: 26,
             access: Access::ReadWrite,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(89712, 11), /* TemplateRef */
             syntax: 1072,
             access: Access::ReadWrite,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(96067, 7), /* LogLine */
             syntax: 3,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -172,82 +172,82 @@ pub(crate) static GROUP: Group = Group {
             name: s(3773, 6), /* Enable */
             syntax: 16,
             access: Access::ReadWrite,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(94633, 8), /* FilePath */
             syntax: 3,
             access: Access::ReadWrite,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(74842, 16), /* VendorLogFileRef */
             syntax: 370,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(5263, 7), /* Address */
             syntax: 399,
             access: Access::ReadWrite,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(37872, 8), /* CABundle */
             syntax: 569,
             access: Access::ReadWrite,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(28694, 11), /* Certificate */
             syntax: 570,
             access: Access::ReadWrite,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(3773, 6), /* Enable */
             syntax: 16,
             access: Access::ReadWrite,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(91440, 10), /* PeerVerify */
             syntax: 26,
             access: Access::ReadWrite,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(9673, 4), /* Port */
             syntax: 1073,
             access: Access::ReadWrite,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(18372, 8), /* Protocol */
             syntax: 1074,
             access: Access::ReadWrite,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(2491, 6), /* Status */
             syntax: 1075,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -255,7 +255,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -263,42 +263,42 @@ pub(crate) static GROUP: Group = Group {
             name: s(82115, 13), /* FacilityLevel */
             syntax: 1076,
             access: Access::ReadWrite,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(86277, 12), /* PatternMatch */
             syntax: 399,
             access: Access::ReadWrite,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(57954, 8), /* Severity */
             syntax: 1077,
             access: Access::ReadWrite,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(57954, 15), /* SeverityCompare */
             syntax: 1078,
             access: Access::ReadWrite,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(57954, 21), /* SeverityCompareAction */
             syntax: 1079,
             access: Access::ReadWrite,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -306,7 +306,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -314,84 +314,84 @@ pub(crate) static GROUP: Group = Group {
             name: s(82115, 13), /* FacilityLevel */
             syntax: 1080,
             access: Access::ReadWrite,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(79579, 14), /* KernelMessages */
             syntax: 73,
             access: Access::ReadWrite,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(57954, 8), /* Severity */
             syntax: 1077,
             access: Access::ReadWrite,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(80797, 14), /* SystemMessages */
             syntax: 73,
             access: Access::ReadWrite,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(37872, 8), /* CABundle */
             syntax: 569,
             access: Access::ReadWrite,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(28694, 11), /* Certificate */
             syntax: 570,
             access: Access::ReadWrite,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(3773, 6), /* Enable */
             syntax: 16,
             access: Access::ReadWrite,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(6361, 9), /* Interface */
             syntax: 452,
             access: Access::ReadWrite,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(91440, 10), /* PeerVerify */
             syntax: 26,
             access: Access::ReadWrite,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(9673, 4), /* Port */
             syntax: 1081,
             access: Access::ReadWrite,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(18372, 8), /* Protocol */
             syntax: 1082,
             access: Access::ReadWrite,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -399,7 +399,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -407,14 +407,14 @@ pub(crate) static GROUP: Group = Group {
             name: s(82011, 13), /* EscapeMessage */
             syntax: 26,
             access: Access::ReadWrite,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(72480, 10), /* Expression */
             syntax: 399,
             access: Access::ReadWrite,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
     ],
@@ -424,7 +424,7 @@ pub(crate) static GROUP: Group = Group {
         group: GroupRef(&GROUP),
         arguments: p(12, 1),
         status: Status::Current,
-        version: v(2, 17, 0),
+        version: v(17, 0),
         protocols: Protocols::USP,
     }],
     unique_keys: &[

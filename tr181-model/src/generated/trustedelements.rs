@@ -11,7 +11,7 @@ pub(crate) static GROUP: Group = Group {
     objects: &[
         Object {
             path: s(18089, 23), /* Device.TrustedElements. */
-            version: v(2, 19, 0),
+            version: v(19, 0),
             parameters: p(0, 1),
             ..object(&GROUP)
         },
@@ -20,7 +20,7 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(67005, 18) /* SIMNumberOfEntries */),
             unique_keys: p(0, 1),
-            version: v(2, 19, 0),
+            version: v(19, 0),
             parameters: p(1, 20),
             ..object(&GROUP)
         },
@@ -29,7 +29,7 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(17594, 22) /* ProfileNumberOfEntries */),
             unique_keys: p(1, 1),
-            version: v(2, 19, 0),
+            version: v(19, 0),
             parameters: p(21, 8),
             ..object(&GROUP)
         },
@@ -38,14 +38,14 @@ pub(crate) static GROUP: Group = Group {
         Parameter {
             name: s(67005, 18), /* SIMNumberOfEntries */
             syntax: 0,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -53,127 +53,127 @@ pub(crate) static GROUP: Group = Group {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(98520, 3), /* EID */
             syntax: 3,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(51152, 23), /* ESIMClassEnabledProfile */
             syntax: 1107,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(59218, 20), /* ESIMProfileAddStatus */
             syntax: 3,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(85305, 12), /* ESIMTestMode */
             syntax: 16,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(98135, 4), /* GID1 */
             syntax: 3,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(53973, 22), /* HomeNetworkPublicKeyID */
             syntax: 189,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(97575, 5), /* ICCID */
             syntax: 145,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(98179, 4), /* IMSI */
             syntax: 146,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(30650, 6), /* MSISDN */
             syntax: 146,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(95129, 3), /* PIN */
             syntax: 147,
             access: Access::ReadWrite,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(95129, 8), /* PINCheck */
             syntax: 148,
             access: Access::ReadWrite,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(17594, 22), /* ProfileNumberOfEntries */
             syntax: 0,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(73642, 16), /* ProtectionScheme */
             syntax: 1108,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(74010, 16), /* RoutingIndicator */
             syntax: 1109,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(98319, 4), /* SMSC */
             syntax: 3,
             access: Access::ReadWrite,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(2491, 6), /* Status */
             syntax: 149,
             access: Access::ReadWrite,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(38248, 4), /* Type */
             syntax: 1110,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(3596, 5), /* Usage */
             syntax: 1111,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -181,44 +181,44 @@ pub(crate) static GROUP: Group = Group {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(71, 5), /* Class */
             syntax: 1112,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(98135, 4), /* GID1 */
             syntax: 3,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(97575, 5), /* ICCID */
             syntax: 3,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(98179, 4), /* IMSI */
             syntax: 146,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(31079, 4), /* Name */
             syntax: 3,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(13794, 5), /* State */
             syntax: 1113,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
     ],

@@ -11,7 +11,7 @@ pub(crate) static GROUP: Group = Group {
     objects: &[
         Object {
             path: s(15703, 25), /* Device.UnixDomainSockets. */
-            version: v(2, 16, 0),
+            version: v(16, 0),
             parameters: p(0, 1),
             ..object(&GROUP)
         },
@@ -21,7 +21,7 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(34635, 31) /* UnixDomainSocketNumberOfEntries */),
             unique_keys: p(0, 2),
-            version: v(2, 16, 0),
+            version: v(16, 0),
             parameters: p(1, 4),
             ..object(&GROUP)
         },
@@ -30,14 +30,14 @@ pub(crate) static GROUP: Group = Group {
         Parameter {
             name: s(34635, 31), /* UnixDomainSocketNumberOfEntries */
             syntax: 0,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             ..PARAM
         },
         Parameter {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -45,20 +45,20 @@ pub(crate) static GROUP: Group = Group {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(3769, 4), /* Mode */
             syntax: 1156,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             ..PARAM
         },
         Parameter {
             name: s(34847, 4), /* Path */
             syntax: 1157,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             ..PARAM
         },
     ],

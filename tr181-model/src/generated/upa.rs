@@ -80,7 +80,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(6361, 9), /* Interface */
             syntax: 1114,
             access: Access::ReadWrite,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, true),
             ..PARAM
         },
@@ -88,7 +88,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(9673, 4), /* Port */
             syntax: 51,
             access: Access::ReadWrite,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, true),
             ..PARAM
         },
@@ -96,28 +96,28 @@ pub(crate) static GROUP: Group = Group {
             name: s(38248, 4), /* Type */
             syntax: 1115,
             access: Access::ReadWrite,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
             name: s(86025, 12), /* Measurements */
             syntax: 1116,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(97068, 6), /* RxGain */
             syntax: 1117,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(2491, 6), /* Status */
             syntax: 1118,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -477,7 +477,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(31685, 5), /* Reset */
             syntax: 40,
             access: Access::ReadWrite,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -508,7 +508,7 @@ pub(crate) static GROUP: Group = Group {
             input: p(1, 3),
             output: p(4, 3),
             status: Status::Current,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             protocols: Protocols::USP,
         },
         Command {
@@ -518,7 +518,7 @@ pub(crate) static GROUP: Group = Group {
             input: p(72, 0),
             output: p(72, 0),
             status: Status::Current,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             protocols: Protocols::USP,
         },
     ],

@@ -15,7 +15,7 @@ pub(crate) static GROUP: Group = Group {
         },
         Object {
             path: s(15611, 24), /* Device.UPnP.Description. */
-            version: v(2, 6, 0),
+            version: v(6, 0),
             parameters: p(0, 3),
             ..object(&GROUP)
         },
@@ -25,7 +25,7 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(31979, 32) /* DeviceDescriptionNumberOfEntries */),
             unique_keys: p(0, 1),
-            version: v(2, 6, 0),
+            version: v(6, 0),
             parameters: p(3, 3),
             ..object(&GROUP)
         },
@@ -35,7 +35,7 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(38030, 29) /* DeviceInstanceNumberOfEntries */),
             unique_keys: p(1, 1),
-            version: v(2, 6, 0),
+            version: v(6, 0),
             parameters: p(6, 16),
             ..object(&GROUP)
         },
@@ -45,7 +45,7 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(36471, 30) /* ServiceInstanceNumberOfEntries */),
             unique_keys: p(2, 1),
-            version: v(2, 6, 0),
+            version: v(6, 0),
             parameters: p(22, 7),
             ..object(&GROUP)
         },
@@ -96,175 +96,175 @@ pub(crate) static GROUP: Group = Group {
         Parameter {
             name: s(31979, 32), /* DeviceDescriptionNumberOfEntries */
             syntax: 0,
-            version: v(2, 6, 0),
+            version: v(6, 0),
             ..PARAM
         },
         Parameter {
             name: s(38030, 29), /* DeviceInstanceNumberOfEntries */
             syntax: 0,
-            version: v(2, 6, 0),
+            version: v(6, 0),
             ..PARAM
         },
         Parameter {
             name: s(36471, 30), /* ServiceInstanceNumberOfEntries */
             syntax: 0,
-            version: v(2, 6, 0),
+            version: v(6, 0),
             ..PARAM
         },
         Parameter {
             name: s(6317, 4), /* Host */
             syntax: 1126,
-            version: v(2, 6, 0),
+            version: v(6, 0),
             ..PARAM
         },
         Parameter {
             name: s(89503, 11), /* SpecVersion */
             syntax: 1127,
-            version: v(2, 6, 0),
+            version: v(6, 0),
             ..PARAM
         },
         Parameter {
             name: s(96452, 7), /* URLBase */
             syntax: 5,
-            version: v(2, 6, 0),
+            version: v(6, 0),
             ..PARAM
         },
         Parameter {
             name: s(78949, 14), /* DeviceCategory */
             syntax: 128,
-            version: v(2, 8, 0),
+            version: v(8, 0),
             ..PARAM
         },
         Parameter {
             name: s(82664, 10), /* DeviceType */
             syntax: 6,
-            version: v(2, 6, 0),
+            version: v(6, 0),
             ..PARAM
         },
         Parameter {
             name: s(75674, 15), /* DiscoveryDevice */
             syntax: 1128,
-            version: v(2, 6, 0),
+            version: v(6, 0),
             ..PARAM
         },
         Parameter {
             name: s(59886, 12), /* FriendlyName */
             syntax: 93,
-            version: v(2, 6, 0),
+            version: v(6, 0),
             ..PARAM
         },
         Parameter {
             name: s(69254, 12), /* Manufacturer */
             syntax: 93,
-            version: v(2, 6, 0),
+            version: v(6, 0),
             ..PARAM
         },
         Parameter {
             name: s(76484, 15), /* ManufacturerOUI */
             syntax: 695,
-            version: v(2, 8, 0),
+            version: v(8, 0),
             ..PARAM
         },
         Parameter {
             name: s(76499, 15), /* ManufacturerURL */
             syntax: 5,
-            version: v(2, 6, 0),
+            version: v(6, 0),
             ..PARAM
         },
         Parameter {
             name: s(73162, 16), /* ModelDescription */
             syntax: 6,
-            version: v(2, 6, 0),
+            version: v(6, 0),
             ..PARAM
         },
         Parameter {
             name: s(93197, 9), /* ModelName */
             syntax: 31,
-            version: v(2, 6, 0),
+            version: v(6, 0),
             ..PARAM
         },
         Parameter {
             name: s(30900, 11), /* ModelNumber */
             syntax: 31,
-            version: v(2, 6, 0),
+            version: v(6, 0),
             ..PARAM
         },
         Parameter {
             name: s(95001, 8), /* ModelURL */
             syntax: 5,
-            version: v(2, 6, 0),
+            version: v(6, 0),
             ..PARAM
         },
         Parameter {
             name: s(86241, 12), /* ParentDevice */
             syntax: 1129,
-            version: v(2, 6, 0),
+            version: v(6, 0),
             ..PARAM
         },
         Parameter {
             name: s(77144, 15), /* PresentationURL */
             syntax: 5,
-            version: v(2, 6, 0),
+            version: v(6, 0),
             ..PARAM
         },
         Parameter {
             name: s(86913, 12), /* SerialNumber */
             syntax: 93,
-            version: v(2, 6, 0),
+            version: v(6, 0),
             ..PARAM
         },
         Parameter {
             name: s(98592, 3), /* UDN */
             syntax: 382,
-            version: v(2, 6, 0),
+            version: v(6, 0),
             ..PARAM
         },
         Parameter {
             name: s(98595, 3), /* UPC */
             syntax: 1130,
-            version: v(2, 6, 0),
+            version: v(6, 0),
             ..PARAM
         },
         Parameter {
             name: s(90470, 10), /* ControlURL */
             syntax: 5,
-            version: v(2, 6, 0),
+            version: v(6, 0),
             ..PARAM
         },
         Parameter {
             name: s(88095, 11), /* EventSubURL */
             syntax: 5,
-            version: v(2, 6, 0),
+            version: v(6, 0),
             ..PARAM
         },
         Parameter {
             name: s(86241, 12), /* ParentDevice */
             syntax: 1129,
-            version: v(2, 6, 0),
+            version: v(6, 0),
             ..PARAM
         },
         Parameter {
             name: s(96298, 7), /* SCPDURL */
             syntax: 5,
-            version: v(2, 6, 0),
+            version: v(6, 0),
             ..PARAM
         },
         Parameter {
             name: s(74154, 16), /* ServiceDiscovery */
             syntax: 1131,
-            version: v(2, 6, 0),
+            version: v(6, 0),
             ..PARAM
         },
         Parameter {
             name: s(93674, 9), /* ServiceId */
             syntax: 6,
-            version: v(2, 6, 0),
+            version: v(6, 0),
             ..PARAM
         },
         Parameter {
             name: s(74191, 11), /* ServiceType */
             syntax: 6,
-            version: v(2, 6, 0),
+            version: v(6, 0),
             ..PARAM
         },
         Parameter {
@@ -410,7 +410,7 @@ pub(crate) static GROUP: Group = Group {
         Parameter {
             name: s(91070, 10), /* LastUpdate */
             syntax: 10,
-            version: v(2, 6, 0),
+            version: v(6, 0),
             ..PARAM
         },
         Parameter {
@@ -451,7 +451,7 @@ pub(crate) static GROUP: Group = Group {
         Parameter {
             name: s(91070, 10), /* LastUpdate */
             syntax: 10,
-            version: v(2, 6, 0),
+            version: v(6, 0),
             ..PARAM
         },
         Parameter {
@@ -492,7 +492,7 @@ pub(crate) static GROUP: Group = Group {
         Parameter {
             name: s(91070, 10), /* LastUpdate */
             syntax: 10,
-            version: v(2, 6, 0),
+            version: v(6, 0),
             ..PARAM
         },
         Parameter {
@@ -508,7 +508,7 @@ pub(crate) static GROUP: Group = Group {
         Parameter {
             name: s(86241, 12), /* ParentDevice */
             syntax: 1134,
-            version: v(2, 6, 0),
+            version: v(6, 0),
             ..PARAM
         },
         Parameter {

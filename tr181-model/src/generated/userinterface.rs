@@ -23,7 +23,7 @@ pub(crate) static GROUP: Group = Group {
             num_entries_parameter: Some(s(46682, 25) /* HTTPAccessNumberOfEntries */),
             enable_parameter: Some(s(3773, 6) /* Enable */),
             unique_keys: p(0, 1),
-            version: v(2, 16, 0),
+            version: v(16, 0),
             parameters: p(24, 23),
             commands: p(1, 1),
             ..object(&GROUP)
@@ -34,7 +34,7 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(55249, 22) /* SessionNumberOfEntries */),
             unique_keys: p(1, 1),
-            version: v(2, 16, 0),
+            version: v(16, 0),
             parameters: p(51, 6),
             commands: p(2, 1),
             ..object(&GROUP)
@@ -46,7 +46,7 @@ pub(crate) static GROUP: Group = Group {
         },
         Object {
             path: s(35541, 30), /* Device.UserInterface.Messages. */
-            version: v(2, 11, 0),
+            version: v(11, 0),
             parameters: p(65, 11),
             ..object(&GROUP)
         },
@@ -91,19 +91,19 @@ pub(crate) static GROUP: Group = Group {
             name: s(3773, 6), /* Enable */
             syntax: 120,
             access: Access::ReadWrite,
-            version: v(2, 11, 0),
+            version: v(11, 0),
             ..PARAM
         },
         Parameter {
             name: s(46682, 25), /* HTTPAccessNumberOfEntries */
             syntax: 0,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             ..PARAM
         },
         Parameter {
             name: s(32654, 28), /* HTTPAccessSupportedProtocols */
             syntax: 391,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             ..PARAM
         },
         Parameter {
@@ -201,20 +201,20 @@ pub(crate) static GROUP: Group = Group {
             name: s(90240, 10), /* AccessType */
             syntax: 1159,
             access: Access::ReadWrite,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             ..PARAM
         },
         Parameter {
             name: s(78249, 14), /* ActivationDate */
             syntax: 10,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             ..PARAM
         },
         Parameter {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -222,7 +222,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -230,49 +230,49 @@ pub(crate) static GROUP: Group = Group {
             name: s(84597, 12), /* AllowAllIPv4 */
             syntax: 26,
             access: Access::ReadWrite,
-            version: v(2, 18, 0),
+            version: v(18, 0),
             ..PARAM
         },
         Parameter {
             name: s(84609, 12), /* AllowAllIPv6 */
             syntax: 26,
             access: Access::ReadWrite,
-            version: v(2, 18, 0),
+            version: v(18, 0),
             ..PARAM
         },
         Parameter {
             name: s(84621, 12), /* AllowedHosts */
             syntax: 128,
             access: Access::ReadWrite,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             ..PARAM
         },
         Parameter {
             name: s(61093, 19), /* AllowedPathPrefixes */
             syntax: 1160,
             access: Access::ReadWrite,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             ..PARAM
         },
         Parameter {
             name: s(84633, 12), /* AllowedRoles */
             syntax: 1161,
             access: Access::ReadWrite,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             ..PARAM
         },
         Parameter {
             name: s(61226, 19), /* AutoDisableDuration */
             syntax: 176,
             access: Access::ReadWrite,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             ..PARAM
         },
         Parameter {
             name: s(37872, 8), /* CABundle */
             syntax: 569,
             access: Access::ReadWrite,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
@@ -280,146 +280,146 @@ pub(crate) static GROUP: Group = Group {
             syntax: 570,
             access: Access::ReadWrite,
             status: Status::Deprecated,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             ..PARAM
         },
         Parameter {
             name: s(28694, 11), /* Certificate */
             syntax: 570,
             access: Access::ReadWrite,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             ..PARAM
         },
         Parameter {
             name: s(3773, 6), /* Enable */
             syntax: 16,
             access: Access::ReadWrite,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             ..PARAM
         },
         Parameter {
             name: s(51405, 23), /* IPv4AllowedSourcePrefix */
             syntax: 384,
             access: Access::ReadWrite,
-            version: v(2, 18, 0),
+            version: v(18, 0),
             ..PARAM
         },
         Parameter {
             name: s(51474, 23), /* IPv6AllowedSourcePrefix */
             syntax: 384,
             access: Access::ReadWrite,
-            version: v(2, 18, 0),
+            version: v(18, 0),
             ..PARAM
         },
         Parameter {
             name: s(6361, 9), /* Interface */
             syntax: 452,
             access: Access::ReadWrite,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             ..PARAM
         },
         Parameter {
             name: s(81824, 5), /* Order */
             syntax: 81,
             access: Access::ReadWrite,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             ..PARAM
         },
         Parameter {
             name: s(9673, 4), /* Port */
             syntax: 1162,
             access: Access::ReadWrite,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             ..PARAM
         },
         Parameter {
             name: s(18372, 8), /* Protocol */
             syntax: 1163,
             access: Access::ReadWrite,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             ..PARAM
         },
         Parameter {
             name: s(55249, 22), /* SessionNumberOfEntries */
             syntax: 0,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             ..PARAM
         },
         Parameter {
             name: s(2491, 6), /* Status */
             syntax: 756,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             ..PARAM
         },
         Parameter {
             name: s(82783, 8), /* TimeLeft */
             syntax: 28,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(74999, 15), /* AbsoluteTimeout */
             syntax: 28,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(88403, 11), /* IdleTimeout */
             syntax: 28,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(34847, 4), /* Path */
             syntax: 3,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(67302, 9), /* SessionID */
             syntax: 1157,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
             name: s(45589, 9), /* IPAddress */
             syntax: 126,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             ..PARAM
         },
         Parameter {
             name: s(9673, 4), /* Port */
             syntax: 127,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             ..PARAM
         },
         Parameter {
             name: s(18372, 8), /* Protocol */
             syntax: 1164,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             ..PARAM
         },
         Parameter {
             name: s(67302, 9), /* SessionID */
             syntax: 1157,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             ..PARAM
         },
         Parameter {
             name: s(93719, 9), /* StartDate */
             syntax: 10,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             ..PARAM
         },
         Parameter {
             name: s(14137, 4), /* User */
             syntax: 1009,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             ..PARAM
         },
         Parameter {
@@ -472,76 +472,76 @@ pub(crate) static GROUP: Group = Group {
             name: s(75209, 15), /* BackgroundColor */
             syntax: 688,
             access: Access::ReadWrite,
-            version: v(2, 11, 0),
+            version: v(11, 0),
             ..PARAM
         },
         Parameter {
             name: s(3773, 6), /* Enable */
             syntax: 120,
             access: Access::ReadWrite,
-            version: v(2, 11, 0),
+            version: v(11, 0),
             ..PARAM
         },
         Parameter {
             name: s(42382, 27), /* ExecutedNumberOfRepetitions */
             syntax: 0,
-            version: v(2, 11, 0),
+            version: v(11, 0),
             ..PARAM
         },
         Parameter {
             name: s(94841, 8), /* IconType */
             syntax: 1167,
             access: Access::ReadWrite,
-            version: v(2, 11, 0),
+            version: v(11, 0),
             ..PARAM
         },
         Parameter {
             name: s(86037, 12), /* MessageColor */
             syntax: 688,
             access: Access::ReadWrite,
-            version: v(2, 11, 0),
+            version: v(11, 0),
             ..PARAM
         },
         Parameter {
             name: s(40962, 28), /* RequestedNumberOfRepetitions */
             syntax: 0,
             access: Access::ReadWrite,
-            version: v(2, 11, 0),
+            version: v(11, 0),
             ..PARAM
         },
         Parameter {
             name: s(83792, 8), /* SubTitle */
             syntax: 93,
             access: Access::ReadWrite,
-            version: v(2, 11, 0),
+            version: v(11, 0),
             ..PARAM
         },
         Parameter {
             name: s(83792, 13), /* SubTitleColor */
             syntax: 688,
             access: Access::ReadWrite,
-            version: v(2, 11, 0),
+            version: v(11, 0),
             ..PARAM
         },
         Parameter {
             name: s(17773, 4), /* Text */
             syntax: 3,
             access: Access::ReadWrite,
-            version: v(2, 11, 0),
+            version: v(11, 0),
             ..PARAM
         },
         Parameter {
             name: s(83795, 5), /* Title */
             syntax: 93,
             access: Access::ReadWrite,
-            version: v(2, 11, 0),
+            version: v(11, 0),
             ..PARAM
         },
         Parameter {
             name: s(83795, 10), /* TitleColor */
             syntax: 688,
             access: Access::ReadWrite,
-            version: v(2, 11, 0),
+            version: v(11, 0),
             ..PARAM
         },
     ],
@@ -553,7 +553,7 @@ pub(crate) static GROUP: Group = Group {
             input: p(24, 0),
             output: p(24, 0),
             status: Status::Current,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             protocols: Protocols::USP,
         },
         Command {
@@ -563,7 +563,7 @@ pub(crate) static GROUP: Group = Group {
             input: p(47, 2),
             output: p(49, 2),
             status: Status::Current,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             protocols: Protocols::USP,
         },
         Command {
@@ -573,7 +573,7 @@ pub(crate) static GROUP: Group = Group {
             input: p(57, 0),
             output: p(57, 0),
             status: Status::Current,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             protocols: Protocols::USP,
         },
     ],

@@ -17,7 +17,7 @@ pub(crate) static GROUP: Group = Group {
         },
         Object {
             path: s(19722, 41), /* Device.Users.CheckCredentialsDiagnostics. */
-            version: v(2, 15, 0),
+            version: v(15, 0),
             protocols: Protocols::CWMP,
             parameters: p(8, 3),
             ..object(&GROUP)
@@ -30,7 +30,7 @@ pub(crate) static GROUP: Group = Group {
             num_entries_parameter: Some(s(41606, 20) /* GroupNumberOfEntries */),
             enable_parameter: Some(s(3773, 6) /* Enable */),
             unique_keys: p(0, 3),
-            version: v(2, 15, 0),
+            version: v(15, 0),
             parameters: p(11, 7),
             ..object(&GROUP)
         },
@@ -42,7 +42,7 @@ pub(crate) static GROUP: Group = Group {
             num_entries_parameter: Some(s(63316, 19) /* RoleNumberOfEntries */),
             enable_parameter: Some(s(3773, 6) /* Enable */),
             unique_keys: p(3, 3),
-            version: v(2, 15, 0),
+            version: v(15, 0),
             parameters: p(18, 7),
             ..object(&GROUP)
         },
@@ -54,7 +54,7 @@ pub(crate) static GROUP: Group = Group {
             num_entries_parameter: Some(s(39190, 29) /* SupportedShellNumberOfEntries */),
             enable_parameter: Some(s(3773, 6) /* Enable */),
             unique_keys: p(6, 2),
-            version: v(2, 15, 0),
+            version: v(15, 0),
             parameters: p(25, 4),
             ..object(&GROUP)
         },
@@ -74,25 +74,25 @@ pub(crate) static GROUP: Group = Group {
         Parameter {
             name: s(41606, 20), /* GroupNumberOfEntries */
             syntax: 0,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(63316, 19), /* RoleNumberOfEntries */
             syntax: 0,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(39457, 21), /* SupportedCapabilities */
             syntax: 1168,
-            version: v(2, 18, 0),
+            version: v(18, 0),
             ..PARAM
         },
         Parameter {
             name: s(39190, 29), /* SupportedShellNumberOfEntries */
             syntax: 0,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
@@ -104,7 +104,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(16587, 8), /* Password */
             syntax: 3,
             access: Access::ReadWrite,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -112,14 +112,14 @@ pub(crate) static GROUP: Group = Group {
             name: s(14137, 8), /* Username */
             syntax: 3,
             access: Access::ReadWrite,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(2491, 6), /* Status */
             syntax: 1169,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -127,7 +127,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(72154, 16), /* DiagnosticsState */
             syntax: 1170,
             access: Access::ReadWrite,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -135,7 +135,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(16587, 8), /* Password */
             syntax: 3,
             access: Access::ReadWrite,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -143,7 +143,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(14137, 8), /* Username */
             syntax: 3,
             access: Access::ReadWrite,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -151,7 +151,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -159,7 +159,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -167,41 +167,41 @@ pub(crate) static GROUP: Group = Group {
             name: s(3773, 6), /* Enable */
             syntax: 26,
             access: Access::ReadWrite,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(95955, 7), /* GroupID */
             syntax: 0,
             access: Access::ReadWrite,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(92783, 9), /* Groupname */
             syntax: 66,
             access: Access::ReadWrite,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(70240, 17), /* RoleParticipation */
             syntax: 1171,
             access: Access::ReadWrite,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(89525, 11), /* StaticGroup */
             syntax: 26,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -209,7 +209,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -217,41 +217,41 @@ pub(crate) static GROUP: Group = Group {
             name: s(3773, 6), /* Enable */
             syntax: 26,
             access: Access::ReadWrite,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(60318, 20), /* RequiredCapabilities */
             syntax: 1172,
             access: Access::ReadWrite,
-            version: v(2, 18, 0),
+            version: v(18, 0),
             ..PARAM
         },
         Parameter {
             name: s(97062, 6), /* RoleID */
             syntax: 0,
             access: Access::ReadWrite,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(95289, 8), /* RoleName */
             syntax: 66,
             access: Access::ReadWrite,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(91860, 10), /* StaticRole */
             syntax: 26,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -259,7 +259,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -267,13 +267,13 @@ pub(crate) static GROUP: Group = Group {
             name: s(3773, 6), /* Enable */
             syntax: 26,
             access: Access::ReadWrite,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(31079, 4), /* Name */
             syntax: 31,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
@@ -335,7 +335,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(97230, 6), /* UserID */
             syntax: 0,
             access: Access::ReadWrite,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
@@ -352,7 +352,7 @@ pub(crate) static GROUP: Group = Group {
         input: p(5, 2),
         output: p(7, 1),
         status: Status::Current,
-        version: v(2, 15, 0),
+        version: v(15, 0),
         protocols: Protocols::USP,
     }],
     events: &[],

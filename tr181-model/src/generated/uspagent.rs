@@ -11,7 +11,7 @@ pub(crate) static GROUP: Group = Group {
     objects: &[
         Object {
             path: s(10777, 16), /* Device.USPAgent. */
-            version: v(2, 15, 0),
+            version: v(15, 0),
             protocols: Protocols::CWMP,
             parameters: p(0, 11),
             ..object(&GROUP)
@@ -22,7 +22,7 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(43882, 26) /* CertificateNumberOfEntries */),
             unique_keys: p(0, 2),
-            version: v(2, 15, 0),
+            version: v(15, 0),
             protocols: Protocols::CWMP,
             parameters: p(11, 4),
             ..object(&GROUP)
@@ -35,7 +35,7 @@ pub(crate) static GROUP: Group = Group {
             num_entries_parameter: Some(s(46282, 25) /* ControllerNumberOfEntries */),
             enable_parameter: Some(s(3773, 6) /* Enable */),
             unique_keys: p(2, 2),
-            version: v(2, 15, 0),
+            version: v(15, 0),
             protocols: Protocols::CWMP,
             parameters: p(15, 14),
             ..object(&GROUP)
@@ -48,7 +48,7 @@ pub(crate) static GROUP: Group = Group {
             num_entries_parameter: Some(s(65853, 18) /* MTPNumberOfEntries */),
             enable_parameter: Some(s(3773, 6) /* Enable */),
             unique_keys: p(4, 2),
-            version: v(2, 15, 0),
+            version: v(15, 0),
             protocols: Protocols::CWMP,
             parameters: p(29, 4),
             ..object(&GROUP)
@@ -56,7 +56,7 @@ pub(crate) static GROUP: Group = Group {
         Object {
             path: s(17221, 44), /* Device.USPAgent.Controller.{i}.MTP.{i}.MQTT. */
             min_entries: 0,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             protocols: Protocols::CWMP,
             parameters: p(33, 5),
             ..object(&GROUP)
@@ -64,7 +64,7 @@ pub(crate) static GROUP: Group = Group {
         Object {
             path: s(16382, 45), /* Device.USPAgent.Controller.{i}.MTP.{i}.STOMP. */
             min_entries: 0,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             protocols: Protocols::CWMP,
             parameters: p(38, 3),
             ..object(&GROUP)
@@ -72,7 +72,7 @@ pub(crate) static GROUP: Group = Group {
         Object {
             path: s(18175, 43), /* Device.USPAgent.Controller.{i}.MTP.{i}.UDS. */
             min_entries: 0,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             protocols: Protocols::CWMP,
             parameters: p(41, 2),
             ..object(&GROUP)
@@ -80,14 +80,14 @@ pub(crate) static GROUP: Group = Group {
         Object {
             path: s(13866, 49), /* Device.USPAgent.Controller.{i}.MTP.{i}.WebSocket. */
             min_entries: 0,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             protocols: Protocols::CWMP,
             parameters: p(43, 9),
             ..object(&GROUP)
         },
         Object {
             path: s(10777, 32), /* Device.USPAgent.ControllerTrust. */
-            version: v(2, 15, 0),
+            version: v(15, 0),
             protocols: Protocols::CWMP,
             parameters: p(52, 8),
             ..object(&GROUP)
@@ -100,7 +100,7 @@ pub(crate) static GROUP: Group = Group {
             num_entries_parameter: Some(s(48518, 24) /* ChallengeNumberOfEntries */),
             enable_parameter: Some(s(3773, 6) /* Enable */),
             unique_keys: p(6, 1),
-            version: v(2, 15, 0),
+            version: v(15, 0),
             protocols: Protocols::CWMP,
             parameters: p(60, 11),
             ..object(&GROUP)
@@ -113,7 +113,7 @@ pub(crate) static GROUP: Group = Group {
             num_entries_parameter: Some(s(46307, 25) /* CredentialNumberOfEntries */),
             enable_parameter: Some(s(3773, 6) /* Enable */),
             unique_keys: p(7, 2),
-            version: v(2, 15, 0),
+            version: v(15, 0),
             protocols: Protocols::CWMP,
             parameters: p(71, 5),
             ..object(&GROUP)
@@ -126,7 +126,7 @@ pub(crate) static GROUP: Group = Group {
             num_entries_parameter: Some(s(63316, 19) /* RoleNumberOfEntries */),
             enable_parameter: Some(s(3773, 6) /* Enable */),
             unique_keys: p(9, 2),
-            version: v(2, 15, 0),
+            version: v(15, 0),
             protocols: Protocols::CWMP,
             parameters: p(76, 4),
             ..object(&GROUP)
@@ -139,7 +139,7 @@ pub(crate) static GROUP: Group = Group {
             num_entries_parameter: Some(s(47157, 25) /* PermissionNumberOfEntries */),
             enable_parameter: Some(s(3773, 6) /* Enable */),
             unique_keys: p(11, 2),
-            version: v(2, 15, 0),
+            version: v(15, 0),
             protocols: Protocols::CWMP,
             parameters: p(80, 8),
             ..object(&GROUP)
@@ -152,7 +152,7 @@ pub(crate) static GROUP: Group = Group {
             num_entries_parameter: Some(s(65853, 18) /* MTPNumberOfEntries */),
             enable_parameter: Some(s(3773, 6) /* Enable */),
             unique_keys: p(13, 1),
-            version: v(2, 15, 0),
+            version: v(15, 0),
             protocols: Protocols::CWMP,
             parameters: p(88, 5),
             ..object(&GROUP)
@@ -160,7 +160,7 @@ pub(crate) static GROUP: Group = Group {
         Object {
             path: s(37943, 29), /* Device.USPAgent.MTP.{i}.MQTT. */
             min_entries: 0,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             protocols: Protocols::CWMP,
             parameters: p(93, 4),
             ..object(&GROUP)
@@ -168,7 +168,7 @@ pub(crate) static GROUP: Group = Group {
         Object {
             path: s(35511, 30), /* Device.USPAgent.MTP.{i}.STOMP. */
             min_entries: 0,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             protocols: Protocols::CWMP,
             parameters: p(97, 3),
             ..object(&GROUP)
@@ -176,7 +176,7 @@ pub(crate) static GROUP: Group = Group {
         Object {
             path: s(40234, 28), /* Device.USPAgent.MTP.{i}.UDS. */
             min_entries: 0,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             protocols: Protocols::CWMP,
             parameters: p(100, 1),
             ..object(&GROUP)
@@ -184,7 +184,7 @@ pub(crate) static GROUP: Group = Group {
         Object {
             path: s(28812, 34), /* Device.USPAgent.MTP.{i}.WebSocket. */
             min_entries: 0,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             protocols: Protocols::CWMP,
             parameters: p(101, 5),
             ..object(&GROUP)
@@ -195,7 +195,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(71338, 14), /* AddCertificate */
             syntax: 1145,
             access: Access::ReadWrite,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -203,35 +203,35 @@ pub(crate) static GROUP: Group = Group {
             name: s(48278, 24), /* AdvertisedDeviceSubtypes */
             syntax: 128,
             access: Access::ReadWrite,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(43882, 26), /* CertificateNumberOfEntries */
             syntax: 0,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(46282, 25), /* ControllerNumberOfEntries */
             syntax: 0,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(90720, 10), /* EndpointID */
             syntax: 3,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(65853, 18), /* MTPNumberOfEntries */
             syntax: 0,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -239,35 +239,35 @@ pub(crate) static GROUP: Group = Group {
             name: s(30392, 33), /* MaxSubscriptionChangeAdoptionTime */
             syntax: 716,
             access: Access::ReadWrite,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(29205, 15), /* SoftwareVersion */
             syntax: 31,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(36651, 30), /* SupportedFingerprintAlgorithms */
             syntax: 717,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(32664, 18), /* SupportedProtocols */
             syntax: 719,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(97200, 6), /* UpTime */
             syntax: 28,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
@@ -275,7 +275,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -283,21 +283,21 @@ pub(crate) static GROUP: Group = Group {
             name: s(3773, 6), /* Enable */
             syntax: 16,
             access: Access::ReadWrite,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(96834, 6), /* Issuer */
             syntax: 6,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(86913, 12), /* SerialNumber */
             syntax: 31,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -305,7 +305,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -313,7 +313,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(84645, 12), /* AssignedRole */
             syntax: 1146,
             access: Access::ReadWrite,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -321,7 +321,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(78711, 14), /* ControllerCode */
             syntax: 729,
             access: Access::ReadWrite,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -329,7 +329,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(13753, 10), /* Credential */
             syntax: 1147,
             access: Access::ReadWrite,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -337,7 +337,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(3773, 6), /* Enable */
             syntax: 26,
             access: Access::ReadWrite,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -345,21 +345,21 @@ pub(crate) static GROUP: Group = Group {
             name: s(90720, 10), /* EndpointID */
             syntax: 399,
             access: Access::ReadWrite,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(82583, 13), /* InheritedRole */
             syntax: 1146,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(65853, 18), /* MTPNumberOfEntries */
             syntax: 0,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -367,7 +367,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(57177, 21), /* PeriodicNotifInterval */
             syntax: 4,
             access: Access::ReadWrite,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -375,7 +375,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(69917, 17), /* PeriodicNotifTime */
             syntax: 10,
             access: Access::ReadWrite,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -383,7 +383,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(73658, 16), /* ProvisioningCode */
             syntax: 66,
             access: Access::ReadWrite,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -391,7 +391,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(60518, 18), /* SendOnBoardRequest */
             syntax: 40,
             access: Access::ReadWrite,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -399,7 +399,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(34604, 31), /* USPNotifRetryIntervalMultiplier */
             syntax: 113,
             access: Access::ReadWrite,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -407,7 +407,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(32619, 32), /* USPNotifRetryMinimumWaitInterval */
             syntax: 731,
             access: Access::ReadWrite,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -415,7 +415,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -423,7 +423,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(3773, 6), /* Enable */
             syntax: 26,
             access: Access::ReadWrite,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -431,7 +431,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(81824, 5), /* Order */
             syntax: 19,
             access: Access::ReadWrite,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -439,7 +439,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(18372, 8), /* Protocol */
             syntax: 738,
             access: Access::ReadWrite,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -447,7 +447,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(67792, 17), /* AgentMTPReference */
             syntax: 1148,
             access: Access::ReadWrite,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -455,7 +455,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(63069, 19), /* PublishRetainNotify */
             syntax: 26,
             access: Access::ReadWrite,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -463,7 +463,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(57366, 21), /* PublishRetainResponse */
             syntax: 26,
             access: Access::ReadWrite,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -471,14 +471,14 @@ pub(crate) static GROUP: Group = Group {
             name: s(51988, 5), /* Topic */
             syntax: 118,
             access: Access::ReadWrite,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(84065, 13), /* USPServiceRef */
             syntax: 740,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -486,7 +486,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(18452, 11), /* Destination */
             syntax: 399,
             access: Access::ReadWrite,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -494,21 +494,21 @@ pub(crate) static GROUP: Group = Group {
             name: s(36041, 9), /* Reference */
             syntax: 741,
             access: Access::ReadWrite,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(84065, 13), /* USPServiceRef */
             syntax: 740,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(84065, 13), /* USPServiceRef */
             syntax: 740,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -516,14 +516,14 @@ pub(crate) static GROUP: Group = Group {
             name: s(64000, 19), /* UnixDomainSocketRef */
             syntax: 742,
             access: Access::ReadWrite,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(68268, 17), /* CurrentRetryCount */
             syntax: 0,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -531,7 +531,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(72234, 16), /* EnableEncryption */
             syntax: 73,
             access: Access::ReadWrite,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -539,7 +539,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(6317, 4), /* Host */
             syntax: 6,
             access: Access::ReadWrite,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -547,7 +547,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(69084, 17), /* KeepAliveInterval */
             syntax: 4,
             access: Access::ReadWrite,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -555,7 +555,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(34847, 4), /* Path */
             syntax: 3,
             access: Access::ReadWrite,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -563,7 +563,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(9673, 4), /* Port */
             syntax: 127,
             access: Access::ReadWrite,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -571,7 +571,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(36501, 30), /* SessionRetryIntervalMultiplier */
             syntax: 113,
             access: Access::ReadWrite,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -579,14 +579,14 @@ pub(crate) static GROUP: Group = Group {
             name: s(34511, 31), /* SessionRetryMinimumWaitInterval */
             syntax: 731,
             access: Access::ReadWrite,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(84065, 13), /* USPServiceRef */
             syntax: 740,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -594,28 +594,28 @@ pub(crate) static GROUP: Group = Group {
             name: s(90320, 10), /* BannedRole */
             syntax: 1149,
             access: Access::ReadWrite,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(48518, 24), /* ChallengeNumberOfEntries */
             syntax: 0,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(46307, 25), /* CredentialNumberOfEntries */
             syntax: 0,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(63316, 19), /* RoleNumberOfEntries */
             syntax: 0,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -623,7 +623,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(86877, 12), /* SecuredRoles */
             syntax: 1146,
             access: Access::ReadWrite,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -631,7 +631,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(89668, 11), /* TOFUAllowed */
             syntax: 16,
             access: Access::ReadWrite,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -639,7 +639,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(63810, 19), /* TOFUInactivityTimer */
             syntax: 28,
             access: Access::ReadWrite,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -647,7 +647,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(84091, 13), /* UntrustedRole */
             syntax: 1150,
             access: Access::ReadWrite,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -655,7 +655,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -663,7 +663,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(15623, 11), /* Description */
             syntax: 3,
             access: Access::ReadWrite,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -671,7 +671,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(3773, 6), /* Enable */
             syntax: 26,
             access: Access::ReadWrite,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -679,7 +679,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(5075, 11), /* Instruction */
             syntax: 352,
             access: Access::ReadWrite,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -687,7 +687,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(76154, 15), /* InstructionType */
             syntax: 747,
             access: Access::ReadWrite,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -695,7 +695,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(82856, 13), /* LockoutPeriod */
             syntax: 748,
             access: Access::ReadWrite,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -703,7 +703,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(47875, 7), /* Retries */
             syntax: 0,
             access: Access::ReadWrite,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -711,7 +711,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(193, 4), /* Role */
             syntax: 1146,
             access: Access::ReadWrite,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -719,7 +719,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(38248, 4), /* Type */
             syntax: 749,
             access: Access::ReadWrite,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -727,7 +727,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(25595, 5), /* Value */
             syntax: 750,
             access: Access::ReadWrite,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -735,7 +735,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(93899, 9), /* ValueType */
             syntax: 751,
             access: Access::ReadWrite,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -743,7 +743,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -751,7 +751,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(87611, 11), /* AllowedUses */
             syntax: 752,
             access: Access::ReadWrite,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -759,7 +759,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(13753, 10), /* Credential */
             syntax: 1151,
             access: Access::ReadWrite,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -767,7 +767,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(3773, 6), /* Enable */
             syntax: 26,
             access: Access::ReadWrite,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -775,7 +775,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(193, 4), /* Role */
             syntax: 1146,
             access: Access::ReadWrite,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -783,7 +783,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -791,7 +791,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(3773, 6), /* Enable */
             syntax: 26,
             access: Access::ReadWrite,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -799,14 +799,14 @@ pub(crate) static GROUP: Group = Group {
             name: s(31079, 4), /* Name */
             syntax: 3,
             access: Access::ReadWrite,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(47157, 25), /* PermissionNumberOfEntries */
             syntax: 0,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -814,7 +814,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -822,7 +822,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(84981, 12), /* CommandEvent */
             syntax: 754,
             access: Access::ReadWrite,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -830,7 +830,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(3773, 6), /* Enable */
             syntax: 26,
             access: Access::ReadWrite,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -838,7 +838,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(76139, 15), /* InstantiatedObj */
             syntax: 754,
             access: Access::ReadWrite,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -846,7 +846,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(10766, 3), /* Obj */
             syntax: 754,
             access: Access::ReadWrite,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -854,7 +854,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(81824, 5), /* Order */
             syntax: 227,
             access: Access::ReadWrite,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -862,7 +862,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(9915, 5), /* Param */
             syntax: 754,
             access: Access::ReadWrite,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -870,7 +870,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(96410, 7), /* Targets */
             syntax: 398,
             access: Access::ReadWrite,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -878,7 +878,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -886,7 +886,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(3773, 6), /* Enable */
             syntax: 26,
             access: Access::ReadWrite,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -894,7 +894,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(90710, 10), /* EnableMDNS */
             syntax: 73,
             access: Access::ReadWrite,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -902,14 +902,14 @@ pub(crate) static GROUP: Group = Group {
             name: s(18372, 8), /* Protocol */
             syntax: 755,
             access: Access::ReadWrite,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(2491, 6), /* Status */
             syntax: 756,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -917,7 +917,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(91500, 10), /* PublishQoS */
             syntax: 117,
             access: Access::ReadWrite,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -925,7 +925,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(36041, 9), /* Reference */
             syntax: 119,
             access: Access::ReadWrite,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -933,14 +933,14 @@ pub(crate) static GROUP: Group = Group {
             name: s(51980, 23), /* ResponseTopicConfigured */
             syntax: 118,
             access: Access::ReadWrite,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(52003, 23), /* ResponseTopicDiscovered */
             syntax: 118,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -948,14 +948,14 @@ pub(crate) static GROUP: Group = Group {
             name: s(18452, 11), /* Destination */
             syntax: 399,
             access: Access::ReadWrite,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(56211, 21), /* DestinationFromServer */
             syntax: 399,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -963,7 +963,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(36041, 9), /* Reference */
             syntax: 741,
             access: Access::ReadWrite,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -971,7 +971,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(64000, 19), /* UnixDomainSocketRef */
             syntax: 742,
             access: Access::ReadWrite,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -979,7 +979,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(72234, 16), /* EnableEncryption */
             syntax: 73,
             access: Access::ReadWrite,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -987,7 +987,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(30479, 10), /* Interfaces */
             syntax: 229,
             access: Access::ReadWrite,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -995,7 +995,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(69084, 17), /* KeepAliveInterval */
             syntax: 757,
             access: Access::ReadWrite,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -1003,7 +1003,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(34847, 4), /* Path */
             syntax: 3,
             access: Access::ReadWrite,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -1011,7 +1011,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(9673, 4), /* Port */
             syntax: 758,
             access: Access::ReadWrite,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },

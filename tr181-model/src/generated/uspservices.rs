@@ -11,7 +11,7 @@ pub(crate) static GROUP: Group = Group {
     objects: &[
         Object {
             path: s(28846, 19), /* Device.USPServices. */
-            version: v(2, 16, 0),
+            version: v(16, 0),
             parameters: p(0, 2),
             ..object(&GROUP)
         },
@@ -22,7 +22,7 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(60818, 20) /* TrustNumberOfEntries */),
             unique_keys: p(0, 1),
-            version: v(2, 19, 0),
+            version: v(19, 0),
             parameters: p(2, 2),
             ..object(&GROUP)
         },
@@ -32,7 +32,7 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(47932, 25) /* USPServiceNumberOfEntries */),
             unique_keys: p(1, 1),
-            version: v(2, 16, 0),
+            version: v(16, 0),
             parameters: p(4, 6),
             ..object(&GROUP)
         },
@@ -41,63 +41,63 @@ pub(crate) static GROUP: Group = Group {
         Parameter {
             name: s(60818, 20), /* TrustNumberOfEntries */
             syntax: 0,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(47932, 25), /* USPServiceNumberOfEntries */
             syntax: 0,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             ..PARAM
         },
         Parameter {
             name: s(90720, 10), /* EndpointID */
             syntax: 3,
             access: Access::ReadWrite,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(89701, 11), /* TargetPaths */
             syntax: 1152,
             access: Access::ReadWrite,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(78893, 14), /* DataModelPaths */
             syntax: 1153,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             ..PARAM
         },
         Parameter {
             name: s(68387, 17), /* DeploymentUnitRef */
             syntax: 1154,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             ..PARAM
         },
         Parameter {
             name: s(90720, 10), /* EndpointID */
             syntax: 3,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             ..PARAM
         },
         Parameter {
             name: s(59398, 16), /* ExecutionUnitRef */
             syntax: 1044,
-            version: v(2, 18, 0),
+            version: v(18, 0),
             ..PARAM
         },
         Parameter {
             name: s(82310, 13), /* HasController */
             syntax: 16,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             ..PARAM
         },
         Parameter {
             name: s(18372, 8), /* Protocol */
             syntax: 1155,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             ..PARAM
         },
     ],

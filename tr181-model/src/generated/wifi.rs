@@ -31,25 +31,25 @@ pub(crate) static GROUP: Group = Group {
             min_entries: 4,
             max_entries: Some(4),
             unique_keys: p(2, 2),
-            version: v(2, 8, 0),
+            version: v(8, 0),
             parameters: p(41, 6),
             ..object(&GROUP)
         },
         Object {
             path: s(19763, 41), /* Device.WiFi.AccessPoint.{i}.AC.{i}.Stats. */
-            version: v(2, 8, 0),
+            version: v(8, 0),
             parameters: p(47, 10),
             ..object(&GROUP)
         },
         Object {
             path: s(30260, 33), /* Device.WiFi.AccessPoint.{i}.ANQP. */
-            version: v(2, 19, 0),
+            version: v(19, 0),
             parameters: p(57, 10),
             ..object(&GROUP)
         },
         Object {
             path: s(22317, 39), /* Device.WiFi.AccessPoint.{i}.Accounting. */
-            version: v(2, 5, 0),
+            version: v(5, 0),
             parameters: p(67, 8),
             ..object(&GROUP)
         },
@@ -64,25 +64,25 @@ pub(crate) static GROUP: Group = Group {
         },
         Object {
             path: s(11276, 55), /* Device.WiFi.AccessPoint.{i}.AssociatedDevice.{i}.Stats. */
-            version: v(2, 8, 0),
+            version: v(8, 0),
             parameters: p(91, 10),
             ..object(&GROUP)
         },
         Object {
             path: s(19804, 41), /* Device.WiFi.AccessPoint.{i}.Interworking. */
-            version: v(2, 19, 0),
+            version: v(19, 0),
             parameters: p(101, 9),
             ..object(&GROUP)
         },
         Object {
             path: s(18935, 38), /* Device.WiFi.AccessPoint.{i}.Passpoint. */
-            version: v(2, 19, 0),
+            version: v(19, 0),
             parameters: p(110, 4),
             ..object(&GROUP)
         },
         Object {
             path: s(18935, 42), /* Device.WiFi.AccessPoint.{i}.Passpoint.OSU. */
-            version: v(2, 19, 0),
+            version: v(19, 0),
             parameters: p(114, 7),
             ..object(&GROUP)
         },
@@ -100,19 +100,19 @@ pub(crate) static GROUP: Group = Group {
         },
         Object {
             path: s(24715, 37), /* Device.WiFi.CCAMeasurementDiagnostic. */
-            version: v(2, 15, 0),
+            version: v(15, 0),
             protocols: Protocols::CWMP,
             parameters: p(146, 5),
             ..object(&GROUP)
         },
         Object {
             path: s(0, 25), /* Device.WiFi.DataElements. */
-            version: v(2, 13, 0),
+            version: v(13, 0),
             ..object(&GROUP)
         },
         Object {
             path: s(2359, 42), /* Device.WiFi.DataElements.AssociationEvent. */
-            version: v(2, 13, 0),
+            version: v(13, 0),
             parameters: p(151, 1),
             events: p(0, 1),
             ..object(&GROUP)
@@ -125,20 +125,20 @@ pub(crate) static GROUP: Group = Group {
                 s(27182, 35), /* AssociationEventDataNumberOfEntries */
             ),
             status: Status::Obsoleted,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             parameters: p(184, 9),
             ..object(&GROUP)
         },
         Object {
             path: s(2359, 85), /* Device.WiFi.DataElements.AssociationEvent.AssociationEventData.{i}.WiFi6Capabilities. */
             status: Status::Obsoleted,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             parameters: p(193, 23),
             ..object(&GROUP)
         },
         Object {
             path: s(5867, 45), /* Device.WiFi.DataElements.DisassociationEvent. */
-            version: v(2, 13, 0),
+            version: v(13, 0),
             parameters: p(216, 1),
             events: p(1, 1),
             ..object(&GROUP)
@@ -151,13 +151,13 @@ pub(crate) static GROUP: Group = Group {
                 s(23891, 38), /* DisassociationEventDataNumberOfEntries */
             ),
             status: Status::Obsoleted,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             parameters: p(246, 23),
             ..object(&GROUP)
         },
         Object {
             path: s(4734, 47), /* Device.WiFi.DataElements.FailedConnectionEvent. */
-            version: v(2, 15, 0),
+            version: v(15, 0),
             parameters: p(269, 1),
             events: p(2, 1),
             ..object(&GROUP)
@@ -170,13 +170,13 @@ pub(crate) static GROUP: Group = Group {
                 s(21414, 40), /* FailedConnectionEventDataNumberOfEntries */
             ),
             status: Status::Obsoleted,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             parameters: p(275, 5),
             ..object(&GROUP)
         },
         Object {
             path: s(0, 33), /* Device.WiFi.DataElements.Network. */
-            version: v(2, 13, 0),
+            version: v(13, 0),
             parameters: p(280, 13),
             commands: p(4, 6),
             events: p(3, 2),
@@ -188,7 +188,7 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(32754, 21) /* DeviceNumberOfEntries */),
             unique_keys: p(5, 1),
-            version: v(2, 13, 0),
+            version: v(13, 0),
             protocols: Protocols::CWMP,
             parameters: p(331, 49),
             ..object(&GROUP)
@@ -198,7 +198,7 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(32754, 21) /* DeviceNumberOfEntries */),
             unique_keys: p(6, 1),
-            version: v(2, 13, 0),
+            version: v(13, 0),
             protocols: Protocols::USP,
             parameters: p(380, 49),
             commands: p(10, 5),
@@ -207,7 +207,7 @@ pub(crate) static GROUP: Group = Group {
         },
         Object {
             path: s(8214, 65), /* Device.WiFi.DataElements.Network.Device.{i}.AFCAvailableSpectrum. */
-            version: v(2, 19, 0),
+            version: v(19, 0),
             parameters: p(443, 2),
             ..object(&GROUP)
         },
@@ -217,13 +217,13 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(58498, 20) /* APMLDNumberOfEntries */),
             unique_keys: p(7, 1),
-            version: v(2, 17, 0),
+            version: v(17, 0),
             parameters: p(445, 5),
             ..object(&GROUP)
         },
         Object {
             path: s(1655, 66), /* Device.WiFi.DataElements.Network.Device.{i}.APMLD.{i}.APMLDConfig. */
-            version: v(2, 17, 0),
+            version: v(17, 0),
             parameters: p(450, 6),
             ..object(&GROUP)
         },
@@ -235,7 +235,7 @@ pub(crate) static GROUP: Group = Group {
             num_entries_parameter: Some(s(30920, 33) /* TIDToOpClassPolicyNumberOfEntries */),
             enable_parameter: Some(s(3773, 6) /* Enable */),
             unique_keys: p(8, 1),
-            version: v(2, 19, 0),
+            version: v(19, 0),
             parameters: p(456, 4),
             ..object(&GROUP)
         },
@@ -245,7 +245,7 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(41464, 27) /* AffiliatedAPNumberOfEntries */),
             unique_keys: p(9, 1),
-            version: v(2, 17, 0),
+            version: v(17, 0),
             parameters: p(460, 17),
             ..object(&GROUP)
         },
@@ -255,7 +255,7 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(34046, 31) /* LinkToOpClassMapNumberOfEntries */),
             unique_keys: p(10, 1),
-            version: v(2, 19, 0),
+            version: v(19, 0),
             parameters: p(477, 2),
             ..object(&GROUP)
         },
@@ -265,7 +265,7 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(57765, 21) /* STAMLDNumberOfEntries */),
             unique_keys: p(11, 1),
-            version: v(2, 17, 0),
+            version: v(17, 0),
             parameters: p(479, 18),
             ..object(&GROUP)
         },
@@ -275,13 +275,13 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(39562, 28) /* AffiliatedSTANumberOfEntries */),
             unique_keys: p(12, 1),
-            version: v(2, 17, 0),
+            version: v(17, 0),
             parameters: p(497, 14),
             ..object(&GROUP)
         },
         Object {
             path: s(4578, 78), /* Device.WiFi.DataElements.Network.Device.{i}.APMLD.{i}.STAMLD.{i}.STAMLDConfig. */
-            version: v(2, 17, 0),
+            version: v(17, 0),
             parameters: p(511, 5),
             ..object(&GROUP)
         },
@@ -291,13 +291,13 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(41018, 28) /* STATIDLinkMapNumberOfEntries */),
             unique_keys: p(13, 1),
-            version: v(2, 17, 0),
+            version: v(17, 0),
             parameters: p(516, 4),
             ..object(&GROUP)
         },
         Object {
             path: s(3285, 83), /* Device.WiFi.DataElements.Network.Device.{i}.APMLD.{i}.STAMLD.{i}.WiFi7Capabilities. */
-            version: v(2, 17, 0),
+            version: v(17, 0),
             parameters: p(520, 5),
             ..object(&GROUP)
         },
@@ -307,7 +307,7 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(41021, 25) /* TIDLinkMapNumberOfEntries */),
             unique_keys: p(14, 1),
-            version: v(2, 17, 0),
+            version: v(17, 0),
             parameters: p(525, 4),
             ..object(&GROUP)
         },
@@ -319,7 +319,7 @@ pub(crate) static GROUP: Group = Group {
                 s(22941, 38), /* AnticipatedChannelUsageNumberOfEntries */
             ),
             unique_keys: p(15, 1),
-            version: v(2, 15, 0),
+            version: v(15, 0),
             parameters: p(529, 4),
             ..object(&GROUP)
         },
@@ -329,7 +329,7 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(59258, 20) /* EntryNumberOfEntries */),
             unique_keys: p(16, 1),
-            version: v(2, 15, 0),
+            version: v(15, 0),
             parameters: p(533, 8),
             ..object(&GROUP)
         },
@@ -339,7 +339,7 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(28370, 34) /* AnticipatedChannelsNumberOfEntries */),
             unique_keys: p(17, 1),
-            version: v(2, 15, 0),
+            version: v(15, 0),
             parameters: p(541, 2),
             ..object(&GROUP)
         },
@@ -349,7 +349,7 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(41545, 27) /* BackhaulDownNumberOfEntries */),
             unique_keys: p(18, 1),
-            version: v(2, 19, 0),
+            version: v(19, 0),
             parameters: p(543, 2),
             ..object(&GROUP)
         },
@@ -359,7 +359,7 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(48446, 24) /* CACStatusNumberOfEntries */),
             unique_keys: p(19, 1),
-            version: v(2, 15, 0),
+            version: v(15, 0),
             parameters: p(545, 4),
             ..object(&GROUP)
         },
@@ -369,7 +369,7 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(32775, 31) /* CACActiveChannelNumberOfEntries */),
             unique_keys: p(20, 1),
-            version: v(2, 15, 0),
+            version: v(15, 0),
             parameters: p(549, 3),
             ..object(&GROUP)
         },
@@ -379,7 +379,7 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(28438, 34) /* CACAvailableChannelNumberOfEntries */),
             unique_keys: p(21, 1),
-            version: v(2, 15, 0),
+            version: v(15, 0),
             parameters: p(552, 3),
             ..object(&GROUP)
         },
@@ -391,7 +391,7 @@ pub(crate) static GROUP: Group = Group {
                 s(24271, 37), /* CACNonOccupancyChannelNumberOfEntries */
             ),
             unique_keys: p(22, 1),
-            version: v(2, 15, 0),
+            version: v(15, 0),
             parameters: p(555, 3),
             ..object(&GROUP)
         },
@@ -403,7 +403,7 @@ pub(crate) static GROUP: Group = Group {
             num_entries_parameter: Some(s(41815, 27) /* Default8021QNumberOfEntries */),
             enable_parameter: Some(s(3773, 6) /* Enable */),
             unique_keys: p(23, 1),
-            version: v(2, 15, 0),
+            version: v(15, 0),
             parameters: p(558, 3),
             ..object(&GROUP)
         },
@@ -413,19 +413,19 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(33798, 31) /* IEEE1905SecurityNumberOfEntries */),
             unique_keys: p(24, 1),
-            version: v(2, 15, 0),
+            version: v(15, 0),
             parameters: p(561, 3),
             ..object(&GROUP)
         },
         Object {
             path: s(1455, 58), /* Device.WiFi.DataElements.Network.Device.{i}.MultiAPDevice. */
-            version: v(2, 15, 0),
+            version: v(15, 0),
             parameters: p(564, 5),
             ..object(&GROUP)
         },
         Object {
             path: s(1455, 67), /* Device.WiFi.DataElements.Network.Device.{i}.MultiAPDevice.Backhaul. */
-            version: v(2, 15, 0),
+            version: v(15, 0),
             parameters: p(569, 5),
             commands: p(15, 1),
             ..object(&GROUP)
@@ -438,13 +438,13 @@ pub(crate) static GROUP: Group = Group {
                 s(17616, 43), /* CurrentOperatingClassProfileNumberOfEntries */
             ),
             unique_keys: p(25, 1),
-            version: v(2, 15, 0),
+            version: v(15, 0),
             parameters: p(578, 4),
             ..object(&GROUP)
         },
         Object {
             path: s(5940, 73), /* Device.WiFi.DataElements.Network.Device.{i}.MultiAPDevice.Backhaul.Stats. */
-            version: v(2, 15, 0),
+            version: v(15, 0),
             parameters: p(582, 11),
             ..object(&GROUP)
         },
@@ -454,7 +454,7 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(60218, 20) /* RadioNumberOfEntries */),
             unique_keys: p(26, 1),
-            version: v(2, 13, 0),
+            version: v(13, 0),
             protocols: Protocols::CWMP,
             parameters: p(593, 26),
             ..object(&GROUP)
@@ -464,7 +464,7 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(60218, 20) /* RadioNumberOfEntries */),
             unique_keys: p(27, 1),
-            version: v(2, 13, 0),
+            version: v(13, 0),
             protocols: Protocols::USP,
             parameters: p(619, 26),
             commands: p(16, 6),
@@ -476,7 +476,7 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(44982, 18) /* BSSNumberOfEntries */),
             unique_keys: p(28, 1),
-            version: v(2, 13, 0),
+            version: v(13, 0),
             protocols: Protocols::CWMP,
             parameters: p(673, 32),
             ..object(&GROUP)
@@ -486,7 +486,7 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(44982, 18) /* BSSNumberOfEntries */),
             unique_keys: p(29, 1),
-            version: v(2, 13, 0),
+            version: v(13, 0),
             protocols: Protocols::USP,
             parameters: p(705, 32),
             commands: p(22, 5),
@@ -494,25 +494,25 @@ pub(crate) static GROUP: Group = Group {
         },
         Object {
             path: s(4104, 80), /* Device.WiFi.DataElements.Network.Device.{i}.Radio.{i}.BSS.{i}.LatencyTestResult. */
-            version: v(2, 17, 0),
+            version: v(17, 0),
             parameters: p(769, 12),
             ..object(&GROUP)
         },
         Object {
             path: s(6446, 71), /* Device.WiFi.DataElements.Network.Device.{i}.Radio.{i}.BSS.{i}.MUConfig. */
-            version: v(2, 17, 0),
+            version: v(17, 0),
             parameters: p(781, 4),
             ..object(&GROUP)
         },
         Object {
             path: s(6868, 70), /* Device.WiFi.DataElements.Network.Device.{i}.Radio.{i}.BSS.{i}.MUStats. */
-            version: v(2, 17, 0),
+            version: v(17, 0),
             parameters: p(785, 26),
             ..object(&GROUP)
         },
         Object {
             path: s(4656, 78), /* Device.WiFi.DataElements.Network.Device.{i}.Radio.{i}.BSS.{i}.MultiAPSteering. */
-            version: v(2, 15, 0),
+            version: v(15, 0),
             parameters: p(811, 3),
             ..object(&GROUP)
         },
@@ -522,7 +522,7 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(42976, 27) /* QMDescriptorNumberOfEntries */),
             unique_keys: p(30, 1),
-            version: v(2, 15, 0),
+            version: v(15, 0),
             parameters: p(814, 3),
             ..object(&GROUP)
         },
@@ -532,7 +532,7 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(36843, 18) /* STANumberOfEntries */),
             unique_keys: p(31, 1),
-            version: v(2, 13, 0),
+            version: v(13, 0),
             protocols: Protocols::CWMP,
             parameters: p(817, 33),
             ..object(&GROUP)
@@ -542,7 +542,7 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(36843, 18) /* STANumberOfEntries */),
             unique_keys: p(32, 1),
-            version: v(2, 13, 0),
+            version: v(13, 0),
             protocols: Protocols::USP,
             parameters: p(850, 33),
             commands: p(27, 1),
@@ -550,13 +550,13 @@ pub(crate) static GROUP: Group = Group {
         },
         Object {
             path: s(1922, 88), /* Device.WiFi.DataElements.Network.Device.{i}.Radio.{i}.BSS.{i}.STA.{i}.HaLowCapabilities. */
-            version: v(2, 19, 0),
+            version: v(19, 0),
             parameters: p(893, 33),
             ..object(&GROUP)
         },
         Object {
             path: s(947, 81), /* Device.WiFi.DataElements.Network.Device.{i}.Radio.{i}.BSS.{i}.STA.{i}.MultiAPSTA. */
-            version: v(2, 15, 0),
+            version: v(15, 0),
             parameters: p(926, 3),
             commands: p(28, 2),
             ..object(&GROUP)
@@ -567,13 +567,13 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(36621, 30) /* SteeringHistoryNumberOfEntries */),
             unique_keys: p(33, 1),
-            version: v(2, 15, 0),
+            version: v(15, 0),
             parameters: p(940, 6),
             ..object(&GROUP)
         },
         Object {
             path: s(947, 102), /* Device.WiFi.DataElements.Network.Device.{i}.Radio.{i}.BSS.{i}.STA.{i}.MultiAPSTA.SteeringSummaryStats. */
-            version: v(2, 15, 0),
+            version: v(15, 0),
             parameters: p(946, 9),
             ..object(&GROUP)
         },
@@ -583,37 +583,37 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(41186, 28) /* TIDQueueSizesNumberOfEntries */),
             unique_keys: p(34, 1),
-            version: v(2, 15, 0),
+            version: v(15, 0),
             parameters: p(955, 2),
             ..object(&GROUP)
         },
         Object {
             path: s(2098, 88), /* Device.WiFi.DataElements.Network.Device.{i}.Radio.{i}.BSS.{i}.STA.{i}.WiFi6Capabilities. */
-            version: v(2, 15, 0),
+            version: v(15, 0),
             parameters: p(957, 23),
             ..object(&GROUP)
         },
         Object {
             path: s(2783, 84), /* Device.WiFi.DataElements.Network.Device.{i}.Radio.{i}.BSS.{i}.SetQoSManagementInput. */
-            version: v(2, 19, 0),
+            version: v(19, 0),
             parameters: p(980, 5),
             ..object(&GROUP)
         },
         Object {
             path: s(3368, 83), /* Device.WiFi.DataElements.Network.Device.{i}.Radio.{i}.BSS.{i}.ThroughputTestResult. */
-            version: v(2, 17, 0),
+            version: v(17, 0),
             parameters: p(985, 9),
             ..object(&GROUP)
         },
         Object {
             path: s(8017, 66), /* Device.WiFi.DataElements.Network.Device.{i}.Radio.{i}.BackhaulSta. */
-            version: v(2, 13, 0),
+            version: v(13, 0),
             parameters: p(994, 1),
             ..object(&GROUP)
         },
         Object {
             path: s(1049, 68), /* Device.WiFi.DataElements.Network.Device.{i}.Radio.{i}.CACCapability. */
-            version: v(2, 15, 0),
+            version: v(15, 0),
             parameters: p(995, 1),
             ..object(&GROUP)
         },
@@ -623,7 +623,7 @@ pub(crate) static GROUP: Group = Group {
             max_entries: Some(4),
             num_entries_parameter: Some(s(48422, 24) /* CACMethodNumberOfEntries */),
             unique_keys: p(35, 1),
-            version: v(2, 15, 0),
+            version: v(15, 0),
             parameters: p(996, 3),
             ..object(&GROUP)
         },
@@ -632,13 +632,13 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(21384, 30) /* OpClassChannelsNumberOfEntries */),
             unique_keys: p(36, 1),
-            version: v(2, 15, 0),
+            version: v(15, 0),
             parameters: p(999, 2),
             ..object(&GROUP)
         },
         Object {
             path: s(117, 67), /* Device.WiFi.DataElements.Network.Device.{i}.Radio.{i}.Capabilities. */
-            version: v(2, 13, 0),
+            version: v(13, 0),
             parameters: p(1001, 10),
             ..object(&GROUP)
         },
@@ -648,7 +648,7 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(43596, 26) /* AKMBackhaulNumberOfEntries */),
             unique_keys: p(37, 1),
-            version: v(2, 15, 0),
+            version: v(15, 0),
             parameters: p(1011, 2),
             ..object(&GROUP)
         },
@@ -658,7 +658,7 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(41437, 27) /* AKMFrontHaulNumberOfEntries */),
             unique_keys: p(38, 1),
-            version: v(2, 15, 0),
+            version: v(15, 0),
             parameters: p(1013, 2),
             ..object(&GROUP)
         },
@@ -670,31 +670,31 @@ pub(crate) static GROUP: Group = Group {
                 s(17573, 43), /* CapableOperatingClassProfileNumberOfEntries */
             ),
             unique_keys: p(39, 1),
-            version: v(2, 13, 0),
+            version: v(13, 0),
             parameters: p(1015, 4),
             ..object(&GROUP)
         },
         Object {
             path: s(2529, 85), /* Device.WiFi.DataElements.Network.Device.{i}.Radio.{i}.Capabilities.HaLowCapabilities. */
-            version: v(2, 19, 0),
+            version: v(19, 0),
             parameters: p(1019, 34),
             ..object(&GROUP)
         },
         Object {
             path: s(4342, 79), /* Device.WiFi.DataElements.Network.Device.{i}.Radio.{i}.Capabilities.WiFi6APRole. */
-            version: v(2, 15, 0),
+            version: v(15, 0),
             parameters: p(1053, 23),
             ..object(&GROUP)
         },
         Object {
             path: s(3780, 81), /* Device.WiFi.DataElements.Network.Device.{i}.Radio.{i}.Capabilities.WiFi6bSTARole. */
-            version: v(2, 15, 0),
+            version: v(15, 0),
             parameters: p(1076, 23),
             ..object(&GROUP)
         },
         Object {
             path: s(638, 79), /* Device.WiFi.DataElements.Network.Device.{i}.Radio.{i}.Capabilities.WiFi7APRole. */
-            version: v(2, 17, 0),
+            version: v(17, 0),
             parameters: p(1099, 9),
             ..object(&GROUP)
         },
@@ -704,7 +704,7 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(29084, 34) /* EMLMRFreqSeparationNumberOfEntries */),
             unique_keys: p(40, 1),
-            version: v(2, 17, 0),
+            version: v(17, 0),
             parameters: p(1108, 2),
             ..object(&GROUP)
         },
@@ -714,7 +714,7 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(29118, 34) /* EMLSRFreqSeparationNumberOfEntries */),
             unique_keys: p(41, 1),
-            version: v(2, 17, 0),
+            version: v(17, 0),
             parameters: p(1110, 2),
             ..object(&GROUP)
         },
@@ -724,7 +724,7 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(30491, 33) /* NSTRFreqSeparationNumberOfEntries */),
             unique_keys: p(42, 1),
-            version: v(2, 17, 0),
+            version: v(17, 0),
             parameters: p(1112, 2),
             ..object(&GROUP)
         },
@@ -734,13 +734,13 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(30492, 32) /* STRFreqSeparationNumberOfEntries */),
             unique_keys: p(43, 1),
-            version: v(2, 17, 0),
+            version: v(17, 0),
             parameters: p(1114, 2),
             ..object(&GROUP)
         },
         Object {
             path: s(117, 81), /* Device.WiFi.DataElements.Network.Device.{i}.Radio.{i}.Capabilities.WiFi7bSTARole. */
-            version: v(2, 17, 0),
+            version: v(17, 0),
             parameters: p(1116, 9),
             ..object(&GROUP)
         },
@@ -750,7 +750,7 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(29084, 34) /* EMLMRFreqSeparationNumberOfEntries */),
             unique_keys: p(44, 1),
-            version: v(2, 17, 0),
+            version: v(17, 0),
             parameters: p(1125, 2),
             ..object(&GROUP)
         },
@@ -760,7 +760,7 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(29118, 34) /* EMLSRFreqSeparationNumberOfEntries */),
             unique_keys: p(45, 1),
-            version: v(2, 17, 0),
+            version: v(17, 0),
             parameters: p(1127, 2),
             ..object(&GROUP)
         },
@@ -770,7 +770,7 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(30491, 33) /* NSTRFreqSeparationNumberOfEntries */),
             unique_keys: p(46, 1),
-            version: v(2, 17, 0),
+            version: v(17, 0),
             parameters: p(1129, 2),
             ..object(&GROUP)
         },
@@ -780,7 +780,7 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(30492, 32) /* STRFreqSeparationNumberOfEntries */),
             unique_keys: p(47, 1),
-            version: v(2, 17, 0),
+            version: v(17, 0),
             parameters: p(1131, 2),
             ..object(&GROUP)
         },
@@ -792,7 +792,7 @@ pub(crate) static GROUP: Group = Group {
                 s(17616, 43), /* CurrentOperatingClassProfileNumberOfEntries */
             ),
             unique_keys: p(48, 1),
-            version: v(2, 13, 0),
+            version: v(13, 0),
             parameters: p(1133, 5),
             ..object(&GROUP)
         },
@@ -806,13 +806,13 @@ pub(crate) static GROUP: Group = Group {
             ),
             enable_parameter: Some(s(3773, 6) /* Enable */),
             unique_keys: p(49, 1),
-            version: v(2, 15, 0),
+            version: v(15, 0),
             parameters: p(1138, 3),
             ..object(&GROUP)
         },
         Object {
             path: s(7618, 67), /* Device.WiFi.DataElements.Network.Device.{i}.Radio.{i}.MultiAPRadio. */
-            version: v(2, 15, 0),
+            version: v(15, 0),
             parameters: p(1141, 1),
             commands: p(30, 2),
             ..object(&GROUP)
@@ -823,13 +823,13 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(32395, 32) /* OpClassPreferenceNumberOfEntries */),
             unique_keys: p(50, 1),
-            version: v(2, 19, 0),
+            version: v(19, 0),
             parameters: p(1212, 4),
             ..object(&GROUP)
         },
         Object {
             path: s(1744, 69), /* Device.WiFi.DataElements.Network.Device.{i}.Radio.{i}.ScanCapability. */
-            version: v(2, 15, 0),
+            version: v(15, 0),
             parameters: p(1216, 4),
             ..object(&GROUP)
         },
@@ -838,7 +838,7 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(21384, 30) /* OpClassChannelsNumberOfEntries */),
             unique_keys: p(51, 1),
-            version: v(2, 15, 0),
+            version: v(15, 0),
             parameters: p(1220, 2),
             ..object(&GROUP)
         },
@@ -847,7 +847,7 @@ pub(crate) static GROUP: Group = Group {
             min_entries: 0,
             max_entries: None,
             num_entries_parameter: Some(s(47657, 25) /* ScanResultNumberOfEntries */),
-            version: v(2, 14, 0),
+            version: v(14, 0),
             parameters: p(1222, 4),
             ..object(&GROUP)
         },
@@ -857,7 +857,7 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(45026, 26) /* OpClassScanNumberOfEntries */),
             unique_keys: p(52, 1),
-            version: v(2, 14, 0),
+            version: v(14, 0),
             parameters: p(1226, 2),
             ..object(&GROUP)
         },
@@ -867,7 +867,7 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(43934, 26) /* ChannelScanNumberOfEntries */),
             unique_keys: p(53, 1),
-            version: v(2, 14, 0),
+            version: v(14, 0),
             parameters: p(1228, 6),
             ..object(&GROUP)
         },
@@ -877,13 +877,13 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(44974, 26) /* NeighborBSSNumberOfEntries */),
             unique_keys: p(54, 1),
-            version: v(2, 14, 0),
+            version: v(14, 0),
             parameters: p(1234, 11),
             ..object(&GROUP)
         },
         Object {
             path: s(7685, 67), /* Device.WiFi.DataElements.Network.Device.{i}.Radio.{i}.SpatialReuse. */
-            version: v(2, 15, 0),
+            version: v(15, 0),
             parameters: p(1245, 12),
             ..object(&GROUP)
         },
@@ -893,7 +893,7 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(36831, 30) /* UnassociatedSTANumberOfEntries */),
             unique_keys: p(55, 1),
-            version: v(2, 13, 0),
+            version: v(13, 0),
             parameters: p(1257, 4),
             ..object(&GROUP)
         },
@@ -903,7 +903,7 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(57723, 21) /* SPRuleNumberOfEntries */),
             unique_keys: p(56, 1),
-            version: v(2, 15, 0),
+            version: v(15, 0),
             parameters: p(1261, 4),
             ..object(&GROUP)
         },
@@ -913,31 +913,31 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(34480, 31) /* SSIDtoVIDMappingNumberOfEntries */),
             unique_keys: p(57, 1),
-            version: v(2, 15, 0),
+            version: v(15, 0),
             parameters: p(1265, 2),
             ..object(&GROUP)
         },
         Object {
             path: s(14495, 48), /* Device.WiFi.DataElements.Network.Device.{i}.WPS. */
-            version: v(2, 17, 0),
+            version: v(17, 0),
             parameters: p(1267, 2),
             ..object(&GROUP)
         },
         Object {
             path: s(8083, 52), /* Device.WiFi.DataElements.Network.Device.{i}.bSTAMLD. */
-            version: v(2, 17, 0),
+            version: v(17, 0),
             parameters: p(1269, 3),
             ..object(&GROUP)
         },
         Object {
             path: s(8083, 66), /* Device.WiFi.DataElements.Network.Device.{i}.bSTAMLD.bSTAMLDConfig. */
-            version: v(2, 17, 0),
+            version: v(17, 0),
             parameters: p(1272, 5),
             ..object(&GROUP)
         },
         Object {
             path: s(9284, 61), /* Device.WiFi.DataElements.Network.MultiAPSteeringSummaryStats. */
-            version: v(2, 15, 0),
+            version: v(15, 0),
             parameters: p(1277, 8),
             ..object(&GROUP)
         },
@@ -947,7 +947,7 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(30722, 33) /* PreferredBackhaulsNumberOfEntries */),
             unique_keys: p(58, 1),
-            version: v(2, 17, 0),
+            version: v(17, 0),
             protocols: Protocols::USP,
             parameters: p(1285, 2),
             ..object(&GROUP)
@@ -959,7 +959,7 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(38813, 29) /* ProvisionedDPPNumberOfEntries */),
             unique_keys: p(59, 1),
-            version: v(2, 19, 0),
+            version: v(19, 0),
             parameters: p(1287, 3),
             ..object(&GROUP)
         },
@@ -969,7 +969,7 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(63392, 19) /* SSIDNumberOfEntries */),
             unique_keys: p(60, 1),
-            version: v(2, 15, 0),
+            version: v(15, 0),
             parameters: p(1290, 12),
             ..object(&GROUP)
         },
@@ -980,7 +980,7 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(52118, 23) /* STABlockNumberOfEntries */),
             unique_keys: p(61, 1),
-            version: v(2, 17, 0),
+            version: v(17, 0),
             parameters: p(1302, 3),
             ..object(&GROUP)
         },
@@ -991,7 +991,7 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(52164, 23) /* ScheduleNumberOfEntries */),
             unique_keys: p(62, 1),
-            version: v(2, 17, 0),
+            version: v(17, 0),
             parameters: p(1305, 5),
             ..object(&GROUP)
         },
@@ -1011,13 +1011,13 @@ pub(crate) static GROUP: Group = Group {
             min_entries: 4,
             max_entries: Some(4),
             unique_keys: p(65, 2),
-            version: v(2, 8, 0),
+            version: v(8, 0),
             parameters: p(1317, 6),
             ..object(&GROUP)
         },
         Object {
             path: s(23625, 38), /* Device.WiFi.EndPoint.{i}.AC.{i}.Stats. */
-            version: v(2, 8, 0),
+            version: v(8, 0),
             parameters: p(1323, 10),
             ..object(&GROUP)
         },
@@ -1054,7 +1054,7 @@ pub(crate) static GROUP: Group = Group {
         },
         Object {
             path: s(13915, 38), /* Device.WiFi.NeighboringWiFiDiagnostic. */
-            version: v(2, 7, 0),
+            version: v(7, 0),
             protocols: Protocols::CWMP,
             parameters: p(1357, 2),
             ..object(&GROUP)
@@ -1065,7 +1065,7 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(25027, 21) /* ResultNumberOfEntries */),
             unique_keys: p(69, 1),
-            version: v(2, 7, 0),
+            version: v(7, 0),
             protocols: Protocols::CWMP,
             parameters: p(1359, 17),
             ..object(&GROUP)
@@ -1088,7 +1088,7 @@ pub(crate) static GROUP: Group = Group {
         },
         Object {
             path: s(21214, 40), /* Device.WiFi.RemoteMeasurementDiagnostic. */
-            version: v(2, 15, 0),
+            version: v(15, 0),
             protocols: Protocols::CWMP,
             parameters: p(1542, 7),
             ..object(&GROUP)
@@ -1131,20 +1131,20 @@ pub(crate) static GROUP: Group = Group {
             name: s(31685, 5), /* Reset */
             syntax: 40,
             access: Access::ReadWrite,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(91600, 10), /* ResetCause */
             syntax: 1187,
-            version: v(2, 14, 0),
+            version: v(14, 0),
             ..PARAM
         },
         Parameter {
             name: s(86709, 12), /* ResetCounter */
             syntax: 259,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             ..PARAM
         },
         Parameter {
@@ -1155,126 +1155,126 @@ pub(crate) static GROUP: Group = Group {
         Parameter {
             name: s(73946, 16), /* Result.{i}.BSSID */
             syntax: 188,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(30755, 33), /* Result.{i}.BasicDataTransferRates */
             syntax: 219,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(52026, 23), /* Result.{i}.BeaconPeriod */
             syntax: 1188,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(66915, 18), /* Result.{i}.Channel */
             syntax: 898,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(57639, 21), /* Result.{i}.DTIMPeriod */
             syntax: 1188,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(47432, 25), /* Result.{i}.EncryptionMode */
             syntax: 1189,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(77459, 15), /* Result.{i}.Mode */
             syntax: 1190,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(73962, 16), /* Result.{i}.Noise */
             syntax: 1191,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(27004, 36), /* Result.{i}.OperatingChannelBandwidth */
             syntax: 1192,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(30788, 33), /* Result.{i}.OperatingFrequencyBand */
             syntax: 1193,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(38987, 29), /* Result.{i}.OperatingStandards */
             syntax: 1194,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(73978, 16), /* Result.{i}.Radio */
             syntax: 1195,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(77474, 15), /* Result.{i}.SSID */
             syntax: 335,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(36381, 30), /* Result.{i}.SecurityModeEnabled */
             syntax: 1196,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(47457, 25), /* Result.{i}.SignalStrength */
             syntax: 1191,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(25344, 37), /* Result.{i}.SupportedDataTransferRates */
             syntax: 219,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(39016, 29), /* Result.{i}.SupportedStandards */
             syntax: 1197,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(2491, 6), /* Status */
             syntax: 305,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -1296,7 +1296,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(67809, 17), /* AllowedMACAddress */
             syntax: 869,
             access: Access::ReadWrite,
-            version: v(2, 9, 0),
+            version: v(9, 0),
             ..PARAM
         },
         Parameter {
@@ -1308,7 +1308,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(71786, 16), /* CpeOperationMode */
             syntax: 1198,
             access: Access::ReadWrite,
-            version: v(2, 14, 0),
+            version: v(14, 0),
             ..PARAM
         },
         Parameter {
@@ -1321,21 +1321,21 @@ pub(crate) static GROUP: Group = Group {
             name: s(76244, 15), /* IsolationEnable */
             syntax: 16,
             access: Access::ReadWrite,
-            version: v(2, 4, 0),
+            version: v(4, 0),
             ..PARAM
         },
         Parameter {
             name: s(49262, 24), /* MACAddressControlEnabled */
             syntax: 16,
             access: Access::ReadWrite,
-            version: v(2, 9, 0),
+            version: v(9, 0),
             ..PARAM
         },
         Parameter {
             name: s(54215, 22), /* MaxAllowedAssociations */
             syntax: 0,
             access: Access::ReadWrite,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             ..PARAM
         },
         Parameter {
@@ -1380,21 +1380,21 @@ pub(crate) static GROUP: Group = Group {
         Parameter {
             name: s(78235, 14), /* AccessCategory */
             syntax: 1200,
-            version: v(2, 8, 0),
+            version: v(8, 0),
             ..PARAM
         },
         Parameter {
             name: s(92432, 9), /* AckPolicy */
             syntax: 16,
             access: Access::ReadWrite,
-            version: v(2, 8, 0),
+            version: v(8, 0),
             ..PARAM
         },
         Parameter {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
-            version: v(2, 8, 0),
+            version: v(8, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -1402,7 +1402,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
-            version: v(2, 8, 0),
+            version: v(8, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -1410,200 +1410,200 @@ pub(crate) static GROUP: Group = Group {
             name: s(47107, 25), /* OutQLenHistogramIntervals */
             syntax: 128,
             access: Access::ReadWrite,
-            version: v(2, 8, 0),
+            version: v(8, 0),
             ..PARAM
         },
         Parameter {
             name: s(36201, 30), /* OutQLenHistogramSampleInterval */
             syntax: 28,
             access: Access::ReadWrite,
-            version: v(2, 8, 0),
+            version: v(8, 0),
             ..PARAM
         },
         Parameter {
             name: s(19258, 13), /* BytesReceived */
             syntax: 38,
-            version: v(2, 8, 0),
+            version: v(8, 0),
             ..PARAM
         },
         Parameter {
             name: s(24224, 9), /* BytesSent */
             syntax: 38,
-            version: v(2, 8, 0),
+            version: v(8, 0),
             ..PARAM
         },
         Parameter {
             name: s(25137, 22), /* DiscardPacketsReceived */
             syntax: 39,
-            version: v(2, 8, 0),
+            version: v(8, 0),
             ..PARAM
         },
         Parameter {
             name: s(30572, 18), /* DiscardPacketsSent */
             syntax: 39,
-            version: v(2, 8, 0),
+            version: v(8, 0),
             ..PARAM
         },
         Parameter {
             name: s(28148, 14), /* ErrorsReceived */
             syntax: 39,
-            version: v(2, 8, 0),
+            version: v(8, 0),
             ..PARAM
         },
         Parameter {
             name: s(23957, 10), /* ErrorsSent */
             syntax: 39,
-            version: v(2, 8, 0),
+            version: v(8, 0),
             ..PARAM
         },
         Parameter {
             name: s(36201, 16), /* OutQLenHistogram */
             syntax: 128,
-            version: v(2, 8, 0),
+            version: v(8, 0),
             ..PARAM
         },
         Parameter {
             name: s(17412, 15), /* PacketsReceived */
             syntax: 37,
-            version: v(2, 8, 0),
+            version: v(8, 0),
             ..PARAM
         },
         Parameter {
             name: s(22423, 11), /* PacketsSent */
             syntax: 37,
-            version: v(2, 8, 0),
+            version: v(8, 0),
             ..PARAM
         },
         Parameter {
             name: s(65355, 12), /* RetransCount */
             syntax: 39,
-            version: v(2, 8, 0),
+            version: v(8, 0),
             ..PARAM
         },
         Parameter {
             name: s(75059, 15), /* AdviceOfCharges */
             syntax: 1201,
             access: Access::ReadWrite,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(50669, 23), /* Cellular3GPPNetworkInfo */
             syntax: 1202,
             access: Access::ReadWrite,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(95843, 7), /* Domains */
             syntax: 128,
             access: Access::ReadWrite,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(3773, 6), /* Enable */
             syntax: 26,
             access: Access::ReadWrite,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(51382, 23), /* IPv4AddressAvailability */
             syntax: 1203,
             access: Access::ReadWrite,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(51451, 23), /* IPv6AddressAvailability */
             syntax: 1204,
             access: Access::ReadWrite,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(93215, 9), /* NAIRealms */
             syntax: 128,
             access: Access::ReadWrite,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(73226, 16), /* NetworkAuthTypes */
             syntax: 1205,
             access: Access::ReadWrite,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(60418, 20), /* RoamingConsortiumOIs */
             syntax: 128,
             access: Access::ReadWrite,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(93926, 9), /* VenueName */
             syntax: 1206,
             access: Access::ReadWrite,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(3773, 6), /* Enable */
             syntax: 16,
             access: Access::ReadWrite,
-            version: v(2, 5, 0),
+            version: v(5, 0),
             ..PARAM
         },
         Parameter {
             name: s(76199, 15), /* InterimInterval */
             syntax: 1207,
             access: Access::ReadWrite,
-            version: v(2, 5, 0),
+            version: v(5, 0),
             ..PARAM
         },
         Parameter {
             name: s(77549, 15), /* SecondarySecret */
             syntax: 562,
             access: Access::ReadWrite,
-            version: v(2, 5, 0),
+            version: v(5, 0),
             ..PARAM
         },
         Parameter {
             name: s(57828, 21), /* SecondaryServerIPAddr */
             syntax: 126,
             access: Access::ReadWrite,
-            version: v(2, 5, 0),
+            version: v(5, 0),
             ..PARAM
         },
         Parameter {
             name: s(63449, 19), /* SecondaryServerPort */
             syntax: 1208,
             access: Access::ReadWrite,
-            version: v(2, 5, 0),
+            version: v(5, 0),
             ..PARAM
         },
         Parameter {
             name: s(57822, 6), /* Secret */
             syntax: 562,
             access: Access::ReadWrite,
-            version: v(2, 5, 0),
+            version: v(5, 0),
             ..PARAM
         },
         Parameter {
             name: s(43180, 12), /* ServerIPAddr */
             syntax: 126,
             access: Access::ReadWrite,
-            version: v(2, 5, 0),
+            version: v(5, 0),
             ..PARAM
         },
         Parameter {
             name: s(47697, 10), /* ServerPort */
             syntax: 1208,
             access: Access::ReadWrite,
-            version: v(2, 5, 0),
+            version: v(5, 0),
             ..PARAM
         },
         Parameter {
@@ -1614,7 +1614,7 @@ pub(crate) static GROUP: Group = Group {
         Parameter {
             name: s(75149, 15), /* AssociationTime */
             syntax: 10,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             ..PARAM
         },
         Parameter {
@@ -1642,31 +1642,31 @@ pub(crate) static GROUP: Group = Group {
         Parameter {
             name: s(56925, 21), /* MaxSupportedBandwidth */
             syntax: 1210,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(40710, 28), /* MaxSupportedDataDownlinkRate */
             syntax: 1209,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(44870, 26), /* MaxSupportedDataUplinkRate */
             syntax: 1209,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(12811, 5), /* Noise */
             syntax: 1191,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             ..PARAM
         },
         Parameter {
             name: s(4005, 17), /* OperatingStandard */
             syntax: 1211,
-            version: v(2, 10, 0),
+            version: v(10, 0),
             ..PARAM
         },
         Parameter {
@@ -1677,14 +1677,14 @@ pub(crate) static GROUP: Group = Group {
         Parameter {
             name: s(48611, 3), /* SNR */
             syntax: 1124,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(93692, 9), /* SetStaATF */
             syntax: 397,
             access: Access::ReadWrite,
-            version: v(2, 14, 0),
+            version: v(14, 0),
             ..PARAM
         },
         Parameter {
@@ -1695,213 +1695,213 @@ pub(crate) static GROUP: Group = Group {
         Parameter {
             name: s(38248, 4), /* Type */
             syntax: 3,
-            version: v(2, 14, 0),
+            version: v(14, 0),
             ..PARAM
         },
         Parameter {
             name: s(19258, 13), /* BytesReceived */
             syntax: 144,
-            version: v(2, 8, 0),
+            version: v(8, 0),
             ..PARAM
         },
         Parameter {
             name: s(24224, 9), /* BytesSent */
             syntax: 144,
-            version: v(2, 8, 0),
+            version: v(8, 0),
             ..PARAM
         },
         Parameter {
             name: s(28148, 14), /* ErrorsReceived */
             syntax: 259,
-            version: v(2, 14, 0),
+            version: v(14, 0),
             ..PARAM
         },
         Parameter {
             name: s(23957, 10), /* ErrorsSent */
             syntax: 259,
-            version: v(2, 8, 0),
+            version: v(8, 0),
             ..PARAM
         },
         Parameter {
             name: s(65349, 18), /* FailedRetransCount */
             syntax: 259,
-            version: v(2, 8, 0),
+            version: v(8, 0),
             ..PARAM
         },
         Parameter {
             name: s(65997, 18), /* MultipleRetryCount */
             syntax: 259,
-            version: v(2, 8, 0),
+            version: v(8, 0),
             ..PARAM
         },
         Parameter {
             name: s(17412, 15), /* PacketsReceived */
             syntax: 144,
-            version: v(2, 8, 0),
+            version: v(8, 0),
             ..PARAM
         },
         Parameter {
             name: s(22423, 11), /* PacketsSent */
             syntax: 144,
-            version: v(2, 8, 0),
+            version: v(8, 0),
             ..PARAM
         },
         Parameter {
             name: s(65355, 12), /* RetransCount */
             syntax: 259,
-            version: v(2, 8, 0),
+            version: v(8, 0),
             ..PARAM
         },
         Parameter {
             name: s(37324, 10), /* RetryCount */
             syntax: 259,
-            version: v(2, 8, 0),
+            version: v(8, 0),
             ..PARAM
         },
         Parameter {
             name: s(98071, 4), /* ASRA */
             syntax: 16,
             access: Access::ReadWrite,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(67758, 17), /* AccessNetworkType */
             syntax: 1213,
             access: Access::ReadWrite,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(46557, 25), /* EmergencyServiceReachable */
             syntax: 16,
             access: Access::ReadWrite,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(3773, 6), /* Enable */
             syntax: 16,
             access: Access::ReadWrite,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(96804, 6), /* HESSID */
             syntax: 188,
             access: Access::ReadWrite,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(69033, 17), /* InternetAvailable */
             syntax: 16,
             access: Access::ReadWrite,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(21614, 40), /* UnauthenticatedEmergencyServiceAvailable */
             syntax: 16,
             access: Access::ReadWrite,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(92220, 10), /* VenueGroup */
             syntax: 1214,
             access: Access::ReadWrite,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(93935, 9), /* VenueType */
             syntax: 3,
             access: Access::ReadWrite,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(87875, 11), /* DGAFDisable */
             syntax: 16,
             access: Access::ReadWrite,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(3773, 6), /* Enable */
             syntax: 26,
             access: Access::ReadWrite,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(59878, 20), /* OperatorFriendlyName */
             syntax: 1206,
             access: Access::ReadWrite,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(19295, 7), /* Version */
             syntax: 1215,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(3773, 6), /* Enable */
             syntax: 26,
             access: Access::ReadWrite,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(82206, 13), /* FriendlyNames */
             syntax: 1216,
             access: Access::ReadWrite,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(1120, 6), /* Method */
             syntax: 1217,
             access: Access::ReadWrite,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(86409, 12), /* ProviderNAIs */
             syntax: 128,
             access: Access::ReadWrite,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(4961, 4), /* SSID */
             syntax: 3,
             access: Access::ReadWrite,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(91800, 10), /* ServerURIs */
             syntax: 128,
             access: Access::ReadWrite,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(63544, 19), /* ServiceDescriptions */
             syntax: 1216,
             access: Access::ReadWrite,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(4874, 14), /* EncryptionMode */
             syntax: 1189,
             access: Access::ReadWrite,
-            version: v(2, 14, 0),
+            version: v(14, 0),
             ..PARAM
         },
         Parameter {
@@ -1914,7 +1914,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(93062, 9), /* MFPConfig */
             syntax: 1219,
             access: Access::ReadWrite,
-            version: v(2, 11, 0),
+            version: v(11, 0),
             ..PARAM
         },
         Parameter {
@@ -1962,7 +1962,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(31685, 5), /* Reset */
             syntax: 40,
             access: Access::ReadWrite,
-            version: v(2, 4, 0),
+            version: v(4, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -1970,42 +1970,42 @@ pub(crate) static GROUP: Group = Group {
             name: s(83532, 13), /* SAEPassphrase */
             syntax: 562,
             access: Access::ReadWrite,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             ..PARAM
         },
         Parameter {
             name: s(95337, 8), /* SPPAMSDU */
             syntax: 1224,
             access: Access::ReadWrite,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             ..PARAM
         },
         Parameter {
             name: s(57807, 21), /* SecondaryRadiusSecret */
             syntax: 562,
             access: Access::ReadWrite,
-            version: v(2, 5, 0),
+            version: v(5, 0),
             ..PARAM
         },
         Parameter {
             name: s(43165, 27), /* SecondaryRadiusServerIPAddr */
             syntax: 126,
             access: Access::ReadWrite,
-            version: v(2, 5, 0),
+            version: v(5, 0),
             ..PARAM
         },
         Parameter {
             name: s(47682, 25), /* SecondaryRadiusServerPort */
             syntax: 1223,
             access: Access::ReadWrite,
-            version: v(2, 5, 0),
+            version: v(5, 0),
             ..PARAM
         },
         Parameter {
             name: s(43327, 27), /* TransitionDisableIndication */
             syntax: 73,
             access: Access::ReadWrite,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             ..PARAM
         },
         Parameter {
@@ -2035,32 +2035,32 @@ pub(crate) static GROUP: Group = Group {
             name: s(95129, 3), /* PIN */
             syntax: 1228,
             access: Access::ReadWrite,
-            version: v(2, 11, 0),
+            version: v(11, 0),
             ..PARAM
         },
         Parameter {
             name: s(2491, 6), /* Status */
             syntax: 1229,
-            version: v(2, 11, 0),
+            version: v(11, 0),
             ..PARAM
         },
         Parameter {
             name: s(19295, 7), /* Version */
             syntax: 3,
-            version: v(2, 11, 0),
+            version: v(11, 0),
             ..PARAM
         },
         Parameter {
             name: s(2491, 6), /* Status */
             syntax: 1230,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(92549, 9), /* CCAReport */
             syntax: 1231,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -2068,7 +2068,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(85, 7), /* Channel */
             syntax: 0,
             access: Access::ReadWrite,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, true),
             ..PARAM
         },
@@ -2076,7 +2076,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(72154, 16), /* DiagnosticsState */
             syntax: 311,
             access: Access::ReadWrite,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -2084,7 +2084,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(85116, 9), /* DwellTime */
             syntax: 21,
             access: Access::ReadWrite,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, true),
             ..PARAM
         },
@@ -2092,7 +2092,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(30808, 9), /* Frequency */
             syntax: 1193,
             access: Access::ReadWrite,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, true),
             ..PARAM
         },
@@ -2100,1201 +2100,1201 @@ pub(crate) static GROUP: Group = Group {
             name: s(27182, 35), /* AssociationEventDataNumberOfEntries */
             syntax: 0,
             status: Status::Obsoleted,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             ..PARAM
         },
         Parameter {
             name: s(4960, 5), /* BSSID */
             syntax: 188,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(85, 7), /* Channel */
             syntax: 692,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(64773, 18), /* ClientCapabilities */
             syntax: 352,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(78015, 14), /* HTCapabilities */
             syntax: 1232,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(5260, 10), /* MACAddress */
             syntax: 188,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(69, 7), /* OpClass */
             syntax: 692,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(49180, 10), /* StatusCode */
             syntax: 0,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(10992, 9), /* TimeStamp */
             syntax: 10,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(78014, 15), /* VHTCapabilities */
             syntax: 1233,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(20173, 41), /* WiFi6Capabilities.AnticipatedChannelUsage */
             syntax: 16,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(27076, 36), /* WiFi6Capabilities.Beamformee80orLess */
             syntax: 16,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(28267, 35), /* WiFi6Capabilities.BeamformeeAbove80 */
             syntax: 16,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(48057, 25), /* WiFi6Capabilities.DLOFDMA */
             syntax: 16,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(52624, 23), /* WiFi6Capabilities.HE160 */
             syntax: 16,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(50342, 24), /* WiFi6Capabilities.HE8080 */
             syntax: 16,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(50366, 24), /* WiFi6Capabilities.MCSNSS */
             syntax: 1234,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(36921, 30), /* WiFi6Capabilities.MUBeamformer */
             syntax: 16,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(50390, 24), /* WiFi6Capabilities.MUEDCA */
             syntax: 16,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(52647, 23), /* WiFi6Capabilities.MURTS */
             syntax: 16,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(39335, 29), /* WiFi6Capabilities.MaxDLMUMIMO */
             syntax: 692,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(41326, 28), /* WiFi6Capabilities.MaxDLOFDMA */
             syntax: 692,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(39364, 29), /* WiFi6Capabilities.MaxULMUMIMO */
             syntax: 692,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(41354, 28), /* WiFi6Capabilities.MaxULOFDMA */
             syntax: 692,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(41382, 28), /* WiFi6Capabilities.MultiBSSID */
             syntax: 16,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(58437, 21), /* WiFi6Capabilities.RTS */
             syntax: 16,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(36951, 30), /* WiFi6Capabilities.SUBeamformee */
             syntax: 16,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(36981, 30), /* WiFi6Capabilities.SUBeamformer */
             syntax: 16,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(37011, 30), /* WiFi6Capabilities.SpatialReuse */
             syntax: 16,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(37041, 30), /* WiFi6Capabilities.TWTRequestor */
             syntax: 16,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(37071, 30), /* WiFi6Capabilities.TWTResponder */
             syntax: 16,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(45754, 26), /* WiFi6Capabilities.ULMUMIMO */
             syntax: 16,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(48082, 25), /* WiFi6Capabilities.ULOFDMA */
             syntax: 16,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(4960, 5), /* BSSID */
             syntax: 188,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             ..PARAM
         },
         Parameter {
             name: s(85, 7), /* Channel */
             syntax: 692,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(64773, 18), /* ClientCapabilities */
             syntax: 352,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             ..PARAM
         },
         Parameter {
             name: s(78015, 14), /* HTCapabilities */
             syntax: 1232,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             ..PARAM
         },
         Parameter {
             name: s(5260, 10), /* MACAddress */
             syntax: 188,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             ..PARAM
         },
         Parameter {
             name: s(69, 7), /* OpClass */
             syntax: 692,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(49180, 10), /* StatusCode */
             syntax: 0,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             ..PARAM
         },
         Parameter {
             name: s(10992, 9), /* TimeStamp */
             syntax: 10,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             ..PARAM
         },
         Parameter {
             name: s(78014, 15), /* VHTCapabilities */
             syntax: 1233,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             ..PARAM
         },
         Parameter {
             name: s(3578, 23), /* AnticipatedChannelUsage */
             syntax: 16,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(27094, 18), /* Beamformee80orLess */
             syntax: 16,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(28285, 17), /* BeamformeeAbove80 */
             syntax: 16,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(41347, 7), /* DLOFDMA */
             syntax: 16,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(52642, 5), /* HE160 */
             syntax: 16,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(50360, 6), /* HE8080 */
             syntax: 16,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(50384, 6), /* MCSNSS */
             syntax: 1234,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(36939, 12), /* MUBeamformer */
             syntax: 16,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(50408, 6), /* MUEDCA */
             syntax: 16,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(52665, 5), /* MURTS */
             syntax: 16,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(39353, 11), /* MaxDLMUMIMO */
             syntax: 692,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(41344, 10), /* MaxDLOFDMA */
             syntax: 692,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(39382, 11), /* MaxULMUMIMO */
             syntax: 692,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(41372, 10), /* MaxULOFDMA */
             syntax: 692,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(6149, 10), /* MultiBSSID */
             syntax: 16,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(52667, 3), /* RTS */
             syntax: 16,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(36969, 12), /* SUBeamformee */
             syntax: 16,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(36999, 12), /* SUBeamformer */
             syntax: 16,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(7739, 12), /* SpatialReuse */
             syntax: 16,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(37059, 12), /* TWTRequestor */
             syntax: 16,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(37089, 12), /* TWTResponder */
             syntax: 16,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(39385, 8), /* ULMUMIMO */
             syntax: 16,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(41375, 7), /* ULOFDMA */
             syntax: 16,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(23891, 38), /* DisassociationEventDataNumberOfEntries */
             syntax: 0,
             status: Status::Obsoleted,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             ..PARAM
         },
         Parameter {
             name: s(4960, 5), /* BSSID */
             syntax: 188,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(19258, 13), /* BytesReceived */
             syntax: 144,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(24224, 9), /* BytesSent */
             syntax: 144,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(85, 7), /* Channel */
             syntax: 692,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(19845, 41), /* DisassociationLinkStats.{i}.BytesReceived */
             syntax: 144,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(24826, 37), /* DisassociationLinkStats.{i}.BytesSent */
             syntax: 144,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(23929, 38), /* DisassociationLinkStats.{i}.ErrorsSent */
             syntax: 144,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(23967, 38), /* DisassociationLinkStats.{i}.MACAddress */
             syntax: 188,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(18261, 43), /* DisassociationLinkStats.{i}.PacketsReceived */
             syntax: 144,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(22395, 39), /* DisassociationLinkStats.{i}.PacketsSent */
             syntax: 144,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(28148, 14), /* ErrorsReceived */
             syntax: 259,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(23957, 10), /* ErrorsSent */
             syntax: 259,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(53665, 22), /* EstMACDataRateDownlink */
             syntax: 243,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(59378, 20), /* EstMACDataRateUplink */
             syntax: 243,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(88436, 11), /* InitiatedBy */
             syntax: 1235,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(76289, 15), /* LastConnectTime */
             syntax: 28,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(59598, 20), /* LastDataDownlinkRate */
             syntax: 1236,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(65781, 18), /* LastDataUplinkRate */
             syntax: 1236,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(5260, 10), /* MACAddress */
             syntax: 188,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(12811, 5), /* Noise */
             syntax: 692,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(69, 7), /* OpClass */
             syntax: 692,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(17412, 15), /* PacketsReceived */
             syntax: 144,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(22423, 11), /* PacketsSent */
             syntax: 144,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(91530, 10), /* ReasonCode */
             syntax: 0,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(65355, 12), /* RetransCount */
             syntax: 259,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(5028, 14), /* SignalStrength */
             syntax: 1237,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(10992, 9), /* TimeStamp */
             syntax: 10,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(67581, 18), /* UtilizationReceive */
             syntax: 1238,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(64152, 19), /* UtilizationTransmit */
             syntax: 1238,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(4960, 5), /* BSSID */
             syntax: 188,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             ..PARAM
         },
         Parameter {
             name: s(19258, 13), /* BytesReceived */
             syntax: 144,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             ..PARAM
         },
         Parameter {
             name: s(24224, 9), /* BytesSent */
             syntax: 144,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             ..PARAM
         },
         Parameter {
             name: s(85, 7), /* Channel */
             syntax: 692,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(28148, 14), /* ErrorsReceived */
             syntax: 259,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             ..PARAM
         },
         Parameter {
             name: s(23957, 10), /* ErrorsSent */
             syntax: 259,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             ..PARAM
         },
         Parameter {
             name: s(53665, 22), /* EstMACDataRateDownlink */
             syntax: 243,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(59378, 20), /* EstMACDataRateUplink */
             syntax: 243,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(88436, 11), /* InitiatedBy */
             syntax: 1235,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(76289, 15), /* LastConnectTime */
             syntax: 28,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(59598, 20), /* LastDataDownlinkRate */
             syntax: 1236,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(65781, 18), /* LastDataUplinkRate */
             syntax: 1236,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(5260, 10), /* MACAddress */
             syntax: 188,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             ..PARAM
         },
         Parameter {
             name: s(12811, 5), /* Noise */
             syntax: 692,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(69, 7), /* OpClass */
             syntax: 692,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(17412, 15), /* PacketsReceived */
             syntax: 144,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             ..PARAM
         },
         Parameter {
             name: s(22423, 11), /* PacketsSent */
             syntax: 144,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             ..PARAM
         },
         Parameter {
             name: s(91530, 10), /* ReasonCode */
             syntax: 0,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             ..PARAM
         },
         Parameter {
             name: s(65355, 12), /* RetransCount */
             syntax: 259,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             ..PARAM
         },
         Parameter {
             name: s(5028, 14), /* SignalStrength */
             syntax: 1237,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(10992, 9), /* TimeStamp */
             syntax: 10,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             ..PARAM
         },
         Parameter {
             name: s(67581, 18), /* UtilizationReceive */
             syntax: 1238,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(64152, 19), /* UtilizationTransmit */
             syntax: 1238,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(21414, 40), /* FailedConnectionEventDataNumberOfEntries */
             syntax: 0,
             status: Status::Obsoleted,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(4960, 5), /* BSSID */
             syntax: 188,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(5260, 10), /* MACAddress */
             syntax: 188,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(91530, 10), /* ReasonCode */
             syntax: 0,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(49180, 10), /* StatusCode */
             syntax: 0,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(10992, 9), /* TimeStamp */
             syntax: 10,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(4960, 5), /* BSSID */
             syntax: 188,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(5260, 10), /* MACAddress */
             syntax: 188,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(91530, 10), /* ReasonCode */
             syntax: 0,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(49180, 10), /* StatusCode */
             syntax: 0,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(10992, 9), /* TimeStamp */
             syntax: 10,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(71690, 16), /* ColocatedAgentID */
             syntax: 188,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(85029, 12), /* ControllerID */
             syntax: 3,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             ..PARAM
         },
         Parameter {
             name: s(32754, 21), /* DeviceNumberOfEntries */
             syntax: 0,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             ..PARAM
         },
         Parameter {
             name: s(1722, 2), /* ID */
             syntax: 3,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             ..PARAM
         },
         Parameter {
             name: s(56841, 21), /* MSCSDisallowedStaList */
             syntax: 869,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(30722, 33), /* PreferredBackhaulsNumberOfEntries */
             syntax: 0,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(38813, 29), /* ProvisionedDPPNumberOfEntries */
             syntax: 0,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(56842, 20), /* SCSDisallowedStaList */
             syntax: 869,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(63392, 19), /* SSIDNumberOfEntries */
             syntax: 0,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(52118, 23), /* STABlockNumberOfEntries */
             syntax: 0,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(74298, 16), /* SteeringMandates */
             syntax: 144,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(58122, 21), /* SteeringOpportunities */
             syntax: 144,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(10992, 9), /* TimeStamp */
             syntax: 10,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             ..PARAM
         },
         Parameter {
             name: s(56841, 21), /* MSCSDisallowedStaList */
             syntax: 869,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
             name: s(2491, 6), /* Status */
             syntax: 1239,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(20132, 41), /* PreferredBackhauls.{i}.BackhaulMACAddress */
             syntax: 188,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
             name: s(25307, 37), /* PreferredBackhauls.{i}.bSTAMACAddress */
             syntax: 188,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
             name: s(2491, 6), /* Status */
             syntax: 1239,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(56842, 20), /* SCSDisallowedStaList */
             syntax: 869,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
             name: s(2491, 6), /* Status */
             syntax: 1239,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(59507, 11), /* AKMsAllowed */
             syntax: 1240,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(75029, 15), /* AddRemoveChange */
             syntax: 1241,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
             name: s(49914, 20), /* AdvertisementEnabled */
             syntax: 16,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(4491, 4), /* Band */
             syntax: 1242,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(3773, 6), /* Enable */
             syntax: 16,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(94753, 8), /* HaulType */
             syntax: 1243,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(93062, 9), /* MFPConfig */
             syntax: 1244,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(79901, 14), /* MobilityDomain */
             syntax: 869,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(91430, 10), /* PassPhrase */
             syntax: 3,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(4961, 4), /* SSID */
             syntax: 3,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
             name: s(53916, 13), /* SuiteSelector */
             syntax: 336,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(38248, 4), /* Type */
             syntax: 3,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(2491, 6), /* Status */
             syntax: 1239,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(95822, 7), /* DSCPMap */
             syntax: 1245,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(3773, 6), /* Enable */
             syntax: 16,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
             name: s(55183, 22), /* SPRule.{i}.AlwaysMatch */
             syntax: 16,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(83571, 13), /* SPRule.{i}.ID */
             syntax: 0,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(70308, 17), /* SPRule.{i}.Output */
             syntax: 1246,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(57702, 21), /* SPRule.{i}.Precedence */
             syntax: 1247,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(2491, 6), /* Status */
             syntax: 1239,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(3773, 6), /* Enable */
             syntax: 16,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
             name: s(47582, 25), /* SSIDtoVIDMapping.{i}.SSID */
             syntax: 3,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(49934, 24), /* SSIDtoVIDMapping.{i}.VID */
             syntax: 1248,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(2491, 6), /* Status */
             syntax: 1239,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(84753, 12), /* BackhaulALID */
             syntax: 188,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(20155, 18), /* BackhaulMACAddress */
             syntax: 188,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(8071, 11), /* BackhaulSta */
             syntax: 188,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(71490, 8), /* DeviceID */
             syntax: 188,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(4960, 5), /* BSSID */
             syntax: 188,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(81374, 13), /* BTMStatusCode */
             syntax: 1249,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(25331, 6), /* STAMAC */
             syntax: 188,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(81283, 13), /* APMLDMaxLinks */
             syntax: 1108,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(58498, 20), /* APMLDNumberOfEntries */
             syntax: 0,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -3302,21 +3302,21 @@ pub(crate) static GROUP: Group = Group {
             name: s(43622, 26), /* APMetricsReportingInterval */
             syntax: 1250,
             access: Access::ReadWrite,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(22941, 38), /* AnticipatedChannelUsageNumberOfEntries */
             syntax: 0,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(28370, 34), /* AnticipatedChannelsNumberOfEntries */
             syntax: 0,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -3324,7 +3324,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(34911, 30), /* AssociatedSTAReportingInterval */
             syntax: 1250,
             access: Access::ReadWrite,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -3332,14 +3332,14 @@ pub(crate) static GROUP: Group = Group {
             name: s(39674, 28), /* BTMSteeringDisallowedSTAList */
             syntax: 869,
             access: Access::ReadWrite,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(84753, 12), /* BackhaulALID */
             syntax: 188,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -3347,56 +3347,56 @@ pub(crate) static GROUP: Group = Group {
             name: s(52983, 22), /* BackhaulDownMACAddress */
             syntax: 869,
             status: Status::Deprecated,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(41545, 27), /* BackhaulDownNumberOfEntries */
             syntax: 0,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(20155, 18), /* BackhaulMACAddress */
             syntax: 188,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(67894, 17), /* BackhaulMediaType */
             syntax: 1251,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(75239, 15), /* BackhaulPHYRate */
             syntax: 548,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(48446, 24), /* CACStatusNumberOfEntries */
             syntax: 0,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(64791, 18), /* CollectionInterval */
             syntax: 21,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(33744, 23), /* ControllerOperationMode */
             syntax: 1252,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -3404,63 +3404,63 @@ pub(crate) static GROUP: Group = Group {
             name: s(55959, 21), /* CoordinatedCACAllowed */
             syntax: 16,
             access: Access::ReadWrite,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(87842, 11), /* CountryCode */
             syntax: 1253,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(92630, 9), /* DFSEnable */
             syntax: 16,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(95822, 7), /* DSCPMap */
             syntax: 1245,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(41815, 27), /* Default8021QNumberOfEntries */
             syntax: 0,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(56484, 21), /* EasyConnectCapability */
             syntax: 16,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(75824, 12), /* ExecutionEnv */
             syntax: 3,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(1722, 2), /* ID */
             syntax: 188,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(33798, 31), /* IEEE1905SecurityNumberOfEntries */
             syntax: 0,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -3468,35 +3468,35 @@ pub(crate) static GROUP: Group = Group {
             name: s(35931, 30), /* LocalSteeringDisallowedSTAList */
             syntax: 869,
             access: Access::ReadWrite,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(69254, 12), /* Manufacturer */
             syntax: 3,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(69254, 17), /* ManufacturerModel */
             syntax: 3,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(91170, 10), /* MaxNumMLDs */
             syntax: 0,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(54259, 22), /* MaxPrioritizationRules */
             syntax: 692,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -3504,7 +3504,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(72986, 16), /* MaxReportingRate */
             syntax: 1254,
             status: Status::Deprecated,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -3512,35 +3512,35 @@ pub(crate) static GROUP: Group = Group {
             name: s(22629, 39), /* MaxUnsuccessfulAssociationReportingRate */
             syntax: 364,
             access: Access::ReadWrite,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(96123, 7), /* MaxVIDs */
             syntax: 0,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(62651, 19), /* MultiAPCapabilities */
             syntax: 1232,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(57324, 21), /* PrioritizationSupport */
             syntax: 16,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(60218, 20), /* RadioNumberOfEntries */
             syntax: 0,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -3548,7 +3548,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(55029, 22), /* ReportIndependentScans */
             syntax: 16,
             access: Access::ReadWrite,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -3556,98 +3556,98 @@ pub(crate) static GROUP: Group = Group {
             name: s(36321, 30), /* ReportUnsuccessfulAssociations */
             syntax: 16,
             access: Access::ReadWrite,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(57723, 21), /* SPRuleNumberOfEntries */
             syntax: 0,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(34480, 31), /* SSIDtoVIDMappingNumberOfEntries */
             syntax: 0,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(57936, 16), /* STASteeringState */
             syntax: 16,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(86913, 12), /* SerialNumber */
             syntax: 3,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(41074, 28), /* ServicePrioritizationAllowed */
             syntax: 16,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(29205, 15), /* SoftwareVersion */
             syntax: 3,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(60718, 20), /* TIDLinkMapCapability */
             syntax: 1255,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(74506, 16), /* TestCapabilities */
             syntax: 0,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(50222, 24), /* TrafficSeparationAllowed */
             syntax: 16,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(43300, 27), /* TrafficSeparationCapability */
             syntax: 16,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(78119, 15), /* bSTAMLDMaxLinks */
             syntax: 1108,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(81283, 13), /* APMLDMaxLinks */
             syntax: 1108,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(58498, 20), /* APMLDNumberOfEntries */
             syntax: 0,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -3655,21 +3655,21 @@ pub(crate) static GROUP: Group = Group {
             name: s(43622, 26), /* APMetricsReportingInterval */
             syntax: 1250,
             access: Access::ReadWrite,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(22941, 38), /* AnticipatedChannelUsageNumberOfEntries */
             syntax: 0,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(28370, 34), /* AnticipatedChannelsNumberOfEntries */
             syntax: 0,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -3677,7 +3677,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(34911, 30), /* AssociatedSTAReportingInterval */
             syntax: 1250,
             access: Access::ReadWrite,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -3685,14 +3685,14 @@ pub(crate) static GROUP: Group = Group {
             name: s(39674, 28), /* BTMSteeringDisallowedSTAList */
             syntax: 869,
             access: Access::ReadWrite,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(84753, 12), /* BackhaulALID */
             syntax: 188,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -3700,56 +3700,56 @@ pub(crate) static GROUP: Group = Group {
             name: s(52983, 22), /* BackhaulDownMACAddress */
             syntax: 869,
             status: Status::Deprecated,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(41545, 27), /* BackhaulDownNumberOfEntries */
             syntax: 0,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(20155, 18), /* BackhaulMACAddress */
             syntax: 188,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(67894, 17), /* BackhaulMediaType */
             syntax: 1251,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(75239, 15), /* BackhaulPHYRate */
             syntax: 548,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(48446, 24), /* CACStatusNumberOfEntries */
             syntax: 0,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(64791, 18), /* CollectionInterval */
             syntax: 21,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(33744, 23), /* ControllerOperationMode */
             syntax: 1252,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -3757,63 +3757,63 @@ pub(crate) static GROUP: Group = Group {
             name: s(55959, 21), /* CoordinatedCACAllowed */
             syntax: 16,
             access: Access::ReadWrite,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(87842, 11), /* CountryCode */
             syntax: 1253,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(92630, 9), /* DFSEnable */
             syntax: 16,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(95822, 7), /* DSCPMap */
             syntax: 1245,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(41815, 27), /* Default8021QNumberOfEntries */
             syntax: 0,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(56484, 21), /* EasyConnectCapability */
             syntax: 16,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(75824, 12), /* ExecutionEnv */
             syntax: 3,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(1722, 2), /* ID */
             syntax: 188,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(33798, 31), /* IEEE1905SecurityNumberOfEntries */
             syntax: 0,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -3821,35 +3821,35 @@ pub(crate) static GROUP: Group = Group {
             name: s(35931, 30), /* LocalSteeringDisallowedSTAList */
             syntax: 869,
             access: Access::ReadWrite,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(69254, 12), /* Manufacturer */
             syntax: 3,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(69254, 17), /* ManufacturerModel */
             syntax: 3,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(91170, 10), /* MaxNumMLDs */
             syntax: 0,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(54259, 22), /* MaxPrioritizationRules */
             syntax: 692,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -3857,7 +3857,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(72986, 16), /* MaxReportingRate */
             syntax: 1254,
             status: Status::Deprecated,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -3865,35 +3865,35 @@ pub(crate) static GROUP: Group = Group {
             name: s(22629, 39), /* MaxUnsuccessfulAssociationReportingRate */
             syntax: 364,
             access: Access::ReadWrite,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(96123, 7), /* MaxVIDs */
             syntax: 0,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(62651, 19), /* MultiAPCapabilities */
             syntax: 1232,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(57324, 21), /* PrioritizationSupport */
             syntax: 16,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(60218, 20), /* RadioNumberOfEntries */
             syntax: 0,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -3901,7 +3901,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(55029, 22), /* ReportIndependentScans */
             syntax: 16,
             access: Access::ReadWrite,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -3909,994 +3909,994 @@ pub(crate) static GROUP: Group = Group {
             name: s(36321, 30), /* ReportUnsuccessfulAssociations */
             syntax: 16,
             access: Access::ReadWrite,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(57723, 21), /* SPRuleNumberOfEntries */
             syntax: 0,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(34480, 31), /* SSIDtoVIDMappingNumberOfEntries */
             syntax: 0,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(57936, 16), /* STASteeringState */
             syntax: 16,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(86913, 12), /* SerialNumber */
             syntax: 3,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(41074, 28), /* ServicePrioritizationAllowed */
             syntax: 16,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(29205, 15), /* SoftwareVersion */
             syntax: 3,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(60718, 20), /* TIDLinkMapCapability */
             syntax: 1255,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(74506, 16), /* TestCapabilities */
             syntax: 0,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(50222, 24), /* TrafficSeparationAllowed */
             syntax: 16,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(43300, 27), /* TrafficSeparationCapability */
             syntax: 16,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(78119, 15), /* bSTAMLDMaxLinks */
             syntax: 1108,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(2491, 6), /* Status */
             syntax: 1239,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(98315, 4), /* RUID */
             syntax: 352,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(2491, 6), /* Status */
             syntax: 1239,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(56368, 11), /* ChannelList */
             syntax: 1256,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
             name: s(69, 7), /* OpClass */
             syntax: 692,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
             name: s(2491, 6), /* Status */
             syntax: 1239,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(92630, 9), /* DFSEnable */
             syntax: 16,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
             name: s(2491, 6), /* Status */
             syntax: 1239,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(35944, 10), /* Disallowed */
             syntax: 16,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
             name: s(2491, 6), /* Status */
             syntax: 1239,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(5260, 10), /* MACAddress */
             syntax: 188,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(91530, 10), /* ReasonCode */
             syntax: 1257,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(91630, 10), /* ResultCode */
             syntax: 1258,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(89690, 11), /* TargetBSSID */
             syntax: 188,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(28336, 34), /* AFCAvailableSpectrumInquiryRequest */
             syntax: 3,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(27147, 35), /* AFCAvailableSpectrumInquiryResponse */
             syntax: 3,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(41464, 27), /* AffiliatedAPNumberOfEntries */
             syntax: 0,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(34046, 31), /* LinkToOpClassMapNumberOfEntries */
             syntax: 0,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(5257, 13), /* MLDMACAddress */
             syntax: 188,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(57765, 21), /* STAMLDNumberOfEntries */
             syntax: 0,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(41021, 25), /* TIDLinkMapNumberOfEntries */
             syntax: 0,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(85245, 12), /* EMLMREnabled */
             syntax: 16,
             access: Access::ReadWrite,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(85269, 12), /* EMLSREnabled */
             syntax: 16,
             access: Access::ReadWrite,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(88854, 11), /* NSTREnabled */
             syntax: 16,
             access: Access::ReadWrite,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(88855, 10), /* STREnabled */
             syntax: 16,
             access: Access::ReadWrite,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(58206, 21), /* TIDLinkMapNegotiation */
             syntax: 16,
             access: Access::ReadWrite,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(30920, 33), /* TIDToOpClassPolicyNumberOfEntries */
             syntax: 0,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(83861, 9), /* Direction */
             syntax: 1259,
             access: Access::ReadWrite,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(3773, 6), /* Enable */
             syntax: 26,
             access: Access::ReadWrite,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(69, 7), /* OpClass */
             syntax: 1256,
             access: Access::ReadWrite,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(1721, 3), /* TID */
             syntax: 189,
             access: Access::ReadWrite,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(4960, 5), /* BSSID */
             syntax: 188,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(53071, 22), /* BroadcastBytesReceived */
             syntax: 259,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(64683, 18), /* BroadcastBytesSent */
             syntax: 259,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(61720, 19), /* DisabledSubChannels */
             syntax: 51,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(23957, 10), /* ErrorsSent */
             syntax: 259,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(53687, 22), /* EstServiceParametersBE */
             syntax: 1260,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(53709, 22), /* EstServiceParametersBK */
             syntax: 1260,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(53731, 22), /* EstServiceParametersVI */
             syntax: 1260,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(53753, 22), /* EstServiceParametersVO */
             syntax: 1260,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(96870, 6), /* LinkID */
             syntax: 1108,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(54435, 22), /* MulticastBytesReceived */
             syntax: 259,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(65979, 18), /* MulticastBytesSent */
             syntax: 259,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(17412, 15), /* PacketsReceived */
             syntax: 259,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(22423, 11), /* PacketsSent */
             syntax: 259,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(98315, 4), /* RUID */
             syntax: 352,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(60858, 20), /* UnicastBytesReceived */
             syntax: 259,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(74698, 16), /* UnicastBytesSent */
             syntax: 259,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(96870, 6), /* LinkID */
             syntax: 1108,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(69, 7), /* OpClass */
             syntax: 692,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(39562, 28), /* AffiliatedSTANumberOfEntries */
             syntax: 0,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(19258, 13), /* BytesReceived */
             syntax: 259,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(24224, 9), /* BytesSent */
             syntax: 259,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(28148, 14), /* ErrorsReceived */
             syntax: 259,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(23957, 10), /* ErrorsSent */
             syntax: 259,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(18670, 8), /* Hostname */
             syntax: 3,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(6712, 11), /* IPv4Address */
             syntax: 182,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(6782, 11), /* IPv6Address */
             syntax: 211,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(96828, 6), /* IsbSTA */
             syntax: 16,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(76289, 15), /* LastConnectTime */
             syntax: 28,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(5257, 13), /* MLDMACAddress */
             syntax: 188,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(17412, 15), /* PacketsReceived */
             syntax: 259,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(22423, 11), /* PacketsSent */
             syntax: 259,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(89019, 11), /* PairwiseAKM */
             syntax: 336,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(80195, 14), /* PairwiseCipher */
             syntax: 336,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(77234, 15), /* RSNCapabilities */
             syntax: 234,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(65355, 12), /* RetransCount */
             syntax: 259,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(41018, 28), /* STATIDLinkMapNumberOfEntries */
             syntax: 0,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(4960, 5), /* BSSID */
             syntax: 188,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(19258, 13), /* BytesReceived */
             syntax: 259,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(24224, 9), /* BytesSent */
             syntax: 259,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(23957, 10), /* ErrorsSent */
             syntax: 259,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(53665, 22), /* EstMACDataRateDownlink */
             syntax: 243,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(59378, 20), /* EstMACDataRateUplink */
             syntax: 243,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(59598, 20), /* LastDataDownlinkRate */
             syntax: 1236,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(65781, 18), /* LastDataUplinkRate */
             syntax: 1236,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(5260, 10), /* MACAddress */
             syntax: 188,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(17412, 15), /* PacketsReceived */
             syntax: 259,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(22423, 11), /* PacketsSent */
             syntax: 259,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(5028, 14), /* SignalStrength */
             syntax: 1237,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(67581, 18), /* UtilizationReceive */
             syntax: 1238,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(64152, 19), /* UtilizationTransmit */
             syntax: 1238,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(85245, 12), /* EMLMREnabled */
             syntax: 16,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(85269, 12), /* EMLSREnabled */
             syntax: 16,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(88854, 11), /* NSTREnabled */
             syntax: 16,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(88855, 10), /* STREnabled */
             syntax: 16,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(58206, 21), /* TIDLinkMapNegotiation */
             syntax: 16,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(4960, 5), /* BSSID */
             syntax: 188,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(83861, 9), /* Direction */
             syntax: 1259,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(96870, 6), /* LinkID */
             syntax: 1261,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(1721, 3), /* TID */
             syntax: 189,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(85257, 12), /* EMLMRSupport */
             syntax: 16,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(85281, 12), /* EMLSRSupport */
             syntax: 16,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(88865, 11), /* NSTRSupport */
             syntax: 16,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(88866, 10), /* STRSupport */
             syntax: 16,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(58206, 21), /* TIDLinkMapNegotiation */
             syntax: 16,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(4960, 5), /* BSSID */
             syntax: 188,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(83861, 9), /* Direction */
             syntax: 1259,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(96870, 6), /* LinkID */
             syntax: 1261,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(1721, 3), /* TID */
             syntax: 189,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(85, 7), /* Channel */
             syntax: 692,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(59258, 20), /* EntryNumberOfEntries */
             syntax: 0,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(69, 7), /* OpClass */
             syntax: 692,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(80377, 14), /* ReferenceBSSID */
             syntax: 188,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(81478, 13), /* BurstInterval */
             syntax: 578,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(87732, 11), /* BurstLength */
             syntax: 578,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(78501, 14), /* BurstStartTime */
             syntax: 336,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(64737, 18), /* ChannelUsageReason */
             syntax: 1262,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(70264, 10), /* PowerLevel */
             syntax: 137,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(93467, 9), /* RUBitmask */
             syntax: 1263,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(40979, 11), /* Repetitions */
             syntax: 0,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(58269, 21), /* TransmitterIdentifier */
             syntax: 188,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(56368, 11), /* ChannelList */
             syntax: 1256,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(69, 7), /* OpClass */
             syntax: 692,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(71498, 16), /* BackhaulDownALID */
             syntax: 188,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(52983, 22), /* BackhaulDownMACAddress */
             syntax: 188,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(32775, 31), /* CACActiveChannelNumberOfEntries */
             syntax: 0,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(28438, 34), /* CACAvailableChannelNumberOfEntries */
             syntax: 0,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(24271, 37), /* CACNonOccupancyChannelNumberOfEntries */
             syntax: 0,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(10992, 9), /* TimeStamp */
             syntax: 10,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(85, 7), /* Channel */
             syntax: 692,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(92612, 9), /* Countdown */
             syntax: 1264,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(69, 7), /* OpClass */
             syntax: 692,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(85, 7), /* Channel */
             syntax: 692,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(57794, 7), /* Minutes */
             syntax: 1265,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(69, 7), /* OpClass */
             syntax: 692,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(85, 7), /* Channel */
             syntax: 692,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(69, 7), /* OpClass */
             syntax: 692,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(42915, 7), /* Seconds */
             syntax: 1266,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(90570, 10), /* DefaultPCP */
             syntax: 1267,
             access: Access::ReadWrite,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(3773, 6), /* Enable */
             syntax: 26,
             access: Access::ReadWrite,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(91470, 10), /* PrimaryVID */
             syntax: 1248,
             access: Access::ReadWrite,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(19333, 19), /* EncryptionAlgorithm */
             syntax: 0,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(27128, 18), /* IntegrityAlgorithm */
             syntax: 0,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(66195, 18), /* OnboardingProtocol */
             syntax: 0,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(52895, 22), /* AssocIEEE1905DeviceRef */
             syntax: 155,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(44324, 26), /* EasyMeshAgentOperationMode */
             syntax: 1252,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(33736, 31), /* EasyMeshControllerOperationMode */
             syntax: 1252,
             status: Status::Deprecated,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(76304, 15), /* LastContactTime */
             syntax: 10,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(76484, 15), /* ManufacturerOUI */
             syntax: 349,
             status: Status::Deprecated,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(71482, 16), /* BackhaulDeviceID */
             syntax: 188,
             status: Status::Deprecated,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(20155, 18), /* BackhaulMACAddress */
             syntax: 188,
             status: Status::Deprecated,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(17616, 43), /* CurrentOperatingClassProfileNumberOfEntries */
             syntax: 0,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(94921, 8), /* LinkType */
             syntax: 1268,
             status: Status::Deprecated,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(5260, 10), /* MACAddress */
             syntax: 188,
             status: Status::Deprecated,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(85, 7), /* Channel */
             syntax: 0,
             access: Access::ReadWrite,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -4904,7 +4904,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(52302, 9), /* TargetBSS */
             syntax: 188,
             access: Access::ReadWrite,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, true),
             ..PARAM
         },
@@ -4912,112 +4912,112 @@ pub(crate) static GROUP: Group = Group {
             name: s(62389, 7), /* TimeOut */
             syntax: 21,
             access: Access::ReadWrite,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
             name: s(2491, 6), /* Status */
             syntax: 1269,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(85, 7), /* Channel */
             syntax: 692,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(71, 5), /* Class */
             syntax: 692,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(10992, 9), /* TimeStamp */
             syntax: 10,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(52486, 7), /* TxPower */
             syntax: 1270,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(19258, 13), /* BytesReceived */
             syntax: 144,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(24224, 9), /* BytesSent */
             syntax: 144,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(28148, 14), /* ErrorsReceived */
             syntax: 144,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(23957, 10), /* ErrorsSent */
             syntax: 144,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(59598, 20), /* LastDataDownlinkRate */
             syntax: 1236,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(65781, 18), /* LastDataUplinkRate */
             syntax: 1236,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(76379, 15), /* LinkUtilization */
             syntax: 1271,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(17412, 15), /* PacketsReceived */
             syntax: 144,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(22423, 11), /* PacketsSent */
             syntax: 144,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(5028, 14), /* SignalStrength */
             syntax: 1237,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(10992, 9), /* TimeStamp */
             syntax: 10,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(78221, 14), /* APMetricsWiFi6 */
             syntax: 16,
             access: Access::ReadWrite,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -5025,7 +5025,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(21693, 39), /* AssociatedSTALinkMetricsInclusionPolicy */
             syntax: 16,
             access: Access::ReadWrite,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -5033,14 +5033,14 @@ pub(crate) static GROUP: Group = Group {
             name: s(20254, 40), /* AssociatedSTATrafficStatsInclusionPolicy */
             syntax: 16,
             access: Access::ReadWrite,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(44982, 18), /* BSSNumberOfEntries */
             syntax: 0,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -5048,7 +5048,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(25600, 36), /* ChannelUtilizationReportingThreshold */
             syntax: 0,
             access: Access::ReadWrite,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -5056,63 +5056,63 @@ pub(crate) static GROUP: Group = Group {
             name: s(41707, 27), /* ChannelUtilizationThreshold */
             syntax: 692,
             access: Access::ReadWrite,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(81647, 13), /* ChipsetVendor */
             syntax: 3,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(17616, 43), /* CurrentOperatingClassProfileNumberOfEntries */
             syntax: 0,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(21374, 40), /* DisAllowedOpClassChannelsNumberOfEntries */
             syntax: 0,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(3773, 7), /* Enabled */
             syntax: 16,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(1722, 2), /* ID */
             syntax: 1272,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(96936, 6), /* MaxBSS */
             syntax: 692,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(12811, 5), /* Noise */
             syntax: 692,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(32395, 32), /* OpClassPreferenceNumberOfEntries */
             syntax: 0,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -5120,21 +5120,21 @@ pub(crate) static GROUP: Group = Group {
             name: s(57408, 21), /* RCPISteeringThreshold */
             syntax: 1273,
             access: Access::ReadWrite,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(86577, 12), /* ReceiveOther */
             syntax: 189,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(89162, 11), /* ReceiveSelf */
             syntax: 692,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -5142,7 +5142,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(21574, 40), /* STAReportingRCPIHysteresisMarginOverride */
             syntax: 1274,
             access: Access::ReadWrite,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -5150,14 +5150,14 @@ pub(crate) static GROUP: Group = Group {
             name: s(47607, 25), /* STAReportingRCPIThreshold */
             syntax: 1273,
             access: Access::ReadWrite,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(47657, 25), /* ScanResultNumberOfEntries */
             syntax: 0,
-            version: v(2, 14, 0),
+            version: v(14, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -5165,42 +5165,42 @@ pub(crate) static GROUP: Group = Group {
             name: s(80713, 14), /* SteeringPolicy */
             syntax: 1275,
             access: Access::ReadWrite,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(30986, 33), /* TrafficSeparationCombinedBackhaul */
             syntax: 16,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(29730, 34), /* TrafficSeparationCombinedFronthaul */
             syntax: 16,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(34019, 8), /* Transmit */
             syntax: 189,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(36831, 30), /* UnassociatedSTANumberOfEntries */
             syntax: 0,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(3931, 11), /* Utilization */
             syntax: 189,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -5208,7 +5208,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(78221, 14), /* APMetricsWiFi6 */
             syntax: 16,
             access: Access::ReadWrite,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -5216,7 +5216,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(21693, 39), /* AssociatedSTALinkMetricsInclusionPolicy */
             syntax: 16,
             access: Access::ReadWrite,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -5224,14 +5224,14 @@ pub(crate) static GROUP: Group = Group {
             name: s(20254, 40), /* AssociatedSTATrafficStatsInclusionPolicy */
             syntax: 16,
             access: Access::ReadWrite,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(44982, 18), /* BSSNumberOfEntries */
             syntax: 0,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -5239,7 +5239,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(25600, 36), /* ChannelUtilizationReportingThreshold */
             syntax: 0,
             access: Access::ReadWrite,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -5247,63 +5247,63 @@ pub(crate) static GROUP: Group = Group {
             name: s(41707, 27), /* ChannelUtilizationThreshold */
             syntax: 692,
             access: Access::ReadWrite,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(81647, 13), /* ChipsetVendor */
             syntax: 3,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(17616, 43), /* CurrentOperatingClassProfileNumberOfEntries */
             syntax: 0,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(21374, 40), /* DisAllowedOpClassChannelsNumberOfEntries */
             syntax: 0,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(3773, 7), /* Enabled */
             syntax: 16,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(1722, 2), /* ID */
             syntax: 1272,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(96936, 6), /* MaxBSS */
             syntax: 692,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(12811, 5), /* Noise */
             syntax: 692,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(32395, 32), /* OpClassPreferenceNumberOfEntries */
             syntax: 0,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -5311,21 +5311,21 @@ pub(crate) static GROUP: Group = Group {
             name: s(57408, 21), /* RCPISteeringThreshold */
             syntax: 1273,
             access: Access::ReadWrite,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(86577, 12), /* ReceiveOther */
             syntax: 189,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(89162, 11), /* ReceiveSelf */
             syntax: 692,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -5333,7 +5333,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(21574, 40), /* STAReportingRCPIHysteresisMarginOverride */
             syntax: 1274,
             access: Access::ReadWrite,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -5341,14 +5341,14 @@ pub(crate) static GROUP: Group = Group {
             name: s(47607, 25), /* STAReportingRCPIThreshold */
             syntax: 1273,
             access: Access::ReadWrite,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(47657, 25), /* ScanResultNumberOfEntries */
             syntax: 0,
-            version: v(2, 14, 0),
+            version: v(14, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -5356,252 +5356,252 @@ pub(crate) static GROUP: Group = Group {
             name: s(80713, 14), /* SteeringPolicy */
             syntax: 1275,
             access: Access::ReadWrite,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(30986, 33), /* TrafficSeparationCombinedBackhaul */
             syntax: 16,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(29730, 34), /* TrafficSeparationCombinedFronthaul */
             syntax: 16,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(34019, 8), /* Transmit */
             syntax: 189,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(36831, 30), /* UnassociatedSTANumberOfEntries */
             syntax: 0,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(3931, 11), /* Utilization */
             syntax: 189,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(56368, 11), /* ChannelList */
             syntax: 1256,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(85113, 12), /* DFSDwellTime */
             syntax: 21,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(85116, 9), /* DwellTime */
             syntax: 21,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(94769, 8), /* HomeTime */
             syntax: 21,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(69, 7), /* OpClass */
             syntax: 692,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(52156, 8), /* ScanType */
             syntax: 1276,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(2491, 6), /* Status */
             syntax: 1239,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(34265, 29), /* Class.{i}.Channel.{i}.Channel */
             syntax: 1256,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(31115, 32), /* Class.{i}.Channel.{i}.Preference */
             syntax: 1277,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(68149, 17), /* Class.{i}.OpClass */
             syntax: 692,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(2491, 6), /* Status */
             syntax: 1239,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(3773, 6), /* Enable */
             syntax: 16,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
             name: s(2491, 6), /* Status */
             syntax: 1239,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(6580, 8), /* BSSColor */
             syntax: 0,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(32107, 32), /* HESIGASpatialReuseValue15Allowed */
             syntax: 16,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(57072, 21), /* NonSRGOBSSPDMaxOffset */
             syntax: 0,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(69628, 17), /* NonSRGOffsetValid */
             syntax: 16,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(83181, 13), /* PSRDisallowed */
             syntax: 16,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(70325, 17), /* SRGBSSColorBitmap */
             syntax: 333,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(63373, 19), /* SRGInformationValid */
             syntax: 16,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(57075, 18), /* SRGOBSSPDMaxOffset */
             syntax: 0,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(67023, 18), /* SRGOBSSPDMinOffset */
             syntax: 0,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(57744, 21), /* SRGPartialBSSIDBitmap */
             syntax: 333,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(2491, 6), /* Status */
             syntax: 1239,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(1529, 14), /* OperatingClass */
             syntax: 692,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
             name: s(67419, 18), /* TransmitPowerLimit */
             syntax: 1278,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
             name: s(2491, 6), /* Status */
             syntax: 1239,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(2491, 6), /* Status */
             syntax: 1239,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(43778, 26), /* AssociationAllowanceStatus */
             syntax: 1279,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(4960, 5), /* BSSID */
             syntax: 188,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -5609,7 +5609,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(61264, 19), /* BackhaulAKMsAllowed */
             syntax: 1240,
             access: Access::ReadWrite,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -5617,77 +5617,77 @@ pub(crate) static GROUP: Group = Group {
             name: s(55812, 21), /* BackhaulSuiteSelector */
             syntax: 336,
             access: Access::ReadWrite,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(87721, 11), /* BackhaulUse */
             syntax: 16,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(53005, 22), /* BasicDataTransmitRates */
             syntax: 1280,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(53071, 22), /* BroadcastBytesReceived */
             syntax: 144,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(64683, 18), /* BroadcastBytesSent */
             syntax: 144,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(71546, 16), /* ByteCounterUnits */
             syntax: 1281,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(3773, 7), /* Enabled */
             syntax: 16,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(53687, 22), /* EstServiceParametersBE */
             syntax: 1260,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(53709, 22), /* EstServiceParametersBK */
             syntax: 1260,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(53731, 22), /* EstServiceParametersVI */
             syntax: 1260,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(53753, 22), /* EstServiceParametersVO */
             syntax: 1260,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -5695,7 +5695,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(59498, 20), /* FronthaulAKMsAllowed */
             syntax: 1240,
             access: Access::ReadWrite,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -5703,133 +5703,133 @@ pub(crate) static GROUP: Group = Group {
             name: s(53907, 22), /* FronthaulSuiteSelector */
             syntax: 336,
             access: Access::ReadWrite,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(85509, 12), /* FronthaulUse */
             syntax: 16,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(68122, 10), /* LastChange */
             syntax: 28,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(6149, 10), /* MultiBSSID */
             syntax: 16,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(54435, 22), /* MulticastBytesReceived */
             syntax: 144,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(65979, 18), /* MulticastBytesSent */
             syntax: 144,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(51888, 23), /* Profile1bSTAsDisallowed */
             syntax: 16,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(51911, 23), /* Profile2bSTAsDisallowed */
             syntax: 16,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(42976, 27), /* QMDescriptorNumberOfEntries */
             syntax: 0,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(86457, 12), /* R1disallowed */
             syntax: 16,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(86469, 12), /* R2disallowed */
             syntax: 16,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(4961, 4), /* SSID */
             syntax: 3,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(36843, 18), /* STANumberOfEntries */
             syntax: 0,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(10992, 9), /* TimeStamp */
             syntax: 10,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(74570, 16), /* TransmittedBSSID */
             syntax: 16,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(60858, 20), /* UnicastBytesReceived */
             syntax: 144,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(74698, 16), /* UnicastBytesSent */
             syntax: 144,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(43778, 26), /* AssociationAllowanceStatus */
             syntax: 1279,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(4960, 5), /* BSSID */
             syntax: 188,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -5837,7 +5837,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(61264, 19), /* BackhaulAKMsAllowed */
             syntax: 1240,
             access: Access::ReadWrite,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -5845,77 +5845,77 @@ pub(crate) static GROUP: Group = Group {
             name: s(55812, 21), /* BackhaulSuiteSelector */
             syntax: 336,
             access: Access::ReadWrite,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(87721, 11), /* BackhaulUse */
             syntax: 16,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(53005, 22), /* BasicDataTransmitRates */
             syntax: 1280,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(53071, 22), /* BroadcastBytesReceived */
             syntax: 144,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(64683, 18), /* BroadcastBytesSent */
             syntax: 144,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(71546, 16), /* ByteCounterUnits */
             syntax: 1281,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(3773, 7), /* Enabled */
             syntax: 16,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(53687, 22), /* EstServiceParametersBE */
             syntax: 1260,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(53709, 22), /* EstServiceParametersBK */
             syntax: 1260,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(53731, 22), /* EstServiceParametersVI */
             syntax: 1260,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(53753, 22), /* EstServiceParametersVO */
             syntax: 1260,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -5923,7 +5923,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(59498, 20), /* FronthaulAKMsAllowed */
             syntax: 1240,
             access: Access::ReadWrite,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -5931,649 +5931,649 @@ pub(crate) static GROUP: Group = Group {
             name: s(53907, 22), /* FronthaulSuiteSelector */
             syntax: 336,
             access: Access::ReadWrite,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(85509, 12), /* FronthaulUse */
             syntax: 16,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(68122, 10), /* LastChange */
             syntax: 28,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(6149, 10), /* MultiBSSID */
             syntax: 16,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(54435, 22), /* MulticastBytesReceived */
             syntax: 144,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(65979, 18), /* MulticastBytesSent */
             syntax: 144,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(51888, 23), /* Profile1bSTAsDisallowed */
             syntax: 16,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(51911, 23), /* Profile2bSTAsDisallowed */
             syntax: 16,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(42976, 27), /* QMDescriptorNumberOfEntries */
             syntax: 0,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(86457, 12), /* R1disallowed */
             syntax: 16,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(86469, 12), /* R2disallowed */
             syntax: 16,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(4961, 4), /* SSID */
             syntax: 3,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(36843, 18), /* STANumberOfEntries */
             syntax: 0,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(10992, 9), /* TimeStamp */
             syntax: 10,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(74570, 16), /* TransmittedBSSID */
             syntax: 16,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(60858, 20), /* UnicastBytesReceived */
             syntax: 144,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(74698, 16), /* UnicastBytesSent */
             syntax: 144,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(81790, 13), /* DataBlockSize */
             syntax: 1282,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(40971, 19), /* NumberOfRepetitions */
             syntax: 234,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(25331, 13), /* STAMACAddress */
             syntax: 188,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(30451, 7), /* Timeout */
             syntax: 1283,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(8394, 3), /* VID */
             syntax: 1248,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(97780, 5), /* WMMUP */
             syntax: 1284,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(2491, 6), /* Status */
             syntax: 1239,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(58718, 20), /* BasicEHTMCSAndNssSet */
             syntax: 336,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(97515, 5), /* CCFS0 */
             syntax: 545,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(97520, 5), /* CCFS1 */
             syntax: 545,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(9774, 7), /* Control */
             syntax: 545,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(48806, 24), /* DisabledSubchannelBitmap */
             syntax: 545,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(59158, 20), /* EHTDefaultPEDuration */
             syntax: 1285,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(29152, 34), /* GroupAddressedBUIndicationExponent */
             syntax: 1286,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(33767, 31), /* GroupAddressedBUIndicationLimit */
             syntax: 1285,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(2491, 6), /* Status */
             syntax: 1239,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(54875, 22), /* QMDescriptor.{i}.BSSID */
             syntax: 188,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(45312, 26), /* QMDescriptor.{i}.ClientMAC */
             syntax: 188,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
             name: s(29492, 34), /* QMDescriptor.{i}.DescriptorElement */
             syntax: 357,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
             name: s(2491, 6), /* Status */
             syntax: 1239,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(72010, 16), /* DSCPPolicyEnable */
             syntax: 16,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(91130, 10), /* MSCSEnable */
             syntax: 16,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(86445, 12), /* QosMapEnable */
             syntax: 16,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(91131, 9), /* SCSEnable */
             syntax: 16,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(43084, 27), /* SCSTrafficDescriptionEnable */
             syntax: 16,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(2491, 6), /* Status */
             syntax: 1239,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(25331, 13), /* STAMACAddress */
             syntax: 188,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(83857, 13), /* TestDirection */
             syntax: 1287,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(58236, 12), /* TestDuration */
             syntax: 1283,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(8394, 3), /* VID */
             syntax: 1248,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(97780, 5), /* WMMUP */
             syntax: 1284,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(2491, 6), /* Status */
             syntax: 1239,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(41518, 19), /* AverageResponseTime */
             syntax: 21,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(45329, 9), /* ClientMAC */
             syntax: 188,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(81790, 13), /* DataBlockSize */
             syntax: 365,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(93008, 9), /* LostCount */
             syntax: 0,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(42706, 19), /* MaximumResponseTime */
             syntax: 21,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(42733, 19), /* MinimumResponseTime */
             syntax: 21,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(86949, 12), /* SuccessCount */
             syntax: 0,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(83844, 13), /* TestAlgorithm */
             syntax: 3,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(93809, 9), /* TestLayer */
             syntax: 0,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(10992, 9), /* TimeStamp */
             syntax: 10,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(8394, 3), /* VID */
             syntax: 544,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(97780, 5), /* WMMUP */
             syntax: 1288,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(78823, 14), /* DLMUMIMOEnable */
             syntax: 16,
             access: Access::ReadWrite,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(81764, 13), /* DLOFDMAEnable */
             syntax: 16,
             access: Access::ReadWrite,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(81063, 14), /* ULMUMIMOEnable */
             syntax: 16,
             access: Access::ReadWrite,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(84000, 13), /* ULOFDMAEnable */
             syntax: 16,
             access: Access::ReadWrite,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(81738, 13), /* DLHEPPDUCount */
             syntax: 259,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(68285, 17), /* DLMUMIMOPPDUCount */
             syntax: 259,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(81751, 13), /* DLMUPPDUCount */
             syntax: 259,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(53247, 22), /* DLOFDMAMUMIMOPPDUCount */
             syntax: 259,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(71914, 16), /* DLOFDMAPPDUCount */
             syntax: 259,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(71930, 16), /* DLRU106PPDUCount */
             syntax: 259,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(68302, 17), /* DLRU1992PPDUCount */
             syntax: 259,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(71946, 16), /* DLRU242PPDUCount */
             syntax: 259,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(75539, 15), /* DLRU26PPDUCount */
             syntax: 259,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(71962, 16), /* DLRU484PPDUCount */
             syntax: 259,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(75554, 15), /* DLRU52PPDUCount */
             syntax: 259,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(71978, 16), /* DLRU996PPDUCount */
             syntax: 259,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(71994, 16), /* DLTotalPPDUCount */
             syntax: 259,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(83974, 13), /* ULHEPPDUCount */
             syntax: 259,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(70920, 17), /* ULMUMIMOPPDUCount */
             syntax: 259,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(83987, 13), /* ULMUPPDUCount */
             syntax: 259,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(55513, 22), /* ULOFDMAMUMIMOPPDUCount */
             syntax: 259,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(74586, 16), /* ULOFDMAPPDUCount */
             syntax: 259,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(74602, 16), /* ULRU106PPDUCount */
             syntax: 259,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(70937, 17), /* ULRU1992PPDUCount */
             syntax: 259,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(74618, 16), /* ULRU242PPDUCount */
             syntax: 259,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(77879, 15), /* ULRU26PPDUCount */
             syntax: 259,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(74634, 16), /* ULRU484PPDUCount */
             syntax: 259,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(77894, 15), /* ULRU52PPDUCount */
             syntax: 259,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(74650, 16), /* ULRU996PPDUCount */
             syntax: 259,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(74666, 16), /* ULTotalPPDUCount */
             syntax: 259,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(87699, 11), /* BTMAttempts */
             syntax: 144,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(67877, 17), /* BTMQueryResponses */
             syntax: 144,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(67911, 17), /* BlacklistAttempts */
             syntax: 144,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(4960, 5), /* BSSID */
             syntax: 188,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(45329, 9), /* ClientMAC */
             syntax: 188,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(29509, 17), /* DescriptorElement */
             syntax: 357,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(19258, 13), /* BytesReceived */
             syntax: 144,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(24224, 9), /* BytesSent */
             syntax: 144,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -6581,147 +6581,147 @@ pub(crate) static GROUP: Group = Group {
             name: s(53159, 22), /* CellularDataPreference */
             syntax: 1289,
             access: Access::ReadWrite,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(64773, 18), /* ClientCapabilities */
             syntax: 352,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(28148, 14), /* ErrorsReceived */
             syntax: 144,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(23957, 10), /* ErrorsSent */
             syntax: 144,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(53665, 22), /* EstMACDataRateDownlink */
             syntax: 243,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(59378, 20), /* EstMACDataRateUplink */
             syntax: 243,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(78015, 14), /* HTCapabilities */
             syntax: 1232,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(18670, 8), /* Hostname */
             syntax: 3,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(88315, 11), /* IPV4Address */
             syntax: 182,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(88326, 11), /* IPV6Address */
             syntax: 211,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(76289, 15), /* LastConnectTime */
             syntax: 28,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(59598, 20), /* LastDataDownlinkRate */
             syntax: 1236,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(65781, 18), /* LastDataUplinkRate */
             syntax: 1236,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(5260, 10), /* MACAddress */
             syntax: 188,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(69441, 17), /* MeasurementReport */
             syntax: 1290,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(54479, 22), /* NumberOfMeasureReports */
             syntax: 0,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(17412, 15), /* PacketsReceived */
             syntax: 144,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(22423, 11), /* PacketsSent */
             syntax: 144,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(89019, 11), /* PairwiseAKM */
             syntax: 336,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(80195, 14), /* PairwiseCipher */
             syntax: 336,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(77234, 15), /* RSNCapabilities */
             syntax: 234,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -6729,84 +6729,84 @@ pub(crate) static GROUP: Group = Group {
             name: s(66591, 18), /* ReAssociationDelay */
             syntax: 698,
             access: Access::ReadWrite,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(65355, 12), /* RetransCount */
             syntax: 144,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(63487, 19), /* SecurityAssociation */
             syntax: 1291,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(5028, 14), /* SignalStrength */
             syntax: 1237,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(93701, 9), /* SleepMode */
             syntax: 1292,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(41186, 28), /* TIDQueueSizesNumberOfEntries */
             syntax: 0,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(10992, 9), /* TimeStamp */
             syntax: 10,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(67581, 18), /* UtilizationReceive */
             syntax: 1238,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(64152, 19), /* UtilizationTransmit */
             syntax: 1238,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(78014, 15), /* VHTCapabilities */
             syntax: 1233,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(19258, 13), /* BytesReceived */
             syntax: 144,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(24224, 9), /* BytesSent */
             syntax: 144,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -6814,147 +6814,147 @@ pub(crate) static GROUP: Group = Group {
             name: s(53159, 22), /* CellularDataPreference */
             syntax: 1289,
             access: Access::ReadWrite,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(64773, 18), /* ClientCapabilities */
             syntax: 352,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(28148, 14), /* ErrorsReceived */
             syntax: 144,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(23957, 10), /* ErrorsSent */
             syntax: 144,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(53665, 22), /* EstMACDataRateDownlink */
             syntax: 243,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(59378, 20), /* EstMACDataRateUplink */
             syntax: 243,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(78015, 14), /* HTCapabilities */
             syntax: 1232,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(18670, 8), /* Hostname */
             syntax: 3,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(88315, 11), /* IPV4Address */
             syntax: 182,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(88326, 11), /* IPV6Address */
             syntax: 211,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(76289, 15), /* LastConnectTime */
             syntax: 28,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(59598, 20), /* LastDataDownlinkRate */
             syntax: 1236,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(65781, 18), /* LastDataUplinkRate */
             syntax: 1236,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(5260, 10), /* MACAddress */
             syntax: 188,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(69441, 17), /* MeasurementReport */
             syntax: 1290,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(54479, 22), /* NumberOfMeasureReports */
             syntax: 0,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(17412, 15), /* PacketsReceived */
             syntax: 144,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(22423, 11), /* PacketsSent */
             syntax: 144,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(89019, 11), /* PairwiseAKM */
             syntax: 336,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(80195, 14), /* PairwiseCipher */
             syntax: 336,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(77234, 15), /* RSNCapabilities */
             syntax: 234,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -6962,366 +6962,366 @@ pub(crate) static GROUP: Group = Group {
             name: s(66591, 18), /* ReAssociationDelay */
             syntax: 698,
             access: Access::ReadWrite,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(65355, 12), /* RetransCount */
             syntax: 144,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(63487, 19), /* SecurityAssociation */
             syntax: 1291,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(5028, 14), /* SignalStrength */
             syntax: 1237,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(93701, 9), /* SleepMode */
             syntax: 1292,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(41186, 28), /* TIDQueueSizesNumberOfEntries */
             syntax: 0,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(10992, 9), /* TimeStamp */
             syntax: 10,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(67581, 18), /* UtilizationReceive */
             syntax: 1238,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(64152, 19), /* UtilizationTransmit */
             syntax: 1238,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(78014, 15), /* VHTCapabilities */
             syntax: 1233,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(87688, 11), /* BTMAbridged */
             syntax: 16,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(46082, 25), /* BTMDisassociationImminent */
             syntax: 16,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(52961, 22), /* BTMDisassociationTimer */
             syntax: 1293,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(62366, 19), /* LinkRemovalImminent */
             syntax: 16,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(89217, 11), /* RequestMode */
             syntax: 1294,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(47757, 25), /* SteeringOpportunityWindow */
             syntax: 28,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(74474, 16), /* TargetBSSChannel */
             syntax: 692,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(89690, 11), /* TargetBSSID */
             syntax: 188,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(52302, 23), /* TargetBSSOperatingClass */
             syntax: 692,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(2491, 6), /* Status */
             syntax: 1239,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(97460, 5), /* AMPDU */
             syntax: 16,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(95340, 5), /* AMSDU */
             syntax: 16,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(90310, 10), /* BATSupport */
             syntax: 16,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(78431, 7), /* BW16MHz */
             syntax: 16,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(78431, 14), /* BW16MHzShortGI */
             syntax: 16,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(81387, 13), /* BW1MHzShortGI */
             syntax: 16,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(81400, 13), /* BW2MHzShortGI */
             syntax: 16,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(81413, 6), /* BW4MHz */
             syntax: 16,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(81413, 13), /* BW4MHzShortGI */
             syntax: 16,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(81426, 6), /* BW8MHz */
             syntax: 16,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(81426, 13), /* BW8MHzShortGI */
             syntax: 16,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(31019, 32), /* CentralizedAuthenticationControl */
             syntax: 16,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(32011, 32), /* DistributedAuthenticationControl */
             syntax: 16,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(90630, 10), /* DynamicAID */
             syntax: 16,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(59458, 11), /* FlowControl */
             syntax: 16,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(94681, 8), /* GroupAID */
             syntax: 16,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(79565, 14), /* IsSensorDevice */
             syntax: 16,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(85965, 12), /* MUBeamformee */
             syntax: 16,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(36939, 12), /* MUBeamformer */
             syntax: 16,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(91140, 10), /* MaxMPDULen */
             syntax: 1295,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(91280, 10), /* NonTIMMode */
             syntax: 16,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(95137, 8), /* PV1Frame */
             syntax: 16,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(89008, 11), /* PageSlicing */
             syntax: 16,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(86481, 12), /* RAWOperation */
             syntax: 16,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(95305, 8), /* RxMCSNSS */
             syntax: 692,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(96291, 7), /* S1GLong */
             syntax: 16,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(36969, 12), /* SUBeamformee */
             syntax: 16,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(36999, 12), /* SUBeamformer */
             syntax: 16,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(89679, 11), /* TWTGrouping */
             syntax: 16,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(37059, 12), /* TWTRequestor */
             syntax: 16,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(37089, 12), /* TWTResponder */
             syntax: 16,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(80979, 14), /* TravelingPilot */
             syntax: 16,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(95465, 8), /* TxMCSNSS */
             syntax: 692,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(75149, 15), /* AssociationTime */
             syntax: 10,
             status: Status::Deprecated,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(12811, 5), /* Noise */
             syntax: 692,
             status: Status::Deprecated,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(36621, 30), /* SteeringHistoryNumberOfEntries */
             syntax: 0,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(52939, 22), /* BSSTerminationDuration */
             syntax: 364,
             access: Access::ReadWrite,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, true),
             ..PARAM
         },
@@ -7329,7 +7329,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(46085, 22), /* DisassociationImminent */
             syntax: 16,
             access: Access::ReadWrite,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, true),
             ..PARAM
         },
@@ -7337,7 +7337,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(52964, 19), /* DisassociationTimer */
             syntax: 1296,
             access: Access::ReadWrite,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, true),
             ..PARAM
         },
@@ -7345,7 +7345,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(83753, 13), /* SteeringTimer */
             syntax: 1297,
             access: Access::ReadWrite,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -7353,7 +7353,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(52302, 9), /* TargetBSS */
             syntax: 188,
             access: Access::ReadWrite,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, true),
             ..PARAM
         },
@@ -7361,14 +7361,14 @@ pub(crate) static GROUP: Group = Group {
             name: s(74810, 16), /* ValidityInterval */
             syntax: 1297,
             access: Access::ReadWrite,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(2491, 6), /* Status */
             syntax: 1298,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -7376,7 +7376,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(52964, 19), /* DisassociationTimer */
             syntax: 364,
             access: Access::ReadWrite,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, true),
             ..PARAM
         },
@@ -7384,7 +7384,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(91530, 10), /* ReasonCode */
             syntax: 0,
             access: Access::ReadWrite,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, true),
             ..PARAM
         },
@@ -7392,1238 +7392,1238 @@ pub(crate) static GROUP: Group = Group {
             name: s(97122, 6), /* Silent */
             syntax: 16,
             access: Access::ReadWrite,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(2491, 6), /* Status */
             syntax: 1299,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(81270, 13), /* APDestination */
             syntax: 3,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(94257, 8), /* APOrigin */
             syntax: 3,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(74266, 16), /* SteeringApproach */
             syntax: 1300,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(74282, 16), /* SteeringDuration */
             syntax: 28,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(625, 4), /* Time */
             syntax: 10,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(87057, 12), /* TriggerEvent */
             syntax: 1301,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(87699, 11), /* BTMAttempts */
             syntax: 144,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(87710, 11), /* BTMFailures */
             syntax: 144,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(67877, 17), /* BTMQueryResponses */
             syntax: 144,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(84741, 12), /* BTMSuccesses */
             syntax: 144,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(67911, 17), /* BlacklistAttempts */
             syntax: 144,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(67928, 17), /* BlacklistFailures */
             syntax: 144,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(64665, 18), /* BlacklistSuccesses */
             syntax: 144,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(82739, 13), /* LastSteerTime */
             syntax: 28,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(57051, 21), /* NoCandidateAPFailures */
             syntax: 144,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(2088, 4), /* Size */
             syntax: 692,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(1721, 3), /* TID */
             syntax: 692,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(3578, 23), /* AnticipatedChannelUsage */
             syntax: 16,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(27094, 18), /* Beamformee80orLess */
             syntax: 16,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(28285, 17), /* BeamformeeAbove80 */
             syntax: 16,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(41347, 7), /* DLOFDMA */
             syntax: 16,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(52642, 5), /* HE160 */
             syntax: 16,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(50360, 6), /* HE8080 */
             syntax: 16,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(50384, 6), /* MCSNSS */
             syntax: 1234,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(36939, 12), /* MUBeamformer */
             syntax: 16,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(50408, 6), /* MUEDCA */
             syntax: 16,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(52665, 5), /* MURTS */
             syntax: 16,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(39353, 11), /* MaxDLMUMIMO */
             syntax: 692,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(41344, 10), /* MaxDLOFDMA */
             syntax: 692,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(39382, 11), /* MaxULMUMIMO */
             syntax: 692,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(41372, 10), /* MaxULOFDMA */
             syntax: 692,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(6149, 10), /* MultiBSSID */
             syntax: 16,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(52667, 3), /* RTS */
             syntax: 16,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(36969, 12), /* SUBeamformee */
             syntax: 16,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(36999, 12), /* SUBeamformer */
             syntax: 16,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(7739, 12), /* SpatialReuse */
             syntax: 16,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(37059, 12), /* TWTRequestor */
             syntax: 16,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(37089, 12), /* TWTResponder */
             syntax: 16,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(39385, 8), /* ULMUMIMO */
             syntax: 16,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(41375, 7), /* ULOFDMA */
             syntax: 16,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(72010, 16), /* DSCPPolicyEnable */
             syntax: 16,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(91130, 10), /* MSCSEnable */
             syntax: 16,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(86445, 12), /* QosMapEnable */
             syntax: 16,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(91131, 9), /* SCSEnable */
             syntax: 16,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(43084, 27), /* SCSTrafficDescriptionEnable */
             syntax: 16,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(45329, 9), /* ClientMAC */
             syntax: 188,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(81907, 13), /* DownlinkSpeed */
             syntax: 1236,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(83844, 13), /* TestAlgorithm */
             syntax: 3,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(58236, 12), /* TestDuration */
             syntax: 21,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(93809, 9), /* TestLayer */
             syntax: 0,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(10992, 9), /* TimeStamp */
             syntax: 10,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(89855, 11), /* UplinkSpeed */
             syntax: 1236,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(8394, 3), /* VID */
             syntax: 544,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(97780, 5), /* WMMUP */
             syntax: 1288,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(5260, 10), /* MACAddress */
             syntax: 188,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             ..PARAM
         },
         Parameter {
             name: s(48422, 24), /* CACMethodNumberOfEntries */
             syntax: 0,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(1120, 6), /* Method */
             syntax: 0,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(76784, 15), /* NumberOfSeconds */
             syntax: 28,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(21384, 30), /* OpClassChannelsNumberOfEntries */
             syntax: 0,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(56368, 11), /* ChannelList */
             syntax: 1256,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(69, 7), /* OpClass */
             syntax: 692,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(43596, 26), /* AKMBackhaulNumberOfEntries */
             syntax: 0,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(41437, 27), /* AKMFrontHaulNumberOfEntries */
             syntax: 0,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(17573, 43), /* CapableOperatingClassProfileNumberOfEntries */
             syntax: 0,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             ..PARAM
         },
         Parameter {
             name: s(58958, 20), /* DSCPPolicyCapability */
             syntax: 16,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(78015, 14), /* HTCapabilities */
             syntax: 1232,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             ..PARAM
         },
         Parameter {
             name: s(79775, 14), /* MSCSCapability */
             syntax: 16,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(73690, 16), /* QoSMapCapability */
             syntax: 16,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(79776, 13), /* SCSCapability */
             syntax: 16,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(34449, 31), /* SCSTrafficDescriptionCapability */
             syntax: 16,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(78014, 15), /* VHTCapabilities */
             syntax: 1233,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             ..PARAM
         },
         Parameter {
             name: s(76496, 3), /* OUI */
             syntax: 352,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(38248, 4), /* Type */
             syntax: 692,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(76496, 3), /* OUI */
             syntax: 352,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(38248, 4), /* Type */
             syntax: 692,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(71, 5), /* Class */
             syntax: 692,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             ..PARAM
         },
         Parameter {
             name: s(91180, 10), /* MaxTxPower */
             syntax: 1270,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             ..PARAM
         },
         Parameter {
             name: s(88920, 11), /* NonOperable */
             syntax: 1256,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             ..PARAM
         },
         Parameter {
             name: s(62784, 19), /* NumberOfNonOperChan */
             syntax: 0,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             ..PARAM
         },
         Parameter {
             name: s(97460, 5), /* AMPDU */
             syntax: 16,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(95340, 5), /* AMSDU */
             syntax: 16,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(52807, 22), /* AcceptNonSensorDevices */
             syntax: 16,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(61017, 19), /* AcceptSensorDevices */
             syntax: 16,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(90310, 10), /* BATSupport */
             syntax: 16,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(78431, 7), /* BW16MHz */
             syntax: 16,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(78431, 14), /* BW16MHzShortGI */
             syntax: 16,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(81387, 13), /* BW1MHzShortGI */
             syntax: 16,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(81400, 13), /* BW2MHzShortGI */
             syntax: 16,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(81413, 6), /* BW4MHz */
             syntax: 16,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(81413, 13), /* BW4MHzShortGI */
             syntax: 16,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(81426, 6), /* BW8MHz */
             syntax: 16,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(81426, 13), /* BW8MHzShortGI */
             syntax: 16,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(31019, 32), /* CentralizedAuthenticationControl */
             syntax: 16,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(32011, 32), /* DistributedAuthenticationControl */
             syntax: 16,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(90630, 10), /* DynamicAID */
             syntax: 16,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(59458, 11), /* FlowControl */
             syntax: 16,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(94681, 8), /* GroupAID */
             syntax: 16,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(85965, 12), /* MUBeamformee */
             syntax: 16,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(36939, 12), /* MUBeamformer */
             syntax: 16,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(91140, 10), /* MaxMPDULen */
             syntax: 1295,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(91280, 10), /* NonTIMMode */
             syntax: 16,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(95137, 8), /* PV1Frame */
             syntax: 16,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(89008, 11), /* PageSlicing */
             syntax: 16,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(86481, 12), /* RAWOperation */
             syntax: 16,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(95305, 8), /* RxMCSNSS */
             syntax: 692,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(96291, 7), /* S1GLong */
             syntax: 16,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(36969, 12), /* SUBeamformee */
             syntax: 16,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(36999, 12), /* SUBeamformer */
             syntax: 16,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(89679, 11), /* TWTGrouping */
             syntax: 16,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(37059, 12), /* TWTRequestor */
             syntax: 16,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(37089, 12), /* TWTResponder */
             syntax: 16,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(80979, 14), /* TravelingPilot */
             syntax: 16,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(95465, 8), /* TxMCSNSS */
             syntax: 692,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(3578, 23), /* AnticipatedChannelUsage */
             syntax: 16,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(27094, 18), /* Beamformee80orLess */
             syntax: 16,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(28285, 17), /* BeamformeeAbove80 */
             syntax: 16,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(41347, 7), /* DLOFDMA */
             syntax: 16,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(52642, 5), /* HE160 */
             syntax: 16,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(50360, 6), /* HE8080 */
             syntax: 16,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(50384, 6), /* MCSNSS */
             syntax: 1234,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(36939, 12), /* MUBeamformer */
             syntax: 16,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(50408, 6), /* MUEDCA */
             syntax: 16,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(52665, 5), /* MURTS */
             syntax: 16,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(39353, 11), /* MaxDLMUMIMO */
             syntax: 692,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(41344, 10), /* MaxDLOFDMA */
             syntax: 692,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(39382, 11), /* MaxULMUMIMO */
             syntax: 692,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(41372, 10), /* MaxULOFDMA */
             syntax: 692,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(6149, 10), /* MultiBSSID */
             syntax: 16,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(52667, 3), /* RTS */
             syntax: 16,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(36969, 12), /* SUBeamformee */
             syntax: 16,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(36999, 12), /* SUBeamformer */
             syntax: 16,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(7739, 12), /* SpatialReuse */
             syntax: 16,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(37059, 12), /* TWTRequestor */
             syntax: 16,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(37089, 12), /* TWTResponder */
             syntax: 16,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(39385, 8), /* ULMUMIMO */
             syntax: 16,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(41375, 7), /* ULOFDMA */
             syntax: 16,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(3578, 23), /* AnticipatedChannelUsage */
             syntax: 16,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(27094, 18), /* Beamformee80orLess */
             syntax: 16,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(28285, 17), /* BeamformeeAbove80 */
             syntax: 16,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(41347, 7), /* DLOFDMA */
             syntax: 16,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(52642, 5), /* HE160 */
             syntax: 16,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(50360, 6), /* HE8080 */
             syntax: 16,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(50384, 6), /* MCSNSS */
             syntax: 1234,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(36939, 12), /* MUBeamformer */
             syntax: 16,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(50408, 6), /* MUEDCA */
             syntax: 16,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(52665, 5), /* MURTS */
             syntax: 16,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(39353, 11), /* MaxDLMUMIMO */
             syntax: 692,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(41344, 10), /* MaxDLOFDMA */
             syntax: 692,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(39382, 11), /* MaxULMUMIMO */
             syntax: 692,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(41372, 10), /* MaxULOFDMA */
             syntax: 692,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(6149, 10), /* MultiBSSID */
             syntax: 16,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(52667, 3), /* RTS */
             syntax: 16,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(36969, 12), /* SUBeamformee */
             syntax: 16,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(36999, 12), /* SUBeamformer */
             syntax: 16,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(7739, 12), /* SpatialReuse */
             syntax: 16,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(37059, 12), /* TWTRequestor */
             syntax: 16,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(37089, 12), /* TWTResponder */
             syntax: 16,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(39385, 8), /* ULMUMIMO */
             syntax: 16,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(41375, 7), /* ULOFDMA */
             syntax: 16,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(29084, 34), /* EMLMRFreqSeparationNumberOfEntries */
             syntax: 0,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(85257, 12), /* EMLMRSupport */
             syntax: 16,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(29118, 34), /* EMLSRFreqSeparationNumberOfEntries */
             syntax: 0,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(85281, 12), /* EMLSRSupport */
             syntax: 16,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(30491, 33), /* NSTRFreqSeparationNumberOfEntries */
             syntax: 0,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(88865, 11), /* NSTRSupport */
             syntax: 16,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(30492, 32), /* STRFreqSeparationNumberOfEntries */
             syntax: 0,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(88866, 10), /* STRSupport */
             syntax: 16,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(58206, 21), /* TIDLinkMapNegotiation */
             syntax: 16,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(203, 14), /* FreqSeparation */
             syntax: 1302,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(98315, 4), /* RUID */
             syntax: 352,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(203, 14), /* FreqSeparation */
             syntax: 1302,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(98315, 4), /* RUID */
             syntax: 352,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(203, 14), /* FreqSeparation */
             syntax: 1302,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(98315, 4), /* RUID */
             syntax: 352,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(203, 14), /* FreqSeparation */
             syntax: 1302,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(98315, 4), /* RUID */
             syntax: 352,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(29084, 34), /* EMLMRFreqSeparationNumberOfEntries */
             syntax: 0,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(85257, 12), /* EMLMRSupport */
             syntax: 16,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(29118, 34), /* EMLSRFreqSeparationNumberOfEntries */
             syntax: 0,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(85281, 12), /* EMLSRSupport */
             syntax: 16,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(30491, 33), /* NSTRFreqSeparationNumberOfEntries */
             syntax: 0,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(88865, 11), /* NSTRSupport */
             syntax: 16,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(30492, 32), /* STRFreqSeparationNumberOfEntries */
             syntax: 0,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(88866, 10), /* STRSupport */
             syntax: 16,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(58206, 21), /* TIDLinkMapNegotiation */
             syntax: 16,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(203, 14), /* FreqSeparation */
             syntax: 1302,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(98315, 4), /* RUID */
             syntax: 352,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(203, 14), /* FreqSeparation */
             syntax: 1302,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(98315, 4), /* RUID */
             syntax: 352,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(203, 14), /* FreqSeparation */
             syntax: 1302,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(98315, 4), /* RUID */
             syntax: 352,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(203, 14), /* FreqSeparation */
             syntax: 1302,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(98315, 4), /* RUID */
             syntax: 352,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(85, 7), /* Channel */
             syntax: 692,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             ..PARAM
         },
         Parameter {
             name: s(71, 5), /* Class */
             syntax: 692,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             ..PARAM
         },
         Parameter {
             name: s(10992, 9), /* TimeStamp */
             syntax: 10,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             ..PARAM
         },
         Parameter {
             name: s(67419, 18), /* TransmitPowerLimit */
             syntax: 1278,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(52486, 7), /* TxPower */
             syntax: 1270,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             ..PARAM
         },
         Parameter {
             name: s(56368, 11), /* ChannelList */
             syntax: 1256,
             access: Access::ReadWrite,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(3773, 6), /* Enable */
             syntax: 26,
             access: Access::ReadWrite,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(69, 7), /* OpClass */
             syntax: 692,
             access: Access::ReadWrite,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(77264, 15), /* RadarDetections */
             syntax: 1303,
             status: Status::Deprecated,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(85113, 12), /* DFSDwellTime */
             syntax: 21,
             access: Access::ReadWrite,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, true),
             ..PARAM
         },
@@ -8631,7 +8631,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(85116, 9), /* DwellTime */
             syntax: 21,
             access: Access::ReadWrite,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, true),
             ..PARAM
         },
@@ -8639,21 +8639,21 @@ pub(crate) static GROUP: Group = Group {
             name: s(94769, 8), /* HomeTime */
             syntax: 21,
             access: Access::ReadWrite,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(34263, 31), /* OpClass.{i}.Channel.{i}.Channel */
             syntax: 692,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
             name: s(45000, 26), /* OpClass.{i}.OperatingClass */
             syntax: 692,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, true),
             ..PARAM
         },
@@ -8661,217 +8661,217 @@ pub(crate) static GROUP: Group = Group {
             name: s(4961, 4), /* SSID */
             syntax: 3,
             access: Access::ReadWrite,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(27040, 36), /* ScanResult.{i}.AggregateScanDuration */
             syntax: 21,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(11818, 54), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.Channel */
             syntax: 692,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(6517, 71), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.BSSColor */
             syntax: 1304,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(7416, 68), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.BSSID */
             syntax: 188,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(3035, 84), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.BSSLoadElementPresent */
             syntax: 16,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(2614, 85), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.BasicDataTransferRates */
             syntax: 219,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(5420, 75), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.BeaconPeriod */
             syntax: 1188,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(4421, 79), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.ChannelBandwidth */
             syntax: 3,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(3861, 81), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.ChannelUtilization */
             syntax: 692,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(6013, 73), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.DTIMPeriod */
             syntax: 1188,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(4811, 77), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.EncryptionMode */
             syntax: 1189,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(5194, 76), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.MLDMACAddress */
             syntax: 188,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(6086, 73), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.MultiBSSID */
             syntax: 16,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(3942, 81), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.OperatingStandards */
             syntax: 1194,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(4888, 77), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.ReportingBSSID */
             syntax: 188,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(7752, 67), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.SSID */
             syntax: 3,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(3698, 82), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.SecurityModeEnabled */
             syntax: 1196,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(4965, 77), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.SignalStrength */
             syntax: 1237,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(5495, 75), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.StationCount */
             syntax: 0,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(1833, 89), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.SupportedDataTransferRates */
             syntax: 219,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(5570, 75), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.SupportedNSS */
             syntax: 0,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(4023, 81), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.SupportedStandards */
             syntax: 1197,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(12764, 52), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.Noise */
             syntax: 692,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(10271, 57), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.ScanStatus */
             syntax: 1305,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(10945, 56), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.TimeStamp */
             syntax: 10,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(9814, 58), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.Utilization */
             syntax: 692,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(16472, 45), /* ScanResult.{i}.OpClassScan.{i}.OperatingClass */
             syntax: 692,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(52141, 23), /* ScanResult.{i}.ScanType */
             syntax: 16,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(49982, 24), /* ScanResult.{i}.TimeStamp */
             syntax: 10,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(2491, 6), /* Status */
             syntax: 1306,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -8879,7 +8879,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(85113, 12), /* DFSDwellTime */
             syntax: 21,
             access: Access::ReadWrite,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, true),
             ..PARAM
         },
@@ -8887,7 +8887,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(85116, 9), /* DwellTime */
             syntax: 21,
             access: Access::ReadWrite,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, true),
             ..PARAM
         },
@@ -8895,7 +8895,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(94769, 8), /* HomeTime */
             syntax: 21,
             access: Access::ReadWrite,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -8903,675 +8903,675 @@ pub(crate) static GROUP: Group = Group {
             name: s(4961, 4), /* SSID */
             syntax: 3,
             access: Access::ReadWrite,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(27040, 36), /* ScanResult.{i}.AggregateScanDuration */
             syntax: 21,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(11818, 54), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.Channel */
             syntax: 692,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(6517, 71), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.BSSColor */
             syntax: 1304,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(7416, 68), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.BSSID */
             syntax: 188,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(3035, 84), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.BSSLoadElementPresent */
             syntax: 16,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(2614, 85), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.BasicDataTransferRates */
             syntax: 219,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(5420, 75), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.BeaconPeriod */
             syntax: 1188,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(4421, 79), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.ChannelBandwidth */
             syntax: 3,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(3861, 81), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.ChannelUtilization */
             syntax: 692,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(6013, 73), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.DTIMPeriod */
             syntax: 1188,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(4811, 77), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.EncryptionMode */
             syntax: 1189,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(5194, 76), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.MLDMACAddress */
             syntax: 188,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(6086, 73), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.MultiBSSID */
             syntax: 16,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(3942, 81), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.OperatingStandards */
             syntax: 1194,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(4888, 77), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.ReportingBSSID */
             syntax: 188,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(7752, 67), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.SSID */
             syntax: 3,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(3698, 82), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.SecurityModeEnabled */
             syntax: 1196,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(4965, 77), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.SignalStrength */
             syntax: 1237,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(5495, 75), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.StationCount */
             syntax: 0,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(1833, 89), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.SupportedDataTransferRates */
             syntax: 219,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(5570, 75), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.SupportedNSS */
             syntax: 0,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(4023, 81), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.SupportedStandards */
             syntax: 1197,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(12764, 52), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.Noise */
             syntax: 692,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(10271, 57), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.ScanStatus */
             syntax: 1305,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(10945, 56), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.TimeStamp */
             syntax: 10,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(9814, 58), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.Utilization */
             syntax: 692,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(16472, 45), /* ScanResult.{i}.OpClassScan.{i}.OperatingClass */
             syntax: 692,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(52141, 23), /* ScanResult.{i}.ScanType */
             syntax: 16,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(49982, 24), /* ScanResult.{i}.TimeStamp */
             syntax: 10,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(2491, 6), /* Status */
             syntax: 1269,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(56368, 11), /* ChannelList */
             syntax: 1256,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(69, 7), /* OpClass */
             syntax: 692,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(5179, 10), /* Preference */
             syntax: 1277,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(91530, 10), /* ReasonCode */
             syntax: 1277,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(96822, 6), /* Impact */
             syntax: 312,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(76589, 15), /* MinimumInterval */
             syntax: 28,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(91320, 10), /* OnBootOnly */
             syntax: 16,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(21384, 30), /* OpClassChannelsNumberOfEntries */
             syntax: 0,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(56368, 11), /* ChannelList */
             syntax: 1256,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(69, 7), /* OpClass */
             syntax: 692,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(27055, 21), /* AggregateScanDuration */
             syntax: 21,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(45026, 26), /* OpClassScanNumberOfEntries */
             syntax: 0,
-            version: v(2, 14, 0),
+            version: v(14, 0),
             ..PARAM
         },
         Parameter {
             name: s(52156, 8), /* ScanType */
             syntax: 16,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(10992, 9), /* TimeStamp */
             syntax: 10,
-            version: v(2, 14, 0),
+            version: v(14, 0),
             ..PARAM
         },
         Parameter {
             name: s(43934, 26), /* ChannelScanNumberOfEntries */
             syntax: 0,
-            version: v(2, 14, 0),
+            version: v(14, 0),
             ..PARAM
         },
         Parameter {
             name: s(1529, 14), /* OperatingClass */
             syntax: 692,
-            version: v(2, 14, 0),
+            version: v(14, 0),
             ..PARAM
         },
         Parameter {
             name: s(85, 7), /* Channel */
             syntax: 692,
-            version: v(2, 14, 0),
+            version: v(14, 0),
             ..PARAM
         },
         Parameter {
             name: s(44974, 26), /* NeighborBSSNumberOfEntries */
             syntax: 0,
-            version: v(2, 14, 0),
+            version: v(14, 0),
             ..PARAM
         },
         Parameter {
             name: s(12811, 5), /* Noise */
             syntax: 692,
-            version: v(2, 14, 0),
+            version: v(14, 0),
             ..PARAM
         },
         Parameter {
             name: s(10318, 10), /* ScanStatus */
             syntax: 1305,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(10992, 9), /* TimeStamp */
             syntax: 10,
-            version: v(2, 14, 0),
+            version: v(14, 0),
             ..PARAM
         },
         Parameter {
             name: s(3931, 11), /* Utilization */
             syntax: 692,
-            version: v(2, 14, 0),
+            version: v(14, 0),
             ..PARAM
         },
         Parameter {
             name: s(6580, 8), /* BSSColor */
             syntax: 1304,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(4960, 5), /* BSSID */
             syntax: 188,
-            version: v(2, 14, 0),
+            version: v(14, 0),
             ..PARAM
         },
         Parameter {
             name: s(3098, 21), /* BSSLoadElementPresent */
             syntax: 16,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(4484, 16), /* ChannelBandwidth */
             syntax: 3,
-            version: v(2, 14, 0),
+            version: v(14, 0),
             ..PARAM
         },
         Parameter {
             name: s(3924, 18), /* ChannelUtilization */
             syntax: 692,
-            version: v(2, 14, 0),
+            version: v(14, 0),
             ..PARAM
         },
         Parameter {
             name: s(5257, 13), /* MLDMACAddress */
             syntax: 188,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(6149, 10), /* MultiBSSID */
             syntax: 16,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(4951, 14), /* ReportingBSSID */
             syntax: 188,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(4961, 4), /* SSID */
             syntax: 3,
-            version: v(2, 14, 0),
+            version: v(14, 0),
             ..PARAM
         },
         Parameter {
             name: s(5028, 14), /* SignalStrength */
             syntax: 1237,
-            version: v(2, 14, 0),
+            version: v(14, 0),
             ..PARAM
         },
         Parameter {
             name: s(5558, 12), /* StationCount */
             syntax: 0,
-            version: v(2, 14, 0),
+            version: v(14, 0),
             ..PARAM
         },
         Parameter {
             name: s(6580, 8), /* BSSColor */
             syntax: 0,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(32107, 32), /* HESIGASpatialReuseValue15Allowed */
             syntax: 16,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(42760, 27), /* NeighborBSSColorInUseBitmap */
             syntax: 333,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(57072, 21), /* NonSRGOBSSPDMaxOffset */
             syntax: 0,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(69628, 17), /* NonSRGOffsetValid */
             syntax: 16,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(83181, 13), /* PSRDisallowed */
             syntax: 16,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(76934, 15), /* PartialBSSColor */
             syntax: 0,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(70325, 17), /* SRGBSSColorBitmap */
             syntax: 333,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(63373, 19), /* SRGInformationValid */
             syntax: 16,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(57075, 18), /* SRGOBSSPDMaxOffset */
             syntax: 0,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(67023, 18), /* SRGOBSSPDMinOffset */
             syntax: 0,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(57744, 21), /* SRGPartialBSSIDBitmap */
             syntax: 333,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(85, 7), /* Channel */
             syntax: 692,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(5260, 10), /* MACAddress */
             syntax: 188,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             ..PARAM
         },
         Parameter {
             name: s(1529, 14), /* OperatingClass */
             syntax: 692,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(5028, 14), /* SignalStrength */
             syntax: 1237,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             ..PARAM
         },
         Parameter {
             name: s(55194, 11), /* AlwaysMatch */
             syntax: 16,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(1722, 2), /* ID */
             syntax: 0,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(69730, 6), /* Output */
             syntax: 1246,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(38252, 10), /* Precedence */
             syntax: 1247,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(4961, 4), /* SSID */
             syntax: 31,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(8394, 3), /* VID */
             syntax: 1248,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(3773, 6), /* Enable */
             syntax: 16,
             access: Access::ReadWrite,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(2491, 6), /* Status */
             syntax: 1307,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(64449, 18), /* AffiliatedbSTAList */
             syntax: 869,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(4960, 5), /* BSSID */
             syntax: 188,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(5257, 13), /* MLDMACAddress */
             syntax: 188,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(85245, 12), /* EMLMREnabled */
             syntax: 16,
             access: Access::ReadWrite,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(85269, 12), /* EMLSREnabled */
             syntax: 16,
             access: Access::ReadWrite,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(88854, 11), /* NSTREnabled */
             syntax: 16,
             access: Access::ReadWrite,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(88855, 10), /* STREnabled */
             syntax: 16,
             access: Access::ReadWrite,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(58206, 21), /* TIDLinkMapNegotiation */
             syntax: 16,
             access: Access::ReadWrite,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(87699, 11), /* BTMAttempts */
             syntax: 144,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(87710, 11), /* BTMFailures */
             syntax: 144,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(67877, 17), /* BTMQueryResponses */
             syntax: 144,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(84741, 12), /* BTMSuccesses */
             syntax: 144,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(67911, 17), /* BlacklistAttempts */
             syntax: 144,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(67928, 17), /* BlacklistFailures */
             syntax: 144,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(64665, 18), /* BlacklistSuccesses */
             syntax: 144,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(57051, 21), /* NoCandidateAPFailures */
             syntax: 144,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(20155, 18), /* BackhaulMACAddress */
             syntax: 188,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
             name: s(25330, 14), /* bSTAMACAddress */
             syntax: 188,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, true),
             ..PARAM
         },
@@ -9579,7 +9579,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -9587,7 +9587,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -9595,26 +9595,26 @@ pub(crate) static GROUP: Group = Group {
             name: s(96750, 6), /* DPPURI */
             syntax: 1308,
             access: Access::ReadWrite,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(59507, 11), /* AKMsAllowed */
             syntax: 1240,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(49914, 20), /* AdvertisementEnabled */
             syntax: 16,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -9622,84 +9622,84 @@ pub(crate) static GROUP: Group = Group {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(4491, 4), /* Band */
             syntax: 1309,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(3773, 6), /* Enable */
             syntax: 16,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(94753, 8), /* HaulType */
             syntax: 1243,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(93062, 9), /* MFPConfig */
             syntax: 1244,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(79901, 14), /* MobilityDomain */
             syntax: 188,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(4961, 4), /* SSID */
             syntax: 31,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
             name: s(53916, 13), /* SuiteSelector */
             syntax: 336,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(38248, 4), /* Type */
             syntax: 3,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(4960, 5), /* BSSID */
             syntax: 869,
             access: Access::ReadWrite,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(90330, 10), /* BlockedSTA */
             syntax: 188,
             access: Access::ReadWrite,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
             name: s(52164, 23), /* ScheduleNumberOfEntries */
             syntax: 0,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -9707,7 +9707,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -9715,7 +9715,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(15973, 3), /* Day */
             syntax: 534,
             access: Access::ReadWrite,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::Normal, true),
             ..PARAM
         },
@@ -9723,7 +9723,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(27068, 8), /* Duration */
             syntax: 4,
             access: Access::ReadWrite,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::Normal, true),
             ..PARAM
         },
@@ -9731,7 +9731,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(30680, 9), /* StartTime */
             syntax: 535,
             access: Access::ReadWrite,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::Normal, true),
             ..PARAM
         },
@@ -9779,21 +9779,21 @@ pub(crate) static GROUP: Group = Group {
         Parameter {
             name: s(78235, 14), /* AccessCategory */
             syntax: 1200,
-            version: v(2, 8, 0),
+            version: v(8, 0),
             ..PARAM
         },
         Parameter {
             name: s(92432, 9), /* AckPolicy */
             syntax: 16,
             access: Access::ReadWrite,
-            version: v(2, 8, 0),
+            version: v(8, 0),
             ..PARAM
         },
         Parameter {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
-            version: v(2, 8, 0),
+            version: v(8, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -9801,7 +9801,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
-            version: v(2, 8, 0),
+            version: v(8, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -9809,74 +9809,74 @@ pub(crate) static GROUP: Group = Group {
             name: s(47107, 25), /* OutQLenHistogramIntervals */
             syntax: 128,
             access: Access::ReadWrite,
-            version: v(2, 8, 0),
+            version: v(8, 0),
             ..PARAM
         },
         Parameter {
             name: s(36201, 30), /* OutQLenHistogramSampleInterval */
             syntax: 28,
             access: Access::ReadWrite,
-            version: v(2, 8, 0),
+            version: v(8, 0),
             ..PARAM
         },
         Parameter {
             name: s(19258, 13), /* BytesReceived */
             syntax: 38,
-            version: v(2, 8, 0),
+            version: v(8, 0),
             ..PARAM
         },
         Parameter {
             name: s(24224, 9), /* BytesSent */
             syntax: 38,
-            version: v(2, 8, 0),
+            version: v(8, 0),
             ..PARAM
         },
         Parameter {
             name: s(25137, 22), /* DiscardPacketsReceived */
             syntax: 39,
-            version: v(2, 8, 0),
+            version: v(8, 0),
             ..PARAM
         },
         Parameter {
             name: s(30572, 18), /* DiscardPacketsSent */
             syntax: 39,
-            version: v(2, 8, 0),
+            version: v(8, 0),
             ..PARAM
         },
         Parameter {
             name: s(28148, 14), /* ErrorsReceived */
             syntax: 39,
-            version: v(2, 8, 0),
+            version: v(8, 0),
             ..PARAM
         },
         Parameter {
             name: s(23957, 10), /* ErrorsSent */
             syntax: 39,
-            version: v(2, 8, 0),
+            version: v(8, 0),
             ..PARAM
         },
         Parameter {
             name: s(36201, 16), /* OutQLenHistogram */
             syntax: 128,
-            version: v(2, 8, 0),
+            version: v(8, 0),
             ..PARAM
         },
         Parameter {
             name: s(17412, 15), /* PacketsReceived */
             syntax: 37,
-            version: v(2, 8, 0),
+            version: v(8, 0),
             ..PARAM
         },
         Parameter {
             name: s(22423, 11), /* PacketsSent */
             syntax: 37,
-            version: v(2, 8, 0),
+            version: v(8, 0),
             ..PARAM
         },
         Parameter {
             name: s(65355, 12), /* RetransCount */
             syntax: 39,
-            version: v(2, 8, 0),
+            version: v(8, 0),
             ..PARAM
         },
         Parameter {
@@ -9932,7 +9932,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(93062, 9), /* MFPConfig */
             syntax: 1219,
             access: Access::ReadWrite,
-            version: v(2, 11, 0),
+            version: v(11, 0),
             ..PARAM
         },
         Parameter {
@@ -9951,7 +9951,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(83532, 13), /* SAEPassphrase */
             syntax: 562,
             access: Access::ReadWrite,
-            version: v(2, 13, 0),
+            version: v(13, 0),
             ..PARAM
         },
         Parameter {
@@ -10008,152 +10008,152 @@ pub(crate) static GROUP: Group = Group {
             name: s(95129, 3), /* PIN */
             syntax: 1228,
             access: Access::ReadWrite,
-            version: v(2, 11, 0),
+            version: v(11, 0),
             ..PARAM
         },
         Parameter {
             name: s(2491, 6), /* Status */
             syntax: 1315,
-            version: v(2, 11, 0),
+            version: v(11, 0),
             ..PARAM
         },
         Parameter {
             name: s(19295, 7), /* Version */
             syntax: 3,
-            version: v(2, 11, 0),
+            version: v(11, 0),
             ..PARAM
         },
         Parameter {
             name: s(72154, 16), /* DiagnosticsState */
             syntax: 311,
             access: Access::ReadWrite,
-            version: v(2, 7, 0),
+            version: v(7, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(25027, 21), /* ResultNumberOfEntries */
             syntax: 0,
-            version: v(2, 7, 0),
+            version: v(7, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(4960, 5), /* BSSID */
             syntax: 188,
-            version: v(2, 7, 0),
+            version: v(7, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(2677, 22), /* BasicDataTransferRates */
             syntax: 219,
-            version: v(2, 7, 0),
+            version: v(7, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(5483, 12), /* BeaconPeriod */
             syntax: 1188,
-            version: v(2, 7, 0),
+            version: v(7, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(85, 7), /* Channel */
             syntax: 898,
-            version: v(2, 7, 0),
+            version: v(7, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(6076, 10), /* DTIMPeriod */
             syntax: 1188,
-            version: v(2, 7, 0),
+            version: v(7, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(4874, 14), /* EncryptionMode */
             syntax: 1189,
-            version: v(2, 7, 0),
+            version: v(7, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(3769, 4), /* Mode */
             syntax: 1190,
-            version: v(2, 7, 0),
+            version: v(7, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(12811, 5), /* Noise */
             syntax: 1191,
-            version: v(2, 7, 0),
+            version: v(7, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(27015, 25), /* OperatingChannelBandwidth */
             syntax: 1192,
-            version: v(2, 7, 0),
+            version: v(7, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(30799, 22), /* OperatingFrequencyBand */
             syntax: 1193,
-            version: v(2, 7, 0),
+            version: v(7, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(4005, 18), /* OperatingStandards */
             syntax: 1194,
-            version: v(2, 7, 0),
+            version: v(7, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(44, 5), /* Radio */
             syntax: 1195,
-            version: v(2, 7, 0),
+            version: v(7, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(4961, 4), /* SSID */
             syntax: 335,
-            version: v(2, 7, 0),
+            version: v(7, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(3761, 19), /* SecurityModeEnabled */
             syntax: 1196,
-            version: v(2, 7, 0),
+            version: v(7, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(5028, 14), /* SignalStrength */
             syntax: 1191,
-            version: v(2, 7, 0),
+            version: v(7, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(1896, 26), /* SupportedDataTransferRates */
             syntax: 219,
-            version: v(2, 7, 0),
+            version: v(7, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(4086, 18), /* SupportedStandards */
             syntax: 1197,
-            version: v(2, 7, 0),
+            version: v(7, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -10192,41 +10192,41 @@ pub(crate) static GROUP: Group = Group {
             name: s(53005, 22), /* BasicDataTransmitRates */
             syntax: 128,
             access: Access::ReadWrite,
-            version: v(2, 8, 0),
+            version: v(8, 0),
             ..PARAM
         },
         Parameter {
             name: s(5483, 12), /* BeaconPeriod */
             syntax: 21,
             access: Access::ReadWrite,
-            version: v(2, 8, 0),
+            version: v(8, 0),
             ..PARAM
         },
         Parameter {
             name: s(92549, 9), /* CCAReport */
             syntax: 1231,
-            version: v(2, 8, 0),
+            version: v(8, 0),
             ..PARAM
         },
         Parameter {
             name: s(90400, 10), /* CCARequest */
             syntax: 1316,
             access: Access::ReadWrite,
-            version: v(2, 8, 0),
+            version: v(8, 0),
             ..PARAM
         },
         Parameter {
             name: s(50692, 23), /* CenterFrequencySegment0 */
             syntax: 0,
             access: Access::ReadWrite,
-            version: v(2, 14, 0),
+            version: v(14, 0),
             ..PARAM
         },
         Parameter {
             name: s(50715, 23), /* CenterFrequencySegment1 */
             syntax: 0,
             access: Access::ReadWrite,
-            version: v(2, 14, 0),
+            version: v(14, 0),
             ..PARAM
         },
         Parameter {
@@ -10238,14 +10238,14 @@ pub(crate) static GROUP: Group = Group {
         Parameter {
             name: s(68115, 17), /* ChannelLastChange */
             syntax: 28,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(43908, 26), /* ChannelLastSelectionReason */
             syntax: 1317,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             ..PARAM
         },
         Parameter {
@@ -10257,14 +10257,14 @@ pub(crate) static GROUP: Group = Group {
         Parameter {
             name: s(31147, 32), /* CurrentOperatingChannelBandwidth */
             syntax: 1318,
-            version: v(2, 11, 0),
+            version: v(11, 0),
             ..PARAM
         },
         Parameter {
             name: s(6076, 10), /* DTIMPeriod */
             syntax: 1188,
             access: Access::ReadWrite,
-            version: v(2, 8, 0),
+            version: v(8, 0),
             ..PARAM
         },
         Parameter {
@@ -10277,7 +10277,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(92720, 9), /* EnableRRM */
             syntax: 16,
             access: Access::ReadWrite,
-            version: v(2, 14, 0),
+            version: v(14, 0),
             ..PARAM
         },
         Parameter {
@@ -10289,14 +10289,14 @@ pub(crate) static GROUP: Group = Group {
         Parameter {
             name: s(75899, 15), /* FirmwareVersion */
             syntax: 31,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             ..PARAM
         },
         Parameter {
             name: s(53863, 22), /* FragmentationThreshold */
             syntax: 1320,
             access: Access::ReadWrite,
-            version: v(2, 8, 0),
+            version: v(8, 0),
             ..PARAM
         },
         Parameter {
@@ -10326,7 +10326,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(79691, 14), /* LongRetryLimit */
             syntax: 0,
             access: Access::ReadWrite,
-            version: v(2, 8, 0),
+            version: v(8, 0),
             ..PARAM
         },
         Parameter {
@@ -10345,7 +10345,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(59718, 20), /* ManagementPacketRate */
             syntax: 1236,
             access: Access::ReadWrite,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             ..PARAM
         },
         Parameter {
@@ -10356,13 +10356,13 @@ pub(crate) static GROUP: Group = Group {
         Parameter {
             name: s(49430, 24), /* MaxSupportedAssociations */
             syntax: 19,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             ..PARAM
         },
         Parameter {
             name: s(69390, 17), /* MaxSupportedSSIDs */
             syntax: 19,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             ..PARAM
         },
         Parameter {
@@ -10392,14 +10392,14 @@ pub(crate) static GROUP: Group = Group {
             name: s(40794, 28), /* OperationalDataTransmitRates */
             syntax: 128,
             access: Access::ReadWrite,
-            version: v(2, 8, 0),
+            version: v(8, 0),
             ..PARAM
         },
         Parameter {
             name: s(51773, 23), /* PacketAggregationEnable */
             syntax: 16,
             access: Access::ReadWrite,
-            version: v(2, 8, 0),
+            version: v(8, 0),
             ..PARAM
         },
         Parameter {
@@ -10411,27 +10411,27 @@ pub(crate) static GROUP: Group = Group {
             name: s(86361, 12), /* PreambleType */
             syntax: 1325,
             access: Access::ReadWrite,
-            version: v(2, 8, 0),
+            version: v(8, 0),
             ..PARAM
         },
         Parameter {
             name: s(66573, 18), /* RPIHistogramReport */
             syntax: 1326,
-            version: v(2, 8, 0),
+            version: v(8, 0),
             ..PARAM
         },
         Parameter {
             name: s(63088, 19), /* RPIHistogramRequest */
             syntax: 1316,
             access: Access::ReadWrite,
-            version: v(2, 8, 0),
+            version: v(8, 0),
             ..PARAM
         },
         Parameter {
             name: s(86529, 12), /* RTSThreshold */
             syntax: 1320,
             access: Access::ReadWrite,
-            version: v(2, 8, 0),
+            version: v(8, 0),
             ..PARAM
         },
         Parameter {
@@ -10444,7 +10444,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(79695, 10), /* RetryLimit */
             syntax: 49,
             access: Access::ReadWrite,
-            version: v(2, 8, 0),
+            version: v(8, 0),
             ..PARAM
         },
         Parameter {
@@ -10455,7 +10455,7 @@ pub(crate) static GROUP: Group = Group {
         Parameter {
             name: s(45598, 26), /* SupportedDataTransmitRates */
             syntax: 128,
-            version: v(2, 8, 0),
+            version: v(8, 0),
             ..PARAM
         },
         Parameter {
@@ -10466,7 +10466,7 @@ pub(crate) static GROUP: Group = Group {
         Parameter {
             name: s(28232, 35), /* SupportedOperatingChannelBandwidths */
             syntax: 1329,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             ..PARAM
         },
         Parameter {
@@ -10494,7 +10494,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(85113, 12), /* DFSDwellTime */
             syntax: 21,
             access: Access::ReadWrite,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, true),
             ..PARAM
         },
@@ -10502,7 +10502,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(85116, 9), /* DwellTime */
             syntax: 21,
             access: Access::ReadWrite,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, true),
             ..PARAM
         },
@@ -10510,21 +10510,21 @@ pub(crate) static GROUP: Group = Group {
             name: s(94769, 8), /* HomeTime */
             syntax: 21,
             access: Access::ReadWrite,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(34263, 31), /* OpClass.{i}.Channel.{i}.Channel */
             syntax: 692,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
             name: s(45000, 26), /* OpClass.{i}.OperatingClass */
             syntax: 692,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, true),
             ..PARAM
         },
@@ -10532,217 +10532,217 @@ pub(crate) static GROUP: Group = Group {
             name: s(4961, 4), /* SSID */
             syntax: 3,
             access: Access::ReadWrite,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(27040, 36), /* ScanResult.{i}.AggregateScanDuration */
             syntax: 21,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(11818, 54), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.Channel */
             syntax: 692,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(6517, 71), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.BSSColor */
             syntax: 1304,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(7416, 68), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.BSSID */
             syntax: 188,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(3035, 84), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.BSSLoadElementPresent */
             syntax: 16,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(2614, 85), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.BasicDataTransferRates */
             syntax: 219,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(5420, 75), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.BeaconPeriod */
             syntax: 1188,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(4421, 79), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.ChannelBandwidth */
             syntax: 3,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(3861, 81), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.ChannelUtilization */
             syntax: 692,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(6013, 73), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.DTIMPeriod */
             syntax: 1188,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(4811, 77), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.EncryptionMode */
             syntax: 1189,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(5194, 76), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.MLDMACAddress */
             syntax: 188,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(6086, 73), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.MultiBSSID */
             syntax: 16,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(3942, 81), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.OperatingStandards */
             syntax: 1194,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(4888, 77), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.ReportingBSSID */
             syntax: 188,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(7752, 67), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.SSID */
             syntax: 3,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(3698, 82), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.SecurityModeEnabled */
             syntax: 1196,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(4965, 77), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.SignalStrength */
             syntax: 1237,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(5495, 75), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.StationCount */
             syntax: 0,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(1833, 89), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.SupportedDataTransferRates */
             syntax: 219,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(5570, 75), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.SupportedNSS */
             syntax: 0,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(4023, 81), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.SupportedStandards */
             syntax: 1197,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(12764, 52), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.Noise */
             syntax: 692,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(10271, 57), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.ScanStatus */
             syntax: 1305,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(10945, 56), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.TimeStamp */
             syntax: 10,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(9814, 58), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.Utilization */
             syntax: 692,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(16472, 45), /* ScanResult.{i}.OpClassScan.{i}.OperatingClass */
             syntax: 692,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(52141, 23), /* ScanResult.{i}.ScanType */
             syntax: 16,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(49982, 24), /* ScanResult.{i}.TimeStamp */
             syntax: 10,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(2491, 6), /* Status */
             syntax: 1306,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -10750,7 +10750,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(85113, 12), /* DFSDwellTime */
             syntax: 21,
             access: Access::ReadWrite,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, true),
             ..PARAM
         },
@@ -10758,7 +10758,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(85116, 9), /* DwellTime */
             syntax: 21,
             access: Access::ReadWrite,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, true),
             ..PARAM
         },
@@ -10766,7 +10766,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(94769, 8), /* HomeTime */
             syntax: 21,
             access: Access::ReadWrite,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -10774,217 +10774,217 @@ pub(crate) static GROUP: Group = Group {
             name: s(4961, 4), /* SSID */
             syntax: 3,
             access: Access::ReadWrite,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(27040, 36), /* ScanResult.{i}.AggregateScanDuration */
             syntax: 21,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(11818, 54), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.Channel */
             syntax: 692,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(6517, 71), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.BSSColor */
             syntax: 1304,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(7416, 68), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.BSSID */
             syntax: 188,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(3035, 84), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.BSSLoadElementPresent */
             syntax: 16,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(2614, 85), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.BasicDataTransferRates */
             syntax: 219,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(5420, 75), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.BeaconPeriod */
             syntax: 1188,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(4421, 79), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.ChannelBandwidth */
             syntax: 3,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(3861, 81), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.ChannelUtilization */
             syntax: 692,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(6013, 73), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.DTIMPeriod */
             syntax: 1188,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(4811, 77), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.EncryptionMode */
             syntax: 1189,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(5194, 76), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.MLDMACAddress */
             syntax: 188,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(6086, 73), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.MultiBSSID */
             syntax: 16,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(3942, 81), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.OperatingStandards */
             syntax: 1194,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(4888, 77), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.ReportingBSSID */
             syntax: 188,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(7752, 67), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.SSID */
             syntax: 3,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(3698, 82), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.SecurityModeEnabled */
             syntax: 1196,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(4965, 77), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.SignalStrength */
             syntax: 1237,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(5495, 75), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.StationCount */
             syntax: 0,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(1833, 89), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.SupportedDataTransferRates */
             syntax: 219,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(5570, 75), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.SupportedNSS */
             syntax: 0,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(4023, 81), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.NeighborBSS.{i}.SupportedStandards */
             syntax: 1197,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(12764, 52), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.Noise */
             syntax: 692,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(10271, 57), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.ScanStatus */
             syntax: 1305,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(10945, 56), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.TimeStamp */
             syntax: 10,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(9814, 58), /* ScanResult.{i}.OpClassScan.{i}.ChannelScan.{i}.Utilization */
             syntax: 692,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(16472, 45), /* ScanResult.{i}.OpClassScan.{i}.OperatingClass */
             syntax: 692,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(52141, 23), /* ScanResult.{i}.ScanType */
             syntax: 16,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(49982, 24), /* ScanResult.{i}.TimeStamp */
             syntax: 10,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(2491, 6), /* Status */
             syntax: 1269,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -10992,7 +10992,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(85, 7), /* Channel */
             syntax: 0,
             access: Access::ReadWrite,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, true),
             ..PARAM
         },
@@ -11000,7 +11000,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(85116, 9), /* DwellTime */
             syntax: 21,
             access: Access::ReadWrite,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, true),
             ..PARAM
         },
@@ -11008,21 +11008,21 @@ pub(crate) static GROUP: Group = Group {
             name: s(30808, 9), /* Frequency */
             syntax: 1193,
             access: Access::ReadWrite,
-            version: v(2, 16, 0),
+            version: v(16, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
             name: s(92549, 9), /* CCAReport */
             syntax: 1231,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(2491, 6), /* Status */
             syntax: 1331,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -11030,7 +11030,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(85, 7), /* Channel */
             syntax: 0,
             access: Access::ReadWrite,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, true),
             ..PARAM
         },
@@ -11038,7 +11038,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(1529, 14), /* OperatingClass */
             syntax: 692,
             access: Access::ReadWrite,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, true),
             ..PARAM
         },
@@ -11046,7 +11046,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(52302, 9), /* TargetBSS */
             syntax: 188,
             access: Access::ReadWrite,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, true),
             ..PARAM
         },
@@ -11054,59 +11054,59 @@ pub(crate) static GROUP: Group = Group {
             name: s(30451, 7), /* Timeout */
             syntax: 28,
             access: Access::ReadWrite,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
             name: s(12811, 5), /* Noise */
             syntax: 692,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(5028, 14), /* SignalStrength */
             syntax: 1237,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(2491, 6), /* Status */
             syntax: 1298,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(46057, 25), /* AutoDFSChannelChangeCount */
             syntax: 0,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             ..PARAM
         },
         Parameter {
             name: s(37247, 29), /* AutoDynamicChannelChangeCount */
             syntax: 0,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             ..PARAM
         },
         Parameter {
             name: s(37276, 29), /* AutoRefreshChannelChangeCount */
             syntax: 0,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             ..PARAM
         },
         Parameter {
             name: s(37334, 29), /* AutoStartupChannelChangeCount */
             syntax: 0,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             ..PARAM
         },
         Parameter {
             name: s(43830, 26), /* AutoUserChannelChangeCount */
             syntax: 0,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             ..PARAM
         },
         Parameter {
@@ -11124,25 +11124,25 @@ pub(crate) static GROUP: Group = Group {
         Parameter {
             name: s(50646, 23), /* CPacketOtherMACReceived */
             syntax: 144,
-            version: v(2, 14, 0),
+            version: v(14, 0),
             ..PARAM
         },
         Parameter {
             name: s(61473, 19), /* CtsOtherMACReceived */
             syntax: 144,
-            version: v(2, 14, 0),
+            version: v(14, 0),
             ..PARAM
         },
         Parameter {
             name: s(83027, 11), /* CtsReceived */
             syntax: 144,
-            version: v(2, 14, 0),
+            version: v(14, 0),
             ..PARAM
         },
         Parameter {
             name: s(50922, 23), /* DPacketOtherMACReceived */
             syntax: 144,
-            version: v(2, 14, 0),
+            version: v(14, 0),
             ..PARAM
         },
         Parameter {
@@ -11172,61 +11172,61 @@ pub(crate) static GROUP: Group = Group {
         Parameter {
             name: s(82102, 13), /* FCSErrorCount */
             syntax: 0,
-            version: v(2, 7, 0),
+            version: v(7, 0),
             ..PARAM
         },
         Parameter {
             name: s(72522, 16), /* FrameHeaderError */
             syntax: 144,
-            version: v(2, 14, 0),
+            version: v(14, 0),
             ..PARAM
         },
         Parameter {
             name: s(72570, 16), /* GoodPLCPReceived */
             syntax: 144,
-            version: v(2, 14, 0),
+            version: v(14, 0),
             ..PARAM
         },
         Parameter {
             name: s(76229, 15), /* InvalidMACCount */
             syntax: 0,
-            version: v(2, 7, 0),
+            version: v(7, 0),
             ..PARAM
         },
         Parameter {
             name: s(51589, 23), /* MPacketOtherMACReceived */
             syntax: 144,
-            version: v(2, 14, 0),
+            version: v(14, 0),
             ..PARAM
         },
         Parameter {
             name: s(49310, 24), /* ManualChannelChangeCount */
             syntax: 0,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             ..PARAM
         },
         Parameter {
             name: s(83025, 13), /* NoCtsReceived */
             syntax: 144,
-            version: v(2, 14, 0),
+            version: v(14, 0),
             ..PARAM
         },
         Parameter {
             name: s(12811, 5), /* Noise */
             syntax: 137,
-            version: v(2, 8, 0),
+            version: v(8, 0),
             ..PARAM
         },
         Parameter {
             name: s(80153, 14), /* PLCPErrorCount */
             syntax: 0,
-            version: v(2, 7, 0),
+            version: v(7, 0),
             ..PARAM
         },
         Parameter {
             name: s(59998, 20), /* PacketsOtherReceived */
             syntax: 0,
-            version: v(2, 7, 0),
+            version: v(7, 0),
             ..PARAM
         },
         Parameter {
@@ -11245,27 +11245,27 @@ pub(crate) static GROUP: Group = Group {
             name: s(31685, 5), /* Reset */
             syntax: 40,
             access: Access::ReadWrite,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(63354, 19), /* RtsOtherMACReceived */
             syntax: 144,
-            version: v(2, 14, 0),
+            version: v(14, 0),
             ..PARAM
         },
         Parameter {
             name: s(52440, 23), /* TotalChannelChangeCount */
             syntax: 0,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             ..PARAM
         },
         Parameter {
             name: s(85, 7), /* Channel */
             syntax: 0,
             access: Access::ReadWrite,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, true),
             ..PARAM
         },
@@ -11273,14 +11273,14 @@ pub(crate) static GROUP: Group = Group {
             name: s(72154, 16), /* DiagnosticsState */
             syntax: 311,
             access: Access::ReadWrite,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(12811, 5), /* Noise */
             syntax: 692,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -11288,14 +11288,14 @@ pub(crate) static GROUP: Group = Group {
             name: s(1529, 14), /* OperatingClass */
             syntax: 692,
             access: Access::ReadWrite,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, true),
             ..PARAM
         },
         Parameter {
             name: s(5028, 14), /* SignalStrength */
             syntax: 1237,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -11303,7 +11303,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(52302, 9), /* TargetBSS */
             syntax: 188,
             access: Access::ReadWrite,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, true),
             ..PARAM
         },
@@ -11311,7 +11311,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(30451, 7), /* Timeout */
             syntax: 28,
             access: Access::ReadWrite,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, true),
             ..PARAM
         },
@@ -11319,7 +11319,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(92423, 9), /* ATFEnable */
             syntax: 16,
             access: Access::ReadWrite,
-            version: v(2, 14, 0),
+            version: v(14, 0),
             ..PARAM
         },
         Parameter {
@@ -11351,7 +11351,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(82154, 13), /* FlushATFTable */
             syntax: 16,
             access: Access::ReadWrite,
-            version: v(2, 14, 0),
+            version: v(14, 0),
             ..PARAM
         },
         Parameter {
@@ -11375,7 +11375,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(96095, 7), /* MLDUnit */
             syntax: 1332,
             access: Access::ReadWrite,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             ..PARAM
         },
         Parameter {
@@ -11393,7 +11393,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(97116, 6), /* SetATF */
             syntax: 397,
             access: Access::ReadWrite,
-            version: v(2, 14, 0),
+            version: v(14, 0),
             ..PARAM
         },
         Parameter {
@@ -11404,25 +11404,25 @@ pub(crate) static GROUP: Group = Group {
         Parameter {
             name: s(19531, 8), /* Upstream */
             syntax: 16,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             ..PARAM
         },
         Parameter {
             name: s(74984, 15), /* ACKFailureCount */
             syntax: 0,
-            version: v(2, 7, 0),
+            version: v(7, 0),
             ..PARAM
         },
         Parameter {
             name: s(71290, 16), /* AckUcastReceived */
             syntax: 144,
-            version: v(2, 14, 0),
+            version: v(14, 0),
             ..PARAM
         },
         Parameter {
             name: s(55749, 21), /* AggregatedPacketCount */
             syntax: 0,
-            version: v(2, 7, 0),
+            version: v(7, 0),
             ..PARAM
         },
         Parameter {
@@ -11464,19 +11464,19 @@ pub(crate) static GROUP: Group = Group {
         Parameter {
             name: s(38059, 29), /* DiscardPacketsSentBufOverflow */
             syntax: 144,
-            version: v(2, 14, 0),
+            version: v(14, 0),
             ..PARAM
         },
         Parameter {
             name: s(46507, 25), /* DiscardPacketsSentNoAssoc */
             syntax: 144,
-            version: v(2, 14, 0),
+            version: v(14, 0),
             ..PARAM
         },
         Parameter {
             name: s(88007, 11), /* DupReceived */
             syntax: 144,
-            version: v(2, 14, 0),
+            version: v(14, 0),
             ..PARAM
         },
         Parameter {
@@ -11494,13 +11494,13 @@ pub(crate) static GROUP: Group = Group {
         Parameter {
             name: s(65349, 18), /* FailedRetransCount */
             syntax: 0,
-            version: v(2, 7, 0),
+            version: v(7, 0),
             ..PARAM
         },
         Parameter {
             name: s(94657, 8), /* FragSent */
             syntax: 144,
-            version: v(2, 14, 0),
+            version: v(14, 0),
             ..PARAM
         },
         Parameter {
@@ -11518,7 +11518,7 @@ pub(crate) static GROUP: Group = Group {
         Parameter {
             name: s(65997, 18), /* MultipleRetryCount */
             syntax: 0,
-            version: v(2, 7, 0),
+            version: v(7, 0),
             ..PARAM
         },
         Parameter {
@@ -11537,38 +11537,38 @@ pub(crate) static GROUP: Group = Group {
             name: s(31685, 5), /* Reset */
             syntax: 40,
             access: Access::ReadWrite,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(65355, 12), /* RetransCount */
             syntax: 0,
-            version: v(2, 7, 0),
+            version: v(7, 0),
             ..PARAM
         },
         Parameter {
             name: s(37324, 10), /* RetryCount */
             syntax: 0,
-            version: v(2, 7, 0),
+            version: v(7, 0),
             ..PARAM
         },
         Parameter {
             name: s(93656, 9), /* SentNoAck */
             syntax: 144,
-            version: v(2, 14, 0),
+            version: v(14, 0),
             ..PARAM
         },
         Parameter {
             name: s(77789, 15), /* TooLongReceived */
             syntax: 144,
-            version: v(2, 14, 0),
+            version: v(14, 0),
             ..PARAM
         },
         Parameter {
             name: s(74554, 16), /* TooShortReceived */
             syntax: 144,
-            version: v(2, 14, 0),
+            version: v(14, 0),
             ..PARAM
         },
         Parameter {
@@ -11598,7 +11598,7 @@ pub(crate) static GROUP: Group = Group {
             input: p(7, 0),
             output: p(7, 18),
             status: Status::Current,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             protocols: Protocols::USP,
         },
         Command {
@@ -11608,7 +11608,7 @@ pub(crate) static GROUP: Group = Group {
             input: p(25, 0),
             output: p(25, 0),
             status: Status::Current,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             protocols: Protocols::USP,
         },
         Command {
@@ -11618,7 +11618,7 @@ pub(crate) static GROUP: Group = Group {
             input: p(139, 0),
             output: p(139, 0),
             status: Status::Current,
-            version: v(2, 12, 0),
+            version: v(12, 0),
             protocols: Protocols::USP,
         },
         Command {
@@ -11628,7 +11628,7 @@ pub(crate) static GROUP: Group = Group {
             input: p(145, 0),
             output: p(145, 1),
             status: Status::Current,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             protocols: Protocols::USP,
         },
         Command {
@@ -11638,7 +11638,7 @@ pub(crate) static GROUP: Group = Group {
             input: p(293, 1),
             output: p(294, 1),
             status: Status::Current,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             protocols: Protocols::USP,
         },
         Command {
@@ -11648,7 +11648,7 @@ pub(crate) static GROUP: Group = Group {
             input: p(295, 2),
             output: p(297, 1),
             status: Status::Current,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             protocols: Protocols::USP,
         },
         Command {
@@ -11658,7 +11658,7 @@ pub(crate) static GROUP: Group = Group {
             input: p(298, 1),
             output: p(299, 1),
             status: Status::Current,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             protocols: Protocols::USP,
         },
         Command {
@@ -11668,7 +11668,7 @@ pub(crate) static GROUP: Group = Group {
             input: p(300, 12),
             output: p(312, 1),
             status: Status::Current,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             protocols: Protocols::USP,
         },
         Command {
@@ -11678,7 +11678,7 @@ pub(crate) static GROUP: Group = Group {
             input: p(313, 6),
             output: p(319, 1),
             status: Status::Current,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             protocols: Protocols::USP,
         },
         Command {
@@ -11688,7 +11688,7 @@ pub(crate) static GROUP: Group = Group {
             input: p(320, 3),
             output: p(323, 1),
             status: Status::Current,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             protocols: Protocols::USP,
         },
         Command {
@@ -11698,7 +11698,7 @@ pub(crate) static GROUP: Group = Group {
             input: p(429, 0),
             output: p(429, 1),
             status: Status::Current,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             protocols: Protocols::USP,
         },
         Command {
@@ -11708,7 +11708,7 @@ pub(crate) static GROUP: Group = Group {
             input: p(430, 1),
             output: p(431, 1),
             status: Status::Current,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             protocols: Protocols::USP,
         },
         Command {
@@ -11718,7 +11718,7 @@ pub(crate) static GROUP: Group = Group {
             input: p(432, 2),
             output: p(434, 1),
             status: Status::Current,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             protocols: Protocols::USP,
         },
         Command {
@@ -11728,7 +11728,7 @@ pub(crate) static GROUP: Group = Group {
             input: p(435, 1),
             output: p(436, 1),
             status: Status::Current,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             protocols: Protocols::USP,
         },
         Command {
@@ -11738,7 +11738,7 @@ pub(crate) static GROUP: Group = Group {
             input: p(437, 1),
             output: p(438, 1),
             status: Status::Current,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             protocols: Protocols::USP,
         },
         Command {
@@ -11748,7 +11748,7 @@ pub(crate) static GROUP: Group = Group {
             input: p(574, 3),
             output: p(577, 1),
             status: Status::Current,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             protocols: Protocols::USP,
         },
         Command {
@@ -11758,7 +11758,7 @@ pub(crate) static GROUP: Group = Group {
             input: p(645, 6),
             output: p(651, 1),
             status: Status::Current,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             protocols: Protocols::USP,
         },
         Command {
@@ -11768,7 +11768,7 @@ pub(crate) static GROUP: Group = Group {
             input: p(652, 3),
             output: p(655, 1),
             status: Status::Current,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             protocols: Protocols::USP,
         },
         Command {
@@ -11778,7 +11778,7 @@ pub(crate) static GROUP: Group = Group {
             input: p(656, 1),
             output: p(657, 1),
             status: Status::Current,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             protocols: Protocols::USP,
         },
         Command {
@@ -11788,7 +11788,7 @@ pub(crate) static GROUP: Group = Group {
             input: p(658, 10),
             output: p(668, 1),
             status: Status::Current,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             protocols: Protocols::USP,
         },
         Command {
@@ -11798,7 +11798,7 @@ pub(crate) static GROUP: Group = Group {
             input: p(669, 2),
             output: p(671, 1),
             status: Status::Current,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             protocols: Protocols::USP,
         },
         Command {
@@ -11808,7 +11808,7 @@ pub(crate) static GROUP: Group = Group {
             input: p(672, 0),
             output: p(672, 1),
             status: Status::Current,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             protocols: Protocols::USP,
         },
         Command {
@@ -11818,7 +11818,7 @@ pub(crate) static GROUP: Group = Group {
             input: p(737, 6),
             output: p(743, 1),
             status: Status::Current,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             protocols: Protocols::USP,
         },
         Command {
@@ -11828,7 +11828,7 @@ pub(crate) static GROUP: Group = Group {
             input: p(744, 8),
             output: p(752, 1),
             status: Status::Current,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             protocols: Protocols::USP,
         },
         Command {
@@ -11838,7 +11838,7 @@ pub(crate) static GROUP: Group = Group {
             input: p(753, 3),
             output: p(756, 1),
             status: Status::Current,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             protocols: Protocols::USP,
         },
         Command {
@@ -11848,7 +11848,7 @@ pub(crate) static GROUP: Group = Group {
             input: p(757, 5),
             output: p(762, 1),
             status: Status::Current,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             protocols: Protocols::USP,
         },
         Command {
@@ -11858,7 +11858,7 @@ pub(crate) static GROUP: Group = Group {
             input: p(763, 5),
             output: p(768, 1),
             status: Status::Current,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             protocols: Protocols::USP,
         },
         Command {
@@ -11868,7 +11868,7 @@ pub(crate) static GROUP: Group = Group {
             input: p(883, 9),
             output: p(892, 1),
             status: Status::Current,
-            version: v(2, 17, 0),
+            version: v(17, 0),
             protocols: Protocols::USP,
         },
         Command {
@@ -11878,7 +11878,7 @@ pub(crate) static GROUP: Group = Group {
             input: p(929, 6),
             output: p(935, 1),
             status: Status::Deprecated,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             protocols: Protocols::USP,
         },
         Command {
@@ -11888,7 +11888,7 @@ pub(crate) static GROUP: Group = Group {
             input: p(936, 3),
             output: p(939, 1),
             status: Status::Deprecated,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             protocols: Protocols::USP,
         },
         Command {
@@ -11898,7 +11898,7 @@ pub(crate) static GROUP: Group = Group {
             input: p(1142, 6),
             output: p(1148, 30),
             status: Status::Deprecated,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             protocols: Protocols::USP,
         },
         Command {
@@ -11908,7 +11908,7 @@ pub(crate) static GROUP: Group = Group {
             input: p(1178, 4),
             output: p(1182, 30),
             status: Status::Deprecated,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             protocols: Protocols::USP,
         },
         Command {
@@ -11918,7 +11918,7 @@ pub(crate) static GROUP: Group = Group {
             input: p(1430, 6),
             output: p(1436, 30),
             status: Status::Current,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             protocols: Protocols::USP,
         },
         Command {
@@ -11928,7 +11928,7 @@ pub(crate) static GROUP: Group = Group {
             input: p(1466, 4),
             output: p(1470, 30),
             status: Status::Current,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             protocols: Protocols::USP,
         },
         Command {
@@ -11938,7 +11938,7 @@ pub(crate) static GROUP: Group = Group {
             input: p(1500, 3),
             output: p(1503, 2),
             status: Status::Current,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             protocols: Protocols::USP,
         },
         Command {
@@ -11948,7 +11948,7 @@ pub(crate) static GROUP: Group = Group {
             input: p(1505, 4),
             output: p(1509, 3),
             status: Status::Current,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             protocols: Protocols::USP,
         },
         Command {
@@ -11958,7 +11958,7 @@ pub(crate) static GROUP: Group = Group {
             input: p(1542, 0),
             output: p(1542, 0),
             status: Status::Current,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             protocols: Protocols::USP,
         },
         Command {
@@ -11968,7 +11968,7 @@ pub(crate) static GROUP: Group = Group {
             input: p(1594, 0),
             output: p(1594, 0),
             status: Status::Current,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             protocols: Protocols::USP,
         },
     ],
@@ -11978,7 +11978,7 @@ pub(crate) static GROUP: Group = Group {
             group: GroupRef(&GROUP),
             arguments: p(152, 32),
             status: Status::Current,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             protocols: Protocols::USP,
         },
         Event {
@@ -11986,7 +11986,7 @@ pub(crate) static GROUP: Group = Group {
             group: GroupRef(&GROUP),
             arguments: p(217, 29),
             status: Status::Current,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             protocols: Protocols::USP,
         },
         Event {
@@ -11994,7 +11994,7 @@ pub(crate) static GROUP: Group = Group {
             group: GroupRef(&GROUP),
             arguments: p(270, 5),
             status: Status::Current,
-            version: v(2, 15, 0),
+            version: v(15, 0),
             protocols: Protocols::USP,
         },
         Event {
@@ -12002,7 +12002,7 @@ pub(crate) static GROUP: Group = Group {
             group: GroupRef(&GROUP),
             arguments: p(324, 4),
             status: Status::Current,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             protocols: Protocols::USP,
         },
         Event {
@@ -12010,7 +12010,7 @@ pub(crate) static GROUP: Group = Group {
             group: GroupRef(&GROUP),
             arguments: p(328, 3),
             status: Status::Current,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             protocols: Protocols::USP,
         },
         Event {
@@ -12018,7 +12018,7 @@ pub(crate) static GROUP: Group = Group {
             group: GroupRef(&GROUP),
             arguments: p(439, 4),
             status: Status::Current,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             protocols: Protocols::USP,
         },
     ],

@@ -11,7 +11,7 @@ pub(crate) static GROUP: Group = Group {
     objects: &[
         Object {
             path: s(2699, 11), /* Device.WWC. */
-            version: v(2, 14, 0),
+            version: v(14, 0),
             parameters: p(0, 6),
             ..object(&GROUP)
         },
@@ -21,13 +21,13 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(39534, 28) /* AccessNetworkNumberOfEntries */),
             unique_keys: p(0, 2),
-            version: v(2, 14, 0),
+            version: v(14, 0),
             parameters: p(6, 8),
             ..object(&GROUP)
         },
         Object {
             path: s(28914, 34), /* Device.WWC.AccessNetwork.{i}.GUTI. */
-            version: v(2, 14, 0),
+            version: v(14, 0),
             parameters: p(14, 3),
             ..object(&GROUP)
         },
@@ -37,7 +37,7 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(63962, 19) /* URSPNumberOfEntries */),
             unique_keys: p(2, 2),
-            version: v(2, 14, 0),
+            version: v(14, 0),
             parameters: p(17, 4),
             ..object(&GROUP)
         },
@@ -47,7 +47,7 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(32587, 32) /* TrafficDescriptorNumberOfEntries */),
             unique_keys: p(4, 1),
-            version: v(2, 14, 0),
+            version: v(14, 0),
             parameters: p(21, 5),
             ..object(&GROUP)
         },
@@ -59,13 +59,13 @@ pub(crate) static GROUP: Group = Group {
                 s(22863, 39), /* RouteSelectionDescriptorNumberOfEntries */
             ),
             unique_keys: p(5, 2),
-            version: v(2, 14, 0),
+            version: v(14, 0),
             parameters: p(26, 7),
             ..object(&GROUP)
         },
         Object {
             path: s(2699, 84), /* Device.WWC.URSP.{i}.TrafficDescriptor.{i}.RouteSelectionDescriptor.{i}.NetworkSlice. */
-            version: v(2, 14, 0),
+            version: v(14, 0),
             parameters: p(33, 2),
             ..object(&GROUP)
         },
@@ -74,51 +74,51 @@ pub(crate) static GROUP: Group = Group {
         Parameter {
             name: s(39534, 28), /* AccessNetworkNumberOfEntries */
             syntax: 0,
-            version: v(2, 14, 0),
+            version: v(14, 0),
             ..PARAM
         },
         Parameter {
             name: s(79411, 14), /* HwCapabilities */
             syntax: 1179,
-            version: v(2, 14, 0),
+            version: v(14, 0),
             ..PARAM
         },
         Parameter {
             name: s(3769, 4), /* Mode */
             syntax: 1180,
             access: Access::ReadWrite,
-            version: v(2, 14, 0),
+            version: v(14, 0),
             ..PARAM
         },
         Parameter {
             name: s(2491, 6), /* Status */
             syntax: 1181,
-            version: v(2, 14, 0),
+            version: v(14, 0),
             ..PARAM
         },
         Parameter {
             name: s(80783, 14), /* SwCapabilities */
             syntax: 1182,
-            version: v(2, 14, 0),
+            version: v(14, 0),
             ..PARAM
         },
         Parameter {
             name: s(63962, 19), /* URSPNumberOfEntries */
             syntax: 0,
-            version: v(2, 14, 0),
+            version: v(14, 0),
             ..PARAM
         },
         Parameter {
             name: s(67758, 17), /* AccessNetworkType */
             syntax: 1183,
-            version: v(2, 14, 0),
+            version: v(14, 0),
             ..PARAM
         },
         Parameter {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
-            version: v(2, 14, 0),
+            version: v(14, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -126,64 +126,64 @@ pub(crate) static GROUP: Group = Group {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
-            version: v(2, 14, 0),
+            version: v(14, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(71754, 16), /* ConnectionStatus */
             syntax: 1184,
-            version: v(2, 14, 0),
+            version: v(14, 0),
             ..PARAM
         },
         Parameter {
             name: s(6361, 9), /* Interface */
             syntax: 536,
             access: Access::ReadWrite,
-            version: v(2, 14, 0),
+            version: v(14, 0),
             ..PARAM
         },
         Parameter {
             name: s(92909, 9), /* LastError */
             syntax: 0,
-            version: v(2, 14, 0),
+            version: v(14, 0),
             ..PARAM
         },
         Parameter {
             name: s(31079, 4), /* Name */
             syntax: 31,
-            version: v(2, 14, 0),
+            version: v(14, 0),
             ..PARAM
         },
         Parameter {
             name: s(66663, 18), /* RegistrationStatus */
             syntax: 1185,
-            version: v(2, 14, 0),
+            version: v(14, 0),
             ..PARAM
         },
         Parameter {
             name: s(97455, 5), /* AMFId */
             syntax: 0,
-            version: v(2, 14, 0),
+            version: v(14, 0),
             ..PARAM
         },
         Parameter {
             name: s(96996, 4), /* PLMN */
             syntax: 0,
-            version: v(2, 14, 0),
+            version: v(14, 0),
             ..PARAM
         },
         Parameter {
             name: s(98347, 4), /* TMSI */
             syntax: 0,
-            version: v(2, 14, 0),
+            version: v(14, 0),
             ..PARAM
         },
         Parameter {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
-            version: v(2, 14, 0),
+            version: v(14, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -191,27 +191,27 @@ pub(crate) static GROUP: Group = Group {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
-            version: v(2, 14, 0),
+            version: v(14, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(38252, 10), /* Precedence */
             syntax: 189,
-            version: v(2, 14, 0),
+            version: v(14, 0),
             ..PARAM
         },
         Parameter {
             name: s(32587, 32), /* TrafficDescriptorNumberOfEntries */
             syntax: 0,
-            version: v(2, 14, 0),
+            version: v(14, 0),
             ..PARAM
         },
         Parameter {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
-            version: v(2, 14, 0),
+            version: v(14, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -219,39 +219,39 @@ pub(crate) static GROUP: Group = Group {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
-            version: v(2, 14, 0),
+            version: v(14, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(22863, 39), /* RouteSelectionDescriptorNumberOfEntries */
             syntax: 0,
-            version: v(2, 14, 0),
+            version: v(14, 0),
             ..PARAM
         },
         Parameter {
             name: s(38248, 4), /* Type */
             syntax: 0,
-            version: v(2, 14, 0),
+            version: v(14, 0),
             ..PARAM
         },
         Parameter {
             name: s(25595, 5), /* Value */
             syntax: 13,
-            version: v(2, 14, 0),
+            version: v(14, 0),
             ..PARAM
         },
         Parameter {
             name: s(90240, 10), /* AccessType */
             syntax: 1186,
-            version: v(2, 14, 0),
+            version: v(14, 0),
             ..PARAM
         },
         Parameter {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
-            version: v(2, 14, 0),
+            version: v(14, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -259,44 +259,44 @@ pub(crate) static GROUP: Group = Group {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
-            version: v(2, 14, 0),
+            version: v(14, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(66286, 3), /* DNN */
             syntax: 903,
-            version: v(2, 14, 0),
+            version: v(14, 0),
             ..PARAM
         },
         Parameter {
             name: s(80139, 14), /* PDUSessionType */
             syntax: 906,
-            version: v(2, 14, 0),
+            version: v(14, 0),
             ..PARAM
         },
         Parameter {
             name: s(38252, 10), /* Precedence */
             syntax: 189,
-            version: v(2, 14, 0),
+            version: v(14, 0),
             ..PARAM
         },
         Parameter {
             name: s(6581, 3), /* SSC */
             syntax: 614,
-            version: v(2, 14, 0),
+            version: v(14, 0),
             ..PARAM
         },
         Parameter {
             name: s(63658, 19), /* SliceDifferentiator */
             syntax: 0,
-            version: v(2, 14, 0),
+            version: v(14, 0),
             ..PARAM
         },
         Parameter {
             name: s(74186, 16), /* SliceServiceType */
             syntax: 907,
-            version: v(2, 14, 0),
+            version: v(14, 0),
             ..PARAM
         },
     ],

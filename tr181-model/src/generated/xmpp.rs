@@ -11,7 +11,7 @@ pub(crate) static GROUP: Group = Group {
     objects: &[
         Object {
             path: s(23663, 12), /* Device.XMPP. */
-            version: v(2, 7, 0),
+            version: v(7, 0),
             parameters: p(0, 2),
             ..object(&GROUP)
         },
@@ -23,7 +23,7 @@ pub(crate) static GROUP: Group = Group {
             num_entries_parameter: Some(s(46207, 25) /* ConnectionNumberOfEntries */),
             enable_parameter: Some(s(3773, 6) /* Enable */),
             unique_keys: p(0, 2),
-            version: v(2, 7, 0),
+            version: v(7, 0),
             parameters: p(2, 19),
             ..object(&GROUP)
         },
@@ -35,13 +35,13 @@ pub(crate) static GROUP: Group = Group {
             num_entries_parameter: Some(s(57891, 21) /* ServerNumberOfEntries */),
             enable_parameter: Some(s(3773, 6) /* Enable */),
             unique_keys: p(2, 2),
-            version: v(2, 7, 0),
+            version: v(7, 0),
             parameters: p(21, 7),
             ..object(&GROUP)
         },
         Object {
             path: s(30293, 33), /* Device.XMPP.Connection.{i}.Stats. */
-            version: v(2, 7, 0),
+            version: v(7, 0),
             parameters: p(28, 4),
             ..object(&GROUP)
         },
@@ -50,20 +50,20 @@ pub(crate) static GROUP: Group = Group {
         Parameter {
             name: s(46207, 25), /* ConnectionNumberOfEntries */
             syntax: 0,
-            version: v(2, 7, 0),
+            version: v(7, 0),
             ..PARAM
         },
         Parameter {
             name: s(28304, 32), /* SupportedServerConnectAlgorithms */
             syntax: 1333,
-            version: v(2, 11, 0),
+            version: v(11, 0),
             ..PARAM
         },
         Parameter {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
-            version: v(2, 7, 0),
+            version: v(7, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -71,7 +71,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
-            version: v(2, 7, 0),
+            version: v(7, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -79,121 +79,121 @@ pub(crate) static GROUP: Group = Group {
             name: s(15714, 6), /* Domain */
             syntax: 31,
             access: Access::ReadWrite,
-            version: v(2, 7, 0),
+            version: v(7, 0),
             ..PARAM
         },
         Parameter {
             name: s(3773, 6), /* Enable */
             syntax: 26,
             access: Access::ReadWrite,
-            version: v(2, 7, 0),
+            version: v(7, 0),
             ..PARAM
         },
         Parameter {
             name: s(50798, 8), /* JabberID */
             syntax: 3,
-            version: v(2, 7, 0),
+            version: v(7, 0),
             ..PARAM
         },
         Parameter {
             name: s(69084, 17), /* KeepAliveInterval */
             syntax: 1334,
             access: Access::ReadWrite,
-            version: v(2, 7, 0),
+            version: v(7, 0),
             ..PARAM
         },
         Parameter {
             name: s(79593, 14), /* LastChangeDate */
             syntax: 10,
-            version: v(2, 7, 0),
+            version: v(7, 0),
             ..PARAM
         },
         Parameter {
             name: s(16587, 8), /* Password */
             syntax: 9,
             access: Access::ReadWrite,
-            version: v(2, 7, 0),
+            version: v(7, 0),
             ..PARAM
         },
         Parameter {
             name: s(38958, 8), /* Resource */
             syntax: 31,
             access: Access::ReadWrite,
-            version: v(2, 7, 0),
+            version: v(7, 0),
             ..PARAM
         },
         Parameter {
             name: s(28313, 22), /* ServerConnectAlgorithm */
             syntax: 1335,
             access: Access::ReadWrite,
-            version: v(2, 7, 0),
+            version: v(7, 0),
             ..PARAM
         },
         Parameter {
             name: s(57870, 21), /* ServerConnectAttempts */
             syntax: 1336,
             access: Access::ReadWrite,
-            version: v(2, 7, 0),
+            version: v(7, 0),
             ..PARAM
         },
         Parameter {
             name: s(57891, 21), /* ServerNumberOfEntries */
             syntax: 0,
-            version: v(2, 7, 0),
+            version: v(7, 0),
             ..PARAM
         },
         Parameter {
             name: s(45468, 26), /* ServerRetryInitialInterval */
             syntax: 1011,
             access: Access::ReadWrite,
-            version: v(2, 7, 0),
+            version: v(7, 0),
             ..PARAM
         },
         Parameter {
             name: s(39074, 29), /* ServerRetryIntervalMultiplier */
             syntax: 113,
             access: Access::ReadWrite,
-            version: v(2, 7, 0),
+            version: v(7, 0),
             ..PARAM
         },
         Parameter {
             name: s(55227, 22), /* ServerRetryMaxInterval */
             syntax: 794,
             access: Access::ReadWrite,
-            version: v(2, 7, 0),
+            version: v(7, 0),
             ..PARAM
         },
         Parameter {
             name: s(2491, 6), /* Status */
             syntax: 1337,
-            version: v(2, 7, 0),
+            version: v(7, 0),
             ..PARAM
         },
         Parameter {
             name: s(80825, 14), /* TLSEstablished */
             syntax: 16,
-            version: v(2, 7, 0),
+            version: v(7, 0),
             ..PARAM
         },
         Parameter {
             name: s(97224, 6), /* UseTLS */
             syntax: 26,
             access: Access::ReadWrite,
-            version: v(2, 7, 0),
+            version: v(7, 0),
             ..PARAM
         },
         Parameter {
             name: s(14137, 8), /* Username */
             syntax: 6,
             access: Access::ReadWrite,
-            version: v(2, 7, 0),
+            version: v(7, 0),
             ..PARAM
         },
         Parameter {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
-            version: v(2, 7, 0),
+            version: v(7, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -201,7 +201,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
-            version: v(2, 7, 0),
+            version: v(7, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -209,59 +209,59 @@ pub(crate) static GROUP: Group = Group {
             name: s(3773, 6), /* Enable */
             syntax: 26,
             access: Access::ReadWrite,
-            version: v(2, 7, 0),
+            version: v(7, 0),
             ..PARAM
         },
         Parameter {
             name: s(9673, 4), /* Port */
             syntax: 1338,
             access: Access::ReadWrite,
-            version: v(2, 7, 0),
+            version: v(7, 0),
             ..PARAM
         },
         Parameter {
             name: s(11422, 8), /* Priority */
             syntax: 51,
             access: Access::ReadWrite,
-            version: v(2, 7, 0),
+            version: v(7, 0),
             ..PARAM
         },
         Parameter {
             name: s(45967, 13), /* ServerAddress */
             syntax: 6,
             access: Access::ReadWrite,
-            version: v(2, 7, 0),
+            version: v(7, 0),
             ..PARAM
         },
         Parameter {
             name: s(93971, 6), /* Weight */
             syntax: 788,
             access: Access::ReadWrite,
-            version: v(2, 7, 0),
+            version: v(7, 0),
             ..PARAM
         },
         Parameter {
             name: s(57450, 21), /* ReceivedErrorMessages */
             syntax: 227,
-            version: v(2, 7, 0),
+            version: v(7, 0),
             ..PARAM
         },
         Parameter {
             name: s(73770, 16), /* ReceivedMessages */
             syntax: 227,
-            version: v(2, 7, 0),
+            version: v(7, 0),
             ..PARAM
         },
         Parameter {
             name: s(50246, 24), /* TransmittedErrorMessages */
             syntax: 227,
-            version: v(2, 7, 0),
+            version: v(7, 0),
             ..PARAM
         },
         Parameter {
             name: s(63886, 19), /* TransmittedMessages */
             syntax: 227,
-            version: v(2, 7, 0),
+            version: v(7, 0),
             ..PARAM
         },
     ],

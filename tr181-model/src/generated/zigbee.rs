@@ -11,13 +11,13 @@ pub(crate) static GROUP: Group = Group {
     objects: &[
         Object {
             path: s(8854, 14), /* Device.ZigBee. */
-            version: v(2, 7, 0),
+            version: v(7, 0),
             parameters: p(0, 2),
             ..object(&GROUP)
         },
         Object {
             path: s(21294, 24), /* Device.ZigBee.Discovery. */
-            version: v(2, 7, 0),
+            version: v(7, 0),
             parameters: p(2, 1),
             ..object(&GROUP)
         },
@@ -29,7 +29,7 @@ pub(crate) static GROUP: Group = Group {
             num_entries_parameter: Some(s(43752, 26) /* AreaNetworkNumberOfEntries */),
             enable_parameter: Some(s(3773, 6) /* Enable */),
             unique_keys: p(0, 2),
-            version: v(2, 7, 0),
+            version: v(7, 0),
             parameters: p(3, 8),
             ..object(&GROUP)
         },
@@ -39,7 +39,7 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(49094, 24) /* InterfaceNumberOfEntries */),
             unique_keys: p(2, 3),
-            version: v(2, 7, 0),
+            version: v(7, 0),
             parameters: p(11, 13),
             ..object(&GROUP)
         },
@@ -49,13 +49,13 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(32744, 31) /* AssociatedDeviceNumberOfEntries */),
             unique_keys: p(5, 1),
-            version: v(2, 7, 0),
+            version: v(7, 0),
             parameters: p(24, 4),
             ..object(&GROUP)
         },
         Object {
             path: s(29016, 34), /* Device.ZigBee.Interface.{i}.Stats. */
-            version: v(2, 7, 0),
+            version: v(7, 0),
             parameters: p(28, 17),
             commands: p(0, 1),
             ..object(&GROUP)
@@ -66,7 +66,7 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(67671, 18) /* ZDONumberOfEntries */),
             unique_keys: p(6, 2),
-            version: v(2, 7, 0),
+            version: v(7, 0),
             parameters: p(45, 7),
             ..object(&GROUP)
         },
@@ -78,13 +78,13 @@ pub(crate) static GROUP: Group = Group {
             num_entries_parameter: Some(s(28404, 34) /* ApplicationEndpointNumberOfEntries */),
             enable_parameter: Some(s(3773, 6) /* Enable */),
             unique_keys: p(8, 2),
-            version: v(2, 7, 0),
+            version: v(7, 0),
             parameters: p(52, 4),
             ..object(&GROUP)
         },
         Object {
             path: s(8854, 63), /* Device.ZigBee.ZDO.{i}.ApplicationEndpoint.{i}.SimpleDescriptor. */
-            version: v(2, 7, 0),
+            version: v(7, 0),
             parameters: p(56, 5),
             ..object(&GROUP)
         },
@@ -96,13 +96,13 @@ pub(crate) static GROUP: Group = Group {
             num_entries_parameter: Some(s(41572, 27) /* BindingTableNumberOfEntries */),
             enable_parameter: Some(s(3773, 6) /* Enable */),
             unique_keys: p(10, 1),
-            version: v(2, 7, 0),
+            version: v(7, 0),
             parameters: p(61, 10),
             ..object(&GROUP)
         },
         Object {
             path: s(21334, 40), /* Device.ZigBee.ZDO.{i}.ComplexDescriptor. */
-            version: v(2, 7, 0),
+            version: v(7, 0),
             parameters: p(71, 9),
             ..object(&GROUP)
         },
@@ -114,13 +114,13 @@ pub(crate) static GROUP: Group = Group {
             num_entries_parameter: Some(s(41606, 20) /* GroupNumberOfEntries */),
             enable_parameter: Some(s(3773, 6) /* Enable */),
             unique_keys: p(11, 2),
-            version: v(2, 7, 0),
+            version: v(7, 0),
             parameters: p(80, 5),
             ..object(&GROUP)
         },
         Object {
             path: s(18218, 30), /* Device.ZigBee.ZDO.{i}.Network. */
-            version: v(2, 7, 0),
+            version: v(7, 0),
             parameters: p(85, 1),
             ..object(&GROUP)
         },
@@ -130,19 +130,19 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(29401, 23) /* NeighborNumberOfEntries */),
             unique_keys: p(13, 1),
-            version: v(2, 7, 0),
+            version: v(7, 0),
             parameters: p(86, 5),
             ..object(&GROUP)
         },
         Object {
             path: s(24752, 37), /* Device.ZigBee.ZDO.{i}.NodeDescriptor. */
-            version: v(2, 7, 0),
+            version: v(7, 0),
             parameters: p(91, 11),
             ..object(&GROUP)
         },
         Object {
             path: s(13173, 34), /* Device.ZigBee.ZDO.{i}.NodeManager. */
-            version: v(2, 7, 0),
+            version: v(7, 0),
             parameters: p(102, 1),
             ..object(&GROUP)
         },
@@ -152,25 +152,25 @@ pub(crate) static GROUP: Group = Group {
             max_entries: None,
             num_entries_parameter: Some(s(43030, 27) /* RoutingTableNumberOfEntries */),
             unique_keys: p(14, 1),
-            version: v(2, 7, 0),
+            version: v(7, 0),
             parameters: p(103, 6),
             ..object(&GROUP)
         },
         Object {
             path: s(23853, 38), /* Device.ZigBee.ZDO.{i}.PowerDescriptor. */
-            version: v(2, 7, 0),
+            version: v(7, 0),
             parameters: p(109, 4),
             ..object(&GROUP)
         },
         Object {
             path: s(33674, 31), /* Device.ZigBee.ZDO.{i}.Security. */
-            version: v(2, 7, 0),
+            version: v(7, 0),
             parameters: p(113, 3),
             ..object(&GROUP)
         },
         Object {
             path: s(24789, 37), /* Device.ZigBee.ZDO.{i}.UserDescriptor. */
-            version: v(2, 7, 0),
+            version: v(7, 0),
             parameters: p(116, 2),
             ..object(&GROUP)
         },
@@ -179,26 +179,26 @@ pub(crate) static GROUP: Group = Group {
         Parameter {
             name: s(49094, 24), /* InterfaceNumberOfEntries */
             syntax: 0,
-            version: v(2, 7, 0),
+            version: v(7, 0),
             ..PARAM
         },
         Parameter {
             name: s(67671, 18), /* ZDONumberOfEntries */
             syntax: 0,
-            version: v(2, 7, 0),
+            version: v(7, 0),
             ..PARAM
         },
         Parameter {
             name: s(43752, 26), /* AreaNetworkNumberOfEntries */
             syntax: 0,
-            version: v(2, 7, 0),
+            version: v(7, 0),
             ..PARAM
         },
         Parameter {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
-            version: v(2, 7, 0),
+            version: v(7, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -206,7 +206,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
-            version: v(2, 7, 0),
+            version: v(7, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -214,45 +214,45 @@ pub(crate) static GROUP: Group = Group {
             name: s(50566, 11), /* Coordinator */
             syntax: 6,
             access: Access::ReadWrite,
-            version: v(2, 7, 0),
+            version: v(7, 0),
             ..PARAM
         },
         Parameter {
             name: s(3773, 6), /* Enable */
             syntax: 16,
             access: Access::ReadWrite,
-            version: v(2, 7, 0),
+            version: v(7, 0),
             ..PARAM
         },
         Parameter {
             name: s(91070, 10), /* LastUpdate */
             syntax: 10,
-            version: v(2, 7, 0),
+            version: v(7, 0),
             ..PARAM
         },
         Parameter {
             name: s(2491, 6), /* Status */
             syntax: 1354,
-            version: v(2, 7, 0),
+            version: v(7, 0),
             ..PARAM
         },
         Parameter {
             name: s(96550, 7), /* ZDOList */
             syntax: 1355,
-            version: v(2, 7, 0),
+            version: v(7, 0),
             ..PARAM
         },
         Parameter {
             name: s(87297, 12), /* ZDOReference */
             syntax: 1356,
-            version: v(2, 7, 0),
+            version: v(7, 0),
             ..PARAM
         },
         Parameter {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
-            version: v(2, 7, 0),
+            version: v(7, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -260,27 +260,27 @@ pub(crate) static GROUP: Group = Group {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
-            version: v(2, 7, 0),
+            version: v(7, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(32744, 31), /* AssociatedDeviceNumberOfEntries */
             syntax: 0,
-            version: v(2, 7, 0),
+            version: v(7, 0),
             ..PARAM
         },
         Parameter {
             name: s(3773, 6), /* Enable */
             syntax: 16,
             access: Access::ReadWrite,
-            version: v(2, 7, 0),
+            version: v(7, 0),
             ..PARAM
         },
         Parameter {
             name: s(88282, 11), /* IEEEAddress */
             syntax: 1357,
-            version: v(2, 7, 0),
+            version: v(7, 0),
             flags: ParameterFlags::new(
                 Protocols::BOTH,
                 false,
@@ -292,7 +292,7 @@ pub(crate) static GROUP: Group = Group {
         Parameter {
             name: s(68122, 10), /* LastChange */
             syntax: 28,
-            version: v(2, 7, 0),
+            version: v(7, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
@@ -300,150 +300,150 @@ pub(crate) static GROUP: Group = Group {
             name: s(88667, 11), /* LowerLayers */
             syntax: 133,
             access: Access::ReadWrite,
-            version: v(2, 7, 0),
+            version: v(7, 0),
             ..PARAM
         },
         Parameter {
             name: s(59128, 10), /* MaxBitRate */
             syntax: 243,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(31079, 4), /* Name */
             syntax: 31,
-            version: v(2, 7, 0),
+            version: v(7, 0),
             ..PARAM
         },
         Parameter {
             name: s(60944, 14), /* NetworkAddress */
             syntax: 1358,
-            version: v(2, 7, 0),
+            version: v(7, 0),
             ..PARAM
         },
         Parameter {
             name: s(2491, 6), /* Status */
             syntax: 139,
-            version: v(2, 7, 0),
+            version: v(7, 0),
             ..PARAM
         },
         Parameter {
             name: s(19531, 8), /* Upstream */
             syntax: 16,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             ..PARAM
         },
         Parameter {
             name: s(87297, 12), /* ZDOReference */
             syntax: 1356,
-            version: v(2, 7, 0),
+            version: v(7, 0),
             ..PARAM
         },
         Parameter {
             name: s(4245, 6), /* Active */
             syntax: 16,
-            version: v(2, 7, 0),
+            version: v(7, 0),
             ..PARAM
         },
         Parameter {
             name: s(88282, 11), /* IEEEAddress */
             syntax: 1357,
-            version: v(2, 7, 0),
+            version: v(7, 0),
             ..PARAM
         },
         Parameter {
             name: s(60944, 14), /* NetworkAddress */
             syntax: 1358,
-            version: v(2, 7, 0),
+            version: v(7, 0),
             ..PARAM
         },
         Parameter {
             name: s(87297, 12), /* ZDOReference */
             syntax: 1356,
-            version: v(2, 7, 0),
+            version: v(7, 0),
             ..PARAM
         },
         Parameter {
             name: s(22722, 24), /* BroadcastPacketsReceived */
             syntax: 37,
-            version: v(2, 7, 0),
+            version: v(7, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(22761, 20), /* BroadcastPacketsSent */
             syntax: 37,
-            version: v(2, 7, 0),
+            version: v(7, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(19258, 13), /* BytesReceived */
             syntax: 38,
-            version: v(2, 7, 0),
+            version: v(7, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(24224, 9), /* BytesSent */
             syntax: 38,
-            version: v(2, 7, 0),
+            version: v(7, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(25137, 22), /* DiscardPacketsReceived */
             syntax: 39,
-            version: v(2, 7, 0),
+            version: v(7, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(30572, 18), /* DiscardPacketsSent */
             syntax: 39,
-            version: v(2, 7, 0),
+            version: v(7, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(28148, 14), /* ErrorsReceived */
             syntax: 39,
-            version: v(2, 7, 0),
+            version: v(7, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(23957, 10), /* ErrorsSent */
             syntax: 39,
-            version: v(2, 7, 0),
+            version: v(7, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(22800, 24), /* MulticastPacketsReceived */
             syntax: 37,
-            version: v(2, 7, 0),
+            version: v(7, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(22839, 20), /* MulticastPacketsSent */
             syntax: 37,
-            version: v(2, 7, 0),
+            version: v(7, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(17412, 15), /* PacketsReceived */
             syntax: 37,
-            version: v(2, 7, 0),
+            version: v(7, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(22423, 11), /* PacketsSent */
             syntax: 37,
-            version: v(2, 7, 0),
+            version: v(7, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
@@ -451,21 +451,21 @@ pub(crate) static GROUP: Group = Group {
             name: s(31685, 5), /* Reset */
             syntax: 40,
             access: Access::ReadWrite,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(25211, 22), /* UnicastPacketsReceived */
             syntax: 37,
-            version: v(2, 7, 0),
+            version: v(7, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(30605, 18), /* UnicastPacketsSent */
             syntax: 37,
-            version: v(2, 7, 0),
+            version: v(7, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
@@ -473,14 +473,14 @@ pub(crate) static GROUP: Group = Group {
             name: s(55557, 22), /* UnknownPacketsReceived */
             syntax: 1359,
             status: Status::Deprecated,
-            version: v(2, 7, 0),
+            version: v(7, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(19160, 27), /* UnknownProtoPacketsReceived */
             syntax: 39,
-            version: v(2, 19, 0),
+            version: v(19, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
@@ -488,7 +488,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
-            version: v(2, 7, 0),
+            version: v(7, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -496,45 +496,45 @@ pub(crate) static GROUP: Group = Group {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
-            version: v(2, 7, 0),
+            version: v(7, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
         Parameter {
             name: s(28404, 34), /* ApplicationEndpointNumberOfEntries */
             syntax: 0,
-            version: v(2, 7, 0),
+            version: v(7, 0),
             ..PARAM
         },
         Parameter {
             name: s(41572, 27), /* BindingTableNumberOfEntries */
             syntax: 0,
-            version: v(2, 7, 0),
+            version: v(7, 0),
             ..PARAM
         },
         Parameter {
             name: s(41606, 20), /* GroupNumberOfEntries */
             syntax: 0,
-            version: v(2, 7, 0),
+            version: v(7, 0),
             ..PARAM
         },
         Parameter {
             name: s(88282, 11), /* IEEEAddress */
             syntax: 1357,
-            version: v(2, 7, 0),
+            version: v(7, 0),
             ..PARAM
         },
         Parameter {
             name: s(60944, 14), /* NetworkAddress */
             syntax: 1358,
-            version: v(2, 7, 0),
+            version: v(7, 0),
             ..PARAM
         },
         Parameter {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
-            version: v(2, 7, 0),
+            version: v(7, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -542,7 +542,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
-            version: v(2, 7, 0),
+            version: v(7, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -550,54 +550,54 @@ pub(crate) static GROUP: Group = Group {
             name: s(3773, 6), /* Enable */
             syntax: 16,
             access: Access::ReadWrite,
-            version: v(2, 7, 0),
+            version: v(7, 0),
             ..PARAM
         },
         Parameter {
             name: s(90730, 10), /* EndpointId */
             syntax: 1360,
             access: Access::ReadWrite,
-            version: v(2, 7, 0),
+            version: v(7, 0),
             ..PARAM
         },
         Parameter {
             name: s(73218, 8), /* DeviceId */
             syntax: 234,
-            version: v(2, 7, 0),
+            version: v(7, 0),
             ..PARAM
         },
         Parameter {
             name: s(81855, 13), /* DeviceVersion */
             syntax: 1277,
-            version: v(2, 7, 0),
+            version: v(7, 0),
             ..PARAM
         },
         Parameter {
             name: s(72714, 16), /* InputClusterList */
             syntax: 1361,
             access: Access::ReadWrite,
-            version: v(2, 7, 0),
+            version: v(7, 0),
             ..PARAM
         },
         Parameter {
             name: s(69730, 17), /* OutputClusterList */
             syntax: 1361,
             access: Access::ReadWrite,
-            version: v(2, 7, 0),
+            version: v(7, 0),
             ..PARAM
         },
         Parameter {
             name: s(93431, 9), /* ProfileId */
             syntax: 234,
             access: Access::ReadWrite,
-            version: v(2, 7, 0),
+            version: v(7, 0),
             ..PARAM
         },
         Parameter {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
-            version: v(2, 7, 0),
+            version: v(7, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -605,7 +605,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
-            version: v(2, 7, 0),
+            version: v(7, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -613,117 +613,117 @@ pub(crate) static GROUP: Group = Group {
             name: s(92594, 9), /* ClusterId */
             syntax: 234,
             access: Access::ReadWrite,
-            version: v(2, 7, 0),
+            version: v(7, 0),
             ..PARAM
         },
         Parameter {
             name: s(53335, 22), /* DestinationAddressMode */
             syntax: 1362,
             access: Access::ReadWrite,
-            version: v(2, 7, 0),
+            version: v(7, 0),
             ..PARAM
         },
         Parameter {
             name: s(61644, 19), /* DestinationEndpoint */
             syntax: 1360,
             access: Access::ReadWrite,
-            version: v(2, 7, 0),
+            version: v(7, 0),
             ..PARAM
         },
         Parameter {
             name: s(3773, 6), /* Enable */
             syntax: 16,
             access: Access::ReadWrite,
-            version: v(2, 7, 0),
+            version: v(7, 0),
             ..PARAM
         },
         Parameter {
             name: s(51313, 23), /* GroupDestinationAddress */
             syntax: 1358,
             access: Access::ReadWrite,
-            version: v(2, 7, 0),
+            version: v(7, 0),
             ..PARAM
         },
         Parameter {
             name: s(54017, 22), /* IEEEDestinationAddress */
             syntax: 1357,
             access: Access::ReadWrite,
-            version: v(2, 7, 0),
+            version: v(7, 0),
             ..PARAM
         },
         Parameter {
             name: s(59681, 13), /* SourceAddress */
             syntax: 1357,
             access: Access::ReadWrite,
-            version: v(2, 7, 0),
+            version: v(7, 0),
             ..PARAM
         },
         Parameter {
             name: s(80615, 14), /* SourceEndpoint */
             syntax: 1360,
             access: Access::ReadWrite,
-            version: v(2, 7, 0),
+            version: v(7, 0),
             ..PARAM
         },
         Parameter {
             name: s(84921, 12), /* CharacterSet */
             syntax: 3,
-            version: v(2, 7, 0),
+            version: v(7, 0),
             ..PARAM
         },
         Parameter {
             name: s(61568, 19), /* DescriptorAvailable */
             syntax: 16,
-            version: v(2, 7, 0),
+            version: v(7, 0),
             ..PARAM
         },
         Parameter {
             name: s(92657, 9), /* DeviceURL */
             syntax: 5,
-            version: v(2, 7, 0),
+            version: v(7, 0),
             ..PARAM
         },
         Parameter {
             name: s(94841, 4), /* Icon */
             syntax: 551,
-            version: v(2, 7, 0),
+            version: v(7, 0),
             ..PARAM
         },
         Parameter {
             name: s(96032, 7), /* IconURL */
             syntax: 5,
-            version: v(2, 7, 0),
+            version: v(7, 0),
             ..PARAM
         },
         Parameter {
             name: s(64620, 8), /* Language */
             syntax: 3,
-            version: v(2, 7, 0),
+            version: v(7, 0),
             ..PARAM
         },
         Parameter {
             name: s(72906, 16), /* ManufacturerName */
             syntax: 3,
-            version: v(2, 7, 0),
+            version: v(7, 0),
             ..PARAM
         },
         Parameter {
             name: s(93197, 9), /* ModelName */
             syntax: 3,
-            version: v(2, 7, 0),
+            version: v(7, 0),
             ..PARAM
         },
         Parameter {
             name: s(86913, 12), /* SerialNumber */
             syntax: 3,
-            version: v(2, 7, 0),
+            version: v(7, 0),
             ..PARAM
         },
         Parameter {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::ReadWrite,
-            version: v(2, 7, 0),
+            version: v(7, 0),
             flags: ParameterFlags::new(Protocols::CWMP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -731,7 +731,7 @@ pub(crate) static GROUP: Group = Group {
             name: s(58598, 5), /* Alias */
             syntax: 24,
             access: Access::WriteOnceReadOnly,
-            version: v(2, 7, 0),
+            version: v(7, 0),
             flags: ParameterFlags::new(Protocols::USP, false, ActiveNotify::Normal, false),
             ..PARAM
         },
@@ -739,221 +739,221 @@ pub(crate) static GROUP: Group = Group {
             name: s(3773, 6), /* Enable */
             syntax: 16,
             access: Access::ReadWrite,
-            version: v(2, 7, 0),
+            version: v(7, 0),
             ..PARAM
         },
         Parameter {
             name: s(27966, 12), /* EndpointList */
             syntax: 1363,
             access: Access::ReadWrite,
-            version: v(2, 7, 0),
+            version: v(7, 0),
             ..PARAM
         },
         Parameter {
             name: s(43438, 7), /* GroupId */
             syntax: 1358,
             access: Access::ReadWrite,
-            version: v(2, 7, 0),
+            version: v(7, 0),
             ..PARAM
         },
         Parameter {
             name: s(29401, 23), /* NeighborNumberOfEntries */
             syntax: 0,
-            version: v(2, 7, 0),
+            version: v(7, 0),
             ..PARAM
         },
         Parameter {
             name: s(45892, 5), /* Depth */
             syntax: 0,
-            version: v(2, 7, 0),
+            version: v(7, 0),
             ..PARAM
         },
         Parameter {
             name: s(76916, 3), /* LQI */
             syntax: 692,
-            version: v(2, 7, 0),
+            version: v(7, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(101, 8), /* Neighbor */
             syntax: 1364,
-            version: v(2, 7, 0),
+            version: v(7, 0),
             ..PARAM
         },
         Parameter {
             name: s(91450, 10), /* PermitJoin */
             syntax: 1365,
-            version: v(2, 7, 0),
+            version: v(7, 0),
             ..PARAM
         },
         Parameter {
             name: s(86625, 12), /* Relationship */
             syntax: 1366,
-            version: v(2, 7, 0),
+            version: v(7, 0),
             ..PARAM
         },
         Parameter {
             name: s(43960, 26), /* ComplexDescriptorSupported */
             syntax: 16,
-            version: v(2, 7, 0),
+            version: v(7, 0),
             ..PARAM
         },
         Parameter {
             name: s(58978, 20), /* DescriptorCapability */
             syntax: 1367,
-            version: v(2, 7, 0),
+            version: v(7, 0),
             ..PARAM
         },
         Parameter {
             name: s(30808, 13), /* FrequencyBand */
             syntax: 1368,
-            version: v(2, 7, 0),
+            version: v(7, 0),
             ..PARAM
         },
         Parameter {
             name: s(88634, 11), /* LogicalType */
             syntax: 1369,
-            version: v(2, 7, 0),
+            version: v(7, 0),
             ..PARAM
         },
         Parameter {
             name: s(82908, 13), /* MACCapability */
             syntax: 1370,
-            version: v(2, 7, 0),
+            version: v(7, 0),
             ..PARAM
         },
         Parameter {
             name: s(76469, 15), /* ManufactureCode */
             syntax: 234,
-            version: v(2, 7, 0),
+            version: v(7, 0),
             ..PARAM
         },
         Parameter {
             name: s(69407, 17), /* MaximumBufferSize */
             syntax: 1371,
-            version: v(2, 7, 0),
+            version: v(7, 0),
             ..PARAM
         },
         Parameter {
             name: s(42652, 27), /* MaximumIncomingTransferSize */
             syntax: 1372,
-            version: v(2, 7, 0),
+            version: v(7, 0),
             ..PARAM
         },
         Parameter {
             name: s(42679, 27), /* MaximumOutgoingTransferSize */
             syntax: 1372,
-            version: v(2, 7, 0),
+            version: v(7, 0),
             ..PARAM
         },
         Parameter {
             name: s(91790, 10), /* ServerMask */
             syntax: 1373,
-            version: v(2, 7, 0),
+            version: v(7, 0),
             ..PARAM
         },
         Parameter {
             name: s(52555, 23), /* UserDescriptorSupported */
             syntax: 16,
-            version: v(2, 7, 0),
+            version: v(7, 0),
             ..PARAM
         },
         Parameter {
             name: s(43030, 27), /* RoutingTableNumberOfEntries */
             syntax: 0,
-            version: v(2, 7, 0),
+            version: v(7, 0),
             ..PARAM
         },
         Parameter {
             name: s(46910, 18), /* DestinationAddress */
             syntax: 1374,
-            version: v(2, 7, 0),
+            version: v(7, 0),
             ..PARAM
         },
         Parameter {
             name: s(93170, 9), /* ManyToOne */
             syntax: 16,
-            version: v(2, 7, 0),
+            version: v(7, 0),
             ..PARAM
         },
         Parameter {
             name: s(69458, 17), /* MemoryConstrained */
             syntax: 16,
-            version: v(2, 7, 0),
+            version: v(7, 0),
             ..PARAM
         },
         Parameter {
             name: s(80013, 14), /* NextHopAddress */
             syntax: 1358,
-            version: v(2, 7, 0),
+            version: v(7, 0),
             flags: ParameterFlags::new(Protocols::BOTH, false, ActiveNotify::CanDeny, false),
             ..PARAM
         },
         Parameter {
             name: s(63335, 19), /* RouteRecordRequired */
             syntax: 16,
-            version: v(2, 7, 0),
+            version: v(7, 0),
             ..PARAM
         },
         Parameter {
             name: s(2491, 6), /* Status */
             syntax: 1375,
-            version: v(2, 7, 0),
+            version: v(7, 0),
             ..PARAM
         },
         Parameter {
             name: s(58678, 20), /* AvailablePowerSource */
             syntax: 1376,
-            version: v(2, 7, 0),
+            version: v(7, 0),
             ..PARAM
         },
         Parameter {
             name: s(71834, 16), /* CurrentPowerMode */
             syntax: 1377,
-            version: v(2, 7, 0),
+            version: v(7, 0),
             ..PARAM
         },
         Parameter {
             name: s(50876, 18), /* CurrentPowerSource */
             syntax: 1378,
-            version: v(2, 7, 0),
+            version: v(7, 0),
             ..PARAM
         },
         Parameter {
             name: s(50876, 23), /* CurrentPowerSourceLevel */
             syntax: 1379,
-            version: v(2, 7, 0),
+            version: v(7, 0),
             ..PARAM
         },
         Parameter {
             name: s(83584, 13), /* SecurityLevel */
             syntax: 1380,
-            version: v(2, 7, 0),
+            version: v(7, 0),
             ..PARAM
         },
         Parameter {
             name: s(83870, 13), /* TimeOutPeriod */
             syntax: 1283,
-            version: v(2, 7, 0),
+            version: v(7, 0),
             ..PARAM
         },
         Parameter {
             name: s(67455, 18), /* TrustCenterAddress */
             syntax: 1357,
-            version: v(2, 7, 0),
+            version: v(7, 0),
             ..PARAM
         },
         Parameter {
             name: s(15623, 11), /* Description */
             syntax: 338,
-            version: v(2, 7, 0),
+            version: v(7, 0),
             ..PARAM
         },
         Parameter {
             name: s(61568, 19), /* DescriptorAvailable */
             syntax: 16,
-            version: v(2, 7, 0),
+            version: v(7, 0),
             ..PARAM
         },
     ],
@@ -964,7 +964,7 @@ pub(crate) static GROUP: Group = Group {
         input: p(45, 0),
         output: p(45, 0),
         status: Status::Current,
-        version: v(2, 19, 0),
+        version: v(19, 0),
         protocols: Protocols::USP,
     }],
     events: &[],
