@@ -7,7 +7,9 @@
 //!   with the store, so a deleted number is never reused, not even after a reboot (TR-369
 //!   R-ARC.8).
 //! - **`Alias`**: a new row of a table with an `Alias` parameter that gets none is assigned
-//!   `cpe-<n>`; aliases must be non-empty and start with a letter.
+//!   `cpe-<n>`; aliases must be non-empty and start with a letter. So is a `Name` that is a
+//!   writable, non-functional unique key of its own (a label, as of `Device.MQTT.Client.{i}.`),
+//!   so that rows added without one do not collide.
 //! - **Unique keys** are checked when a transaction commits, over its final state (TR-106: a
 //!   functional key of a table with an enable parameter only among enabled rows). Keys made only
 //!   of read-only parameters are assigned by the device and not checked.

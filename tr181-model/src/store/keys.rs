@@ -165,18 +165,30 @@ pub(super) fn record(table: &mut Table, touched: &BTreeSet<u32>) {
     }
 }
 
-/// Whether a row of `table` has `Alias` `alias` (at parameter position `at`), given the rows
-/// `touched` so far by the open transaction.
-pub(super) fn alias_taken(table: &Table, at: usize, alias: &str, touched: &BTreeSet<u32>) -> bool {
+/// Whether `name` is a unique key of `table` on its own, writable and not functional: a
+/// label the store may assign.
+pub(super) fn is_label(table: &Table, name: &str) -> bool {
+    checked_keys(table).any(|(_, key)| !key.functional() && key.parameters().iter().eq([name]))
+}
+
+/// Whether a row of `table` has `value` as its label `name` (at parameter position `at`),
+/// given the rows `touched` so far by the open transaction.
+pub(super) fn label_taken(
+    table: &Table,
+    name: &str,
+    at: usize,
+    value: &str,
+    touched: &BTreeSet<u32>,
+) -> bool {
     let has = |n: &u32| {
         table
             .rows
             .get(n)
-            .is_some_and(|r| matches!(r.value_at(at), Some(Value::String(s)) if s == alias))
+            .is_some_and(|r| matches!(r.value_at(at), Some(Value::String(s)) if s == value))
     };
-    let indexed = checked_keys(table).find(|(_, key)| key.parameters().iter().eq(["Alias"]));
+    let indexed = checked_keys(table).find(|(_, key)| key.parameters().iter().eq([name]));
     let candidates = indexed.and_then(|(position, _)| {
-        let value = Value::String(alias.into());
+        let value = Value::String(value.into());
         table.keys.rows(hash_of(position, core::iter::once(&value)))
     });
     match candidates {

@@ -379,6 +379,46 @@ fn alias_is_assigned_when_not_given() {
 }
 
 #[test]
+fn a_name_that_is_a_label_is_assigned_when_not_given() {
+    // `Device.MQTT.Client.{i}.Name` is a writable unique key of its own, not functional.
+    let mut store = Store::new();
+    for origin in [DEVICE, USP] {
+        add(&mut store, origin, "Device.MQTT.Client.", &[]);
+    }
+    assert_eq!(text(&store, "Device.MQTT.Client.1.Name"), "cpe-1");
+    assert_eq!(text(&store, "Device.MQTT.Client.2.Name"), "cpe-2");
+    // Row 4 would be cpe-4, which a controller took for row 3 (in the same transaction too).
+    add(
+        &mut store,
+        CWMP,
+        "Device.MQTT.Client.",
+        &[("Name", "cpe-4")],
+    );
+    assert_eq!(add(&mut store, CWMP, "Device.MQTT.Client.", &[]), 4);
+    assert_eq!(text(&store, "Device.MQTT.Client.4.Name"), "cpe-4-2");
+    let mut txn = store.transaction(USP);
+    txn.add("Device.MQTT.Client.", &[("Name", "cpe-6")])
+        .unwrap();
+    assert_eq!(txn.add("Device.MQTT.Client.", &[]).unwrap(), 6);
+    txn.commit().unwrap();
+    assert_eq!(text(&store, "Device.MQTT.Client.6.Name"), "cpe-6-2");
+    // A name given is kept; a `Name` that is no key (`Device.BulkData.Profile.{i}.`) is left
+    // alone.
+    add(
+        &mut store,
+        USP,
+        "Device.MQTT.Client.",
+        &[("Name", "broker-b")],
+    );
+    assert_eq!(text(&store, "Device.MQTT.Client.7.Name"), "broker-b");
+    let profile = add(&mut store, USP, "Device.BulkData.Profile.", &[]);
+    assert_eq!(
+        text(&store, &format!("Device.BulkData.Profile.{profile}.Name")),
+        ""
+    );
+}
+
+#[test]
 fn alias_is_write_once_for_usp_and_writable_for_cwmp() {
     let mut store = Store::new();
     let n = add(&mut store, USP, "Device.WiFi.SSID.", &[]);

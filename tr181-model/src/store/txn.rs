@@ -149,7 +149,8 @@ impl<'s> Transaction<'s> {
     /// `Security.ModeEnabled` for a parameter of a single-instance child. Parameters not
     /// given get their default. A controller may give only writable (including write-once)
     /// parameters. If the table has an `Alias` parameter and none is given, the store assigns
-    /// `cpe-<number>` (or another unused `cpe-` value). Unique keys are checked at commit.
+    /// `cpe-<number>` (or another unused `cpe-` value), and so for a `Name` that is a label
+    /// (see the [module docs](super)). Unique keys are checked at commit.
     ///
     /// Errors: [`Error::NotATable`] if the path is not a table, [`Error::NotCreatable`] if a
     /// controller may not add rows to it, [`Error::TableFull`] at `maxEntries` (or when the
@@ -476,11 +477,15 @@ impl<'s> Transaction<'s> {
             self.initial_value(&mut row, row_route, &row_path, relative, text)?;
         }
         // Listing the rows this transaction touched walks its undo log: only for a new row
-        // that needs an alias, so that adding many rows in one transaction stays linear.
-        let touched = || self.touched().remove(route.as_slice()).unwrap_or_default();
-        if let Some(alias) = auto_alias(table, touched, &row, number) {
-            if let Some(slot) = row.param_mut("Alias") {
-                *slot = Value::String(alias);
+        // that needs a label, so that adding many rows in one transaction stays linear.
+        let unlabelled = unlabelled(table, &row);
+        if !unlabelled.is_empty() {
+            let touched = self.touched().remove(route.as_slice()).unwrap_or_default();
+            for (name, at) in unlabelled {
+                let label = free_label(table, name, at, number, &touched);
+                if let (Some(label), Some(slot)) = (label, row.param_mut(name)) {
+                    *slot = Value::String(label);
+                }
             }
         }
 
@@ -812,23 +817,33 @@ fn check_alias(path: &str, name: &str, value: &Value) -> Result<(), Error> {
     }
 }
 
-/// The alias to assign to a new row without one: `cpe-<number>`, or `cpe-<number>-<k>` if
-/// a controller already took that.
+/// The labels a new row leaves empty that the store assigns, with their parameter
+/// positions: `Alias` in a table with one, and `Name` where it is a writable unique key of its
+/// own that is not functional (a label, as of MQTT clients and brokers or firewall chains and
+/// levels): TR-106 has the device choose unique initial values for the keys a controller
+/// does not set, and two rows left without a `Name` would collide.
+fn unlabelled(table: &tree::Table, row: &Node) -> Vec<(&'static str, usize)> {
+    ["Alias", "Name"]
+        .into_iter()
+        .filter_map(|name| {
+            let at = table.shape.param_index(name)?;
+            let empty = matches!(row.value_at(at)?, Value::String(s) if s.is_empty());
+            (empty && (name == "Alias" || keys::is_label(table, name))).then_some((name, at))
+        })
+        .collect()
+}
+
+/// The label `name` (at parameter position `at`) to assign to new row `number`:
+/// `cpe-<number>`, or `cpe-<number>-<k>` if a controller already took that.
 /// `touched` lists the table's rows that the transaction added or changed.
-fn auto_alias(
+fn free_label(
     table: &tree::Table,
-    touched: impl FnOnce() -> BTreeSet<u32>,
-    row: &Node,
+    name: &str,
+    at: usize,
     number: u32,
+    touched: &BTreeSet<u32>,
 ) -> Option<String> {
-    // The rows share the shape: find the position once, not once per row compared.
-    let alias = table.shape.param_index("Alias")?;
-    match row.value_at(alias)? {
-        Value::String(s) if s.is_empty() => {}
-        _ => return None,
-    }
-    let touched = touched();
-    let taken = |candidate: &str| keys::alias_taken(table, alias, candidate, &touched);
+    let taken = |candidate: &str| keys::label_taken(table, name, at, candidate, touched);
     let base = std::format!("cpe-{number}");
     if !taken(&base) {
         return Some(base);
