@@ -12,7 +12,9 @@
 //! MQTT 3.1.1 only) the agent connects over a WebSocket, `TransportProtocol` `WebSocket`
 //! (a Get answered, a bulk data report PUBLISHed on the same connection), and after a
 //! controller's Set over TLS, `WebSocketTLS`, reconnecting by itself after the broker's
-//! restart; the controller reaches the same broker over plain MQTT. Every wait is bounded.
+//! restart; the controller reaches the same broker over plain MQTT. `Device.MQTT.Capabilities.`
+//! names the versions and transports the agent speaks, and client rows added without a
+//! `Name` are given one. Every wait is bounded.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -35,7 +37,10 @@ use tokio::net::TcpListener;
 
 use common::mqtt::{Mosquitto, MqttLink, Version, agent_config, read_connect, received};
 use common::rabbitmq::RabbitMq;
-use common::{AGENT, AgentProcess, Controller, Link, get, get_params, s, set, value, wait_value};
+use common::{
+    AGENT, AgentProcess, Controller, Link, add, added_path, get, get_params, s, set, value,
+    wait_value,
+};
 use rusp_lib::usp_builder::{SetBuilder, UpdateObjectBuilder};
 
 const AGENT_TOPIC: &str = "usp/agent/sim0001";
@@ -200,6 +205,48 @@ async fn falls_back() {
     // Then MQTT 3.1.1 (protocol level 4).
     let (_stream, level, _) = read_connect(&listener).await;
     assert_eq!(level, 4);
+    agent.stop().await;
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn the_client_rows_say_what_the_client_speaks_and_have_names() {
+    common::within(Duration::from_secs(60), capabilities_and_names()).await;
+}
+
+async fn capabilities_and_names() {
+    let Setup {
+        dir: _dir,
+        broker: _broker,
+        mut ctrl,
+        agent,
+    } = setup(Version::V5).await;
+
+    let body = ctrl.request(get(&["Device.MQTT.Capabilities."])).await;
+    let capabilities = get_params(&body);
+    let versions = &capabilities["ProtocolVersionsSupported"];
+    assert_eq!(versions, "3.1.1,5.0", "{body}");
+    let transports = &capabilities["TransportProtocolSupported"];
+    assert_eq!(transports, "TCP/IP,TLS,WebSocket,WebSocketTLS", "{body}");
+    // What a client row asks for must be one of them: the agent does not speak MQTT 3.1.
+    let client = "Device.MQTT.Client.1.";
+    let body = ctrl.request(set(client, "ProtocolVersion", "3.1")).await;
+    assert_eq!(body["Error"]["err_code"], 7012, "{body}");
+
+    // The configuration's client row and those a controller adds without a `Name` are
+    // named, each its own: two rows left unnamed would share the unique key "".
+    assert_eq!(value(&mut ctrl, &format!("{client}Name")).await, "cpe-1");
+    for number in [2, 3] {
+        let body = ctrl.request(add("Device.MQTT.Client.", &[])).await;
+        let row = added_path(&body);
+        assert_eq!(row, format!("Device.MQTT.Client.{number}."));
+        let success = &body["Response"]["AddResp"]["created_obj_results"][0]["oper_status"];
+        let name = format!("cpe-{number}");
+        assert_eq!(
+            success["oper_success"]["unique_keys"]["Name"], name,
+            "{body}"
+        );
+        assert_eq!(value(&mut ctrl, &format!("{row}Name")).await, name);
+    }
     agent.stop().await;
 }
 

@@ -168,13 +168,14 @@ async fn run(config: Config, overrides: mtp::Overrides) -> Result<(), Box<dyn st
     });
     // The configuration's MTPs are the factory defaults; afterwards the rows are the truth,
     // and a flag of this start overrides them.
-    // One update (each is code of its own in the binary): the CA certificates' rows at every
-    // start, the factory defaults at the first.
+    // One update (each is code of its own in the binary): the CA certificates' rows and the
+    // MQTT capabilities at every start, the factory defaults at the first.
     let unseeded = mtp::unseeded(&engine);
     let no_roles = controller_trust::unseeded(&engine);
     engine
         .device_update(|txn| {
             controller_trust::sync_certificates(txn, trust.as_ref())?;
+            mqtt::advertise(txn)?;
             if unseeded {
                 mtp::seed(txn, &config.usp)?;
             }

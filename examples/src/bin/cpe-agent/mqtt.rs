@@ -69,7 +69,9 @@
 //! - `UserProperty.{i}.` rows naming packets other than CONNECT and PUBLISH: rumqttc sends
 //!   DISCONNECT, PUBACK, PUBREC and PUBREL without properties.
 //!
-//! `Name` is a label; `Stats.` are live values ([`crate::mqtt_stats`]).
+//! `Name` is a label (a row added without one is named `cpe-<n>` by the store, as its
+//! `Alias`); `Stats.` are live values ([`crate::mqtt_stats`]); `Device.MQTT.Capabilities.`
+//! says what the client speaks ([`advertise`]).
 //!
 //! A client row no agent MTP row references connects all the same, as TR-181's `Enable`
 //! asks, and subscribes to its `Subscription.{i}.` rows only (no own topic, no greetings);
@@ -128,6 +130,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::http::Uri;
 use tr181_model::lenient::{LenientList, keep_read};
+use tr181_model::store::Transaction;
 use usp_core::Limits;
 use usp_core::agent::{Mtp, MtpKind};
 use usp_core::codec::{self, RecordBuilder};
@@ -367,12 +370,7 @@ impl Default for MqttConfig {
 impl MqttConfig {
     /// The client row's `TransportProtocol` for `tls` and `websocket`.
     pub(crate) const fn transport_protocol(&self) -> &'static str {
-        match (self.tls, self.websocket) {
-            (false, false) => "TCP/IP",
-            (true, false) => "TLS",
-            (false, true) => "WebSocket",
-            (true, true) => "WebSocketTLS",
-        }
+        transport_name(self.tls, self.websocket)
     }
 
     /// The reconnect waits of the client row (`ConnectRetry*`).
@@ -428,12 +426,63 @@ pub(crate) enum Version {
 }
 
 impl Version {
+    /// Every version the client speaks.
+    pub(crate) const ALL: [Self; 2] = [Self::V311, Self::V5];
+
+    /// The version as TR-181 names it (`ProtocolVersion`).
+    pub(crate) const fn name(self) -> &'static str {
+        match self {
+            Self::V311 => "3.1.1",
+            Self::V5 => "5.0",
+        }
+    }
+
+    /// The version TR-181 names `name`, if the client speaks it.
+    pub(crate) fn named(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|v| v.name() == name)
+    }
+
     const fn usp(self) -> MqttVersion {
         match self {
             Self::V311 => MqttVersion::V311,
             Self::V5 => MqttVersion::V5,
         }
     }
+}
+
+/// Every transport the client speaks, as `(tls, websocket)`.
+pub(crate) const TRANSPORTS: [(bool, bool); 4] =
+    [(false, false), (true, false), (false, true), (true, true)];
+
+/// The `TransportProtocol` of MQTT over TLS or not, over a WebSocket or not.
+pub(crate) const fn transport_name(tls: bool, websocket: bool) -> &'static str {
+    match (tls, websocket) {
+        (false, false) => "TCP/IP",
+        (true, false) => "TLS",
+        (false, true) => "WebSocket",
+        (true, true) => "WebSocketTLS",
+    }
+}
+
+/// Writes `Device.MQTT.Capabilities.` (at every start: they are the binary's): the versions
+/// and transports the client speaks, which a client row's `ProtocolVersion` and
+/// `TransportProtocol` must then name. Its maxima stay 0, no limit: the agent bounds no
+/// `Subscription.{i}.` table, and runs no broker (`Broker.{i}.` rows, bridges included, are
+/// only kept).
+pub(crate) fn advertise(txn: &mut Transaction<'_>) -> Result<(), tr181_model::Error> {
+    let versions: Vec<&str> = Version::ALL.into_iter().map(Version::name).collect();
+    let transports: Vec<&str> = (TRANSPORTS.into_iter())
+        .map(|(tls, websocket)| transport_name(tls, websocket))
+        .collect();
+    let capabilities = "Device.MQTT.Capabilities.";
+    txn.set(
+        &format!("{capabilities}ProtocolVersionsSupported"),
+        &versions.join(","),
+    )?;
+    txn.set(
+        &format!("{capabilities}TransportProtocolSupported"),
+        &transports.join(","),
+    )
 }
 
 /// An MQTT client row's task, with the USP MTP when an agent MTP row runs on it; see the

@@ -39,8 +39,8 @@ use usp_core::agent::{Mtp, MtpKind};
 use crate::config::{UspConfig, WebSocketConfig};
 use crate::device::{DeviceEvent, wall_clock};
 use crate::mqtt::{
-    Connections, MqttConfig, MqttMtp, Retain, RowSettings, Subscription, UserProperty, Version,
-    Will,
+    Connections, MqttConfig, MqttMtp, Retain, RowSettings, Subscription, TRANSPORTS, UserProperty,
+    Version, Will, transport_name,
 };
 use crate::mqtt_stats::{ClientStats, MqttStats};
 use crate::stomp::{StompConfig, StompMtp};
@@ -366,17 +366,15 @@ fn stomp_config(store: &Store, connection: &str, destination: String) -> StompCo
 /// the row asks for what the agent cannot do.
 fn mqtt_config(store: &Store, client: &str, row: Option<&str>) -> Result<MqttConfig, String> {
     let param = |name: &str| format!("{client}{name}");
-    let version = match text(store, &param("ProtocolVersion")).as_str() {
-        "5.0" => Version::V5,
-        "3.1.1" => Version::V311,
-        other => return Err(format!("MQTT ProtocolVersion {other:?} unsupported")),
+    let version = text(store, &param("ProtocolVersion"));
+    let Some(version) = Version::named(&version) else {
+        return Err(format!("MQTT ProtocolVersion {version:?} unsupported"));
     };
-    let (tls, websocket) = match text(store, &param("TransportProtocol")).as_str() {
-        "TCP/IP" => (false, false),
-        "TLS" => (true, false),
-        "WebSocket" => (false, true),
-        "WebSocketTLS" => (true, true),
-        other => return Err(format!("MQTT TransportProtocol {other:?} unsupported")),
+    let transport = text(store, &param("TransportProtocol"));
+    let Some((tls, websocket)) = (TRANSPORTS.into_iter())
+        .find(|(tls, websocket)| transport_name(*tls, *websocket) == transport)
+    else {
+        return Err(format!("MQTT TransportProtocol {transport:?} unsupported"));
     };
     let mut settings = mqtt_row(store, row, client);
     let (controllers, topic) = match row {
@@ -631,10 +629,6 @@ pub(crate) fn seed(txn: &mut Transaction<'_>, usp: &UspConfig) -> Result<(), tr1
     add_mtp(txn, AGENT_MTPS, ws.enable, "WebSocket", &values)?;
     let mqtt = &usp.mqtt;
     if mqtt.enable {
-        let version = match mqtt.version {
-            Version::V5 => "5.0",
-            Version::V311 => "3.1.1",
-        };
         let client = add_row(
             txn,
             MQTT_CLIENTS,
@@ -642,7 +636,7 @@ pub(crate) fn seed(txn: &mut Transaction<'_>, usp: &UspConfig) -> Result<(), tr1
                 ("Enable", "true"),
                 ("BrokerAddress", &mqtt.host),
                 ("BrokerPort", &mqtt.port.to_string()),
-                ("ProtocolVersion", version),
+                ("ProtocolVersion", mqtt.version.name()),
                 ("TransportProtocol", mqtt.transport_protocol()),
                 ("ClientID", &mqtt.client_id),
                 ("Username", &mqtt.username),

@@ -196,11 +196,7 @@ impl FromToml for IpAddr {
 impl FromToml for Version {
     const EXPECTED: &'static str = "\"5.0\" or \"3.1.1\"";
     fn from_toml(value: &DeValue<'_>) -> Option<Self> {
-        match value.as_str()? {
-            "5.0" => Some(Self::V5),
-            "3.1.1" => Some(Self::V311),
-            _ => None,
-        }
+        Self::named(value.as_str()?)
     }
 }
 
