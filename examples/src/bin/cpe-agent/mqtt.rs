@@ -470,20 +470,20 @@ pub(crate) const fn transport_name(tls: bool, websocket: bool) -> &'static str {
 /// `Subscription.{i}.` table, and runs no broker (`Broker.{i}.` rows, bridges included, are
 /// only kept).
 pub(crate) fn advertise(txn: &mut Transaction<'_>) -> Result<(), tr181_model::Error> {
-    let versions: Vec<&str> = Version::ALL.into_iter().map(Version::name).collect();
-    let transports: Vec<&str> = (TRANSPORTS.into_iter())
-        .map(|(tls, websocket)| transport_name(tls, websocket))
-        .collect();
-    let capabilities = "Device.MQTT.Capabilities.";
     txn.set(
-        &format!("{capabilities}ProtocolVersionsSupported"),
-        &versions.join(","),
+        "Device.MQTT.Capabilities.ProtocolVersionsSupported",
+        VERSIONS_SUPPORTED,
     )?;
     txn.set(
-        &format!("{capabilities}TransportProtocolSupported"),
-        &transports.join(","),
+        "Device.MQTT.Capabilities.TransportProtocolSupported",
+        TRANSPORTS_SUPPORTED,
     )
 }
+
+/// The names of [`Version::ALL`], as [`advertise`] writes them (a test checks them).
+const VERSIONS_SUPPORTED: &str = "3.1.1,5.0";
+/// The names of [`TRANSPORTS`], as [`advertise`] writes them (a test checks them).
+const TRANSPORTS_SUPPORTED: &str = "TCP/IP,TLS,WebSocket,WebSocketTLS";
 
 /// An MQTT client row's task, with the USP MTP when an agent MTP row runs on it; see the
 /// [module docs](self).
@@ -2128,6 +2128,17 @@ mod tests {
         assert!(refuses_v5(&old_broker));
         let auth = v5::ConnectionError::ConnectionRefused(ConnectReturnCode::NotAuthorized);
         assert!(!refuses_v5(&auth));
+    }
+
+    #[test]
+    fn the_capabilities_name_every_version_and_transport_spoken() {
+        let versions = Version::ALL.map(Version::name).join(",");
+        assert_eq!(VERSIONS_SUPPORTED, versions);
+        let transports = TRANSPORTS.map(|(tls, websocket)| transport_name(tls, websocket));
+        assert_eq!(TRANSPORTS_SUPPORTED, transports.join(","));
+        for version in Version::ALL {
+            assert_eq!(Version::named(version.name()), Some(version));
+        }
     }
 
     #[test]
