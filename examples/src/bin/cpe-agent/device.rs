@@ -1,7 +1,7 @@
 //! The simulated device and its engine: persistence in the state directory, real downloads
-//! and uploads ([`Downloads`]), real diagnostics ([`AgentCommands`]), the hardware tick, and
-//! the fan-out of device inputs (changes, events, command completions) to the protocol
-//! drivers.
+//! and uploads ([`Downloads`]), real diagnostics ([`AgentCommands`]: reachability and TR-143
+//! throughput tests), the hardware tick, and the fan-out of device inputs (changes, events,
+//! command completions) to the protocol drivers.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -26,6 +26,7 @@ use crate::download::Downloads;
 use crate::mqtt_stats::{MqttStats, StatsParameters};
 use crate::mtp::text;
 use crate::reachability::{self, Reachability};
+use crate::throughput::{self, Throughput};
 use crate::tls::Trust;
 
 /// The directory in the state directory that holds the device's flash, a file per section.
@@ -78,6 +79,15 @@ pub(crate) fn wall_clock() -> Option<DateTime> {
     DateTime::from_unix_seconds(i64::try_from(seconds).ok()?)
 }
 
+/// The wall clock to the microsecond (TR-143's test times), if the system has one past the
+/// epoch.
+pub(crate) fn precise_wall_clock() -> Option<DateTime> {
+    let since = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .ok()?;
+    DateTime::from_unix_micros(i64::try_from(since.as_micros()).ok()?)
+}
+
 /// The engine's clock: the host's wall clock, read when asked. The simulated device's own
 /// clock follows it once per tick only, so the engine's times (a transfer's CompleteTime)
 /// could otherwise come before those the agent reads itself (its StartTime).
@@ -93,6 +103,7 @@ impl Clock for WallClock {
 struct AgentCommands {
     device: Arc<dyn Commands>,
     reachability: Reachability,
+    throughput: Throughput,
 }
 
 #[async_trait]
@@ -106,12 +117,13 @@ impl Commands for AgentCommands {
             reachability::IP_PING | reachability::UDP_ECHO | reachability::SERVER_SELECTION => {
                 self.reachability.invoke(call, reporter)
             }
+            throughput::DOWNLOAD | throughput::UPLOAD => self.throughput.invoke(call, reporter),
             _ => self.device.invoke(call, reporter).await,
         }
     }
 
     async fn cancel(&self, call: CallId) -> Result<(), HalError> {
-        if self.reachability.cancel(call) {
+        if self.reachability.cancel(call) || self.throughput.cancel(call) {
             return Ok(());
         }
         self.device.cancel(call).await
@@ -140,12 +152,13 @@ pub(crate) async fn boot(
         hal.lifecycle.clone(),
         hal.storage.clone(),
         state_dir,
-        trust,
+        trust.clone(),
     ));
     hal.lifecycle = downloads.clone();
     let commands = AgentCommands {
         device: hal.commands.clone(),
         reachability: Reachability::default(),
+        throughput: Throughput::new(trust),
     };
     let (commands, force_collection) = ForceCollection::new(Arc::new(commands));
     hal.commands = Arc::new(commands);
@@ -159,7 +172,9 @@ pub(crate) async fn boot(
         EngineConfig::default().with_notice_consumers(stacks),
     ));
     let boot = engine.start().await?;
-    set_as_device(&engine, reachability::capabilities()).await?;
+    let mut capabilities = reachability::capabilities();
+    capabilities.extend(throughput::capabilities());
+    set_as_device(&engine, capabilities).await?;
     if !boot.discarded.is_empty() || !boot.trimmed.is_empty() {
         tracing::error!(
             discarded = ?boot.discarded,

@@ -1,6 +1,7 @@
 //! The agent's HTTP/1.1 (RFC 9112) connections over any byte stream: the ACS client's POSTs
-//! ([`crate::acs_client`]), the downloads' GETs ([`crate::download`]) and the
-//! connection-request server ([`crate::cwmp`]).
+//! ([`crate::acs_client`]), the downloads' GETs ([`crate::download`]), the throughput tests'
+//! GETs and streamed PUTs ([`crate::throughput`]) and the connection-request server
+//! ([`crate::cwmp`]).
 //!
 //! The protocol is ureq-proto's: its sans-IO client ([`Call`]) and server ([`Reply`]) state
 //! machines write the heads, frame and unframe the bodies (Content-Length, chunked with its
@@ -117,6 +118,8 @@ pub(crate) struct RequestHead {
 enum Exchange {
     /// None in progress: another may start, if the last one left the connection open.
     Idle,
+    /// Client: the request head is sent; (the rest of) its body is next.
+    Sending(Call<SendBody>),
     /// Client: the request is sent; the response head is next.
     Sent(Call<RecvResponse>),
     /// Client: the response body is next.
@@ -176,6 +179,48 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
         headers: &[(&str, &str)],
         body: &[u8],
     ) -> Result<(), Error> {
+        let sized = !body.is_empty() || matches!(method, "POST" | "PUT");
+        let length = sized.then(|| u64::try_from(body.len()).unwrap_or(u64::MAX));
+        let mut out = Vec::new();
+        self.start_request(method, target, headers, length, &mut out)?;
+        if sized {
+            self.body_into(body, &mut out)?;
+        }
+        self.write_out(&out).await
+    }
+
+    /// Writes a request head announcing a body of `length` bytes, which follows in pieces
+    /// ([`Conn::send_body`]): a body streamed rather than held whole.
+    pub(crate) async fn send_request_head(
+        &mut self,
+        method: &str,
+        target: &str,
+        headers: &[(&str, &str)],
+        length: u64,
+    ) -> Result<(), Error> {
+        let mut out = Vec::new();
+        self.start_request(method, target, headers, Some(length), &mut out)?;
+        self.write_out(&out).await
+    }
+
+    /// Writes the next piece of the body [`Conn::send_request_head`] announced; once it is
+    /// all written, the response is next.
+    pub(crate) async fn send_body(&mut self, data: &[u8]) -> Result<(), Error> {
+        let mut out = Vec::new();
+        self.body_into(data, &mut out)?;
+        self.write_out(&out).await
+    }
+
+    /// Puts the head of a request (with a `Content-Length` of `length`, if any) into `out`;
+    /// its body is next when it has one, else its response.
+    fn start_request(
+        &mut self,
+        method: &str,
+        target: &str,
+        headers: &[(&str, &str)],
+        length: Option<u64>,
+        out: &mut Vec<u8>,
+    ) -> Result<(), Error> {
         let Exchange::Idle = self.take() else {
             return Err(Error::Misuse("a request before the last response was read"));
         };
@@ -183,26 +228,53 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
         for (name, value) in headers {
             request = request.header(*name, *value);
         }
-        if !body.is_empty() || matches!(method, "POST" | "PUT") {
-            request = request.header(header::CONTENT_LENGTH, body.len());
+        if let Some(length) = length {
+            request = request.header(header::CONTENT_LENGTH, length);
         }
         let request = request.body(()).map_err(Error::Invalid)?;
         let mut call = Call::new(request)?.proceed();
-        let mut out = Vec::new();
         while !call.can_proceed() {
-            append(&mut out, |room| Ok(((), call.write(room)?)))?;
+            append(out, |room| Ok(((), call.write(room)?)))?;
         }
-        let call = match call.proceed()? {
-            Some(SendRequestResult::RecvResponse(call)) => call,
-            Some(SendRequestResult::SendBody(call)) => send_body(call, body, &mut out)?,
+        self.exchange = match call.proceed()? {
+            Some(SendRequestResult::RecvResponse(call)) => Exchange::Sent(call),
+            Some(SendRequestResult::SendBody(call)) => sending(call)?,
             Some(SendRequestResult::Await100(_)) => {
                 return Err(Error::Misuse("Expect: 100-continue"));
             }
             None => return Err(Error::Misuse("a request head left unwritten")),
         };
-        self.io.write_all(&out).await?;
+        Ok(())
+    }
+
+    /// Puts `data`, the next piece of the request body, into `out`.
+    fn body_into(&mut self, data: &[u8], out: &mut Vec<u8>) -> Result<(), Error> {
+        if data.is_empty() {
+            // Nothing to frame: a body of `Content-Length: 0` is complete with its head.
+            return Ok(());
+        }
+        let Exchange::Sending(mut call) = self.take() else {
+            return Err(Error::Misuse("body data with no request body to send"));
+        };
+        let mut rest = data;
+        while !rest.is_empty() {
+            if call.can_proceed() {
+                return Err(Error::Misuse("a body longer than its Content-Length"));
+            }
+            let used = append(out, |room| call.write(rest, room))?;
+            rest = rest.get(used..).unwrap_or_default();
+        }
+        self.exchange = sending(call)?;
+        Ok(())
+    }
+
+    /// Writes `out` to the stream.
+    async fn write_out(&mut self, out: &[u8]) -> Result<(), Error> {
+        if out.is_empty() {
+            return Ok(());
+        }
+        self.io.write_all(out).await?;
         self.io.flush().await?;
-        self.exchange = Exchange::Sent(call);
         Ok(())
     }
 
@@ -372,7 +444,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
                 self.exchange = exchange;
                 Ok(None)
             }
-            Exchange::Sent(_) | Exchange::Broken => Err(Error::Misuse("a body with no head read")),
+            Exchange::Sending(_) | Exchange::Sent(_) | Exchange::Broken => {
+                Err(Error::Misuse("a body with no head read"))
+            }
         }
     }
 
@@ -456,22 +530,16 @@ fn append<T>(
     Ok(written?.0)
 }
 
-/// A request body written after its head (sized by the head's `Content-Length`).
-fn send_body(
-    mut call: Call<SendBody>,
-    body: &[u8],
-    out: &mut Vec<u8>,
-) -> Result<Call<RecvResponse>, Error> {
-    let mut rest = body;
-    while !call.can_proceed() {
-        let used = append(out, |room| call.write(rest, room))?;
-        if used == 0 && rest.is_empty() && !call.can_proceed() {
-            return Err(Error::Misuse("a body shorter than its Content-Length"));
-        }
-        rest = rest.get(used..).unwrap_or_default();
+/// The exchange after a piece of a request body: the rest of the body, or the response once
+/// the body is complete (as its head's `Content-Length` says).
+fn sending(call: Call<SendBody>) -> Result<Exchange, Error> {
+    if !call.can_proceed() {
+        return Ok(Exchange::Sending(call));
     }
-    call.proceed()
-        .ok_or(Error::Misuse("a request body left unwritten"))
+    let call = call
+        .proceed()
+        .ok_or(Error::Misuse("a request body left unwritten"))?;
+    Ok(Exchange::Sent(call))
 }
 
 /// The header fields of a parsed head, owned (values that are not visible ASCII are left
@@ -640,6 +708,25 @@ mod tests {
         assert!(matches!(
             request_bytes("GET", &injected, b"").await,
             Err(Error::Invalid(_))
+        ));
+    }
+
+    #[tokio::test]
+    async fn a_streamed_body_follows_its_head_in_pieces_up_to_its_length() {
+        let mut conn = Conn::new(join(empty(), Vec::new()));
+        conn.send_request_head("PUT", "/up", &[], 5).await.unwrap();
+        conn.send_body(b"ab").await.unwrap();
+        conn.send_body(b"cde").await.unwrap();
+        assert!(matches!(conn.exchange, Exchange::Sent(_)));
+        assert_eq!(
+            written::<Empty>(conn),
+            "PUT /up HTTP/1.1\r\ncontent-length: 5\r\n\r\nabcde"
+        );
+        let mut conn = Conn::new(join(empty(), Vec::new()));
+        conn.send_request_head("PUT", "/up", &[], 2).await.unwrap();
+        assert!(matches!(
+            conn.send_body(b"abc").await,
+            Err(Error::Misuse(_))
         ));
     }
 

@@ -19,7 +19,7 @@
 //! [`http1`], also the bulk data reports'), [`bulkdata`] (bulk data profiles: HTTP and MQTT
 //! reports and USP `Push!`) and
 //! [`cwmp_udp`] (UDP connection requests), [`cwmp_xmpp`] (the XMPP connection for connection
-//! requests, with [`dns_srv`], its SRV lookup), [`log`] (the log lines), [`tls`] (the TLS trust and server certificate
+//! requests, with [`dns_srv`], its SRV lookup), [`log`] (the log lines), [`throughput`] (the TR-143 download and upload tests), [`tls`] (the TLS trust and server certificate
 //! shared by every transport).
 // The driver is where time enters the sans-IO crates: it reads the monotonic clock and the
 // wall clock and passes them in as inputs (STYLE.md §2.3), so the workspace-wide ban on
@@ -48,6 +48,7 @@ mod mqtt_ws;
 mod mtp;
 mod reachability;
 mod stomp;
+mod throughput;
 mod tls;
 mod uds;
 mod usp;

@@ -798,6 +798,24 @@ pub(crate) async fn connect_peer(
     url: &Uri,
     trust: Option<&Trust>,
 ) -> Result<(Box<dyn Io>, PeerIds), ConnectError> {
+    let (host, port, trust) = endpoint(url, trust)?;
+    let stream = TcpStream::connect((host, port))
+        .await
+        .map_err(ConnectError::Tcp)?;
+    let _ = stream.set_nodelay(true);
+    match trust {
+        Some(trust) => handshake(Box::new(stream), host, trust).await,
+        None => Ok((Box::new(stream), PeerIds::default())),
+    }
+}
+
+/// The host (without the brackets of an IPv6 literal) and port `url` names, and the trust
+/// to check its server with: `None` for a plain URL. A TLS URL without trust is refused
+/// before a socket is opened that could not be used.
+pub(crate) fn endpoint<'a, 't>(
+    url: &'a Uri,
+    trust: Option<&'t Trust>,
+) -> Result<(&'a str, u16, Option<&'t Trust>), ConnectError> {
     let (secure, default_port) = match url.scheme_str() {
         Some("http" | "ws") => (false, 80),
         Some("https" | "wss") => (true, 443),
@@ -809,19 +827,21 @@ pub(crate) async fn connect_peer(
         .trim_start_matches('[')
         .trim_end_matches(']');
     let port = url.port_u16().unwrap_or(default_port);
-    // Refuse before opening a socket that could not be used.
     let trust = match (secure, trust) {
         (false, _) => None,
         (true, Some(trust)) => Some(trust),
         (true, None) => return Err(ConnectError::NoTrust),
     };
-    let stream = TcpStream::connect((host, port))
-        .await
-        .map_err(ConnectError::Tcp)?;
-    let _ = stream.set_nodelay(true);
-    let Some(trust) = trust else {
-        return Ok((Box::new(stream), PeerIds::default()));
-    };
+    Ok((host, port, trust))
+}
+
+/// The TLS client handshake over `stream` with server `host`, checked against `trust`; the
+/// Endpoint IDs the server's certificate names.
+pub(crate) async fn handshake(
+    stream: Box<dyn Io>,
+    host: &str,
+    trust: &Trust,
+) -> Result<(Box<dyn Io>, PeerIds), ConnectError> {
     let name = ServerName::try_from(host.to_owned())
         .map_err(|e| ConnectError::Handshake(format!("invalid server name {host:?}: {e}")))?;
     let stream = TlsConnector::from(trust.client_config())
