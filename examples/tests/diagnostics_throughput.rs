@@ -25,7 +25,7 @@ mod common;
 
 use std::time::Duration;
 
-use cwmp_core::codec::{Body, ParameterValue, SetParameterValues, Status, ValueType};
+use cwmp_core::codec::ValueType;
 use rusp_lib::usp_builder::OperateBuilder;
 use serde_json::Value;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
@@ -33,7 +33,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 use tr181_model::value::DateTime;
 
-use common::{Acs, AgentProcess, Controller, WAIT, add, added_path, codes, gpv, param, s};
+use common::{AgentProcess, Controller, WAIT, add, added_path, param, s};
 
 const DOWNLOAD: &str = "Device.IP.Diagnostics.DownloadDiagnostics()";
 const UPLOAD: &str = "Device.IP.Diagnostics.UploadDiagnostics()";
@@ -346,40 +346,10 @@ async fn an_acs_requests_a_download_test_and_reads_its_results_after_event_8() {
 async fn cwmp_scenario() {
     const SIZE: u64 = 123_456;
     let (server, _puts) = server().await;
-    let mut acs = Acs::start().await;
     let state = tempfile::tempdir().unwrap();
-    let input =
-        |name: &str, value: &str, kind| ParameterValue::new(format!("{OBJECT}{name}"), value, kind);
-    acs.push(Body::SetParameterValues(SetParameterValues {
-        parameter_list: vec![
-            input(
-                "DownloadURL",
-                &format!("{server}/file/{SIZE}"),
-                ValueType::String,
-            ),
-            input("DiagnosticsState", "Requested", ValueType::String),
-        ],
-        parameter_key: "throughput-1".into(),
-    }));
-    let mut agent =
-        AgentProcess::start(state.path(), &["--acs-url", &acs.url, "--cr-port", "0"]).await;
-    let inform = acs.next_inform().await;
-    assert!(codes(&inform).contains(&"0 BOOTSTRAP".to_owned()));
-    assert!(acs.next_post().await.is_none(), "the CPE's empty POST");
-    match acs.next_post().await.map(|e| e.body) {
-        Some(Body::SetParameterValuesResponse(r)) => assert_eq!(r.status, Status::Applied),
-        other => panic!("expected SetParameterValuesResponse, got {other:?}"),
-    }
-    agent.wait_line("CWMP session ended").await;
-
-    acs.push(gpv(&[OBJECT]));
-    let inform = acs.next_inform().await;
-    assert_eq!(codes(&inform), ["8 DIAGNOSTICS COMPLETE"]);
-    assert!(acs.next_post().await.is_none(), "the CPE's empty POST");
-    let results = match acs.next_post().await.map(|e| e.body) {
-        Some(Body::GetParameterValuesResponse(r)) => r.parameter_list,
-        other => panic!("expected GetParameterValuesResponse, got {other:?}"),
-    };
+    let url = format!("{server}/file/{SIZE}");
+    let inputs = [("DownloadURL", url.as_str(), ValueType::String)];
+    let (results, agent) = common::cwmp_diagnostics(state.path(), OBJECT, &inputs).await;
     let value = |name: &str| param(&results, &format!("{OBJECT}{name}")).map(str::to_owned);
     assert_eq!(value("DiagnosticsState").as_deref(), Some("Complete"));
     let response = SIZE + u64::try_from(file_head(SIZE).len()).unwrap();
@@ -387,6 +357,5 @@ async fn cwmp_scenario() {
     let rom = DateTime::parse(&value("ROMTime").unwrap()).unwrap();
     let eom = DateTime::parse(&value("EOMTime").unwrap()).unwrap();
     assert!(rom <= eom && rom != DateTime::UNKNOWN, "{results:?}");
-    agent.wait_line("CWMP session ended").await;
     agent.stop().await;
 }

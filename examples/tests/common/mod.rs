@@ -975,3 +975,52 @@ pub(crate) fn param<'a>(list: &'a [ParameterValue], name: &str) -> Option<&'a st
         .find(|p| p.name == name)
         .map(|p| p.value.as_str())
 }
+
+/// Runs a diagnostic test the TR-069 way on an agent started in `state_dir`: in the bootstrap
+/// session the ACS sets `inputs` (names relative to `object`) with `DiagnosticsState`
+/// `Requested`; once the session has ended the agent runs the test, and the next session,
+/// whose Inform must carry `8 DIAGNOSTICS COMPLETE` alone, reads `object`. Its values and
+/// the agent, still running.
+pub(crate) async fn cwmp_diagnostics(
+    state_dir: &Path,
+    object: &str,
+    inputs: &[(&str, &str, ValueType)],
+) -> (Vec<ParameterValue>, AgentProcess) {
+    let mut acs = Acs::start().await;
+    let mut parameter_list: Vec<_> = inputs
+        .iter()
+        .map(|(name, value, kind)| {
+            ParameterValue::new(format!("{object}{name}"), *value, kind.clone())
+        })
+        .collect();
+    parameter_list.push(ParameterValue::new(
+        format!("{object}DiagnosticsState"),
+        "Requested",
+        ValueType::String,
+    ));
+    acs.push(CwmpBody::SetParameterValues(SetParameterValues {
+        parameter_list,
+        parameter_key: "diag-1".into(),
+    }));
+    let mut agent =
+        AgentProcess::start(state_dir, &["--acs-url", &acs.url, "--cr-port", "0"]).await;
+    let inform = acs.next_inform().await;
+    assert!(codes(&inform).contains(&"0 BOOTSTRAP".to_owned()));
+    assert!(acs.next_post().await.is_none(), "the CPE's empty POST");
+    match acs.next_post().await.map(|e| e.body) {
+        Some(CwmpBody::SetParameterValuesResponse(r)) => assert_eq!(r.status, Status::Applied),
+        other => panic!("expected SetParameterValuesResponse, got {other:?}"),
+    }
+    agent.wait_line("CWMP session ended").await;
+
+    acs.push(gpv(&[object]));
+    let inform = acs.next_inform().await;
+    assert_eq!(codes(&inform), ["8 DIAGNOSTICS COMPLETE"]);
+    assert!(acs.next_post().await.is_none(), "the CPE's empty POST");
+    let results = match acs.next_post().await.map(|e| e.body) {
+        Some(CwmpBody::GetParameterValuesResponse(r)) => r.parameter_list,
+        other => panic!("expected GetParameterValuesResponse, got {other:?}"),
+    };
+    agent.wait_line("CWMP session ended").await;
+    (results, agent)
+}
