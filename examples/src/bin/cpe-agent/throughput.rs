@@ -102,8 +102,9 @@ const MAX_RUNNING: usize = 4;
 const MAX_FILE_TEST: Duration = Duration::from_secs(600);
 /// Longest one step of a test may wait (a resolution, a connection, a response, a piece).
 const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
-/// The upload body, sent in pieces of this many bytes.
-static ZEROS: [u8; 16 * 1024] = [0; 16 * 1024];
+/// The upload body is sent in pieces of this many bytes (zeros, made at run time: a static
+/// would cost its size in the binary).
+const PIECE: usize = 16 * 1024;
 
 /// The `Device.IP.Diagnostics` capabilities of these tests, as the device's values.
 pub(crate) fn capabilities() -> Vec<(String, String)> {
@@ -351,10 +352,7 @@ impl Test {
         let records: Vec<Record> = records.iter().map(|record| *lock(record)).collect();
         match measured {
             Ok(increments) => self.results(&records, increments),
-            Err(failure) => {
-                tracing::info!(?failure, url = self.url, "throughput test failed");
-                vec![status(failure.status(self.direction))]
-            }
+            Err(failure) => vec![status(failure.status(self.direction))],
         }
     }
 
@@ -384,7 +382,14 @@ impl Test {
         });
         let mut connections = JoinSet::new();
         for record in records {
-            connections.spawn(plan.clone().connection(record.clone()));
+            let (plan, record) = (plan.clone(), record.clone());
+            // The failure goes in the record: the task's output is `()`, as the agent's other
+            // tasks', so that their `JoinSet` code serves.
+            connections.spawn(async move {
+                if let Err(failure) = plan.connection(&record).await {
+                    lock(&record).failure = Some(failure);
+                }
+            });
         }
         let end = start + self.duration.unwrap_or(MAX_FILE_TEST);
         let mut sampler = self.interval.map(|interval| Sampler {
@@ -411,12 +416,16 @@ impl Test {
                         None => Err(Failure::Timeout),
                     };
                 }
-                joined = connections.join_next() => match joined {
-                    None => return Ok(Vec::new()),
-                    Some(Ok(Ok(()))) => {}
-                    Some(Ok(Err(failure))) => return Err(failure),
-                    Some(Err(_)) => return Err(Failure::Internal),
-                },
+                joined = connections.join_next() => {
+                    if let Some(failure) = records.iter().find_map(|r| lock(r).failure) {
+                        return Err(failure);
+                    }
+                    match joined {
+                        None => return Ok(Vec::new()),
+                        Some(Ok(())) => {}
+                        Some(Err(_)) => return Err(Failure::Internal),
+                    }
+                }
             }
         }
     }
@@ -517,11 +526,11 @@ struct Plan {
 
 impl Plan {
     /// One connection of the test: its transfer, or transfers until it is stopped.
-    async fn connection(self: Arc<Self>, record: Arc<Mutex<Record>>) -> Result<(), Failure> {
+    async fn connection(&self, record: &Arc<Mutex<Record>>) -> Result<(), Failure> {
         loop {
-            let mut conn = self.open(&record).await?;
+            let mut conn = self.open(record).await?;
             loop {
-                self.transfer(&record, &mut conn).await?;
+                self.transfer(record, &mut conn).await?;
                 if !self.repeat {
                     return Ok(());
                 }
@@ -619,13 +628,14 @@ impl Plan {
                 let sent = conn.send_request_head("PUT", &self.target, &headers, self.file_length);
                 within(sent, Failure::NoResponse).await?;
                 let mut rest = self.file_length;
+                let zeros = vec![0; PIECE];
                 if rest > 0 {
                     let mut record = lock(record);
                     record.body_start = record.body_start.or_else(precise_wall_clock);
                 }
                 while rest > 0 {
-                    let size = usize::try_from(rest).unwrap_or(usize::MAX).min(ZEROS.len());
-                    let piece = conn.send_body(ZEROS.get(..size).unwrap_or_default());
+                    let size = usize::try_from(rest).unwrap_or(usize::MAX).min(PIECE);
+                    let piece = conn.send_body(zeros.get(..size).unwrap_or_default());
                     within(piece, Failure::TransferFailed).await?;
                     rest = rest.saturating_sub(u64::try_from(size).unwrap_or(u64::MAX));
                 }
@@ -697,6 +707,8 @@ struct Record {
     http: Bytes,
     /// The TCP payload bytes (below TLS).
     tcp: Bytes,
+    /// Why the connection failed.
+    failure: Option<Failure>,
 }
 
 impl Record {
