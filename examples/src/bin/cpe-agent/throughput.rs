@@ -41,9 +41,10 @@
 //! earliest, `EOMTime` the latest; `PerConnectionResult.{i}.` has each connection's when
 //! `EnablePerConnectionResults` is true. `TestBytesReceived` / `TestBytesSent` count the
 //! HTTP bytes, heads included (TR-181), above TLS. The agent has no interface counters (its
-//! device is simulated), so `TotalBytesReceived` / `TotalBytesSent` are the TCP payload
-//! bytes of the test's own connections (TLS records included), not the IP-layer bytes of the
-//! whole interface. A failed test gives only its `Status`.
+//! device is simulated), so `TotalBytesReceived` / `TotalBytesSent` are the HTTP bytes of the
+//! test's connections each way (the test bytes plus the other direction's requests or
+//! responses), not the IP-layer bytes of the whole interface: TLS, TCP and IP overhead and
+//! other traffic are not in them. A failed test gives only its `Status`.
 //!
 //! | Failure | `Status` |
 //! |---|---|
@@ -578,19 +579,18 @@ impl Plan {
                 record.address_used = stream.local_addr().ok().map(|a| a.ip());
             }
         }
-        let tcp = Metered::wrap(Box::new(stream), record, Layer::Tcp);
         let io = match &self.trust {
             Some(trust) => {
-                let handshake = tls::handshake(tcp, &self.host, trust);
+                let handshake = tls::handshake(stream, &self.host, trust);
                 tokio::time::timeout(IDLE_TIMEOUT, handshake)
                     .await
                     .map_err(|_| Failure::InitConnectionFailed)?
                     .map_err(|_| Failure::InitConnectionFailed)?
                     .0
             }
-            None => tcp,
+            None => Box::new(stream),
         };
-        Ok(Conn::new(Metered::wrap(io, record, Layer::Http)))
+        Ok(Conn::new(Metered::wrap(io, record)))
     }
 
     /// One GET or PUT on `conn`.
@@ -705,8 +705,6 @@ struct Record {
     last_read: Option<DateTime>,
     /// The HTTP bytes (above TLS).
     http: Bytes,
-    /// The TCP payload bytes (below TLS).
-    tcp: Bytes,
     /// Why the connection failed.
     failure: Option<Failure>,
 }
@@ -737,7 +735,7 @@ impl Record {
                 Direction::Download => self.http.received,
                 Direction::Upload => self.http.sent,
             },
-            total: self.tcp,
+            total: self.http,
         }
     }
 }
@@ -825,29 +823,18 @@ impl Sampler {
     }
 }
 
-/// Where a [`Metered`] stream sits.
-#[derive(Clone, Copy, Debug)]
-enum Layer {
-    /// Under the HTTP connection (above TLS): the test's bytes and times.
-    Http,
-    /// On the TCP socket (under TLS): the total bytes.
-    Tcp,
-}
-
-/// A stream that counts what goes through it into a connection's [`Record`].
+/// A stream that counts what goes through it, and when, into a connection's [`Record`].
 struct Metered {
     io: Box<dyn Io>,
     record: Arc<Mutex<Record>>,
-    layer: Layer,
 }
 
 impl Metered {
-    /// `io`, counted into `record` as `layer`.
-    fn wrap(io: Box<dyn Io>, record: &Arc<Mutex<Record>>, layer: Layer) -> Box<dyn Io> {
+    /// `io`, counted into `record`.
+    fn wrap(io: Box<dyn Io>, record: &Arc<Mutex<Record>>) -> Box<dyn Io> {
         Box::new(Self {
             io,
             record: record.clone(),
-            layer,
         })
     }
 
@@ -856,22 +843,17 @@ impl Metered {
             return;
         }
         let bytes = u64::try_from(bytes).unwrap_or(u64::MAX);
+        let now = precise_wall_clock();
         let mut guard = lock(&self.record);
         let record = &mut *guard;
-        match self.layer {
-            Layer::Tcp => record.tcp.count(read, bytes),
-            Layer::Http => {
-                record.http.count(read, bytes);
-                let now = precise_wall_clock();
-                let (first, last) = if read {
-                    (&mut record.first_read, &mut record.last_read)
-                } else {
-                    (&mut record.first_write, &mut record.last_write)
-                };
-                *first = first.or(now);
-                *last = now.or(*last);
-            }
-        }
+        record.http.count(read, bytes);
+        let (first, last) = if read {
+            (&mut record.first_read, &mut record.last_read)
+        } else {
+            (&mut record.first_write, &mut record.last_write)
+        };
+        *first = first.or(now);
+        *last = now.or(*last);
     }
 }
 

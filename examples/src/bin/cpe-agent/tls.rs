@@ -804,7 +804,7 @@ pub(crate) async fn connect_peer(
         .map_err(ConnectError::Tcp)?;
     let _ = stream.set_nodelay(true);
     match trust {
-        Some(trust) => handshake(Box::new(stream), host, trust).await,
+        Some(trust) => handshake(stream, host, trust).await,
         None => Ok((Box::new(stream), PeerIds::default())),
     }
 }
@@ -838,7 +838,7 @@ pub(crate) fn endpoint<'a, 't>(
 /// The TLS client handshake over `stream` with server `host`, checked against `trust`; the
 /// Endpoint IDs the server's certificate names.
 pub(crate) async fn handshake(
-    stream: Box<dyn Io>,
+    stream: TcpStream,
     host: &str,
     trust: &Trust,
 ) -> Result<(Box<dyn Io>, PeerIds), ConnectError> {
