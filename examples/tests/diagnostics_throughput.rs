@@ -5,7 +5,8 @@
 //! connections with per-connection results (`TestBytesReceived` is exactly the bytes of the
 //! responses, heads included, the times in order), `UploadDiagnostics()` (the server gets
 //! `TestFileLength` bytes by PUT; `TestBytesSent` is exactly the request's bytes), a
-//! time-based download with incremental results, a download from a closed port
+//! time-based download with incremental results, a minute-long one cancelled through its
+//! `Request.{i}.Cancel()` (completed at once as cancelled, 7023), a download from a closed port
 //! (`Error_InitConnectionFailed`), one cut short of its `Content-Length`
 //! (`Error_IncorrectSize`) and an `ftp://` one (`Error_Other`).
 //!
@@ -162,8 +163,8 @@ async fn subscribe(ctrl: &mut Controller) {
     added_path(&body);
 }
 
-/// Operates `command` with `args` and returns the output arguments of its completion.
-async fn operate(ctrl: &mut Controller, command: &str, key: &str, args: &[(&str, &str)]) -> Value {
+/// Starts `command` with `args`; the `Device.LocalAgent.Request.{i}.` row it runs as.
+async fn start(ctrl: &mut Controller, command: &str, key: &str, args: &[(&str, &str)]) -> String {
     let operate = OperateBuilder::new(s(command))
         .with_command_key(s(key))
         .with_send_resp(true)
@@ -173,6 +174,17 @@ async fn operate(ctrl: &mut Controller, command: &str, key: &str, args: &[(&str,
     let body = ctrl.request(operate).await;
     let result = &body["Response"]["OperateResp"]["operation_results"][0];
     assert_eq!(result["executed_command"], command, "{body}");
+    let text = result.to_string();
+    let at = text
+        .find("Device.LocalAgent.Request.")
+        .expect("a Request row");
+    let row = &text[at..];
+    row[..row.find('"').unwrap()].to_owned()
+}
+
+/// Operates `command` with `args` and returns the output arguments of its completion.
+async fn operate(ctrl: &mut Controller, command: &str, key: &str, args: &[(&str, &str)]) -> Value {
+    start(ctrl, command, key, args).await;
     let done = ctrl
         .notify(|n| n["oper_complete"]["command_key"] == key)
         .await;
@@ -313,6 +325,27 @@ async fn usp_scenario() {
     }
     assert!(out.get("IncrementalResult.3.StartTime").is_none(), "{out}");
     assert!(sum <= number(&out, "TestBytesReceived"), "{out}");
+
+    // A time-based test cancelled: it completes as cancelled at once, not after its minute.
+    let url = format!("{server}/slow/100000000");
+    let args = [
+        ("DownloadURL", url.as_str()),
+        ("TimeBasedTestDuration", "60"),
+    ];
+    let row = start(&mut ctrl, DOWNLOAD, "cancelled", &args).await;
+    let cancel = OperateBuilder::new(format!("{row}Cancel()"))
+        .with_send_resp(true)
+        .build()
+        .unwrap();
+    let body = ctrl.request(cancel).await;
+    assert!(body["Response"]["OperateResp"].is_object(), "{body}");
+    let done = ctrl
+        .notify(|n| n["oper_complete"]["command_key"] == "cancelled")
+        .await;
+    assert_eq!(
+        done["oper_complete"]["cmd_failure"]["err_code"], 7023,
+        "{done}"
+    );
 
     // Failures: a closed port, a file cut short, a scheme the agent has not.
     let closed = {
