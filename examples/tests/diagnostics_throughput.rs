@@ -34,7 +34,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 use tr181_model::value::DateTime;
 
-use common::{AgentProcess, Controller, WAIT, add, added_path, param, s};
+use common::{AgentProcess, Controller, WAIT, param, s};
 
 const DOWNLOAD: &str = "Device.IP.Diagnostics.DownloadDiagnostics()";
 const UPLOAD: &str = "Device.IP.Diagnostics.UploadDiagnostics()";
@@ -147,22 +147,6 @@ async fn serve(mut stream: TcpStream, puts: mpsc::UnboundedSender<Put>) {
     }
 }
 
-/// Subscribes `ctrl` to the completions of both tests.
-async fn subscribe(ctrl: &mut Controller) {
-    let body = ctrl
-        .request(add(
-            "Device.LocalAgent.Subscription.",
-            &[
-                ("ID", "throughput"),
-                ("NotifType", "OperationComplete"),
-                ("ReferenceList", &format!("{DOWNLOAD},{UPLOAD}")),
-                ("Enable", "true"),
-            ],
-        ))
-        .await;
-    added_path(&body);
-}
-
 /// Starts `command` with `args`; the `Device.LocalAgent.Request.{i}.` row it runs as.
 async fn start(ctrl: &mut Controller, command: &str, key: &str, args: &[(&str, &str)]) -> String {
     let operate = OperateBuilder::new(s(command))
@@ -241,7 +225,7 @@ async fn usp_scenario() {
     let state = tempfile::tempdir().unwrap();
     let agent = AgentProcess::start(state.path(), &[]).await;
     let mut ctrl = Controller::connect(&agent.url).await;
-    subscribe(&mut ctrl).await;
+    common::subscribe_completions(&mut ctrl, "throughput", &[DOWNLOAD, UPLOAD]).await;
 
     // Two connections, each getting the whole file.
     const SIZE: u64 = 300_000;

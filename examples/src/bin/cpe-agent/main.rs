@@ -47,6 +47,7 @@ mod mqtt_stats;
 mod mqtt_ws;
 mod mtp;
 mod reachability;
+mod running;
 mod stomp;
 mod throughput;
 mod tls;

@@ -36,8 +36,6 @@
 
 use std::io;
 use std::net::{IpAddr, SocketAddr};
-use std::pin::Pin;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, SystemTime};
 
 use hal::HalError;
@@ -45,9 +43,10 @@ use hal::feed::{CallId, CommandReporter};
 use hal::traits::{CommandCall, Invoked};
 use socket2::{Domain, Protocol, Socket, Type};
 use tokio::net::UdpSocket;
-use tokio::task::AbortHandle;
 use tokio::time::Instant;
 use tr181_model::value::{DateTime, Value};
+
+use crate::running::Running;
 
 /// The ICMP echo test.
 pub(crate) const IP_PING: &str = "Device.IP.Diagnostics.IPPing()";
@@ -60,8 +59,6 @@ pub(crate) const SERVER_SELECTION: &str = "Device.IP.Diagnostics.ServerSelection
 const MAX_REPETITIONS: u32 = 1000;
 /// Longest a test's echoes may take, timeouts and waits between them counted in full.
 const MAX_RUNTIME: Duration = Duration::from_secs(600);
-/// Most tests running at once.
-const MAX_RUNNING: usize = 4;
 /// Longest one name lookup may take.
 const RESOLVE_TIMEOUT: Duration = Duration::from_secs(10);
 /// The RFC 862 echo port, where ServerSelection's `UDP Echo` goes (it has no `Port`).
@@ -83,10 +80,10 @@ pub(crate) fn capabilities() -> Vec<(String, String)> {
     )]
 }
 
-/// The tests running, by call, each ended by its abort handle.
+/// The reachability tests running.
 #[derive(Default)]
 pub(crate) struct Reachability {
-    running: Arc<Mutex<Vec<(CallId, AbortHandle)>>>,
+    running: Running,
 }
 
 impl Reachability {
@@ -98,45 +95,13 @@ impl Reachability {
         reporter: CommandReporter,
     ) -> Result<Invoked, HalError> {
         let test = Test::of(call)?;
-        let mut running = lock(&self.running);
-        if running.len() >= MAX_RUNNING {
-            return Err(HalError::Refused {
-                path: call.path.clone(),
-                reason: "too many reachability tests running".into(),
-            });
-        }
-        let id = call.id;
-        let tests = self.running.clone();
-        // The task reports only while it is still listed, so that a test cancelled as it ends
-        // reports nothing; listing it before the task can look keeps the report.
-        // Boxed as the MTP tasks are, so that the binary has one task type for both.
-        let task: Pin<Box<dyn Future<Output = ()> + Send>> = Box::pin(async move {
-            let outputs = test.run().await;
-            if take(&tests, id).is_some() {
-                reporter.complete(Ok(outputs));
-            }
-        });
-        let task = tokio::spawn(task);
-        running.push((id, task.abort_handle()));
-        Ok(Invoked::Running)
+        self.running.start(call, reporter, test.run())
     }
 
     /// Stops test `call`; false when it is not one of these (running).
     pub(crate) fn cancel(&self, call: CallId) -> bool {
-        take(&self.running, call).map(|task| task.abort()).is_some()
+        self.running.cancel(call)
     }
-}
-
-/// The running tests, locked (a panic elsewhere leaves them as they were).
-fn lock(running: &Mutex<Vec<(CallId, AbortHandle)>>) -> MutexGuard<'_, Vec<(CallId, AbortHandle)>> {
-    running.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
-/// Takes test `call` off the running ones: its abort handle, if it was there.
-fn take(running: &Mutex<Vec<(CallId, AbortHandle)>>, call: CallId) -> Option<AbortHandle> {
-    let mut running = lock(running);
-    let index = running.iter().position(|(id, _)| *id == call)?;
-    Some(running.swap_remove(index).1)
 }
 
 /// Which test, with what it reports.

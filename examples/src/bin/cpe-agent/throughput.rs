@@ -72,13 +72,12 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use async_trait::async_trait;
 use hal::HalError;
 use hal::feed::{CallId, CommandReporter};
-use hal::traits::{CommandCall, Commands, Invoked};
+use hal::traits::{CommandCall, Invoked};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpSocket;
-use tokio::task::{AbortHandle, JoinSet};
+use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::http::Uri;
 use tr181_model::path::schema_path_of;
@@ -86,6 +85,7 @@ use tr181_model::value::{DateTime, Value};
 
 use crate::device::precise_wall_clock;
 use crate::http1::{self, Conn};
+use crate::running::Running;
 use crate::tls::{self, ConnectError, Io, Trust};
 
 /// The download test's command.
@@ -97,8 +97,6 @@ pub(crate) const UPLOAD: &str = "Device.IP.Diagnostics.UploadDiagnostics()";
 const MAX_CONNECTIONS: u32 = 8;
 /// Most `IncrementalResult.{i}.` rows of one test.
 const MAX_INCREMENTAL: u32 = 100;
-/// Most tests running at once (USP controllers may start several).
-const MAX_RUNNING: usize = 4;
 /// Longest a file-based test may take.
 const MAX_FILE_TEST: Duration = Duration::from_secs(600);
 /// Longest one step of a test may wait (a resolution, a connection, a response, a piece).
@@ -127,8 +125,7 @@ pub(crate) fn capabilities() -> Vec<(String, String)> {
 /// Runs `DownloadDiagnostics()` and `UploadDiagnostics()`; see the [module docs](self).
 pub(crate) struct Throughput {
     trust: Option<Trust>,
-    /// The tests running, by call.
-    running: Arc<Mutex<Vec<(CallId, AbortHandle)>>>,
+    running: Running,
 }
 
 impl Throughput {
@@ -136,67 +133,29 @@ impl Throughput {
     pub(crate) fn new(trust: Option<Trust>) -> Self {
         Self {
             trust,
-            running: Arc::default(),
+            running: Running::default(),
         }
     }
-}
 
-#[async_trait]
-impl Commands for Throughput {
-    async fn invoke(
+    /// Starts `call` ([`DOWNLOAD`] or [`UPLOAD`]); its outputs go to `reporter` when it ends.
+    pub(crate) fn invoke(
         &self,
         call: &CommandCall,
         reporter: CommandReporter,
     ) -> Result<Invoked, HalError> {
         let direction = match schema_path_of(&call.path).as_str() {
-            DOWNLOAD => Direction::Download,
             UPLOAD => Direction::Upload,
-            _ => {
-                return Err(HalError::Unsupported {
-                    path: call.path.clone(),
-                });
-            }
+            _ => Direction::Download,
         };
         let test = Test::of(call, direction)?;
-        let trust = self.trust.clone();
-        let running = self.running.clone();
-        let id = reporter.call();
-        // Held until the task is listed, so that it cannot end unlisted.
-        let mut list = lock(&self.running);
-        if list.len() >= MAX_RUNNING {
-            return Err(HalError::Refused {
-                path: call.path.clone(),
-                reason: format!("{MAX_RUNNING} throughput tests are running"),
-            });
-        }
-        let task = tokio::spawn(async move {
-            let output = test.run(trust).await;
-            let mut list = lock(&running);
-            // Not listed: cancelled, and the engine has completed it.
-            let Some(at) = list.iter().position(|(call, _)| *call == id) else {
-                return;
-            };
-            list.swap_remove(at);
-            drop(list);
-            reporter.complete(Ok(output));
-        });
-        list.push((id, task.abort_handle()));
-        Ok(Invoked::Running)
+        self.running
+            .start(call, reporter, test.run(self.trust.clone()))
     }
 
-    async fn cancel(&self, call: CallId) -> Result<(), HalError> {
-        let mut list = lock(&self.running);
-        let at = list
-            .iter()
-            .position(|(running, _)| *running == call)
-            .ok_or_else(|| HalError::Refused {
-                path: "Device.LocalAgent.Request.{i}.Cancel()".into(),
-                reason: "the command is not running".into(),
-            })?;
-        let (_, task) = list.swap_remove(at);
-        // Its connections go with it (dropping its `JoinSet` aborts them).
-        task.abort();
-        Ok(())
+    /// Stops test `call` and closes its connections; false when it is not one of these
+    /// (running).
+    pub(crate) fn cancel(&self, call: CallId) -> bool {
+        self.running.cancel(call)
     }
 }
 
