@@ -22,7 +22,6 @@ mod common;
 use std::time::Duration;
 
 use rusp_lib::usp_builder::OperateBuilder;
-use serde_json::Value;
 use tokio::net::UdpSocket;
 
 use common::{AgentProcess, Controller, s};
@@ -30,31 +29,6 @@ use common::{AgentProcess, Controller, s};
 const PING: &str = "Device.IP.Diagnostics.IPPing()";
 const UDP_ECHO: &str = "Device.IP.Diagnostics.UDPEchoDiagnostics()";
 const SELECTION: &str = "Device.IP.Diagnostics.ServerSelectionDiagnostics()";
-
-/// Operates `command` with `args`: the request's path (`Device.LocalAgent.Request.{i}.`).
-async fn start(ctrl: &mut Controller, command: &str, key: &str, args: &[(&str, &str)]) -> String {
-    let operate = OperateBuilder::new(s(command))
-        .with_command_key(s(key))
-        .with_send_resp(true)
-        .with_input_args(args.iter().map(|(n, v)| (s(n), s(v))).collect())
-        .build()
-        .unwrap();
-    let body = ctrl.request(operate).await;
-    let result = &body["Response"]["OperateResp"]["operation_results"][0];
-    result["req_obj_path"]
-        .as_str()
-        .unwrap_or_else(|| panic!("{body}"))
-        .to_owned()
-}
-
-/// Operates `command` with `args` and returns the output arguments of its OperationComplete.
-async fn operate(ctrl: &mut Controller, command: &str, key: &str, args: &[(&str, &str)]) -> Value {
-    start(ctrl, command, key, args).await;
-    let done = ctrl
-        .notify(|n| n["oper_complete"]["command_key"] == key)
-        .await;
-    done["oper_complete"]["req_output_args"]["output_args"].clone()
-}
 
 /// An UDP echo server on loopback that answers every other packet (the 1st, 3rd, ...) as an
 /// UDPEchoPlus server: `TestRespSN` is its count of answers.
@@ -96,7 +70,7 @@ async fn ipping_pings_loopback_for_real() {
     common::within(Duration::from_secs(60), async {
         let (_state, agent, mut ctrl) = agent_and_controller().await;
         // IPPing of 127.0.0.1: every echo answered, from the loopback address.
-        let out = operate(
+        let out = common::operate_command(
             &mut ctrl,
             PING,
             "ping4",
@@ -123,7 +97,7 @@ async fn ipping_pings_loopback_for_real() {
 
         // IPPing of ::1, where the machine has IPv6 on loopback.
         if std::net::UdpSocket::bind("[::1]:0").is_ok() {
-            let out = operate(
+            let out = common::operate_command(
                 &mut ctrl,
                 PING,
                 "ping6",
@@ -150,7 +124,7 @@ async fn an_unresolvable_host_is_reported() {
     common::within(Duration::from_secs(60), async {
         let (_state, agent, mut ctrl) = agent_and_controller().await;
         // A name that does not resolve (RFC 6761 reserves `.invalid`).
-        let out = operate(
+        let out = common::operate_command(
             &mut ctrl,
             PING,
             "noname",
@@ -178,7 +152,7 @@ async fn udp_echo_counts_the_packets_the_server_drops() {
         let max = "Device.IP.Diagnostics.UDPEchoDiagnosticsMaxResults";
         assert_eq!(common::value(&mut ctrl, max).await, "1000");
         let port = lossy_echo_server().await;
-        let out = operate(
+        let out = common::operate_command(
             &mut ctrl,
             UDP_ECHO,
             "udp",
@@ -214,7 +188,7 @@ async fn server_selection_picks_the_only_host_that_answers() {
         let (_state, agent, mut ctrl) = agent_and_controller().await;
         // Server selection: the unresolvable name and the documentation address (RFC 5737)
         // never answer; 127.0.0.1 does.
-        let out = operate(
+        let out = common::operate_command(
             &mut ctrl,
             SELECTION,
             "select",
@@ -241,7 +215,7 @@ async fn a_cancelled_ping_stops_at_once() {
     common::within(Duration::from_secs(60), async {
         let (_state, agent, mut ctrl) = agent_and_controller().await;
         // 100 echoes to an address that never answers, 5 s each: far beyond the bound.
-        let request = start(
+        let request = common::start_command(
             &mut ctrl,
             PING,
             "long",

@@ -34,7 +34,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 use tr181_model::value::DateTime;
 
-use common::{AgentProcess, Controller, WAIT, param, s};
+use common::{AgentProcess, Controller, WAIT, param};
 
 const DOWNLOAD: &str = "Device.IP.Diagnostics.DownloadDiagnostics()";
 const UPLOAD: &str = "Device.IP.Diagnostics.UploadDiagnostics()";
@@ -147,36 +147,6 @@ async fn serve(mut stream: TcpStream, puts: mpsc::UnboundedSender<Put>) {
     }
 }
 
-/// Starts `command` with `args`; the `Device.LocalAgent.Request.{i}.` row it runs as.
-async fn start(ctrl: &mut Controller, command: &str, key: &str, args: &[(&str, &str)]) -> String {
-    let operate = OperateBuilder::new(s(command))
-        .with_command_key(s(key))
-        .with_send_resp(true)
-        .with_input_args(args.iter().map(|(n, v)| (s(n), s(v))).collect())
-        .build()
-        .unwrap();
-    let body = ctrl.request(operate).await;
-    let result = &body["Response"]["OperateResp"]["operation_results"][0];
-    assert_eq!(result["executed_command"], command, "{body}");
-    let text = result.to_string();
-    let at = text
-        .find("Device.LocalAgent.Request.")
-        .expect("a Request row");
-    let row = &text[at..];
-    row[..row.find('"').unwrap()].to_owned()
-}
-
-/// Operates `command` with `args` and returns the output arguments of its completion.
-async fn operate(ctrl: &mut Controller, command: &str, key: &str, args: &[(&str, &str)]) -> Value {
-    start(ctrl, command, key, args).await;
-    let done = ctrl
-        .notify(|n| n["oper_complete"]["command_key"] == key)
-        .await;
-    let out = done["oper_complete"]["req_output_args"]["output_args"].clone();
-    assert!(out.is_object(), "{done}");
-    out
-}
-
 fn time(out: &Value, name: &str) -> DateTime {
     let text = out[name]
         .as_str()
@@ -230,7 +200,7 @@ async fn usp_scenario() {
     // Two connections, each getting the whole file.
     const SIZE: u64 = 300_000;
     let url = format!("{server}/file/{SIZE}");
-    let out = operate(
+    let out = common::operate_command(
         &mut ctrl,
         DOWNLOAD,
         "download",
@@ -261,7 +231,7 @@ async fn usp_scenario() {
     // An upload: the server gets the file's bytes; the test counts the request's.
     const LENGTH: u64 = 200_000;
     let url = format!("{server}/up/load");
-    let out = operate(
+    let out = common::operate_command(
         &mut ctrl,
         UPLOAD,
         "upload",
@@ -283,7 +253,7 @@ async fn usp_scenario() {
 
     // A time-based download: two intervals of one second, each with its bytes.
     let url = format!("{server}/slow/100000000");
-    let out = operate(
+    let out = common::operate_command(
         &mut ctrl,
         DOWNLOAD,
         "timed",
@@ -316,7 +286,7 @@ async fn usp_scenario() {
         ("DownloadURL", url.as_str()),
         ("TimeBasedTestDuration", "60"),
     ];
-    let row = start(&mut ctrl, DOWNLOAD, "cancelled", &args).await;
+    let row = common::start_command(&mut ctrl, DOWNLOAD, "cancelled", &args).await;
     let cancel = OperateBuilder::new(format!("{row}Cancel()"))
         .with_send_resp(true)
         .build()
@@ -346,7 +316,7 @@ async fn usp_scenario() {
     ];
     for (n, (url, status)) in failures.iter().enumerate() {
         let key = format!("failure-{n}");
-        let out = operate(&mut ctrl, DOWNLOAD, &key, &[("DownloadURL", url)]).await;
+        let out = common::operate_command(&mut ctrl, DOWNLOAD, &key, &[("DownloadURL", url)]).await;
         assert_eq!(out["Status"], *status, "{url}: {out}");
     }
     drop(ctrl);

@@ -1024,3 +1024,41 @@ pub(crate) async fn cwmp_diagnostics(
     agent.wait_line("CWMP session ended").await;
     (results, agent)
 }
+
+/// Operates asynchronous `command` with `args`: the request's path
+/// (`Device.LocalAgent.Request.{i}.`).
+pub(crate) async fn start_command(
+    ctrl: &mut Controller,
+    command: &str,
+    key: &str,
+    args: &[(&str, &str)],
+) -> String {
+    let operate = OperateBuilder::new(s(command))
+        .with_command_key(s(key))
+        .with_send_resp(true)
+        .with_input_args(args.iter().map(|(n, v)| (s(n), s(v))).collect())
+        .build()
+        .unwrap();
+    let body = ctrl.request(operate).await;
+    let result = &body["Response"]["OperateResp"]["operation_results"][0];
+    assert_eq!(result["executed_command"], command, "{body}");
+    result["req_obj_path"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{body}"))
+        .to_owned()
+}
+
+/// Operates asynchronous `command` with `args` and returns the output arguments of its
+/// OperationComplete (the controller must be subscribed to it).
+pub(crate) async fn operate_command(
+    ctrl: &mut Controller,
+    command: &str,
+    key: &str,
+    args: &[(&str, &str)],
+) -> Value {
+    start_command(ctrl, command, key, args).await;
+    let done = ctrl
+        .notify(|n| n["oper_complete"]["command_key"] == key)
+        .await;
+    done["oper_complete"]["req_output_args"]["output_args"].clone()
+}
