@@ -27,8 +27,8 @@
 //! `IndividualPacketResult.{i}.` rows, which `UDPEchoDiagnosticsMaxResults` says: see
 //! [`capabilities`]) and [`MAX_RUNTIME`] of echoes
 //! (repetitions × (`Timeout` + `InterTransmissionTime`) × hosts) per test, else the command is
-//! refused with invalid arguments; at most [`MAX_RUNNING`] tests at once; a name lookup takes
-//! at most [`RESOLVE_TIMEOUT`]. A cancelled test (USP `Cancel()`, CWMP `Canceled` or a changed
+//! refused with invalid arguments; at most four tests at once ([`crate::running`]); a name
+//! lookup takes at most [`RESOLVE_TIMEOUT`]. A cancelled test (USP `Cancel()`, CWMP `Canceled` or a changed
 //! input) stops at once and reports nothing.
 //!
 //! Not followed: `Interface` (the simulated device's IP interfaces are not the host's; the
