@@ -28,8 +28,8 @@
 //! [`capabilities`]) and [`MAX_RUNTIME`] of echoes
 //! (repetitions × (`Timeout` + `InterTransmissionTime`) × hosts) per test, else the command is
 //! refused with invalid arguments; at most four tests at once ([`crate::running`]); a name
-//! lookup takes at most [`RESOLVE_TIMEOUT`]. A cancelled test (USP `Cancel()`, CWMP `Canceled` or a changed
-//! input) stops at once and reports nothing.
+//! lookup takes at most [`RESOLVE_TIMEOUT`]. A cancelled test (USP `Cancel()`, CWMP
+//! `Canceled` or a changed input) stops at once and reports nothing.
 //!
 //! Not followed: `Interface` (the simulated device's IP interfaces are not the host's; the
 //! host's routing picks the interface and `IPAddressUsed` says which address it took).
