@@ -46,7 +46,7 @@ use tokio::net::UdpSocket;
 use tokio::time::Instant;
 use tr181_model::value::{DateTime, Value};
 
-use crate::running::Running;
+use crate::running::{self, Family, Running};
 
 /// The ICMP echo test.
 pub(crate) const IP_PING: &str = "Device.IP.Diagnostics.IPPing()";
@@ -130,8 +130,8 @@ struct Test {
     kind: Kind,
     echo: Echo,
     hosts: Vec<String>,
-    /// `ProtocolVersion`: `Some(true)` IPv4, `Some(false)` IPv6, `None` either.
-    ipv4: Option<bool>,
+    /// The addresses `ProtocolVersion` allows.
+    family: Family,
     repetitions: u32,
     timeout: Duration,
     /// The least time from one echo to the next.
@@ -184,11 +184,7 @@ impl Test {
             kind,
             echo,
             hosts,
-            ipv4: match text("ProtocolVersion").as_str() {
-                "IPv4" => Some(true),
-                "IPv6" => Some(false),
-                _ => None,
-            },
+            family: Family::of(&text("ProtocolVersion")),
             repetitions: number("NumberOfRepetitions", 1),
             timeout: Duration::from_millis(number("Timeout", 1000).into()),
             interval: Duration::from_millis(interval.into()),
@@ -216,7 +212,8 @@ impl Test {
         let mut resolved = 0;
         let mut fastest: Option<(&str, Summary, Series)> = None;
         for host in &self.hosts {
-            let Some(peer) = resolve(host, self.ipv4).await else {
+            let peer = running::resolve(host, 0, self.family, RESOLVE_TIMEOUT).await;
+            let Some(peer) = peer.map(|address| address.ip()) else {
                 continue;
             };
             resolved += 1;
@@ -322,17 +319,6 @@ fn status_only(status: &str) -> Vec<(String, Value)> {
 /// `address` as an `IPAddress` value (empty when none).
 fn address_text(address: Option<IpAddr>) -> Value {
     Value::String(address.map(|a| a.to_string()).unwrap_or_default())
-}
-
-/// The address of `host` of the family asked for (`Some(true)` IPv4), if any.
-async fn resolve(host: &str, ipv4: Option<bool>) -> Option<IpAddr> {
-    let fits = |address: &SocketAddr| ipv4.is_none_or(|v4| address.is_ipv4() == v4);
-    let lookup = tokio::net::lookup_host((host, 0));
-    let mut addresses = tokio::time::timeout(RESOLVE_TIMEOUT, lookup)
-        .await
-        .ok()?
-        .ok()?;
-    addresses.find(fits).map(|address| address.ip())
 }
 
 /// The echoes sent to one host.

@@ -1,10 +1,13 @@
 //! The diagnostic tests the agent runs itself ([`crate::reachability`], [`crate::throughput`]):
 //! each a tokio task, listed by its call so that a cancel (`Request.{i}.Cancel()`, a CWMP input
-//! written) can abort it, at most [`MAX_RUNNING`] of one kind at once.
+//! written) can abort it, at most [`MAX_RUNNING`] of one kind at once; and the name lookup
+//! they share, held to their `ProtocolVersion` ([`resolve`]).
 
 use std::future::Future;
+use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
 
 use hal::HalError;
 use hal::feed::{CallId, CommandReporter};
@@ -70,4 +73,46 @@ fn take(tests: &Mutex<Vec<(CallId, AbortHandle)>>, call: CallId) -> Option<Abort
     let mut tests = lock(tests);
     let index = tests.iter().position(|(id, _)| *id == call)?;
     Some(tests.swap_remove(index).1)
+}
+
+/// Which addresses a test's `ProtocolVersion` allows.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Family {
+    Any,
+    V4,
+    V6,
+}
+
+impl Family {
+    /// The family `ProtocolVersion` names: `IPv4`, `IPv6`, else either (`Any`).
+    pub(crate) fn of(protocol_version: &str) -> Self {
+        match protocol_version {
+            "IPv4" => Self::V4,
+            "IPv6" => Self::V6,
+            _ => Self::Any,
+        }
+    }
+
+    fn allows(self, address: &SocketAddr) -> bool {
+        match self {
+            Self::Any => true,
+            Self::V4 => address.is_ipv4(),
+            Self::V6 => address.is_ipv6(),
+        }
+    }
+}
+
+/// The first address of `host` (with `port`) that `family` allows; `None` when the lookup
+/// fails, gives none of the family, or takes longer than `bound`.
+pub(crate) async fn resolve(
+    host: &str,
+    port: u16,
+    family: Family,
+    bound: Duration,
+) -> Option<SocketAddr> {
+    let mut addresses = tokio::time::timeout(bound, tokio::net::lookup_host((host, port)))
+        .await
+        .ok()?
+        .ok()?;
+    addresses.find(|address| family.allows(address))
 }

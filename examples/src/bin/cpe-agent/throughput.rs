@@ -85,7 +85,7 @@ use tr181_model::value::{DateTime, Value};
 
 use crate::device::precise_wall_clock;
 use crate::http1::{self, Conn};
-use crate::running::Running;
+use crate::running::{self, Family, Running};
 use crate::tls::{self, ConnectError, Io, Trust};
 
 /// The download test's command.
@@ -215,24 +215,6 @@ impl Failure {
     }
 }
 
-/// Which addresses `ProtocolVersion` allows.
-#[derive(Clone, Copy, Debug)]
-enum Family {
-    Any,
-    V4,
-    V6,
-}
-
-impl Family {
-    fn allows(self, address: &SocketAddr) -> bool {
-        match self {
-            Self::Any => true,
-            Self::V4 => address.is_ipv4(),
-            Self::V6 => address.is_ipv6(),
-        }
-    }
-}
-
 /// A test as invoked.
 #[derive(Debug)]
 struct Test {
@@ -291,11 +273,7 @@ impl Test {
                 Some(Value::Boolean(true))
             ),
             dscp: number("DSCP"),
-            family: match text("ProtocolVersion") {
-                "IPv4" => Family::V4,
-                "IPv6" => Family::V6,
-                _ => Family::Any,
-            },
+            family: Family::of(text("ProtocolVersion")),
             file_length: match call.arg("TestFileLength") {
                 Some(Value::UnsignedLong(n)) => *n,
                 _ => 0,
@@ -327,7 +305,9 @@ impl Test {
             ConnectError::NoTrust => Failure::InitConnectionFailed,
             _ => Failure::Other,
         })?;
-        let address = resolve(host, port, self.family).await?;
+        let address = running::resolve(host, port, self.family, IDLE_TIMEOUT)
+            .await
+            .ok_or(Failure::CannotResolveHostName)?;
         let start = Instant::now();
         let plan = Arc::new(Plan {
             direction: self.direction,
@@ -453,18 +433,6 @@ fn push_times(out: &mut Vec<(String, Value)>, prefix: &str, times: &[(&str, Opti
             out.push((format!("{prefix}{name}"), Value::DateTime(*time)));
         }
     }
-}
-
-/// The first address of `host` the `family` allows.
-async fn resolve(host: &str, port: u16, family: Family) -> Result<SocketAddr, Failure> {
-    let found = tokio::time::timeout(IDLE_TIMEOUT, tokio::net::lookup_host((host, port)))
-        .await
-        .map_err(|_| Failure::CannotResolveHostName)?
-        .map_err(|_| Failure::CannotResolveHostName)?;
-    let mut found = found;
-    found
-        .find(|address| family.allows(address))
-        .ok_or(Failure::CannotResolveHostName)
 }
 
 /// What every connection of a test does.
